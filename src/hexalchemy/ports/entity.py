@@ -1,0 +1,157 @@
+"""What hexalchemy needs to know about an aggregate class: its key and its version field."""
+
+from __future__ import annotations
+
+import operator
+import typing
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
+
+import attrs
+
+from hexalchemy.ports.errors import MappingError
+
+__all__ = ["EntitySpec", "field_types"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+def field_types(cls: type[object]) -> dict[str, Any]:
+    """Return the resolved type of every attrs field of ``cls``, in field order.
+
+    String annotations (``from __future__ import annotations``) are resolved; an
+    annotation that cannot be resolved raises :class:`MappingError`.
+    """
+    if not attrs.has(cls):
+        raise MappingError(cls, "not an attrs class (decorate it with @attrs.define or @attrs.frozen)")
+    try:
+        hints = typing.get_type_hints(cls, include_extras=False)
+    except Exception as exc:
+        raise MappingError(cls, f"cannot resolve the type annotations: {exc}") from exc
+    result: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        annotation = hints.get(field.name, field.type)
+        if annotation is None:
+            raise MappingError(cls, "the field has no type annotation", field=field.name)
+        result[field.name] = annotation
+    return result
+
+
+class EntitySpec(Generic[T, K]):
+    """Identity of an aggregate class: which field(s) form its key and which field is its version.
+
+    ``EntitySpec(User, key="id", version="version")``; a composite key is a tuple of field
+    names, and the key value is then the tuple of those fields' values. The version field,
+    if any, must be an ``int``: a new aggregate has version 0 and every save increments it.
+    Both the SQL and the in-memory adapters are built from the same spec.
+
+    Pass ``key_type`` (``key_type=UUID``) to give the key a precise static type; without it
+    the key type is ``Any``.
+    """
+
+    __slots__ = ("cls", "key_fields", "version_field", "_key_getter")
+
+    cls: type[T]
+    key_fields: tuple[str, ...]
+    version_field: str | None
+
+    @overload
+    def __init__(
+        self: EntitySpec[T, Any],
+        cls: type[T],
+        *,
+        key: str | tuple[str, ...],
+        version: str | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        cls: type[T],
+        *,
+        key: str | tuple[str, ...],
+        version: str | None = None,
+        key_type: type[K],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        cls: type[T],
+        *,
+        key: str | tuple[str, ...],
+        version: str | None = None,
+        key_type: object = None,
+    ) -> None:
+        types = field_types(cls)
+        key_fields = (key,) if isinstance(key, str) else tuple(key)
+        if not key_fields:
+            raise MappingError(cls, "the key names no field")
+        if len(set(key_fields)) != len(key_fields):
+            raise MappingError(cls, f"the key names a field twice: {key_fields!r}")
+        for name in key_fields:
+            if name not in types:
+                raise MappingError(cls, "the key names a field the class does not have", field=name)
+        if version is not None:
+            if version not in types:
+                raise MappingError(cls, "the version names a field the class does not have", field=version)
+            if version in key_fields:
+                raise MappingError(cls, "the version field cannot be part of the key", field=version)
+            if types[version] is not int:
+                raise MappingError(cls, f"the version field must be an int, not {types[version]!r}", field=version)
+        self.cls = cls
+        self.key_fields = key_fields
+        self.version_field = version
+        getter: Callable[[Any], Any] = operator.attrgetter(*key_fields)
+        self._key_getter: Callable[[T], K] = getter
+
+    @property
+    def is_composite(self) -> bool:
+        """True when the key is made of more than one field (key values are tuples)."""
+        return len(self.key_fields) > 1
+
+    @property
+    def is_versioned(self) -> bool:
+        """True when saves and deletes are checked against a version field."""
+        return self.version_field is not None
+
+    def key_of(self, aggregate: T) -> K:
+        """Return the key of ``aggregate`` (a tuple for a composite key)."""
+        return self._key_getter(aggregate)
+
+    def version_of(self, aggregate: T) -> int:
+        """Return the version of ``aggregate`` (0 for a new one); 0 when unversioned."""
+        if self.version_field is None:
+            return 0
+        version: int = getattr(aggregate, self.version_field)
+        return version
+
+    def with_version(self, aggregate: T, version: int) -> T:
+        """Return a copy of ``aggregate`` carrying ``version`` (works for frozen classes)."""
+        if self.version_field is None:
+            return aggregate
+        evolve: Callable[..., T] = attrs.evolve
+        return evolve(aggregate, **{self.version_field: version})
+
+    def key_from_values(self, values: tuple[object, ...]) -> K:
+        """Build a key from the values of the key fields, in ``key_fields`` order."""
+        key: Any = values if self.is_composite else values[0]
+        return typing.cast(K, key)
+
+    def key_values(self, key: K) -> tuple[object, ...]:
+        """Split a key into the values of the key fields, in ``key_fields`` order."""
+        if self.is_composite:
+            values = tuple(typing.cast(tuple[object, ...], key))
+            if len(values) != len(self.key_fields):
+                raise TypeError(
+                    f"{self.cls.__qualname__} has a key of {len(self.key_fields)} fields "
+                    f"{self.key_fields!r}, got {key!r}"
+                )
+            return values
+        return (key,)
+
+    def __repr__(self) -> str:
+        return (
+            f"EntitySpec({self.cls.__qualname__}, key={self.key_fields!r}, "
+            f"version={self.version_field!r})"
+        )
