@@ -7,6 +7,7 @@ from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
     ConfigError,
+    ConstraintViolationError,
     DatabaseBusyError,
     DatabaseError,
     DeadlockError,
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncWriter",
     "CommitError",
     "ConfigError",
+    "ConstraintViolationError",
     "DatabaseBusyError",
     "DatabaseError",
     "DeadlockError",

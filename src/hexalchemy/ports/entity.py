@@ -98,7 +98,9 @@ class EntitySpec(Generic[T, K]):
             if version in key_fields:
                 raise MappingError(cls, "the version field cannot be part of the key", field=version)
             if types[version] is not int:
-                raise MappingError(cls, f"the version field must be an int, not {types[version]!r}", field=version)
+                raise MappingError(
+                    cls, f"the version field must be an int, not {types[version]!r}", field=version
+                )
         self.cls = cls
         self.key_fields = key_fields
         self.version_field = version
@@ -151,7 +153,4 @@ class EntitySpec(Generic[T, K]):
         return (key,)
 
     def __repr__(self) -> str:
-        return (
-            f"EntitySpec({self.cls.__qualname__}, key={self.key_fields!r}, "
-            f"version={self.version_field!r})"
-        )
+        return f"EntitySpec({self.cls.__qualname__}, key={self.key_fields!r}, version={self.version_field!r})"

@@ -21,6 +21,7 @@ re-raised as the most specific error below, with the driver's exception as ``__c
     │       ├── DeadlockError
     │       └── DatabaseBusyError
     └── DatabaseError                    any other database failure
+        └── ConstraintViolationError     a constraint of the database refused a write
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "CommitError",
     "ConfigError",
+    "ConstraintViolationError",
     "DatabaseBusyError",
     "DatabaseError",
     "DeadlockError",
@@ -185,3 +187,7 @@ class DatabaseBusyError(RetryableError):
 
 class DatabaseError(HexalchemyError):
     """Any other failure reported by the database or its driver (see ``__cause__``)."""
+
+
+class ConstraintViolationError(DatabaseError):
+    """A constraint of the database (unique, foreign key, check, not null) refused a write."""

@@ -1,0 +1,41 @@
+"""SQLAlchemy Core adapters: configuration, engines, mapping, transactions and repositories.
+
+Wire them by hand in your composition root::
+
+    config = DatabaseConfig.from_env()
+    engine = create_engine(config)
+    schema = Schema()
+    users = schema.map(EntitySpec(User, key="id", version="version"), table="users")
+    transactions = SqlAlchemyTransactionManager(engine)
+    repository = SqlAlchemyRepository(users, transactions)
+"""
+
+from hexalchemy.sqlalchemy.config import DatabaseConfig
+from hexalchemy.sqlalchemy.engine import create_async_engine, create_engine
+from hexalchemy.sqlalchemy.mapping import Leaf, RowMapping, TableMapping, make_converter
+from hexalchemy.sqlalchemy.repository import AsyncSqlAlchemyRepository, SqlAlchemyRepository
+from hexalchemy.sqlalchemy.schema import Schema
+from hexalchemy.sqlalchemy.transaction import (
+    AsyncSqlAlchemyTransactionManager,
+    SqlAlchemyTransactionManager,
+    TransactionState,
+)
+from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
+
+__all__ = [
+    "AsyncSqlAlchemyRepository",
+    "AsyncSqlAlchemyTransactionManager",
+    "DatabaseConfig",
+    "ExactDecimal",
+    "Leaf",
+    "RowMapping",
+    "Schema",
+    "SqlAlchemyRepository",
+    "SqlAlchemyTransactionManager",
+    "TableMapping",
+    "TransactionState",
+    "UtcDateTime",
+    "create_async_engine",
+    "create_engine",
+    "make_converter",
+]

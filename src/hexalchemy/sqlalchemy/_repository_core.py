@@ -1,0 +1,341 @@
+"""The repository logic shared by the sync and async SQL repositories, as sans-I/O plans.
+
+Statements are built once per repository, for its dialect; each public operation is a
+generator that yields :class:`~hexalchemy.sqlalchemy._operations.Call` steps and returns
+its result, so the two repositories differ only in how they drive it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, Generic, TypeVar
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from hexalchemy.ports import (
+    ConstraintViolationError,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    InvalidValueError,
+    VersionConflictError,
+)
+from hexalchemy.sqlalchemy._operations import Call, CopyRows, Plan
+from hexalchemy.sqlalchemy.mapping import TableMapping
+from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
+from sqlalchemy import Column, Select, and_, any_, bindparam, delete, literal_column, select, tuple_, update
+
+__all__ = ["DEFAULT_COPY_THRESHOLD", "RepositoryCore"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+DEFAULT_COPY_THRESHOLD: Final = 64
+_SQLITE_MAX_VARIABLES: Final = 32_000
+_EXPECTED_VERSION: Final = "hx_expected_version"
+
+
+def _key_param(index: int) -> str:
+    return f"hx_key_{index}"
+
+
+class RepositoryCore(Generic[T, K]):
+    """Statements and plans for one mapped aggregate on one dialect."""
+
+    def __init__(
+        self, mapping: TableMapping[T, K], transactions: TransactionCore, copy_threshold: int | None
+    ) -> None:
+        if copy_threshold is not None and copy_threshold < 1:
+            raise ValueError(f"copy_threshold must be >= 1 or None, not {copy_threshold!r}")
+        self.mapping = mapping
+        self.spec = mapping.spec
+        self.entity_type = mapping.spec.cls
+        self.transactions = transactions
+        dialect = transactions.dialect_name
+        self.dialect = dialect
+        table = mapping.table
+        keys = mapping.key_columns
+        self.key_keys = tuple(column.key for column in keys)
+        version = mapping.version_column
+        self.version_key = version.key if version is not None else None
+        by_key = and_(*[column == bindparam(_key_param(i)) for i, column in enumerate(keys)])
+        self.get_statement = select(*mapping.columns).where(by_key)
+        self.contains_statement: Select[Any] = select(literal_column("1")).select_from(table).where(by_key)
+        if len(keys) == 1 and dialect == "postgresql" and not isinstance(keys[0].type, TypeDecorator):
+            array = postgresql.ARRAY(keys[0].type)
+            self.range_statement = select(*mapping.columns).where(
+                keys[0] == any_(bindparam("hx_keys", type_=array))
+            )
+            self.range_uses_array = True
+        else:
+            target = keys[0] if len(keys) == 1 else tuple_(*keys)
+            self.range_statement = select(*mapping.columns).where(
+                target.in_(bindparam("hx_keys", expanding=True))
+            )
+            self.range_uses_array = False
+        self.range_chunk = _SQLITE_MAX_VARIABLES // len(keys) if dialect == "sqlite" else 1_000_000
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        key_names = [column.name for column in keys]
+        # RETURNING counts the inserted rows: psycopg reports no rowcount for INSERT.
+        self.insert_statement = insert(table).on_conflict_do_nothing(index_elements=key_names).returning(keys[0])
+        upsert = insert(table)
+        others = [column for column in mapping.columns if column.key not in self.key_keys]
+        self.upsert_statement = (
+            upsert.on_conflict_do_update(
+                index_elements=key_names, set_={column.key: upsert.excluded[column.key] for column in others}
+            )
+            if others
+            else upsert.on_conflict_do_nothing(index_elements=key_names)
+        )
+        where = [by_key]
+        if version is not None:
+            where.append(version == bindparam(_EXPECTED_VERSION))
+        self.update_statement = update(table).where(*where)
+        self.delete_statement = delete(table).where(*where)
+        lookup_target = keys[0] if len(keys) == 1 else tuple_(*keys)
+        lookup_columns: list[Column[Any]] = [*keys, *([version] if version is not None else [])]
+        self.lookup_statement = select(*lookup_columns).where(
+            lookup_target.in_(bindparam("hx_keys", expanding=True))
+        )
+        self.copy_threshold = copy_threshold if dialect == "postgresql" else None
+        quoted = ", ".join(f'"{column.name}"' for column in mapping.columns)
+        schema = f'"{table.schema}".' if table.schema else ""
+        self.copy_sql = f'COPY {schema}"{table.name}" ({quoted}) FROM STDIN'
+
+    # ----------------------------------------------------------------------------- helpers
+    def _key_params(self, key: K) -> dict[str, Any]:
+        return {_key_param(i): value for i, value in enumerate(self.spec.key_values(key))}
+
+    def _update_params(self, aggregate: T, expected: int) -> dict[str, Any]:
+        params = self.mapping.to_row(aggregate)
+        for index, key in enumerate(self.key_keys):
+            params[_key_param(index)] = params.pop(key)
+        if self.version_key is not None:
+            params[_EXPECTED_VERSION] = expected
+            params[self.version_key] = expected + 1
+        return params
+
+    def _version_of(self, aggregate: T) -> int:
+        version = self.spec.version_of(aggregate)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise InvalidValueError(
+                self.entity_type,
+                self.spec.version_field or "version",
+                version,
+                "a version must be an int >= 0",
+            )
+        return version
+
+    def _check_distinct(self, aggregates: Sequence[T]) -> list[K]:
+        keys = [self.spec.key_of(aggregate) for aggregate in aggregates]
+        if len(set(keys)) != len(keys):
+            seen: set[K] = set()
+            for key in keys:
+                if key in seen:
+                    raise InvalidValueError(self.entity_type, "key", key, "appears twice in one batch")
+                seen.add(key)
+        return keys
+
+    def _lookup(self, state: TransactionState, keys: Sequence[K]) -> Plan[dict[Any, int | None]]:
+        """Read the stored version of each key that exists (None when unversioned)."""
+        width = len(self.key_keys)
+        found: dict[Any, int | None] = {}
+        for start in range(0, len(keys), self.range_chunk):
+            chunk = [
+                self.spec.key_values(key) if width > 1 else key
+                for key in keys[start : start + self.range_chunk]
+            ]
+            result = yield Call(state.connection.execute, (self.lookup_statement, {"hx_keys": chunk}))
+            for row in result.all():
+                key = tuple(row[:width]) if width > 1 else row[0]
+                found[key] = row[width] if self.version_key is not None else None
+        return found
+
+    def _conflict(self, key: K, expected: int, stored: dict[Any, int | None]) -> Exception:
+        if key not in stored:
+            return EntityNotFoundError(self.entity_type, key)
+        return VersionConflictError(self.entity_type, key, expected, stored[key])
+
+    # ------------------------------------------------------------------------------- reads
+    def get_or_none(self, id: K) -> Plan[T | None]:
+        """Plan: the aggregate with this key, or None."""
+        state = self.transactions.require(self.entity_type)
+        result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
+        row = result.first()
+        return None if row is None else self.mapping.from_row(row)
+
+    def get(self, id: K) -> Plan[T]:
+        """Plan: the aggregate with this key, or EntityNotFoundError."""
+        aggregate = yield from self.get_or_none(id)
+        if aggregate is None:
+            raise EntityNotFoundError(self.entity_type, id)
+        return aggregate
+
+    def contains(self, id: K) -> Plan[bool]:
+        """Plan: whether the key exists."""
+        state = self.transactions.require(self.entity_type)
+        result = yield Call(state.connection.execute, (self.contains_statement, self._key_params(id)))
+        return result.first() is not None
+
+    def range(self, ids: Iterable[K]) -> Plan[list[T]]:
+        """Plan: the aggregates for ``ids``, in their order, missing ones left out."""
+        state = self.transactions.require(self.entity_type)
+        wanted = list(ids)
+        if not wanted:
+            return []
+        distinct = list(dict.fromkeys(wanted))
+        by_key: dict[Any, T] = {}
+        composite = self.spec.is_composite
+        key_of = self.spec.key_of
+        from_row = self.mapping.from_row
+        for start in range(0, len(distinct), self.range_chunk):
+            chunk: list[Any] = distinct[start : start + self.range_chunk]
+            if composite:
+                chunk = [self.spec.key_values(key) for key in chunk]
+            result = yield Call(state.connection.execute, (self.range_statement, {"hx_keys": chunk}))
+            for row in result.all():
+                aggregate = from_row(row)
+                by_key[key_of(aggregate)] = aggregate
+        return [by_key[key] for key in wanted if key in by_key]
+
+    # ------------------------------------------------------------------------------ writes
+    def save(self, aggregate: T) -> Plan[T]:
+        """Plan: insert (version 0), version-checked update, or upsert (unversioned)."""
+        state = self.transactions.require(self.entity_type, write=True)
+        execute = state.connection.execute
+        if self.version_key is None:
+            yield Call(execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
+            return aggregate
+        version = self._version_of(aggregate)
+        saved = self.spec.with_version(aggregate, version + 1)
+        key = self.spec.key_of(aggregate)
+        if version == 0:
+            result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
+            if len(result.all()) != 1:
+                raise DuplicateEntityError(self.entity_type, key)
+            return saved
+        result = yield Call(execute, (self.update_statement, self._update_params(aggregate, version)))
+        if result.rowcount != 1:
+            stored = yield from self._lookup(state, [key])
+            raise self._conflict(key, version, stored)
+        return saved
+
+    def save_all(self, aggregates: Iterable[T]) -> Plan[list[T]]:
+        """Plan: save many in a constant number of round trips, inside a savepoint."""
+        state = self.transactions.require(self.entity_type, write=True)
+        batch = list(aggregates)
+        if not batch:
+            return []
+        keys = self._check_distinct(batch)
+        execute = state.connection.execute
+        if self.version_key is None:
+            rows = [self.mapping.to_row(aggregate) for aggregate in batch]
+            savepoint = yield Call(state.connection.begin_nested)
+            try:
+                yield Call(execute, (self.upsert_statement, rows))
+            except BaseException:
+                yield Call(savepoint.rollback)
+                raise
+            yield Call(savepoint.commit)
+            return batch
+        versions = [self._version_of(aggregate) for aggregate in batch]
+        saved = [self.spec.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
+        new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
+        updates = [(a, k, v) for a, k, v in zip(batch, keys, versions, strict=True) if v != 0]
+        savepoint = yield Call(state.connection.begin_nested)
+        failure: str | None = None
+        try:
+            if new:
+                if self.copy_threshold is not None and len(new) >= self.copy_threshold:
+                    try:
+                        copy_rows = [self._copy_row(aggregate) for aggregate in new]
+                        yield CopyRows(state.connection, self.copy_sql, copy_rows)
+                    except ConstraintViolationError:
+                        failure = "insert"
+                else:
+                    result = yield Call(
+                        execute, (self.insert_statement, [self.mapping.to_row(a) for a in new])
+                    )
+                    if len(result.all()) != len(new):
+                        failure = "insert"
+            if failure is None and updates:
+                params = [self._update_params(a, v) for a, _, v in updates]
+                result = yield Call(execute, (self.update_statement, params))
+                if result.rowcount != len(updates):
+                    failure = "update"
+        except BaseException:
+            yield Call(savepoint.rollback)
+            raise
+        if failure is None:
+            yield Call(savepoint.commit)
+            return saved
+        yield Call(savepoint.rollback)
+        if failure == "insert":
+            new_keys = [self.spec.key_of(aggregate) for aggregate in new]
+            stored = yield from self._lookup(state, new_keys)
+            duplicate = next((key for key in new_keys if key in stored), new_keys[0])
+            raise DuplicateEntityError(self.entity_type, duplicate)
+        stored = yield from self._lookup(state, [key for _, key, _ in updates])
+        for _, key, version in updates:
+            if stored.get(key, -1) != version:
+                raise self._conflict(key, version, stored)
+        raise VersionConflictError(self.entity_type, updates[0][1], updates[0][2])  # pragma: no cover - raced
+
+    def delete(self, aggregate: T) -> Plan[None]:
+        """Plan: delete one aggregate, version-checked."""
+        state = self.transactions.require(self.entity_type, write=True)
+        key = self.spec.key_of(aggregate)
+        params = self._key_params(key)
+        version = 0
+        if self.version_key is not None:
+            version = self._version_of(aggregate)
+            params[_EXPECTED_VERSION] = version
+        result = yield Call(state.connection.execute, (self.delete_statement, params))
+        if result.rowcount != 1:
+            stored: dict[Any, int | None] = {}
+            if self.version_key is not None:
+                stored = yield from self._lookup(state, [key])
+            raise self._conflict(key, version, stored)
+
+    def delete_all(self, aggregates: Iterable[T]) -> Plan[None]:
+        """Plan: delete many, version-checked, all or nothing, inside a savepoint."""
+        state = self.transactions.require(self.entity_type, write=True)
+        batch = list(aggregates)
+        if not batch:
+            return
+        keys = self._check_distinct(batch)
+        versions = [self._version_of(a) for a in batch] if self.version_key is not None else [0] * len(batch)
+        params = []
+        for key, version in zip(keys, versions, strict=True):
+            row = self._key_params(key)
+            if self.version_key is not None:
+                row[_EXPECTED_VERSION] = version
+            params.append(row)
+        savepoint = yield Call(state.connection.begin_nested)
+        try:
+            result = yield Call(state.connection.execute, (self.delete_statement, params))
+        except BaseException:
+            yield Call(savepoint.rollback)
+            raise
+        if result.rowcount == len(batch):
+            yield Call(savepoint.commit)
+            return
+        yield Call(savepoint.rollback)
+        stored = yield from self._lookup(state, keys)
+        for key, version in zip(keys, versions, strict=True):
+            if key not in stored or (self.version_key is not None and stored[key] != version):
+                raise self._conflict(key, version, stored)
+        raise EntityNotFoundError(self.entity_type, keys[0])  # pragma: no cover - raced
+
+    @functools.cached_property
+    def _copy_processors(self) -> list[Any]:
+        dialect = self.transactions.dialect
+        return [column.type.bind_processor(dialect) for column in self.mapping.columns]
+
+    def _copy_row(self, aggregate: T) -> tuple[Any, ...]:
+        values = self.mapping.to_values(aggregate)
+        return tuple(
+            value if processor is None or value is None else processor(value)
+            for value, processor in zip(values, self._copy_processors, strict=True)
+        )

@@ -1,0 +1,122 @@
+"""The schema registry: one ``MetaData`` holding every mapped table, and the mappings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import cattrs
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
+
+from hexalchemy.ports import EntitySpec, MappingError
+from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, derive_columns, make_converter
+from sqlalchemy import Engine, MetaData, Table
+
+__all__ = ["Schema"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+class Schema:
+    """Builds table mappings, holds their tables in one ``MetaData`` and owns their converter.
+
+    ``schema.map(spec, table="users")`` derives a table from the attrs class;
+    ``schema.map(spec, table=users_table)`` maps onto a table you wrote (it must belong to
+    ``schema.metadata``: pass ``Schema(metadata=Base.metadata)`` for declarative tables).
+    Use ``schema.metadata`` as Alembic's ``target_metadata``.
+    """
+
+    def __init__(
+        self, *, metadata: MetaData | None = None, converter: cattrs.Converter | None = None
+    ) -> None:
+        self.metadata = metadata if metadata is not None else MetaData()
+        self.converter = converter if converter is not None else make_converter()
+        self._column_types: dict[Any, TypeEngine[Any]] = {}
+        self._mappings: dict[type[object], TableMapping[Any, Any]] = {}
+
+    def register_type(
+        self,
+        python_type: type[T],
+        column_type: TypeEngine[Any],
+        *,
+        unstructure: Callable[[T], Any] | None = None,
+        structure: Callable[[Any], T] | None = None,
+    ) -> None:
+        """Teach the schema a type of your own: its column type and, optionally, its cattrs hooks.
+
+        ``unstructure`` turns a value into what the column stores; ``structure`` turns it back.
+        Without them, the hooks already registered on ``schema.converter`` are used.
+        Register types before mapping the classes that use them.
+        """
+        if unstructure is not None:
+            self.converter.register_unstructure_hook(python_type, unstructure)
+        if structure is not None:
+            convert = structure
+            self.converter.register_structure_hook(python_type, lambda value, _: convert(value))
+        self._column_types[python_type] = column_type
+
+    def map(self, spec: EntitySpec[T, K], *, table: str | Table) -> TableMapping[T, K]:
+        """Build the mapping of ``spec``'s class onto a table; raise ``MappingError`` on any mismatch.
+
+        With a name, the table is derived from the class and added to ``metadata``. With a
+        ``Table``, it is checked against the class.
+        """
+        if spec.cls in self._mappings:
+            raise MappingError(spec.cls, f"already mapped to table {self._mappings[spec.cls].table.name!r}")
+        if isinstance(table, str):
+            if table in self.metadata.tables:
+                raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
+            columns = derive_columns(spec, self.converter, self._column_types)
+            mapped_table = Table(table, self.metadata, *columns)
+            try:
+                mapping = TableMapping(
+                    spec,
+                    mapped_table,
+                    converter=self.converter,
+                    custom_types=self._column_types,
+                    derived=True,
+                )
+            except BaseException:
+                self.metadata.remove(mapped_table)
+                raise
+        else:
+            if table.metadata is not self.metadata:
+                raise MappingError(
+                    spec.cls,
+                    f"table {table.name!r} belongs to another MetaData; build the schema with "
+                    "Schema(metadata=that_metadata) so one MetaData holds every table",
+                )
+            mapping = TableMapping(
+                spec, table, converter=self.converter, custom_types=self._column_types, derived=False
+            )
+        self._mappings[spec.cls] = mapping
+        return mapping
+
+    def row_mapping(self, cls: type[T]) -> RowMapping[T]:
+        """Build a mapping from result rows (by label) to ``cls``, for read models and custom queries."""
+        return RowMapping(cls, converter=self.converter, custom_types=self._column_types)
+
+    @property
+    def mappings(self) -> tuple[TableMapping[Any, Any], ...]:
+        """Every mapping built by this schema, in order."""
+        return tuple(self._mappings.values())
+
+    def create_all(self, engine: Engine) -> None:
+        """Create every table that does not exist yet."""
+        self.metadata.create_all(engine)
+
+    def drop_all(self, engine: Engine) -> None:
+        """Drop every table of this schema that exists."""
+        self.metadata.drop_all(engine)
+
+    async def create_all_async(self, engine: AsyncEngine) -> None:
+        """Create every table that does not exist yet, through an async engine."""
+        async with engine.begin() as connection:
+            await connection.run_sync(self.metadata.create_all)
+
+    async def drop_all_async(self, engine: AsyncEngine) -> None:
+        """Drop every table of this schema that exists, through an async engine."""
+        async with engine.begin() as connection:
+            await connection.run_sync(self.metadata.drop_all)

@@ -1,0 +1,279 @@
+"""SQLAlchemy transaction managers: one object per engine, a transaction per thread or task.
+
+The active connection lives in a ``ContextVar`` owned by the manager, so repositories built
+once in the composition root find the transaction of whichever thread or task calls them.
+All logic is in :class:`TransactionCore`, a sans-I/O plan shared by the sync and async
+managers; they only drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import attrs
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hexalchemy.ports import (
+    CommitError,
+    IsolationLevel,
+    NoActiveTransactionError,
+    ReadOnlyTransactionError,
+    RetryableError,
+    TransactionUsageError,
+)
+from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
+from sqlalchemy import Connection, Dialect, Engine
+
+__all__ = ["AsyncSqlAlchemyTransactionManager", "SqlAlchemyTransactionManager", "TransactionState"]
+
+logger = logging.getLogger("hexalchemy.transaction")
+
+
+@attrs.define(eq=False)
+class TransactionState:
+    """The transaction of one thread or task: its connection and its nesting."""
+
+    connection: Any
+    owner: object
+    read_only_stack: list[bool]
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused at the current nesting level."""
+        return self.read_only_stack[-1]
+
+    @property
+    def depth(self) -> int:
+        """1 for the outermost transaction, +1 for each savepoint."""
+        return len(self.read_only_stack)
+
+
+class TransactionCore:
+    """Everything the sync and async managers share: state, nesting rules and the plans."""
+
+    def __init__(self, dialect: Dialect, owner: Callable[[], object], label: str) -> None:
+        self.dialect = dialect
+        self.dialect_name = dialect.name
+        self.owner = owner
+        self.current: ContextVar[TransactionState | None] = ContextVar(f"hexalchemy.{label}", default=None)
+
+    def state_or_none(self) -> TransactionState | None:
+        """The calling thread's or task's transaction, or None."""
+        state = self.current.get()
+        if state is None or state.owner != self.owner():
+            return None
+        return state
+
+    def require(self, entity_type: type[object] | None = None, *, write: bool = False) -> TransactionState:
+        """Return the active transaction, or raise a clear error about why there is none."""
+        state = self.current.get()
+        what = f" for {entity_type.__qualname__}" if entity_type is not None else ""
+        if state is None:
+            raise NoActiveTransactionError(
+                f"no active transaction{what}: wrap the call in `with transactions.begin():` "
+                "(or `async with` for the async manager)"
+            )
+        if state.owner != self.owner():
+            raise TransactionUsageError(
+                f"the transaction{what} belongs to the thread or task that opened it; "
+                "open a transaction in this thread or task with begin()"
+            )
+        if write and state.read_only:
+            raise ReadOnlyTransactionError(f"write{what} inside a read-only transaction")
+        return state
+
+    def plan(self, engine: Any, read_only: bool, isolation_level: IsolationLevel | None) -> Plan[None]:
+        """The plan of one ``begin()``: a new transaction, or a savepoint inside the active one."""
+        state = self.state_or_none()
+        if state is None:
+            return self._outer(engine, read_only, isolation_level)
+        if isolation_level is not None:
+            raise TransactionUsageError(
+                "isolation_level applies to the outermost transaction only; a nested begin() cannot change it"
+            )
+        return self._nested(state, read_only)
+
+    def _connection_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
+        options: dict[str, Any] = {"hexalchemy_read_only": read_only}
+        if self.dialect_name == "postgresql":
+            if isolation_level is not None:
+                options["isolation_level"] = isolation_level.value
+            if read_only:
+                options["postgresql_readonly"] = True
+        # SQLite runs every transaction serializably, which satisfies any requested level.
+        return options
+
+    def _outer(self, engine: Any, read_only: bool, isolation_level: IsolationLevel | None) -> Plan[None]:
+        connection = yield Call(engine.connect)
+        try:
+            options = self._connection_options(read_only, isolation_level)
+            yield Call(functools.partial(connection.execution_options, **options))
+            transaction = yield Call(connection.begin)
+        except BaseException:
+            yield from _close_quietly(connection)
+            raise
+        token = self.current.set(TransactionState(connection, self.owner(), [read_only]))
+        try:
+            try:
+                yield BODY
+            except BaseException:
+                yield from _rollback_quietly(transaction)
+                raise
+            try:
+                yield Call(transaction.commit)
+            except Exception as exc:
+                yield from _rollback_quietly(transaction)
+                if isinstance(exc, RetryableError):
+                    raise
+                raise CommitError(f"commit failed and was rolled back: {exc}") from exc
+        finally:
+            self.current.reset(token)
+            yield from _close_quietly(connection)
+
+    def _nested(self, state: TransactionState, read_only: bool) -> Plan[None]:
+        savepoint = yield Call(state.connection.begin_nested)
+        state.read_only_stack.append(read_only or state.read_only)
+        try:
+            try:
+                yield BODY
+            except BaseException:
+                yield from _rollback_quietly(savepoint)
+                raise
+            yield Call(savepoint.commit)
+        finally:
+            state.read_only_stack.pop()
+
+
+def _rollback_quietly(transaction: Any) -> Plan[None]:
+    try:
+        yield Call(transaction.rollback)
+    except Exception:
+        logger.warning("rollback failed; the connection will be discarded by the pool", exc_info=True)
+
+
+def _close_quietly(connection: Any) -> Plan[None]:
+    try:
+        yield Call(connection.close)
+    except Exception:
+        logger.warning("closing the connection failed; invalidating it", exc_info=True)
+        try:
+            yield Call(connection.invalidate)
+        except Exception:
+            logger.warning("invalidating the connection failed", exc_info=True)
+
+
+def _finish(plan: Plan[None], error: BaseException | None) -> None:
+    finished, _ = drive(plan, error=error)
+    if not finished:  # pragma: no cover - plans yield BODY once
+        raise AssertionError("transaction plan yielded its body twice")
+
+
+class SqlAlchemyTransactionManager:
+    """Synchronous transactions over a SQLAlchemy :class:`~sqlalchemy.Engine`.
+
+    Build one per engine in the composition root and share it: ``with manager.begin():``
+    opens a transaction for the calling thread (a savepoint when one is active).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._core = TransactionCore(engine.dialect, threading.get_ident, f"sync.{id(self)}")
+
+    @property
+    def dialect_name(self) -> str:
+        """The name of the engine's dialect (``postgresql`` or ``sqlite``)."""
+        return self.engine.dialect.name
+
+    @property
+    def core(self) -> TransactionCore:
+        """The shared transaction logic; repositories read the active state from it."""
+        return self._core
+
+    @contextmanager
+    def begin(
+        self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
+    ) -> Iterator[None]:
+        """Open a transaction (or a savepoint); commit on success, roll back on exception."""
+        plan = self._core.plan(self.engine, read_only, isolation_level)
+        drive(plan)
+        try:
+            yield
+        except BaseException as exc:
+            _finish(plan, exc)
+            raise
+        _finish(plan, None)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside a transaction of this manager."""
+        return self._core.state_or_none() is not None
+
+    def connection(self) -> Connection:
+        """The active transaction's connection, for hand-written Core queries.
+
+        Raises :class:`~hexalchemy.ports.NoActiveTransactionError` outside a transaction.
+        Do not commit, roll back or close it: the manager does.
+        """
+        connection: Connection = self._core.require().connection
+        return connection
+
+
+def _current_task() -> object:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+class AsyncSqlAlchemyTransactionManager:
+    """Asynchronous transactions over a SQLAlchemy :class:`~sqlalchemy.ext.asyncio.AsyncEngine`.
+
+    ``async with manager.begin():`` opens a transaction for the calling task (a savepoint
+    when the task already has one). A task started inside a transaction does not share it:
+    it opens its own.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._core = TransactionCore(engine.dialect, _current_task, f"async.{id(self)}")
+
+    @property
+    def dialect_name(self) -> str:
+        """The name of the engine's dialect (``postgresql`` or ``sqlite``)."""
+        return self.engine.dialect.name
+
+    @property
+    def core(self) -> TransactionCore:
+        """The shared transaction logic; repositories read the active state from it."""
+        return self._core
+
+    @asynccontextmanager
+    async def begin(
+        self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
+    ) -> AsyncIterator[None]:
+        """Open a transaction (or a savepoint); commit on success, roll back on exception."""
+        plan = self._core.plan(self.engine, read_only, isolation_level)
+        await drive_async(plan)
+        try:
+            yield
+        except BaseException as exc:
+            await drive_async(plan, error=exc)
+            raise
+        await drive_async(plan)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling task is inside a transaction of this manager."""
+        return self._core.state_or_none() is not None
+
+    def connection(self) -> AsyncConnection:
+        """The active transaction's connection, for hand-written Core queries (see the sync manager)."""
+        connection: AsyncConnection = self._core.require().connection
+        return connection

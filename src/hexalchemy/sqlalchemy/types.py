@@ -1,0 +1,88 @@
+"""Column types that give the same Python values back on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from sqlalchemy import DateTime, Dialect, Numeric, String
+
+__all__ = ["ExactDecimal", "UtcDateTime"]
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime, stored as UTC.
+
+    PostgreSQL stores ``TIMESTAMP WITH TIME ZONE``; SQLite stores a fixed-width ISO 8601
+    string in UTC, so values sort chronologically. Values come back aware, in UTC, as the
+    same instant that was written. A naive datetime is refused with ``ValueError``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use a string column on SQLite and ``timestamptz`` elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """Refuse naive datetimes; convert to UTC (an ISO string on SQLite)."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: hexalchemy stores timezone-aware datetimes only")
+        utc = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return utc.isoformat(timespec="microseconds")
+        return utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Return an aware datetime in UTC."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        result: dt.datetime = value
+        if result.tzinfo is None:
+            return result.replace(tzinfo=dt.UTC)
+        return result.astimezone(dt.UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: ``NUMERIC`` on PostgreSQL, a decimal string on SQLite.
+
+    SQLite has no exact numeric type (its NUMERIC affinity goes through binary floats), so
+    the value is kept as text there and compared as text in SQL.
+    """
+
+    impl = Numeric(asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use a string column on SQLite and ``NUMERIC`` elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        """Pass the decimal on, as a string on SQLite."""
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise ValueError(f"expected a Decimal, got {value!r}")
+        if dialect.name == "sqlite":
+            return str(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """Return a ``Decimal``."""
+        if value is None:
+            return None
+        if isinstance(value, Decimal):
+            return value
+        return Decimal(str(value))

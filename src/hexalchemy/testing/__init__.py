@@ -1,0 +1,20 @@
+"""Test support: in-memory adapters that behave like the SQL adapters.
+
+Build :class:`InMemoryTransactionManager` and :class:`InMemoryRepository` (or their async
+twins) from the same :class:`~hexalchemy.ports.EntitySpec` as the SQL adapters and use them
+in unit tests of services written against the ports.
+"""
+
+from hexalchemy.testing.memory import (
+    AsyncInMemoryRepository,
+    AsyncInMemoryTransactionManager,
+    InMemoryRepository,
+    InMemoryTransactionManager,
+)
+
+__all__ = [
+    "AsyncInMemoryRepository",
+    "AsyncInMemoryTransactionManager",
+    "InMemoryRepository",
+    "InMemoryTransactionManager",
+]
