@@ -131,14 +131,21 @@ async def test_async_reads_return_copies() -> None:
 # -- owner checks ----------------------------------------------------------------------------
 
 
+def read_in_own_transaction(
+    transactions: InMemoryTransactionManager, accounts: InMemoryRepository[Account, int]
+) -> Account | None:
+    """begin() in a thread with a copied context opens that thread's own transaction."""
+    with transactions.begin():
+        return accounts.get_or_none(1)
+
+
 async def test_transaction_cannot_be_used_from_to_thread() -> None:
     transactions, accounts = make()
     with transactions.begin():
         accounts.save(Account(1, "ann"))
         with pytest.raises(TransactionUsageError, match="thread that opened it"):
             await asyncio.to_thread(accounts.get, 1)
-        with pytest.raises(TransactionUsageError):
-            await asyncio.to_thread(lambda: transactions.begin().__enter__())
+        assert await asyncio.to_thread(read_in_own_transaction, transactions, accounts) is None
         assert not await asyncio.to_thread(lambda: transactions.in_transaction)
         assert accounts.get(1).owner == "ann"
 

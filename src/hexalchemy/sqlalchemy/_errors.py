@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exc as sa_exc
+
 from hexalchemy.ports import (
     ConstraintViolationError,
     DatabaseBusyError,
@@ -10,7 +12,6 @@ from hexalchemy.ports import (
     HexalchemyError,
     SerializationConflictError,
 )
-from sqlalchemy import exc as sa_exc
 
 __all__ = ["translate_error"]
 

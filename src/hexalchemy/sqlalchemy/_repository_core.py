@@ -11,6 +11,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Generic, TypeVar
 
+from sqlalchemy import Column, Select, and_, any_, bindparam, delete, literal_column, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
@@ -24,7 +25,6 @@ from hexalchemy.ports import (
 from hexalchemy.sqlalchemy._operations import Call, CopyRows, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
-from sqlalchemy import Column, Select, and_, any_, bindparam, delete, literal_column, select, tuple_, update
 
 __all__ = ["DEFAULT_COPY_THRESHOLD", "RepositoryCore"]
 

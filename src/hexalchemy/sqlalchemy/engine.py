@@ -24,14 +24,14 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol, cast
 
+import sqlalchemy
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
-import sqlalchemy
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy.config import DatabaseConfig
-from sqlalchemy import event
 
 __all__ = ["READ_ONLY_EXECUTION_OPTION", "create_async_engine", "create_engine"]
 

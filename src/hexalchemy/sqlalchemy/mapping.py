@@ -23,13 +23,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, Double, String, Table, Uuid
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_types
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, Double, String, Table, Uuid
 
 __all__ = ["Leaf", "RowMapping", "TableMapping", "make_converter"]
 

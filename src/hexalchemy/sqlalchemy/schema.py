@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import cattrs
+from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import EntitySpec, MappingError
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, derive_columns, make_converter
-from sqlalchemy import Engine, MetaData, Table
 
 __all__ = ["Schema"]
 

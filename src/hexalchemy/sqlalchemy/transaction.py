@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import attrs
+from sqlalchemy import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hexalchemy.ports import (
@@ -29,7 +30,6 @@ from hexalchemy.ports import (
     TransactionUsageError,
 )
 from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
-from sqlalchemy import Connection, Dialect, Engine
 
 __all__ = ["AsyncSqlAlchemyTransactionManager", "SqlAlchemyTransactionManager", "TransactionState"]
 

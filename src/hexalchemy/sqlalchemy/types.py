@@ -6,9 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.types import TypeDecorator, TypeEngine
-
 from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = ["ExactDecimal", "UtcDateTime"]
 

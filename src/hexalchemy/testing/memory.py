@@ -155,9 +155,13 @@ class _TransactionCore:
         return state
 
     def open(self, read_only: bool, isolation_level: IsolationLevel | None) -> tuple[_TxState, bool]:
-        """Open a transaction, or a savepoint inside the open one; return it and whether it is new."""
-        state = self.state()
-        if state is None:
+        """Open a transaction, or a savepoint inside the open one; return it and whether it is new.
+
+        A transaction inherited through a copied context (a child task, ``asyncio.to_thread``)
+        belongs to another thread or task: this one opens its own.
+        """
+        state = self._current.get()
+        if state is None or state.closed or state.owner != self._owner():
             state = _TxState(self._owner(), read_only)
             self._current.set(state)
             return state, True

@@ -1,0 +1,392 @@
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import attrs
+import pytest
+
+from hexalchemy.ports.errors import ConfigError
+from hexalchemy.sqlalchemy.config import _OPTIONS, SUPPORTED_DRIVERS, DatabaseConfig
+
+SQLITE_URL = "sqlite:///app.db"
+
+
+def build(**options: Any) -> DatabaseConfig:
+    """Call the constructor with values of any type, to test its validation."""
+    return DatabaseConfig(**options)
+
+
+def env(**variables: str) -> dict[str, str]:
+    """An environment with a valid URL plus ``variables`` (names without the prefix)."""
+    result = {"HEXALCHEMY_DATABASE_URL": SQLITE_URL}
+    result.update({f"HEXALCHEMY_{name}": value for name, value in variables.items()})
+    return result
+
+
+# --- construction and validation ------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    config = DatabaseConfig(url=SQLITE_URL)
+    assert config.url == SQLITE_URL
+    assert config.echo is False
+    assert config.echo_pool is False
+    assert config.pool_size is None
+    assert config.max_overflow is None
+    assert config.pool_timeout is None
+    assert config.pool_recycle is None
+    assert config.pool_pre_ping is False
+    assert config.sqlite_busy_timeout == 5.0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        "sqlite:///app.db",
+        "sqlite:////tmp/app.db",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite+pysqlite:///app.db",
+        "sqlite+aiosqlite:///app.db",
+    ],
+)
+def test_supported_urls_are_kept_as_given(url: str) -> None:
+    assert DatabaseConfig(url=url).url == url
+
+
+def test_plain_postgresql_is_normalised_to_psycopg() -> None:
+    config = DatabaseConfig(url="postgresql://user:p%40ss@db.example:5433/app?sslmode=require")
+    assert config.url == "postgresql+psycopg://user:p%40ss@db.example:5433/app?sslmode=require"
+
+
+def test_supported_drivers_constant() -> None:
+    assert {"postgresql+psycopg", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"} == SUPPORTED_DRIVERS
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("mysql://u@h/db", "unsupported database driver 'mysql'"),
+        ("postgresql+psycopg2://u@h/db", "unsupported database driver 'postgresql+psycopg2'"),
+        ("postgresql+asyncpg://u@h/db", "unsupported database driver 'postgresql+asyncpg'"),
+        ("postgres://u@h/db", "unsupported database driver 'postgres'"),
+        ("not a url", "not a database URL"),
+        ("", "not a database URL"),
+        ("sqlite://user@host/app.db", "a SQLite URL names a file"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig(url=url)
+    assert caught.value.option == "url"
+    assert reason in caught.value.reason
+
+
+def test_url_must_be_a_string() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build(url=42)
+    assert caught.value.option == "url"
+
+
+def test_password_is_hidden_in_errors_and_repr() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig(url="mysql://user:s3cret@host/db")
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.value == "mysql://user:***@host/db"
+
+    config = DatabaseConfig(url="postgresql+psycopg://user:s3cret@host/db")
+    assert "s3cret" not in repr(config)
+    assert "postgresql+psycopg://user:***@host/db" in repr(config)
+    assert config.url == "postgresql+psycopg://user:s3cret@host/db"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("pool_size", 1),
+        ("pool_size", 50),
+        ("max_overflow", -1),
+        ("max_overflow", 0),
+        ("max_overflow", 20),
+        ("pool_timeout", 0.001),
+        ("pool_timeout", 30),
+        ("pool_recycle", -1),
+        ("pool_recycle", 0),
+        ("pool_recycle", 3600),
+        ("sqlite_busy_timeout", 0),
+        ("sqlite_busy_timeout", 0.25),
+        ("echo", True),
+        ("echo_pool", True),
+        ("pool_pre_ping", True),
+    ],
+)
+def test_good_values_are_accepted(option: str, value: object) -> None:
+    config = build(url=SQLITE_URL, **{option: value})
+    assert getattr(config, option) == value
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("pool_size", 0, "at least 1"),
+        ("pool_size", -3, "at least 1"),
+        ("pool_size", 2.5, "integer"),
+        ("pool_size", "5", "integer"),
+        ("pool_size", True, "integer"),
+        ("max_overflow", -2, "at least -1"),
+        ("max_overflow", 1.0, "integer"),
+        ("pool_timeout", 0, "greater than 0"),
+        ("pool_timeout", -1.5, "greater than 0"),
+        ("pool_timeout", math.nan, "finite"),
+        ("pool_timeout", math.inf, "finite"),
+        ("pool_timeout", "30", "finite"),
+        ("pool_timeout", False, "finite"),
+        ("pool_recycle", -2, "at least -1"),
+        ("pool_recycle", 60.0, "integer"),
+        ("sqlite_busy_timeout", -0.5, "at least 0"),
+        ("sqlite_busy_timeout", math.inf, "finite"),
+        ("sqlite_busy_timeout", math.nan, "finite"),
+        ("sqlite_busy_timeout", 10**9, "at most"),
+        ("sqlite_busy_timeout", None, "finite"),
+        ("echo", 1, "bool"),
+        ("echo", "true", "bool"),
+        ("echo_pool", None, "bool"),
+        ("pool_pre_ping", 0, "bool"),
+    ],
+)
+def test_bad_values_are_refused(option: str, value: object, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build(url=SQLITE_URL, **{option: value})
+    assert caught.value.option == option
+    assert caught.value.value is value
+    assert reason in caught.value.reason
+
+
+def test_config_is_immutable() -> None:
+    config = DatabaseConfig(url=SQLITE_URL)
+    attribute = "pool_size"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(config, attribute, 3)
+
+
+def test_config_is_a_value() -> None:
+    assert DatabaseConfig(url=SQLITE_URL, pool_size=3) == DatabaseConfig(url=SQLITE_URL, pool_size=3)
+    assert hash(DatabaseConfig(url=SQLITE_URL)) == hash(DatabaseConfig(url=SQLITE_URL))
+
+
+def test_with_url_keeps_other_options_and_validates() -> None:
+    config = DatabaseConfig(url=SQLITE_URL, pool_size=7, echo=True)
+    changed = config.with_url("postgresql://u@h/db")
+    assert changed.url == "postgresql+psycopg://u@h/db"
+    assert (changed.pool_size, changed.echo) == (7, True)
+    assert config.url == SQLITE_URL
+    with pytest.raises(ConfigError):
+        config.with_url("mysql://u@h/db")
+
+
+def test_evolve_validates() -> None:
+    config = DatabaseConfig(url=SQLITE_URL)
+    assert attrs.evolve(config, pool_size=2).pool_size == 2
+    with pytest.raises(ConfigError) as caught:
+        attrs.evolve(config, pool_size=0)
+    assert caught.value.option == "pool_size"
+
+
+# --- from_env -------------------------------------------------------------------------------
+
+
+def test_from_env_minimal() -> None:
+    assert DatabaseConfig.from_env(env()) == DatabaseConfig(url=SQLITE_URL)
+
+
+def test_from_env_reads_every_option() -> None:
+    config = DatabaseConfig.from_env(
+        {
+            "HEXALCHEMY_DATABASE_URL": "postgresql://u@h/db",
+            "HEXALCHEMY_ECHO": "true",
+            "HEXALCHEMY_ECHO_POOL": "yes",
+            "HEXALCHEMY_POOL_SIZE": "12",
+            "HEXALCHEMY_MAX_OVERFLOW": "-1",
+            "HEXALCHEMY_POOL_TIMEOUT": "2.5",
+            "HEXALCHEMY_POOL_RECYCLE": "1800",
+            "HEXALCHEMY_POOL_PRE_PING": "on",
+            "HEXALCHEMY_SQLITE_BUSY_TIMEOUT": "0.75",
+            "PATH": "/usr/bin",
+            "DATABASE_URL": "ignored: no prefix",
+        }
+    )
+    assert config == DatabaseConfig(
+        url="postgresql+psycopg://u@h/db",
+        echo=True,
+        echo_pool=True,
+        pool_size=12,
+        max_overflow=-1,
+        pool_timeout=2.5,
+        pool_recycle=1800,
+        pool_pre_ping=True,
+        sqlite_busy_timeout=0.75,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("Yes", True),
+        ("on", True),
+        ("ON", True),
+        (" true\n", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("NO", False),
+        ("off", False),
+        ("Off", False),
+    ],
+)
+def test_from_env_booleans(raw: str, expected: bool) -> None:
+    config = DatabaseConfig.from_env(env(ECHO=raw, ECHO_POOL=raw, POOL_PRE_PING=raw))
+    assert (config.echo, config.echo_pool, config.pool_pre_ping) == (expected, expected, expected)
+
+
+def test_from_env_strips_whitespace() -> None:
+    config = DatabaseConfig.from_env(
+        {"HEXALCHEMY_DATABASE_URL": f"  {SQLITE_URL}\n", "HEXALCHEMY_POOL_SIZE": " 4 "}
+    )
+    assert (config.url, config.pool_size) == (SQLITE_URL, 4)
+
+
+def test_from_env_requires_the_url() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env({"HEXALCHEMY_ECHO": "true"})
+    assert caught.value.option == "HEXALCHEMY_DATABASE_URL"
+    assert "required" in caught.value.reason
+    assert "HEXALCHEMY_DATABASE_URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "reason"),
+    [
+        ("ECHO", "maybe", "not a boolean"),
+        ("ECHO_POOL", "2", "not a boolean"),
+        ("POOL_PRE_PING", "", "empty value"),
+        ("POOL_SIZE", "five", "not an integer"),
+        ("POOL_SIZE", "5.0", "not an integer"),
+        ("POOL_SIZE", "0", "at least 1"),
+        ("POOL_SIZE", "   ", "empty value"),
+        ("MAX_OVERFLOW", "-2", "at least -1"),
+        ("POOL_TIMEOUT", "soon", "not a number"),
+        ("POOL_TIMEOUT", "0", "greater than 0"),
+        ("POOL_TIMEOUT", "nan", "finite"),
+        ("POOL_TIMEOUT", "inf", "finite"),
+        ("POOL_RECYCLE", "1h", "not an integer"),
+        ("POOL_RECYCLE", "-5", "at least -1"),
+        ("SQLITE_BUSY_TIMEOUT", "-1", "at least 0"),
+        ("SQLITE_BUSY_TIMEOUT", "x", "not a number"),
+        ("DATABASE_URL", "mysql://u@h/db", "unsupported database driver"),
+        ("DATABASE_URL", "", "empty value"),
+    ],
+)
+def test_from_env_errors_name_the_variable_and_raw_value(name: str, raw: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(env(**{name: raw}))
+    assert caught.value.option == f"HEXALCHEMY_{name}"
+    assert caught.value.value == raw
+    assert reason in caught.value.reason
+    assert f"HEXALCHEMY_{name}={raw!r}" in str(caught.value)
+
+
+def test_from_env_hides_the_url_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env({"HEXALCHEMY_DATABASE_URL": "mysql://u:s3cret@h/db"})
+    assert caught.value.option == "HEXALCHEMY_DATABASE_URL"
+    assert caught.value.value == "mysql://u:***@h/db"
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["HEXALCHEMY_POOLSIZE", "HEXALCHEMY_URL", "HEXALCHEMY_", "hexalchemy_echo"])
+def test_from_env_refuses_unknown_options(name: str) -> None:
+    environ = env()
+    environ[name] = "1"
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(environ)
+    assert caught.value.option == name
+    assert caught.value.value == "1"
+    assert caught.value.reason.startswith("unknown option; known options are ")
+    assert "HEXALCHEMY_POOL_SIZE" in caught.value.reason
+
+
+def test_from_env_custom_prefix() -> None:
+    environ = {
+        "MYAPP_DB_DATABASE_URL": SQLITE_URL,
+        "MYAPP_DB_POOL_SIZE": "3",
+        "HEXALCHEMY_POOL_SIZE": "not read with another prefix",
+        "MYAPP_OTHER": "not ours either",
+    }
+    config = DatabaseConfig.from_env(environ, prefix="MYAPP_DB_")
+    assert config == DatabaseConfig(url=SQLITE_URL, pool_size=3)
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(environ | {"MYAPP_DB_ECHOO": "1"}, prefix="MYAPP_DB_")
+    assert caught.value.option == "MYAPP_DB_ECHOO"
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(environ | {"MYAPP_DB_POOL_SIZE": "0"}, prefix="MYAPP_DB_")
+    assert caught.value.option == "MYAPP_DB_POOL_SIZE"
+
+
+def test_from_env_refuses_an_empty_prefix() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(env(), prefix="")
+    assert caught.value.option == "prefix"
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.environ", {"HEXALCHEMY_DATABASE_URL": SQLITE_URL, "HEXALCHEMY_POOL_SIZE": "9"})
+    assert DatabaseConfig.from_env() == DatabaseConfig(url=SQLITE_URL, pool_size=9)
+
+
+# --- the option table, the attributes and the documentation agree ---------------------------
+
+
+def test_option_table_covers_every_attribute_once() -> None:
+    attributes = [field.name for field in attrs.fields(DatabaseConfig)]
+    assert [option.attribute for option in _OPTIONS] == attributes
+    suffixes = [option.env_suffix for option in _OPTIONS]
+    assert len(set(suffixes)) == len(suffixes)
+
+
+def test_every_option_is_documented() -> None:
+    class_doc = DatabaseConfig.__doc__ or ""
+    from_env_doc = DatabaseConfig.from_env.__doc__ or ""
+    for option in _OPTIONS:
+        variable = f"HEXALCHEMY_{option.env_suffix}"
+        assert f"``{option.attribute}`` / ``{variable}``" in class_doc
+        assert f"``{variable}``" in from_env_doc
+    documented = set(re.findall(r"``HEXALCHEMY_(\w+)``", class_doc + from_env_doc))
+    assert documented == {option.env_suffix for option in _OPTIONS}
+
+
+def test_every_option_round_trips_through_the_environment() -> None:
+    values = {
+        "url": ("DATABASE_URL", "sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        "echo": ("ECHO", "1", True),
+        "echo_pool": ("ECHO_POOL", "1", True),
+        "pool_size": ("POOL_SIZE", "3", 3),
+        "max_overflow": ("MAX_OVERFLOW", "4", 4),
+        "pool_timeout": ("POOL_TIMEOUT", "5.5", 5.5),
+        "pool_recycle": ("POOL_RECYCLE", "6", 6),
+        "pool_pre_ping": ("POOL_PRE_PING", "1", True),
+        "sqlite_busy_timeout": ("SQLITE_BUSY_TIMEOUT", "7.5", 7.5),
+    }
+    assert set(values) == {option.attribute for option in _OPTIONS}
+    config = DatabaseConfig.from_env({f"HEXALCHEMY_{suffix}": raw for suffix, raw, _ in values.values()})
+    assert {name: getattr(config, name) for name in values} == {
+        name: expected for name, (_, _, expected) in values.items()
+    }
