@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Any, NewType
+from typing import Any, NewType, cast
 
 import attrs
 from hypothesis import given
@@ -53,7 +53,7 @@ class Item:
 def reference_row(value: object, prefix: str = "") -> dict[str, Any]:
     """Flatten by walking attrs fields (slow, obviously right)."""
     row: dict[str, Any] = {}
-    for field in attrs.fields(type(value)):
+    for field in attrs.fields(cast(Any, type(value))):
         name = f"{prefix}{field.name}"
         inner = getattr(value, field.name)
         if isinstance(inner, Place | Point):

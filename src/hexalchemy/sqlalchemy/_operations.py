@@ -51,13 +51,25 @@ class CopyRows:
 
 
 @attrs.frozen
+class DriverQuery:
+    """Run a pre-compiled read query on the psycopg connection behind ``connection``; return its rows.
+
+    The hot read paths on PostgreSQL use it to skip SQLAlchemy's per-execution work.
+    """
+
+    connection: Any
+    sql: str
+    parameters: Sequence[Any]
+
+
+@attrs.frozen
 class Body:
     """Marks where a transaction plan hands control to the caller's ``with`` block."""
 
 
 BODY: Final = Body()
 
-Step = Call | CopyRows | Body
+Step = Call | CopyRows | DriverQuery | Body
 Plan = Generator[Step, Any, R]
 
 
@@ -66,6 +78,30 @@ def _copy_sync(step: CopyRows) -> None:
     with driver_connection.cursor() as cursor, cursor.copy(step.sql) as copy:
         for row in step.rows:
             copy.write_row(row)
+
+
+_CURSOR_KEY: Final = "hexalchemy.cursor"
+
+
+def _query_sync(step: DriverQuery) -> list[tuple[Any, ...]]:
+    # One cursor per pooled DBAPI connection, kept in the pool record's info dict.
+    fairy = step.connection.connection
+    cursor = fairy.info.get(_CURSOR_KEY)
+    if cursor is None or cursor.closed:
+        cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
+    cursor.execute(step.sql, step.parameters)
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
+async def _query_async(step: DriverQuery) -> list[tuple[Any, ...]]:
+    fairy = await step.connection.get_raw_connection()
+    cursor = fairy.info.get(_CURSOR_KEY)
+    if cursor is None or cursor.closed:
+        cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
+    await cursor.execute(step.sql, step.parameters)
+    rows: list[tuple[Any, ...]] = await cursor.fetchall()
+    return rows
 
 
 async def _copy_async(step: CopyRows) -> None:
@@ -89,11 +125,13 @@ def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) 
         if isinstance(step, Body):
             return False, None
         try:
-            if isinstance(step, CopyRows):
+            if isinstance(step, Call):
+                value, error = step.function(*step.arguments), None
+            elif isinstance(step, DriverQuery):
+                value, error = _query_sync(step), None
+            else:
                 _copy_sync(step)
                 value, error = None, None
-            else:
-                value, error = step.function(*step.arguments), None
         except Exception as exc:
             value, error = None, translate_error(exc)
 
@@ -110,13 +148,15 @@ async def drive_async(
         if isinstance(step, Body):
             return False, None
         try:
-            if isinstance(step, CopyRows):
-                await _copy_async(step)
-                value, error = None, None
-            else:
+            if isinstance(step, Call):
                 value, error = step.function(*step.arguments), None
                 if inspect.isawaitable(value):
                     value = await value
+            elif isinstance(step, DriverQuery):
+                value, error = await _query_async(step), None
+            else:
+                await _copy_async(step)
+                value, error = None, None
         except Exception as exc:
             value, error = None, translate_error(exc)
 

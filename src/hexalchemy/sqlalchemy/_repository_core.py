@@ -22,7 +22,8 @@ from hexalchemy.ports import (
     InvalidValueError,
     VersionConflictError,
 )
-from hexalchemy.sqlalchemy._operations import Call, CopyRows, Plan
+from hexalchemy.sqlalchemy._codegen import compile_function
+from hexalchemy.sqlalchemy._operations import Call, CopyRows, DriverQuery, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
@@ -78,7 +79,9 @@ class RepositoryCore(Generic[T, K]):
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         key_names = [column.name for column in keys]
         # RETURNING counts the inserted rows: psycopg reports no rowcount for INSERT.
-        self.insert_statement = insert(table).on_conflict_do_nothing(index_elements=key_names).returning(keys[0])
+        self.insert_statement = (
+            insert(table).on_conflict_do_nothing(index_elements=key_names).returning(keys[0])
+        )
         upsert = insert(table)
         others = [column for column in mapping.columns if column.key not in self.key_keys]
         self.upsert_statement = (
@@ -99,9 +102,55 @@ class RepositoryCore(Generic[T, K]):
             lookup_target.in_(bindparam("hx_keys", expanding=True))
         )
         self.copy_threshold = copy_threshold if dialect == "postgresql" else None
+        self._prepare_driver_reads()
         quoted = ", ".join(f'"{column.name}"' for column in mapping.columns)
         schema = f'"{table.schema}".' if table.schema else ""
         self.copy_sql = f'COPY {schema}"{table.name}" ({quoted}) FROM STDIN'
+
+    def _prepare_driver_reads(self) -> None:
+        """On psycopg, pre-compile the hot reads to run on the driver cursor directly.
+
+        Rows come back as the driver gives them; the columns' result processors (for
+        example :class:`~hexalchemy.sqlalchemy.UtcDateTime`) are applied by a generated
+        function before ``from_row``.
+        """
+        dialect = self.transactions.dialect
+        self.driver_reads = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self.range_sql: str | None = None
+        if not self.driver_reads:
+            return
+        key_names = [_key_param(index) for index in range(len(self.key_keys))]
+        self.get_sql = _positional(str(self.get_statement.compile(dialect=dialect)), key_names)
+        self.contains_sql = _positional(str(self.contains_statement.compile(dialect=dialect)), key_names)
+        if self.range_uses_array:
+            self.range_sql = _positional(str(self.range_statement.compile(dialect=dialect)), ["hx_keys"])
+        key_types = [column.type for column in self.mapping.key_columns]
+        self.key_processors = [key_type.bind_processor(dialect) for key_type in key_types]
+        processors = [column.type.result_processor(dialect, None) for column in self.mapping.columns]
+        namespace: dict[str, Any] = {"from_row": self.mapping.from_row}
+        values = []
+        for index, processor in enumerate(processors):
+            if processor is None:
+                values.append(f"r[{index}]")
+            else:
+                namespace[f"p{index}"] = processor
+                values.append(f"p{index}(r[{index}])")
+        source = f"def from_driver_row(r):\n    return from_row(({', '.join(values)},))\n"
+        self.from_driver_row: Any = compile_function(
+            "from_driver_row", source, namespace, f"{self.entity_type.__qualname__}.from_driver_row"
+        )
+
+    def _use_driver(self, state: TransactionState) -> bool:
+        return self.driver_reads and not state.connection.engine.echo
+
+    def _driver_key_params(self, key: K) -> tuple[Any, ...]:
+        values = self.spec.key_values(key)
+        if not any(self.key_processors):
+            return values
+        return tuple(
+            value if processor is None else processor(value)
+            for value, processor in zip(values, self.key_processors, strict=True)
+        )
 
     # ----------------------------------------------------------------------------- helpers
     def _key_params(self, key: K) -> dict[str, Any]:
@@ -161,6 +210,9 @@ class RepositoryCore(Generic[T, K]):
     def get_or_none(self, id: K) -> Plan[T | None]:
         """Plan: the aggregate with this key, or None."""
         state = self.transactions.require(self.entity_type)
+        if self._use_driver(state):
+            rows = yield DriverQuery(state.connection, self.get_sql, self._driver_key_params(id))
+            return self.from_driver_row(rows[0]) if rows else None
         result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
         row = result.first()
         return None if row is None else self.mapping.from_row(row)
@@ -175,6 +227,9 @@ class RepositoryCore(Generic[T, K]):
     def contains(self, id: K) -> Plan[bool]:
         """Plan: whether the key exists."""
         state = self.transactions.require(self.entity_type)
+        if self._use_driver(state):
+            rows = yield DriverQuery(state.connection, self.contains_sql, self._driver_key_params(id))
+            return bool(rows)
         result = yield Call(state.connection.execute, (self.contains_statement, self._key_params(id)))
         return result.first() is not None
 
@@ -189,6 +244,15 @@ class RepositoryCore(Generic[T, K]):
         composite = self.spec.is_composite
         key_of = self.spec.key_of
         from_row = self.mapping.from_row
+        if self.range_sql is not None and self._use_driver(state):
+            processor = self.key_processors[0]
+            keys = distinct if processor is None else [processor(key) for key in distinct]
+            rows = yield DriverQuery(state.connection, self.range_sql, (keys,))
+            from_driver_row = self.from_driver_row
+            for row in rows:
+                aggregate = from_driver_row(row)
+                by_key[key_of(aggregate)] = aggregate
+            return [by_key[key] for key in wanted if key in by_key]
         for start in range(0, len(distinct), self.range_chunk):
             chunk: list[Any] = distinct[start : start + self.range_chunk]
             if composite:
@@ -339,3 +403,15 @@ class RepositoryCore(Generic[T, K]):
             value if processor is None or value is None else processor(value)
             for value, processor in zip(values, self._copy_processors, strict=True)
         )
+
+
+def _positional(sql: str, names: Sequence[str]) -> str:
+    """Turn ``%(name)s`` placeholders into ``%s``, checking each appears once and in order."""
+    positions = [sql.find(f"%({name})s") for name in names]
+    if any(position < 0 for position in positions) or positions != sorted(positions):  # pragma: no cover
+        raise AssertionError(f"unexpected placeholders in {sql!r}")
+    for name in names:
+        if sql.count(f"%({name})s") != 1:  # pragma: no cover
+            raise AssertionError(f"placeholder {name} appears more than once in {sql!r}")
+        sql = sql.replace(f"%({name})s", "%s")
+    return sql

@@ -1,0 +1,277 @@
+"""Re-run a unit of work when its transaction fails for a transient reason.
+
+A serialization failure, a deadlock or a busy database aborts the *whole* transaction:
+the only fix is to run the unit of work again, from ``begin()``, against fresh data.
+:func:`run_in_transaction` (and its async twin :func:`run_in_transaction_async`) does
+that: it opens a transaction, runs ``work()`` inside it, and when the transaction fails
+with one of the errors of the :class:`RetryPolicy` it waits (capped exponential backoff
+with full jitter) and runs everything again, up to ``policy.attempts`` times::
+
+    def transfer() -> None:
+        source = accounts.get(source_id)
+        target = accounts.get(target_id)
+        accounts.save_all([source.withdraw(amount), target.deposit(amount)])
+
+    run_in_transaction(transactions, transfer, isolation_level=IsolationLevel.SERIALIZABLE)
+
+``work`` must be safe to run more than once: everything it does outside the database
+(sending mail, appending to a list) happens once per attempt.
+
+This is application-layer code: it speaks only to the ports, so it works with the SQL
+and the in-memory adapters alike. All decisions (validation, which errors to retry, how
+long to wait) live in :class:`RetryPolicy` and ``_Attempts``; the sync and async
+functions only differ in ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import random as _random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+
+from hexalchemy.ports import (
+    AsyncTransactionManager,
+    ConfigError,
+    IsolationLevel,
+    RetryableError,
+    TransactionManager,
+    TransactionUsageError,
+)
+
+__all__ = ["RetryPolicy", "run_in_transaction", "run_in_transaction_async"]
+
+R = TypeVar("R")
+
+logger = logging.getLogger("hexalchemy.retry")
+
+
+def _check_attempts(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(attribute.name, value, "must be an integer")
+    if value < 1:
+        raise ConfigError(attribute.name, value, "must be at least 1")
+
+
+def _check_delay(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(attribute.name, value, "must be a number of seconds")
+    if not math.isfinite(value):
+        raise ConfigError(attribute.name, value, "must be a finite number of seconds")
+    if value < 0:
+        raise ConfigError(attribute.name, value, "must be at least 0 seconds")
+
+
+def _check_retry_on(
+    _instance: object,
+    attribute: attrs.Attribute[tuple[type[BaseException], ...]],
+    value: tuple[type[BaseException], ...],
+) -> None:
+    if not isinstance(value, tuple):
+        raise ConfigError(attribute.name, value, "must be a tuple of exception classes")
+    for item in value:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ConfigError(attribute.name, value, f"{item!r} is not an exception class")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often and how patiently :func:`run_in_transaction` re-runs a unit of work.
+
+    * ``attempts`` -- how many times the work runs at most, the first run included
+      (at least 1; 1 means no retry).
+    * ``base_delay`` -- seconds; the backoff cap before retry ``n`` (1-based) is
+      ``min(max_delay, base_delay * 2 ** (n - 1))``.
+    * ``max_delay`` -- seconds; the largest cap (at least ``base_delay``).
+    * ``retry_on`` -- the errors worth a retry (default: hexalchemy's
+      :class:`~hexalchemy.ports.RetryableError`, i.e. serialization conflicts, deadlocks
+      and a busy database). Add :class:`~hexalchemy.ports.VersionConflictError` to retry
+      optimistic-locking conflicts when ``work`` reloads what it changes.
+
+    The wait before each retry is drawn uniformly from ``[0, cap)`` ("full jitter"), so
+    competing transactions spread out instead of colliding again. Every value is checked
+    when the policy is built: a bad one raises :class:`~hexalchemy.ports.ConfigError`
+    naming the field.
+    """
+
+    attempts: int = attrs.field(default=5, validator=_check_attempts)
+    """How many times the work runs at most, the first run included."""
+    base_delay: float = attrs.field(default=0.01, validator=_check_delay)
+    """Seconds: the backoff cap before the first retry; it doubles for each further retry."""
+    max_delay: float = attrs.field(default=1.0, validator=_check_delay)
+    """Seconds: the backoff cap never grows beyond this."""
+    retry_on: tuple[type[BaseException], ...] = attrs.field(
+        default=(RetryableError,), validator=_check_retry_on
+    )
+    """The error classes that trigger a retry; any other error propagates at once."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.base_delay > self.max_delay:
+            raise ConfigError(
+                "base_delay", self.base_delay, f"must not be greater than max_delay ({self.max_delay!r})"
+            )
+
+    def should_retry(self, error: BaseException) -> bool:
+        """Whether ``error`` is one of the errors this policy retries."""
+        return isinstance(error, self.retry_on)
+
+    def backoff_cap(self, retry: int) -> float:
+        """The largest wait before retry number ``retry`` (1 for the first retry), in seconds."""
+        if retry < 1:
+            raise ValueError(f"retry numbers start at 1, got {retry!r}")
+        if self.base_delay == 0:
+            return 0.0
+        try:
+            grown = self.base_delay * 2.0 ** (retry - 1)
+        except OverflowError:
+            return self.max_delay
+        return min(self.max_delay, grown)
+
+    def delay(self, retry: int, random: Callable[[], float] = _random.random) -> float:
+        """The wait before retry number ``retry``: ``random()`` (in ``[0, 1)``) times the cap."""
+        return random() * self.backoff_cap(retry)
+
+
+_DEFAULT_POLICY = RetryPolicy()
+
+
+class _Attempts:
+    """The non-I/O part of one retrying run: the nesting check and the retry decisions."""
+
+    __slots__ = ("_policy", "_random", "_label", "attempt")
+
+    def __init__(
+        self,
+        transactions: TransactionManager | AsyncTransactionManager,
+        work: Callable[[], object],
+        policy: RetryPolicy,
+        random: Callable[[], float],
+    ) -> None:
+        if not isinstance(policy, RetryPolicy):
+            raise TypeError(f"policy must be a RetryPolicy, not {policy!r}")
+        if transactions.in_transaction:
+            raise TransactionUsageError(
+                "run_in_transaction() was called inside an active transaction of the same manager: "
+                "retrying would only re-run a savepoint, and a savepoint cannot recover from a "
+                "serialization failure or a deadlock (the whole transaction is aborted); call it "
+                "at the outermost level, where it owns the transaction"
+            )
+        self._policy = policy
+        self._random = random
+        self._label = getattr(work, "__qualname__", None) or repr(work)
+        self.attempt = 1
+
+    def next_delay(self, error: BaseException) -> float | None:
+        """After a failed attempt: the seconds to wait before the next one, or None to give up."""
+        policy = self._policy
+        if not policy.should_retry(error):
+            return None
+        if self.attempt >= policy.attempts:
+            logger.warning(
+                "%s failed on attempt %d of %d with %s: %s; giving up",
+                self._label,
+                self.attempt,
+                policy.attempts,
+                type(error).__name__,
+                error,
+            )
+            return None
+        delay = policy.delay(self.attempt, self._random)
+        logger.info(
+            "%s failed on attempt %d of %d with %s: %s; retrying in %.3f s",
+            self._label,
+            self.attempt,
+            policy.attempts,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        self.attempt += 1
+        return delay
+
+
+def _refuse_awaitable(result: object) -> None:
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # a coroutine that is never awaited would warn
+        raise TypeError(
+            "work() returned an awaitable: run_in_transaction() runs synchronous work; "
+            "use run_in_transaction_async() with an AsyncTransactionManager"
+        )
+
+
+def run_in_transaction(
+    transactions: TransactionManager,
+    work: Callable[[], R],
+    *,
+    policy: RetryPolicy = _DEFAULT_POLICY,
+    read_only: bool = False,
+    isolation_level: IsolationLevel | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    random: Callable[[], float] = _random.random,
+) -> R:
+    """Run ``work()`` in a new transaction of ``transactions``; re-run it all on transient failure.
+
+    Each attempt is ``with transactions.begin(read_only=..., isolation_level=...): work()``:
+    the transaction commits when ``work`` returns, and its result is returned. When the
+    attempt (``work`` or the commit) raises one of ``policy.retry_on``, the transaction has
+    been rolled back; after ``sleep(delay)`` (see :class:`RetryPolicy`, ``random`` draws
+    the jitter) a new transaction runs ``work`` again. Any other error propagates at once;
+    after ``policy.attempts`` failed attempts the last error propagates.
+
+    Raises:
+        TransactionUsageError: the calling thread is already inside a transaction of
+            ``transactions`` (retrying a savepoint cannot fix a serialization failure).
+    """
+    attempts = _Attempts(transactions, work, policy, random)
+    while True:
+        try:
+            with transactions.begin(read_only=read_only, isolation_level=isolation_level):
+                result = work()
+                _refuse_awaitable(result)
+            return result
+        except BaseException as error:
+            delay = attempts.next_delay(error)
+            if delay is None:
+                raise
+        sleep(delay)
+
+
+async def run_in_transaction_async(
+    transactions: AsyncTransactionManager,
+    work: Callable[[], Awaitable[R]],
+    *,
+    policy: RetryPolicy = _DEFAULT_POLICY,
+    read_only: bool = False,
+    isolation_level: IsolationLevel | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    random: Callable[[], float] = _random.random,
+) -> R:
+    """Await ``work()`` in a new transaction of ``transactions``; re-run it all on transient failure.
+
+    The async twin of :func:`run_in_transaction`: each attempt is ``async with
+    transactions.begin(...): await work()``, and the wait between attempts is
+    ``await sleep(delay)``.
+
+    Raises:
+        TransactionUsageError: the calling task is already inside a transaction of
+            ``transactions`` (retrying a savepoint cannot fix a serialization failure).
+    """
+    attempts = _Attempts(transactions, work, policy, random)
+    while True:
+        try:
+            async with transactions.begin(read_only=read_only, isolation_level=isolation_level):
+                result = await work()
+            return result
+        except BaseException as error:
+            delay = attempts.next_delay(error)
+            if delay is None:
+                raise
+        await sleep(delay)
