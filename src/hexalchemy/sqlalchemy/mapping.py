@@ -31,7 +31,7 @@ from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
-__all__ = ["Leaf", "RowMapping", "TableMapping", "make_converter"]
+__all__ = ["Leaf", "RowMapping", "TableMapping", "derive_columns", "make_converter"]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -566,7 +566,7 @@ def _check_version_column(cls: type[object], field: str, column: Column[Any]) ->
         python_type = column.type.python_type
     except NotImplementedError:
         return
-    if python_type is not int:
+    if python_type is not int and python_type is not object:
         raise MappingError(
             cls,
             f"the version column must be an integer column, not {column.type!r}",
@@ -608,7 +608,7 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
         actual = column.type.python_type
     except NotImplementedError:
         return
-    if actual is expected or (expected is dt.date and actual is dt.date):
+    if actual is object or actual is expected:  # object: the type does not say (SQLAlchemy >= 2.1)
         return
     if isinstance(actual, type) and isinstance(expected, type) and issubclass(actual, enum.Enum):
         raise MappingError(

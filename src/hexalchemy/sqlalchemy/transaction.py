@@ -29,9 +29,15 @@ from hexalchemy.ports import (
     RetryableError,
     TransactionUsageError,
 )
+from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
 
-__all__ = ["AsyncSqlAlchemyTransactionManager", "SqlAlchemyTransactionManager", "TransactionState"]
+__all__ = [
+    "AsyncSqlAlchemyTransactionManager",
+    "SqlAlchemyTransactionManager",
+    "TransactionCore",
+    "TransactionState",
+]
 
 logger = logging.getLogger("hexalchemy.transaction")
 
@@ -123,8 +129,9 @@ class TransactionCore:
         try:
             try:
                 yield BODY
-            except BaseException:
+            except BaseException as exc:
                 yield from _rollback_quietly(transaction)
+                _raise_translated(exc)
                 raise
             try:
                 yield Call(transaction.commit)
@@ -143,12 +150,25 @@ class TransactionCore:
         try:
             try:
                 yield BODY
-            except BaseException:
+            except BaseException as exc:
                 yield from _rollback_quietly(savepoint)
+                _raise_translated(exc)
                 raise
             yield Call(savepoint.commit)
         finally:
             state.read_only_stack.pop()
+
+
+def _raise_translated(error: BaseException) -> None:
+    """Re-raise a database error from the ``with`` block (hand-written SQL) as a hexalchemy error.
+
+    So a serialization failure in hand-written SQL is a ``SerializationConflictError`` that
+    ``run_in_transaction`` retries. Other exceptions are left for the caller to re-raise.
+    """
+    if isinstance(error, Exception):
+        translated = translate_error(error)
+        if translated is not error:
+            raise translated from error
 
 
 def _rollback_quietly(transaction: Any) -> Plan[None]:

@@ -16,12 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import datetime as dt
 import enum
 import threading
+import typing
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
+
+import attrs
 
 from hexalchemy.ports import (
     CommitError,
@@ -34,6 +38,7 @@ from hexalchemy.ports import (
     ReadOnlyTransactionError,
     TransactionUsageError,
     VersionConflictError,
+    field_types,
 )
 
 __all__ = [
@@ -306,15 +311,42 @@ def _current_task() -> object:
         return None
 
 
+def _datetime_paths(cls: type[object], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Attribute paths to the datetime fields of ``cls`` and its nested attrs value objects."""
+    paths: list[tuple[str, ...]] = []
+    for name, annotation in field_types(cls).items():
+        candidates = typing.get_args(annotation) or (annotation,)
+        for candidate in candidates:
+            while hasattr(candidate, "__supertype__"):
+                candidate = candidate.__supertype__
+            if candidate is dt.datetime:
+                paths.append((*prefix, name))
+            elif attrs.has(candidate) and isinstance(candidate, type):
+                paths.extend(_datetime_paths(candidate, (*prefix, name)))
+    return paths
+
+
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core")
+    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
+        self._datetime_paths = _datetime_paths(spec.cls, ())
+
+    def _check_datetimes(self, aggregate: object) -> None:
+        """Refuse naive datetimes, as the SQL adapters do."""
+        for path in self._datetime_paths:
+            value: object = aggregate
+            for name in path:
+                value = getattr(value, name)
+                if value is None:
+                    break
+            if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
+                raise InvalidValueError(self._cls, ".".join(path), value, "datetimes must be timezone-aware")
 
     def _normalize(self, key: K) -> K:
         return self._spec.key_from_values(self._spec.key_values(key))
@@ -355,6 +387,7 @@ class _RepositoryCore(Generic[T, K]):
     def _prepare_save(self, aggregate: T) -> tuple[K, int, T, object]:
         """Return the key, the given version, the aggregate to return and the copy to store."""
         spec = self._spec
+        self._check_datetimes(aggregate)
         key = spec.key_of(aggregate)
         version = spec.version_of(aggregate)
         if spec.version_field is not None:
