@@ -12,7 +12,7 @@ Wire them by hand in your composition root::
 
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.engine import create_async_engine, create_engine
-from hexalchemy.sqlalchemy.mapping import Leaf, RowMapping, TableMapping, derive_columns, make_converter
+from hexalchemy.sqlalchemy.mapping import Leaf, RowMapping, TableMapping, make_converter
 from hexalchemy.sqlalchemy.repository import AsyncSqlAlchemyRepository, SqlAlchemyRepository
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.transaction import (
@@ -39,6 +39,5 @@ __all__ = [
     "UtcDateTime",
     "create_async_engine",
     "create_engine",
-    "derive_columns",
     "make_converter",
 ]

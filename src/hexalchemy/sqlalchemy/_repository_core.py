@@ -8,10 +8,23 @@ its result, so the two repositories differ only in how they drive it.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Generic, TypeVar
 
-from sqlalchemy import Column, Select, and_, any_, bindparam, delete, literal_column, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
@@ -395,7 +408,13 @@ class RepositoryCore(Generic[T, K]):
     @functools.cached_property
     def _copy_processors(self) -> list[Any]:
         dialect = self.transactions.dialect
-        return [column.type.bind_processor(dialect) for column in self.mapping.columns]
+        # COPY sends JSON as text; psycopg would send a Python list as a PostgreSQL array.
+        return [
+            _json_text
+            if isinstance(column.type, JSON)
+            else column.type.dialect_impl(dialect).bind_processor(dialect)
+            for column in self.mapping.columns
+        ]
 
     def _copy_row(self, aggregate: T) -> tuple[Any, ...]:
         values = self.mapping.to_values(aggregate)
@@ -403,6 +422,10 @@ class RepositoryCore(Generic[T, K]):
             value if processor is None or value is None else processor(value)
             for value, processor in zip(values, self._copy_processors, strict=True)
         )
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _positional(sql: str, names: Sequence[str]) -> str:

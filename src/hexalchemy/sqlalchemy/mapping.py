@@ -23,7 +23,20 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, Double, String, Table, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Select,
+    String,
+    Table,
+    Uuid,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
@@ -31,7 +44,7 @@ from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
-__all__ = ["Leaf", "RowMapping", "TableMapping", "derive_columns", "make_converter"]
+__all__ = ["Leaf", "RowMapping", "TableMapping", "make_converter"]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -354,7 +367,8 @@ def _aware_checker(cls: type[object], field: str) -> Callable[[dt.datetime], dt.
     def check(value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidValueError(cls, field, value, "datetimes must be timezone-aware")
-        return value
+        # Columns that drop the offset (SQLite's DateTime) then still keep the instant.
+        return value.astimezone(dt.UTC)
 
     return check
 
@@ -468,10 +482,8 @@ class TableMapping(Generic[T, K]):
         """The mapped aggregate class."""
         return self.spec.cls
 
-    def select(self) -> Any:
+    def select(self) -> Select[Any]:
         """Return ``select(*columns)``: rows of it convert with :meth:`from_row`."""
-        from sqlalchemy import select
-
         return select(*self.columns)
 
     def from_rows(self, rows: collections.abc.Iterable[Sequence[Any]]) -> list[T]:
@@ -483,7 +495,7 @@ class TableMapping(Generic[T, K]):
         return f"TableMapping({self.spec.cls.__qualname__} -> {self.table.name})"
 
 
-def derive_columns(
+def _derive_columns(
     spec: EntitySpec[Any, Any], converter: cattrs.Converter, custom_types: Mapping[Any, TypeEngine[Any]]
 ) -> list[Column[Any]]:
     """Plan the columns of a table derived from ``spec``'s class."""

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import cattrs
-from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy import Engine, FromClause, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import EntitySpec, MappingError
-from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, derive_columns, make_converter
+from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
 
 __all__ = ["Schema"]
 
@@ -57,7 +57,7 @@ class Schema:
             self.converter.register_structure_hook(python_type, lambda value, _: convert(value))
         self._column_types[python_type] = column_type
 
-    def map(self, spec: EntitySpec[T, K], *, table: str | Table) -> TableMapping[T, K]:
+    def map(self, spec: EntitySpec[T, K], *, table: str | Table | FromClause) -> TableMapping[T, K]:
         """Build the mapping of ``spec``'s class onto a table; raise ``MappingError`` on any mismatch.
 
         With a name, the table is derived from the class and added to ``metadata``. With a
@@ -68,7 +68,7 @@ class Schema:
         if isinstance(table, str):
             if table in self.metadata.tables:
                 raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
-            columns = derive_columns(spec, self.converter, self._column_types)
+            columns = _derive_columns(spec, self.converter, self._column_types)
             mapped_table = Table(table, self.metadata, *columns)
             try:
                 mapping = TableMapping(
@@ -82,6 +82,8 @@ class Schema:
                 self.metadata.remove(mapped_table)
                 raise
         else:
+            if not isinstance(table, Table):
+                raise MappingError(spec.cls, f"expected a table name or a Table, got {table!r}")
             if table.metadata is not self.metadata:
                 raise MappingError(
                     spec.cls,
@@ -97,6 +99,14 @@ class Schema:
     def row_mapping(self, cls: type[T]) -> RowMapping[T]:
         """Build a mapping from result rows (by label) to ``cls``, for read models and custom queries."""
         return RowMapping(cls, converter=self.converter, custom_types=self._column_types)
+
+    def mapping_for(self, cls: type[T]) -> TableMapping[T, Any]:
+        """Return the mapping built for ``cls``; ``MappingError`` if it was never mapped."""
+        mapping = self._mappings.get(cls)
+        if mapping is None:
+            raise MappingError(cls, "not mapped by this schema; call schema.map(...) first")
+        found: TableMapping[T, Any] = mapping
+        return found
 
     @property
     def mappings(self) -> tuple[TableMapping[Any, Any], ...]:

@@ -86,7 +86,9 @@ class Draft:
     version: int = 0
 
 
-ACCOUNTS: EntitySpec[Account, uuid.UUID] = EntitySpec(Account, key="id", version="version", key_type=uuid.UUID)
+ACCOUNTS: EntitySpec[Account, uuid.UUID] = EntitySpec(
+    Account, key="id", version="version", key_type=uuid.UUID
+)
 """The spec of :class:`Account`: key ``id``, version ``version``."""
 
 MEMBERSHIPS: EntitySpec[Membership, tuple[str, int]] = EntitySpec(Membership, key=("team", "member"))
@@ -95,7 +97,9 @@ MEMBERSHIPS: EntitySpec[Membership, tuple[str, int]] = EntitySpec(Membership, ke
 DRAFTS: EntitySpec[Draft, int] = EntitySpec(Draft, key="id", version="version", key_type=int)
 """The spec of :class:`Draft`: key ``id``, version ``version``."""
 
-SPECS: tuple[EntitySpec[Account, uuid.UUID], EntitySpec[Membership, tuple[str, int]], EntitySpec[Draft, int]] = (
+SPECS: tuple[
+    EntitySpec[Account, uuid.UUID], EntitySpec[Membership, tuple[str, int]], EntitySpec[Draft, int]
+] = (
     ACCOUNTS,
     MEMBERSHIPS,
     DRAFTS,

@@ -1,0 +1,69 @@
+"""The contract suite: one set of tests every adapter of the ports must pass.
+
+The same tests run against the in-memory adapters, SQLite and PostgreSQL (and against
+adapters of your own), so a service tested against the in-memory adapters behaves the
+same in production. Each contract is a class of pytest tests; its name has no ``Test``
+prefix so pytest collects only your subclasses. Subclass it and give it a ``harness``
+fixture that returns a :class:`Harness` (or :class:`AsyncHarness` for the ``Async*``
+contracts) wired to an empty store::
+
+    from hexalchemy.testing.contracts import Harness, RepositoryContract, TransactionContract
+
+    class TestMyRepository(RepositoryContract):
+        @pytest.fixture
+        def harness(self, my_harness: Harness) -> Harness:
+            return my_harness
+
+    class TestMyTransactions(TransactionContract):
+        ...  # the same fixture
+
+The harness serves the sample aggregates of :mod:`hexalchemy.testing.contracts.domain`
+(map every spec of :data:`SPECS`). The async contracts are marked ``pytest.mark.asyncio``
+and need pytest-asyncio (in strict mode, declare async fixtures with
+``pytest_asyncio.fixture``); the round-trip contracts need Hypothesis. Both come with the
+``testing`` extra.
+
+Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
+samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`,
+:mod:`~.transactions`, :mod:`~.concurrency` and :mod:`~.roundtrip` (the contracts).
+"""
+
+from hexalchemy.testing.contracts import _rewrite  # noqa: F401 - must come first: it registers the modules below
+from hexalchemy.testing.contracts.concurrency import AsyncConcurrencyContract, ConcurrencyContract
+from hexalchemy.testing.contracts.domain import (
+    ACCOUNTS,
+    DRAFTS,
+    MEMBERSHIPS,
+    SPECS,
+    Account,
+    Draft,
+    Membership,
+    Money,
+    Tier,
+)
+from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+from hexalchemy.testing.contracts.repository import AsyncRepositoryContract, RepositoryContract
+from hexalchemy.testing.contracts.roundtrip import AsyncRoundTripContract, RoundTripContract
+from hexalchemy.testing.contracts.transactions import AsyncTransactionContract, TransactionContract
+
+__all__ = [
+    "ACCOUNTS",
+    "DRAFTS",
+    "MEMBERSHIPS",
+    "SPECS",
+    "Account",
+    "AsyncConcurrencyContract",
+    "AsyncHarness",
+    "AsyncRepositoryContract",
+    "AsyncRoundTripContract",
+    "AsyncTransactionContract",
+    "ConcurrencyContract",
+    "Draft",
+    "Harness",
+    "Membership",
+    "Money",
+    "RepositoryContract",
+    "RoundTripContract",
+    "Tier",
+    "TransactionContract",
+]

@@ -1,0 +1,80 @@
+"""Helpers shared by the contracts (private)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
+
+from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
+from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+
+__all__ = [
+    "TIMEOUT",
+    "BoomError",
+    "gather_outcomes",
+    "run_in_threads",
+    "seed",
+    "seed_async",
+]
+
+R = TypeVar("R")
+
+TIMEOUT: Final = 30.0
+"""Seconds a contract waits for another thread or task before it fails instead of hanging."""
+
+
+class BoomError(Exception):
+    """The exception contract tests raise to make a block fail."""
+
+
+def seed(harness: Harness, *accounts: Account) -> list[Account]:
+    """Save ``accounts`` in a committed transaction and return them as saved."""
+    repository = harness.repository(ACCOUNTS)
+    with harness.transactions.begin():
+        return repository.save_all(accounts)
+
+
+async def seed_async(harness: AsyncHarness, *accounts: Account) -> list[Account]:
+    """Save ``accounts`` in a committed transaction and return them as saved."""
+    repository = harness.repository(ACCOUNTS)
+    async with harness.transactions.begin():
+        return await repository.save_all(accounts)
+
+
+def run_in_threads(targets: Sequence[Callable[[], R]]) -> list[R | BaseException]:
+    """Run each target in its own thread; return each one's result or exception, in order.
+
+    A thread still running after :data:`TIMEOUT` fails the test with ``TimeoutError``.
+    """
+    outcomes: list[R | BaseException] = [TimeoutError("the thread did not finish") for _ in targets]
+
+    def run(index: int, target: Callable[[], R]) -> None:
+        try:
+            outcomes[index] = target()
+        except BaseException as exc:
+            outcomes[index] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(index, target), daemon=True)
+        for index, target in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+        if thread.is_alive():
+            raise TimeoutError(f"a contract thread did not finish within {TIMEOUT} seconds")
+    return outcomes
+
+
+async def gather_outcomes(awaitables: Sequence[Awaitable[R]]) -> list[R | BaseException]:
+    """Run ``awaitables`` concurrently as tasks; return each one's result or exception, in order."""
+
+    async def run(awaitable: Awaitable[R]) -> R:
+        return await awaitable
+
+    tasks = [asyncio.ensure_future(run(awaitable)) for awaitable in awaitables]
+    async with asyncio.timeout(TIMEOUT):
+        return list(await asyncio.gather(*tasks, return_exceptions=True))

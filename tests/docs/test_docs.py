@@ -1,0 +1,197 @@
+"""Run every ```python block of README.md and docs/*.md, so the documentation cannot rot.
+
+The blocks of one file run in order, in one namespace, in a fresh temporary directory
+(so ``sqlite:///app.db`` lands there) and with no ``HEXALCHEMY_*`` variable set except the
+``HEXALCHEMY_DATABASE_URL`` this test provides. A block is skipped when its fence reads
+```` ```python no-run```` or its text contains ``# doctest: skip``; keep those rare. A block
+whose fence reads ```` ```python pytest```` is a complete test module: it is written to a
+file and run by pytest in a subprocess.
+
+The blocks must also pass ``mypy --strict``, and every public name of hexalchemy must
+appear in the documentation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SKIP_MARKER = "# doctest: skip"
+FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+PUBLIC_PACKAGES = ("hexalchemy.ports", "hexalchemy.sqlalchemy", "hexalchemy.testing", "hexalchemy.retry")
+
+
+@attrs.frozen
+class Block:
+    """One fenced code block: where it starts (1-based line of its first code line) and its text."""
+
+    path: Path
+    line: int
+    language: str
+    options: tuple[str, ...]
+    code: str
+
+    @property
+    def is_test_module(self) -> bool:
+        return self.language == "python" and "pytest" in self.options
+
+    @property
+    def runs(self) -> bool:
+        return (
+            self.language == "python"
+            and not self.is_test_module
+            and "no-run" not in self.options
+            and SKIP_MARKER not in self.code
+        )
+
+
+def code_blocks(path: Path) -> list[Block]:
+    """Parse the fenced code blocks of a Markdown file."""
+    blocks: list[Block] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        index += 1
+        if opening is None:
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        words = opening["info"].split()
+        body: list[str] = []
+        start = index + 1
+        while index < len(lines):
+            closing = FENCE.match(lines[index])
+            index += 1
+            if closing is not None and closing["fence"].startswith(fence) and not closing["info"].strip():
+                break
+            body.append(lines[index - 1][indent:])
+        else:
+            raise AssertionError(f"{path}:{start - 1}: unclosed code fence")
+        language = words[0] if words else ""
+        blocks.append(Block(path, start, language, tuple(words[1:]), "\n".join(body) + "\n"))
+    return blocks
+
+
+@pytest.fixture
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.upper().startswith("HEXALCHEMY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HEXALCHEMY_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_code_blocks_run(path: Path, clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real module, so that attrs and typing can resolve the annotations of the classes
+    # the blocks define (``from __future__ import annotations`` included).
+    module = types.ModuleType(f"hexalchemy_docs_{path.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
+    for block in code_blocks(path):
+        if not block.runs:
+            continue
+        # Pad with blank lines so tracebacks show the line numbers of the Markdown file.
+        source = "\n" * (block.line - 1) + block.code
+        try:
+            exec(compile(source, str(path), "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(f"the code block at {path.name}:{block.line} failed: {error!r}") from error
+
+
+TEST_MODULES = [block for path in DOCUMENTS for block in code_blocks(path) if block.is_test_module]
+
+
+@pytest.mark.parametrize(
+    "block", TEST_MODULES, ids=lambda block: f"{block.path.relative_to(ROOT)}:{block.line}"
+)
+def test_test_modules_pass(block: Block, clean_environment: Path) -> None:
+    module = clean_environment / f"test_docs_{block.path.stem}_{block.line}.py"
+    module.write_text("\n" * (block.line - 1) + block.code, encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            module.name,
+        ],
+        cwd=clean_environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{block.path.name}:{block.line}\n{result.stdout}\n{result.stderr}"
+
+
+def test_code_blocks_type_check(tmp_path: Path) -> None:
+    """Each file's blocks, joined as one module, and each test module pass ``mypy --strict``."""
+    from mypy import api
+
+    for path in DOCUMENTS:
+        blocks = code_blocks(path)
+        (tmp_path / f"doc_{path.stem.lower()}.py").write_text(
+            "".join(block.code for block in blocks if block.runs), encoding="utf-8"
+        )
+        for block in blocks:
+            if block.is_test_module:
+                (tmp_path / f"test_{path.stem.lower()}_{block.line}.py").write_text(
+                    block.code, encoding="utf-8"
+                )
+    stdout, stderr, status = api.run(
+        ["--strict", "--cache-dir", str(ROOT / ".mypy_cache" / "docs"), "--no-error-summary", str(tmp_path)]
+    )
+    assert status == 0, stdout + stderr
+
+
+def test_every_python_block_is_parsed() -> None:
+    blocks = [block for path in DOCUMENTS for block in code_blocks(path)]
+    assert any(block.runs for block in blocks)
+    skipped = [
+        f"{block.path.name}:{block.line}" for block in blocks if block.language == "python" and not block.runs
+    ]
+    assert len(skipped) <= 10, f"too many skipped code blocks: {skipped}"
+
+
+def documented_names() -> set[str]:
+    text = "\n".join(path.read_text(encoding="utf-8") for path in DOCUMENTS)
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def public_modules() -> list[str]:
+    """The public packages and their submodules whose dotted names have no ``_`` part."""
+    names: list[str] = []
+    for package_name in PUBLIC_PACKAGES:
+        names.append(package_name)
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(getattr(package, "__path__", []), f"{package_name}."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                names.append(info.name)
+    return names
+
+
+@pytest.mark.parametrize("module_name", public_modules())
+def test_every_public_name_is_documented(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    public: list[str] = list(getattr(module, "__all__", []))
+    missing = sorted(set(public) - documented_names())
+    assert not missing, f"public names of {module_name} that no document mentions: {missing}"
