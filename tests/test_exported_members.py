@@ -19,7 +19,6 @@ import pytest
 PUBLIC_MODULES = ("hexalchemy.ports", "hexalchemy.sqlalchemy", "hexalchemy.testing", "hexalchemy.retry")
 
 
-
 def _is_public(dotted: str) -> bool:
     return not any(part.startswith("_") for part in dotted.split("."))
 
@@ -93,11 +92,7 @@ def test_star_import_gives_exactly_the_listed_names(module: ModuleType) -> None:
 @pytest.mark.parametrize("module", MODULES, ids=MODULE_IDS)
 def test_every_public_class_and_function_defined_in_the_module_is_listed(module: ModuleType) -> None:
     listed = set(_exported(module))
-    unlisted = sorted(
-        name
-        for name in _defined_here(module)
-        if name not in listed
-    )
+    unlisted = sorted(name for name in _defined_here(module) if name not in listed)
     assert unlisted == [], f"{module.__name__} defines public names missing from __all__: {unlisted}"
 
 

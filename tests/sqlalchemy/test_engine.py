@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool, SingletonThreadPool, StaticPool
 
-import sqlalchemy
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.engine import READ_ONLY_EXECUTION_OPTION, create_async_engine, create_engine
-from sqlalchemy import event
 
 POSTGRESQL_URL = os.environ.get(
     "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -60,6 +60,8 @@ class DriverQuery:
     connection: Any
     sql: str
     parameters: Sequence[Any]
+    describe: bool = False
+    """Also return the type codes of the result's columns: ``(rows, type_codes)``."""
 
 
 @attrs.frozen
@@ -83,7 +85,11 @@ def _copy_sync(step: CopyRows) -> None:
 _CURSOR_KEY: Final = "hexalchemy.cursor"
 
 
-def _query_sync(step: DriverQuery) -> list[tuple[Any, ...]]:
+def _type_codes(cursor: Any) -> list[Any]:
+    return [column.type_code for column in cursor.description]
+
+
+def _query_sync(step: DriverQuery) -> Any:
     # One cursor per pooled DBAPI connection, kept in the pool record's info dict.
     fairy = step.connection.connection
     cursor = fairy.info.get(_CURSOR_KEY)
@@ -91,17 +97,17 @@ def _query_sync(step: DriverQuery) -> list[tuple[Any, ...]]:
         cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
     cursor.execute(step.sql, step.parameters)
     rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return rows
+    return (rows, _type_codes(cursor)) if step.describe else rows
 
 
-async def _query_async(step: DriverQuery) -> list[tuple[Any, ...]]:
+async def _query_async(step: DriverQuery) -> Any:
     fairy = await step.connection.get_raw_connection()
     cursor = fairy.info.get(_CURSOR_KEY)
     if cursor is None or cursor.closed:
         cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
     await cursor.execute(step.sql, step.parameters)
     rows: list[tuple[Any, ...]] = await cursor.fetchall()
-    return rows
+    return (rows, _type_codes(cursor)) if step.describe else rows
 
 
 async def _copy_async(step: CopyRows) -> None:

@@ -139,19 +139,38 @@ class RepositoryCore(Generic[T, K]):
             self.range_sql = _positional(str(self.range_statement.compile(dialect=dialect)), ["hx_keys"])
         key_types = [column.type for column in self.mapping.key_columns]
         self.key_processors = [key_type.bind_processor(dialect) for key_type in key_types]
-        processors = [column.type.result_processor(dialect, None) for column in self.mapping.columns]
+        self.from_driver_row: Any = None  # built from the first result's column type codes
+
+    def _build_driver_converter(self, type_codes: Sequence[Any]) -> Any:
+        """Generate ``row -> aggregate`` applying each column's result processor.
+
+        The processors are asked with the driver's type codes, as SQLAlchemy itself does:
+        without them, NUMERIC would be read through a float.
+        """
+        dialect = self.transactions.dialect
         namespace: dict[str, Any] = {"from_row": self.mapping.from_row}
         values = []
-        for index, processor in enumerate(processors):
+        for index, (column, type_code) in enumerate(zip(self.mapping.columns, type_codes, strict=True)):
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, type_code)
             if processor is None:
                 values.append(f"r[{index}]")
             else:
                 namespace[f"p{index}"] = processor
                 values.append(f"p{index}(r[{index}])")
         source = f"def from_driver_row(r):\n    return from_row(({', '.join(values)},))\n"
-        self.from_driver_row: Any = compile_function(
+        return compile_function(
             "from_driver_row", source, namespace, f"{self.entity_type.__qualname__}.from_driver_row"
         )
+
+    def _driver_rows(self, state: TransactionState, sql: str, parameters: Sequence[Any]) -> Plan[list[Any]]:
+        """Rows of a pre-compiled read of the mapped columns; builds the converter on first use."""
+        if self.from_driver_row is None:
+            rows, type_codes = yield DriverQuery(state.connection, sql, parameters, describe=True)
+            self.from_driver_row = self._build_driver_converter(type_codes)
+        else:
+            rows = yield DriverQuery(state.connection, sql, parameters)
+        result: list[Any] = rows
+        return result
 
     def _use_driver(self, state: TransactionState) -> bool:
         return self.driver_reads and not state.connection.engine.echo
@@ -224,7 +243,7 @@ class RepositoryCore(Generic[T, K]):
         """Plan: the aggregate with this key, or None."""
         state = self.transactions.require(self.entity_type)
         if self._use_driver(state):
-            rows = yield DriverQuery(state.connection, self.get_sql, self._driver_key_params(id))
+            rows = yield from self._driver_rows(state, self.get_sql, self._driver_key_params(id))
             return self.from_driver_row(rows[0]) if rows else None
         result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
         row = result.first()
@@ -260,7 +279,7 @@ class RepositoryCore(Generic[T, K]):
         if self.range_sql is not None and self._use_driver(state):
             processor = self.key_processors[0]
             keys = distinct if processor is None else [processor(key) for key in distinct]
-            rows = yield DriverQuery(state.connection, self.range_sql, (keys,))
+            rows = yield from self._driver_rows(state, self.range_sql, (keys,))
             from_driver_row = self.from_driver_row
             for row in rows:
                 aggregate = from_driver_row(row)

@@ -30,8 +30,13 @@ EXAMPLES: Final = 40
 _settings = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    # The harness is built once per test, not per example: each example uses fresh keys.
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        # The harness is built once per test, not per example: each example uses fresh keys.
+        HealthCheck.function_scoped_fixture,
+        # Every adapter's subclass runs these same test functions; they share Hypothesis'
+        # example database, so an example that failed on one adapter is retried on the others.
+        HealthCheck.differing_executors,
+    ],
 )
 
 _BATCHES: Final = st.lists(accounts(), max_size=5)

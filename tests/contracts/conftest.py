@@ -1,0 +1,278 @@
+"""Harnesses that run hexalchemy's contract suite against its own adapters.
+
+- memory: the in-memory adapters (a fresh store per test);
+- SQLite: a new database file under ``tmp_path`` per test;
+- PostgreSQL: ``HEXALCHEMY_TEST_POSTGRESQL_URL``; the tables are created once per session
+  and emptied before each test. When the server is unreachable the PostgreSQL tests are
+  skipped, or fail when ``HEXALCHEMY_TEST_REQUIRE_POSTGRESQL=1`` (as in CI).
+
+Every SQL harness breaks a commit by inserting, through the transaction's own connection,
+a row that violates a DEFERRABLE INITIALLY DEFERRED foreign key: the database accepts the
+INSERT and refuses the COMMIT.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import pytest
+from sqlalchemy import Column, Engine, ForeignKey, Integer, Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import Pool, QueuePool
+
+from hexalchemy.ports import EntitySpec
+from hexalchemy.sqlalchemy import (
+    AsyncSqlAlchemyRepository,
+    AsyncSqlAlchemyTransactionManager,
+    DatabaseConfig,
+    Schema,
+    SqlAlchemyRepository,
+    SqlAlchemyTransactionManager,
+    TableMapping,
+    create_async_engine,
+    create_engine,
+)
+from hexalchemy.testing import (
+    AsyncInMemoryRepository,
+    AsyncInMemoryTransactionManager,
+    InMemoryRepository,
+    InMemoryTransactionManager,
+)
+from hexalchemy.testing.contracts import ACCOUNTS, DRAFTS, MEMBERSHIPS, SPECS, AsyncHarness, Harness
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+POSTGRESQL_URL: Final = os.environ.get(
+    "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRESQL: Final = os.environ.get("HEXALCHEMY_TEST_REQUIRE_POSTGRESQL") == "1"
+
+SCHEMA: Final = Schema()
+_TABLE_NAMES: Final = {
+    ACCOUNTS.cls: "hx_contract_accounts",
+    MEMBERSHIPS.cls: "hx_contract_memberships",
+    DRAFTS.cls: "hx_contract_drafts",
+}
+MAPPINGS: Final[dict[type[object], TableMapping[Any, Any]]] = {
+    spec.cls: SCHEMA.map(spec, table=_TABLE_NAMES[spec.cls]) for spec in SPECS
+}
+COMMIT_BREAKER: Final = Table(
+    "hx_contract_commit_breaker",
+    SCHEMA.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "parent",
+        Integer,
+        ForeignKey("hx_contract_commit_breaker.id", deferrable=True, initially="DEFERRED"),
+        nullable=True,
+    ),
+)
+
+
+def _mapping(spec: EntitySpec[T, K]) -> TableMapping[T, K]:
+    mapping: TableMapping[T, K] = MAPPINGS[spec.cls]
+    return mapping
+
+
+def _checked_out(pool: Pool) -> int:
+    if not isinstance(pool, QueuePool):  # pragma: no cover - file databases and PostgreSQL use a QueuePool
+        raise TypeError(f"cannot count the connections of {pool!r}")
+    return pool.checkedout()
+
+
+# -- harnesses ----------------------------------------------------------------------------------
+
+
+class MemoryHarness:
+    """The synchronous in-memory adapters on a fresh store."""
+
+    def __init__(self) -> None:
+        self.transactions = InMemoryTransactionManager()
+
+    def repository(self, spec: EntitySpec[T, K]) -> InMemoryRepository[T, K]:
+        return InMemoryRepository(spec, self.transactions)
+
+    def break_commit(self) -> None:
+        self.transactions.fail_next_commit()
+
+    def checked_out_connections(self) -> int:
+        return 0
+
+
+class AsyncMemoryHarness:
+    """The asynchronous in-memory adapters on a fresh store."""
+
+    def __init__(self) -> None:
+        self.transactions = AsyncInMemoryTransactionManager()
+
+    def repository(self, spec: EntitySpec[T, K]) -> AsyncInMemoryRepository[T, K]:
+        return AsyncInMemoryRepository(spec, self.transactions)
+
+    async def break_commit(self) -> None:
+        self.transactions.fail_next_commit()
+
+    def checked_out_connections(self) -> int:
+        return 0
+
+
+class SqlHarness:
+    """The synchronous SQLAlchemy adapters on an engine whose tables exist and are empty."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.transactions = SqlAlchemyTransactionManager(engine)
+        self._orphans = itertools.count(1)
+
+    def repository(self, spec: EntitySpec[T, K]) -> SqlAlchemyRepository[T, K]:
+        return SqlAlchemyRepository(_mapping(spec), self.transactions)
+
+    def break_commit(self) -> None:
+        orphan = COMMIT_BREAKER.insert().values(id=next(self._orphans), parent=-1)
+        self.transactions.connection().execute(orphan)
+
+    def checked_out_connections(self) -> int:
+        return _checked_out(self.engine.pool)
+
+
+class AsyncSqlHarness:
+    """The asynchronous SQLAlchemy adapters on an engine whose tables exist and are empty."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.transactions = AsyncSqlAlchemyTransactionManager(engine)
+        self._orphans = itertools.count(1)
+
+    def repository(self, spec: EntitySpec[T, K]) -> AsyncSqlAlchemyRepository[T, K]:
+        return AsyncSqlAlchemyRepository(_mapping(spec), self.transactions)
+
+    async def break_commit(self) -> None:
+        orphan = COMMIT_BREAKER.insert().values(id=next(self._orphans), parent=-1)
+        await self.transactions.connection().execute(orphan)
+
+    def checked_out_connections(self) -> int:
+        return _checked_out(self.engine.pool)
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def memory_harness() -> MemoryHarness:
+    return MemoryHarness()
+
+
+@pytest.fixture
+def async_memory_harness() -> AsyncMemoryHarness:
+    return AsyncMemoryHarness()
+
+
+# -- SQLite -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_config(tmp_path: Path) -> DatabaseConfig:
+    config = DatabaseConfig(url=f"sqlite:///{tmp_path / 'contracts.db'}")
+    engine = create_engine(config)
+    try:
+        SCHEMA.create_all(engine)
+    finally:
+        engine.dispose()
+    return config
+
+
+@pytest.fixture
+def sqlite_harness(sqlite_config: DatabaseConfig) -> Iterator[SqlHarness]:
+    engine = create_engine(sqlite_config)
+    try:
+        yield SqlHarness(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+async def async_sqlite_harness(sqlite_config: DatabaseConfig) -> AsyncIterator[AsyncSqlHarness]:
+    engine = create_async_engine(sqlite_config)
+    try:
+        yield AsyncSqlHarness(engine)
+    finally:
+        await engine.dispose()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgresql_config() -> DatabaseConfig:
+    return DatabaseConfig(url=POSTGRESQL_URL)
+
+
+@pytest.fixture(scope="session")
+def postgresql_connection(postgresql_config: DatabaseConfig) -> Iterator[Engine | str]:
+    """A session-wide engine with the contract tables created, or why the server is unreachable.
+
+    Never raises, so that an unreachable server is tried once per session, not once per test.
+    """
+    engine = create_engine(postgresql_config)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        engine.dispose()
+        shown = make_url(POSTGRESQL_URL).render_as_string(hide_password=True)
+        yield f"PostgreSQL is unreachable at {shown} (HEXALCHEMY_TEST_POSTGRESQL_URL): {exc}"
+        return
+    try:
+        SCHEMA.drop_all(engine)
+        SCHEMA.create_all(engine)
+        yield engine
+        SCHEMA.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgresql_engine(postgresql_connection: Engine | str) -> Engine:
+    """The session engine; skips the test (fails it under HEXALCHEMY_TEST_REQUIRE_POSTGRESQL=1) without a server."""
+    if isinstance(postgresql_connection, str):
+        if REQUIRE_POSTGRESQL:
+            pytest.fail(postgresql_connection, pytrace=False)
+        pytest.skip(postgresql_connection)
+    return postgresql_connection
+
+
+@pytest.fixture
+def empty_postgresql(postgresql_engine: Engine) -> Engine:
+    """The session engine, with every contract table emptied."""
+    with postgresql_engine.begin() as connection:
+        for table in reversed(SCHEMA.metadata.sorted_tables):
+            connection.execute(table.delete())
+    return postgresql_engine
+
+
+@pytest.fixture
+def postgresql_harness(empty_postgresql: Engine) -> SqlHarness:
+    return SqlHarness(empty_postgresql)
+
+
+@pytest.fixture
+async def async_postgresql_harness(
+    empty_postgresql: Engine, postgresql_config: DatabaseConfig
+) -> AsyncIterator[AsyncSqlHarness]:
+    engine = create_async_engine(postgresql_config)
+    try:
+        yield AsyncSqlHarness(engine)
+    finally:
+        await engine.dispose()
+
+
+def _static_checks(
+    memory: MemoryHarness, async_memory: AsyncMemoryHarness, sql: SqlHarness, async_sql: AsyncSqlHarness
+) -> tuple[Harness, AsyncHarness, Harness, AsyncHarness]:
+    """Never called: mypy checks here that every harness implements its protocol."""
+    return memory, async_memory, sql, async_sql
