@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import attrs
 import pytest
 import sqlalchemy
-from sqlalchemy.engine import make_url
 
 from hexalchemy.ports import (
     CommitError,
@@ -31,21 +29,15 @@ from hexalchemy.ports import (
 )
 from hexalchemy.retry import RetryPolicy, run_in_transaction, run_in_transaction_async
 from hexalchemy.sqlalchemy import (
-    DatabaseConfig,
     Schema,
     SqlAlchemyRepository,
     SqlAlchemyTransactionManager,
-    create_engine,
 )
 from hexalchemy.testing import (
     AsyncInMemoryRepository,
     AsyncInMemoryTransactionManager,
     InMemoryRepository,
     InMemoryTransactionManager,
-)
-
-POSTGRESQL_URL = os.environ.get(
-    "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
 
@@ -599,23 +591,6 @@ async def test_async_passes_read_only_and_isolation_level_and_uses_real_sleep() 
 
 
 # --- PostgreSQL: a real serialization failure ------------------------------------------------
-
-
-@pytest.fixture
-def postgresql_engine() -> Iterator[sqlalchemy.Engine]:
-    engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    try:
-        with engine.connect():
-            pass
-    except sqlalchemy.exc.DBAPIError as error:
-        engine.dispose()
-        shown = make_url(POSTGRESQL_URL).render_as_string(hide_password=True)
-        message = f"PostgreSQL is not reachable at {shown}: {error.orig}"
-        if os.environ.get("HEXALCHEMY_TEST_REQUIRE_POSTGRESQL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.postgresql

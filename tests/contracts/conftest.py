@@ -2,9 +2,9 @@
 
 - memory: the in-memory adapters (a fresh store per test);
 - SQLite: a new database file under ``tmp_path`` per test;
-- PostgreSQL: ``HEXALCHEMY_TEST_POSTGRESQL_URL``; the tables are created once per session
+- PostgreSQL: ``TEST_POSTGRESQL_URL``; the tables are created once per session
   and emptied before each test. When the server is unreachable the PostgreSQL tests are
-  skipped, or fail when ``HEXALCHEMY_TEST_REQUIRE_POSTGRESQL=1`` (as in CI).
+  skipped, or fail when ``TEST_REQUIRE_POSTGRESQL=1`` (as in CI).
 
 Every SQL harness breaks a commit by inserting, through the transaction's own connection,
 a row that violates a DEFERRABLE INITIALLY DEFERRED foreign key: the database accepts the
@@ -14,14 +14,12 @@ INSERT and refuses the COMMIT.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import pytest
 from sqlalchemy import Column, Engine, ForeignKey, Integer, Table
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import Pool, QueuePool
 
@@ -44,14 +42,11 @@ from hexalchemy.testing import (
     InMemoryTransactionManager,
 )
 from hexalchemy.testing.contracts import ACCOUNTS, DRAFTS, MEMBERSHIPS, SPECS, AsyncHarness, Harness
+from tests.postgresql import POSTGRESQL_URL, unreachable_message, without_postgresql
 
 T = TypeVar("T")
 K = TypeVar("K")
 
-POSTGRESQL_URL: Final = os.environ.get(
-    "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REQUIRE_POSTGRESQL: Final = os.environ.get("HEXALCHEMY_TEST_REQUIRE_POSTGRESQL") == "1"
 
 SCHEMA: Final = Schema()
 _TABLE_NAMES: Final = {
@@ -224,8 +219,7 @@ def postgresql_connection(postgresql_config: DatabaseConfig) -> Iterator[Engine 
             pass
     except Exception as exc:
         engine.dispose()
-        shown = make_url(POSTGRESQL_URL).render_as_string(hide_password=True)
-        yield f"PostgreSQL is unreachable at {shown} (HEXALCHEMY_TEST_POSTGRESQL_URL): {exc}"
+        yield unreachable_message(exc)
         return
     try:
         SCHEMA.drop_all(engine)
@@ -237,22 +231,14 @@ def postgresql_connection(postgresql_config: DatabaseConfig) -> Iterator[Engine 
 
 
 @pytest.fixture
-def postgresql_engine(postgresql_connection: Engine | str) -> Engine:
-    """The session engine; skips the test (fails it under HEXALCHEMY_TEST_REQUIRE_POSTGRESQL=1) without a server."""
+def empty_postgresql(postgresql_connection: Engine | str) -> Engine:
+    """The session engine, with every contract table emptied (skip or fail without a server)."""
     if isinstance(postgresql_connection, str):
-        if REQUIRE_POSTGRESQL:
-            pytest.fail(postgresql_connection, pytrace=False)
-        pytest.skip(postgresql_connection)
-    return postgresql_connection
-
-
-@pytest.fixture
-def empty_postgresql(postgresql_engine: Engine) -> Engine:
-    """The session engine, with every contract table emptied."""
-    with postgresql_engine.begin() as connection:
+        without_postgresql(postgresql_connection)
+    with postgresql_connection.begin() as connection:
         for table in reversed(SCHEMA.metadata.sorted_tables):
             connection.execute(table.delete())
-    return postgresql_engine
+    return postgresql_connection
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import os
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,14 +15,9 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
 
 from hexalchemy.ports import EntitySpec
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_engine
-
-POSTGRESQL_URL = os.environ.get(
-    "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 class Status(enum.Enum):
@@ -117,23 +111,6 @@ def test_sqlite_autogenerate_sees_every_table_then_nothing(tmp_path: Path) -> No
 
 
 # --- PostgreSQL, in a throwaway schema ---------------------------------------------------------
-
-
-@pytest.fixture
-def postgresql_engine() -> Iterator[sqlalchemy.Engine]:
-    engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    try:
-        with engine.connect():
-            pass
-    except sqlalchemy.exc.DBAPIError as error:
-        engine.dispose()
-        shown = make_url(POSTGRESQL_URL).render_as_string(hide_password=True)
-        message = f"PostgreSQL is not reachable at {shown}: {error.orig}"
-        if os.environ.get("HEXALCHEMY_TEST_REQUIRE_POSTGRESQL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool, SingletonThr
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.engine import READ_ONLY_EXECUTION_OPTION, create_async_engine, create_engine
-
-POSTGRESQL_URL = os.environ.get(
-    "HEXALCHEMY_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.postgresql import POSTGRESQL_URL
 
 ALL_OPTIONS: dict[str, Any] = {
     "echo": True,
