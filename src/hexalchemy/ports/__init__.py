@@ -25,6 +25,22 @@ from hexalchemy.ports.errors import (
     TransactionUsageError,
     VersionConflictError,
 )
+from hexalchemy.ports.outbox import (
+    AcknowledgeResult,
+    AsyncOutboxRelayStore,
+    AsyncOutboxWriter,
+    AsyncPublisher,
+    DeadLetter,
+    InvalidMessageError,
+    Lease,
+    OutboxMessage,
+    OutboxRelayStore,
+    OutboxStats,
+    OutboxWriter,
+    Publisher,
+    PublishResult,
+    time_ordered_uuid,
+)
 from hexalchemy.ports.repository import (
     AsyncReader,
     AsyncRepository,
@@ -36,6 +52,20 @@ from hexalchemy.ports.repository import (
 from hexalchemy.ports.transaction import AsyncTransactionManager, IsolationLevel, TransactionManager
 
 __all__ = [
+    "AcknowledgeResult",
+    "AsyncOutboxRelayStore",
+    "AsyncOutboxWriter",
+    "AsyncPublisher",
+    "DeadLetter",
+    "InvalidMessageError",
+    "Lease",
+    "OutboxMessage",
+    "OutboxRelayStore",
+    "OutboxStats",
+    "OutboxWriter",
+    "Publisher",
+    "PublishResult",
+    "time_ordered_uuid",
     "AsyncReader",
     "AsyncRepository",
     "AsyncTransactionManager",
