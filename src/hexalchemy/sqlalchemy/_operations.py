@@ -22,6 +22,8 @@ __all__ = [
     "Body",
     "Call",
     "CopyRows",
+    "DriverExecuteMany",
+    "DriverQuery",
     "Plan",
     "Step",
     "drive",
@@ -52,16 +54,26 @@ class CopyRows:
 
 @attrs.frozen
 class DriverQuery:
-    """Run a pre-compiled read query on the psycopg connection behind ``connection``; return its rows.
+    """Run a pre-compiled read on the psycopg connection of transaction ``state``; return its rows.
 
-    The hot read paths on PostgreSQL use it to skip SQLAlchemy's per-execution work.
+    The hot paths on PostgreSQL use it to skip SQLAlchemy's per-execution work. The cursor is
+    made once per transaction and kept on the state.
     """
 
-    connection: Any
+    state: Any
     sql: str
     parameters: Sequence[Any]
     describe: bool = False
     """Also return the type codes of the result's columns: ``(rows, type_codes)``."""
+
+
+@attrs.frozen
+class DriverExecuteMany:
+    """Run a pre-compiled statement once per parameter row on the psycopg connection; return the rowcount."""
+
+    state: Any
+    sql: str
+    rows: Sequence[Sequence[Any]]
 
 
 @attrs.frozen
@@ -71,7 +83,7 @@ class Body:
 
 BODY: Final = Body()
 
-Step = Call | CopyRows | DriverQuery | Body
+Step = Call | CopyRows | DriverQuery | DriverExecuteMany | Body
 Plan = Generator[Step, Any, R]
 
 
@@ -82,32 +94,51 @@ def _copy_sync(step: CopyRows) -> None:
             copy.write_row(row)
 
 
-_CURSOR_KEY: Final = "hexalchemy.cursor"
-
-
 def _type_codes(cursor: Any) -> list[Any]:
     return [column.type_code for column in cursor.description]
 
 
+def _cursor_sync(state: Any) -> Any:
+    cursor = state.driver_cursor
+    if cursor is None:
+        cursor = state.driver_cursor = state.connection.connection.driver_connection.cursor()
+    return cursor
+
+
+async def _cursor_async(state: Any) -> Any:
+    cursor = state.driver_cursor
+    if cursor is None:
+        fairy = await state.connection.get_raw_connection()
+        cursor = state.driver_cursor = fairy.driver_connection.cursor()
+    return cursor
+
+
 def _query_sync(step: DriverQuery) -> Any:
-    # One cursor per pooled DBAPI connection, kept in the pool record's info dict.
-    fairy = step.connection.connection
-    cursor = fairy.info.get(_CURSOR_KEY)
-    if cursor is None or cursor.closed:
-        cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
+    cursor = _cursor_sync(step.state)
     cursor.execute(step.sql, step.parameters)
     rows: list[tuple[Any, ...]] = cursor.fetchall()
     return (rows, _type_codes(cursor)) if step.describe else rows
 
 
 async def _query_async(step: DriverQuery) -> Any:
-    fairy = await step.connection.get_raw_connection()
-    cursor = fairy.info.get(_CURSOR_KEY)
-    if cursor is None or cursor.closed:
-        cursor = fairy.info[_CURSOR_KEY] = fairy.driver_connection.cursor()
+    cursor = await _cursor_async(step.state)
     await cursor.execute(step.sql, step.parameters)
     rows: list[tuple[Any, ...]] = await cursor.fetchall()
     return (rows, _type_codes(cursor)) if step.describe else rows
+
+
+def _execute_many_sync(step: DriverExecuteMany) -> int:
+    cursor = _cursor_sync(step.state)
+    cursor.executemany(step.sql, step.rows)
+    rowcount: int = cursor.rowcount
+    return rowcount
+
+
+async def _execute_many_async(step: DriverExecuteMany) -> int:
+    cursor = await _cursor_async(step.state)
+    await cursor.executemany(step.sql, step.rows)
+    rowcount: int = cursor.rowcount
+    return rowcount
 
 
 async def _copy_async(step: CopyRows) -> None:
@@ -135,6 +166,8 @@ def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) 
                 value, error = step.function(*step.arguments), None
             elif isinstance(step, DriverQuery):
                 value, error = _query_sync(step), None
+            elif isinstance(step, DriverExecuteMany):
+                value, error = _execute_many_sync(step), None
             else:
                 _copy_sync(step)
                 value, error = None, None
@@ -160,6 +193,8 @@ async def drive_async(
                     value = await value
             elif isinstance(step, DriverQuery):
                 value, error = await _query_async(step), None
+            elif isinstance(step, DriverExecuteMany):
+                value, error = await _execute_many_async(step), None
             else:
                 await _copy_async(step)
                 value, error = None, None

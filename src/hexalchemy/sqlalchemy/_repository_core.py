@@ -36,9 +36,10 @@ from hexalchemy.ports import (
     VersionConflictError,
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
-from hexalchemy.sqlalchemy._operations import Call, CopyRows, DriverQuery, Plan
+from hexalchemy.sqlalchemy._operations import Call, CopyRows, DriverExecuteMany, DriverQuery, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
+from hexalchemy.sqlalchemy.types import ExactDecimal
 
 __all__ = ["DEFAULT_COPY_THRESHOLD", "RepositoryCore"]
 
@@ -130,6 +131,7 @@ class RepositoryCore(Generic[T, K]):
         dialect = self.transactions.dialect
         self.driver_reads = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self.range_sql: str | None = None
+        self.update_sql: str | None = None
         if not self.driver_reads:
             return
         key_names = [_key_param(index) for index in range(len(self.key_keys))]
@@ -140,6 +142,53 @@ class RepositoryCore(Generic[T, K]):
         key_types = [column.type for column in self.mapping.key_columns]
         self.key_processors = [key_type.bind_processor(dialect) for key_type in key_types]
         self.from_driver_row: Any = None  # built from the first result's column type codes
+        self._prepare_driver_writes()
+
+    def _prepare_driver_writes(self) -> None:
+        """Pre-compile the version-checked UPDATE and generate its positional parameter rows."""
+        mapping = self.mapping
+        dialect = self.transactions.dialect
+        if mapping.version_column is None:
+            return
+        set_indexes = [i for i, column in enumerate(mapping.columns) if column.key not in self.key_keys]
+        key_indexes = [mapping.columns.index(column) for column in mapping.key_columns]
+        version_index = mapping.columns.index(mapping.version_column)
+        statement = (
+            update(mapping.table)
+            .where(
+                *[column == bindparam(_key_param(i)) for i, column in enumerate(mapping.key_columns)],
+                mapping.version_column == bindparam(_EXPECTED_VERSION),
+            )
+            .values({mapping.columns[i]: bindparam(f"hx_set_{i}") for i in set_indexes})
+        )
+        names = [f"hx_set_{i}" for i in set_indexes] + [_key_param(i) for i in range(len(key_indexes))]
+        self.update_sql = _positional(str(statement.compile(dialect=dialect)), [*names, _EXPECTED_VERSION])
+        processors = self._driver_bind_processors()
+        namespace: dict[str, Any] = {"to_values": mapping.to_values}
+        values = []
+        for index in [*set_indexes, *key_indexes]:
+            if index == version_index:
+                values.append("e + 1")
+            elif processors[index] is None:
+                values.append(f"v[{index}]")
+            else:
+                namespace[f"p{index}"] = processors[index]
+                values.append(f"(None if v[{index}] is None else p{index}(v[{index}]))")
+        source = f"def update_row(o, e):\n    v = to_values(o)\n    return ({', '.join(values)}, e)\n"
+        self.update_row: Any = compile_function(
+            "update_row", source, namespace, f"{self.entity_type.__qualname__}.update_row"
+        )
+
+    def _driver_bind_processors(self) -> list[Any]:
+        """Per column: what turns a mapped value into what psycopg should receive (None: as is)."""
+        dialect = self.transactions.dialect
+        # psycopg would send a Python list as a PostgreSQL array: JSON goes as text.
+        return [
+            _json_text
+            if isinstance(column.type, JSON)
+            else column.type.dialect_impl(dialect).bind_processor(dialect)
+            for column in self.mapping.columns
+        ]
 
     def _build_driver_converter(self, type_codes: Sequence[Any]) -> Any:
         """Generate ``row -> aggregate`` applying each column's result processor.
@@ -151,7 +200,11 @@ class RepositoryCore(Generic[T, K]):
         namespace: dict[str, Any] = {"from_row": self.mapping.from_row}
         values = []
         for index, (column, type_code) in enumerate(zip(self.mapping.columns, type_codes, strict=True)):
-            processor = column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            # psycopg already returns NUMERIC as Decimal: ExactDecimal has nothing to do there.
+            exact = isinstance(column.type, ExactDecimal)
+            processor = (
+                None if exact else column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            )
             if processor is None:
                 values.append(f"r[{index}]")
             else:
@@ -165,15 +218,20 @@ class RepositoryCore(Generic[T, K]):
     def _driver_rows(self, state: TransactionState, sql: str, parameters: Sequence[Any]) -> Plan[list[Any]]:
         """Rows of a pre-compiled read of the mapped columns; builds the converter on first use."""
         if self.from_driver_row is None:
-            rows, type_codes = yield DriverQuery(state.connection, sql, parameters, describe=True)
+            rows, type_codes = yield DriverQuery(state, sql, parameters, describe=True)
             self.from_driver_row = self._build_driver_converter(type_codes)
         else:
-            rows = yield DriverQuery(state.connection, sql, parameters)
+            rows = yield DriverQuery(state, sql, parameters)
         result: list[Any] = rows
         return result
 
     def _use_driver(self, state: TransactionState) -> bool:
-        return self.driver_reads and not state.connection.engine.echo
+        if not self.driver_reads:
+            return False
+        use = state.use_driver
+        if use is None:
+            use = state.use_driver = not state.connection.engine.echo
+        return use
 
     def _driver_key_params(self, key: K) -> tuple[Any, ...]:
         values = self.spec.key_values(key)
@@ -260,7 +318,7 @@ class RepositoryCore(Generic[T, K]):
         """Plan: whether the key exists."""
         state = self.transactions.require(self.entity_type)
         if self._use_driver(state):
-            rows = yield DriverQuery(state.connection, self.contains_sql, self._driver_key_params(id))
+            rows = yield DriverQuery(state, self.contains_sql, self._driver_key_params(id))
             return bool(rows)
         result = yield Call(state.connection.execute, (self.contains_statement, self._key_params(id)))
         return result.first() is not None
@@ -304,7 +362,7 @@ class RepositoryCore(Generic[T, K]):
             yield Call(execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
             return aggregate
         version = self._version_of(aggregate)
-        saved = self.spec.with_version(aggregate, version + 1)
+        saved = self.mapping.with_version(aggregate, version + 1)
         key = self.spec.key_of(aggregate)
         if version == 0:
             result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
@@ -336,7 +394,7 @@ class RepositoryCore(Generic[T, K]):
             yield Call(savepoint.commit)
             return batch
         versions = [self._version_of(aggregate) for aggregate in batch]
-        saved = [self.spec.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
+        saved = [self.mapping.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
         new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
         updates = [(a, k, v) for a, k, v in zip(batch, keys, versions, strict=True) if v != 0]
         savepoint = yield Call(state.connection.begin_nested)
@@ -356,9 +414,15 @@ class RepositoryCore(Generic[T, K]):
                     if len(result.all()) != len(new):
                         failure = "insert"
             if failure is None and updates:
-                params = [self._update_params(a, v) for a, _, v in updates]
-                result = yield Call(execute, (self.update_statement, params))
-                if result.rowcount != len(updates):
+                if self.update_sql is not None and self._use_driver(state):
+                    update_row = self.update_row
+                    update_rows = [update_row(a, v) for a, _, v in updates]
+                    rowcount = yield DriverExecuteMany(state, self.update_sql, update_rows)
+                else:
+                    params = [self._update_params(a, v) for a, _, v in updates]
+                    result = yield Call(execute, (self.update_statement, params))
+                    rowcount = result.rowcount
+                if rowcount != len(updates):
                     failure = "update"
         except BaseException:
             yield Call(savepoint.rollback)
@@ -425,22 +489,19 @@ class RepositoryCore(Generic[T, K]):
         raise EntityNotFoundError(self.entity_type, keys[0])  # pragma: no cover - raced
 
     @functools.cached_property
-    def _copy_processors(self) -> list[Any]:
-        dialect = self.transactions.dialect
-        # COPY sends JSON as text; psycopg would send a Python list as a PostgreSQL array.
-        return [
-            _json_text
-            if isinstance(column.type, JSON)
-            else column.type.dialect_impl(dialect).bind_processor(dialect)
-            for column in self.mapping.columns
-        ]
-
-    def _copy_row(self, aggregate: T) -> tuple[Any, ...]:
-        values = self.mapping.to_values(aggregate)
-        return tuple(
-            value if processor is None or value is None else processor(value)
-            for value, processor in zip(values, self._copy_processors, strict=True)
-        )
+    def _copy_row(self) -> Any:
+        """Generated ``aggregate -> COPY row``, applying the columns' bind processors inline."""
+        processors = self._driver_bind_processors()
+        namespace: dict[str, Any] = {"to_values": self.mapping.to_values}
+        values = []
+        for index, processor in enumerate(processors):
+            if processor is None:
+                values.append(f"v[{index}]")
+            else:
+                namespace[f"p{index}"] = processor
+                values.append(f"(None if v[{index}] is None else p{index}(v[{index}]))")
+        source = f"def copy_row(o):\n    v = to_values(o)\n    return ({', '.join(values)},)\n"
+        return compile_function("copy_row", source, namespace, f"{self.entity_type.__qualname__}.copy_row")
 
 
 def _json_text(value: Any) -> str:
@@ -448,7 +509,7 @@ def _json_text(value: Any) -> str:
 
 
 def _positional(sql: str, names: Sequence[str]) -> str:
-    """Turn ``%(name)s`` placeholders into ``%s``, checking each appears once and in order."""
+    """Turn ``%(name)s`` placeholders into ``%s``, checking each appears once and in the order given."""
     positions = [sql.find(f"%({name})s") for name in names]
     if any(position < 0 for position in positions) or positions != sorted(positions):  # pragma: no cover
         raise AssertionError(f"unexpected placeholders in {sql!r}")

@@ -7,12 +7,16 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
+import pytest
+
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
 from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
 
 __all__ = [
     "TIMEOUT",
+    "AsyncContract",
     "BoomError",
+    "Contract",
     "gather_outcomes",
     "run_in_threads",
     "seed",
@@ -27,6 +31,16 @@ TIMEOUT: Final = 30.0
 
 class BoomError(Exception):
     """The exception contract tests raise to make a block fail."""
+
+
+class AsyncContract:
+    """Base of the async contracts: marks their tests ``pytest.mark.asyncio`` (for pytest-asyncio's strict mode)."""
+
+    pytestmark = pytest.mark.asyncio
+
+
+class Contract:
+    """Base of the sync contracts: no mark. The generated sync code has it where the async source has :class:`AsyncContract`."""
 
 
 def seed(harness: Harness, *accounts: Account) -> list[Account]:

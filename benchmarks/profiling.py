@@ -1,0 +1,152 @@
+"""Profile the timed part of one job with cProfile and print where the time goes.
+
+``python -m benchmarks.profiling get|range|insert|update [--async] [--side hexalchemy|raw|both]``
+
+Only the timed block of each run is profiled (the untimed truncate and seed are not).
+With ``--side both`` (the default) both sides are profiled and the last listings show the
+functions whose own time differs most between the sides, per call (get) or per row: the
+overhead hexalchemy adds over the raw baseline. cProfile slows pure-Python code down more
+than C code, so read the numbers as shares, not as absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from benchmarks.databases import AsyncSides, SyncSides, default_url
+from benchmarks.harness import FULL, Settings, set_profiler
+from benchmarks.job import AsyncRun, Job, Run
+from benchmarks.run import JOBS
+
+Side = Literal["hexalchemy", "raw"]
+
+
+def _profile_sync(job: Job, url: str, runs: int, settings: Settings) -> dict[Side, cProfile.Profile]:
+    profiles: dict[Side, cProfile.Profile] = {"hexalchemy": cProfile.Profile(), "raw": cProfile.Profile()}
+    sides = SyncSides(url)
+    try:
+        sides.create_table()
+        runners = job.sync(sides, settings)
+        runs_of: dict[Side, Run] = {"hexalchemy": runners.hexalchemy, "raw": runners.raw}
+        for run in runs_of.values():
+            run()
+        for _ in range(runs):
+            for side, run in runs_of.items():
+                set_profiler(profiles[side])
+                try:
+                    run()
+                finally:
+                    set_profiler(None)
+        sides.drop_table()
+    finally:
+        sides.close()
+    return profiles
+
+
+async def _profile_async(job: Job, url: str, runs: int, settings: Settings) -> dict[Side, cProfile.Profile]:
+    profiles: dict[Side, cProfile.Profile] = {"hexalchemy": cProfile.Profile(), "raw": cProfile.Profile()}
+    creator = SyncSides(url)
+    try:
+        creator.create_table()
+        sides = await AsyncSides.open(url)
+        try:
+            runners = await job.async_(sides, settings)
+            runs_of: dict[Side, AsyncRun] = {"hexalchemy": runners.hexalchemy, "raw": runners.raw}
+            for run in runs_of.values():
+                await run()
+            for _ in range(runs):
+                for side, run in runs_of.items():
+                    set_profiler(profiles[side])
+                    try:
+                        await run()
+                    finally:
+                        set_profiler(None)
+        finally:
+            await sides.close()
+        creator.drop_table()
+    finally:
+        creator.close()
+    return profiles
+
+
+def _own_times(profile: cProfile.Profile) -> dict[str, tuple[int, float]]:
+    """``file:function`` -> (calls, own seconds), line numbers dropped so both sides match."""
+    raw_stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    result: dict[str, tuple[int, float]] = {}
+    for (filename, _, function), (_, calls, own, *_rest) in raw_stats.items():
+        name = f"{os.path.basename(filename)}:{function}"
+        old_calls, old_own = result.get(name, (0, 0.0))
+        result[name] = (old_calls + calls, old_own + own)
+    return result
+
+
+def print_overhead(profiles: dict[Side, cProfile.Profile], units: int, unit: str, limit: int) -> None:
+    """The functions whose own time differs most between the sides, in µs per ``unit``.
+
+    The hexalchemy side's counterparts of raw functions (its ``from_row`` for the raw
+    ``order_from_row``, ``fetchall`` for ``fetchone``) show up in both lists.
+    """
+    hexalchemy, raw = _own_times(profiles["hexalchemy"]), _own_times(profiles["raw"])
+    rows = []
+    for name in hexalchemy.keys() | raw.keys():
+        calls, own = hexalchemy.get(name, (0, 0.0))
+        raw_calls, raw_own = raw.get(name, (0, 0.0))
+        rows.append((own - raw_own, name, calls, raw_calls))
+    rows.sort(reverse=True)
+    total_hex = sum(own for _, own in hexalchemy.values())
+    total_raw = sum(own for _, own in raw.values())
+    print(
+        f"\nprofiled total: hexalchemy {total_hex / units * 1e6:.1f} µs/{unit}, "
+        f"raw {total_raw / units * 1e6:.1f} µs/{unit} (under cProfile)"
+    )
+    header = f"{'µs/' + unit:>9}  {'calls/' + unit:>11}  {'raw calls':>9}  function"
+    print(f"\nlargest extra own time on the hexalchemy side:\n{header}")
+    for extra, name, calls, raw_calls in rows[:limit]:
+        print(f"{extra / units * 1e6:9.2f}  {calls / units:11.2f}  {raw_calls / units:9.2f}  {name}")
+    print(f"\nlargest extra own time on the raw side:\n{header}")
+    for extra, name, calls, raw_calls in sorted(rows)[: max(1, limit // 3)]:
+        print(f"{-extra / units * 1e6:9.2f}  {calls / units:11.2f}  {raw_calls / units:9.2f}  {name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("job", choices=[job.key for job in JOBS])
+    parser.add_argument("--async", dest="use_async", action="store_true", help="profile the async side")
+    parser.add_argument("--side", choices=("hexalchemy", "raw", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=5, help="profiled runs per side (default 5)")
+    parser.add_argument("--limit", type=int, default=25, help="rows of each listing (default 25)")
+    parser.add_argument("--output", help="also write the hexalchemy side's pstats data to this file")
+    parser.add_argument("--url", default=default_url())
+    arguments = parser.parse_args(argv)
+    job = next(job for job in JOBS if job.key == arguments.job)
+    settings = FULL
+    if arguments.use_async:
+        profiles = asyncio.run(_profile_async(job, arguments.url, arguments.runs, settings))
+    else:
+        profiles = _profile_sync(job, arguments.url, arguments.runs, settings)
+    if arguments.output:
+        profiles["hexalchemy"].dump_stats(arguments.output)
+    shown: list[Side] = ["hexalchemy", "raw"] if arguments.side == "both" else [arguments.side]
+    for side in shown:
+        print(
+            f"==== {job.name} ({'async' if arguments.use_async else 'sync'}), {side} side, by cumulative time"
+        )
+        stats = pstats.Stats(profiles[side], stream=sys.stdout).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(arguments.limit)
+    if arguments.side == "both":
+        unit = "call" if job.kind == "latency" else "row"
+        print_overhead(profiles, arguments.runs * job.work(settings), unit, arguments.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

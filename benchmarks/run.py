@@ -1,0 +1,95 @@
+"""Run every benchmark job, sync and async, and print the markdown table on stdout.
+
+``python -m benchmarks.run [--quick] [--only get,range,insert,update] [--url URL]``
+
+Progress goes to stderr. The database URL defaults to ``$HEXALCHEMY_TEST_POSTGRESQL_URL``
+or the local test database; the ``bench_orders`` table is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Final
+
+import psycopg
+import sqlalchemy
+
+from benchmarks import get_by_id, insert_many, range_read, update_many
+from benchmarks.databases import SyncSides, default_url
+from benchmarks.harness import FULL, QUICK, Measurement, cpu_table, markdown_table
+from benchmarks.job import Job
+
+JOBS: Final[tuple[Job, ...]] = (get_by_id.JOB, range_read.JOB, insert_many.JOB, update_many.JOB)
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and calls (a smoke run)")
+    parser.add_argument(
+        "--only",
+        default=",".join(job.key for job in JOBS),
+        help="comma-separated jobs to run, of: " + ", ".join(job.key for job in JOBS),
+    )
+    parser.add_argument("--mode", choices=("sync", "async", "both"), default="both")
+    parser.add_argument("--url", default=default_url(), help="SQLAlchemy URL of the PostgreSQL database")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    settings = QUICK if arguments.quick else FULL
+    keys = {key.strip() for key in arguments.only.split(",") if key.strip()}
+    unknown = keys - {job.key for job in JOBS}
+    if unknown:
+        raise SystemExit(f"unknown jobs: {', '.join(sorted(unknown))}")
+    jobs = [job for job in JOBS if job.key in keys]
+    modes = ("sync", "async") if arguments.mode == "both" else (arguments.mode,)
+
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(
+            f"warning: load average {load_before:.2f} before the run; other work on this machine "
+            "makes the timings noisy",
+            file=sys.stderr,
+        )
+    began = time.perf_counter()
+    measurements: list[Measurement] = []
+    sides = SyncSides(arguments.url)
+    server = sides.raw.info.parameter_status("server_version") or "?"
+    try:
+        sides.create_table()
+        for job in jobs:
+            if "sync" in modes:
+                measurements.append(job.measure_sync(sides, settings))
+            if "async" in modes:
+                measurements.append(asyncio.run(job.measure_async(settings, arguments.url)))
+        sides.drop_table()
+    finally:
+        sides.close()
+    elapsed = time.perf_counter() - began
+
+    print(
+        f"hexalchemy vs raw psycopg 3, PostgreSQL {server}, Python {platform.python_version()}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__}); "
+        f"{settings.warmup} warm-up run(s), then {settings.repetitions} runs per side "
+        f"({settings.get_repetitions} runs of {settings.get_calls} calls for get), alternating; "
+        f"values are medians, ratio is the median of the paired ratios; {elapsed:.0f} s in all; "
+        f"1-minute load average {load_before:.2f} at the start"
+    )
+    print()
+    print(markdown_table(measurements))
+    print()
+    print("Client CPU time (this process only; the round trips and the server's work are not in it):")
+    print()
+    print(cpu_table(measurements))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
