@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
     Column,
     Select,
+    Uuid,
     and_,
     any_,
     bindparam,
@@ -72,6 +74,7 @@ class RepositoryCore(Generic[T, K]):
         table = mapping.table
         keys = mapping.key_columns
         self.key_keys = tuple(column.key for column in keys)
+        self.key_index = mapping.columns.index(keys[0])
         version = mapping.version_column
         self.version_key = version.key if version is not None else None
         by_key = and_(*[column == bindparam(_key_param(i)) for i, column in enumerate(keys)])
@@ -339,6 +342,16 @@ class RepositoryCore(Generic[T, K]):
             keys = distinct if processor is None else [processor(key) for key in distinct]
             rows = yield from self._driver_rows(state, self.range_sql, (keys,))
             from_driver_row = self.from_driver_row
+            if isinstance(self.mapping.key_columns[0].type, Uuid):
+                # UUID hashes in Python; its int hashes in C: key the reordering by the int.
+                key_index = self.key_index
+                by_int = {row[key_index].int: from_driver_row(row) for row in rows}
+                try:
+                    uuids = cast(list[uuid.UUID], wanted)
+                    return [found for key in uuids if (found := by_int.get(key.int)) is not None]
+                except AttributeError:  # keys given as something else than UUID objects
+                    by_key = {key_of(aggregate): aggregate for aggregate in by_int.values()}
+                    return [by_key[key] for key in wanted if key in by_key]
             for row in rows:
                 aggregate = from_driver_row(row)
                 by_key[key_of(aggregate)] = aggregate
