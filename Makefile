@@ -34,5 +34,10 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+# Rewrite the generated sync code from its async source (unasyncd, [tool.unasyncd] in pyproject.toml).
+.PHONY: generate
+generate: $(STAMP)
+	$(BIN)/python tools/generate_sync.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -26,6 +26,9 @@ and need pytest-asyncio (in strict mode, declare async fixtures with
 Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
 samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`,
 :mod:`~.transactions`, :mod:`~.concurrency` and :mod:`~.roundtrip` (the contracts).
+The repository, transaction and round-trip tests are written once, async, in ``_async``;
+``make generate`` writes their sync twins into ``_sync`` (unasyncd, configured in
+``[tool.unasyncd]`` of ``pyproject.toml``). Edit ``_async``, never ``_sync``.
 """
 
 from hexalchemy.testing.contracts import _rewrite  # noqa: F401 - must come first: it registers the modules below

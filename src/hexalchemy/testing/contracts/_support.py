@@ -34,13 +34,17 @@ class BoomError(Exception):
 
 
 class AsyncContract:
-    """Base of the async contracts: marks their tests ``pytest.mark.asyncio`` (for pytest-asyncio's strict mode)."""
+    """Base of the async contracts: marks their tests ``pytest.mark.asyncio``, for pytest-asyncio's strict mode.
+
+    The one async-only piece of the async source the sync code cannot share: unasyncd turns it
+    into :class:`Contract` in the generated sync contracts.
+    """
 
     pytestmark = pytest.mark.asyncio
 
 
 class Contract:
-    """Base of the sync contracts: no mark. The generated sync code has it where the async source has :class:`AsyncContract`."""
+    """Base of the generated sync contracts, in place of :class:`AsyncContract`: their tests need no mark."""
 
 
 def seed(harness: Harness, *accounts: Account) -> list[Account]:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hexalchemy.testing.contracts.domain import ACCOUNTS, MEMBERSHIPS, Account, Membership, Money, Tier
 from hexalchemy.testing.contracts._support import AsyncContract
+from hexalchemy.testing.contracts.domain import ACCOUNTS, MEMBERSHIPS, Account, Membership, Money, Tier
 from hexalchemy.testing.contracts.harness import AsyncHarness
 from hexalchemy.testing.contracts.strategies import INT64_MAX, INT64_MIN, accounts, memberships
 

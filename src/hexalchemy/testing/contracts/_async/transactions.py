@@ -37,6 +37,12 @@ _WRITES: Final[dict[str, _Write]] = {
 }
 
 
+async def _open_and_close_a_block(harness: AsyncHarness, isolation_level: IsolationLevel) -> None:
+    """Open a block of ``harness.transactions`` at ``isolation_level`` and leave it at once."""
+    async with harness.transactions.begin(isolation_level=isolation_level):
+        pass
+
+
 class AsyncTransactionContract(AsyncContract):
     """Behaviour every :class:`AsyncTransactionManager` shares; needs a ``harness`` fixture (:class:`AsyncHarness`)."""
 
@@ -199,8 +205,7 @@ class AsyncTransactionContract(AsyncContract):
     ) -> None:
         async with harness.transactions.begin():
             with pytest.raises(TransactionUsageError):
-                async with harness.transactions.begin(isolation_level=IsolationLevel.SERIALIZABLE):
-                    pass
+                await _open_and_close_a_block(harness, IsolationLevel.SERIALIZABLE)
 
     async def test_the_outer_transaction_goes_on_after_a_refused_nested_isolation_level(
         self, harness: AsyncHarness
@@ -208,8 +213,7 @@ class AsyncTransactionContract(AsyncContract):
         accounts = harness.repository(ACCOUNTS)
         async with harness.transactions.begin():
             with pytest.raises(TransactionUsageError):
-                async with harness.transactions.begin(isolation_level=IsolationLevel.READ_COMMITTED):
-                    pass
+                await _open_and_close_a_block(harness, IsolationLevel.READ_COMMITTED)
             assert harness.transactions.in_transaction
             saved = await accounts.save(new_account())
         async with harness.transactions.begin():
@@ -253,21 +257,24 @@ class AsyncTransactionContract(AsyncContract):
         self, harness: AsyncHarness
     ) -> None:
         accounts = harness.repository(ACCOUNTS)
-        async with harness.transactions.begin():
-            async with harness.transactions.begin(read_only=True):
+        transactions = harness.transactions
+        async with transactions.begin():
+            async with transactions.begin(read_only=True):
                 with pytest.raises(ReadOnlyTransactionError):
                     await accounts.save(new_account("refused"))
             saved = await accounts.save(new_account("accepted"))
-        async with harness.transactions.begin():
+        async with transactions.begin():
             assert await accounts.get(saved.id) == saved
 
     async def test_a_nested_block_of_a_read_only_transaction_is_read_only_too(
         self, harness: AsyncHarness
     ) -> None:
         accounts = harness.repository(ACCOUNTS)
+        refused = new_account()
         async with harness.transactions.begin(read_only=True), harness.transactions.begin():
             with pytest.raises(ReadOnlyTransactionError):
-                await accounts.save(new_account())
+                await accounts.save(refused)
+            assert not await accounts.contains(refused.id)
 
     # -- commit failures -------------------------------------------------------------------
 

@@ -39,6 +39,12 @@ _WRITES: Final[dict[str, _Write]] = {
 }
 
 
+def _open_and_close_a_block(harness: Harness, isolation_level: IsolationLevel) -> None:
+    """Open a block of ``harness.transactions`` at ``isolation_level`` and leave it at once."""
+    with harness.transactions.begin(isolation_level=isolation_level):
+        pass
+
+
 class TransactionContract(Contract):
     """Behaviour every :class:`TransactionManager` shares; needs a ``harness`` fixture (:class:`Harness`)."""
 
@@ -179,8 +185,7 @@ class TransactionContract(Contract):
         self, harness: Harness
     ) -> None:
         with harness.transactions.begin(), pytest.raises(TransactionUsageError):
-            with harness.transactions.begin(isolation_level=IsolationLevel.SERIALIZABLE):
-                pass
+            _open_and_close_a_block(harness, IsolationLevel.SERIALIZABLE)
 
     def test_the_outer_transaction_goes_on_after_a_refused_nested_isolation_level(
         self, harness: Harness
@@ -188,8 +193,7 @@ class TransactionContract(Contract):
         accounts = harness.repository(ACCOUNTS)
         with harness.transactions.begin():
             with pytest.raises(TransactionUsageError):
-                with harness.transactions.begin(isolation_level=IsolationLevel.READ_COMMITTED):
-                    pass
+                _open_and_close_a_block(harness, IsolationLevel.READ_COMMITTED)
             assert harness.transactions.in_transaction
             saved = accounts.save(new_account())
         with harness.transactions.begin():
@@ -231,19 +235,21 @@ class TransactionContract(Contract):
         self, harness: Harness
     ) -> None:
         accounts = harness.repository(ACCOUNTS)
-        with harness.transactions.begin():
-            with harness.transactions.begin(read_only=True):
-                with pytest.raises(ReadOnlyTransactionError):
-                    accounts.save(new_account("refused"))
+        transactions = harness.transactions
+        with transactions.begin():
+            with transactions.begin(read_only=True), pytest.raises(ReadOnlyTransactionError):
+                accounts.save(new_account("refused"))
             saved = accounts.save(new_account("accepted"))
-        with harness.transactions.begin():
+        with transactions.begin():
             assert accounts.get(saved.id) == saved
 
     def test_a_nested_block_of_a_read_only_transaction_is_read_only_too(self, harness: Harness) -> None:
         accounts = harness.repository(ACCOUNTS)
+        refused = new_account()
         with harness.transactions.begin(read_only=True), harness.transactions.begin():
             with pytest.raises(ReadOnlyTransactionError):
-                accounts.save(new_account())
+                accounts.save(refused)
+            assert not accounts.contains(refused.id)
 
     # -- commit failures -------------------------------------------------------------------
 
