@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import outbox_demo
 from bank.bootstrap import Bank, map_tables, sql_bank
 from bank.domain import Account, InsufficientFundsError, eur, new_account_id
 from hexalchemy.ports import (
@@ -125,6 +126,9 @@ def run(bank: Bank[SqlAlchemyTransactionManager]) -> None:
     except ReadOnlyTransactionError as error:
         say(f"a write in a read-only transaction: {error}")
     say(f"Alice still has {tellers.balance(alice.id)}")
+
+    step(8, "Transactional outbox: a message commits or rolls back with the data")
+    outbox_demo.run(bank, alice.id)
 
 
 def main() -> None:

@@ -16,7 +16,13 @@ from types import ModuleType
 
 import pytest
 
-PUBLIC_MODULES = ("hexalchemy.ports", "hexalchemy.sqlalchemy", "hexalchemy.testing", "hexalchemy.retry")
+PUBLIC_MODULES = (
+    "hexalchemy.ports",
+    "hexalchemy.sqlalchemy",
+    "hexalchemy.testing",
+    "hexalchemy.retry",
+    "hexalchemy.outbox",
+)
 
 
 def _is_public(dotted: str) -> bool:

@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SKIP_MARKER = "# doctest: skip"
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-PUBLIC_PACKAGES = ("hexalchemy.ports", "hexalchemy.sqlalchemy", "hexalchemy.testing", "hexalchemy.retry")
+PUBLIC_PACKAGES = (
+    "hexalchemy.ports",
+    "hexalchemy.sqlalchemy",
+    "hexalchemy.testing",
+    "hexalchemy.retry",
+    "hexalchemy.outbox",
+)
 
 
 @attrs.frozen

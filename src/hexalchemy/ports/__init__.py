@@ -3,6 +3,7 @@
 This package imports only the standard library and attrs: no SQLAlchemy, no cattrs, no I/O.
 """
 
+from hexalchemy.ports._outbox_rules import OutboxPolicy
 from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
@@ -60,6 +61,7 @@ __all__ = [
     "InvalidMessageError",
     "Lease",
     "OutboxMessage",
+    "OutboxPolicy",
     "OutboxRelayStore",
     "OutboxStats",
     "OutboxWriter",

@@ -38,6 +38,25 @@ def field_types(cls: type[object]) -> dict[str, Any]:
     return result
 
 
+def _check_events_field(
+    cls: type[object], events: str | None, key_fields: tuple[str, ...], version: str | None
+) -> str | None:
+    if events is None:
+        return None
+    fields = {field.name: field for field in attrs.fields(typing.cast(Any, cls))}
+    if events not in fields:
+        raise MappingError(cls, "the events names a field the class does not have", field=events)
+    if events in key_fields or events == version:
+        raise MappingError(cls, "the events field cannot be the key or the version", field=events)
+    if fields[events].default is attrs.NOTHING:
+        raise MappingError(
+            cls,
+            "the events field needs a default (an empty tuple): loaded aggregates carry none",
+            field=events,
+        )
+    return events
+
+
 class EntitySpec(Generic[T, K]):
     """Identity of an aggregate class: which field(s) form its key and which field is its version.
 
@@ -46,11 +65,16 @@ class EntitySpec(Generic[T, K]):
     if any, must be an ``int``: a new aggregate has version 0 and every save increments it.
     Both the SQL and the in-memory adapters are built from the same spec.
 
+    ``events`` names a field holding domain events raised but not yet recorded (a tuple,
+    with an empty default): it is never stored, and a repository wrapped in
+    :class:`~hexalchemy.outbox.EventRecordingRepository` writes those events to the outbox
+    in the same transaction as the aggregate.
+
     Pass ``key_type`` (``key_type=UUID``) to give the key a precise static type; without it
     the key type is ``Any``.
     """
 
-    __slots__ = ("cls", "key_fields", "version_field", "_key_getter")
+    __slots__ = ("_key_getter", "cls", "events_field", "key_fields", "version_field")
 
     cls: type[T]
     key_fields: tuple[str, ...]
@@ -63,6 +87,7 @@ class EntitySpec(Generic[T, K]):
         *,
         key: str | tuple[str, ...],
         version: str | None = None,
+        events: str | None = None,
     ) -> None: ...
 
     @overload
@@ -72,6 +97,7 @@ class EntitySpec(Generic[T, K]):
         *,
         key: str | tuple[str, ...],
         version: str | None = None,
+        events: str | None = None,
         key_type: type[K],
     ) -> None: ...
 
@@ -81,6 +107,7 @@ class EntitySpec(Generic[T, K]):
         *,
         key: str | tuple[str, ...],
         version: str | None = None,
+        events: str | None = None,
         key_type: object = None,
     ) -> None:
         types = field_types(cls)
@@ -104,6 +131,7 @@ class EntitySpec(Generic[T, K]):
         self.cls = cls
         self.key_fields = key_fields
         self.version_field = version
+        self.events_field = _check_events_field(cls, events, key_fields, version)
         getter: Callable[[Any], Any] = operator.attrgetter(*key_fields)
         self._key_getter: Callable[[T], K] = getter
 
@@ -127,6 +155,28 @@ class EntitySpec(Generic[T, K]):
             return 0
         version: int = getattr(aggregate, self.version_field)
         return version
+
+    @property
+    def persisted_fields(self) -> tuple[str, ...]:
+        """The fields that are stored: every attrs field but the events field."""
+        return tuple(
+            field.name
+            for field in attrs.fields(typing.cast(Any, self.cls))
+            if field.name != self.events_field
+        )
+
+    def pending_events(self, aggregate: T) -> tuple[object, ...]:
+        """The domain events ``aggregate`` carries (empty without an events field)."""
+        if self.events_field is None:
+            return ()
+        return tuple(getattr(aggregate, self.events_field))
+
+    def without_events(self, aggregate: T) -> T:
+        """Return ``aggregate`` with no pending events (itself when it carries none)."""
+        if self.events_field is None or not getattr(aggregate, self.events_field):
+            return aggregate
+        evolve: Callable[..., T] = attrs.evolve
+        return evolve(aggregate, **{self.events_field: ()})
 
     def with_version(self, aggregate: T, version: int) -> T:
         """Return a copy of ``aggregate`` carrying ``version`` (works for frozen classes)."""

@@ -210,6 +210,8 @@ class AcknowledgeResult:
 
     done: int
     stale: int
+    dead_lettered: int = 0
+    """Of ``done``, how many a reject moved to the dead letters (at the attempt limit)."""
 
 
 @attrs.frozen

@@ -41,3 +41,37 @@ __all__ = [
     "create_engine",
     "make_converter",
 ]
+
+# -- the transactional outbox ------------------------------------------------------------------
+from hexalchemy.sqlalchemy.outbox import (
+    AsyncSqlAlchemyOutboxRelayStore,
+    AsyncSqlAlchemyOutboxWriter,
+    OutboxTables,
+    SqlAlchemyOutboxRelayStore,
+    SqlAlchemyOutboxWriter,
+    outbox_tables,
+)
+
+__all__ += [
+    "AsyncSqlAlchemyOutboxRelayStore",
+    "AsyncSqlAlchemyOutboxWriter",
+    "OutboxTables",
+    "SqlAlchemyOutboxRelayStore",
+    "SqlAlchemyOutboxWriter",
+    "outbox_tables",
+]
+
+# -- PostgreSQL LISTEN/NOTIFY wake-ups for outbox relays ---------------------------------------
+from hexalchemy.sqlalchemy.outbox_notify import (  # noqa: E402 - grouped with the outbox above
+    AsyncPostgresNotifyWakeUp,
+    PostgresNotifyWakeUp,
+    install_notify_trigger,
+    notify_trigger_statements,
+)
+
+__all__ += [
+    "AsyncPostgresNotifyWakeUp",
+    "PostgresNotifyWakeUp",
+    "install_notify_trigger",
+    "notify_trigger_statements",
+]

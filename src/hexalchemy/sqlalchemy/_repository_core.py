@@ -258,6 +258,16 @@ class RepositoryCore(Generic[T, K]):
             params[self.version_key] = expected + 1
         return params
 
+    def _refuse_pending_events(self, aggregate: T) -> None:
+        if self.spec.events_field is not None and getattr(aggregate, self.spec.events_field):
+            raise InvalidValueError(
+                self.entity_type,
+                self.spec.events_field,
+                getattr(aggregate, self.spec.events_field),
+                "the aggregate carries pending events that this repository would drop; "
+                "save it through hexalchemy.outbox.EventRecordingRepository",
+            )
+
     def _version_of(self, aggregate: T) -> int:
         version = self.spec.version_of(aggregate)
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
@@ -370,6 +380,7 @@ class RepositoryCore(Generic[T, K]):
     def save(self, aggregate: T) -> Plan[T]:
         """Plan: insert (version 0), version-checked update, or upsert (unversioned)."""
         state = self.transactions.require(self.entity_type, write=True)
+        self._refuse_pending_events(aggregate)
         execute = state.connection.execute
         if self.version_key is None:
             yield Call(execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
@@ -395,6 +406,9 @@ class RepositoryCore(Generic[T, K]):
         if not batch:
             return []
         keys = self._check_distinct(batch)
+        if self.spec.events_field is not None:
+            for aggregate in batch:
+                self._refuse_pending_events(aggregate)
         execute = state.connection.execute
         if self.version_key is None:
             rows = [self.mapping.to_row(aggregate) for aggregate in batch]

@@ -146,10 +146,14 @@ class _Planner:
         self.converter = converter
         self.custom_types = custom_types
 
-    def plan(self, cls: type[object], path: tuple[str, ...], prefix: str, optional: bool) -> _Node:
+    def plan(
+        self, cls: type[object], path: tuple[str, ...], prefix: str, optional: bool, skip: str | None = None
+    ) -> _Node:
         children: list[tuple[str, str, Leaf | _Node]] = []
         hints = field_types(cls)
         for field in attrs.fields(typing.cast(Any, cls)):
+            if field.name == skip:
+                continue  # the events field: never stored; loaded aggregates get its default
             field_path = (*path, field.name)
             dotted = ".".join(field_path)
             if not field.init:
@@ -450,7 +454,7 @@ class TableMapping(Generic[T, K]):
     ) -> None:
         cls = spec.cls
         planner = _Planner(cls, converter, custom_types)
-        root = planner.plan(cls, (), "", False)
+        root = planner.plan(cls, (), "", False, skip=spec.events_field)
         leaves = _leaves(root)
         self.spec = spec
         self.table = table
@@ -516,7 +520,7 @@ def _derive_columns(
 ) -> list[Column[Any]]:
     """Plan the columns of a table derived from ``spec``'s class."""
     planner = _Planner(spec.cls, converter, custom_types)
-    leaves = _leaves(planner.plan(spec.cls, (), "", False))
+    leaves = _leaves(planner.plan(spec.cls, (), "", False, skip=spec.events_field))
     _check_unique_names(spec.cls, leaves)
     key_paths = {(name,) for name in spec.key_fields}
     columns: list[Column[Any]] = []

@@ -18,3 +18,25 @@ __all__ = [
     "InMemoryRepository",
     "InMemoryTransactionManager",
 ]
+
+# -- the transactional outbox ------------------------------------------------------------------
+from hexalchemy.testing.outbox import (
+    AsyncInMemoryOutboxRelayStore,
+    AsyncInMemoryOutboxWriter,
+    InMemoryOutboxRelayStore,
+    InMemoryOutboxWriter,
+    RelayPolicy,
+)
+
+__all__ += [
+    "AsyncInMemoryOutboxRelayStore",
+    "AsyncInMemoryOutboxWriter",
+    "InMemoryOutboxRelayStore",
+    "InMemoryOutboxWriter",
+    "RelayPolicy",
+]
+
+# -- publishers for relay tests ------------------------------------------------------------------
+from hexalchemy.testing.publishers import AsyncCollectingPublisher, CollectingPublisher  # noqa: E402
+
+__all__ += ["AsyncCollectingPublisher", "CollectingPublisher"]

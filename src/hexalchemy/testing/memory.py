@@ -388,6 +388,14 @@ class _RepositoryCore(Generic[T, K]):
         """Return the key, the given version, the aggregate to return and the copy to store."""
         spec = self._spec
         self._check_datetimes(aggregate)
+        if spec.pending_events(aggregate):
+            raise InvalidValueError(
+                self._cls,
+                spec.events_field or "events",
+                spec.pending_events(aggregate),
+                "the aggregate carries pending events that this repository would drop; "
+                "save it through hexalchemy.outbox.EventRecordingRepository",
+            )
         key = spec.key_of(aggregate)
         version = spec.version_of(aggregate)
         if spec.version_field is not None:

@@ -70,3 +70,17 @@ __all__ = [
     "Tier",
     "TransactionContract",
 ]
+
+# -- the outbox contract (self-contained: hexalchemy.testing.contracts.outbox) -----------------
+import pytest
+
+pytest.register_assert_rewrite("hexalchemy.testing.contracts.outbox")
+
+from hexalchemy.testing.contracts.outbox import (  # noqa: E402 - after register_assert_rewrite
+    AsyncOutboxContract,
+    AsyncOutboxHarness,
+    OutboxContract,
+    OutboxHarness,
+)
+
+__all__ += ["AsyncOutboxContract", "AsyncOutboxHarness", "OutboxContract", "OutboxHarness"]

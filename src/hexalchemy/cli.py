@@ -1,0 +1,480 @@
+"""The ``hexalchemy`` command: run and inspect the transactional outbox.
+
+::
+
+    hexalchemy outbox relay --url URL [--publisher module:factory] [--batch-size N] [--lease SECONDS] [--async]
+    hexalchemy outbox stats --url URL [--json]
+    hexalchemy outbox requeue --url URL (--id UUID [--id UUID ...] | --all)
+    hexalchemy outbox dead-letters --url URL [--limit N] [--json]
+
+``--url`` may be left out when ``HEXALCHEMY_DATABASE_URL`` (and the other variables of
+:meth:`hexalchemy.sqlalchemy.DatabaseConfig.from_env`) is set. Bad arguments end with a
+message and exit status 2; a failure while running (the database cannot be reached...)
+with exit status 1.
+
+This module is an entry point: it wires the SQL adapters to the relay by hand, like any
+composition root. Importing it does nothing; :func:`main` does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TextIO
+
+import sqlalchemy
+
+from hexalchemy.outbox import AsyncOutboxRelay, OutboxRelay
+from hexalchemy.ports import (
+    AsyncPublisher,
+    ConfigError,
+    DeadLetter,
+    HexalchemyError,
+    OutboxPolicy,
+    OutboxStats,
+    Publisher,
+)
+from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
+from hexalchemy.sqlalchemy.outbox import (
+    DEFAULT_PREFIX,
+    AsyncSqlAlchemyOutboxRelayStore,
+    OutboxTables,
+    SqlAlchemyOutboxRelayStore,
+    outbox_tables,
+)
+
+__all__ = ["main"]
+
+_DEFAULT_PUBLISHER = "hexalchemy.outbox:LoggingPublisher"
+_DEFAULT_ASYNC_PUBLISHER = "hexalchemy.outbox:AsyncLoggingPublisher"
+_BAD_ARGUMENTS = 2
+_FAILED = 1
+
+
+class _UsageError(Exception):
+    """A bad command line: reported with the usage and exit status 2."""
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hexalchemy", description="Run and inspect hexalchemy's transactional outbox."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (repeat for debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    outbox = commands.add_parser(
+        "outbox", help="the transactional outbox", description="The transactional outbox."
+    )
+    actions = outbox.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def database(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--url",
+            help="the database URL (default: HEXALCHEMY_DATABASE_URL and the other HEXALCHEMY_* variables)",
+        )
+        sub.add_argument(
+            "--prefix",
+            default=DEFAULT_PREFIX,
+            help=f"the outbox tables' name prefix, as given to outbox_tables() (default: {DEFAULT_PREFIX})",
+        )
+
+    relay = actions.add_parser(
+        "relay",
+        help="deliver outbox messages until SIGINT or SIGTERM",
+        description="Deliver outbox messages to a broker until SIGINT or SIGTERM (then finish the "
+        "batch in flight and release what was not published).",
+    )
+    database(relay)
+    relay.add_argument(
+        "--publisher",
+        metavar="MODULE:FACTORY",
+        help="a callable that returns the publisher, called with no arguments "
+        f"(default: {_DEFAULT_PUBLISHER}, or {_DEFAULT_ASYNC_PUBLISHER} with --async)",
+    )
+    relay.add_argument("--batch-size", type=_positive_int, default=100, metavar="N", help="default: 100")
+    relay.add_argument(
+        "--lease", type=_seconds, default=30.0, metavar="SECONDS", help="how long a claim lasts (default: 30)"
+    )
+    relay.add_argument(
+        "--min-idle-delay",
+        type=_seconds,
+        default=0.1,
+        metavar="SECONDS",
+        help="the first sleep after a poll found nothing; it doubles while idle (default: 0.1)",
+    )
+    relay.add_argument(
+        "--max-idle-delay",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="the longest sleep between polls when idle (default: 2)",
+    )
+    relay.add_argument("--async", dest="use_async", action="store_true", help="run the asyncio relay")
+    relay.add_argument(
+        "--listen",
+        action="store_true",
+        help="PostgreSQL: wake up on NOTIFY (see hexalchemy.sqlalchemy.install_notify_trigger)",
+    )
+    relay.add_argument(
+        "--drain", action="store_true", help="deliver what is due now, then exit instead of waiting for more"
+    )
+    relay.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=OutboxPolicy().max_attempts,
+        metavar="N",
+        help=f"claims before a message is dead-lettered (default: {OutboxPolicy().max_attempts})",
+    )
+    relay.add_argument(
+        "--archive", action="store_true", help="keep acknowledged messages in the archive table"
+    )
+    relay.add_argument("--name", default="relay", help="the relay's name in log messages")
+
+    stats = actions.add_parser("stats", help="print pending, leased and dead counts and the oldest age")
+    database(stats)
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+
+    requeue = actions.add_parser("requeue", help="move dead letters back to the outbox")
+    database(requeue)
+    which = requeue.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--id", dest="ids", action="append", type=_uuid, metavar="UUID", help="a dead letter to requeue"
+    )
+    which.add_argument("--all", action="store_true", help="requeue every dead letter")
+
+    dead = actions.add_parser("dead-letters", help="list the oldest dead letters")
+    database(dead)
+    dead.add_argument("--limit", type=_positive_int, default=100, metavar="N", help="default: 100")
+    dead.add_argument("--json", action="store_true", help="print one JSON object per line")
+    return parser
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+
+
+def _tables(arguments: argparse.Namespace) -> OutboxTables:
+    try:
+        return outbox_tables(
+            sqlalchemy.MetaData(), prefix=arguments.prefix, archive=getattr(arguments, "archive", False)
+        )
+    except ConfigError as error:
+        raise _UsageError(f"--prefix: {error}") from error
+
+
+def _policy(arguments: argparse.Namespace) -> OutboxPolicy:
+    return OutboxPolicy(
+        max_attempts=getattr(arguments, "max_attempts", OutboxPolicy().max_attempts),
+        archive=getattr(arguments, "archive", False),
+    )
+
+
+@contextmanager
+def _sync_store(
+    config: DatabaseConfig, arguments: argparse.Namespace
+) -> Iterator[SqlAlchemyOutboxRelayStore]:
+    tables, policy = _tables(arguments), _policy(arguments)
+    engine = create_engine(config)
+    try:
+        yield SqlAlchemyOutboxRelayStore(tables, engine, policy=policy)
+    finally:
+        engine.dispose()
+
+
+@asynccontextmanager
+async def _async_store(
+    config: DatabaseConfig, arguments: argparse.Namespace
+) -> AsyncIterator[AsyncSqlAlchemyOutboxRelayStore]:
+    tables, policy = _tables(arguments), _policy(arguments)
+    engine = create_async_engine(config)
+    try:
+        yield AsyncSqlAlchemyOutboxRelayStore(tables, engine, policy=policy)
+    finally:
+        await engine.dispose()
+
+
+def _config(url: str | None) -> DatabaseConfig:
+    try:
+        return DatabaseConfig(url=url) if url is not None else DatabaseConfig.from_env()
+    except ConfigError as error:
+        if url is None and error.option.endswith("DATABASE_URL"):
+            raise _UsageError("no database: give --url or set HEXALCHEMY_DATABASE_URL") from error
+        raise _UsageError(str(error)) from error
+
+
+def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise _UsageError(f"--publisher must look like module:factory, got {spec!r}")
+    if os.getcwd() not in sys.path:  # like `python -m`: modules next to the caller are found
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise _UsageError(f"--publisher {spec}: cannot import {module_name!r}: {error}") from error
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise _UsageError(f"--publisher {spec}: {module_name!r} has no attribute {attribute!r}") from None
+    if not callable(target):
+        raise _UsageError(f"--publisher {spec}: {attribute!r} is not callable")
+    publisher = target()
+    publish = getattr(publisher, "publish", None)
+    if not callable(publish):
+        raise _UsageError(f"--publisher {spec}: {publisher!r} has no publish() method")
+    if inspect.iscoroutinefunction(publish) != use_async:
+        wanted = "an async publish() (AsyncPublisher)" if use_async else "a sync publish() (Publisher)"
+        hint = "" if use_async else "; run with --async for an async publisher"
+        raise _UsageError(f"--publisher {spec}: the relay needs {wanted}{hint}")
+    loaded: Publisher | AsyncPublisher = publisher
+    return loaded
+
+
+@contextmanager
+def _signals_set(event: Callable[[], None]) -> Iterator[None]:
+    """Call ``event`` on SIGINT and SIGTERM while in the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(number: int, _frame: object) -> None:
+        logging.getLogger("hexalchemy.cli").info("received %s; stopping", signal.Signals(number).name)
+        event()
+
+    for number in previous:
+        signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+# --- the commands --------------------------------------------------------------------------------
+
+
+def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
+    config = _config(arguments.url)
+    use_async: bool = arguments.use_async
+    spec = arguments.publisher or (_DEFAULT_ASYNC_PUBLISHER if use_async else _DEFAULT_PUBLISHER)
+    publisher = _load_publisher(spec, use_async=use_async)
+    if arguments.listen and not config.url.startswith("postgresql"):
+        raise _UsageError("--listen needs a PostgreSQL database")
+    if arguments.min_idle_delay > arguments.max_idle_delay:
+        raise _UsageError("--min-idle-delay must not be greater than --max-idle-delay")
+    options: dict[str, Any] = {
+        "batch_size": arguments.batch_size,
+        "lease_for": dt.timedelta(seconds=arguments.lease),
+        "max_idle_delay": arguments.max_idle_delay,
+        "min_idle_delay": arguments.min_idle_delay,
+        "name": arguments.name,
+    }
+    if use_async:
+        counters = asyncio.run(_relay_async(config, publisher, options, arguments))
+    else:
+        counters = _relay_sync(config, publisher, options, arguments)
+    print(f"relay stopped: {counters}", file=out)
+    return 0
+
+
+def _relay_sync(
+    config: DatabaseConfig, publisher: Any, options: dict[str, Any], arguments: argparse.Namespace
+) -> object:
+    from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
+
+    stop = threading.Event()
+    with _sync_store(config, arguments) as store:
+        wake_up = PostgresNotifyWakeUp(config) if arguments.listen else None
+        try:
+            relay = OutboxRelay(store, publisher, wake_up=wake_up, **options)
+            with _signals_set(stop.set):
+                if arguments.drain:
+                    while not stop.is_set() and relay.run_once():
+                        pass
+                else:
+                    relay.run(stop)
+            return relay.counters
+        finally:
+            if wake_up is not None:
+                wake_up.close()
+
+
+async def _relay_async(
+    config: DatabaseConfig, publisher: Any, options: dict[str, Any], arguments: argparse.Namespace
+) -> object:
+    from hexalchemy.sqlalchemy.outbox_notify import AsyncPostgresNotifyWakeUp
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with _async_store(config, arguments) as store:
+        wake_up = AsyncPostgresNotifyWakeUp(config) if arguments.listen else None
+        installed: list[signal.Signals] = []
+        try:
+            relay = AsyncOutboxRelay(store, publisher, wake_up=wake_up, **options)
+            if threading.current_thread() is threading.main_thread():
+                for number in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(number, stop.set)
+                    installed.append(number)
+            if arguments.drain:
+                while not stop.is_set() and await relay.run_once():
+                    pass
+            else:
+                await relay.run(stop)
+            return relay.counters
+        finally:
+            for number in installed:
+                loop.remove_signal_handler(number)
+            if wake_up is not None:
+                await wake_up.close()
+
+
+def _format_age(age: dt.timedelta | None) -> str:
+    return "-" if age is None else f"{age.total_seconds():.1f} s"
+
+
+def _stats(arguments: argparse.Namespace, out: TextIO) -> int:
+    with _sync_store(_config(arguments.url), arguments) as store:
+        stats: OutboxStats = store.stats()
+    if arguments.json:
+        age = stats.oldest_pending_age
+        document = {
+            "pending": stats.pending,
+            "leased": stats.leased,
+            "dead": stats.dead,
+            "oldest_pending_age_seconds": None if age is None else age.total_seconds(),
+        }
+        print(json.dumps(document), file=out)
+    else:
+        print(f"pending: {stats.pending}", file=out)
+        print(f"leased: {stats.leased}", file=out)
+        print(f"dead: {stats.dead}", file=out)
+        print(f"oldest pending age: {_format_age(stats.oldest_pending_age)}", file=out)
+    return 0
+
+
+def _requeue(arguments: argparse.Namespace, out: TextIO) -> int:
+    with _sync_store(_config(arguments.url), arguments) as store:
+        count = store.requeue(None if arguments.all else list(dict.fromkeys(arguments.ids)))
+    print(f"requeued {count} message(s)", file=out)
+    return 0
+
+
+def _dead_letter_document(letter: DeadLetter) -> dict[str, object]:
+    message = letter.message
+    return {
+        "id": str(message.id),
+        "topic": message.topic,
+        "ordering_key": message.ordering_key,
+        "attempts": message.attempts,
+        "created_at": message.created_at.isoformat(),
+        "failed_at": letter.failed_at.isoformat(),
+        "error": letter.error,
+    }
+
+
+def _dead_letters(arguments: argparse.Namespace, out: TextIO) -> int:
+    with _sync_store(_config(arguments.url), arguments) as store:
+        letters = store.dead_letters(limit=arguments.limit)
+    for letter in letters:
+        if arguments.json:
+            print(json.dumps(_dead_letter_document(letter)), file=out)
+        else:
+            message = letter.message
+            print(
+                f"{message.id}  {message.topic}  attempts={message.attempts}  "
+                f"failed_at={letter.failed_at.isoformat()}  error={letter.error}",
+                file=out,
+            )
+    if not arguments.json:
+        print(f"{len(letters)} dead letter(s)", file=out)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "relay": _relay,
+    "stats": _stats,
+    "requeue": _requeue,
+    "dead-letters": _dead_letters,
+}
+
+
+def _configure_logging(verbosity: int, action: str) -> None:
+    if verbosity >= 2:
+        level = logging.DEBUG
+    elif verbosity == 1 or action == "relay":
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    # does nothing when the application (or pytest) already configured logging
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hexalchemy`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = _parser()
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help (0) and on bad arguments (2)
+        return exit_.code if isinstance(exit_.code, int) else _BAD_ARGUMENTS
+    _configure_logging(arguments.verbose, arguments.action)
+    try:
+        return _COMMANDS[arguments.action](arguments, sys.stdout)
+    except _UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"hexalchemy: error: {error}", file=sys.stderr)
+        return _BAD_ARGUMENTS
+    except HexalchemyError as error:
+        hint = ""
+        if arguments.prefix in str(error):
+            hint = f" (are the outbox tables created, and is --prefix {arguments.prefix!r} right?)"
+        print(f"hexalchemy: error: {error}{hint}", file=sys.stderr)
+        return _FAILED
+    except Exception as error:
+        print(f"hexalchemy: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return _FAILED
+
+
+if __name__ == "__main__":  # python -m hexalchemy.cli
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""The relay's logic, written once, for the sync and the async relay.
+
+Everything that is not I/O lives here: the settings and their validation, the counters,
+how the publisher's results are sorted into acknowledgements and rejections, the idle and
+error delays, and the two *plans* -- generators that yield the I/O they need and receive
+its result, like the SQL adapters' plans (see ``docs/architecture.md``):
+
+* :meth:`RelayCore.batch` claims one batch, publishes it, then acknowledges, rejects or
+  releases each message;
+* :meth:`RelayCore.loop` runs batches until told to stop, sleeping only when idle and
+  backing off after errors.
+
+A plan yields :class:`Call` (call a store or publisher method) and :class:`Sleep` (wait,
+interruptibly); :func:`drive` performs each step directly and :func:`drive_async` awaits
+it. A step's exception is thrown back into the plan, so error handling is written once
+too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import random as _random
+import threading
+import uuid
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from hexalchemy.ports import (
+    AcknowledgeResult,
+    AsyncOutboxRelayStore,
+    AsyncPublisher,
+    ConfigError,
+    Lease,
+    OutboxMessage,
+    OutboxRelayStore,
+    Publisher,
+    PublishResult,
+)
+
+R = TypeVar("R")
+
+logger: Final = logging.getLogger("hexalchemy.outbox.relay")
+
+MISSING_RESULT: Final = "the publisher returned no result for this message"
+"""The error recorded for a message the publisher's results did not mention."""
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def _to_seconds(option: str, value: object) -> float:
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(option, value, "must be a number of seconds or a datetime.timedelta")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(option, value, "must be a finite duration of at least 0 seconds")
+    return seconds
+
+
+def _min_idle_delay(value: float | dt.timedelta) -> float:
+    return _to_seconds("min_idle_delay", value)
+
+
+def _max_idle_delay(value: float | dt.timedelta) -> float:
+    return _to_seconds("max_idle_delay", value)
+
+
+def _error_backoff(value: float | dt.timedelta) -> float:
+    return _to_seconds("error_backoff", value)
+
+
+def _max_error_backoff(value: float | dt.timedelta) -> float:
+    return _to_seconds("max_error_backoff", value)
+
+
+def _lease(value: float | dt.timedelta) -> dt.timedelta:
+    seconds = _to_seconds("lease_for", value)
+    if seconds <= 0:
+        raise ConfigError("lease_for", value, "must be longer than 0 seconds")
+    return dt.timedelta(seconds=seconds)
+
+
+def _check_batch_size(_instance: object, _attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError("batch_size", value, "must be an integer")
+    if value < 1:
+        raise ConfigError("batch_size", value, "must be at least 1")
+
+
+@attrs.frozen(kw_only=True)
+class RelaySettings:
+    """How a relay claims, polls and backs off; every value is checked when it is built.
+
+    Durations may be given as a :class:`datetime.timedelta` or a number of seconds; they
+    are stored as seconds (``lease_for`` as a ``timedelta``, the port's unit). A bad value
+    raises :class:`~hexalchemy.ports.ConfigError` naming the option.
+    """
+
+    batch_size: int = attrs.field(default=100, validator=_check_batch_size)
+    """The most messages claimed and published at once."""
+    lease_for: dt.timedelta = attrs.field(default=dt.timedelta(seconds=30), converter=_lease)
+    """How long a claim holds its messages; another relay may claim them after that."""
+    min_idle_delay: float = attrs.field(default=0.1, converter=_min_idle_delay)
+    """Seconds: the first sleep after a claim found nothing."""
+    max_idle_delay: float = attrs.field(default=2.0, converter=_max_idle_delay)
+    """Seconds: the idle sleep doubles while nothing comes, up to this."""
+    error_backoff: float = attrs.field(default=0.5, converter=_error_backoff)
+    """Seconds: the wait after the first failure in a row; it doubles with each further one."""
+    max_error_backoff: float = attrs.field(default=30.0, converter=_max_error_backoff)
+    """Seconds: the longest wait after failures."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_idle_delay > self.max_idle_delay:
+            raise ConfigError(
+                "min_idle_delay",
+                self.min_idle_delay,
+                f"must not be greater than max_idle_delay ({self.max_idle_delay!r})",
+            )
+        if self.error_backoff > self.max_error_backoff:
+            raise ConfigError(
+                "error_backoff",
+                self.error_backoff,
+                f"must not be greater than max_error_backoff ({self.max_error_backoff!r})",
+            )
+
+    def idle_delay(self, idle_polls: int) -> float:
+        """The sleep after ``idle_polls`` empty claims in a row (1 for the first): doubling, capped."""
+        if idle_polls < 1:
+            raise ValueError(f"idle polls start at 1, got {idle_polls!r}")
+        return _doubled(self.min_idle_delay, self.max_idle_delay, idle_polls)
+
+    def error_delay(self, failures: int, random: Callable[[], float] = _random.random) -> float:
+        """The wait after ``failures`` failed batches in a row (1 for the first).
+
+        The cap doubles from ``error_backoff`` up to ``max_error_backoff``; the wait is drawn
+        from ``[cap / 2, cap)`` so that relays failing together do not retry together.
+        """
+        if failures < 1:
+            raise ValueError(f"failures start at 1, got {failures!r}")
+        cap = _doubled(self.error_backoff, self.max_error_backoff, failures)
+        return cap * (0.5 + random() / 2)
+
+
+def _doubled(first: float, cap: float, count: int) -> float:
+    if first == 0:
+        return 0.0
+    try:
+        grown = first * 2.0 ** (count - 1)
+    except OverflowError:
+        return cap
+    return min(cap, grown)
+
+
+# --- counters --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RelayCounters:
+    """What a relay has done since it was built: a snapshot (see :attr:`OutboxRelay.counters`).
+
+    Snapshots of several relays add up with ``+``.
+    """
+
+    published: int = 0
+    """Messages the publisher accepted (the broker has them)."""
+    retried: int = 0
+    """Failed messages given back to the store for a later attempt (it dead-letters those past its limit)."""
+    dead_lettered: int = 0
+    """Failed messages moved to the dead letters by the relay."""
+    released: int = 0
+    """Messages given back unpublished, without counting an attempt (graceful stop)."""
+    lease_lost: int = 0
+    """Outcomes the store refused because the lease had expired and another relay took over."""
+    errors: int = 0
+    """Batches that failed with an exception of the store or the publisher."""
+    batches: int = 0
+    """Claims that returned at least one message."""
+
+    def __add__(self, other: RelayCounters) -> RelayCounters:
+        if not isinstance(other, RelayCounters):
+            return NotImplemented
+        return RelayCounters(
+            **{
+                field.name: getattr(self, field.name) + getattr(other, field.name)
+                for field in attrs.fields(RelayCounters)
+            }
+        )
+
+
+class _Tally:
+    """The live counters of one relay, updated under a lock; read as :class:`RelayCounters`."""
+
+    __slots__ = ("_lock", "_values")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = {field.name: 0 for field in attrs.fields(RelayCounters)}
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                self._values[name] += delta
+
+    def snapshot(self) -> RelayCounters:
+        with self._lock:
+            return RelayCounters(**self._values)
+
+
+# --- sorting the publisher's results ---------------------------------------------------------
+
+
+@attrs.frozen
+class Outcome:
+    """What to do with each message of a published batch, in lease order."""
+
+    published: tuple[uuid.UUID, ...]
+    """Accepted by the broker: acknowledge."""
+    failed: tuple[tuple[OutboxMessage, str], ...]
+    """Refused (or not mentioned) by the publisher, with the error: reject."""
+
+
+def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
+    """Match the publisher's results to the batch.
+
+    A message with no result failed (:data:`MISSING_RESULT`); when the publisher reported a
+    message more than once, a failure wins over a success (a needless redelivery is safe, a
+    lost message is not); results for messages not in the batch are logged and ignored.
+
+    Raises:
+        TypeError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`.
+    """
+    if isinstance(results, str | bytes) or not isinstance(results, Iterable):
+        raise TypeError(f"the publisher must return a sequence of PublishResult, not {results!r}")
+    by_id: dict[uuid.UUID, PublishResult] = {}
+    for result in results:
+        if not isinstance(result, PublishResult):
+            raise TypeError(f"the publisher returned {result!r} where a PublishResult was expected")
+        previous = by_id.get(result.message_id)
+        if previous is None or previous.ok:
+            by_id[result.message_id] = result
+    published: list[uuid.UUID] = []
+    failed: list[tuple[OutboxMessage, str]] = []
+    for message in messages:
+        outcome = by_id.pop(message.id, None)
+        if outcome is None:
+            failed.append((message, MISSING_RESULT))
+        elif outcome.error is not None:
+            failed.append((message, outcome.error))
+        else:
+            published.append(message.id)
+    if by_id:
+        logger.warning(
+            "the publisher returned results for %d message(s) not in the batch, ignored: %s",
+            len(by_id),
+            ", ".join(sorted(str(key) for key in by_id)),
+        )
+    return Outcome(published=tuple(published), failed=tuple(failed))
+
+
+def describe_error(error: BaseException) -> str:
+    """The text recorded as a message's last error when the whole batch failed."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# --- the steps and the drivers ---------------------------------------------------------------
+
+
+@attrs.frozen
+class Call:
+    """Call ``function(*arguments, **keywords)``; the async driver awaits the result."""
+
+    function: Callable[..., Any]
+    arguments: tuple[Any, ...] = ()
+    keywords: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Sleep:
+    """Sleep up to ``seconds``, until the stop event is set (or a wake-up hint comes, when ``hint``).
+
+    The driver sends back whether a wake-up hint ended the sleep.
+    """
+
+    seconds: float
+    hint: bool
+
+
+Step = Call | Sleep
+Plan = Generator[Step, Any, R]
+
+
+def drive(plan: Plan[R], sleep: Callable[[Sleep], bool]) -> R:
+    """Run ``plan``, performing each step directly; a step's exception is thrown into the plan."""
+    value: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                step = plan.throw(error) if error is not None else plan.send(value)
+            except StopIteration as done:
+                result: R = done.value
+                return result
+            value, error = None, None
+            try:
+                value = (
+                    step.function(*step.arguments, **step.keywords) if isinstance(step, Call) else sleep(step)
+                )
+            except Exception as exc:
+                error = exc
+    finally:
+        plan.close()
+
+
+async def drive_async(plan: Plan[R], sleep: Callable[[Sleep], Any]) -> R:
+    """Run ``plan``, awaiting each step (see :func:`drive`); ``sleep`` returns an awaitable."""
+    value: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                step = plan.throw(error) if error is not None else plan.send(value)
+            except StopIteration as done:
+                result: R = done.value
+                return result
+            value, error = None, None
+            try:
+                if isinstance(step, Call):
+                    value = await step.function(*step.arguments, **step.keywords)
+                else:
+                    value = await sleep(step)
+            except Exception as exc:
+                error = exc
+    finally:
+        plan.close()
+
+
+# --- the plans -------------------------------------------------------------------------------
+
+
+class RelayCore:
+    """The relay's logic over a store and a publisher, sync or async: plans, counters, state."""
+
+    __slots__ = ("_publisher", "_running", "_running_lock", "_store", "name", "settings", "tally")
+
+    def __init__(
+        self,
+        store: OutboxRelayStore | AsyncOutboxRelayStore,
+        publisher: Publisher | AsyncPublisher,
+        settings: RelaySettings,
+        name: str,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self.settings = settings
+        self.name = name
+        self.tally = _Tally()
+        self._running = False
+        self._running_lock = threading.Lock()
+
+    # running flag: one loop per relay ------------------------------------------------------
+
+    def start_running(self) -> None:
+        """Mark the loop as running; refuse a second concurrent ``run``."""
+        with self._running_lock:
+            if self._running:
+                raise RuntimeError(
+                    f"relay {self.name!r} is already running; build one relay per loop "
+                    "(several relays may share a store)"
+                )
+            self._running = True
+
+    def stop_running(self) -> None:
+        """Mark the loop as stopped."""
+        with self._running_lock:
+            self._running = False
+
+    # one batch -----------------------------------------------------------------------------
+
+    def batch(self, stopping: Callable[[], bool]) -> Plan[int]:
+        """Claim, publish and settle one batch; return how many messages were claimed.
+
+        Raises what the store raised, or what the publisher raised once the batch has been
+        rejected; either way the failure is counted in ``errors``.
+        """
+        try:
+            return (yield from self._batch(stopping))
+        except Exception:
+            self.tally.add(errors=1)
+            raise
+
+    def _batch(self, stopping: Callable[[], bool]) -> Plan[int]:
+        settings = self.settings
+        lease: Lease = yield Call(
+            self._store.claim, keywords={"limit": settings.batch_size, "lease_for": settings.lease_for}
+        )
+        messages = lease.messages
+        if not messages:
+            return 0
+        self.tally.add(batches=1)
+        if stopping():
+            yield from self._release(lease, [message.id for message in messages])
+            return len(messages)
+        try:
+            results = yield Call(self._publisher.publish, (messages,))
+            outcome = sort_results(messages, results)
+        except Exception as error:
+            logger.warning(
+                "relay %s: the publisher failed the whole batch of %d message(s): %s",
+                self.name,
+                len(messages),
+                describe_error(error),
+            )
+            reason = f"the publisher raised {describe_error(error)}"
+            for message in messages:
+                yield from self._reject(lease, message, reason)
+            raise
+        if outcome.published:
+            self.tally.add(published=len(outcome.published))
+            acknowledged: AcknowledgeResult = yield Call(self._store.acknowledge, (lease, outcome.published))
+            self._count_stale(acknowledged, "acknowledge")
+        for message, reason in outcome.failed:
+            yield from self._reject(lease, message, reason)
+        return len(messages)
+
+    def _reject(self, lease: Lease, message: OutboxMessage, error: str) -> Plan[None]:
+        logger.info(
+            "relay %s: message %s (topic %r, attempt %d) failed: %s",
+            self.name,
+            message.id,
+            message.topic,
+            message.attempts,
+            error,
+        )
+        result: AcknowledgeResult = yield Call(self._store.reject, (lease, message.id, error))
+        self.tally.add(retried=result.done - result.dead_lettered, dead_lettered=result.dead_lettered)
+        self._count_stale(result, "reject")
+
+    def _release(self, lease: Lease, ids: list[uuid.UUID]) -> Plan[None]:
+        logger.info("relay %s: stopping; releasing %d unpublished message(s)", self.name, len(ids))
+        result: AcknowledgeResult = yield Call(self._store.release, (lease, ids))
+        self.tally.add(released=result.done)
+        self._count_stale(result, "release")
+
+    def _count_stale(self, result: AcknowledgeResult, what: str) -> None:
+        if result.stale:
+            self.tally.add(lease_lost=result.stale)
+            logger.warning(
+                "relay %s: %d %s(s) came too late: the lease had expired and another relay "
+                "took the message(s) over (consider a longer lease_for)",
+                self.name,
+                result.stale,
+                what,
+            )
+
+    # the loop ------------------------------------------------------------------------------
+
+    def loop(self, stopping: Callable[[], bool]) -> Plan[None]:
+        """Run batches until ``stopping()``: straight on after work, sleeping when idle, backing off on errors."""
+        idle_polls = 0
+        failures = 0
+        logger.info("relay %s: started (%s)", self.name, self.settings)
+        while not stopping():
+            try:
+                claimed = yield from self.batch(stopping)
+            except Exception as error:
+                failures += 1
+                delay = self.settings.error_delay(failures)
+                logger.error(
+                    "relay %s: batch failed (%d failure(s) in a row), retrying in %.2f s: %s",
+                    self.name,
+                    failures,
+                    delay,
+                    describe_error(error),
+                    exc_info=failures == 1,
+                )
+                yield Sleep(delay, hint=False)
+                continue
+            if failures:
+                logger.info("relay %s: recovered after %d failure(s)", self.name, failures)
+                failures = 0
+            if claimed:
+                idle_polls = 0
+                continue
+            idle_polls += 1
+            woken = yield Sleep(self.settings.idle_delay(idle_polls), hint=True)
+            if woken:
+                idle_polls = 0
+        logger.info("relay %s: stopped (%s)", self.name, self.tally.snapshot())

@@ -1,0 +1,157 @@
+"""The relay store's policy and the outbox rules that involve no I/O.
+
+Shared by every outbox store (the SQL stores and the in-memory ones), so they validate,
+retry, dead-letter and order messages the same way. Standard library and attrs only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random as _random
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import attrs
+
+from hexalchemy.ports.errors import ConfigError
+from hexalchemy.ports.outbox import InvalidMessageError, OutboxMessage
+
+__all__ = [
+    "MAX_ERROR_LENGTH",
+    "OutboxPolicy",
+    "check_claim",
+    "check_error",
+    "check_retry_after",
+    "delivery_order",
+    "exhausted_error",
+    "prepare_batch",
+]
+
+MAX_ERROR_LENGTH: Final = 10_000
+"""Longer error texts are cut to this many characters before they are stored."""
+
+_MAX_EXPONENT: Final = 62
+
+
+def _check_max_attempts(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError("max_attempts", value, "must be an int >= 1")
+
+
+def _check_delay(_instance: object, attribute: attrs.Attribute[dt.timedelta], value: object) -> None:
+    if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
+        raise ConfigError(attribute.name, value, "must be a timedelta > 0")
+
+
+def _check_archive(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError("archive", value, "must be a bool")
+
+
+@attrs.frozen(kw_only=True)
+class OutboxPolicy:
+    """How a relay store retries and finishes messages; every value is checked (``ConfigError``).
+
+    - ``max_attempts``: how many times a message is claimed before it is dead-lettered.
+      An attempt is counted when the message is claimed, so a message whose delivery
+      kills the relay every time (the lease expires with no outcome) still reaches the
+      dead letters: the claim that finds it at ``max_attempts`` moves it there instead of
+      leasing it again.
+    - ``base_delay``, ``max_delay``: a rejected message without ``retry_after`` waits a
+      random delay between 0 and ``min(max_delay, base_delay * 2 ** (attempts - 1))``
+      ("full jitter").
+    - ``archive``: keep acknowledged messages in the archive table instead of deleting them
+      (the tables must have been built with ``outbox_tables(..., archive=True)``).
+    """
+
+    max_attempts: int = attrs.field(default=10, validator=_check_max_attempts)
+    base_delay: dt.timedelta = attrs.field(default=dt.timedelta(seconds=1), validator=_check_delay)
+    max_delay: dt.timedelta = attrs.field(default=dt.timedelta(minutes=5), validator=_check_delay)
+    archive: bool = attrs.field(default=False, validator=_check_archive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_delay < self.base_delay:
+            raise ConfigError("max_delay", self.max_delay, f"must be >= base_delay ({self.base_delay})")
+
+    def retry_delay(self, attempts: int, *, random: Callable[[], float] = _random.random) -> dt.timedelta:
+        """The backoff before the next attempt of a message rejected after ``attempts`` claims.
+
+        Uniform between 0 and ``min(max_delay, base_delay * 2 ** (attempts - 1))``;
+        ``random`` returns a float in [0, 1).
+        """
+        exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
+        cap = min(self.max_delay.total_seconds(), self.base_delay.total_seconds() * 2.0**exponent)
+        return dt.timedelta(seconds=cap * random())
+
+
+def exhausted_error(attempts: int) -> str:
+    """The error recorded for a message a claim dead-letters at the attempt limit."""
+    return (
+        f"gave up after {attempts} attempts: each lease expired before the relay "
+        "acknowledged or rejected the message"
+    )
+
+
+def check_claim(limit: object, lease_for: object) -> None:
+    """Refuse a bad ``limit`` or ``lease_for`` with ``ValueError``."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+    if not isinstance(lease_for, dt.timedelta) or lease_for <= dt.timedelta(0):
+        raise ValueError(f"lease_for must be a timedelta > 0, not {lease_for!r}")
+
+
+def check_retry_after(retry_after: object) -> None:
+    """Refuse a ``retry_after`` that is neither None nor a timedelta >= 0 with ``ValueError``."""
+    if retry_after is not None and (
+        not isinstance(retry_after, dt.timedelta) or retry_after < dt.timedelta(0)
+    ):
+        raise ValueError(f"retry_after must be None or a timedelta >= 0, not {retry_after!r}")
+
+
+def check_error(error: object) -> str:
+    """Return the error text to store (cut to :data:`MAX_ERROR_LENGTH`); ``ValueError`` if not a str."""
+    if not isinstance(error, str):
+        raise ValueError(f"error must be a str, not {error!r}")
+    return error[:MAX_ERROR_LENGTH]
+
+
+def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> list[OutboxMessage]:
+    """Validate every message (``InvalidMessageError`` before anything is written) and normalise them.
+
+    Messages repeating an id, or an idempotency key of the same topic, earlier in the
+    batch are dropped (the first wins), as the database drops those repeating a stored
+    message. The kept ones are new: zero attempts, no error, datetimes in UTC, their own
+    copy of the headers.
+    """
+    batch = list(messages)
+    for message in batch:
+        if not isinstance(message, OutboxMessage):
+            raise InvalidMessageError("message", message, "must be an OutboxMessage")
+        message.validate(max_payload_bytes=max_payload_bytes)
+    ids: set[uuid.UUID] = set()
+    keys: set[tuple[str, str]] = set()
+    kept: list[OutboxMessage] = []
+    for message in batch:
+        key = (message.topic, message.idempotency_key) if message.idempotency_key is not None else None
+        if message.id in ids or (key is not None and key in keys):
+            continue
+        ids.add(message.id)
+        if key is not None:
+            keys.add(key)
+        kept.append(
+            attrs.evolve(
+                message,
+                headers=dict(message.headers),
+                attempts=0,
+                last_error=None,
+                created_at=message.created_at.astimezone(dt.UTC),
+                available_at=message.available_at.astimezone(dt.UTC),
+            )
+        )
+    return kept
+
+
+def delivery_order(message: OutboxMessage) -> tuple[dt.datetime, uuid.UUID]:
+    """The sort key of claimed messages: when they became available, then their (time-ordered) id."""
+    return message.available_at, message.id

@@ -1,0 +1,632 @@
+"""The outbox writer and relay store logic, as sans-I/O plans shared by the sync and async adapters.
+
+Statements are built once per store and dialect. Each operation is a generator that
+yields :class:`~hexalchemy.sqlalchemy._operations.Call` steps (see ``_operations.py``); the
+public sync and async classes in :mod:`hexalchemy.sqlalchemy.outbox` only drive them.
+
+Clocks: on PostgreSQL every time the relay store compares or writes comes from the
+database (``now()``, the start of the store's own short transaction); on SQLite from
+Python's UTC clock, inside the ``BEGIN IMMEDIATE`` transaction that serialises writers.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import functools
+import inspect
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Dialect,
+    Integer,
+    Interval,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hexalchemy.ports import (
+    AcknowledgeResult,
+    ConfigError,
+    DeadLetter,
+    Lease,
+    OutboxMessage,
+    OutboxStats,
+    TransactionUsageError,
+)
+from hexalchemy.ports._outbox_rules import (
+    OutboxPolicy,
+    check_claim,
+    check_error,
+    check_retry_after,
+    delivery_order,
+    exhausted_error,
+    prepare_batch,
+)
+from hexalchemy.sqlalchemy._operations import Call, Plan, drive, drive_async, run_plan, run_plan_async
+from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
+from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
+from hexalchemy.sqlalchemy.types import UtcDateTime
+
+__all__ = ["OutboxRelayCore", "OutboxWriterCore", "run_own_plan", "run_own_plan_async"]
+
+R = TypeVar("R")
+
+_SUPPORTED_DIALECTS: Final = ("postgresql", "sqlite")
+_ATTEMPTS: Final = MESSAGE_COLUMNS.index("attempts")
+
+
+def _insert_for(dialect_name: str) -> Any:
+    if dialect_name not in _SUPPORTED_DIALECTS:
+        raise ConfigError("dialect", dialect_name, f"the outbox supports {', '.join(_SUPPORTED_DIALECTS)}")
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _message(row: Sequence[Any]) -> OutboxMessage:
+    """A message from a row whose first columns are :data:`MESSAGE_COLUMNS`, in order."""
+    return OutboxMessage(
+        id=row[0],
+        topic=row[1],
+        payload=bytes(row[2]),
+        headers=dict(row[3]),
+        ordering_key=row[4],
+        idempotency_key=row[6],
+        created_at=row[7],
+        available_at=row[8],
+        attempts=row[9],
+        last_error=row[10],
+    )
+
+
+def _values(row: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(MESSAGE_COLUMNS, row, strict=False))
+
+
+def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    return list(dict.fromkeys(ids))
+
+
+def _done(value: R) -> Plan[R]:
+    """A plan with no I/O at all."""
+    yield from ()
+    return value
+
+
+def run_own_plan(plan: Plan[R]) -> R:
+    """Run a plan that opens its own connection; on an interrupt, let it close the connection first."""
+    try:
+        return run_plan(plan)
+    except BaseException as exc:
+        # Exceptions are thrown into the plan by the driver; only KeyboardInterrupt and the
+        # like leave it suspended.
+        if inspect.getgeneratorstate(plan) == inspect.GEN_SUSPENDED:
+            drive(plan, error=exc)
+        raise
+
+
+async def run_own_plan_async(plan: Plan[R]) -> R:
+    """Run a plan that opens its own connection; on cancellation, let it close the connection first."""
+    try:
+        return await run_plan_async(plan)
+    except BaseException as exc:
+        if inspect.getgeneratorstate(plan) == inspect.GEN_SUSPENDED:
+            await drive_async(plan, error=exc)
+        raise
+
+
+class OutboxWriterCore:
+    """The writer's statements and plans, for the ambient transaction of one manager."""
+
+    def __init__(self, tables: OutboxTables, transactions: TransactionCore, max_payload_bytes: int) -> None:
+        if (
+            not isinstance(max_payload_bytes, int)
+            or isinstance(max_payload_bytes, bool)
+            or max_payload_bytes < 1
+        ):
+            raise ConfigError("max_payload_bytes", max_payload_bytes, "must be an int >= 1")
+        self.transactions = transactions
+        self.max_payload_bytes = max_payload_bytes
+        insert = _insert_for(transactions.dialect_name)
+        messages = tables.messages
+        # No conflict target: a message repeating a stored id, or the idempotency key of a
+        # stored message of its topic (the partial unique index), is dropped.
+        self.insert_statement = insert(messages).on_conflict_do_nothing().returning(messages.c.id)
+        keys = tables.sequences
+        upsert = insert(keys)
+        self.sequence_statement = upsert.on_conflict_do_update(
+            index_elements=[keys.c.ordering_key],
+            set_={"last_sequence": keys.c.last_sequence + upsert.excluded.last_sequence},
+        ).returning(keys.c.ordering_key, keys.c.last_sequence)
+        self.sequence_update = (
+            update(messages)
+            .where(messages.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)))
+            .values(key_sequence=bindparam("hx_sequence"))
+        )
+
+    def add(self, message: OutboxMessage) -> Plan[bool]:
+        """Plan: add one message; False when it repeats a stored id or idempotency key."""
+        added = yield from self.add_all((message,))
+        return added == 1
+
+    def add_all(self, messages: Iterable[OutboxMessage]) -> Plan[int]:
+        """Plan: validate, insert, then number the inserted messages of each ordering key.
+
+        Messages are inserted first, so that only those actually inserted take a
+        ``key_sequence``: committed messages of a key have no gaps. The sequence upsert
+        locks each key's row until commit (keys in sorted order, so producers cannot
+        deadlock on them), which makes sequence order the commit order. At most three
+        statements, whatever the number of messages.
+        """
+        state = self.transactions.require(OutboxMessage, write=True)
+        batch = prepare_batch(messages, self.max_payload_bytes)
+        if not batch:
+            return 0
+        execute = state.connection.execute
+        rows = [
+            {
+                "id": message.id,
+                "topic": message.topic,
+                "payload": message.payload,
+                "headers": message.headers,
+                "ordering_key": message.ordering_key,
+                "key_sequence": None,
+                "idempotency_key": message.idempotency_key,
+                "created_at": message.created_at,
+                "available_at": message.available_at,
+                "attempts": 0,
+                "last_error": None,
+            }
+            for message in batch
+        ]
+        result = yield Call(execute, (self.insert_statement, rows))
+        added = {row[0] for row in result.all()}
+        keyed = [(m.id, m.ordering_key) for m in batch if m.id in added and m.ordering_key is not None]
+        if keyed:
+            counts = collections.Counter(key for _, key in keyed)
+            requests = [{"ordering_key": key, "last_sequence": counts[key]} for key in sorted(counts)]
+            result = yield Call(execute, (self.sequence_statement, requests))
+            following = {key: last - counts[key] + 1 for key, last in result.all()}
+            numbers = []
+            for id, key in keyed:
+                numbers.append({"hx_id": id, "hx_sequence": following[key]})
+                following[key] += 1
+            yield Call(execute, (self.sequence_update, numbers))
+        return len(added)
+
+
+class OutboxRelayCore:
+    """The relay store's statements and plans; every plan runs in its own short transaction."""
+
+    def __init__(
+        self,
+        tables: OutboxTables,
+        engine: Any,
+        dialect: Dialect,
+        ambient: TransactionCore | None,
+        policy: OutboxPolicy,
+    ) -> None:
+        if not isinstance(policy, OutboxPolicy):
+            raise ConfigError("policy", policy, "must be an OutboxPolicy")
+        if policy.archive and tables.archive is None:
+            raise ConfigError(
+                "archive",
+                True,
+                "the tables have no archive table: build them with outbox_tables(..., archive=True)",
+            )
+        self.engine = engine
+        self.ambient = ambient
+        self.policy = policy
+        self.postgresql = dialect.name == "postgresql"
+        self.insert = _insert_for(dialect.name)
+        self.exhausted_error = exhausted_error(policy.max_attempts)
+        self.tables = tables
+        self.now: ColumnElement[Any] = (
+            func.now() if self.postgresql else bindparam("hx_now", type_=UtcDateTime())
+        )
+        self.ids: BindParameter[Any] = bindparam("hx_ids", expanding=True)
+        self.token: BindParameter[Any] = bindparam("hx_token", type_=Uuid(as_uuid=True))
+        self.columns = [tables.messages.c[name] for name in MESSAGE_COLUMNS]
+        self.bury_statement = self.insert(tables.dead_letters).values(
+            error=bindparam("hx_error", type_=Text()), failed_at=self.now
+        )
+        self.archive_statement = (
+            self.insert(tables.archive).values(acknowledged_at=self.now)
+            if policy.archive and tables.archive is not None
+            else None
+        )
+        self._build_claim()
+        self._build_outcomes()
+        self._build_maintenance()
+
+    def _build_claim(self) -> None:
+        """The claim: one statement on PostgreSQL; a select and an update on SQLite."""
+        m, d = self.tables.messages, self.tables.dead_letters
+        lease_until = self._later("hx_lease")
+        leasing: dict[str, Any] = {
+            "lease_token": self.token,
+            "lease_expires_at": lease_until,
+            "available_at": lease_until,  # the expiry: an expired lease is due again
+            "attempts": m.c.attempts + 1,
+        }
+        if not self.postgresql:
+            self.due_statement = self._due(*MESSAGE_COLUMNS)
+            self.lease_statement = update(m).where(m.c.id.in_(self.ids)).values(leasing)
+            self.take_any_statement = delete(m).where(m.c.id.in_(self.ids)).returning(*self.columns)
+            return
+        max_attempts = bindparam("hx_max_attempts", type_=Integer())
+        due = self._due("id", "available_at", lock=True).cte("due").prefix_with("MATERIALIZED")
+        dead = (
+            delete(m)
+            .where(m.c.id == due.c.id, m.c.attempts >= max_attempts)
+            .returning(*self.columns)
+            .cte("dead")
+        )
+        buried = (
+            self.insert(d)
+            .from_select(
+                [*MESSAGE_COLUMNS, "error", "failed_at"],
+                select(
+                    *[dead.c[name] for name in MESSAGE_COLUMNS],
+                    bindparam("hx_error", type_=Text()),
+                    self.now,
+                ),
+            )
+            .cte("buried")
+        )
+        returned = [due.c.available_at if c.key == "available_at" else c for c in self.columns]
+        self.claim_statement: Any = (
+            update(m)
+            .where(m.c.id == due.c.id, m.c.attempts < max_attempts)
+            .values(leasing)
+            .returning(*returned, m.c.lease_expires_at)
+            .add_cte(dead, buried)
+        )
+
+    def _build_outcomes(self) -> None:
+        """Acknowledge, reject, dead-letter and release: each fenced by the lease token."""
+        m = self.tables.messages
+        fenced = and_(m.c.id.in_(self.ids), m.c.lease_token == self.token)
+        by_id = and_(m.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)), m.c.lease_token == self.token)
+        self.take_statement = delete(m).where(fenced).returning(*self.columns)
+        self.finish_statement = delete(m).where(fenced).returning(m.c.id)
+        self.attempts_statement = select(m.c.attempts).where(by_id).with_for_update()
+        self.retry_statement = (
+            update(m)
+            .where(by_id)
+            .values(
+                available_at=self._later("hx_retry"),
+                lease_token=None,
+                lease_expires_at=None,
+                last_error=bindparam("hx_error", type_=Text()),
+            )
+        )
+        self.release_statement = (
+            update(m)
+            .where(fenced)
+            .values(lease_token=None, lease_expires_at=None, attempts=m.c.attempts - 1, available_at=self.now)
+        )
+
+    def _build_maintenance(self) -> None:
+        """Dead letters, requeue, purge and stats."""
+        m, d, archive = self.tables.messages, self.tables.dead_letters, self.tables.archive
+        self.dead_letters_statement = (
+            select(*[d.c[name] for name in MESSAGE_COLUMNS], d.c.error, d.c.failed_at)
+            .order_by(d.c.failed_at, d.c.id)
+            .limit(bindparam("hx_limit"))
+        )
+        # Back with zero attempts, available now, the dead letter's error as last_error and
+        # its key_sequence: it is again the first of its key.
+        overrides: dict[str, ColumnElement[Any]] = {
+            "attempts": literal(0, Integer()),
+            "available_at": type_coerce(self.now, UtcDateTime()),
+            "last_error": d.c.error,
+        }
+        requeued = select(*[overrides.get(name, d.c[name]).label(name) for name in MESSAGE_COLUMNS])
+        self.requeue_all_statement = (
+            self.insert(m)
+            .from_select(list(MESSAGE_COLUMNS), requeued.where(true()))  # SQLite needs a WHERE here
+            .on_conflict_do_nothing()
+            .returning(m.c.id)
+        )
+        self.requeue_statement = (
+            self.insert(m)
+            .from_select(list(MESSAGE_COLUMNS), requeued.where(d.c.id.in_(self.ids)))
+            .on_conflict_do_nothing()
+            .returning(m.c.id)
+        )
+        self.unbury_statement = delete(d).where(d.c.id.in_(self.ids))
+        before = bindparam("hx_before", type_=UtcDateTime())
+        self.purge_statements = [delete(d).where(d.c.failed_at < before)]
+        if archive is not None:
+            self.purge_statements.append(delete(archive).where(archive.c.acknowledged_at < before))
+        leased = and_(m.c.lease_token.is_not(None), m.c.lease_expires_at > self.now)
+        stats_columns: list[ColumnElement[Any]] = [
+            func.count(),
+            func.coalesce(func.sum(case((leased, 1), else_=0)), 0),
+            func.min(case((~leased, m.c.created_at))),
+            select(func.count()).select_from(d).scalar_subquery(),
+        ]
+        if self.postgresql:
+            stats_columns.append(type_coerce(func.now(), UtcDateTime()))
+        self.stats_statement = select(*stats_columns).select_from(m)
+
+    # ------------------------------------------------------------------------------ helpers
+    def _later(self, name: str) -> ColumnElement[Any]:
+        """A time ``delay`` from now: ``now() + :name`` on PostgreSQL, a bound time on SQLite."""
+        if self.postgresql:
+            return func.now() + bindparam(name, type_=Interval())
+        return bindparam(name, type_=UtcDateTime())
+
+    def _clock(self, now: dt.datetime, **delays: dt.timedelta) -> dict[str, Any]:
+        """The clock parameters of a statement: intervals on PostgreSQL, Python times on SQLite."""
+        if self.postgresql:
+            return dict(delays)
+        return {"hx_now": now, **{name: now + delay for name, delay in delays.items()}}
+
+    def _due(self, *names: str, lock: bool = False) -> Any:
+        """Due messages in delivery order: available, and first of their ordering key."""
+        outer = self.tables.messages.alias("m")
+        earlier = self.tables.messages.alias("e")
+        blocked = exists().where(
+            earlier.c.ordering_key == outer.c.ordering_key, earlier.c.key_sequence < outer.c.key_sequence
+        )
+        statement = (
+            select(*[outer.c[name] for name in names])
+            .where(outer.c.available_at <= self.now, or_(outer.c.ordering_key.is_(None), ~blocked))
+            .order_by(outer.c.available_at, outer.c.id)
+            .limit(bindparam("hx_limit", type_=Integer()))
+        )
+        if lock:
+            statement = statement.with_for_update(skip_locked=True, of=outer)
+        return statement
+
+    def _own(self, work: Callable[[Any], Plan[R]], *, read_only: bool = False) -> Plan[R]:
+        """Plan: run ``work(connection)`` in a new connection and transaction, then commit."""
+        if self.ambient is not None and self.ambient.state_or_none() is not None:
+            raise TransactionUsageError(
+                "the outbox relay store runs each call in its own transaction; "
+                "call it outside the transactions of its manager"
+            )
+        connection = yield Call(self.engine.connect)
+        try:
+            if read_only:
+                # On SQLite a deferred BEGIN: a reader does not take the write lock.
+                yield Call(functools.partial(connection.execution_options, hexalchemy_read_only=True))
+            yield Call(connection.begin)
+            result = yield from work(connection)
+            yield Call(connection.commit)
+        except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
+            raise
+        except BaseException:
+            yield from _close_quietly(connection)  # closing rolls back
+            raise
+        yield from _close_quietly(connection)
+        return result
+
+    def _move(
+        self, connection: Any, take: Any, parameters: dict[str, Any], target: Any, extra: dict[str, Any]
+    ) -> Plan[int]:
+        """Delete rows with ``take`` (RETURNING their columns) and insert them with ``target``."""
+        result = yield Call(connection.execute, (take, parameters))
+        rows = result.all()
+        if rows:
+            yield Call(connection.execute, (target, [{**_values(row), **extra} for row in rows]))
+        return len(rows)
+
+    # -------------------------------------------------------------------------------- claim
+    def claim(self, limit: int, lease_for: dt.timedelta) -> Plan[Lease]:
+        """Plan: lease up to ``limit`` due messages, dead-lettering those at the attempt limit."""
+        check_claim(limit, lease_for)
+        token = uuid.uuid4()
+        claim = self._claim_postgresql if self.postgresql else self._claim_sqlite
+        return self._own(functools.partial(claim, limit=limit, lease_for=lease_for, token=token))
+
+    def _claim_postgresql(
+        self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID
+    ) -> Plan[Lease]:
+        """One statement: pick and lock due rows (skipping locked ones), bury or lease them."""
+        parameters = {
+            "hx_limit": limit,
+            "hx_max_attempts": self.policy.max_attempts,
+            "hx_error": self.exhausted_error,
+            "hx_token": token,
+            "hx_lease": lease_for,
+        }
+        result = yield Call(connection.execute, (self.claim_statement, parameters))
+        rows = result.all()
+        messages = sorted((_message(row) for row in rows), key=delivery_order)
+        # The database's expiry (now() is the start of this transaction); Python's clock only
+        # for an empty lease, which holds nothing.
+        expires_at = rows[0][len(MESSAGE_COLUMNS)] if rows else _utcnow() + lease_for
+        return Lease(token, expires_at, tuple(messages))
+
+    def _claim_sqlite(
+        self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID
+    ) -> Plan[Lease]:
+        """Inside BEGIN IMMEDIATE (no other writer): select the due rows, then bury or lease them."""
+        now = _utcnow()
+        clock = self._clock(now, hx_lease=lease_for)
+        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
+        rows = result.all()
+        exhausted = [row[0] for row in rows if row[_ATTEMPTS] >= self.policy.max_attempts]
+        leased = [row for row in rows if row[_ATTEMPTS] < self.policy.max_attempts]
+        if exhausted:
+            extra = {"hx_error": self.exhausted_error, **clock}
+            yield from self._move(
+                connection, self.take_any_statement, {"hx_ids": exhausted}, self.bury_statement, extra
+            )
+        if leased:
+            parameters = {"hx_ids": [row[0] for row in leased], "hx_token": token, **clock}
+            yield Call(connection.execute, (self.lease_statement, parameters))
+        messages = [_message((*row[:_ATTEMPTS], row[_ATTEMPTS] + 1, *row[_ATTEMPTS + 1 :])) for row in leased]
+        return Lease(token, now + lease_for, tuple(messages))
+
+    # ------------------------------------------------------------------------------ outcomes
+    def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:
+        """Plan: delete (or archive) the messages ``lease`` still holds."""
+        wanted = _distinct(ids)
+        if not wanted:
+            return _done(AcknowledgeResult(0, 0))
+        return self._own(functools.partial(self._acknowledge, lease=lease, wanted=wanted))
+
+    def _acknowledge(
+        self, connection: Any, *, lease: Lease, wanted: list[uuid.UUID]
+    ) -> Plan[AcknowledgeResult]:
+        parameters = {"hx_ids": wanted, "hx_token": lease.token}
+        if self.archive_statement is None:
+            result = yield Call(connection.execute, (self.finish_statement, parameters))
+            done = len(result.all())
+        else:
+            done = yield from self._move(
+                connection, self.take_statement, parameters, self.archive_statement, self._clock(_utcnow())
+            )
+        return AcknowledgeResult(done, len(wanted) - done)
+
+    def reject(
+        self, lease: Lease, id: uuid.UUID, error: str, retry_after: dt.timedelta | None
+    ) -> Plan[AcknowledgeResult]:
+        """Plan: give the message back for a retry after a backoff, or bury it at the attempt limit."""
+        text = check_error(error)
+        check_retry_after(retry_after)
+        return self._own(
+            functools.partial(self._reject, lease=lease, id=id, error=text, retry_after=retry_after)
+        )
+
+    def _reject(
+        self, connection: Any, *, lease: Lease, id: uuid.UUID, error: str, retry_after: dt.timedelta | None
+    ) -> Plan[AcknowledgeResult]:
+        result = yield Call(
+            connection.execute, (self.attempts_statement, {"hx_id": id, "hx_token": lease.token})
+        )
+        attempts = result.scalar_one_or_none()
+        if attempts is None:
+            return AcknowledgeResult(0, 1)
+        now = _utcnow()
+        if attempts >= self.policy.max_attempts:
+            done = yield from self._bury(connection, lease, id, error, now)
+            return AcknowledgeResult(done, 1 - done, dead_lettered=done)
+        delay = retry_after if retry_after is not None else self.policy.retry_delay(attempts)
+        parameters = {
+            "hx_id": id,
+            "hx_token": lease.token,
+            "hx_error": error,
+            **self._clock(now, hx_retry=delay),
+        }
+        result = yield Call(connection.execute, (self.retry_statement, parameters))
+        done = result.rowcount
+        return AcknowledgeResult(done, 1 - done)
+
+    def _bury(self, connection: Any, lease: Lease, id: uuid.UUID, error: str, now: dt.datetime) -> Plan[int]:
+        return (
+            yield from self._move(
+                connection,
+                self.take_statement,
+                {"hx_ids": [id], "hx_token": lease.token},
+                self.bury_statement,
+                {"hx_error": error, **self._clock(now)},
+            )
+        )
+
+    def dead_letter(self, lease: Lease, id: uuid.UUID, error: str) -> Plan[AcknowledgeResult]:
+        """Plan: move a message ``lease`` still holds to the dead letters."""
+        text = check_error(error)
+        return self._own(functools.partial(self._dead_letter, lease=lease, id=id, error=text))
+
+    def _dead_letter(
+        self, connection: Any, *, lease: Lease, id: uuid.UUID, error: str
+    ) -> Plan[AcknowledgeResult]:
+        done = yield from self._bury(connection, lease, id, error, _utcnow())
+        return AcknowledgeResult(done, 1 - done)
+
+    def release(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:
+        """Plan: give messages back, available now, without counting the attempt."""
+        wanted = _distinct(ids)
+        if not wanted:
+            return _done(AcknowledgeResult(0, 0))
+        return self._own(functools.partial(self._release, lease=lease, wanted=wanted))
+
+    def _release(self, connection: Any, *, lease: Lease, wanted: list[uuid.UUID]) -> Plan[AcknowledgeResult]:
+        if not wanted:
+            return AcknowledgeResult(0, 0)
+        parameters = {"hx_ids": wanted, "hx_token": lease.token, **self._clock(_utcnow())}
+        result = yield Call(connection.execute, (self.release_statement, parameters))
+        done = result.rowcount
+        return AcknowledgeResult(done, len(wanted) - done)
+
+    # ---------------------------------------------------------------------------- dead letters
+    def dead_letters(self, limit: int) -> Plan[list[DeadLetter]]:
+        """Plan: the oldest dead letters."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+        return self._own(functools.partial(self._dead_letters, limit=limit), read_only=True)
+
+    def _dead_letters(self, connection: Any, *, limit: int) -> Plan[list[DeadLetter]]:
+        result = yield Call(connection.execute, (self.dead_letters_statement, {"hx_limit": limit}))
+        return [DeadLetter(_message(row), row[11], row[12]) for row in result.all()]
+
+    def requeue(self, ids: Iterable[uuid.UUID] | None) -> Plan[int]:
+        """Plan: move dead letters back to the outbox (available now, zero attempts, same key order)."""
+        wanted = None if ids is None else _distinct(ids)
+        if wanted == []:
+            return _done(0)
+        return self._own(functools.partial(self._requeue, wanted=wanted))
+
+    def _requeue(self, connection: Any, *, wanted: list[uuid.UUID] | None) -> Plan[int]:
+        clock = self._clock(_utcnow())
+        if wanted is None:
+            result = yield Call(connection.execute, (self.requeue_all_statement, clock))
+        else:
+            result = yield Call(connection.execute, (self.requeue_statement, {"hx_ids": wanted, **clock}))
+        moved = [row[0] for row in result.all()]
+        if moved:
+            # A dead letter whose idempotency key is in use again stays where it is.
+            yield Call(connection.execute, (self.unbury_statement, {"hx_ids": moved}))
+        return len(moved)
+
+    def purge(self, dead_before: dt.datetime) -> Plan[int]:
+        """Plan: delete dead letters that failed, and archived messages acknowledged, before ``dead_before``."""
+        if not isinstance(dead_before, dt.datetime) or dead_before.utcoffset() is None:
+            raise ValueError(f"dead_before must be a timezone-aware datetime, not {dead_before!r}")
+        return self._own(functools.partial(self._purge, dead_before=dead_before))
+
+    def _purge(self, connection: Any, *, dead_before: dt.datetime) -> Plan[int]:
+        deleted = 0
+        for statement in self.purge_statements:
+            result = yield Call(connection.execute, (statement, {"hx_before": dead_before}))
+            deleted += result.rowcount
+        return deleted
+
+    def stats(self) -> Plan[OutboxStats]:
+        """Plan: counts for monitoring, in one query."""
+        return self._own(self._stats, read_only=True)
+
+    def _stats(self, connection: Any) -> Plan[OutboxStats]:
+        now = _utcnow()
+        result = yield Call(connection.execute, (self.stats_statement, self._clock(now)))
+        row = result.one()
+        total, leased, oldest, dead = row[0], int(row[1]), row[2], row[3]
+        if self.postgresql:
+            now = row[4]
+        age = None if oldest is None else max(now - oldest, dt.timedelta(0))
+        return OutboxStats(pending=total - leased, leased=leased, dead=dead, oldest_pending_age=age)

@@ -1,0 +1,157 @@
+"""The outbox tables (private; re-exported by :mod:`hexalchemy.sqlalchemy.outbox`)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+
+from hexalchemy.ports import ConfigError
+from hexalchemy.ports.outbox import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
+from hexalchemy.sqlalchemy.schema import Schema
+from hexalchemy.sqlalchemy.types import UtcDateTime
+
+__all__ = ["DEFAULT_PREFIX", "MESSAGE_COLUMNS", "OutboxTables", "outbox_tables"]
+
+DEFAULT_PREFIX: Final = "hexalchemy_outbox"
+"""The prefix of the outbox table names when none is given."""
+
+MESSAGE_COLUMNS: Final = (
+    "id",
+    "topic",
+    "payload",
+    "headers",
+    "ordering_key",
+    "key_sequence",
+    "idempotency_key",
+    "created_at",
+    "available_at",
+    "attempts",
+    "last_error",
+)
+"""The columns that every outbox table (messages, dead letters, archive) has."""
+
+
+@attrs.frozen
+class OutboxTables:
+    """The tables of one outbox, built by :func:`outbox_tables`.
+
+    - ``messages``: the outbox itself. While a message is leased, its ``available_at`` is
+      the lease's expiry, so one index on ``(available_at, id)`` finds every claimable
+      message: due ones and those whose lease expired.
+    - ``sequences``: the last ``key_sequence`` given out per ``ordering_key``.
+    - ``dead_letters``: messages that reached the attempt limit, with ``error`` and ``failed_at``.
+    - ``archive``: acknowledged messages with ``acknowledged_at`` (only when built with
+      ``archive=True``; used by a relay store whose policy archives).
+    """
+
+    messages: Table
+    sequences: Table
+    dead_letters: Table
+    archive: Table | None = None
+
+
+def _message_columns() -> list[Column[Any]]:
+    return [
+        Column("id", Uuid(as_uuid=True), primary_key=True),
+        Column("topic", String(MAX_TOPIC_LENGTH), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("ordering_key", String(MAX_KEY_LENGTH), nullable=True),
+        Column("key_sequence", BigInteger, nullable=True),
+        Column("idempotency_key", String(MAX_KEY_LENGTH), nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("available_at", UtcDateTime, nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+    ]
+
+
+def outbox_tables(
+    target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX, archive: bool = False
+) -> OutboxTables:
+    """Add the outbox tables to ``target``'s ``MetaData`` and return them.
+
+    The tables are ``{prefix}_messages``, ``{prefix}_sequences``, ``{prefix}_dead_letters``
+    and, with ``archive=True``, ``{prefix}_archive``. Create them with the rest of the
+    schema (``schema.create_all(engine)``, or Alembic's autogenerate on ``schema.metadata``).
+    Raises ``ConfigError`` when tables with these names are already defined there.
+    """
+    metadata = target.metadata if isinstance(target, Schema) else target
+    if not isinstance(metadata, MetaData):
+        raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
+    if not isinstance(prefix, str) or not prefix.isidentifier():
+        raise ConfigError("prefix", prefix, "must be a SQL identifier (letters, digits and _)")
+    names = [f"{prefix}_messages", f"{prefix}_sequences", f"{prefix}_dead_letters"]
+    if archive:
+        names.append(f"{prefix}_archive")
+    taken = [name for name in names if name in metadata.tables]
+    if taken:
+        raise ConfigError("prefix", prefix, f"tables {taken} are already defined in this MetaData")
+    messages = Table(
+        names[0],
+        metadata,
+        *_message_columns(),
+        Column("lease_token", Uuid(as_uuid=True), nullable=True),
+        Column("lease_expires_at", UtcDateTime, nullable=True),
+        comment="hexalchemy transactional outbox: messages waiting for delivery",
+    )
+    # The claim walks this index in delivery order: available_at is also the lease expiry.
+    Index(f"{prefix}_due", messages.c.available_at, messages.c.id)
+    # The head-of-key check: is there an earlier message of this ordering key?
+    Index(
+        f"{prefix}_key_order",
+        messages.c.ordering_key,
+        messages.c.key_sequence,
+        postgresql_where=messages.c.ordering_key.is_not(None),
+        sqlite_where=messages.c.ordering_key.is_not(None),
+    )
+    # A repeated idempotency key of a topic is dropped while the first message is in the outbox.
+    Index(
+        f"{prefix}_idempotency",
+        messages.c.topic,
+        messages.c.idempotency_key,
+        unique=True,
+        postgresql_where=messages.c.idempotency_key.is_not(None),
+        sqlite_where=messages.c.idempotency_key.is_not(None),
+    )
+    sequences = Table(
+        names[1],
+        metadata,
+        Column("ordering_key", String(MAX_KEY_LENGTH), primary_key=True),
+        Column("last_sequence", BigInteger, nullable=False),
+        comment="hexalchemy transactional outbox: the last sequence given out per ordering key",
+    )
+    dead_letters = Table(
+        names[2],
+        metadata,
+        *_message_columns(),
+        Column("error", Text, nullable=False),
+        Column("failed_at", UtcDateTime, nullable=False),
+        comment="hexalchemy transactional outbox: messages that will not be retried",
+    )
+    Index(f"{prefix}_dead_failed", dead_letters.c.failed_at, dead_letters.c.id)
+    archive_table = None
+    if archive:
+        archive_table = Table(
+            names[3],
+            metadata,
+            *_message_columns(),
+            Column("acknowledged_at", UtcDateTime, nullable=False),
+            comment="hexalchemy transactional outbox: delivered messages",
+        )
+        Index(f"{prefix}_archive_acknowledged", archive_table.c.acknowledged_at)
+    return OutboxTables(messages, sequences, dead_letters, archive_table)

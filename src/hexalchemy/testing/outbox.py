@@ -1,0 +1,577 @@
+"""In-memory outbox: a writer and a relay store that behave like the SQL ones (for tests).
+
+:class:`InMemoryOutboxWriter` writes into the ambient transaction of an
+:class:`~hexalchemy.testing.InMemoryTransactionManager`: its messages are buffered with
+the transaction's other writes, appear at commit and vanish on rollback.
+:class:`InMemoryOutboxRelayStore` claims, acknowledges and retries them with the same
+rules as :class:`~hexalchemy.sqlalchemy.outbox.SqlAlchemyOutboxRelayStore` (the contract
+suite :mod:`hexalchemy.testing.contracts.outbox` keeps them honest), on a clock you can
+fake::
+
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    now = [datetime.now(UTC)]
+    store = InMemoryOutboxRelayStore(transactions, clock=lambda: now[0])
+
+Messages of one ordering key are delivered in commit order. Unlike the SQL writer, two
+concurrent transactions adding the same idempotency key both commit their message (the
+in-memory store cannot make the second one wait for the first).
+
+All the logic is in the private synchronous classes :class:`_WriterCore` and
+:class:`_RelayCore`; the public sync and async classes are thin shells over them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Final, Protocol, cast
+
+import attrs
+
+from hexalchemy.ports import (
+    AcknowledgeResult,
+    ConfigError,
+    DeadLetter,
+    EntitySpec,
+    Lease,
+    OutboxMessage,
+    OutboxStats,
+    TransactionUsageError,
+)
+from hexalchemy.ports._outbox_rules import (
+    OutboxPolicy,
+    check_claim,
+    check_error,
+    check_retry_after,
+    exhausted_error,
+    prepare_batch,
+)
+from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES
+from hexalchemy.testing.memory import (
+    AsyncInMemoryTransactionManager,
+    InMemoryTransactionManager,
+    _TransactionCore,
+    _TxState,
+)
+
+__all__ = [
+    "AsyncInMemoryOutboxRelayStore",
+    "AsyncInMemoryOutboxWriter",
+    "InMemoryOutboxRelayStore",
+    "InMemoryOutboxWriter",
+    "RelayPolicy",
+]
+
+
+class RelayPolicy(Protocol):
+    """What the in-memory relay store needs of its policy.
+
+    :class:`hexalchemy.ports.OutboxPolicy` is one; pass the same policy to
+    the in-memory and the SQL stores.
+    """
+
+    @property
+    def max_attempts(self) -> int:
+        """How many claims a message gets before it is dead-lettered."""
+        ...
+
+    @property
+    def archive(self) -> bool:
+        """Whether acknowledged messages are kept (in memory: until purged)."""
+        ...
+
+    def retry_delay(self, attempts: int) -> dt.timedelta:
+        """The backoff of a message rejected after ``attempts`` claims."""
+        ...
+
+
+def _idempotency(message: OutboxMessage) -> tuple[str, str] | None:
+    key = message.idempotency_key
+    return None if key is None else (message.topic, key)
+
+
+def _delivery_order(row: _Stored) -> tuple[dt.datetime, uuid.UUID]:
+    return row.message.available_at, row.id
+
+
+def _copy(message: OutboxMessage) -> OutboxMessage:
+    return attrs.evolve(message, headers=dict(message.headers))
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# -- the stored state -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Stored:
+    """A message in the outbox; while leased, its ``available_at`` is the lease's expiry (as in SQL)."""
+
+    id: uuid.UUID
+    message: OutboxMessage
+    order: int | None = None
+    """Commit order, stamped by the relay store when it first sees the message."""
+    lease_token: uuid.UUID | None = None
+    lease_expires_at: dt.datetime | None = None
+
+
+_STORED: Final = EntitySpec(_Stored, key="id")
+
+
+@attrs.frozen
+class _Buried:
+    letter: DeadLetter
+    order: int | None
+
+
+@attrs.define
+class _Shelf:
+    """What the relay stores of one manager share besides the messages (changed under the lock)."""
+
+    dead: dict[uuid.UUID, _Buried] = attrs.field(factory=dict)
+    archive: dict[uuid.UUID, tuple[OutboxMessage, dt.datetime]] = attrs.field(factory=dict)
+    next_order: int = 0
+
+
+def _table(core: _TransactionCore) -> dict[uuid.UUID, _Stored]:
+    """The committed messages, keyed by id, in commit order (call with the lock held)."""
+    return cast(dict[uuid.UUID, _Stored], core.committed.setdefault(_Stored, {}))
+
+
+def _shelf(core: _TransactionCore) -> _Shelf:
+    """The shared dead letters and archive, kept in the manager's store (call with the lock held)."""
+    shelves = core.committed.setdefault(_Shelf, {})
+    shelf = shelves.get(None)
+    if not isinstance(shelf, _Shelf):
+        shelf = shelves[None] = _Shelf()
+    return shelf
+
+
+class _WriterCore:
+    """The writer's operations, shared by the sync and async writers."""
+
+    __slots__ = ("_core", "_max_payload_bytes")
+
+    def __init__(self, core: _TransactionCore, max_payload_bytes: int) -> None:
+        if (
+            not isinstance(max_payload_bytes, int)
+            or isinstance(max_payload_bytes, bool)
+            or max_payload_bytes < 1
+        ):
+            raise ConfigError("max_payload_bytes", max_payload_bytes, "must be an int >= 1")
+        self._core = core
+        self._max_payload_bytes = max_payload_bytes
+
+    def _visible(self, state: _TxState) -> list[_Stored]:
+        rows = list(_table(self._core).values())
+        for layer in state.layers:
+            rows.extend(value for value in layer.writes.values() if isinstance(value, _Stored))
+        return rows
+
+    def add_all(self, messages: Iterable[OutboxMessage]) -> int:
+        state = self._core.require(OutboxMessage, write=True)
+        batch = prepare_batch(messages, self._max_payload_bytes)
+        with self._core.lock:
+            visible = self._visible(state)
+            ids = {row.id for row in visible}
+            keys = {key for row in visible if (key := _idempotency(row.message)) is not None}
+            added = 0
+            for message in batch:
+                key = _idempotency(message)
+                if message.id in ids or (key is not None and key in keys):
+                    continue
+                self._core.write(state, _STORED, message.id, _Stored(message.id, message))
+                added += 1
+        return added
+
+    def messages(self) -> list[OutboxMessage]:
+        with self._core.lock:
+            return [_copy(row.message) for row in _table(self._core).values()]
+
+
+class _RelayCore:
+    """The relay store's operations, shared by the sync and async stores."""
+
+    __slots__ = ("_core", "_policy", "_clock")
+
+    def __init__(
+        self, core: _TransactionCore, policy: RelayPolicy | None, clock: Callable[[], dt.datetime] | None
+    ) -> None:
+        self._core = core
+        self._policy: RelayPolicy = policy if policy is not None else OutboxPolicy()
+        self._clock = clock if clock is not None else _utcnow
+
+    def _start(self) -> dt.datetime:
+        """Refuse a call made inside a transaction of the manager; return the clock's time, in UTC."""
+        if self._core.in_transaction():
+            raise TransactionUsageError(
+                "the outbox relay store runs each call in its own transaction; "
+                "call it outside the transactions of its manager"
+            )
+        now = self._clock()
+        if not isinstance(now, dt.datetime) or now.utcoffset() is None:
+            raise ValueError(f"the clock must return timezone-aware datetimes, not {now!r}")
+        return now.astimezone(dt.UTC)
+
+    def _rows(self) -> tuple[dict[uuid.UUID, _Stored], _Shelf]:
+        """The messages, every one stamped with its commit order, and the shelf (lock held)."""
+        table, shelf = _table(self._core), _shelf(self._core)
+        for id, row in list(table.items()):
+            if row.order is None:
+                table[id] = attrs.evolve(row, order=shelf.next_order)
+                shelf.next_order += 1
+        return table, shelf
+
+    def _held(self, table: dict[uuid.UUID, _Stored], lease: Lease, id: uuid.UUID) -> _Stored | None:
+        row = table.get(id)
+        return row if row is not None and row.lease_token == lease.token else None
+
+    def _bury(
+        self, table: dict[uuid.UUID, _Stored], shelf: _Shelf, row: _Stored, error: str, now: dt.datetime
+    ) -> None:
+        del table[row.id]
+        shelf.dead[row.id] = _Buried(DeadLetter(row.message, error, now), row.order)
+
+    def claim(self, limit: int, lease_for: dt.timedelta) -> Lease:
+        check_claim(limit, lease_for)
+        now = self._start()
+        token = uuid.uuid4()
+        until = now + lease_for
+        claimed: list[OutboxMessage] = []
+        with self._core.lock:
+            table, shelf = self._rows()
+            heads: dict[str, _Stored] = {}
+            for row in table.values():
+                key = row.message.ordering_key
+                if key is not None and (
+                    key not in heads or cast(int, row.order) < cast(int, heads[key].order)
+                ):
+                    heads[key] = row
+            due = sorted(
+                (
+                    row
+                    for row in table.values()
+                    if row.message.available_at <= now
+                    and (row.message.ordering_key is None or heads[row.message.ordering_key] is row)
+                ),
+                key=_delivery_order,
+            )[:limit]
+            for row in due:
+                if row.message.attempts >= self._policy.max_attempts:
+                    self._bury(table, shelf, row, exhausted_error(self._policy.max_attempts), now)
+                    continue
+                message = attrs.evolve(row.message, attempts=row.message.attempts + 1)
+                table[row.id] = attrs.evolve(
+                    row,
+                    message=attrs.evolve(message, available_at=until),
+                    lease_token=token,
+                    lease_expires_at=until,
+                )
+                claimed.append(_copy(message))
+        return Lease(token, until, tuple(claimed))
+
+    def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
+        wanted = list(dict.fromkeys(ids))
+        now = self._start()
+        done = 0
+        with self._core.lock:
+            table, shelf = self._rows()
+            for id in wanted:
+                row = self._held(table, lease, id)
+                if row is None:
+                    continue
+                del table[id]
+                if self._policy.archive:
+                    shelf.archive[id] = (row.message, now)
+                done += 1
+        return AcknowledgeResult(done, len(wanted) - done)
+
+    def reject(
+        self, lease: Lease, id: uuid.UUID, error: str, retry_after: dt.timedelta | None
+    ) -> AcknowledgeResult:
+        text = check_error(error)
+        check_retry_after(retry_after)
+        now = self._start()
+        with self._core.lock:
+            table, shelf = self._rows()
+            row = self._held(table, lease, id)
+            if row is None:
+                return AcknowledgeResult(0, 1)
+            attempts = row.message.attempts
+            if attempts >= self._policy.max_attempts:
+                self._bury(table, shelf, row, text, now)
+                return AcknowledgeResult(1, 0, dead_lettered=1)
+            delay = retry_after if retry_after is not None else self._policy.retry_delay(attempts)
+            table[id] = attrs.evolve(
+                row,
+                message=attrs.evolve(row.message, available_at=now + delay, last_error=text),
+                lease_token=None,
+                lease_expires_at=None,
+            )
+        return AcknowledgeResult(1, 0)
+
+    def dead_letter(self, lease: Lease, id: uuid.UUID, error: str) -> AcknowledgeResult:
+        text = check_error(error)
+        now = self._start()
+        with self._core.lock:
+            table, shelf = self._rows()
+            row = self._held(table, lease, id)
+            if row is None:
+                return AcknowledgeResult(0, 1)
+            self._bury(table, shelf, row, text, now)
+        return AcknowledgeResult(1, 0)
+
+    def release(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
+        wanted = list(dict.fromkeys(ids))
+        now = self._start()
+        done = 0
+        with self._core.lock:
+            table, _ = self._rows()
+            for id in wanted:
+                row = self._held(table, lease, id)
+                if row is None:
+                    continue
+                message = attrs.evolve(row.message, available_at=now, attempts=row.message.attempts - 1)
+                table[id] = attrs.evolve(row, message=message, lease_token=None, lease_expires_at=None)
+                done += 1
+        return AcknowledgeResult(done, len(wanted) - done)
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+        self._start()
+        with self._core.lock:
+            _, shelf = self._rows()
+            letters = sorted(
+                (buried.letter for buried in shelf.dead.values()),
+                key=lambda letter: (letter.failed_at, letter.message.id),
+            )[:limit]
+        return [attrs.evolve(letter, message=_copy(letter.message)) for letter in letters]
+
+    def requeue(self, ids: Iterable[uuid.UUID] | None) -> int:
+        now = self._start()
+        moved = 0
+        with self._core.lock:
+            table, shelf = self._rows()
+            wanted = list(shelf.dead) if ids is None else list(dict.fromkeys(ids))
+            keys = {key for row in table.values() if (key := _idempotency(row.message)) is not None}
+            for id in wanted:
+                buried = shelf.dead.get(id)
+                if buried is None:
+                    continue
+                key = _idempotency(buried.letter.message)
+                if id in table or (key is not None and key in keys):
+                    continue  # its idempotency key is in use again: it stays a dead letter
+                message = attrs.evolve(
+                    buried.letter.message, attempts=0, available_at=now, last_error=buried.letter.error
+                )
+                table[id] = _Stored(id, message, order=buried.order)
+                del shelf.dead[id]
+                if key is not None:
+                    keys.add(key)
+                moved += 1
+        return moved
+
+    def purge(self, dead_before: dt.datetime) -> int:
+        if not isinstance(dead_before, dt.datetime) or dead_before.utcoffset() is None:
+            raise ValueError(f"dead_before must be a timezone-aware datetime, not {dead_before!r}")
+        self._start()
+        with self._core.lock:
+            _, shelf = self._rows()
+            dead = [id for id, buried in shelf.dead.items() if buried.letter.failed_at < dead_before]
+            archived = [
+                id for id, (_, acknowledged_at) in shelf.archive.items() if acknowledged_at < dead_before
+            ]
+            for id in dead:
+                del shelf.dead[id]
+            for id in archived:
+                del shelf.archive[id]
+        return len(dead) + len(archived)
+
+    def stats(self) -> OutboxStats:
+        now = self._start()
+        with self._core.lock:
+            table, shelf = self._rows()
+            pending = [
+                row
+                for row in table.values()
+                if row.lease_token is None or row.lease_expires_at is None or row.lease_expires_at <= now
+            ]
+            oldest = min((row.message.created_at for row in pending), default=None)
+            return OutboxStats(
+                pending=len(pending),
+                leased=len(table) - len(pending),
+                dead=len(shelf.dead),
+                oldest_pending_age=None if oldest is None else max(now - oldest, dt.timedelta(0)),
+            )
+
+
+# -- public: synchronous ---------------------------------------------------------------------
+
+
+class InMemoryOutboxWriter:
+    """Adds outbox messages in the ambient transaction of an in-memory manager; implements ``OutboxWriter``.
+
+    The messages are buffered with the transaction's other writes: they appear at commit
+    and vanish on rollback. Validation, idempotency keys and errors are those of the SQL writer.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self, transactions: InMemoryTransactionManager, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> None:
+        self._core = _WriterCore(transactions._core, max_payload_bytes)
+
+    def add(self, message: OutboxMessage, /) -> bool:
+        """Add one message; False if its id or its topic's idempotency key is already in the outbox."""
+        return self._core.add_all((message,)) == 1
+
+    def add_all(self, messages: Iterable[OutboxMessage], /) -> int:
+        """Add many messages; return how many were added."""
+        return self._core.add_all(messages)
+
+    def messages(self) -> list[OutboxMessage]:
+        """The committed messages still in the outbox, in commit order (for assertions in tests)."""
+        return self._core.messages()
+
+
+class InMemoryOutboxRelayStore:
+    """The relay's side of an in-memory outbox; implements ``OutboxRelayStore``.
+
+    ``policy`` defaults to ``OutboxPolicy()``'s values; ``clock`` (a function returning an
+    aware datetime) defaults to the UTC wall clock: pass your own to move time in tests.
+    Calls made inside a transaction of ``transactions`` raise ``TransactionUsageError``.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        transactions: InMemoryTransactionManager,
+        *,
+        policy: RelayPolicy | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self._core = _RelayCore(transactions._core, policy, clock)
+
+    def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
+        """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
+        return self._core.claim(limit, lease_for)
+
+    def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
+        """Remove (or archive) published messages, only where ``lease`` still holds them."""
+        return self._core.acknowledge(lease, ids)
+
+    def reject(
+        self, lease: Lease, id: uuid.UUID, error: str, /, *, retry_after: dt.timedelta | None = None
+    ) -> AcknowledgeResult:
+        """Give a message back for a later retry (backoff when ``retry_after`` is None), or dead-letter it past the attempt limit."""
+        return self._core.reject(lease, id, error, retry_after)
+
+    def dead_letter(self, lease: Lease, id: uuid.UUID, error: str, /) -> AcknowledgeResult:
+        """Move a leased message to the dead letters now."""
+        return self._core.dead_letter(lease, id, error)
+
+    def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
+        """Give unfinished messages back, available now, without counting the attempt."""
+        return self._core.release(lease, ids)
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The oldest dead letters, oldest first."""
+        return self._core.dead_letters(limit)
+
+    def requeue(self, ids: Iterable[uuid.UUID] | None = None, /) -> int:
+        """Move dead letters (all when ``ids`` is None) back to the outbox with zero attempts."""
+        return self._core.requeue(ids)
+
+    def purge(self, *, dead_before: dt.datetime) -> int:
+        """Delete dead letters (and archived messages) older than ``dead_before``; return how many."""
+        return self._core.purge(dead_before)
+
+    def stats(self) -> OutboxStats:
+        """Counts for monitoring; the oldest pending age is measured from the message's ``created_at``."""
+        return self._core.stats()
+
+
+# -- public: asynchronous --------------------------------------------------------------------
+
+
+class AsyncInMemoryOutboxWriter:
+    """Adds outbox messages in the ambient transaction of an async in-memory manager; implements ``AsyncOutboxWriter``."""
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self, transactions: AsyncInMemoryTransactionManager, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> None:
+        self._core = _WriterCore(transactions._core, max_payload_bytes)
+
+    async def add(self, message: OutboxMessage, /) -> bool:
+        """Add one message; False if its id or its topic's idempotency key is already in the outbox."""
+        return self._core.add_all((message,)) == 1
+
+    async def add_all(self, messages: Iterable[OutboxMessage], /) -> int:
+        """Add many messages; return how many were added."""
+        return self._core.add_all(messages)
+
+    def messages(self) -> list[OutboxMessage]:
+        """The committed messages still in the outbox, in commit order (for assertions in tests)."""
+        return self._core.messages()
+
+
+class AsyncInMemoryOutboxRelayStore:
+    """The relay's side of an in-memory outbox (async); implements ``AsyncOutboxRelayStore``."""
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        transactions: AsyncInMemoryTransactionManager,
+        *,
+        policy: RelayPolicy | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self._core = _RelayCore(transactions._core, policy, clock)
+
+    async def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
+        """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
+        return self._core.claim(limit, lease_for)
+
+    async def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
+        """Remove (or archive) published messages, only where ``lease`` still holds them."""
+        return self._core.acknowledge(lease, ids)
+
+    async def reject(
+        self, lease: Lease, id: uuid.UUID, error: str, /, *, retry_after: dt.timedelta | None = None
+    ) -> AcknowledgeResult:
+        """Give a message back for a later retry (backoff when ``retry_after`` is None), or dead-letter it past the attempt limit."""
+        return self._core.reject(lease, id, error, retry_after)
+
+    async def dead_letter(self, lease: Lease, id: uuid.UUID, error: str, /) -> AcknowledgeResult:
+        """Move a leased message to the dead letters now."""
+        return self._core.dead_letter(lease, id, error)
+
+    async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
+        """Give unfinished messages back, available now, without counting the attempt."""
+        return self._core.release(lease, ids)
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The oldest dead letters, oldest first."""
+        return self._core.dead_letters(limit)
+
+    async def requeue(self, ids: Iterable[uuid.UUID] | None = None, /) -> int:
+        """Move dead letters (all when ``ids`` is None) back to the outbox with zero attempts."""
+        return self._core.requeue(ids)
+
+    async def purge(self, *, dead_before: dt.datetime) -> int:
+        """Delete dead letters (and archived messages) older than ``dead_before``; return how many."""
+        return self._core.purge(dead_before)
+
+    async def stats(self) -> OutboxStats:
+        """Counts for monitoring; the oldest pending age is measured from the message's ``created_at``."""
+        return self._core.stats()

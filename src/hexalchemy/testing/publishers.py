@@ -1,0 +1,176 @@
+"""In-memory publishers for tests: :class:`CollectingPublisher` and its async twin.
+
+A collecting publisher records every message it accepts (thread-safely, in the order the
+broker would have seen them) and can be told to fail chosen messages, fail everything,
+or raise, so tests can check what a relay delivers, retries and dead-letters::
+
+    publisher = CollectingPublisher()
+    publisher.fail_message(poison.id, "schema rejected")   # always refuses this message
+    relay = OutboxRelay(store, publisher)
+    relay.run_once()
+    assert [message.id for message in publisher.delivered] == [good.id]
+
+All the logic lives in one private class; the sync and async publishers are thin shells.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+
+from hexalchemy.ports import OutboxMessage, PublishResult
+
+__all__ = ["AsyncCollectingPublisher", "CollectingPublisher"]
+
+_FailRule = Callable[[OutboxMessage], "str | None"]
+"""Decides a message's fate: an error text to refuse it, ``None`` to accept it."""
+
+
+class _Collector:
+    """Records deliveries and applies the failure rules; every method takes the lock."""
+
+    __slots__ = ("_batches", "_delivered", "_failed", "_lock", "_raise", "_rules", "on_publish")
+
+    def __init__(self, on_publish: Callable[[Sequence[OutboxMessage]], object] | None) -> None:
+        self._lock = threading.Lock()
+        self._delivered: list[OutboxMessage] = []
+        self._failed: list[tuple[OutboxMessage, str]] = []
+        self._batches = 0
+        self._rules: list[_FailRule] = []
+        self._raise: Exception | None = None
+        self.on_publish = on_publish
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> list[PublishResult]:
+        if self.on_publish is not None:
+            self.on_publish(messages)
+        with self._lock:
+            self._batches += 1
+            if self._raise is not None:
+                raise self._raise
+            results: list[PublishResult] = []
+            for message in messages:
+                error = self._error_for(message)
+                if error is None:
+                    self._delivered.append(message)
+                else:
+                    self._failed.append((message, error))
+                results.append(PublishResult(message.id, error))
+            return results
+
+    def _error_for(self, message: OutboxMessage) -> str | None:
+        for rule in self._rules:
+            error = rule(message)
+            if error is not None:
+                return error
+        return None
+
+    def add_rule(self, rule: _FailRule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def raise_on_publish(self, error: Exception | None) -> None:
+        with self._lock:
+            self._raise = error
+
+    def heal(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self._raise = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._delivered.clear()
+            self._failed.clear()
+            self._batches = 0
+
+    @property
+    def delivered(self) -> list[OutboxMessage]:
+        with self._lock:
+            return list(self._delivered)
+
+    @property
+    def failed(self) -> list[tuple[OutboxMessage, str]]:
+        with self._lock:
+            return list(self._failed)
+
+    @property
+    def batches(self) -> int:
+        with self._lock:
+            return self._batches
+
+
+class _Shell:
+    """The configuration and inspection methods shared by both publishers."""
+
+    _collector: _Collector
+
+    @property
+    def delivered(self) -> list[OutboxMessage]:
+        """A copy of every message accepted so far, in the order they were published (duplicates included)."""
+        return self._collector.delivered
+
+    @property
+    def delivered_ids(self) -> list[uuid.UUID]:
+        """The ids of :attr:`delivered`, in order (duplicates included)."""
+        return [message.id for message in self._collector.delivered]
+
+    @property
+    def failed(self) -> list[tuple[OutboxMessage, str]]:
+        """Every message refused so far, with the error returned for it (not the raised batches)."""
+        return self._collector.failed
+
+    @property
+    def batches(self) -> int:
+        """How many times ``publish`` was called (including the calls that raised)."""
+        return self._collector.batches
+
+    def fail_message(self, id: uuid.UUID, error: str = "refused by the test publisher") -> None:
+        """Refuse the message with this id on every attempt (a poison message)."""
+        self._collector.add_rule(lambda message: error if message.id == id else None)
+
+    def fail_when(self, rule: _FailRule) -> None:
+        """Refuse every message for which ``rule`` returns an error text (it is called under a lock)."""
+        self._collector.add_rule(rule)
+
+    def fail_always(self, error: str = "the test broker refuses everything") -> None:
+        """Refuse every message (the broker answers, but says no)."""
+        self._collector.add_rule(lambda _message: error)
+
+    def raise_on_publish(self, error: Exception | None) -> None:
+        """Raise ``error`` from every ``publish`` call (the broker is unreachable); ``None`` stops that."""
+        self._collector.raise_on_publish(error)
+
+    def heal(self) -> None:
+        """Forget every failure rule and stop raising: accept everything from now on."""
+        self._collector.heal()
+
+    def clear(self) -> None:
+        """Forget the deliveries, failures and batch count recorded so far (not the rules)."""
+        self._collector.clear()
+
+
+class CollectingPublisher(_Shell):
+    """A :class:`~hexalchemy.ports.Publisher` that records what it accepts, for tests.
+
+    ``on_publish``, when given, is called with each batch before anything else (outside the
+    lock): a test uses it to stop a relay mid-batch or to break the database in flight.
+    """
+
+    def __init__(self, *, on_publish: Callable[[Sequence[OutboxMessage]], object] | None = None) -> None:
+        self._collector = _Collector(on_publish)
+
+    def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
+        """Record and accept each message, or refuse it by the failure rules, or raise."""
+        return self._collector.publish(messages)
+
+
+class AsyncCollectingPublisher(_Shell):
+    """The async twin of :class:`CollectingPublisher` (an :class:`~hexalchemy.ports.AsyncPublisher`)."""
+
+    def __init__(self, *, on_publish: Callable[[Sequence[OutboxMessage]], object] | None = None) -> None:
+        self._collector = _Collector(on_publish)
+
+    async def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
+        """Record and accept each message, or refuse it by the failure rules, or raise."""
+        return self._collector.publish(messages)

@@ -1,0 +1,144 @@
+"""In-memory outbox specifics: the fake clock, messages(), and the rules every store shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Final
+
+import attrs
+import pytest
+
+from hexalchemy.ports import ConfigError, InvalidMessageError, OutboxMessage, OutboxPolicy
+from hexalchemy.ports import _outbox_rules as rules
+from hexalchemy.testing import (
+    InMemoryOutboxRelayStore,
+    InMemoryOutboxWriter,
+    InMemoryTransactionManager,
+)
+from tests.outbox.conftest import FakeClock
+
+LONG: Final = dt.timedelta(minutes=10)
+
+
+def test_the_shared_rules_validate_and_deduplicate_a_batch() -> None:
+    local = dt.timezone(dt.timedelta(hours=2))
+    now = dt.datetime.now(local)
+    batch = [
+        OutboxMessage.create("t", b"1", idempotency_key="k", now=now),
+        OutboxMessage.create("t", b"2", idempotency_key="k", now=now),
+        OutboxMessage.create("u", b"3", idempotency_key="k", now=now),
+    ]
+    batch.append(attrs.evolve(batch[2], attempts=4, last_error="old"))  # a repeated id
+    kept = rules.prepare_batch(batch, 10)
+    assert [message.payload for message in kept] == [b"1", b"3"]
+    assert all(message.created_at.tzinfo is dt.UTC for message in kept)
+    for limit, lease_for in [(0, LONG), (True, LONG), (1, dt.timedelta(0)), (1, 5)]:
+        with pytest.raises(ValueError):
+            rules.check_claim(limit, lease_for)
+    with pytest.raises(InvalidMessageError, match="payload"):
+        rules.prepare_batch([attrs.evolve(batch[0], payload=b"x" * 11)], 10)
+    not_a_message: Any = {"topic": "t"}
+    with pytest.raises(InvalidMessageError, match="message"):
+        rules.prepare_batch([not_a_message], 10)
+
+
+def test_messages_show_only_committed_messages_in_commit_order() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    first, second = OutboxMessage.create("t", b"1"), OutboxMessage.create("t", b"2")
+    with transactions.begin():
+        writer.add(second)
+        assert writer.messages() == []
+    with transactions.begin():
+        writer.add(first)
+    assert [message.id for message in writer.messages()] == [second.id, first.id]
+
+
+def test_the_datetimes_of_stored_messages_are_in_utc() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    local = dt.datetime.now(dt.timezone(dt.timedelta(hours=-5)))
+    with transactions.begin():
+        writer.add(OutboxMessage.create("t", b"", now=local))
+    (message,) = writer.messages()
+    assert message.created_at == local
+    assert message.created_at.tzinfo is dt.UTC
+
+
+def test_a_store_without_a_policy_dead_letters_after_ten_claims() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    clock = FakeClock()
+    store = InMemoryOutboxRelayStore(transactions, clock=clock)
+    with transactions.begin():
+        writer.add(OutboxMessage.create("t", b""))
+    for _ in range(10):
+        assert len(store.claim(limit=1, lease_for=LONG).messages) == 1
+        clock.advance(LONG * 2)
+    assert store.claim(limit=1, lease_for=LONG).messages == ()
+    assert store.stats().dead == 1
+
+
+def test_the_fake_clock_decides_when_messages_are_due() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    clock = FakeClock()
+    store = InMemoryOutboxRelayStore(transactions, clock=clock)
+    with transactions.begin():
+        writer.add(
+            OutboxMessage.create("t", b"", available_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+        )
+    assert store.claim(limit=1, lease_for=LONG).messages == ()
+    clock.advance(dt.timedelta(days=2))
+    assert len(store.claim(limit=1, lease_for=LONG).messages) == 1
+
+
+def test_a_naive_clock_is_refused() -> None:
+    transactions = InMemoryTransactionManager()
+    store = InMemoryOutboxRelayStore(transactions, clock=lambda: dt.datetime.now().replace(tzinfo=None))
+    with pytest.raises(ValueError, match="clock"):
+        store.stats()
+
+
+def test_returned_messages_are_copies() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    store = InMemoryOutboxRelayStore(transactions)
+    with transactions.begin():
+        writer.add(OutboxMessage.create("t", b"", headers={"h": "v"}))
+    (message,) = store.claim(limit=1, lease_for=LONG).messages
+    headers: Any = message.headers
+    headers["h"] = "changed"
+    (stored,) = writer.messages()
+    assert stored.headers == {"h": "v"}
+
+
+def test_archived_messages_are_purged() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    store = InMemoryOutboxRelayStore(transactions, policy=OutboxPolicy(archive=True))
+    with transactions.begin():
+        writer.add(OutboxMessage.create("t", b""))
+    lease = store.claim(limit=1, lease_for=LONG)
+    store.acknowledge(lease, [lease.messages[0].id])
+    assert store.purge(dead_before=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == 1
+
+
+def test_relay_store_arguments_are_checked() -> None:
+    transactions = InMemoryTransactionManager()
+    store = InMemoryOutboxRelayStore(transactions)
+    lease = store.claim(limit=1, lease_for=LONG)
+    not_text: Any = 42
+    with pytest.raises(ValueError, match="error"):
+        store.reject(lease, uuid.uuid4(), not_text)
+    with pytest.raises(ValueError, match="limit"):
+        store.dead_letters(limit=0)
+    with pytest.raises(ValueError, match="dead_before"):
+        store.purge(dead_before=dt.datetime.now().replace(tzinfo=None))
+    assert store.requeue([]) == 0
+
+
+def test_a_bad_max_payload_is_refused() -> None:
+    with pytest.raises(ConfigError, match="max_payload_bytes"):
+        InMemoryOutboxWriter(InMemoryTransactionManager(), max_payload_bytes=0)

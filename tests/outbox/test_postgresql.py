@@ -1,0 +1,280 @@
+"""PostgreSQL-specific outbox behaviour: concurrent relays and producers, one-statement claims, the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import pytest
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.pool import QueuePool
+
+from hexalchemy.ports import Lease, OutboxMessage
+from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine
+from hexalchemy.testing.contracts._support import run_in_threads
+from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
+from tests.postgresql import POSTGRESQL_URL
+
+pytestmark = pytest.mark.postgresql
+
+LONG: Final = dt.timedelta(minutes=10)
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL of every statement the engine sends to the driver inside the block."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def commit(harness: SqlHarness, messages: list[OutboxMessage]) -> None:
+    with harness.transactions.begin():
+        harness.writer.add_all(messages)
+
+
+def sequences(harness: SqlHarness, key: str) -> dict[uuid.UUID, int]:
+    messages = TABLES.messages
+    with harness.engine.connect() as connection:
+        rows = connection.execute(
+            select(messages.c.id, messages.c.key_sequence).where(messages.c.ordering_key == key)
+        ).all()
+    return {row[0]: row[1] for row in rows}
+
+
+# -- concurrent relays ---------------------------------------------------------------------------
+
+
+def test_concurrent_claimers_never_lease_a_message_twice(postgresql_outbox: SqlHarness) -> None:
+    messages = [OutboxMessage.create("t", str(i).encode()) for i in range(600)]
+    commit(postgresql_outbox, messages)
+    start = threading.Barrier(8)
+
+    def relay() -> list[Lease]:
+        start.wait()
+        leases: list[Lease] = []
+        while True:
+            lease = postgresql_outbox.relay.claim(limit=7, lease_for=LONG)
+            if not lease.messages:
+                return leases
+            leases.append(lease)
+
+    outcomes = run_in_threads([relay] * 8)
+    leases = [lease for outcome in outcomes if isinstance(outcome, list) for lease in outcome]
+    assert [outcome for outcome in outcomes if not isinstance(outcome, list)] == []
+    claimed = [message.id for lease in leases for message in lease.messages]
+    assert all(len(lease.messages) <= 7 for lease in leases)
+    assert len(claimed) == len(set(claimed))  # never leased twice
+    assert set(claimed) == {message.id for message in messages}  # and every message leased
+    assert postgresql_outbox.relay.stats().leased == 600
+
+
+def test_concurrent_claimers_respect_ordering_keys(postgresql_outbox: SqlHarness) -> None:
+    keys = [f"key-{i}" for i in range(5)]
+    commit(postgresql_outbox, [OutboxMessage.create("t", b"", ordering_key=key) for key in keys * 4])
+
+    def relay() -> list[str]:
+        lease = postgresql_outbox.relay.claim(limit=100, lease_for=LONG)
+        return [str(message.ordering_key) for message in lease.messages]
+
+    outcomes = run_in_threads([relay] * 6)
+    claimed = [key for outcome in outcomes if isinstance(outcome, list) for key in outcome]
+    # one message per key at a time, whichever relay got it
+    assert sorted(claimed) == keys
+
+
+# -- one statement, and an index scan --------------------------------------------------------------
+
+
+def test_a_claim_is_one_statement(postgresql_outbox: SqlHarness) -> None:
+    commit(postgresql_outbox, [OutboxMessage.create("t", b"", ordering_key="k") for _ in range(3)])
+    with counting_statements(postgresql_outbox.engine) as statements:
+        lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
+    assert len(lease.messages) == 1
+    assert len(statements) == 1, statements
+
+
+def test_a_claim_that_dead_letters_is_still_one_statement(postgresql_outbox: SqlHarness) -> None:
+    exhausted, fresh = OutboxMessage.create("t", b"1"), OutboxMessage.create("t", b"2")
+    commit(postgresql_outbox, [exhausted, fresh])
+    with postgresql_outbox.engine.begin() as connection:
+        connection.execute(
+            TABLES.messages.update()
+            .where(TABLES.messages.c.id == exhausted.id)
+            .values(attempts=POLICY.max_attempts)
+        )
+    with counting_statements(postgresql_outbox.engine) as statements:
+        lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
+    assert len(statements) == 1, statements
+    assert [message.id for message in lease.messages] == [fresh.id]
+    assert [letter.message.id for letter in postgresql_outbox.relay.dead_letters()] == [exhausted.id]
+
+
+def test_the_claim_walks_the_due_index(postgresql_outbox: SqlHarness) -> None:
+    engine = postgresql_outbox.engine
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO {TABLES.messages.name} (id, topic, payload, headers, ordering_key, key_sequence,"
+                " created_at, available_at, attempts)"
+                " SELECT gen_random_uuid(), 't', '\\x00', '{}',"
+                " CASE WHEN i % 2 = 0 THEN 'k' || (i % 100) END, CASE WHEN i % 2 = 0 THEN i END,"
+                " now() - interval '1 hour' + i * interval '1 ms', now() - interval '1 hour' + i * interval '1 ms', 0"
+                " FROM generate_series(1, 20000) AS i"
+            )
+        )
+        connection.execute(text(f"ANALYZE {TABLES.messages.name}"))
+    statement = postgresql_outbox.relay._core.claim_statement
+    compiled = statement.compile(dialect=engine.dialect)
+    parameters = compiled.construct_params(
+        {
+            "hx_limit": 10,
+            "hx_max_attempts": POLICY.max_attempts,
+            "hx_error": "x",
+            "hx_token": uuid.uuid4(),
+            "hx_lease": LONG,
+        }
+    )
+    with engine.connect() as connection:
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", parameters))
+    assert f"Index Scan using {PREFIX}_due" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    # and the claim does what the plan says: ten messages, the oldest first
+    lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
+    assert len(lease.messages) == 10
+
+
+# -- concurrent producers of one ordering key --------------------------------------------------------
+
+
+def test_concurrent_producers_of_a_key_get_gapless_sequences_in_commit_order(
+    postgresql_outbox: SqlHarness,
+) -> None:
+    start = threading.Barrier(6)
+
+    def producer(worker: int) -> Callable[[], list[uuid.UUID]]:
+        def run() -> list[uuid.UUID]:
+            start.wait()
+            committed: list[uuid.UUID] = []
+            for round in range(8):
+                batch = [
+                    OutboxMessage.create("t", f"{worker}-{round}-{i}".encode(), ordering_key="shared")
+                    for i in range(1 + round % 3)
+                ]
+                try:
+                    with postgresql_outbox.transactions.begin():
+                        postgresql_outbox.writer.add_all(batch)
+                        if round % 3 == 2:
+                            raise RuntimeError("rolled back on purpose")
+                except RuntimeError:
+                    continue
+                committed.extend(message.id for message in batch)
+            return committed
+
+        return run
+
+    outcomes = run_in_threads([producer(worker) for worker in range(6)])
+    committed_by_worker = [outcome for outcome in outcomes if isinstance(outcome, list)]
+    assert len(committed_by_worker) == 6, outcomes
+    numbers = sequences(postgresql_outbox, "shared")
+    assert sorted(numbers.values()) == list(range(1, len(numbers) + 1))  # no gaps, no repeats
+    assert set(numbers) == {id for committed in committed_by_worker for id in committed}
+    for committed in committed_by_worker:  # each producer's commits are numbered in its order
+        assert [numbers[id] for id in committed] == sorted(numbers[id] for id in committed)
+    # and the relay delivers them in that order
+    delivered: list[uuid.UUID] = []
+    while (lease := postgresql_outbox.relay.claim(limit=10, lease_for=LONG)).messages:
+        ids = [message.id for message in lease.messages]
+        delivered.extend(ids)
+        postgresql_outbox.relay.acknowledge(lease, ids)
+    assert delivered == sorted(numbers, key=numbers.__getitem__)
+
+
+def test_a_producer_of_a_key_waits_for_the_previous_one_to_commit(postgresql_outbox: SqlHarness) -> None:
+    first, second = (
+        OutboxMessage.create("t", b"1", ordering_key="k"),
+        OutboxMessage.create("t", b"2", ordering_key="k"),
+    )
+    added = threading.Event()
+    finish = threading.Event()
+    second_done = threading.Event()
+
+    def first_producer() -> None:
+        with postgresql_outbox.transactions.begin():
+            postgresql_outbox.writer.add(first)
+            added.set()
+            assert finish.wait(10)
+
+    def second_producer() -> None:
+        assert added.wait(10)
+        with postgresql_outbox.transactions.begin():
+            postgresql_outbox.writer.add(second)
+        second_done.set()
+
+    def conductor() -> bool:
+        assert added.wait(10)
+        blocked = not second_done.wait(0.3)  # the second producer waits on the key's row
+        finish.set()
+        return blocked
+
+    outcomes = run_in_threads([first_producer, second_producer, conductor])
+    assert outcomes == [None, None, True]
+    assert sequences(postgresql_outbox, "k") == {first.id: 1, second.id: 2}
+
+
+# -- cancellation ------------------------------------------------------------------------------------
+
+
+def claim_sessions(engine: Engine, state: str) -> list[Any]:
+    """The other sessions whose current or last statement is a claim on the test tables, in ``state``."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                " AND state LIKE :state AND query LIKE :claim"
+            ),
+            {"state": state, "claim": f"WITH due AS MATERIALIZED%FROM {TABLES.messages.name} AS m%"},
+        ).all()
+    return list(rows)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds passed; return whether it held."""
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return True
+        await asyncio.sleep(0.02)
+    return check()
+
+
+async def test_a_cancelled_claim_rolls_back_and_gives_its_connection_back(outbox_postgresql: Engine) -> None:
+    engine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    harness = AsyncSqlHarness(engine)
+    try:
+        with outbox_postgresql.connect() as blocker:
+            blocker.execute(text(f"LOCK TABLE {TABLES.messages.name} IN ACCESS EXCLUSIVE MODE"))
+            task = asyncio.ensure_future(harness.relay.claim(limit=1, lease_for=LONG))
+            assert await eventually(lambda: bool(claim_sessions(outbox_postgresql, "active")))
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # rolled back: no session is left "idle in transaction" holding the claim's locks
+            assert await eventually(lambda: not claim_sessions(outbox_postgresql, "idle in transaction%"))
+            blocker.rollback()
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool.checkedout() == 0
+        assert (await harness.relay.claim(limit=1, lease_for=LONG)).messages == ()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,287 @@
+"""Outboxes for the relay tests: the real stores (in memory, SQLite, PostgreSQL), sync and async.
+
+Every outbox here is a real adapter; a test only chooses which. Each PostgreSQL outbox has
+tables of its own (a random prefix), dropped afterwards, so tests never see each other's
+messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypedDict
+
+import attrs
+import pytest
+import sqlalchemy
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hexalchemy.ports import AsyncOutboxRelayStore, OutboxMessage, OutboxPolicy, OutboxRelayStore
+from hexalchemy.sqlalchemy import (
+    AsyncSqlAlchemyTransactionManager,
+    DatabaseConfig,
+    SqlAlchemyTransactionManager,
+    create_async_engine,
+    create_engine,
+)
+from hexalchemy.sqlalchemy.outbox import (
+    AsyncSqlAlchemyOutboxRelayStore,
+    AsyncSqlAlchemyOutboxWriter,
+    OutboxTables,
+    SqlAlchemyOutboxRelayStore,
+    SqlAlchemyOutboxWriter,
+    outbox_tables,
+)
+from hexalchemy.testing import (
+    AsyncInMemoryOutboxRelayStore,
+    AsyncInMemoryOutboxWriter,
+    AsyncInMemoryTransactionManager,
+    InMemoryOutboxRelayStore,
+    InMemoryOutboxWriter,
+    InMemoryTransactionManager,
+)
+from tests.postgresql import POSTGRESQL_URL, without_postgresql
+
+MAX_ATTEMPTS = 3
+"""The attempt limit of every test store: a poison message is dead after 3 claims."""
+
+POLICY = OutboxPolicy(
+    max_attempts=MAX_ATTEMPTS,
+    base_delay=dt.timedelta(milliseconds=5),
+    max_delay=dt.timedelta(milliseconds=20),
+)
+"""Short retry backoffs, so that retries happen within a test."""
+
+
+class Delays(TypedDict):
+    """Relay delay options."""
+
+    min_idle_delay: float
+    max_idle_delay: float
+    error_backoff: float
+    max_error_backoff: float
+
+
+FAST: Delays = {
+    "min_idle_delay": 0.005,
+    "max_idle_delay": 0.02,
+    "error_backoff": 0.01,
+    "max_error_backoff": 0.05,
+}
+"""Relay options for tests: short idle sleeps and error backoffs."""
+
+KINDS = ["memory", "sqlite", "postgresql"]
+SQL_KINDS = ["sqlite", "postgresql"]
+
+
+class ClosedError(Exception):
+    """A rolled-back producer transaction (raised on purpose)."""
+
+
+@attrs.define
+class Outbox:
+    """A real relay store and a way to commit (or roll back) messages into it."""
+
+    kind: str
+    store: OutboxRelayStore
+    write: Callable[[Sequence[OutboxMessage], bool], None]
+    make_store: Callable[[OutboxPolicy], OutboxRelayStore]
+    tables: OutboxTables | None = None
+    engine: sqlalchemy.Engine | None = None
+    url: str | None = None
+
+    def commit(self, *messages: OutboxMessage) -> None:
+        self.write(messages, True)
+
+    def roll_back(self, *messages: OutboxMessage) -> None:
+        self.write(messages, False)
+
+    def new_store(self, policy: OutboxPolicy = POLICY) -> OutboxRelayStore:
+        """Another store on the same outbox (for SQL, with an engine and connections of its own)."""
+        return self.make_store(policy)
+
+
+@attrs.define
+class AsyncOutbox:
+    """The async twin of :class:`Outbox`."""
+
+    kind: str
+    store: AsyncOutboxRelayStore
+    write: Callable[[Sequence[OutboxMessage], bool], Awaitable[None]]
+
+    async def commit(self, *messages: OutboxMessage) -> None:
+        await self.write(messages, True)
+
+
+def message(key: str | None = None, topic: str = "orders", payload: bytes = b"{}") -> OutboxMessage:
+    return OutboxMessage.create(topic, payload, ordering_key=key)
+
+
+def sql_writer(
+    tables: OutboxTables, engine: sqlalchemy.Engine
+) -> Callable[[Sequence[OutboxMessage], bool], None]:
+    transactions = SqlAlchemyTransactionManager(engine)
+    writer = SqlAlchemyOutboxWriter(tables, transactions)
+
+    def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
+        try:
+            with transactions.begin():
+                writer.add_all(messages)
+                if not commit:
+                    raise ClosedError
+        except ClosedError:
+            pass
+
+    return write
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/outbox.db"
+
+
+def _sql_outbox(kind: str, url: str, *, archive: bool = False) -> Iterator[Outbox]:
+    metadata = sqlalchemy.MetaData()
+    tables = outbox_tables(metadata, prefix=f"relay_{uuid.uuid4().hex[:8]}", archive=archive)
+    engine = create_engine(DatabaseConfig(url=url))
+    metadata.create_all(engine)
+    others: list[sqlalchemy.Engine] = []
+    built: list[Outbox] = []
+
+    def make_store(policy: OutboxPolicy) -> OutboxRelayStore:
+        other = create_engine(DatabaseConfig(url=built[0].url or url))  # a test may change the URL
+        others.append(other)  # disposed with the outbox
+        return SqlAlchemyOutboxRelayStore(tables, other, policy=policy)
+
+    store = SqlAlchemyOutboxRelayStore(tables, engine, policy=attrs.evolve(POLICY, archive=archive))
+    built.append(Outbox(kind, store, sql_writer(tables, engine), make_store, tables, engine, url))
+    try:
+        yield built[0]
+    finally:
+        for other in others:
+            other.dispose()
+        metadata.drop_all(engine)
+        engine.dispose()
+
+
+def _memory_write(
+    transactions: InMemoryTransactionManager, writer: InMemoryOutboxWriter
+) -> Callable[[Sequence[OutboxMessage], bool], None]:
+    def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
+        try:
+            with transactions.begin():
+                writer.add_all(messages)
+                if not commit:
+                    raise ClosedError
+        except ClosedError:
+            pass
+
+    return write
+
+
+@pytest.fixture
+def memory_outbox() -> Outbox:
+    transactions = InMemoryTransactionManager()
+
+    def make_store(policy: OutboxPolicy) -> OutboxRelayStore:
+        return InMemoryOutboxRelayStore(transactions, policy=policy)
+
+    writer = InMemoryOutboxWriter(transactions)
+    return Outbox("memory", make_store(POLICY), _memory_write(transactions, writer), make_store)
+
+
+@pytest.fixture
+def sqlite_outbox(sqlite_url: str) -> Iterator[Outbox]:
+    yield from _sql_outbox("sqlite", sqlite_url)
+
+
+@pytest.fixture
+def postgresql_outbox(postgresql_problem: str | None) -> Iterator[Outbox]:
+    if postgresql_problem is not None:
+        without_postgresql(postgresql_problem)
+    yield from _sql_outbox("postgresql", POSTGRESQL_URL)
+
+
+@pytest.fixture
+def archived_postgresql_outbox(postgresql_problem: str | None) -> Iterator[Outbox]:
+    """A PostgreSQL outbox that archives acknowledged messages (with their key sequence)."""
+    if postgresql_problem is not None:
+        without_postgresql(postgresql_problem)
+    yield from _sql_outbox("postgresql", POSTGRESQL_URL, archive=True)
+
+
+@pytest.fixture(params=KINDS)
+def outbox(request: pytest.FixtureRequest) -> Outbox:
+    """Each real outbox in turn."""
+    kind: str = request.param
+    if kind == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+    fixture: Outbox = request.getfixturevalue(f"{kind}_outbox")
+    return fixture
+
+
+@pytest.fixture(params=SQL_KINDS)
+def sql_outbox(request: pytest.FixtureRequest) -> Outbox:
+    """Each SQL outbox in turn (for tests that break the database)."""
+    kind: str = request.param
+    if kind == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+    fixture: Outbox = request.getfixturevalue(f"{kind}_outbox")
+    return fixture
+
+
+async def _async_sql_outbox(kind: str, url: str) -> AsyncIterator[AsyncOutbox]:
+    metadata = sqlalchemy.MetaData()
+    tables = outbox_tables(metadata, prefix=f"relay_{uuid.uuid4().hex[:8]}")
+    engine: AsyncEngine = create_async_engine(DatabaseConfig(url=url))
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    transactions = AsyncSqlAlchemyTransactionManager(engine)
+    writer = AsyncSqlAlchemyOutboxWriter(tables, transactions)
+
+    async def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
+        try:
+            async with transactions.begin():
+                await writer.add_all(messages)
+                if not commit:
+                    raise ClosedError
+        except ClosedError:
+            pass
+
+    try:
+        yield AsyncOutbox(kind, AsyncSqlAlchemyOutboxRelayStore(tables, engine, policy=POLICY), write)
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+        await engine.dispose()
+
+
+@pytest.fixture(params=KINDS)
+async def async_outbox(
+    request: pytest.FixtureRequest, sqlite_url: str, postgresql_problem: str | None
+) -> AsyncIterator[AsyncOutbox]:
+    """Each real async outbox in turn."""
+    kind: str = request.param
+    if kind == "memory":
+        transactions = AsyncInMemoryTransactionManager()
+        writer = AsyncInMemoryOutboxWriter(transactions)
+
+        async def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
+            try:
+                async with transactions.begin():
+                    await writer.add_all(messages)
+                    if not commit:
+                        raise ClosedError
+            except ClosedError:
+                pass
+
+        yield AsyncOutbox(kind, AsyncInMemoryOutboxRelayStore(transactions, policy=POLICY), write)
+        return
+    if kind == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+        if postgresql_problem is not None:
+            without_postgresql(postgresql_problem)
+    async for built in _async_sql_outbox(kind, POSTGRESQL_URL if kind == "postgresql" else sqlite_url):
+        yield built

@@ -1,0 +1,363 @@
+"""The ``hexalchemy`` command, run in-process (``main(argv)``) against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from hexalchemy.cli import main
+from hexalchemy.ports import OutboxMessage
+from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
+from hexalchemy.sqlalchemy.outbox import outbox_tables
+from hexalchemy.testing.publishers import AsyncCollectingPublisher, CollectingPublisher
+from tests.postgresql import POSTGRESQL_URL, without_postgresql
+from tests.relay.conftest import sql_writer
+
+# --- publisher factories the tests name on the command line -------------------------------------
+
+DELIVERED: list[uuid.UUID] = []
+"""What the publishers built by the factories below were given, in order."""
+
+
+def collecting() -> CollectingPublisher:
+    return CollectingPublisher(on_publish=lambda batch: DELIVERED.extend(item.id for item in batch))
+
+
+def async_collecting() -> AsyncCollectingPublisher:
+    return AsyncCollectingPublisher(on_publish=lambda batch: DELIVERED.extend(item.id for item in batch))
+
+
+def refusing() -> CollectingPublisher:
+    publisher = CollectingPublisher()
+    publisher.fail_always("the broker refuses everything")
+    return publisher
+
+
+NOT_CALLABLE = 42
+
+
+def no_publish() -> object:
+    return object()
+
+
+# --- databases -------------------------------------------------------------------------------------
+
+
+class Database:
+    """An outbox (tables with a prefix of their own) on one database, and a way to commit messages."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = f"cli_{uuid.uuid4().hex[:8]}"
+        self.metadata = sqlalchemy.MetaData()
+        tables = outbox_tables(self.metadata, prefix=self.prefix)
+        self.engine = create_engine(DatabaseConfig(url=url))
+        self.metadata.create_all(self.engine)
+        self._write = sql_writer(tables, self.engine)
+
+    def args(self) -> list[str]:
+        return ["--url", self.url, "--prefix", self.prefix]
+
+    def commit(self, count: int) -> list[uuid.UUID]:
+        messages = [OutboxMessage.create("orders", b"{}") for _ in range(count)]
+        self._write(messages, True)
+        return [item.id for item in messages]
+
+    def close(self) -> None:
+        self.metadata.drop_all(self.engine)
+        self.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, postgresql_problem: str | None
+) -> Iterator[Database]:
+    DELIVERED.clear()
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+        if postgresql_problem is not None:
+            without_postgresql(postgresql_problem)
+        url = POSTGRESQL_URL
+    else:
+        url = f"sqlite:///{tmp_path}/cli.db"
+    built = Database(url)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> Iterator[Database]:
+    DELIVERED.clear()
+    built = Database(f"sqlite:///{tmp_path}/cli.db")
+    yield built
+    built.close()
+
+
+def signal_when(condition: Callable[[], bool], number: signal.Signals) -> threading.Thread:
+    """Send ``number`` to this process once ``condition()`` holds (from another thread)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), number)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+# --- arguments -------------------------------------------------------------------------------------
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "outbox" in capsys.readouterr().out
+    assert main(["outbox", "relay", "--help"]) == 0
+    assert "--publisher" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "required"),
+        (["outbox"], "required"),
+        (["outbox", "launch"], "invalid choice"),
+        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "0"], "must be at least 1"),
+        (["outbox", "relay", "--url", "sqlite://", "--lease", "-3"], "positive number of seconds"),
+        (["outbox", "relay", "--url", "sqlite://", "--lease", "soon"], "not a number"),
+        (["outbox", "requeue", "--url", "sqlite://"], "one of the arguments --id --all is required"),
+        (["outbox", "requeue", "--url", "sqlite://", "--id", "x", "--all"], "not a UUID"),
+        (["outbox", "requeue", "--url", "sqlite://", "--all", "--id", str(uuid.uuid4())], "not allowed with"),
+        (["outbox", "dead-letters", "--url", "sqlite://", "--limit", "many"], "not an integer"),
+        (["outbox", "stats", "--url", "mysql://db/x"], "unsupported database driver"),
+        (["outbox", "stats", "--url", "sqlite://", "--prefix", "bad-prefix"], "--prefix"),
+        (["outbox", "relay", "--url", "sqlite://", "--publisher", "nocolon"], "module:factory"),
+        (["outbox", "relay", "--url", "sqlite://", "--publisher", "no_such_module:x"], "cannot import"),
+        (
+            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:nope"],
+            "no attribute",
+        ),
+        (
+            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:NOT_CALLABLE"],
+            "not callable",
+        ),
+        (
+            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:no_publish"],
+            "no publish() method",
+        ),
+        (
+            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:async_collecting"],
+            "run with --async",
+        ),
+        (
+            [
+                "outbox",
+                "relay",
+                "--url",
+                "sqlite://",
+                "--async",
+                "--publisher",
+                "tests.relay.test_cli:collecting",
+            ],
+            "needs an async publish()",
+        ),
+        (["outbox", "relay", "--url", "sqlite://", "--listen"], "--listen needs a PostgreSQL database"),
+        (["outbox", "relay", "--url", "sqlite://", "--min-idle-delay", "3"], "--min-idle-delay must not be"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HEXALCHEMY_DATABASE_URL", raising=False)
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert "usage: hexalchemy" in error
+
+
+def test_without_a_url_or_environment_the_command_says_what_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("HEXALCHEMY_"):
+            monkeypatch.delenv(name)
+    assert main(["outbox", "stats"]) == 2
+    assert "give --url or set HEXALCHEMY_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_the_url_may_come_from_the_environment(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite_database.commit(2)
+    monkeypatch.setenv("HEXALCHEMY_DATABASE_URL", sqlite_database.url)
+    assert main(["outbox", "stats", "--prefix", sqlite_database.prefix, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == 2
+
+
+def test_a_database_failure_exits_1(sqlite_database: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["outbox", "stats", "--url", sqlite_database.url, "--prefix", "missing_tables"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("hexalchemy: error:")
+    assert "are the outbox tables created, and is --prefix 'missing_tables' right?" in error
+
+
+# --- the commands ----------------------------------------------------------------------------------
+
+
+def test_stats_prints_the_counts(database: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    database.commit(3)
+    assert main(["outbox", "stats", *database.args()]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["pending: 3", "leased: 0", "dead: 0"]
+    assert lines[3].startswith("oldest pending age: ") and lines[3].endswith(" s")
+    assert main(["outbox", "stats", *database.args(), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["pending"] == 3 and document["oldest_pending_age_seconds"] >= 0
+
+
+def test_relay_drain_delivers_what_is_due_and_exits(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    committed = database.commit(5)
+    argv = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:collecting"]
+    assert main([*argv, "--batch-size", "2", "--drain"]) == 0
+    assert sorted(DELIVERED) == sorted(committed)
+    assert "published=5" in capsys.readouterr().out
+    assert main(["outbox", "stats", *database.args(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == 0
+
+
+def test_the_default_publisher_logs_each_message(
+    sqlite_database: Database, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [only] = sqlite_database.commit(1)
+    with caplog.at_level(logging.INFO, logger="hexalchemy.outbox.publisher"):
+        assert main(["outbox", "relay", *sqlite_database.args(), "--drain"]) == 0
+    assert str(only) in caplog.text
+    assert "published=1" in capsys.readouterr().out
+
+
+def test_dead_letters_lists_and_requeue_brings_them_back(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = database.commit(2)
+    relay = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:refusing"]
+    assert main([*relay, "--max-attempts", "1", "--drain"]) == 0
+    capsys.readouterr()
+
+    assert main(["outbox", "dead-letters", *database.args()]) == 0
+    text = capsys.readouterr().out
+    assert str(first) in text and str(second) in text
+    assert "the broker refuses everything" in text and text.rstrip().endswith("2 dead letter(s)")
+    assert main(["outbox", "dead-letters", *database.args(), "--json", "--limit", "1"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["error"] == "the broker refuses everything"
+
+    assert main(["outbox", "requeue", *database.args(), "--id", str(first), "--id", str(first)]) == 0
+    assert capsys.readouterr().out.strip() == "requeued 1 message(s)"
+    assert main(["outbox", "requeue", *database.args(), "--all"]) == 0
+    assert capsys.readouterr().out.strip() == "requeued 1 message(s)"
+    assert main(["outbox", "stats", *database.args(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) | {"oldest_pending_age_seconds": 0} == {
+        "pending": 2,
+        "leased": 0,
+        "dead": 0,
+        "oldest_pending_age_seconds": 0,
+    }
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_relay_runs_until_a_signal_then_stops_gracefully(
+    database: Database, number: signal.Signals, capsys: pytest.CaptureFixture[str]
+) -> None:
+    committed = database.commit(3)
+    previous = signal.getsignal(number)
+    watcher = signal_when(lambda: len(DELIVERED) >= 3, number)
+    argv = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:collecting"]
+    assert main([*argv, "--min-idle-delay", "0.01", "--max-idle-delay", "0.05"]) == 0
+    watcher.join(5)
+    assert sorted(DELIVERED) == sorted(committed)
+    assert "published=3" in capsys.readouterr().out
+    assert signal.getsignal(number) is previous
+
+
+def test_the_async_relay_runs_until_a_signal(database: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    committed = database.commit(3)
+    watcher = signal_when(lambda: len(DELIVERED) >= 3, signal.SIGTERM)
+    argv = [
+        "outbox",
+        "relay",
+        *database.args(),
+        "--async",
+        "--publisher",
+        "tests.relay.test_cli:async_collecting",
+    ]
+    assert main([*argv, "--min-idle-delay", "0.01", "--max-idle-delay", "0.05"]) == 0
+    watcher.join(5)
+    assert sorted(DELIVERED) == sorted(committed)
+    assert "published=3" in capsys.readouterr().out
+
+
+def test_the_async_relay_drains_with_the_default_async_publisher(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite_database.commit(2)
+    assert main(["outbox", "relay", *sqlite_database.args(), "--async", "--drain"]) == 0
+    assert "published=2" in capsys.readouterr().out
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("use_async", [False, True])
+def test_relay_listen_wakes_up_on_notify(
+    postgresql_problem: str | None, use_async: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if postgresql_problem is not None:
+        without_postgresql(postgresql_problem)
+    from hexalchemy.sqlalchemy.outbox_notify import install_notify_trigger
+
+    DELIVERED.clear()
+    database = Database(POSTGRESQL_URL)
+    try:
+        with database.engine.begin() as connection:
+            install_notify_trigger(connection, database.metadata.tables[f"{database.prefix}_messages"])
+        committed: list[uuid.UUID] = []
+
+        def produce_then_stop() -> None:
+            time.sleep(0.3)  # the relay is asleep for 30 s, and listening
+            committed.extend(database.commit(1))
+            deadline = time.monotonic() + 10
+            while not DELIVERED and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        thread = threading.Thread(target=produce_then_stop, daemon=True)
+        thread.start()
+        factory = "tests.relay.test_cli:" + ("async_collecting" if use_async else "collecting")
+        argv = [
+            "outbox",
+            "relay",
+            *database.args(),
+            "--listen",
+            "--publisher",
+            factory,
+            "--max-idle-delay",
+            "30",
+        ]
+        started = time.monotonic()
+        assert main([*argv, "--async"] if use_async else argv) == 0
+        thread.join(5)
+        assert committed == DELIVERED
+        assert time.monotonic() - started < 5
+    finally:
+        database.close()

@@ -1,0 +1,126 @@
+"""LISTEN/NOTIFY wake-up hints on PostgreSQL: a committed insert wakes the listener, a rollback does not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy
+
+from hexalchemy.ports import ConfigError
+from hexalchemy.sqlalchemy.outbox_notify import (
+    AsyncPostgresNotifyWakeUp,
+    PostgresNotifyWakeUp,
+    install_notify_trigger,
+    notify_trigger_statements,
+)
+from tests.postgresql import POSTGRESQL_URL
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture
+def table(postgresql_engine: sqlalchemy.Engine) -> Iterator[tuple[sqlalchemy.Table, str]]:
+    """A scratch table with the notify trigger, on its own channel."""
+    suffix = uuid.uuid4().hex[:8]
+    table = sqlalchemy.Table(
+        f"notify_{suffix}",
+        sqlalchemy.MetaData(),
+        sqlalchemy.Column("id", sqlalchemy.Integer, primary_key=True),
+    )
+    channel = f"outbox_{suffix}"
+    with postgresql_engine.begin() as connection:
+        table.create(connection)
+        install_notify_trigger(connection, table, channel=channel)
+        install_notify_trigger(connection, table, channel=channel)  # idempotent
+    yield table, channel
+    with postgresql_engine.begin() as connection:
+        table.drop(connection)
+
+
+def insert(engine: sqlalchemy.Engine, table: sqlalchemy.Table, value: int, *, commit: bool) -> None:
+    with engine.connect() as connection:
+        connection.execute(table.insert().values(id=value))
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+
+
+def test_a_committed_insert_wakes_the_listener_and_a_rollback_does_not(
+    postgresql_engine: sqlalchemy.Engine, table: tuple[sqlalchemy.Table, str]
+) -> None:
+    scratch, channel = table
+    with PostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel) as wake_up:
+        assert wake_up.wait(0.05) is False  # connects and listens
+        insert(postgresql_engine, scratch, 1, commit=False)
+        assert wake_up.wait(0.2) is False
+        insert(postgresql_engine, scratch, 2, commit=True)
+        assert wake_up.wait(5) is True
+        insert(postgresql_engine, scratch, 3, commit=True)
+        insert(postgresql_engine, scratch, 4, commit=True)
+        time.sleep(0.2)  # both notifications have arrived
+        wake_up.clear()
+        assert wake_up.wait(0.1) is False
+
+
+def test_the_listener_reconnects_after_its_connection_died(
+    postgresql_engine: sqlalchemy.Engine, table: tuple[sqlalchemy.Table, str]
+) -> None:
+    scratch, channel = table
+    wake_up = PostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel)
+    try:
+        wake_up.wait(0.01)
+        with postgresql_engine.connect() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = :listen"
+                ),
+                {"listen": f'LISTEN "{channel}"'},
+            )
+        with pytest.raises(Exception):  # noqa: B017 - the driver's error, whichever it is
+            wake_up.wait(1)
+        wake_up.wait(0.01)  # reconnected and listening again
+        insert(postgresql_engine, scratch, 1, commit=True)
+        assert wake_up.wait(5) is True
+    finally:
+        wake_up.close()
+
+
+async def test_the_async_listener_survives_cancelled_waits(
+    postgresql_engine: sqlalchemy.Engine, table: tuple[sqlalchemy.Table, str]
+) -> None:
+    scratch, channel = table
+    async with AsyncPostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel) as wake_up:
+        for _ in range(3):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(wake_up.wait(), 0.05)
+        await asyncio.to_thread(insert, postgresql_engine, scratch, 1, commit=True)
+        assert await asyncio.wait_for(wake_up.wait(), 5) is True
+        wake_up.clear()
+
+
+def test_bad_channels_and_databases_are_refused() -> None:
+    table = sqlalchemy.Table("outbox", sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer))
+    with pytest.raises(ConfigError, match="channel"):
+        notify_trigger_statements(table, channel="drop table; --")
+    with pytest.raises(ConfigError, match="channel"):
+        PostgresNotifyWakeUp(POSTGRESQL_URL, channel="x" * 64)
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        PostgresNotifyWakeUp("sqlite:///outbox.db")
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        AsyncPostgresNotifyWakeUp("sqlite:///outbox.db")
+
+
+def test_the_trigger_ddl_quotes_schema_and_table() -> None:
+    table = sqlalchemy.Table(
+        'odd"name', sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer), schema="app"
+    )
+    statements = notify_trigger_statements(table, channel="events")
+    assert statements[-1] == (
+        'CREATE TRIGGER "odd""name_notify" AFTER INSERT ON "app"."odd""name" '
+        "FOR EACH STATEMENT EXECUTE FUNCTION hexalchemy_outbox_notify('events')"
+    )
