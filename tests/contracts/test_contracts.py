@@ -1,0 +1,70 @@
+"""The contract suite against every adapter: in memory, SQLite (a file) and PostgreSQL, sync and async.
+
+Each contract class runs once per backend: the ``harness`` fixtures are parametrized, so
+a test's id names its backend (``...[sqlite]``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hexalchemy.testing.contracts import (
+    AsyncConcurrencyContract,
+    AsyncHarness,
+    AsyncRepositoryContract,
+    AsyncRoundTripContract,
+    AsyncTransactionContract,
+    ConcurrencyContract,
+    Harness,
+    RepositoryContract,
+    RoundTripContract,
+    TransactionContract,
+)
+
+BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+class _EveryBackend:
+    @pytest.fixture(params=BACKENDS)
+    def harness(self, request: pytest.FixtureRequest) -> Harness:
+        harness: Harness = request.getfixturevalue(f"{request.param}_harness")
+        return harness
+
+
+class _EveryAsyncBackend:
+    @pytest.fixture(params=BACKENDS)
+    def harness(self, request: pytest.FixtureRequest) -> AsyncHarness:
+        harness: AsyncHarness = request.getfixturevalue(f"async_{request.param}_harness")
+        return harness
+
+
+class TestRepository(_EveryBackend, RepositoryContract):
+    pass
+
+
+class TestAsyncRepository(_EveryAsyncBackend, AsyncRepositoryContract):
+    pass
+
+
+class TestTransaction(_EveryBackend, TransactionContract):
+    pass
+
+
+class TestAsyncTransaction(_EveryAsyncBackend, AsyncTransactionContract):
+    pass
+
+
+class TestConcurrency(_EveryBackend, ConcurrencyContract):
+    pass
+
+
+class TestAsyncConcurrency(_EveryAsyncBackend, AsyncConcurrencyContract):
+    pass
+
+
+class TestRoundTrip(_EveryBackend, RoundTripContract):
+    pass
+
+
+class TestAsyncRoundTrip(_EveryAsyncBackend, AsyncRoundTripContract):
+    pass
