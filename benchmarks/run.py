@@ -20,12 +20,27 @@ from typing import Final
 import psycopg
 import sqlalchemy
 
-from benchmarks import get_by_id, insert_many, range_read, update_many
+from benchmarks import (
+    get_by_id,
+    insert_many,
+    outbox_cost,
+    outbox_relay,
+    outbox_support,
+    range_read,
+    update_many,
+)
 from benchmarks.databases import SyncSides, default_url
 from benchmarks.harness import FULL, QUICK, Measurement, cpu_table, markdown_table
 from benchmarks.job import Job
 
-JOBS: Final[tuple[Job, ...]] = (get_by_id.JOB, range_read.JOB, insert_many.JOB, update_many.JOB)
+JOBS: Final[tuple[Job, ...]] = (
+    get_by_id.JOB,
+    range_read.JOB,
+    insert_many.JOB,
+    update_many.JOB,
+    *outbox_relay.JOBS,  # --only outbox: relay throughput, 4 jobs
+    *outbox_cost.JOBS,  # --only outbox_cost: what the outbox adds to a transaction, 2 jobs
+)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -88,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Client CPU time (this process only; the round trips and the server's work are not in it):")
     print()
     print(cpu_table(measurements))
+    outbox_report = outbox_support.report()
+    if outbox_report:
+        print()
+        print(outbox_report)
     return 0
 
 

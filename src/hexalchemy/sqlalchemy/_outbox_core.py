@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -306,7 +307,14 @@ class OutboxRelayCore:
     def _build_outcomes(self) -> None:
         """Acknowledge, reject, dead-letter and release: each fenced by the lease token."""
         m = self.tables.messages
-        fenced = and_(m.c.id.in_(self.ids), m.c.lease_token == self.token)
+        # On PostgreSQL one array parameter (= ANY) instead of an IN list rendered anew for
+        # every batch: the statement text stays the same, so the server can prepare it.
+        ids_match = (
+            m.c.id == any_(bindparam("hx_ids", type_=postgresql.ARRAY(Uuid(as_uuid=True))))
+            if self.postgresql
+            else m.c.id.in_(self.ids)
+        )
+        fenced = and_(ids_match, m.c.lease_token == self.token)
         by_id = and_(m.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)), m.c.lease_token == self.token)
         self.take_statement = delete(m).where(fenced).returning(*self.columns)
         self.finish_statement = delete(m).where(fenced).returning(m.c.id)

@@ -1,0 +1,255 @@
+"""Where the outbox relay's time goes: the lease protocol's own bound, the claim's SQL, and the Python layer.
+
+``python -m benchmarks.outbox_diagnose [--batch 100 --batch 1000] [--messages 20000] [--runs 3]``
+
+One relay (one connection), no-op publisher, the same pre-filled outbox as the ``outbox``
+jobs. It drains the outbox five ways, in turn, and prints messages/s and client CPU:
+
+1. raw claim-and-delete: the ``outbox`` jobs' baseline, one autocommit statement per batch;
+2. raw lease loop, autocommit: a hand-written lease ``UPDATE ... RETURNING`` (token,
+   expiry, attempts + 1), then ``DELETE ... WHERE id = ANY(%s) AND lease_token = %s``:
+   the least any lease-then-acknowledge relay does (two writes of every row, two commits
+   per batch);
+3. the same inside ``BEGIN``/``COMMIT`` for each call, as the store runs them;
+4. the same with the store's own claim statement (captured from the engine as it ran);
+5. ``OutboxRelay`` over ``SqlAlchemyOutboxRelayStore``.
+
+Then, per message, the wall and client CPU of the claim and of the acknowledgement, for
+5 against 4: the difference is what the Python layer (SQLAlchemy Core, the store, the
+relay) adds to the same SQL. Nothing here is part of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import attrs
+import psycopg
+from sqlalchemy import event
+
+from benchmarks.databases import RawConnection, SyncSides, conninfo_for, default_url
+from benchmarks.outbox_relay import drain, raw_drain
+from benchmarks.outbox_support import (
+    MESSAGE_COLUMNS,
+    MESSAGES,
+    NoOpPublisher,
+    Seed,
+    count_messages,
+    message_from_row,
+    prepare_tables,
+    url_of,
+)
+from hexalchemy.outbox import OutboxRelay
+from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage
+from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_engine
+
+LEASE_CLAIM_SQL: Final = (
+    f"UPDATE {MESSAGES} AS m SET lease_token = %s, available_at = now() + interval '30 s', "
+    "lease_expires_at = now() + interval '30 s', attempts = m.attempts + 1 "
+    f"FROM (SELECT id FROM {MESSAGES} WHERE available_at <= now() ORDER BY available_at, id "
+    "LIMIT %s FOR UPDATE SKIP LOCKED) AS due "
+    f"WHERE m.id = due.id RETURNING {', '.join('m.' + name for name in MESSAGE_COLUMNS)}"
+)
+ACKNOWLEDGE_SQL: Final = f"DELETE FROM {MESSAGES} WHERE id = ANY(%s) AND lease_token = %s RETURNING id"
+
+
+@attrs.define
+class Phases:
+    """Wall and CPU seconds spent claiming and acknowledging."""
+
+    claim_wall: float = 0.0
+    claim_cpu: float = 0.0
+    ack_wall: float = 0.0
+    ack_cpu: float = 0.0
+
+
+class TimedStore:
+    """Wraps a relay store, adding up the time of its claims and acknowledgements."""
+
+    def __init__(self, inner: SqlAlchemyOutboxRelayStore, phases: Phases) -> None:
+        self.inner = inner
+        self.phases = phases
+
+    def claim(self, *, limit: int, lease_for: Any) -> Lease:
+        wall, cpu = time.perf_counter(), time.process_time()
+        lease = self.inner.claim(limit=limit, lease_for=lease_for)
+        self.phases.claim_wall += time.perf_counter() - wall
+        self.phases.claim_cpu += time.process_time() - cpu
+        return lease
+
+    def acknowledge(self, lease: Lease, ids: Any, /) -> AcknowledgeResult:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = self.inner.acknowledge(lease, ids)
+        self.phases.ack_wall += time.perf_counter() - wall
+        self.phases.ack_cpu += time.process_time() - cpu
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def capture_claim(store: SqlAlchemyOutboxRelayStore, seed: Seed, sides: SyncSides, batch: int) -> Any:
+    """The SQL text and parameters of the store's claim, as SQLAlchemy sent them to psycopg."""
+    captured: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if not captured and "FOR UPDATE" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        seed.load(sides.raw)
+        drain(OutboxRelay(store, NoOpPublisher(), batch_size=batch))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    if not captured:
+        raise AssertionError("the store's claim statement was not seen")
+    return captured[0]
+
+
+def with_token(parameters: Any, token: uuid.UUID) -> Any:
+    """The captured claim parameters with ``token`` as the lease token (the only UUID among them)."""
+    if isinstance(parameters, dict):
+        return {key: token if isinstance(value, uuid.UUID) else value for key, value in parameters.items()}
+    return tuple(token if isinstance(value, uuid.UUID) else value for value in parameters)
+
+
+def lease_loop(
+    connection: RawConnection,
+    claim: Callable[[uuid.UUID], tuple[str, Any]],
+    *,
+    transactions: bool,
+    phases: Phases,
+) -> int:
+    """A hand-written lease-then-acknowledge relay; return how many messages it acknowledged."""
+    publisher = NoOpPublisher()
+    done = 0
+    connection.autocommit = not transactions
+    try:
+        with connection.cursor() as cursor:
+            while True:
+                token = uuid.uuid4()
+                wall, cpu = time.perf_counter(), time.process_time()
+                with connection.transaction() if transactions else contextlib.nullcontext():
+                    rows = cursor.execute(*claim(token)).fetchall()
+                messages: list[OutboxMessage] = sorted(
+                    (message_from_row(row) for row in rows), key=lambda m: (m.available_at, m.id)
+                )
+                phases.claim_wall += time.perf_counter() - wall
+                phases.claim_cpu += time.process_time() - cpu
+                if not messages:
+                    return done
+                published = [result.message_id for result in publisher.publish(messages) if result.ok]
+                wall, cpu = time.perf_counter(), time.process_time()
+                with connection.transaction() if transactions else contextlib.nullcontext():
+                    done += len(cursor.execute(ACKNOWLEDGE_SQL, (published, token)).fetchall())
+                phases.ack_wall += time.perf_counter() - wall
+                phases.ack_cpu += time.process_time() - cpu
+    finally:
+        connection.autocommit = True
+
+
+def diagnose(url: str, batch: int, count: int, runs: int) -> None:
+    sides = SyncSides(url)
+    engine = create_engine(DatabaseConfig(url=url_of(sides.engine)))
+    connection = psycopg.connect(conninfo_for(url), autocommit=True)
+    try:
+        tables = prepare_tables(sides)
+        seed = Seed.make(count)
+        store = SqlAlchemyOutboxRelayStore(tables, engine)
+        claim_sql, claim_parameters = capture_claim(store, seed, sides, batch)
+        publisher = NoOpPublisher()
+        names = [
+            "raw claim-and-delete (the jobs' baseline)",
+            "raw lease loop, autocommit",
+            "raw lease loop, BEGIN/COMMIT per call",
+            "raw lease loop, the store's claim SQL",
+            "OutboxRelay + SqlAlchemyOutboxRelayStore",
+        ]
+
+        def variant(index: int, phases: Phases) -> int:
+            if index == 0:
+                return raw_drain(connection, batch, publisher)
+            if index in (1, 2):
+                return lease_loop(
+                    connection,
+                    lambda token: (LEASE_CLAIM_SQL, (token, batch)),
+                    transactions=index == 2,
+                    phases=phases,
+                )
+            if index == 3:
+                return lease_loop(
+                    connection,
+                    lambda token: (claim_sql, with_token(claim_parameters, token)),
+                    transactions=True,
+                    phases=phases,
+                )
+            relay = OutboxRelay(TimedStore(store, phases), publisher, batch_size=batch)
+            return drain(relay)
+
+        results: dict[int, list[tuple[float, float, Phases]]] = {index: [] for index in range(len(names))}
+        for run in range(runs + 1):  # the first round warms up
+            for index in range(len(names)):
+                seed.load(sides.raw)
+                phases = Phases()
+                wall, cpu = time.perf_counter(), time.process_time()
+                delivered = variant(index, phases)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                left = count_messages(sides.raw)
+                if delivered != count or left:
+                    raise AssertionError(f"{names[index]}: {delivered} delivered, {left} left")
+                if run:
+                    results[index].append((wall, cpu, phases))
+        print(
+            f"\nbatch {batch:,}, {count:,} messages, 1 relay; medians of {runs} runs after a warm-up round:\n"
+        )
+        print("| way | msg/s | vs raw claim-and-delete | client CPU µs/msg |")
+        print("|---|---:|---:|---:|")
+        baseline = count / statistics.median(wall for wall, _, _ in results[0])
+        for index, name in enumerate(names):
+            rate = count / statistics.median(wall for wall, _, _ in results[index])
+            cpu = statistics.median(cpu for _, cpu, _ in results[index]) / count * 1e6
+            print(f"| {index + 1}. {name} | {rate:,.0f} | {rate / baseline:.2f}x | {cpu:.1f} |")
+        print("\nPer message, claim and acknowledgement (µs, wall / client CPU):\n")
+        print("| way | claim | acknowledge |")
+        print("|---|---:|---:|")
+        for index in (3, 4):
+
+            def per_message(pick: Callable[[Phases], float], index: int = index) -> float:
+                return statistics.median(pick(phases) for _, _, phases in results[index]) / count * 1e6
+
+            print(
+                f"| {index + 1}. {names[index]} "
+                f"| {per_message(lambda p: p.claim_wall):.1f} / {per_message(lambda p: p.claim_cpu):.1f} "
+                f"| {per_message(lambda p: p.ack_wall):.1f} / {per_message(lambda p: p.ack_cpu):.1f} |"
+            )
+    finally:
+        connection.close()
+        engine.dispose()
+        sides.drop_table()
+        sides.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.outbox_diagnose", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--batch", type=int, action="append", help="batch size (repeatable; 100 and 1000)")
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--url", default=default_url())
+    arguments = parser.parse_args(argv)
+    for batch in arguments.batch or [100, 1_000]:
+        diagnose(arguments.url, batch, arguments.messages, arguments.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
