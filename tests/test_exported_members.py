@@ -22,6 +22,7 @@ PUBLIC_MODULES = (
     "hexalchemy.testing",
     "hexalchemy.retry",
     "hexalchemy.outbox",
+    "hexalchemy.agents",
 )
 
 

@@ -35,6 +35,7 @@ PUBLIC_PACKAGES = (
     "hexalchemy.testing",
     "hexalchemy.retry",
     "hexalchemy.outbox",
+    "hexalchemy.agents",
 )
 
 

@@ -75,3 +75,28 @@ __all__ += [
     "install_notify_trigger",
     "notify_trigger_statements",
 ]
+
+# -- durable agent persistence: states, signal queues, evidence logs -----------------------------
+from hexalchemy.sqlalchemy.agents import (  # noqa: E402 - grouped with the agent stores
+    AgentTables,
+    AsyncSqlAlchemyAgentStateStore,
+    AsyncSqlAlchemyEvidenceLog,
+    AsyncSqlAlchemySignalQueue,
+    SqlAlchemyAgentStateStore,
+    SqlAlchemyEvidenceLog,
+    SqlAlchemySignalQueue,
+    agent_tables,
+    append_only_statements,
+)
+
+__all__ += [
+    "AgentTables",
+    "AsyncSqlAlchemyAgentStateStore",
+    "AsyncSqlAlchemyEvidenceLog",
+    "AsyncSqlAlchemySignalQueue",
+    "SqlAlchemyAgentStateStore",
+    "SqlAlchemyEvidenceLog",
+    "SqlAlchemySignalQueue",
+    "agent_tables",
+    "append_only_statements",
+]

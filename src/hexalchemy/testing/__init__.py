@@ -40,3 +40,24 @@ __all__ += [
 from hexalchemy.testing.publishers import AsyncCollectingPublisher, CollectingPublisher  # noqa: E402
 
 __all__ += ["AsyncCollectingPublisher", "CollectingPublisher"]
+
+# -- durable AI-agent persistence ----------------------------------------------------------------
+from hexalchemy.testing.agents import (  # noqa: E402
+    AsyncInMemoryAgentStateStore,
+    AsyncInMemoryEvidenceLog,
+    AsyncInMemorySignalQueue,
+    InMemoryAgentStateStore,
+    InMemoryEvidenceLog,
+    InMemorySignalQueue,
+    Tamper,
+)
+
+__all__ += [
+    "AsyncInMemoryAgentStateStore",
+    "AsyncInMemoryEvidenceLog",
+    "AsyncInMemorySignalQueue",
+    "InMemoryAgentStateStore",
+    "InMemoryEvidenceLog",
+    "InMemorySignalQueue",
+    "Tamper",
+]

@@ -84,3 +84,15 @@ from hexalchemy.testing.contracts.outbox import (  # noqa: E402 - after register
 )
 
 __all__ += ["AsyncOutboxContract", "AsyncOutboxHarness", "OutboxContract", "OutboxHarness"]
+
+# -- the agent-store contract (self-contained: hexalchemy.testing.contracts.agents) -------------
+pytest.register_assert_rewrite("hexalchemy.testing.contracts.agents")
+
+from hexalchemy.testing.contracts.agents import (  # noqa: E402 - after register_assert_rewrite
+    AgentHarness,
+    AgentStoreContract,
+    AsyncAgentHarness,
+    AsyncAgentStoreContract,
+)
+
+__all__ += ["AgentHarness", "AgentStoreContract", "AsyncAgentHarness", "AsyncAgentStoreContract"]

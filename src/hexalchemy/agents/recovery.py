@@ -1,0 +1,90 @@
+"""Decide how to resume an agent after a crash, from its last action boundary.
+
+An agent that performs side effects records an ``action_boundary``
+:class:`~hexalchemy.ports.Evidence` entry before and after each action, with a payload::
+
+    {"action": "send-invoice", "phase": "started", "idempotent": false}
+    {"action": "send-invoice", "phase": "completed"}
+
+:func:`decide` reads the agent's evidence and returns a :class:`Decision`. The rule, in
+order:
+
+1. Only entries of ``kind == "action_boundary"`` count; the one with the highest
+   ``sequence`` (the LAST boundary) decides. Entries of another agent are refused
+   (:class:`~hexalchemy.ports.InvalidAgentDataError`).
+2. No boundary at all: ``START`` (no action began; run from the beginning).
+3. The last boundary's ``phase`` is ``"completed"``: ``SKIP_COMPLETED`` (that action is
+   done; do not run it again, continue after it).
+4. Its ``phase`` is ``"started"`` (the action may or may not have taken effect):
+   ``RETRY_IDEMPOTENT`` when ``idempotent`` is exactly ``True``, otherwise ``ASK_HUMAN``
+   (a missing or non-bool ``idempotent`` counts as not idempotent).
+5. Anything else (payload not an object, unknown or missing ``phase``): ``ASK_HUMAN``.
+
+The agent's status is not consulted: call :func:`decide` for resume candidates.
+Standard library, attrs and :mod:`hexalchemy.ports` only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
+
+__all__ = ["Decision", "RecoveryAction", "decide"]
+
+_BOUNDARY = EvidenceKind.ACTION_BOUNDARY.value
+
+
+class RecoveryAction(enum.Enum):
+    """What a runner should do with a resumed agent."""
+
+    START = "start"
+    SKIP_COMPLETED = "skip_completed"
+    RETRY_IDEMPOTENT = "retry_idempotent"
+    ASK_HUMAN = "ask_human"
+
+
+@attrs.frozen
+class Decision:
+    """The outcome of :func:`decide`: the action, why, and the boundary that decided (None for START)."""
+
+    action: RecoveryAction
+    reason: str
+    boundary: Evidence | None = None
+
+
+def decide(state: AgentState, evidence: Iterable[Evidence]) -> Decision:
+    """Decide how to resume ``state`` from its ``evidence`` (any order); see the module docstring."""
+    last: Evidence | None = None
+    for entry in evidence:
+        if entry.agent_id != state.id:
+            raise InvalidAgentDataError(
+                "evidence", entry.agent_id, f"belongs to another agent than {state.id!r}"
+            )
+        if entry.kind == _BOUNDARY and (last is None or entry.sequence > last.sequence):
+            last = entry
+    if last is None:
+        return Decision(RecoveryAction.START, "no action boundary was recorded")
+    payload = last.payload
+    if not isinstance(payload, Mapping):
+        return Decision(RecoveryAction.ASK_HUMAN, "the last action boundary has no payload object", last)
+    action = payload.get("action")
+    phase = payload.get("phase")
+    if phase == "completed":
+        return Decision(RecoveryAction.SKIP_COMPLETED, f"action {action!r} completed", last)
+    if phase == "started":
+        if payload.get("idempotent") is True:
+            return Decision(
+                RecoveryAction.RETRY_IDEMPOTENT, f"idempotent action {action!r} started, not completed", last
+            )
+        return Decision(
+            RecoveryAction.ASK_HUMAN,
+            f"non-idempotent action {action!r} started, not completed: it may have taken effect",
+            last,
+        )
+    return Decision(
+        RecoveryAction.ASK_HUMAN, f"the last action boundary has an unknown phase {phase!r}", last
+    )

@@ -1,0 +1,731 @@
+"""The agent stores' logic, as sans-I/O plans shared by the sync and async adapters.
+
+Statements are built once per store. Each operation is a generator yielding
+:class:`~hexalchemy.sqlalchemy._operations.Call` steps; the public classes in
+:mod:`hexalchemy.sqlalchemy.agents` only drive them.
+
+Clock: every time written or compared (``updated_at``, lease expiries, ``consumed_at``)
+comes from the store's ``clock`` (Python's UTC clock unless one is given), the same on
+PostgreSQL and SQLite, so a lease check and the lease it checks use one clock.
+
+Numbering: a writer of signals or evidence first upserts the agent's row in the sequences
+table (``ON CONFLICT DO UPDATE ... RETURNING``), which locks that row until the writer's
+transaction ends. Writers of one agent therefore number and chain one after the other, in
+commit order: sequences have no gaps and the evidence chain never forks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hexalchemy.ports import (
+    ConfigError,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    TransactionUsageError,
+    VersionConflictError,
+)
+from hexalchemy.ports.agents import (
+    ACTIVE_STATUSES,
+    AgentState,
+    AgentStatus,
+    Evidence,
+    InvalidAgentDataError,
+    LeaseLostError,
+    Page,
+    RunnerLease,
+    Signal,
+    SignalKind,
+    VerifyResult,
+    check_agent_id,
+    check_lease_for,
+    check_limit,
+    check_maximum,
+    check_runner,
+    evidence_hash,
+    verify_chain,
+)
+from hexalchemy.sqlalchemy._agents_tables import AgentTables
+from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
+from hexalchemy.sqlalchemy.types import UtcDateTime
+
+__all__ = ["AgentStateCore", "Clock", "EvidenceLogCore", "SignalQueueCore", "utcnow"]
+
+Clock = Callable[[], dt.datetime]
+
+STATE_FIELDS: Final = (
+    "id",
+    "agent_type",
+    "status",
+    "transition",
+    "reason",
+    "current_activity",
+    "input_ref",
+    "output_ref",
+    "last_event_cursor",
+    "recovery_marker",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "version",
+)
+SIGNAL_FIELDS: Final = (
+    "id",
+    "agent_id",
+    "sequence",
+    "kind",
+    "payload",
+    "idempotency_key",
+    "sent_at",
+    "consumed_at",
+)
+EVIDENCE_FIELDS: Final = (
+    "id",
+    "agent_id",
+    "sequence",
+    "kind",
+    "payload",
+    "summary",
+    "digest",
+    "manifest_ref",
+    "reference",
+    "sensitive_fields",
+    "created_at",
+    "previous_hash",
+    "hash",
+)
+_SUPPORTED_DIALECTS: Final = ("postgresql", "sqlite")
+_RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
+
+
+def utcnow() -> dt.datetime:
+    """The default clock: now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _insert_for(dialect_name: str) -> Any:
+    if dialect_name not in _SUPPORTED_DIALECTS:
+        raise ConfigError(
+            "dialect", dialect_name, f"the agent stores support {', '.join(_SUPPORTED_DIALECTS)}"
+        )
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+def _check_cursor(after: object, parse: Callable[[str], object]) -> Any:
+    if after is None:
+        return None
+    if not isinstance(after, str):
+        raise InvalidAgentDataError("after", after, "must be a cursor str from a previous page, or None")
+    try:
+        return parse(after)
+    except ValueError as exc:
+        raise InvalidAgentDataError("after", after, "is not a cursor of this listing") from exc
+
+
+def _now(clock: Clock) -> dt.datetime:
+    now = clock()
+    if not isinstance(now, dt.datetime) or now.utcoffset() is None:
+        raise ConfigError("clock", now, "must return timezone-aware datetimes")
+    return now.astimezone(dt.UTC)
+
+
+def _state(row: Mapping[str, Any]) -> AgentState:
+    return AgentState(
+        id=row["id"],
+        agent_type=row["agent_type"],
+        status=AgentStatus(row["status"]),
+        transition=row["transition"],
+        reason=row["reason"],
+        current_activity=row["current_activity"],
+        input_ref=row["input_ref"],
+        output_ref=row["output_ref"],
+        last_event_cursor=row["last_event_cursor"],
+        recovery_marker=row["recovery_marker"],
+        metadata=dict(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+def _signal(row: Mapping[str, Any]) -> Signal:
+    return Signal(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        kind=SignalKind(row["kind"]),
+        payload=row["payload"],
+        idempotency_key=row["idempotency_key"],
+        sequence=row["sequence"],
+        sent_at=row["sent_at"],
+        consumed_at=row["consumed_at"],
+    )
+
+
+def _evidence(row: Mapping[str, Any]) -> Evidence:
+    return Evidence(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        kind=row["kind"],
+        payload=row["payload"],
+        summary=row["summary"],
+        digest=row["digest"],
+        manifest_ref=row["manifest_ref"],
+        reference=row["reference"],
+        sensitive_fields=tuple(row["sensitive_fields"]),
+        created_at=row["created_at"],
+        sequence=row["sequence"],
+        previous_hash=row["previous_hash"],
+        hash=row["hash"],
+    )
+
+
+def _rows(result: Any) -> list[Mapping[str, Any]]:
+    return [row._mapping for row in result.all()]
+
+
+class AgentStateCore:
+    """The state store's statements and plans."""
+
+    def __init__(self, tables: AgentTables, transactions: TransactionCore, engine: Any, clock: Clock) -> None:
+        self.transactions = transactions
+        self.engine = engine
+        self.clock = clock
+        insert_ = _insert_for(transactions.dialect_name)
+        s = tables.states
+        columns = [s.c[name] for name in STATE_FIELDS]
+        by_id = s.c.id == bindparam("hx_id", type_=String())
+        self.get_statement = select(*columns).where(by_id)
+        self.insert_statement = insert_(s).on_conflict_do_nothing().returning(s.c.id)
+        cas = (by_id, s.c.version == bindparam("hx_expected", type_=Integer()))
+        self.update_statement = update(s).where(*cas).returning(s.c.created_at)
+        now = bindparam("hx_now", type_=UtcDateTime())
+        token = bindparam("hx_token", type_=Uuid(as_uuid=True))
+        held = (s.c.lease_token == token, s.c.lease_expires_at > now)
+        self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
+        self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
+        statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
+        self.list_statement = (
+            select(*columns)
+            .where(s.c.status.in_(statuses), s.c.id > bindparam("hx_after", type_=String()))
+            .order_by(s.c.id)
+            .limit(bindparam("hx_limit", type_=Integer()))
+        )
+        candidate = (
+            select(s.c.id)
+            .where(s.c.status.in_(_RESUMABLE), or_(s.c.lease_token.is_(None), s.c.lease_expires_at <= now))
+            .order_by(s.c.updated_at, s.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        until = bindparam("hx_until", type_=UtcDateTime())
+        self.claim_statement = (
+            update(s)
+            .where(s.c.id == candidate)
+            .values(
+                lease_owner=bindparam("hx_runner", type_=String()), lease_token=token, lease_expires_at=until
+            )
+            .returning(*columns)
+        )
+        self.extend_statement = (
+            update(s).where(by_id, *held).values(lease_expires_at=until).returning(s.c.lease_expires_at)
+        )
+        self.release_statement = (
+            update(s).where(by_id, *held).values(lease_owner=None, lease_token=None, lease_expires_at=None)
+        )
+
+    # ------------------------------------------------------------------------------ reads
+    def get_or_none(self, id: str) -> Plan[AgentState | None]:
+        """Plan: the agent's state, or None."""
+        state = self.transactions.require(AgentState)
+        check_agent_id(id, "id")
+        result = yield Call(state.connection.execute, (self.get_statement, {"hx_id": id}))
+        rows = _rows(result)
+        return _state(rows[0]) if rows else None
+
+    def get(self, id: str) -> Plan[AgentState]:
+        """Plan: the agent's state, or ``EntityNotFoundError``."""
+        found = yield from self.get_or_none(id)
+        if found is None:
+            raise EntityNotFoundError(AgentState, id)
+        return found
+
+    def list(self, statuses: Sequence[AgentStatus], limit: int, after: str | None) -> Plan[Page[AgentState]]:
+        """Plan: one page of the agents in ``statuses``, ordered by id."""
+        state = self.transactions.require(AgentState)
+        check_limit(limit)
+        start = _check_cursor(after, str)
+        parameters = {
+            "hx_statuses": [status.value for status in statuses],
+            "hx_after": "" if start is None else start,
+            "hx_limit": limit + 1,
+        }
+        result = yield Call(state.connection.execute, (self.list_statement, parameters))
+        states = [_state(row) for row in _rows(result)]
+        if len(states) > limit:
+            return Page(tuple(states[:limit]), states[limit - 1].id)
+        return Page(tuple(states), None)
+
+    def list_by_status(self, status: AgentStatus, limit: int, after: str | None) -> Plan[Page[AgentState]]:
+        """Plan: one page of the agents in ``status``."""
+        if not isinstance(status, AgentStatus):
+            raise InvalidAgentDataError("status", status, "must be an AgentStatus")
+        return self.list([status], limit, after)
+
+    def list_resume_candidates(self, limit: int, after: str | None) -> Plan[Page[AgentState]]:
+        """Plan: one page of the resume candidates."""
+        return self.list(sorted(ACTIVE_STATUSES, key=lambda status: status.value), limit, after)
+
+    # ----------------------------------------------------------------------------- writes
+    def _values(self, state: AgentState, now: dt.datetime) -> dict[str, Any]:
+        values = {name: getattr(state, name) for name in STATE_FIELDS if name not in ("created_at",)}
+        values["status"] = state.status.value
+        values["metadata"] = dict(state.metadata)
+        values["updated_at"] = now
+        values["version"] = state.version + 1
+        return values
+
+    def save(self, state: AgentState, lease: RunnerLease | None = None) -> Plan[AgentState]:
+        """Plan: insert (version 0) or compare-and-set update; with ``lease``, only while it holds."""
+        transaction = self.transactions.require(AgentState, write=True)
+        if not isinstance(state, AgentState):
+            raise InvalidAgentDataError("state", state, "must be an AgentState")
+        checked = state.validate()
+        if lease is not None:
+            if not isinstance(lease, RunnerLease):
+                raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
+            if lease.agent_id != checked.id:
+                raise InvalidAgentDataError(
+                    "lease", lease.agent_id, f"is a lease on another agent than {checked.id!r}"
+                )
+        now = _now(self.clock)
+        values = self._values(checked, now)
+        execute = transaction.connection.execute
+        if checked.version == 0 and lease is None:
+            values["created_at"] = now
+            result = yield Call(execute, (self.insert_statement, values))
+            if not result.all():
+                raise DuplicateEntityError(AgentState, checked.id)
+            return attrs.evolve(checked, created_at=now, updated_at=now, version=1)
+        parameters = {**values, "hx_id": checked.id, "hx_expected": checked.version}
+        del parameters["id"]
+        if lease is None:
+            result = yield Call(execute, (self.update_statement, parameters))
+        else:
+            parameters.update(hx_token=lease.token, hx_now=now)
+            result = yield Call(execute, (self.owned_update_statement, parameters))
+        rows = result.all()
+        if rows:
+            return attrs.evolve(checked, created_at=rows[0][0], updated_at=now, version=checked.version + 1)
+        found = yield Call(execute, (self.lookup_statement, {"hx_id": checked.id}))
+        stored = found.all()
+        if not stored:
+            raise EntityNotFoundError(AgentState, checked.id)
+        version, token, expires_at = stored[0]
+        if lease is not None and (token != lease.token or expires_at is None or expires_at <= now):
+            raise LeaseLostError(checked.id, lease.runner, _lost_reason(token, lease))
+        if checked.version == 0:
+            raise DuplicateEntityError(AgentState, checked.id)
+        raise VersionConflictError(AgentState, checked.id, checked.version, version)
+
+    # ----------------------------------------------------------------------------- leases
+    def _own(self, work: Callable[[Any], Plan[Any]]) -> Plan[Any]:
+        """Plan: run ``work(connection)`` in a new connection and transaction, then commit."""
+        if self.transactions.state_or_none() is not None:
+            raise TransactionUsageError(
+                "claim_resumable, extend and release run in their own transaction; "
+                "call them outside the transactions of the store's manager"
+            )
+        connection = yield Call(self.engine.connect)
+        try:
+            yield Call(connection.begin)
+            result = yield from work(connection)
+            yield Call(connection.commit)
+        except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
+            raise
+        except BaseException:
+            yield from _close_quietly(connection)  # closing rolls back
+            raise
+        yield from _close_quietly(connection)
+        return result
+
+    def claim_resumable(self, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:
+        """Plan: lease the least recently updated resume candidate whose lease is free or expired."""
+        check_runner(runner)
+        check_lease_for(lease_for)
+        return self._own(functools.partial(self._claim, runner=runner, lease_for=lease_for))
+
+    def _claim(self, connection: Any, *, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:
+        now = _now(self.clock)
+        token = uuid.uuid4()
+        parameters = {"hx_now": now, "hx_token": token, "hx_until": now + lease_for, "hx_runner": runner}
+        result = yield Call(connection.execute, (self.claim_statement, parameters))
+        rows = _rows(result)
+        if not rows:
+            return None
+        state = _state(rows[0])
+        return RunnerLease(
+            agent_id=state.id, runner=runner, token=token, expires_at=now + lease_for, state=state
+        )
+
+    def extend(self, lease: RunnerLease, lease_for: dt.timedelta) -> Plan[RunnerLease]:
+        """Plan: move a held lease's expiry to now + ``lease_for``."""
+        if not isinstance(lease, RunnerLease):
+            raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
+        check_lease_for(lease_for)
+        return self._own(functools.partial(self._extend, lease=lease, lease_for=lease_for))
+
+    def _extend(self, connection: Any, *, lease: RunnerLease, lease_for: dt.timedelta) -> Plan[RunnerLease]:
+        now = _now(self.clock)
+        parameters = {
+            "hx_id": lease.agent_id,
+            "hx_token": lease.token,
+            "hx_now": now,
+            "hx_until": now + lease_for,
+        }
+        result = yield Call(connection.execute, (self.extend_statement, parameters))
+        if not result.all():
+            raise LeaseLostError(lease.agent_id, lease.runner, "the lease expired or another runner took it")
+        return attrs.evolve(lease, expires_at=now + lease_for)
+
+    def release(self, lease: RunnerLease) -> Plan[bool]:
+        """Plan: clear a held lease; False when it was already lost."""
+        if not isinstance(lease, RunnerLease):
+            raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
+        return self._own(functools.partial(self._release, lease=lease))
+
+    def _release(self, connection: Any, *, lease: RunnerLease) -> Plan[bool]:
+        parameters = {"hx_id": lease.agent_id, "hx_token": lease.token, "hx_now": _now(self.clock)}
+        result = yield Call(connection.execute, (self.release_statement, parameters))
+        released: bool = result.rowcount == 1
+        return released
+
+
+def _lost_reason(token: uuid.UUID | None, lease: RunnerLease) -> str:
+    if token is None:
+        return "the agent is not leased"
+    if token != lease.token:
+        return "another runner holds the agent"
+    return "the lease expired"
+
+
+class _Sequences:
+    """The per-agent counters: an upsert that locks the agent's row and numbers ``n`` items."""
+
+    def __init__(self, tables: AgentTables, dialect_name: str, column: str) -> None:
+        insert_ = _insert_for(dialect_name)
+        q = tables.sequences
+        upsert = insert_(q)
+        self.next_statement = upsert.on_conflict_do_update(
+            index_elements=[q.c.agent_id], set_={column: q.c[column] + upsert.excluded[column]}
+        ).returning(q.c[column], q.c.evidence_head)
+        self.column = column
+
+    def parameters(self, agent_id: str, count: int) -> dict[str, Any]:
+        values = {"agent_id": agent_id, "signal_sequence": 0, "evidence_sequence": 0, "evidence_head": None}
+        values[self.column] = count
+        return values
+
+
+class SignalQueueCore:
+    """The signal queue's statements and plans (ambient transaction)."""
+
+    def __init__(self, tables: AgentTables, transactions: TransactionCore, clock: Clock) -> None:
+        self.transactions = transactions
+        self.clock = clock
+        self.postgresql = transactions.dialect_name == "postgresql"
+        insert_ = _insert_for(transactions.dialect_name)
+        g, q = tables.signals, tables.sequences
+        self.sequences = _Sequences(tables, transactions.dialect_name, "signal_sequence")
+        agent = bindparam("hx_agent", type_=String())
+        self.give_back_statement = (
+            update(q).where(q.c.agent_id == agent).values(signal_sequence=q.c.signal_sequence - 1)
+        )
+        columns = [g.c[name] for name in SIGNAL_FIELDS]
+        self.insert_statement = insert_(g).on_conflict_do_nothing().returning(g.c.id)
+        self.by_key_statement = select(*columns).where(
+            g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
+        )
+        pending = (g.c.agent_id == agent, g.c.consumed_at.is_(None))
+        self.pending_statement = (
+            select(*columns)
+            .where(*pending)
+            .order_by(g.c.sequence)
+            .limit(bindparam("hx_limit", type_=Integer()))
+        )
+        self.count_statement = select(func.count()).select_from(g).where(*pending)
+        # consume, in one statement: lock the first pending signals in sequence order (a
+        # consumer that waits re-checks them and skips those consumed meanwhile), keep the
+        # prefix before the first signal of a kind not accepted, and mark it consumed.
+        accepted = case((g.c.kind.in_(bindparam("hx_kinds", expanding=True)), 1), else_=0)
+        locked = (
+            select(g.c.id, g.c.sequence, accepted.label("accepted"))
+            .where(*pending)
+            .order_by(g.c.sequence)
+            .limit(bindparam("hx_maximum", type_=Integer()))
+            .with_for_update(of=g)
+            .cte("hx_pending")
+        )
+        if self.postgresql:
+            locked = locked.prefix_with("MATERIALIZED")
+        prefix = select(
+            locked.c.id, func.min(locked.c.accepted).over(order_by=locked.c.sequence).label("in_prefix")
+        ).subquery("hx_prefix")
+        self.consume_statement = (
+            update(g)
+            .where(g.c.id == prefix.c.id, prefix.c.in_prefix == 1)
+            .values(consumed_at=bindparam("hx_now", type_=UtcDateTime()))
+            .returning(*columns)
+        )
+
+    def send(self, signal: Signal) -> Plan[Signal]:
+        """Plan: number and queue a signal, or return the agent's signal with the same idempotency key."""
+        state = self.transactions.require(Signal, write=True)
+        if not isinstance(signal, Signal):
+            raise InvalidAgentDataError("signal", signal, "must be a Signal")
+        checked = signal.validate()
+        execute = state.connection.execute
+        if checked.idempotency_key is not None:
+            existing = yield from self._existing(state, checked)
+            if existing is not None:
+                return existing
+        result = yield Call(
+            execute, (self.sequences.next_statement, self.sequences.parameters(checked.agent_id, 1))
+        )
+        sequence = result.all()[0][0]
+        row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
+        row.update(sequence=sequence, kind=checked.kind.value)
+        result = yield Call(execute, (self.insert_statement, row))
+        if result.all():
+            return attrs.evolve(checked, sequence=sequence)
+        # A concurrent sender committed the same idempotency key (or this id) first.
+        yield Call(execute, (self.give_back_statement, {"hx_agent": checked.agent_id}))
+        existing = yield from self._existing(state, checked)
+        if existing is None:
+            raise DuplicateEntityError(Signal, checked.id)
+        return existing
+
+    def _existing(self, state: TransactionState, signal: Signal) -> Plan[Signal | None]:
+        if signal.idempotency_key is None:
+            return None
+        parameters = {"hx_agent": signal.agent_id, "hx_key": signal.idempotency_key}
+        result = yield Call(state.connection.execute, (self.by_key_statement, parameters))
+        rows = _rows(result)
+        return _signal(rows[0]) if rows else None
+
+    def list_pending(self, agent_id: str, limit: int) -> Plan[list[Signal]]:
+        """Plan: the agent's pending signals in sequence order."""
+        state = self.transactions.require(Signal)
+        check_agent_id(agent_id)
+        check_limit(limit)
+        parameters = {"hx_agent": agent_id, "hx_limit": limit}
+        result = yield Call(state.connection.execute, (self.pending_statement, parameters))
+        return [_signal(row) for row in _rows(result)]
+
+    def pending_count(self, agent_id: str) -> Plan[int]:
+        """Plan: how many signals of the agent are pending."""
+        state = self.transactions.require(Signal)
+        check_agent_id(agent_id)
+        result = yield Call(state.connection.execute, (self.count_statement, {"hx_agent": agent_id}))
+        count: int = result.scalar_one()
+        return count
+
+    def consume(
+        self, agent_id: str, accepted_kinds: Iterable[SignalKind], maximum: int
+    ) -> Plan[list[Signal]]:
+        """Plan: consume the longest accepted prefix of the agent's pending signals, in one statement."""
+        state = self.transactions.require(Signal, write=True)
+        check_agent_id(agent_id)
+        given: object = accepted_kinds
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise InvalidAgentDataError("accepted_kinds", given, "must be an iterable of SignalKind")
+        kinds: list[SignalKind] = []
+        for kind in given:
+            if not isinstance(kind, SignalKind):
+                raise InvalidAgentDataError("accepted_kinds", kind, "must be a SignalKind")
+            kinds.append(kind)
+        check_maximum(maximum)
+        if not kinds:
+            return []
+        parameters = {
+            "hx_agent": agent_id,
+            "hx_kinds": sorted({kind.value for kind in kinds}),
+            "hx_maximum": maximum,
+            "hx_now": _now(self.clock),
+        }
+        result = yield Call(state.connection.execute, (self.consume_statement, parameters))
+        return sorted((_signal(row) for row in _rows(result)), key=lambda signal: signal.sequence)
+
+
+class EvidenceLogCore:
+    """The evidence log's statements and plans (ambient transaction)."""
+
+    def __init__(self, tables: AgentTables, transactions: TransactionCore) -> None:
+        self.transactions = transactions
+        e, q = tables.evidence, tables.sequences
+        self.sequences = _Sequences(tables, transactions.dialect_name, "evidence_sequence")
+        agent = bindparam("hx_agent", type_=String())
+        self.head_statement = (
+            update(q).where(q.c.agent_id == agent).values(evidence_head=bindparam("hx_head", type_=String()))
+        )
+        self.counter_statement = select(q.c.evidence_sequence, q.c.evidence_head).where(q.c.agent_id == agent)
+        columns = [e.c[name] for name in EVIDENCE_FIELDS]
+        self.insert_statement = insert(e)
+        self.taken_statement = select(e.c.id).where(e.c.id.in_(bindparam("hx_ids", expanding=True)))
+        self.get_statement = select(*columns).where(e.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)))
+        limit = bindparam("hx_limit", type_=Integer())
+        self.by_agent_statement = (
+            select(*columns)
+            .where(e.c.agent_id == agent, e.c.sequence > bindparam("hx_after", type_=Integer()))
+            .order_by(e.c.sequence)
+            .limit(limit)
+        )
+        self.all_statement = select(*columns).where(e.c.agent_id == agent).order_by(e.c.sequence, e.c.id)
+        after_id = bindparam("hx_after", type_=Uuid(as_uuid=True))
+        manifest = e.c.manifest_ref == bindparam("hx_manifest", type_=String())
+        self.by_manifest_statement = select(*columns).where(manifest).order_by(e.c.id).limit(limit)
+        self.by_manifest_after_statement = (
+            select(*columns).where(manifest, e.c.id > after_id).order_by(e.c.id).limit(limit)
+        )
+
+    def append_all(self, entries: Iterable[Evidence]) -> Plan[list[Evidence]]:
+        """Plan: validate every entry, then chain each agent's entries under its sequences row lock.
+
+        Agents are taken in sorted order, so two appenders cannot deadlock on their rows.
+        One statement checks the ids are new (``DuplicateEntityError``, nothing written),
+        then three per agent: number (and lock), insert, move the chain's head.
+        """
+        state = self.transactions.require(Evidence, write=True)
+        if isinstance(entries, (str, bytes, Evidence)) or not isinstance(entries, Iterable):
+            raise InvalidAgentDataError("entries", entries, "must be an iterable of Evidence")
+        checked: list[Evidence] = []
+        for entry in entries:
+            if not isinstance(entry, Evidence):
+                raise InvalidAgentDataError("entry", entry, "must be an Evidence")
+            checked.append(entry.validate())
+        ids = [entry.id for entry in checked]
+        if len(set(ids)) != len(ids):
+            raise InvalidAgentDataError("entries", "<ids>", "contain the same evidence id twice")
+        if not checked:
+            return []
+        execute = state.connection.execute
+        result = yield Call(execute, (self.taken_statement, {"hx_ids": ids}))
+        taken = result.all()
+        if taken:
+            raise DuplicateEntityError(Evidence, taken[0][0])
+        by_agent: dict[str, list[int]] = {}
+        for index, entry in enumerate(checked):
+            by_agent.setdefault(entry.agent_id, []).append(index)
+        stored: list[Evidence] = list(checked)
+        for agent_id in sorted(by_agent):
+            indexes = by_agent[agent_id]
+            parameters = self.sequences.parameters(agent_id, len(indexes))
+            result = yield Call(execute, (self.sequences.next_statement, parameters))
+            last, previous = result.all()[0]
+            sequence = last - len(indexes)
+            rows = []
+            for index in indexes:
+                sequence += 1
+                entry = attrs.evolve(checked[index], sequence=sequence, previous_hash=previous, hash="")
+                entry = attrs.evolve(entry, hash=evidence_hash(entry))
+                previous = entry.hash
+                stored[index] = entry
+                row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
+                row["sensitive_fields"] = list(entry.sensitive_fields)
+                rows.append(row)
+            yield Call(execute, (self.insert_statement, rows))
+            yield Call(execute, (self.head_statement, {"hx_agent": agent_id, "hx_head": previous}))
+        return stored
+
+    def append(self, entry: Evidence) -> Plan[Evidence]:
+        """Plan: append one entry."""
+        given: object = entry
+        if not isinstance(given, Evidence):
+            self.transactions.require(Evidence, write=True)
+            raise InvalidAgentDataError("entry", given, "must be an Evidence")
+        stored = yield from self.append_all([given])
+        return stored[0]
+
+    def get(self, id: uuid.UUID) -> Plan[Evidence]:
+        """Plan: the entry with this id, or ``EntityNotFoundError``."""
+        state = self.transactions.require(Evidence)
+        if not isinstance(id, uuid.UUID):
+            raise InvalidAgentDataError("id", id, "must be a UUID")
+        result = yield Call(state.connection.execute, (self.get_statement, {"hx_id": id}))
+        rows = _rows(result)
+        if not rows:
+            raise EntityNotFoundError(Evidence, id)
+        return _evidence(rows[0])
+
+    def list_by_agent(self, agent_id: str, limit: int, after_sequence: int) -> Plan[list[Evidence]]:
+        """Plan: the agent's entries after ``after_sequence``, in sequence order."""
+        state = self.transactions.require(Evidence)
+        check_agent_id(agent_id)
+        check_limit(limit)
+        if not isinstance(after_sequence, int) or isinstance(after_sequence, bool) or after_sequence < 0:
+            raise InvalidAgentDataError("after_sequence", after_sequence, "must be an int >= 0")
+        parameters = {"hx_agent": agent_id, "hx_after": after_sequence, "hx_limit": limit}
+        result = yield Call(state.connection.execute, (self.by_agent_statement, parameters))
+        return [_evidence(row) for row in _rows(result)]
+
+    def list_by_manifest_ref(self, manifest_ref: str, limit: int, after: str | None) -> Plan[Page[Evidence]]:
+        """Plan: one page of the entries with this manifest_ref, ordered by id."""
+        state = self.transactions.require(Evidence)
+        check_agent_id(manifest_ref, "manifest_ref")
+        check_limit(limit)
+        start = _check_cursor(after, uuid.UUID)
+        parameters: dict[str, Any] = {"hx_manifest": manifest_ref, "hx_limit": limit + 1}
+        if start is None:
+            result = yield Call(state.connection.execute, (self.by_manifest_statement, parameters))
+        else:
+            parameters["hx_after"] = start
+            result = yield Call(state.connection.execute, (self.by_manifest_after_statement, parameters))
+        entries = [_evidence(row) for row in _rows(result)]
+        if len(entries) > limit:
+            return Page(tuple(entries[:limit]), str(entries[limit - 1].id))
+        return Page(tuple(entries), None)
+
+    def verify(self, agent_id: str) -> Plan[VerifyResult]:
+        """Plan: verify the agent's chain, and that it ends where the agent's counter says it does.
+
+        The counter check catches entries deleted from the end of the chain, which the
+        chain alone cannot show.
+        """
+        state = self.transactions.require(Evidence)
+        check_agent_id(agent_id)
+        execute = state.connection.execute
+        result = yield Call(execute, (self.all_statement, {"hx_agent": agent_id}))
+        entries = [_evidence(row) for row in _rows(result)]
+        verdict = verify_chain(entries)
+        if not verdict.ok:
+            return verdict
+        result = yield Call(execute, (self.counter_statement, {"hx_agent": agent_id}))
+        counters = result.all()
+        last, head = (counters[0][0], counters[0][1]) if counters else (0, None)
+        found = entries[-1].sequence if entries else 0
+        if found < last:
+            return VerifyResult(False, found + 1, f"entries {found + 1} to {last} are missing")
+        if found > last or (entries and entries[-1].hash != head):
+            return VerifyResult(False, found, "the last entry is not the chain's recorded head")
+        return verdict

@@ -1,0 +1,753 @@
+"""The agent-store contract: what every agent state store, signal queue and evidence log must do.
+
+Subclass :class:`AgentStoreContract` (or :class:`AsyncAgentStoreContract`) and give it an
+``agent_harness`` fixture returning an :class:`AgentHarness` (or
+:class:`AsyncAgentHarness`) on empty stores::
+
+    from hexalchemy.testing.contracts.agents import AgentHarness, AgentStoreContract
+
+    class TestMyAgentStores(AgentStoreContract):
+        @pytest.fixture
+        def agent_harness(self) -> AgentHarness:
+            return MyAgentHarness(...)
+
+The three stores share the harness's transaction manager. ``advance(delta)`` lets at
+least ``delta`` pass on the stores' clock (move a fake clock, or sleep: the contract only
+advances by fractions of a second); ``tamper(agent_id, sequence, how)`` damages a
+committed evidence entry behind the library's back (:class:`~hexalchemy.testing.Tamper`).
+
+The behaviour is written once, as async tests: :class:`AgentStoreContract` runs them
+against the sync adapters through thin async wrappers (concurrent tests use threads), so
+both contracts need pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Final, Protocol, TypeVar
+
+import attrs
+import pytest
+
+from hexalchemy.ports import (
+    AgentState,
+    AgentStateStore,
+    AgentStatus,
+    AsyncAgentStateStore,
+    AsyncEvidenceLog,
+    AsyncSignalQueue,
+    AsyncTransactionManager,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    Evidence,
+    EvidenceKind,
+    EvidenceLog,
+    InvalidAgentDataError,
+    LeaseLostError,
+    NoActiveTransactionError,
+    Page,
+    RetryableError,
+    RunnerLease,
+    Signal,
+    SignalKind,
+    SignalQueue,
+    TransactionManager,
+    TransactionUsageError,
+    VerifyResult,
+    VersionConflictError,
+    evidence_hash,
+)
+from hexalchemy.ports.agents import MAX_AGENT_PAYLOAD_BYTES
+from hexalchemy.testing.agents import Tamper
+from hexalchemy.testing.contracts.outbox import _AsyncTransactions
+
+__all__ = ["AgentHarness", "AgentStoreContract", "AsyncAgentHarness", "AsyncAgentStoreContract"]
+
+R = TypeVar("R")
+
+_SHORT: Final = dt.timedelta(milliseconds=50)
+_PAST_SHORT: Final = _SHORT * 3
+_LONG: Final = dt.timedelta(minutes=10)
+_TIMEOUT: Final = 30.0
+_ALL_KINDS: Final = tuple(SignalKind)
+
+
+class AgentHarness(Protocol):
+    """The sync agent stores under test, on empty stores (see the module docstring)."""
+
+    @property
+    def transactions(self) -> TransactionManager:
+        """The transaction manager the three stores work in."""
+        ...
+
+    @property
+    def states(self) -> AgentStateStore:
+        """The agent state store."""
+        ...
+
+    @property
+    def signals(self) -> SignalQueue:
+        """The signal queue."""
+        ...
+
+    @property
+    def evidence(self) -> EvidenceLog:
+        """The evidence log."""
+        ...
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Let at least ``delta`` pass on the stores' clock."""
+        ...
+
+    def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
+        """Damage a committed evidence entry behind the library's back."""
+        ...
+
+
+class AsyncAgentHarness(Protocol):
+    """The async agent stores under test, on empty stores (see :class:`AgentHarness`)."""
+
+    @property
+    def transactions(self) -> AsyncTransactionManager:
+        """The transaction manager the three stores work in."""
+        ...
+
+    @property
+    def states(self) -> AsyncAgentStateStore:
+        """The agent state store."""
+        ...
+
+    @property
+    def signals(self) -> AsyncSignalQueue:
+        """The signal queue."""
+        ...
+
+    @property
+    def evidence(self) -> AsyncEvidenceLog:
+        """The evidence log."""
+        ...
+
+    async def advance(self, delta: dt.timedelta) -> None:
+        """Let at least ``delta`` pass on the stores' clock."""
+        ...
+
+    async def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
+        """Damage a committed evidence entry behind the library's back."""
+        ...
+
+
+# -- the sync adapters seen through async wrappers ----------------------------------------------
+
+
+class _AsyncStates:
+    def __init__(self, store: AgentStateStore) -> None:
+        self._store = store
+
+    async def get(self, id: str, /) -> AgentState:
+        return self._store.get(id)
+
+    async def get_or_none(self, id: str, /) -> AgentState | None:
+        return self._store.get_or_none(id)
+
+    async def save(self, state: AgentState, /) -> AgentState:
+        return self._store.save(state)
+
+    async def save_owned(self, state: AgentState, lease: RunnerLease, /) -> AgentState:
+        return self._store.save_owned(state, lease)
+
+    async def list_by_status(
+        self, status: AgentStatus, /, *, limit: int = 100, after: str | None = None
+    ) -> Page[AgentState]:
+        return self._store.list_by_status(status, limit=limit, after=after)
+
+    async def list_resume_candidates(self, *, limit: int = 100, after: str | None = None) -> Page[AgentState]:
+        return self._store.list_resume_candidates(limit=limit, after=after)
+
+    async def claim_resumable(self, runner: str, /, *, lease_for: dt.timedelta) -> RunnerLease | None:
+        return self._store.claim_resumable(runner, lease_for=lease_for)
+
+    async def extend(self, lease: RunnerLease, /, *, lease_for: dt.timedelta) -> RunnerLease:
+        return self._store.extend(lease, lease_for=lease_for)
+
+    async def release(self, lease: RunnerLease, /) -> bool:
+        return self._store.release(lease)
+
+
+class _AsyncSignals:
+    def __init__(self, queue: SignalQueue) -> None:
+        self._queue = queue
+
+    async def send(self, signal: Signal, /) -> Signal:
+        return self._queue.send(signal)
+
+    async def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
+        return self._queue.list_pending(agent_id, limit=limit)
+
+    async def consume(
+        self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
+    ) -> list[Signal]:
+        return self._queue.consume(agent_id, accepted_kinds, maximum=maximum)
+
+    async def pending_count(self, agent_id: str, /) -> int:
+        return self._queue.pending_count(agent_id)
+
+
+class _AsyncEvidence:
+    def __init__(self, log: EvidenceLog) -> None:
+        self._log = log
+
+    async def append(self, entry: Evidence, /) -> Evidence:
+        return self._log.append(entry)
+
+    async def append_all(self, entries: Iterable[Evidence], /) -> list[Evidence]:
+        return self._log.append_all(entries)
+
+    async def get(self, id: uuid.UUID, /) -> Evidence:
+        return self._log.get(id)
+
+    async def list_by_agent(
+        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
+    ) -> list[Evidence]:
+        return self._log.list_by_agent(agent_id, limit=limit, after_sequence=after_sequence)
+
+    async def list_by_manifest_ref(
+        self, manifest_ref: str, /, *, limit: int = 100, after: str | None = None
+    ) -> Page[Evidence]:
+        return self._log.list_by_manifest_ref(manifest_ref, limit=limit, after=after)
+
+    async def verify(self, agent_id: str, /) -> VerifyResult:
+        return self._log.verify(agent_id)
+
+
+def _in_threads(targets: Sequence[Callable[[], Awaitable[R]]]) -> list[R | BaseException]:
+    """Run each target on its own event loop in its own thread (the sync adapters block)."""
+    outcomes: list[R | BaseException] = [TimeoutError("the thread did not finish") for _ in targets]
+
+    def run(index: int, target: Callable[[], Awaitable[R]]) -> None:
+        async def main() -> R:
+            return await target()
+
+        try:
+            outcomes[index] = asyncio.run(main())
+        except BaseException as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i, t), daemon=True) for i, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(_TIMEOUT)
+        if thread.is_alive():
+            raise TimeoutError(f"a contract thread did not finish within {_TIMEOUT} seconds")
+    return outcomes
+
+
+@attrs.frozen
+class _Subject:
+    """The stores under test, as the tests see them."""
+
+    transactions: AsyncTransactionManager
+    states: AsyncAgentStateStore
+    signals: AsyncSignalQueue
+    evidence: AsyncEvidenceLog
+    advance: Callable[[dt.timedelta], Awaitable[None]]
+    tamper: Callable[[str, int, Tamper], Awaitable[None]]
+    threaded: bool
+
+    @classmethod
+    def of_sync(cls, harness: AgentHarness) -> _Subject:
+        async def advance(delta: dt.timedelta) -> None:
+            harness.advance(delta)
+
+        async def tamper(agent_id: str, sequence: int, how: Tamper) -> None:
+            harness.tamper(agent_id, sequence, how)
+
+        return cls(
+            _AsyncTransactions(harness.transactions),
+            _AsyncStates(harness.states),
+            _AsyncSignals(harness.signals),
+            _AsyncEvidence(harness.evidence),
+            advance,
+            tamper,
+            True,
+        )
+
+    @classmethod
+    def of_async(cls, harness: AsyncAgentHarness) -> _Subject:
+        return cls(
+            harness.transactions,
+            harness.states,
+            harness.signals,
+            harness.evidence,
+            harness.advance,
+            harness.tamper,
+            False,
+        )
+
+    async def concurrently(self, targets: Sequence[Callable[[], Awaitable[R]]]) -> list[R | BaseException]:
+        """Run the targets at once: threads for sync adapters, tasks for async ones."""
+        if self.threaded:
+            return await asyncio.to_thread(_in_threads, targets)
+
+        async def run(target: Callable[[], Awaitable[R]]) -> R:
+            return await target()
+
+        async with asyncio.timeout(_TIMEOUT):
+            return list(await asyncio.gather(*(run(t) for t in targets), return_exceptions=True))
+
+    async def save(self, *states: AgentState) -> list[AgentState]:
+        async with self.transactions.begin():
+            return [await self.states.save(state) for state in states]
+
+    async def send(self, *signals: Signal) -> list[Signal]:
+        async with self.transactions.begin():
+            return [await self.signals.send(signal) for signal in signals]
+
+    async def append(self, *entries: Evidence) -> list[Evidence]:
+        async with self.transactions.begin():
+            return await self.evidence.append_all(entries)
+
+    async def read(self, read: Callable[[], Awaitable[R]]) -> R:
+        async with self.transactions.begin(read_only=True):
+            return await read()
+
+
+class _BoomError(Exception):
+    """Raised by a test to make a transaction fail."""
+
+
+def _agent(id: str = "agent-1", status: AgentStatus = AgentStatus.ACTIVE) -> AgentState:
+    return AgentState.create(id, "planner", status=status, metadata={"team": "blue", "n": [1, 2]})
+
+
+def _signal(agent_id: str = "agent-1", kind: SignalKind = SignalKind.USER_MESSAGE, **kw: Any) -> Signal:
+    return Signal.create(agent_id, kind, {"text": "hi"}, **kw)
+
+
+def _entry(agent_id: str = "agent-1", payload: Any = None, **kw: Any) -> Evidence:
+    return Evidence.create(
+        agent_id, EvidenceKind.OBSERVATION, payload if payload is not None else {"x": 1}, **kw
+    )
+
+
+# -- the behaviour ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+class _AgentBehaviour:
+    """The tests, written once against the async view of the stores."""
+
+    # -- agent state: compare-and-set ---------------------------------------------------------
+
+    async def test_a_saved_state_is_read_back_with_version_and_times(self, hx_agents: _Subject) -> None:
+        (saved,) = await hx_agents.save(_agent())
+        assert saved.version == 1
+        assert saved.created_at is not None and saved.updated_at == saved.created_at
+        assert await hx_agents.read(lambda: hx_agents.states.get("agent-1")) == saved
+        assert saved.metadata == {"team": "blue", "n": [1, 2]}
+
+    async def test_get_of_a_missing_agent_raises_and_get_or_none_is_none(self, hx_agents: _Subject) -> None:
+        with pytest.raises(EntityNotFoundError):
+            await hx_agents.read(lambda: hx_agents.states.get("nobody"))
+        assert await hx_agents.read(lambda: hx_agents.states.get_or_none("nobody")) is None
+
+    async def test_a_second_create_is_a_duplicate(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        with pytest.raises(DuplicateEntityError):
+            await hx_agents.save(_agent())
+
+    async def test_a_stale_version_conflicts(self, hx_agents: _Subject) -> None:
+        (saved,) = await hx_agents.save(_agent())
+        await hx_agents.save(attrs.evolve(saved, reason="first"))
+        with pytest.raises(VersionConflictError):
+            await hx_agents.save(attrs.evolve(saved, reason="second"))
+        assert (await hx_agents.read(lambda: hx_agents.states.get("agent-1"))).reason == "first"
+
+    async def test_an_update_keeps_created_at_and_moves_updated_at(self, hx_agents: _Subject) -> None:
+        (saved,) = await hx_agents.save(_agent())
+        await hx_agents.advance(dt.timedelta(milliseconds=5))
+        (updated,) = await hx_agents.save(
+            attrs.evolve(saved, status=AgentStatus.COMPLETED, created_at=None, output_ref="out")
+        )
+        assert updated.version == 2
+        assert updated.created_at == saved.created_at
+        assert updated.updated_at is not None and saved.updated_at is not None
+        assert updated.updated_at > saved.updated_at
+
+    async def test_updating_a_missing_agent_raises(self, hx_agents: _Subject) -> None:
+        with pytest.raises(EntityNotFoundError):
+            await hx_agents.save(attrs.evolve(_agent(), version=3))
+
+    async def test_a_rolled_back_save_leaves_nothing(self, hx_agents: _Subject) -> None:
+        with pytest.raises(_BoomError):
+            async with hx_agents.transactions.begin():
+                await hx_agents.states.save(_agent())
+                raise _BoomError
+        assert await hx_agents.read(lambda: hx_agents.states.get_or_none("agent-1")) is None
+
+    async def test_save_outside_a_transaction_raises(self, hx_agents: _Subject) -> None:
+        with pytest.raises(NoActiveTransactionError):
+            await hx_agents.states.save(_agent())
+
+    async def test_overlapping_updates_of_one_version_let_one_win(self, hx_agents: _Subject) -> None:
+        (saved,) = await hx_agents.save(_agent())
+
+        def update(reason: str) -> Callable[[], Awaitable[AgentState]]:
+            async def run() -> AgentState:
+                async with hx_agents.transactions.begin():
+                    result = await hx_agents.states.save(attrs.evolve(saved, reason=reason))
+                    await asyncio.sleep(0.05)
+                return result
+
+            return run
+
+        outcomes = await hx_agents.concurrently([update("a"), update("b")])
+        won = [o for o in outcomes if isinstance(o, AgentState)]
+        assert len(won) == 1, outcomes
+        assert all(isinstance(o, VersionConflictError | RetryableError) for o in outcomes if o not in won)
+        assert (await hx_agents.read(lambda: hx_agents.states.get("agent-1"))).reason == won[0].reason
+
+    # -- agent state: listings ----------------------------------------------------------------
+
+    async def test_list_by_status_pages_by_id(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(*(_agent(f"a{i}") for i in (3, 1, 4, 0, 2)), _agent("z", AgentStatus.FAILED))
+        first = await hx_agents.read(lambda: hx_agents.states.list_by_status(AgentStatus.ACTIVE, limit=2))
+        assert [s.id for s in first.items] == ["a0", "a1"] and first.next_cursor is not None
+        second = await hx_agents.read(
+            lambda: hx_agents.states.list_by_status(AgentStatus.ACTIVE, limit=2, after=first.next_cursor)
+        )
+        assert [s.id for s in second.items] == ["a2", "a3"] and second.next_cursor is not None
+        third = await hx_agents.read(
+            lambda: hx_agents.states.list_by_status(AgentStatus.ACTIVE, limit=2, after=second.next_cursor)
+        )
+        assert [s.id for s in third.items] == ["a4"] and third.next_cursor is None
+
+    async def test_a_full_last_page_has_no_next_cursor(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent("a"), _agent("b"))
+        page = await hx_agents.read(lambda: hx_agents.states.list_by_status(AgentStatus.ACTIVE, limit=2))
+        assert len(page.items) == 2 and page.next_cursor is None
+
+    async def test_resume_candidates_are_the_active_and_interrupted_agents(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(
+            *(_agent(f"{status.value}", status) for status in AgentStatus),
+        )
+        page = await hx_agents.read(lambda: hx_agents.states.list_resume_candidates(limit=10))
+        assert [s.id for s in page.items] == ["active", "interrupted"]
+
+    # -- runner leases ------------------------------------------------------------------------
+
+    async def test_a_runner_claims_a_resumable_agent_once(self, hx_agents: _Subject) -> None:
+        (saved,) = await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None
+        assert (lease.agent_id, lease.runner, lease.state) == ("agent-1", "runner-a", saved)
+        assert await hx_agents.states.claim_resumable("runner-b", lease_for=_LONG) is None
+
+    async def test_finished_agents_are_not_claimed(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent(status=AgentStatus.COMPLETED), _agent("b", AgentStatus.CREATED))
+        assert await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG) is None
+
+    async def test_save_owned_works_while_the_lease_holds(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None
+        async with hx_agents.transactions.begin():
+            saved = await hx_agents.states.save_owned(attrs.evolve(lease.state, reason="mine"), lease)
+        assert saved.version == 2
+
+    async def test_an_expired_lease_is_lost_to_another_runner(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        old = await hx_agents.states.claim_resumable("runner-a", lease_for=_SHORT)
+        assert old is not None
+        await hx_agents.advance(_PAST_SHORT)
+        new = await hx_agents.states.claim_resumable("runner-b", lease_for=_LONG)
+        assert new is not None and new.agent_id == "agent-1"
+        with pytest.raises(LeaseLostError):
+            async with hx_agents.transactions.begin():
+                await hx_agents.states.save_owned(attrs.evolve(old.state, reason="late"), old)
+        with pytest.raises(LeaseLostError):
+            await hx_agents.states.extend(old, lease_for=_LONG)
+        assert await hx_agents.states.release(old) is False
+
+    async def test_an_expired_lease_cannot_save_even_unclaimed(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_SHORT)
+        assert lease is not None
+        await hx_agents.advance(_PAST_SHORT)
+        with pytest.raises(LeaseLostError):
+            async with hx_agents.transactions.begin():
+                await hx_agents.states.save_owned(lease.state, lease)
+
+    async def test_extend_keeps_the_lease(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_SHORT)
+        assert lease is not None
+        extended = await hx_agents.states.extend(lease, lease_for=_LONG)
+        assert extended.expires_at > lease.expires_at
+        await hx_agents.advance(_PAST_SHORT)
+        assert await hx_agents.states.claim_resumable("runner-b", lease_for=_LONG) is None
+        async with hx_agents.transactions.begin():
+            await hx_agents.states.save_owned(lease.state, extended)
+
+    async def test_a_released_agent_can_be_claimed_again(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None
+        assert await hx_agents.states.release(lease) is True
+        again = await hx_agents.states.claim_resumable("runner-b", lease_for=_LONG)
+        assert again is not None and again.runner == "runner-b"
+
+    async def test_save_owned_with_a_lease_of_another_agent_is_refused(self, hx_agents: _Subject) -> None:
+        (other,) = await hx_agents.save(_agent("b", AgentStatus.COMPLETED))
+        await hx_agents.save(_agent())
+        lease = await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None and lease.agent_id == "agent-1"
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.states.save_owned(other, lease)
+
+    async def test_the_least_recently_updated_candidate_is_claimed_first(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent("z"))
+        await hx_agents.advance(dt.timedelta(milliseconds=5))
+        await hx_agents.save(_agent("a"))
+        first = await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+        second = await hx_agents.states.claim_resumable("runner-b", lease_for=_LONG)
+        assert first is not None and second is not None
+        assert (first.agent_id, second.agent_id) == ("z", "a")
+
+    async def test_claim_inside_a_transaction_is_refused(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(TransactionUsageError):
+                await hx_agents.states.claim_resumable("runner-a", lease_for=_LONG)
+
+    async def test_one_of_concurrent_claimers_wins(self, hx_agents: _Subject) -> None:
+        await hx_agents.save(_agent())
+
+        def claim(runner: str) -> Callable[[], Awaitable[RunnerLease | None]]:
+            async def run() -> RunnerLease | None:
+                return await hx_agents.states.claim_resumable(runner, lease_for=_LONG)
+
+            return run
+
+        outcomes = await hx_agents.concurrently([claim(f"runner-{i}") for i in range(6)])
+        assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+        assert len([o for o in outcomes if o is not None]) == 1
+
+    # -- signals ------------------------------------------------------------------------------
+
+    async def test_send_numbers_signals_per_agent(self, hx_agents: _Subject) -> None:
+        sent = await hx_agents.send(_signal("a"), _signal("b"), _signal("a"))
+        assert [(s.agent_id, s.sequence) for s in sent] == [("a", 1), ("b", 1), ("a", 2)]
+        pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("a"))
+        assert pending == [sent[0], sent[2]]
+
+    async def test_an_idempotency_key_is_queued_once(self, hx_agents: _Subject) -> None:
+        (first,) = await hx_agents.send(_signal(idempotency_key="k"))
+        (again,) = await hx_agents.send(_signal(idempotency_key="k"))
+        assert again == first
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 1
+
+    async def test_an_idempotency_key_of_a_consumed_signal_is_not_queued_again(
+        self, hx_agents: _Subject
+    ) -> None:
+        (first,) = await hx_agents.send(_signal(idempotency_key="k"))
+        async with hx_agents.transactions.begin():
+            await hx_agents.signals.consume("agent-1", _ALL_KINDS)
+        (again,) = await hx_agents.send(_signal(idempotency_key="k"))
+        assert (again.id, again.sequence) == (first.id, 1) and again.consumed_at is not None
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 0
+
+    async def test_the_same_idempotency_key_is_free_for_another_agent(self, hx_agents: _Subject) -> None:
+        sent = await hx_agents.send(_signal("a", idempotency_key="k"), _signal("b", idempotency_key="k"))
+        assert [(s.agent_id, s.sequence) for s in sent] == [("a", 1), ("b", 1)]
+
+    async def test_consume_takes_the_accepted_prefix(self, hx_agents: _Subject) -> None:
+        sent = await hx_agents.send(
+            _signal(), _signal(), _signal(kind=SignalKind.CANCEL), _signal(), _signal()
+        )
+        async with hx_agents.transactions.begin():
+            got = await hx_agents.signals.consume("agent-1", [SignalKind.USER_MESSAGE], maximum=10)
+        assert [s.sequence for s in got] == [1, 2]
+        assert all(s.consumed_at is not None for s in got)
+        assert [s.id for s in got] == [sent[0].id, sent[1].id]
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 3
+
+    async def test_consume_stops_at_maximum(self, hx_agents: _Subject) -> None:
+        await hx_agents.send(_signal(), _signal(), _signal())
+        async with hx_agents.transactions.begin():
+            got = await hx_agents.signals.consume("agent-1", _ALL_KINDS, maximum=2)
+        assert [s.sequence for s in got] == [1, 2]
+        pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1"))
+        assert [s.sequence for s in pending] == [3]
+
+    async def test_consume_of_an_unaccepted_head_takes_nothing(self, hx_agents: _Subject) -> None:
+        await hx_agents.send(_signal(kind=SignalKind.PAUSE), _signal())
+        async with hx_agents.transactions.begin():
+            assert await hx_agents.signals.consume("agent-1", [SignalKind.USER_MESSAGE]) == []
+
+    async def test_a_rolled_back_consume_leaves_the_signals_pending(self, hx_agents: _Subject) -> None:
+        await hx_agents.send(_signal(), _signal())
+        with pytest.raises(_BoomError):
+            async with hx_agents.transactions.begin():
+                assert len(await hx_agents.signals.consume("agent-1", _ALL_KINDS)) == 2
+                raise _BoomError
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 2
+
+    async def test_a_maximum_below_one_is_refused(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.consume("agent-1", _ALL_KINDS, maximum=0)
+
+    async def test_list_pending_stops_at_limit(self, hx_agents: _Subject) -> None:
+        await hx_agents.send(_signal(), _signal(), _signal())
+        pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1", limit=2))
+        assert [s.sequence for s in pending] == [1, 2]
+
+    async def test_concurrent_consumers_take_each_signal_exactly_once(self, hx_agents: _Subject) -> None:
+        sent = await hx_agents.send(*(_signal() for _ in range(12)))
+
+        async def consumer() -> list[Signal]:
+            got: list[Signal] = []
+            for _ in range(200):
+                try:
+                    async with hx_agents.transactions.begin():
+                        batch = await hx_agents.signals.consume("agent-1", _ALL_KINDS, maximum=2)
+                        await asyncio.sleep(0.001)
+                except (VersionConflictError, RetryableError):
+                    continue
+                if not batch:
+                    return got
+                got.extend(batch)
+            raise AssertionError("the consumer never finished")
+
+        outcomes = await hx_agents.concurrently([consumer, consumer, consumer])
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        assert errors == []
+        taken = sorted(s.sequence for o in outcomes if isinstance(o, list) for s in o)
+        assert taken == sorted(s.sequence for s in sent)
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 0
+
+    # -- evidence -----------------------------------------------------------------------------
+
+    async def test_appended_entries_form_a_hash_chain(self, hx_agents: _Subject) -> None:
+        first, second = await hx_agents.append(_entry(), _entry(payload={"x": 2}))
+        assert (first.sequence, first.previous_hash) == (1, None)
+        assert (second.sequence, second.previous_hash) == (2, first.hash)
+        assert first.hash == evidence_hash(first) and second.hash == evidence_hash(second)
+        assert await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1")) == VerifyResult(True)
+
+    async def test_the_chain_continues_across_transactions(self, hx_agents: _Subject) -> None:
+        (first,) = await hx_agents.append(_entry())
+        (second,) = await hx_agents.append(_entry(payload={"x": 2}))
+        assert (second.sequence, second.previous_hash) == (2, first.hash)
+
+    async def test_an_entry_is_read_back_as_stored(self, hx_agents: _Subject) -> None:
+        (stored,) = await hx_agents.append(
+            _entry(
+                payload={"tool": "search", "args": {"q": "é"}},
+                summary="searched",
+                digest="sha256:00",
+                manifest_ref="m-1",
+                reference="ref",
+                sensitive_fields=("args",),
+            )
+        )
+        assert await hx_agents.read(lambda: hx_agents.evidence.get(stored.id)) == stored
+
+    async def test_get_of_a_missing_entry_raises(self, hx_agents: _Subject) -> None:
+        with pytest.raises(EntityNotFoundError):
+            await hx_agents.read(lambda: hx_agents.evidence.get(uuid.uuid4()))
+
+    async def test_list_by_agent_pages_by_sequence(self, hx_agents: _Subject) -> None:
+        await hx_agents.append(*(_entry(payload={"i": i}) for i in range(5)), _entry("other"))
+        entries = await hx_agents.read(
+            lambda: hx_agents.evidence.list_by_agent("agent-1", limit=2, after_sequence=2)
+        )
+        assert [e.sequence for e in entries] == [3, 4]
+
+    async def test_list_by_manifest_ref_pages(self, hx_agents: _Subject) -> None:
+        stored = await hx_agents.append(
+            _entry("a", manifest_ref="m"), _entry("b", manifest_ref="m"), _entry("a", manifest_ref="n")
+        )
+        first = await hx_agents.read(lambda: hx_agents.evidence.list_by_manifest_ref("m", limit=1))
+        assert [e.id for e in first.items] == [stored[0].id] and first.next_cursor is not None
+        second = await hx_agents.read(
+            lambda: hx_agents.evidence.list_by_manifest_ref("m", limit=1, after=first.next_cursor)
+        )
+        assert [e.id for e in second.items] == [stored[1].id] and second.next_cursor is None
+
+    async def test_a_rolled_back_append_leaves_nothing(self, hx_agents: _Subject) -> None:
+        with pytest.raises(_BoomError):
+            async with hx_agents.transactions.begin():
+                await hx_agents.evidence.append(_entry())
+                raise _BoomError
+        assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1")) == []
+
+    @pytest.mark.parametrize(("how", "broken"), [(Tamper.EDIT, 2), (Tamper.DELETE, 2), (Tamper.REORDER, 2)])
+    async def test_verify_detects_tampering(self, hx_agents: _Subject, how: Tamper, broken: int) -> None:
+        await hx_agents.append(*(_entry(payload={"i": i}) for i in range(4)))
+        await hx_agents.tamper("agent-1", 2, how)
+        result = await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))
+        assert (result.ok, result.first_broken_sequence) == (False, broken)
+        assert result.reason
+
+    # -- bad input ----------------------------------------------------------------------------
+
+    async def test_a_blank_agent_id_is_refused(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.states.save(attrs.evolve(_agent(), id="  "))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.send(attrs.evolve(_signal(), agent_id=""))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.evidence.append(attrs.evolve(_entry(), agent_id=" "))
+
+    async def test_an_unknown_signal_kind_is_refused(self, hx_agents: _Subject) -> None:
+        unknown: Any = "shout"
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.send(attrs.evolve(_signal(), kind=unknown))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.consume("agent-1", [unknown])
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 0
+
+    async def test_an_oversized_payload_is_refused(self, hx_agents: _Subject) -> None:
+        big = "x" * (MAX_AGENT_PAYLOAD_BYTES + 1)
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.send(attrs.evolve(_signal(), payload=big))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.evidence.append_all([_entry(), attrs.evolve(_entry(), payload=big)])
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.states.save(attrs.evolve(_agent(), metadata={"big": big}))
+        assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1")) == []
+
+    async def test_naive_datetimes_are_refused(self, hx_agents: _Subject) -> None:
+        naive = dt.datetime.now().replace(tzinfo=None)
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.evidence.append(attrs.evolve(_entry(), created_at=naive))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.send(attrs.evolve(_signal(), sent_at=naive))
+
+
+class AgentStoreContract(_AgentBehaviour):
+    """Behaviour every sync agent state store, signal queue and evidence log shares; needs an ``agent_harness`` fixture (:class:`AgentHarness`)."""
+
+    @pytest.fixture
+    def hx_agents(self, agent_harness: AgentHarness) -> _Subject:
+        """The sync stores of ``agent_harness``, seen through async wrappers."""
+        return _Subject.of_sync(agent_harness)
+
+
+class AsyncAgentStoreContract(_AgentBehaviour):
+    """Behaviour every async agent state store, signal queue and evidence log shares; needs an ``agent_harness`` fixture (:class:`AsyncAgentHarness`)."""
+
+    @pytest.fixture
+    def hx_agents(self, agent_harness: AsyncAgentHarness) -> _Subject:
+        """The stores of ``agent_harness``."""
+        return _Subject.of_async(agent_harness)

@@ -1,0 +1,25 @@
+"""The agent-store contract against the in-memory stores, sync and async."""
+
+from __future__ import annotations
+
+import pytest
+
+from hexalchemy.testing.contracts.agents import (
+    AgentHarness,
+    AgentStoreContract,
+    AsyncAgentHarness,
+    AsyncAgentStoreContract,
+)
+from tests.agents.conftest import AsyncMemoryAgentHarness, MemoryAgentHarness
+
+
+class TestMemoryAgentStores(AgentStoreContract):
+    @pytest.fixture
+    def agent_harness(self) -> AgentHarness:
+        return MemoryAgentHarness()
+
+
+class TestAsyncMemoryAgentStores(AsyncAgentStoreContract):
+    @pytest.fixture
+    def agent_harness(self) -> AsyncAgentHarness:
+        return AsyncMemoryAgentHarness()

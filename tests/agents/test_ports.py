@@ -1,0 +1,137 @@
+"""The agent ports' pure parts: validation, the canonical evidence encoding and chain verification."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import attrs
+import pytest
+
+from hexalchemy.ports import (
+    AgentState,
+    AgentStatus,
+    Evidence,
+    EvidenceKind,
+    InvalidAgentDataError,
+    Signal,
+    SignalKind,
+    canonical_evidence_bytes,
+    check_lease_for,
+    check_limit,
+    check_maximum,
+    evidence_hash,
+    normalize_json,
+    verify_chain,
+)
+from hexalchemy.ports.agents import MAX_PAGE_LIMIT
+
+_NOT_JSON: Any = object()
+
+FIXED = Evidence(
+    id=uuid.UUID("01890000-0000-7000-8000-000000000001"),
+    agent_id="agent-1",
+    kind="action_boundary",
+    payload={"phase": "started", "action": "é", "n": [1, 2.5, None, True]},
+    summary="s",
+    created_at=dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+    sequence=1,
+)
+
+
+def test_the_canonical_encoding_is_pinned() -> None:
+    # SQL and memory adapters must agree byte for byte: change EVIDENCE_HASH_VERSION to change this.
+    assert (
+        canonical_evidence_bytes(FIXED)
+        == (
+            '{"agent_id":"agent-1","created_at":"2026-01-02T03:04:05.000006+00:00","digest":null,'
+            '"id":"01890000-0000-7000-8000-000000000001","kind":"action_boundary","manifest_ref":null,'
+            '"payload":{"action":"é","n":[1,2.5,null,true],"phase":"started"},"previous_hash":null,'
+            '"reference":null,"sensitive_fields":[],"sequence":1,"summary":"s","v":1}'
+        ).encode()
+    )
+    assert evidence_hash(FIXED) == evidence_hash(attrs.evolve(FIXED, hash="ignored"))
+    assert len(evidence_hash(FIXED)) == 64
+
+
+def test_the_encoding_does_not_depend_on_the_time_zone_or_key_order() -> None:
+    other_zone = FIXED.created_at.astimezone(dt.timezone(dt.timedelta(hours=5)))
+    reordered: dict[str, Any] = {"n": [1, 2.5, None, True], "phase": "started", "action": "é"}
+    assert evidence_hash(attrs.evolve(FIXED, created_at=other_zone, payload=reordered)) == evidence_hash(
+        FIXED
+    )
+
+
+def _chain(count: int) -> list[Evidence]:
+    entries: list[Evidence] = []
+    previous: str | None = None
+    for sequence in range(1, count + 1):
+        entry = attrs.evolve(FIXED, id=uuid.uuid4(), sequence=sequence, previous_hash=previous)
+        entry = attrs.evolve(entry, hash=evidence_hash(entry))
+        previous = entry.hash
+        entries.append(entry)
+    return entries
+
+
+def test_verify_chain_accepts_an_intact_or_empty_chain() -> None:
+    assert verify_chain(_chain(3)).ok
+    assert verify_chain([]).ok
+
+
+def test_verify_chain_names_the_first_broken_entry() -> None:
+    entries = _chain(4)
+    entries[2] = attrs.evolve(entries[2], summary="edited")
+    result = verify_chain(entries)
+    assert (result.ok, result.first_broken_sequence) == (False, 3)
+    gap = verify_chain([entries[0], entries[2]])
+    assert (gap.ok, gap.first_broken_sequence) == (False, 2)
+
+
+def test_new_values_are_validated_and_normalised() -> None:
+    signal = Signal.create("a", SignalKind.CANCEL, (1, 2))
+    assert signal.payload == [1, 2] and signal.sequence == 0
+    entry = Evidence.create("a", EvidenceKind.NOTE, sensitive_fields=["secret"])
+    assert entry.kind == "note" and type(entry.kind) is str and entry.sensitive_fields == ("secret",)
+    assert AgentState.create("a", "t").status is AgentStatus.CREATED
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: AgentState.create("", "t"),
+        lambda: AgentState.create("a", "t", metadata={"x": float("nan")}),
+        lambda: AgentState.create("a", "t", metadata={"x": _NOT_JSON}),
+        lambda: attrs.evolve(AgentState.create("a", "t"), version=-1).validate(),
+        lambda: attrs.evolve(AgentState.create("a", "t"), reason="x" * 5000).validate(),
+        lambda: Signal.create("a", SignalKind.CANCEL, "\x00"),
+        lambda: attrs.evolve(
+            Signal.create("a", SignalKind.CANCEL), consumed_at=dt.datetime.now(dt.UTC)
+        ).validate(),
+        lambda: Evidence.create("a", "  "),
+        lambda: Evidence.create("a", "note", sensitive_fields=[""]),
+    ],
+)
+def test_bad_values_are_refused(build: Any) -> None:
+    with pytest.raises(InvalidAgentDataError):
+        build()
+
+
+@pytest.mark.parametrize("value", [0, -1, MAX_PAGE_LIMIT + 1, True, 1.5, None])
+def test_bad_limits_are_refused(value: object) -> None:
+    with pytest.raises(InvalidAgentDataError):
+        check_limit(value)
+    with pytest.raises(InvalidAgentDataError):
+        check_maximum(value)
+
+
+def test_bad_lease_durations_are_refused() -> None:
+    for value in (dt.timedelta(0), dt.timedelta(seconds=-1), 5):
+        with pytest.raises(InvalidAgentDataError):
+            check_lease_for(value)
+
+
+def test_normalize_json_limits_the_size() -> None:
+    assert normalize_json("p", {"a": "x" * 10}, limit=100) == {"a": "x" * 10}
+    with pytest.raises(InvalidAgentDataError):
+        normalize_json("p", "x" * 200, limit=100)

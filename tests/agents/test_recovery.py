@@ -1,0 +1,67 @@
+"""The recovery rule: the last action boundary decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from hexalchemy.agents import RecoveryAction, decide
+from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
+
+STATE = AgentState.create("agent-1", "planner")
+
+
+def _boundary(sequence: int, payload: Any, agent_id: str = "agent-1") -> Evidence:
+    entry = Evidence.create(agent_id, EvidenceKind.ACTION_BOUNDARY, payload)
+    return _with_sequence(entry, sequence)
+
+
+def _with_sequence(entry: Evidence, sequence: int) -> Evidence:
+    return attrs.evolve(entry, sequence=sequence)
+
+
+def test_no_boundary_starts() -> None:
+    note = _with_sequence(Evidence.create("agent-1", "note", {"x": 1}), 1)
+    decision = decide(STATE, [note])
+    assert decision.action is RecoveryAction.START and decision.boundary is None
+
+
+def test_a_completed_last_boundary_skips() -> None:
+    started = _boundary(1, {"action": "a", "phase": "started", "idempotent": False})
+    completed = _boundary(2, {"action": "a", "phase": "completed"})
+    decision = decide(STATE, [completed, started])
+    assert decision.action is RecoveryAction.SKIP_COMPLETED and decision.boundary == completed
+
+
+def test_a_started_idempotent_action_is_retried() -> None:
+    decision = decide(STATE, [_boundary(1, {"action": "a", "phase": "started", "idempotent": True})])
+    assert decision.action is RecoveryAction.RETRY_IDEMPOTENT
+
+
+@pytest.mark.parametrize("idempotent", [False, None, "true", 1])
+def test_a_started_action_not_known_idempotent_asks_a_human(idempotent: object) -> None:
+    payload: dict[str, Any] = {"action": "a", "phase": "started"}
+    if idempotent is not None:
+        payload["idempotent"] = idempotent
+    assert decide(STATE, [_boundary(1, payload)]).action is RecoveryAction.ASK_HUMAN
+
+
+@pytest.mark.parametrize("payload", [None, [1], {"phase": "paused"}, {}])
+def test_a_malformed_boundary_asks_a_human(payload: Any) -> None:
+    assert decide(STATE, [_boundary(1, payload)]).action is RecoveryAction.ASK_HUMAN
+
+
+def test_the_last_boundary_wins_over_earlier_ones() -> None:
+    entries = [
+        _boundary(1, {"action": "a", "phase": "completed"}),
+        _boundary(3, {"action": "b", "phase": "started", "idempotent": False}),
+        _with_sequence(Evidence.create("agent-1", "note"), 4),
+    ]
+    assert decide(STATE, entries).action is RecoveryAction.ASK_HUMAN
+
+
+def test_evidence_of_another_agent_is_refused() -> None:
+    with pytest.raises(InvalidAgentDataError):
+        decide(STATE, [_boundary(1, {"phase": "completed"}, agent_id="agent-2")])

@@ -1,0 +1,134 @@
+"""The database itself refuses to change the evidence log; bad input writes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, cast
+
+import attrs
+import pytest
+from sqlalchemy import Executable, delete, text, update
+
+from hexalchemy.ports import (
+    AgentState,
+    ConstraintViolationError,
+    DuplicateEntityError,
+    Evidence,
+    InvalidAgentDataError,
+    Signal,
+    SignalKind,
+)
+from hexalchemy.testing import Tamper
+from tests.agents_sql.conftest import TABLES, SqlAgents
+
+
+def one_entry(agents: SqlAgents) -> Evidence:
+    with agents.transactions.begin():
+        return agents.evidence.append(Evidence.create("a", "note", {"n": 1}))
+
+
+def refuse(agents: SqlAgents, statement: Executable) -> None:
+    with pytest.raises(ConstraintViolationError, match="append-only"), agents.transactions.begin():
+        agents.transactions.connection().execute(statement)
+
+
+def check_update_and_delete_are_refused(agents: SqlAgents) -> None:
+    entry = one_entry(agents)
+    e = TABLES.evidence
+    refuse(agents, update(e).where(e.c.id == entry.id).values(summary="edited"))
+    refuse(agents, delete(e).where(e.c.id == entry.id))
+    with agents.transactions.begin(read_only=True):
+        assert agents.evidence.get(entry.id) == entry
+        assert agents.evidence.verify("a").ok
+
+
+def test_sqlite_refuses_update_and_delete_of_evidence(sqlite_agents: SqlAgents) -> None:
+    check_update_and_delete_are_refused(sqlite_agents)
+
+
+@pytest.mark.postgresql
+def test_postgresql_refuses_update_and_delete_of_evidence(postgresql_agents: SqlAgents) -> None:
+    check_update_and_delete_are_refused(postgresql_agents)
+
+
+@pytest.mark.postgresql
+def test_postgresql_refuses_truncate_of_evidence(postgresql_agents: SqlAgents) -> None:
+    one_entry(postgresql_agents)
+    refuse(postgresql_agents, text(f"TRUNCATE {TABLES.evidence.name}"))
+    refuse(postgresql_agents, text(f"TRUNCATE {TABLES.evidence.name}, {TABLES.sequences.name}"))
+    with postgresql_agents.transactions.begin(read_only=True):
+        assert len(postgresql_agents.evidence.list_by_agent("a")) == 1
+
+
+def test_verify_catches_a_deleted_last_entry(sqlite_agents: SqlAgents) -> None:
+    with sqlite_agents.transactions.begin():
+        sqlite_agents.evidence.append_all([Evidence.create("a", "note", n) for n in range(3)])
+    sqlite_agents.tamper("a", 3, Tamper.DELETE)
+    with sqlite_agents.transactions.begin(read_only=True):
+        verdict = sqlite_agents.evidence.verify("a")
+    assert not verdict.ok
+    assert verdict.first_broken_sequence == 3
+
+
+def nothing_written(agents: SqlAgents) -> None:
+    with agents.transactions.begin(read_only=True):
+        assert agents.evidence.list_by_agent("a") == []
+        assert agents.signals.pending_count("a") == 0
+        assert agents.states.get_or_none("a") is None
+    with agents.engine.connect() as connection:
+        assert connection.execute(TABLES.sequences.select()).all() == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        attrs.evolve(Evidence.create("a", "note"), kind=" "),
+        attrs.evolve(Evidence.create("a", "note"), payload={"x": float("nan")}),
+        attrs.evolve(Evidence.create("a", "note"), sensitive_fields=cast(Any, ["x"])),
+        "not evidence",
+    ],
+)
+def test_a_bad_entry_in_a_batch_writes_nothing(sqlite_agents: SqlAgents, bad: object) -> None:
+    good = Evidence.create("a", "note", {"n": 1})
+    with pytest.raises(InvalidAgentDataError), sqlite_agents.transactions.begin():
+        sqlite_agents.evidence.append_all([good, cast(Evidence, bad)])
+    nothing_written(sqlite_agents)
+
+
+def test_a_repeated_evidence_id_writes_nothing(sqlite_agents: SqlAgents) -> None:
+    stored = one_entry(sqlite_agents)
+    with pytest.raises(DuplicateEntityError), sqlite_agents.transactions.begin():
+        sqlite_agents.evidence.append_all([Evidence.create("a", "note"), attrs.evolve(stored, sequence=0)])
+    with sqlite_agents.transactions.begin(read_only=True):
+        assert len(sqlite_agents.evidence.list_by_agent("a")) == 1
+        assert sqlite_agents.evidence.verify("a").ok
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (
+            lambda a: a.signals.send(
+                attrs.evolve(Signal.create("a", SignalKind.CANCEL), kind=cast(Any, "cancel"))
+            ),
+            "kind",
+        ),
+        (lambda a: a.signals.consume("a", ["cancel"]), "accepted_kinds"),
+        (lambda a: a.signals.consume("a", [SignalKind.CANCEL], maximum=0), "maximum"),
+        (
+            lambda a: a.states.save(attrs.evolve(AgentState.create("a", "t"), metadata={"x": float("inf")})),
+            "metadata",
+        ),
+        (lambda a: a.states.list_by_status("active"), "status"),
+        (lambda a: a.evidence.list_by_manifest_ref("m", after="not-a-cursor"), "after"),
+        (lambda a: a.evidence.get(str(uuid.uuid4())), "id"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_writes_nothing(
+    sqlite_agents: SqlAgents, call: Callable[[SqlAgents], object], field: str
+) -> None:
+    with pytest.raises(InvalidAgentDataError) as raised, sqlite_agents.transactions.begin():
+        call(sqlite_agents)
+    assert raised.value.field == field
+    nothing_written(sqlite_agents)

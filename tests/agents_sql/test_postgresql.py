@@ -1,0 +1,185 @@
+"""PostgreSQL-specific agent-store behaviour, with real concurrent connections and an oracle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, TypeVar
+
+import attrs
+import pytest
+from sqlalchemy import Engine, event
+
+from hexalchemy.ports import (
+    AgentState,
+    AgentStatus,
+    Evidence,
+    LeaseLostError,
+    RunnerLease,
+    Signal,
+    SignalKind,
+)
+from hexalchemy.testing.contracts._support import run_in_threads
+from tests.agents_sql.conftest import SqlAgents
+
+pytestmark = pytest.mark.postgresql
+
+R = TypeVar("R")
+LONG: Final = dt.timedelta(minutes=10)
+THREADS: Final = 6
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL of every statement the engine sends to the driver inside the block."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def together(target: Callable[[], R], count: int = THREADS) -> list[R]:
+    """Run ``target`` in ``count`` threads released at once; fail on any exception."""
+    start = threading.Barrier(count)
+
+    def run() -> R:
+        start.wait()
+        return target()
+
+    outcomes = run_in_threads([run] * count)
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert errors == []
+    return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+
+
+def active(agents: SqlAgents, *ids: str) -> list[AgentState]:
+    with agents.transactions.begin():
+        return [agents.states.save(AgentState.create(id, "t", status=AgentStatus.ACTIVE)) for id in ids]
+
+
+def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_agents: SqlAgents) -> None:
+    with postgresql_agents.transactions.begin():
+        sent = [
+            postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE, {"n": n}))
+            for n in range(120)
+        ]
+
+    def consumer() -> list[list[int]]:
+        batches: list[list[int]] = []
+        while True:
+            with postgresql_agents.transactions.begin():
+                batch = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE], maximum=7)
+            if not batch:
+                return batches
+            batches.append([signal.sequence for signal in batch])
+
+    batches = [batch for outcome in together(consumer) for batch in outcome]
+    consumed = sorted(sequence for batch in batches for sequence in batch)
+    assert consumed == [signal.sequence for signal in sent]  # every signal, exactly once
+    for batch in batches:  # each batch is a gapless run of the queue, in order
+        assert batch == list(range(batch[0], batch[0] + len(batch)))
+
+
+def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) -> None:
+    def sender() -> list[int]:
+        numbers = []
+        for n in range(15):
+            with postgresql_agents.transactions.begin():
+                signal = postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE, n))
+            numbers.append(signal.sequence)
+        return numbers
+
+    numbers = sorted(number for outcome in together(sender) for number in outcome)
+    assert numbers == list(range(1, THREADS * 15 + 1))
+
+
+def test_consume_is_one_statement(postgresql_agents: SqlAgents) -> None:
+    with postgresql_agents.transactions.begin():
+        for kind in (SignalKind.USER_MESSAGE, SignalKind.USER_MESSAGE, SignalKind.CANCEL):
+            postgresql_agents.signals.send(Signal.create("a", kind))
+    with postgresql_agents.transactions.begin(), counting_statements(postgresql_agents.engine) as statements:
+        consumed = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE])
+    assert [signal.sequence for signal in consumed] == [1, 2]
+    assert len(statements) == 1
+    assert "FOR UPDATE" in statements[0]
+
+
+def test_of_concurrent_claimers_of_one_agent_exactly_one_wins(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "only")
+
+    def claim() -> RunnerLease | None:
+        return postgresql_agents.states.claim_resumable(f"runner-{threading.get_ident()}", lease_for=LONG)
+
+    leases = [lease for lease in together(claim, 8) if lease is not None]
+    assert len(leases) == 1
+    assert leases[0].agent_id == "only"
+
+
+def test_concurrent_claimers_share_many_agents_without_overlap(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, *(f"agent-{n:02}" for n in range(30)))
+
+    def claim_all() -> list[str]:
+        claimed = []
+        while (lease := postgresql_agents.states.claim_resumable("r", lease_for=LONG)) is not None:
+            claimed.append(lease.agent_id)
+        return claimed
+
+    claimed = [agent for outcome in together(claim_all) for agent in outcome]
+    assert sorted(claimed) == [f"agent-{n:02}" for n in range(30)]
+
+
+def test_a_stale_runner_cannot_save(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
+    stale = postgresql_agents.states.claim_resumable("stale", lease_for=dt.timedelta(seconds=1))
+    assert stale is not None
+    postgresql_agents.advance(dt.timedelta(seconds=2))
+    fresh = postgresql_agents.states.claim_resumable("fresh", lease_for=LONG)
+    assert fresh is not None and fresh.token != stale.token
+    with pytest.raises(LeaseLostError), postgresql_agents.transactions.begin():
+        postgresql_agents.states.save_owned(attrs.evolve(stale.state, reason="stale"), stale)
+    with postgresql_agents.transactions.begin():
+        saved = postgresql_agents.states.save_owned(attrs.evolve(fresh.state, reason="fresh"), fresh)
+    assert saved.reason == "fresh"
+    assert postgresql_agents.states.release(stale) is False
+    assert postgresql_agents.states.release(fresh) is True
+
+
+def test_concurrent_appends_make_one_chain(postgresql_agents: SqlAgents) -> None:
+    def appender() -> int:
+        for n in range(8):
+            with postgresql_agents.transactions.begin():
+                postgresql_agents.evidence.append_all(
+                    [Evidence.create("a", "note", {"n": n}), Evidence.create("a", "note", {"n": -n})]
+                )
+        return 16
+
+    total = sum(together(appender))
+    with postgresql_agents.transactions.begin(read_only=True):
+        entries = postgresql_agents.evidence.list_by_agent("a", limit=1000)
+        verdict = postgresql_agents.evidence.verify("a")
+    assert [entry.sequence for entry in entries] == list(range(1, total + 1))
+    assert verdict.ok
+    assert len({entry.previous_hash for entry in entries}) == total  # no fork: no hash is followed twice
+
+
+def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agents: SqlAgents) -> None:
+    def sender() -> Signal:
+        with postgresql_agents.transactions.begin():
+            signal = Signal.create("a", SignalKind.APPROVAL_DECISION, {"ok": True}, idempotency_key="once")
+            return postgresql_agents.signals.send(signal)
+
+    sent = together(sender)
+    assert len({signal.id for signal in sent}) == 1
+    assert {signal.sequence for signal in sent} == {1}
+    with postgresql_agents.transactions.begin():
+        assert postgresql_agents.signals.pending_count("a") == 1
+        after = postgresql_agents.signals.send(Signal.create("a", SignalKind.CANCEL))
+    assert after.sequence == 2  # the senders that lost gave their number back: no gap
