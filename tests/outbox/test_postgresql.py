@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -14,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.pool import QueuePool
 
-from hexalchemy.ports import Lease, OutboxMessage
-from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine
+from hexalchemy.ports import Lease, OutboxMessage, PublishResult
+from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
 from tests.postgresql import POSTGRESQL_URL
@@ -93,6 +94,70 @@ def test_concurrent_claimers_respect_ordering_keys(postgresql_outbox: SqlHarness
     claimed = [key for outcome in outcomes if isinstance(outcome, list) for key in outcome]
     # one message per key at a time, whichever relay got it
     assert sorted(claimed) == keys
+
+
+# -- locked delivery ----------------------------------------------------------------------------------
+
+
+def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_outbox: SqlHarness) -> None:
+    a1, a2, b1, free = (
+        OutboxMessage.create("t", b"a1", ordering_key="a"),
+        OutboxMessage.create("t", b"a2", ordering_key="a"),
+        OutboxMessage.create("t", b"b1", ordering_key="b"),
+        OutboxMessage.create("t", b"free"),
+    )
+    commit(postgresql_outbox, [a1, a2, b1])
+    other = SqlAlchemyOutboxRelayStore(TABLES, postgresql_outbox.engine, policy=POLICY)
+    seen_meanwhile: list[list[uuid.UUID]] = []
+
+    def publish(messages: Sequence[OutboxMessage]) -> list[PublishResult]:
+        commit(postgresql_outbox, [free])  # committed while the delivery holds its locks
+        lease = other.claim(limit=100, lease_for=LONG)
+        seen_meanwhile.append([message.id for message in lease.messages])
+        other.release(lease, [message.id for message in lease.messages])
+        inner = other.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=100)
+        seen_meanwhile.append([] if inner.messages == 0 else [free.id])
+        return [PublishResult(message.id) for message in messages]
+
+    result = postgresql_outbox.relay.deliver(publish, limit=2)
+    assert (result.messages, result.published) == (2, 2)
+    # the other relay saw neither the locked messages nor a2 (its key is held), only the new one
+    assert seen_meanwhile == [[free.id], [free.id]]
+    assert [m.id for m in other.claim(limit=100, lease_for=LONG).messages] == [a2.id]
+
+
+def test_a_successful_locked_delivery_is_one_statement_and_one_commit(postgresql_outbox: SqlHarness) -> None:
+    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(20)])
+    with counting_statements(postgresql_outbox.engine) as statements:
+        result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
+    assert result.published == 20
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("WITH")
+
+
+def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_outbox: SqlHarness) -> None:
+    keys = [None, "k1", "k2", "k3"]
+    messages = [OutboxMessage.create("t", str(i).encode(), ordering_key=keys[i % 4]) for i in range(400)]
+    commit(postgresql_outbox, messages)
+    start = threading.Barrier(6)
+    stores = [SqlAlchemyOutboxRelayStore(TABLES, postgresql_outbox.engine, policy=POLICY) for _ in range(6)]
+
+    def relay(store: SqlAlchemyOutboxRelayStore) -> list[OutboxMessage]:
+        start.wait()
+        delivered: list[OutboxMessage] = []
+
+        def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+            delivered.extend(batch)
+            return [PublishResult(message.id) for message in batch]
+
+        while store.deliver(publish, limit=9).messages:
+            pass
+        return delivered
+
+    outcomes = run_in_threads([functools.partial(relay, store) for store in stores])
+    assert [outcome for outcome in outcomes if not isinstance(outcome, list)] == []
+    delivered = [message for outcome in outcomes if isinstance(outcome, list) for message in outcome]
+    assert sorted(m.id for m in delivered) == sorted(m.id for m in messages)  # each exactly once
+    assert postgresql_outbox.relay.stats().pending == 0
 
 
 # -- one statement, and an index scan --------------------------------------------------------------

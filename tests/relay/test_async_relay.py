@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
-from hexalchemy.outbox import AsyncOutboxRelay
-from hexalchemy.ports import OutboxStats
+from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode
+from hexalchemy.ports import OutboxMessage, OutboxStats, PublishResult
 from hexalchemy.testing.publishers import AsyncCollectingPublisher
 from tests.relay.conftest import FAST, MAX_ATTEMPTS, AsyncOutbox, message
+
+
+@pytest.fixture(params=list(DeliveryMode), ids=[mode.value for mode in DeliveryMode])
+def delivery(request: pytest.FixtureRequest) -> DeliveryMode:
+    """The tests that hold for both delivery modes run with each."""
+    mode: DeliveryMode = request.param
+    return mode
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -22,12 +29,12 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
         await asyncio.sleep(0.005)
 
 
-async def test_run_once_delivers_and_retries(async_outbox: AsyncOutbox) -> None:
+async def test_run_once_delivers_and_retries(async_outbox: AsyncOutbox, delivery: DeliveryMode) -> None:
     good, refused = message(), message("k")
     await async_outbox.commit(good, refused)
     publisher = AsyncCollectingPublisher()
     publisher.fail_message(refused.id, "nope")
-    relay = AsyncOutboxRelay(async_outbox.store, publisher)
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, delivery=delivery)
 
     assert await relay.run_once() == 2
     assert publisher.delivered_ids == [good.id]
@@ -39,23 +46,27 @@ async def test_run_once_delivers_and_retries(async_outbox: AsyncOutbox) -> None:
     assert publisher.delivered[-1].last_error == "nope"
 
 
-async def test_a_publisher_exception_fails_the_batch_and_propagates(async_outbox: AsyncOutbox) -> None:
+async def test_a_publisher_exception_fails_the_batch_and_propagates(
+    async_outbox: AsyncOutbox, delivery: DeliveryMode
+) -> None:
     await async_outbox.commit(message())
     publisher = AsyncCollectingPublisher()
     publisher.raise_on_publish(ConnectionError("down"))
-    relay = AsyncOutboxRelay(async_outbox.store, publisher)
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, delivery=delivery)
     with pytest.raises(ConnectionError):
         await relay.run_once()
     assert relay.counters.errors == 1
     assert relay.counters.retried == 1
 
 
-async def test_the_loop_dead_letters_a_poison_message_and_stops_gracefully(async_outbox: AsyncOutbox) -> None:
+async def test_the_loop_dead_letters_a_poison_message_and_stops_gracefully(
+    async_outbox: AsyncOutbox, delivery: DeliveryMode
+) -> None:
     poison, others = message("a"), [message("b"), message()]
     await async_outbox.commit(poison, *others)
     publisher = AsyncCollectingPublisher()
     publisher.fail_message(poison.id, "poison")
-    relay = AsyncOutboxRelay(async_outbox.store, publisher, **FAST)
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, **FAST, delivery=delivery)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -120,6 +131,31 @@ async def test_the_loop_survives_publisher_exceptions(async_outbox: AsyncOutbox)
         stop.set()
         await asyncio.wait_for(task, 5)
     assert not task.cancelled()
+
+
+async def test_cancelling_a_locked_delivery_gives_its_messages_back_at_once(
+    async_outbox: AsyncOutbox,
+) -> None:
+    first = message()
+    await async_outbox.commit(first)
+    entered = asyncio.Event()
+
+    class Hanging:
+        async def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
+            entered.set()
+            await asyncio.sleep(60)
+            raise AssertionError("not cancelled")
+
+    relay = AsyncOutboxRelay(async_outbox.store, Hanging(), delivery=DeliveryMode.LOCKED)
+    task = asyncio.create_task(relay.run_once())
+    await asyncio.wait_for(entered.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    publisher = AsyncCollectingPublisher()
+    again = AsyncOutboxRelay(async_outbox.store, publisher, delivery=DeliveryMode.LOCKED)
+    assert await again.run_once() == 1  # at once: no lease to wait for, and no attempt counted
+    assert [(item.id, item.attempts) for item in publisher.delivered] == [(first.id, 1)]
 
 
 async def test_cancelling_the_task_stops_the_relay(async_outbox: AsyncOutbox) -> None:

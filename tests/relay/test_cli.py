@@ -238,6 +238,25 @@ def test_relay_drain_delivers_what_is_due_and_exits(
     assert json.loads(capsys.readouterr().out)["pending"] == 0
 
 
+@pytest.mark.parametrize("mode", [[], ["--async"]], ids=["sync", "async"])
+def test_relay_drain_with_locked_delivery(
+    database: Database, mode: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    committed = database.commit(5)
+    publisher = "tests.relay.test_cli:async_collecting" if mode else "tests.relay.test_cli:collecting"
+    argv = ["outbox", "relay", *database.args(), *mode, "--publisher", publisher, "--delivery", "locked"]
+    assert main([*argv, "--batch-size", "2", "--drain"]) == 0
+    assert sorted(DELIVERED) == sorted(committed)
+    assert "published=5" in capsys.readouterr().out
+
+
+def test_an_unknown_delivery_mode_exits_2(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["outbox", "relay", *sqlite_database.args(), "--delivery", "eventually", "--drain"]) == 2
+    assert "--delivery" in capsys.readouterr().err
+
+
 def test_the_default_publisher_logs_each_message(
     sqlite_database: Database, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

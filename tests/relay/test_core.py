@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hexalchemy.outbox import RelayCounters, RelaySettings
-from hexalchemy.outbox._core import MISSING_RESULT, describe_error, sort_results
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult
+from hexalchemy.ports._outbox_rules import MISSING_RESULT, describe_error, sort_results
 
 
 def message(key: str | None = None) -> OutboxMessage:
@@ -125,7 +125,7 @@ def test_a_failure_wins_over_a_success_for_the_same_message() -> None:
 
 def test_results_for_unknown_messages_are_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
     known, stranger = message(), message()
-    with caplog.at_level(logging.WARNING, logger="hexalchemy.outbox.relay"):
+    with caplog.at_level(logging.WARNING, logger="hexalchemy.outbox"):
         outcome = sort_results([known], [PublishResult(known.id), PublishResult(stranger.id)])
     assert outcome.published == (known.id,)
     assert str(stranger.id) in caplog.text

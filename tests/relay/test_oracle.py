@@ -24,7 +24,7 @@ import attrs
 import pytest
 import sqlalchemy
 
-from hexalchemy.outbox import OutboxRelay, RelayCounters
+from hexalchemy.outbox import DeliveryMode, OutboxRelay, RelayCounters
 from hexalchemy.ports import OutboxMessage
 from hexalchemy.testing.publishers import CollectingPublisher
 from tests.relay.conftest import FAST, POLICY, Outbox
@@ -65,7 +65,10 @@ def produce(outbox: Outbox, producer: Producer) -> None:
             producer.committed.extend(batch)
 
 
-def test_what_was_committed_is_delivered_once_in_key_order(archived_postgresql_outbox: Outbox) -> None:
+@pytest.mark.parametrize("delivery", list(DeliveryMode))
+def test_what_was_committed_is_delivered_once_in_key_order(
+    archived_postgresql_outbox: Outbox, delivery: DeliveryMode
+) -> None:
     outbox = archived_postgresql_outbox
     refused_once: set[uuid.UUID] = set()
 
@@ -84,6 +87,7 @@ def test_what_was_committed_is_delivered_once_in_key_order(archived_postgresql_o
             publisher,
             batch_size=10,
             lease_for=10,
+            delivery=delivery,
             name=f"relay-{number}",
             **FAST,
         )

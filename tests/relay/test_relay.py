@@ -14,18 +14,27 @@ import attrs
 import pytest
 import sqlalchemy
 
-from hexalchemy.outbox import OutboxRelay
+from hexalchemy.outbox import DeliveryMode, OutboxRelay
 from hexalchemy.ports import (
     AcknowledgeResult,
     DeadLetter,
+    DeliveryResult,
     Lease,
     OutboxMessage,
     OutboxRelayStore,
     OutboxStats,
     PublishResult,
 )
+from hexalchemy.ports.outbox import Publish
 from hexalchemy.testing.publishers import CollectingPublisher
 from tests.relay.conftest import FAST, MAX_ATTEMPTS, POLICY, Outbox, message
+
+
+@pytest.fixture(params=list(DeliveryMode), ids=[mode.value for mode in DeliveryMode])
+def delivery(request: pytest.FixtureRequest) -> DeliveryMode:
+    """The tests that hold for both delivery modes run with each."""
+    mode: DeliveryMode = request.param
+    return mode
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -57,13 +66,15 @@ def ids(messages: Iterable[OutboxMessage]) -> list[uuid.UUID]:
 # --- one batch -------------------------------------------------------------------------------------
 
 
-def test_run_once_delivers_committed_messages_and_never_rolled_back_ones(outbox: Outbox) -> None:
+def test_run_once_delivers_committed_messages_and_never_rolled_back_ones(
+    outbox: Outbox, delivery: DeliveryMode
+) -> None:
     kept, lost, also_kept = message(), message(), message("k")
     outbox.commit(kept)
     outbox.roll_back(lost)
     outbox.commit(also_kept)
     publisher = CollectingPublisher()
-    relay = OutboxRelay(outbox.store, publisher)
+    relay = OutboxRelay(outbox.store, publisher, delivery=delivery)
 
     assert relay.run_once() == 2
     assert sorted(publisher.delivered_ids) == sorted([kept.id, also_kept.id])
@@ -73,12 +84,12 @@ def test_run_once_delivers_committed_messages_and_never_rolled_back_ones(outbox:
     assert outbox.store.stats().pending == 0
 
 
-def test_a_refused_message_is_retried_with_its_error(outbox: Outbox) -> None:
+def test_a_refused_message_is_retried_with_its_error(outbox: Outbox, delivery: DeliveryMode) -> None:
     good, refused = message(), message()
     outbox.commit(good, refused)
     publisher = CollectingPublisher()
     publisher.fail_message(refused.id, "broker: no such topic")
-    relay = OutboxRelay(outbox.store, publisher)
+    relay = OutboxRelay(outbox.store, publisher, delivery=delivery)
 
     assert relay.run_once() == 2
     assert publisher.delivered_ids == [good.id]
@@ -102,11 +113,13 @@ class FirstOnlyPublisher:
         return [PublishResult(messages[0].id)]
 
 
-def test_a_message_the_publisher_does_not_report_on_is_retried(outbox: Outbox) -> None:
+def test_a_message_the_publisher_does_not_report_on_is_retried(
+    outbox: Outbox, delivery: DeliveryMode
+) -> None:
     first, second = message(), message()
     outbox.commit(first, second)
     publisher = FirstOnlyPublisher()
-    relay = OutboxRelay(outbox.store, publisher)
+    relay = OutboxRelay(outbox.store, publisher, delivery=delivery)
 
     assert relay.run_once() == 2
     assert relay.counters.published == 1
@@ -115,12 +128,12 @@ def test_a_message_the_publisher_does_not_report_on_is_retried(outbox: Outbox) -
     assert publisher.seen == [first.id, second.id, second.id]
 
 
-def test_a_publisher_exception_fails_the_whole_batch(outbox: Outbox) -> None:
+def test_a_publisher_exception_fails_the_whole_batch(outbox: Outbox, delivery: DeliveryMode) -> None:
     first, second = message(), message()
     outbox.commit(first, second)
     publisher = CollectingPublisher()
     publisher.raise_on_publish(ConnectionError("broker unreachable"))
-    relay = OutboxRelay(outbox.store, publisher)
+    relay = OutboxRelay(outbox.store, publisher, delivery=delivery)
 
     with pytest.raises(ConnectionError):
         relay.run_once()
@@ -138,14 +151,16 @@ def test_a_publisher_exception_fails_the_whole_batch(outbox: Outbox) -> None:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def test_a_poison_message_is_dead_lettered_and_does_not_block_other_keys(outbox: Outbox) -> None:
+def test_a_poison_message_is_dead_lettered_and_does_not_block_other_keys(
+    outbox: Outbox, delivery: DeliveryMode
+) -> None:
     poison, after_poison = message("a"), message("a")
     others = [message("b"), message("c"), message(None)]
     outbox.commit(poison, *others)
     outbox.commit(after_poison)
     publisher = CollectingPublisher()
     publisher.fail_message(poison.id, "cannot serialise")
-    relay = OutboxRelay(outbox.store, publisher, **FAST)
+    relay = OutboxRelay(outbox.store, publisher, **FAST, delivery=delivery)
 
     with running(relay):
         wait_until(lambda: set(ids(others)) <= set(publisher.delivered_ids))
@@ -220,6 +235,9 @@ class StopAfterClaim:
 
     def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         return self._store.release(lease, ids)
+
+    def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
+        return self._store.deliver(publish, limit=limit)
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         return self._store.dead_letters(limit=limit)
@@ -345,13 +363,15 @@ def test_the_loop_survives_a_dropped_table(sql_outbox: Outbox) -> None:
         wait_until(lambda: publisher.delivered_ids == [later.id])
 
 
-def test_the_loop_survives_publisher_exceptions(outbox: Outbox, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_loop_survives_publisher_exceptions(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture, delivery: DeliveryMode
+) -> None:
     patient = outbox.new_store(policy=attrs.evolve(POLICY, max_attempts=100))
     messages = [message(), message("k")]
     outbox.commit(*messages)
     publisher = CollectingPublisher()
     publisher.raise_on_publish(TimeoutError("broker timed out"))
-    relay = OutboxRelay(patient, publisher, **FAST)
+    relay = OutboxRelay(patient, publisher, **FAST, delivery=delivery)
     with caplog.at_level(logging.INFO, logger="hexalchemy.outbox.relay"), running(relay):
         wait_until(lambda: relay.counters.errors >= 3)
         publisher.raise_on_publish(None)

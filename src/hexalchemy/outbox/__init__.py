@@ -10,6 +10,7 @@ from hexalchemy.outbox.publishers import AsyncLoggingPublisher, LoggingPublisher
 from hexalchemy.outbox.relay import (
     AsyncOutboxRelay,
     AsyncWakeUp,
+    DeliveryMode,
     OutboxRelay,
     RelayCounters,
     RelaySettings,
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncLoggingPublisher",
     "AsyncOutboxRelay",
     "AsyncWakeUp",
+    "DeliveryMode",
     "LoggingPublisher",
     "OutboxRelay",
     "RelayCounters",

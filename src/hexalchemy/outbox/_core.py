@@ -19,12 +19,13 @@ too.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import math
 import random as _random
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -34,20 +35,17 @@ from hexalchemy.ports import (
     AsyncOutboxRelayStore,
     AsyncPublisher,
     ConfigError,
+    DeliveryResult,
     Lease,
     OutboxMessage,
     OutboxRelayStore,
     Publisher,
-    PublishResult,
 )
+from hexalchemy.ports._outbox_rules import describe_error, sort_results
 
 R = TypeVar("R")
 
 logger: Final = logging.getLogger("hexalchemy.outbox.relay")
-
-MISSING_RESULT: Final = "the publisher returned no result for this message"
-"""The error recorded for a message the publisher's results did not mention."""
-
 
 # --- settings ---------------------------------------------------------------------------
 
@@ -94,6 +92,33 @@ def _check_batch_size(_instance: object, _attribute: attrs.Attribute[int], value
         raise ConfigError("batch_size", value, "must be at least 1")
 
 
+class DeliveryMode(enum.Enum):
+    """How a relay takes messages from its store (see ``docs/outbox.md``, "Delivery modes")."""
+
+    LEASED = "leased"
+    """Claim under a lease, publish with no transaction open, then acknowledge or reject.
+
+    Two short transactions per batch and two writes per message; the publisher may be slow,
+    and a message that kills the relay still counts its attempts (and is dead-lettered in
+    the end). The default.
+    """
+    LOCKED = "locked"
+    """Take, publish and settle in one transaction that locks the messages while publishing.
+
+    One write per published message and one commit per batch: the fastest mode. The
+    transaction stays open while the publisher runs (keep it fast), and a relay that dies
+    mid-batch counts no attempt (on SQLite, writers wait while a batch is published).
+    """
+
+
+def _delivery(value: DeliveryMode | str) -> DeliveryMode:
+    try:
+        return DeliveryMode(value)
+    except ValueError:
+        choices = ", ".join(repr(mode.value) for mode in DeliveryMode)
+        raise ConfigError("delivery", value, f"must be a DeliveryMode or one of {choices}") from None
+
+
 @attrs.frozen(kw_only=True)
 class RelaySettings:
     """How a relay claims, polls and backs off; every value is checked when it is built.
@@ -115,6 +140,8 @@ class RelaySettings:
     """Seconds: the wait after the first failure in a row; it doubles with each further one."""
     max_error_backoff: float = attrs.field(default=30.0, converter=_max_error_backoff)
     """Seconds: the longest wait after failures."""
+    delivery: DeliveryMode = attrs.field(default=DeliveryMode.LEASED, converter=_delivery)
+    """Leased or locked delivery (a :class:`DeliveryMode` or its value); ``lease_for`` applies to leased only."""
 
     def __attrs_post_init__(self) -> None:
         if self.min_idle_delay > self.max_idle_delay:
@@ -211,63 +238,6 @@ class _Tally:
     def snapshot(self) -> RelayCounters:
         with self._lock:
             return RelayCounters(**self._values)
-
-
-# --- sorting the publisher's results ---------------------------------------------------------
-
-
-@attrs.frozen
-class Outcome:
-    """What to do with each message of a published batch, in lease order."""
-
-    published: tuple[uuid.UUID, ...]
-    """Accepted by the broker: acknowledge."""
-    failed: tuple[tuple[OutboxMessage, str], ...]
-    """Refused (or not mentioned) by the publisher, with the error: reject."""
-
-
-def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
-    """Match the publisher's results to the batch.
-
-    A message with no result failed (:data:`MISSING_RESULT`); when the publisher reported a
-    message more than once, a failure wins over a success (a needless redelivery is safe, a
-    lost message is not); results for messages not in the batch are logged and ignored.
-
-    Raises:
-        TypeError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`.
-    """
-    if isinstance(results, str | bytes) or not isinstance(results, Iterable):
-        raise TypeError(f"the publisher must return a sequence of PublishResult, not {results!r}")
-    by_id: dict[uuid.UUID, PublishResult] = {}
-    for result in results:
-        if not isinstance(result, PublishResult):
-            raise TypeError(f"the publisher returned {result!r} where a PublishResult was expected")
-        previous = by_id.get(result.message_id)
-        if previous is None or previous.ok:
-            by_id[result.message_id] = result
-    published: list[uuid.UUID] = []
-    failed: list[tuple[OutboxMessage, str]] = []
-    for message in messages:
-        outcome = by_id.pop(message.id, None)
-        if outcome is None:
-            failed.append((message, MISSING_RESULT))
-        elif outcome.error is not None:
-            failed.append((message, outcome.error))
-        else:
-            published.append(message.id)
-    if by_id:
-        logger.warning(
-            "the publisher returned results for %d message(s) not in the batch, ignored: %s",
-            len(by_id),
-            ", ".join(sorted(str(key) for key in by_id)),
-        )
-    return Outcome(published=tuple(published), failed=tuple(failed))
-
-
-def describe_error(error: BaseException) -> str:
-    """The text recorded as a message's last error when the whole batch failed."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 # --- the steps and the drivers ---------------------------------------------------------------
@@ -398,6 +368,8 @@ class RelayCore:
 
     def _batch(self, stopping: Callable[[], bool]) -> Plan[int]:
         settings = self.settings
+        if settings.delivery is DeliveryMode.LOCKED:
+            return (yield from self._deliver())
         lease: Lease = yield Call(
             self._store.claim, keywords={"limit": settings.batch_size, "lease_for": settings.lease_for}
         )
@@ -429,6 +401,37 @@ class RelayCore:
         for message, reason in outcome.failed:
             yield from self._reject(lease, message, reason)
         return len(messages)
+
+    def _deliver(self) -> Plan[int]:
+        """One locked delivery: the store publishes and settles the batch in its transaction."""
+        result: DeliveryResult = yield Call(
+            self._store.deliver, (self._publisher.publish,), {"limit": self.settings.batch_size}
+        )
+        if result.messages:
+            self.tally.add(
+                batches=1,
+                published=result.published,
+                retried=result.retried,
+                dead_lettered=result.dead_lettered,
+            )
+        if result.error is not None:
+            logger.warning(
+                "relay %s: the publisher failed the whole batch of %d message(s): %s",
+                self.name,
+                result.messages,
+                describe_error(result.error),
+            )
+            raise result.error
+        if result.messages > result.published:
+            logger.info(
+                "relay %s: %d of %d message(s) failed (%d to retry, %d dead-lettered)",
+                self.name,
+                result.messages - result.published,
+                result.messages,
+                result.retried,
+                result.dead_lettered,
+            )
+        return result.messages
 
     def _reject(self, lease: Lease, message: OutboxMessage, error: str) -> Plan[None]:
         logger.info(

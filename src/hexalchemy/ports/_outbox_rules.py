@@ -7,26 +7,39 @@ retry, dead-letter and order messages the same way. Standard library and attrs o
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
 
 from hexalchemy.ports.errors import ConfigError
-from hexalchemy.ports.outbox import InvalidMessageError, OutboxMessage
+from hexalchemy.ports.outbox import InvalidMessageError, OutboxMessage, PublishResult
 
 __all__ = [
     "MAX_ERROR_LENGTH",
+    "MISSING_RESULT",
     "OutboxPolicy",
+    "Outcome",
     "check_claim",
+    "check_limit",
     "check_error",
     "check_retry_after",
     "delivery_order",
+    "describe_error",
     "exhausted_error",
     "prepare_batch",
+    "publisher_raised",
+    "sort_results",
+    "stored_error",
 ]
+
+logger: Final = logging.getLogger("hexalchemy.outbox")
+
+MISSING_RESULT: Final = "the publisher returned no result for this message"
+"""The error recorded for a message the publisher's results did not mention."""
 
 MAX_ERROR_LENGTH: Final = 10_000
 """Longer error texts are cut to this many characters before they are stored."""
@@ -93,10 +106,15 @@ def exhausted_error(attempts: int) -> str:
     )
 
 
-def check_claim(limit: object, lease_for: object) -> None:
-    """Refuse a bad ``limit`` or ``lease_for`` with ``ValueError``."""
+def check_limit(limit: object) -> None:
+    """Refuse a ``limit`` that is not an int >= 1 with ``ValueError``."""
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+
+
+def check_claim(limit: object, lease_for: object) -> None:
+    """Refuse a bad ``limit`` or ``lease_for`` with ``ValueError``."""
+    check_limit(limit)
     if not isinstance(lease_for, dt.timedelta) or lease_for <= dt.timedelta(0):
         raise ValueError(f"lease_for must be a timedelta > 0, not {lease_for!r}")
 
@@ -107,6 +125,12 @@ def check_retry_after(retry_after: object) -> None:
         not isinstance(retry_after, dt.timedelta) or retry_after < dt.timedelta(0)
     ):
         raise ValueError(f"retry_after must be None or a timedelta >= 0, not {retry_after!r}")
+
+
+def stored_error(error: object) -> str:
+    """A publisher's error as stored: a str (``repr`` of anything else), cut to :data:`MAX_ERROR_LENGTH`."""
+    text = error if isinstance(error, str) else repr(error)
+    return text[:MAX_ERROR_LENGTH]
 
 
 def check_error(error: object) -> str:
@@ -155,3 +179,63 @@ def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> 
 def delivery_order(message: OutboxMessage) -> tuple[dt.datetime, uuid.UUID]:
     """The sort key of claimed messages: when they became available, then their (time-ordered) id."""
     return message.available_at, message.id
+
+
+@attrs.frozen
+class Outcome:
+    """What to do with each message of a published batch, in the batch's order."""
+
+    published: tuple[uuid.UUID, ...]
+    """Accepted by the broker: acknowledge."""
+    failed: tuple[tuple[OutboxMessage, str], ...]
+    """Refused (or not mentioned) by the publisher, with the error: reject."""
+
+
+def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
+    """Match the publisher's results to the batch.
+
+    A message with no result failed (:data:`MISSING_RESULT`); when the publisher reported a
+    message more than once, a failure wins over a success (a needless redelivery is safe, a
+    lost message is not); results for messages not in the batch are logged and ignored.
+
+    Raises:
+        TypeError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`.
+    """
+    if isinstance(results, str | bytes) or not isinstance(results, Iterable):
+        raise TypeError(f"the publisher must return a sequence of PublishResult, not {results!r}")
+    by_id: dict[uuid.UUID, PublishResult] = {}
+    for result in results:
+        if not isinstance(result, PublishResult):
+            raise TypeError(f"the publisher returned {result!r} where a PublishResult was expected")
+        previous = by_id.get(result.message_id)
+        if previous is None or previous.ok:
+            by_id[result.message_id] = result
+    published: list[uuid.UUID] = []
+    failed: list[tuple[OutboxMessage, str]] = []
+    for message in messages:
+        outcome = by_id.pop(message.id, None)
+        if outcome is None:
+            failed.append((message, MISSING_RESULT))
+        elif outcome.error is not None:
+            failed.append((message, outcome.error))
+        else:
+            published.append(message.id)
+    if by_id:
+        logger.warning(
+            "the publisher returned results for %d message(s) not in the batch, ignored: %s",
+            len(by_id),
+            ", ".join(sorted(str(key) for key in by_id)),
+        )
+    return Outcome(published=tuple(published), failed=tuple(failed))
+
+
+def describe_error(error: BaseException) -> str:
+    """The text recorded as a message's last error when the whole batch failed."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def publisher_raised(messages: Sequence[OutboxMessage], error: BaseException) -> Outcome:
+    """The outcome of a batch whose publisher raised ``error``: every message failed."""
+    reason = f"the publisher raised {describe_error(error)}"
+    return Outcome(published=(), failed=tuple((message, reason) for message in messages))

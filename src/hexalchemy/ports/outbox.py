@@ -2,12 +2,19 @@
 
 A service writes :class:`OutboxMessage` values with an :class:`OutboxWriter` inside the
 ambient transaction of its business data, so a message exists exactly when the data it
-announces was committed. A relay later claims due messages from an
-:class:`OutboxRelayStore` under a lease, hands them to a :class:`Publisher` for the broker
-and acknowledges or rejects each one.
+announces was committed. A relay later takes due messages from an
+:class:`OutboxRelayStore` and hands them to a :class:`Publisher` for the broker, in one of
+two ways:
+
+- **leased** (:meth:`OutboxRelayStore.claim`): the messages are leased in one short
+  transaction, published with no transaction open, then acknowledged or rejected in
+  another;
+- **locked** (:meth:`OutboxRelayStore.deliver`): one transaction takes and locks the
+  messages, publishes them while it holds the locks, and settles them before it commits.
 
 Delivery to the broker is at least once: a message is delivered again only when a relay's
-lease expired before it acknowledged (the store counts such stale acknowledgements).
+lease expired before it acknowledged (the store counts such stale acknowledgements), or
+when a locked delivery's transaction did not commit after the broker took the message.
 Messages that share an ``ordering_key`` are delivered one at a time in commit order.
 """
 
@@ -18,8 +25,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Final, Protocol, TypeAlias
 
 import attrs
 
@@ -34,13 +41,16 @@ __all__ = [
     "AsyncOutboxRelayStore",
     "AsyncOutboxWriter",
     "AsyncPublisher",
+    "AsyncPublish",
     "DeadLetter",
+    "DeliveryResult",
     "InvalidMessageError",
     "Lease",
     "OutboxMessage",
     "OutboxRelayStore",
     "OutboxStats",
     "OutboxWriter",
+    "Publish",
     "Publisher",
     "PublishResult",
     "time_ordered_uuid",
@@ -228,6 +238,28 @@ class PublishResult:
 
 
 @attrs.frozen
+class DeliveryResult:
+    """What one locked delivery (:meth:`OutboxRelayStore.deliver`) did, after it committed."""
+
+    messages: int
+    """Messages handed to the publisher (0 when nothing was due)."""
+    published: int
+    """Of those, the ones the broker accepted: gone from the outbox (or archived)."""
+    retried: int
+    """Failed ones given back for a later attempt, after a backoff."""
+    dead_lettered: int
+    """Failed ones moved to the dead letters (they were at the attempt limit)."""
+    error: Exception | None = attrs.field(default=None, eq=False)
+    """What the publisher raised, if it raised: every message then counts as failed."""
+
+
+Publish: TypeAlias = Callable[[Sequence[OutboxMessage]], Sequence[PublishResult]]
+"""A publish function, such as :meth:`Publisher.publish`: one result per message."""
+AsyncPublish: TypeAlias = Callable[[Sequence[OutboxMessage]], Awaitable[Sequence[PublishResult]]]
+"""An async publish function, such as :meth:`AsyncPublisher.publish`."""
+
+
+@attrs.frozen
 class DeadLetter:
     """A message that reached the attempt limit (or was dead-lettered explicitly)."""
 
@@ -271,7 +303,7 @@ class AsyncOutboxWriter(Protocol):
 
 
 class OutboxRelayStore(Protocol):
-    """What a relay needs: claims under a lease, and their outcomes, each in its own transaction."""
+    """What a relay needs: leased claims and their outcomes, each in its own transaction, or locked deliveries."""
 
     def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
@@ -293,6 +325,19 @@ class OutboxRelayStore(Protocol):
 
     def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Give unfinished messages back at once, without counting the attempt (graceful stop)."""
+        ...
+
+    def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
+        """Take up to ``limit`` due messages, publish them and settle them, all in one transaction.
+
+        The transaction locks the messages while ``publish`` runs (no other relay takes
+        them, and later messages of their ordering keys wait), then removes the published
+        ones and gives the failed ones back with an attempt counted, or dead-letters them at
+        the attempt limit, and commits. An exception of ``publish`` fails every message and
+        is returned in :attr:`DeliveryResult.error`, not raised. If the transaction does not
+        commit (the process dies, or a ``BaseException`` such as ``KeyboardInterrupt``), the
+        messages are due again with no attempt counted.
+        """
         ...
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
@@ -335,6 +380,10 @@ class AsyncOutboxRelayStore(Protocol):
 
     async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Give unfinished messages back at once, without counting the attempt."""
+        ...
+
+    async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
+        """Take, publish (awaiting ``publish``) and settle due messages in one transaction (see :meth:`OutboxRelayStore.deliver`)."""
         ...
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:

@@ -47,6 +47,7 @@ from hexalchemy.ports import (
     AcknowledgeResult,
     ConfigError,
     DeadLetter,
+    DeliveryResult,
     Lease,
     OutboxMessage,
     OutboxStats,
@@ -54,12 +55,17 @@ from hexalchemy.ports import (
 )
 from hexalchemy.ports._outbox_rules import (
     OutboxPolicy,
+    Outcome,
     check_claim,
     check_error,
+    check_limit,
     check_retry_after,
     delivery_order,
     exhausted_error,
     prepare_batch,
+    publisher_raised,
+    sort_results,
+    stored_error,
 )
 from hexalchemy.sqlalchemy._operations import Call, Plan, drive, drive_async, run_plan, run_plan_async
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
@@ -102,6 +108,11 @@ def _message(row: Sequence[Any]) -> OutboxMessage:
 
 def _values(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(MESSAGE_COLUMNS, row, strict=False))
+
+
+def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
+    """``row`` (of :data:`MESSAGE_COLUMNS`) with one more attempt counted."""
+    return (*row[:_ATTEMPTS], row[_ATTEMPTS] + 1, *row[_ATTEMPTS + 1 :])
 
 
 def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
@@ -258,6 +269,7 @@ class OutboxRelayCore:
         )
         self._build_claim()
         self._build_outcomes()
+        self._build_delivery()
         self._build_maintenance()
 
     def _build_claim(self) -> None:
@@ -334,6 +346,16 @@ class OutboxRelayCore:
             .where(fenced)
             .values(lease_token=None, lease_expires_at=None, attempts=m.c.attempts - 1, available_at=self.now)
         )
+
+    def _build_delivery(self) -> None:
+        """Locked delivery: take (and lock) due rows by deleting them; put failed ones back."""
+        m = self.tables.messages
+        if self.postgresql:
+            due = self._due("id", lock=True).cte("deliverable").prefix_with("MATERIALIZED")
+            self.take_due_statement: Any = delete(m).where(m.c.id == due.c.id).returning(*self.columns)
+        else:
+            self.drop_statement = delete(m).where(m.c.id.in_(self.ids))
+        self.put_back_statement = self.insert(m).values(available_at=self._later("hx_retry"))
 
     def _build_maintenance(self) -> None:
         """Dead letters, requeue, purge and stats."""
@@ -489,6 +511,75 @@ class OutboxRelayCore:
             yield Call(connection.execute, (self.lease_statement, parameters))
         messages = [_message((*row[:_ATTEMPTS], row[_ATTEMPTS] + 1, *row[_ATTEMPTS + 1 :])) for row in leased]
         return Lease(token, now + lease_for, tuple(messages))
+
+    # ------------------------------------------------------------------------- locked delivery
+    def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
+        """Plan: take, publish and settle up to ``limit`` due messages in one transaction."""
+        check_limit(limit)
+        if not callable(publish):
+            raise TypeError(f"publish must be callable, not {publish!r}")
+        return self._own(functools.partial(self._deliver, publish=publish, limit=limit))
+
+    def _take_due(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Delete (and so lock) up to ``limit`` due rows in this transaction; return them."""
+        if self.postgresql:
+            result = yield Call(connection.execute, (self.take_due_statement, {"hx_limit": limit}))
+            return list(result.all())
+        # SQLite: BEGIN IMMEDIATE already keeps every other writer out.
+        clock = self._clock(_utcnow())
+        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
+        rows = list(result.all())
+        if rows:
+            yield Call(connection.execute, (self.drop_statement, {"hx_ids": [row[0] for row in rows]}))
+        return rows
+
+    def _deliver(
+        self, connection: Any, *, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int
+    ) -> Plan[DeliveryResult]:
+        taken = yield from self._take_due(connection, limit)
+        now = _utcnow()
+        max_attempts = self.policy.max_attempts
+        exhausted = [row for row in taken if row[_ATTEMPTS] >= max_attempts]
+        if exhausted:
+            extra = {"hx_error": self.exhausted_error, **self._clock(now)}
+            yield Call(
+                connection.execute, (self.bury_statement, [{**_values(row), **extra} for row in exhausted])
+            )
+        rows = {row[0]: _attempted(row) for row in taken if row[_ATTEMPTS] < max_attempts}
+        if not rows:
+            return DeliveryResult(0, 0, 0, 0)
+        messages = sorted((_message(row) for row in rows.values()), key=delivery_order)
+        error: Exception | None = None
+        try:
+            results = yield Call(publish, (messages,))
+            outcome = sort_results(messages, results)
+        except Exception as exc:  # settled as failed and committed; the relay sees it in the result
+            error = exc
+            outcome = publisher_raised(messages, exc)
+        if self.archive_statement is not None and outcome.published:
+            archived = [{**_values(rows[id]), **self._clock(now)} for id in outcome.published]
+            yield Call(connection.execute, (self.archive_statement, archived))
+        retried, dead_lettered = yield from self._settle_failures(connection, rows, outcome, now)
+        return DeliveryResult(len(messages), len(outcome.published), retried, dead_lettered, error)
+
+    def _settle_failures(
+        self, connection: Any, rows: dict[uuid.UUID, tuple[Any, ...]], outcome: Outcome, now: dt.datetime
+    ) -> Plan[tuple[int, int]]:
+        """Put failed messages back after their backoff, or bury those at the attempt limit."""
+        again: list[dict[str, Any]] = []
+        buried: list[dict[str, Any]] = []
+        for message, error in outcome.failed:
+            values = {**_values(rows[message.id]), "last_error": stored_error(error)}
+            if message.attempts >= self.policy.max_attempts:
+                buried.append({**values, "hx_error": values["last_error"], **self._clock(now)})
+            else:
+                delay = self.policy.retry_delay(message.attempts)
+                again.append({**values, **self._clock(now, hx_retry=delay)})
+        if again:
+            yield Call(connection.execute, (self.put_back_statement, again))
+        if buried:
+            yield Call(connection.execute, (self.bury_statement, buried))
+        return len(again), len(buried)
 
     # ------------------------------------------------------------------------------ outcomes
     def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:

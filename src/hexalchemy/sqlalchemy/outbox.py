@@ -24,7 +24,11 @@ Guarantees:
   the lease token, so a relay whose lease expired changes nothing (its calls report the
   messages as stale);
 - an attempt is counted at claim time: after ``max_attempts`` claims a message is
-  dead-lettered, by the rejection or by the next claim.
+  dead-lettered, by the rejection or by the next claim;
+- a locked delivery (``deliver``) deletes the due messages it takes in its transaction
+  (which locks them: on PostgreSQL other relays skip them, on SQLite no other writer
+  runs), publishes them, puts the failed ones back with an attempt counted (or buries
+  them at the limit) and commits; if it does not commit, the messages are back, untouched.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hexalchemy.ports import (
     AcknowledgeResult,
     DeadLetter,
+    DeliveryResult,
     Lease,
     OutboxMessage,
     OutboxStats,
 )
 from hexalchemy.ports._outbox_rules import OutboxPolicy
-from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES
+from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES, AsyncPublish, Publish
 from hexalchemy.sqlalchemy._operations import run_plan as _run
 from hexalchemy.sqlalchemy._operations import run_plan_async as _run_async
 from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, OutboxWriterCore
@@ -164,6 +169,10 @@ class SqlAlchemyOutboxRelayStore:
         """Give unfinished messages back, available now, without counting the attempt."""
         return _run_own(self._core.release(lease, ids))
 
+    def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
+        """Take, publish and settle up to ``limit`` due messages in one transaction (see ``OutboxRelayStore.deliver``)."""
+        return _run_own(self._core.deliver(publish, limit))
+
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""
         return _run_own(self._core.dead_letters(limit))
@@ -222,6 +231,10 @@ class AsyncSqlAlchemyOutboxRelayStore:
     async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Give unfinished messages back, available now, without counting the attempt."""
         return await _run_own_async(self._core.release(lease, ids))
+
+    async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
+        """Take, publish (awaiting ``publish``) and settle up to ``limit`` due messages in one transaction."""
+        return await _run_own_async(self._core.deliver(publish, limit))
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol, cast
 
 import attrs
@@ -34,21 +34,27 @@ from hexalchemy.ports import (
     AcknowledgeResult,
     ConfigError,
     DeadLetter,
+    DeliveryResult,
     EntitySpec,
     Lease,
     OutboxMessage,
     OutboxStats,
+    PublishResult,
     TransactionUsageError,
 )
 from hexalchemy.ports._outbox_rules import (
     OutboxPolicy,
     check_claim,
     check_error,
+    check_limit,
     check_retry_after,
     exhausted_error,
     prepare_batch,
+    publisher_raised,
+    sort_results,
+    stored_error,
 )
-from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES
+from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES, AsyncPublish, Publish
 from hexalchemy.testing.memory import (
     AsyncInMemoryTransactionManager,
     InMemoryTransactionManager,
@@ -193,6 +199,10 @@ class _WriterCore:
             return [_copy(row.message) for row in _table(self._core).values()]
 
 
+_DELIVERY_HOLD: Final = dt.timedelta(days=3650)
+"""The lease of a locked delivery: it ends with the delivery, never by expiring."""
+
+
 class _RelayCore:
     """The relay store's operations, shared by the sync and async stores."""
 
@@ -273,6 +283,36 @@ class _RelayCore:
                 )
                 claimed.append(_copy(message))
         return Lease(token, until, tuple(claimed))
+
+    # locked delivery: a lease that outlives the publisher stands for the SQL store's row locks
+
+    def start_delivery(self, limit: int) -> Lease:
+        """Take up to ``limit`` due messages for a locked delivery (an empty lease when none is due)."""
+        check_limit(limit)
+        return self.claim(limit, _DELIVERY_HOLD)
+
+    def settle_delivery(
+        self, lease: Lease, results: Sequence[PublishResult] | None, error: Exception | None
+    ) -> DeliveryResult:
+        """Finish a locked delivery: remove the published messages, retry or bury the failed ones."""
+        messages = lease.messages
+        try:
+            outcome = (
+                publisher_raised(messages, error) if error is not None else sort_results(messages, results)
+            )
+        except TypeError as exc:
+            error, outcome = exc, publisher_raised(messages, exc)
+        self.acknowledge(lease, outcome.published)
+        retried = dead_lettered = 0
+        for message, text in outcome.failed:
+            result = self.reject(lease, message.id, stored_error(text), None)
+            dead_lettered += result.dead_lettered
+            retried += result.done - result.dead_lettered
+        return DeliveryResult(len(messages), len(outcome.published), retried, dead_lettered, error)
+
+    def abandon_delivery(self, lease: Lease) -> None:
+        """Give back a delivery's messages untouched (its publisher was interrupted): no attempt counted."""
+        self.release(lease, [message.id for message in lease.messages])
 
     def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
         wanted = list(dict.fromkeys(ids))
@@ -481,6 +521,20 @@ class InMemoryOutboxRelayStore:
         """Give unfinished messages back, available now, without counting the attempt."""
         return self._core.release(lease, ids)
 
+    def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
+        """Take, publish and settle up to ``limit`` due messages as one delivery (see ``OutboxRelayStore.deliver``)."""
+        lease = self._core.start_delivery(limit)
+        if not lease.messages:
+            return DeliveryResult(0, 0, 0, 0)
+        try:
+            results = publish(lease.messages)
+        except Exception as error:
+            return self._core.settle_delivery(lease, None, error)
+        except BaseException:
+            self._core.abandon_delivery(lease)
+            raise
+        return self._core.settle_delivery(lease, results, None)
+
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""
         return self._core.dead_letters(limit)
@@ -559,6 +613,20 @@ class AsyncInMemoryOutboxRelayStore:
     async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Give unfinished messages back, available now, without counting the attempt."""
         return self._core.release(lease, ids)
+
+    async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
+        """Take, publish (awaiting ``publish``) and settle up to ``limit`` due messages as one delivery."""
+        lease = self._core.start_delivery(limit)
+        if not lease.messages:
+            return DeliveryResult(0, 0, 0, 0)
+        try:
+            results = await publish(lease.messages)
+        except Exception as error:
+            return self._core.settle_delivery(lease, None, error)
+        except BaseException:
+            self._core.abandon_delivery(lease)
+            raise
+        return self._core.settle_delivery(lease, results, None)
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""

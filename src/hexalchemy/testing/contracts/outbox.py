@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import attrs
 import pytest
@@ -41,6 +41,7 @@ from hexalchemy.ports import (
     AsyncOutboxWriter,
     AsyncTransactionManager,
     DeadLetter,
+    DeliveryResult,
     InvalidMessageError,
     IsolationLevel,
     Lease,
@@ -49,10 +50,13 @@ from hexalchemy.ports import (
     OutboxRelayStore,
     OutboxStats,
     OutboxWriter,
+    PublishResult,
     ReadOnlyTransactionError,
     TransactionManager,
     TransactionUsageError,
 )
+from hexalchemy.ports._outbox_rules import MISSING_RESULT
+from hexalchemy.ports.outbox import AsyncPublish, Publish
 
 __all__ = [
     "CONTRACT_BASE_DELAY",
@@ -193,6 +197,10 @@ class _AsyncRelay:
     async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         return self._relay.release(lease, ids)
 
+    async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
+        # A sync store cannot await an async publisher: the tests call _Subject.deliver.
+        raise NotImplementedError("the contract delivers through _Subject.deliver")
+
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         return self._relay.dead_letters(limit=limit)
 
@@ -214,22 +222,37 @@ class _Subject:
     writer: AsyncOutboxWriter
     relay: AsyncOutboxRelayStore
     advance: Callable[[dt.timedelta], Awaitable[None]]
+    deliver_with: Callable[[Publish, int], Awaitable[DeliveryResult]]
 
     @classmethod
     def of_sync(cls, harness: OutboxHarness) -> _Subject:
         async def advance(delta: dt.timedelta) -> None:
             harness.advance(delta)
 
+        async def deliver_with(publish: Publish, limit: int) -> DeliveryResult:
+            return harness.relay.deliver(publish, limit=limit)
+
         return cls(
             _AsyncTransactions(harness.transactions),
             _AsyncWriter(harness.writer),
             _AsyncRelay(harness.relay),
             advance,
+            deliver_with,
         )
 
     @classmethod
     def of_async(cls, harness: AsyncOutboxHarness) -> _Subject:
-        return cls(harness.transactions, harness.writer, harness.relay, harness.advance)
+        async def deliver_with(publish: Publish, limit: int) -> DeliveryResult:
+            async def publish_async(messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+                return publish(messages)
+
+            return await harness.relay.deliver(publish_async, limit=limit)
+
+        return cls(harness.transactions, harness.writer, harness.relay, harness.advance, deliver_with)
+
+    async def deliver(self, publish: Publish, *, limit: int = 100) -> DeliveryResult:
+        """A locked delivery through the store under test, with a sync ``publish`` function."""
+        return await self.deliver_with(publish, limit)
 
     async def commit(self, *messages: OutboxMessage) -> list[OutboxMessage]:
         """Add ``messages`` in a committed transaction and return them."""
@@ -247,6 +270,27 @@ class _Subject:
 
 class _BoomError(Exception):
     """Raised by a test to make a transaction fail."""
+
+
+class _Interrupt(BaseException):
+    """Raised by a publisher to stand for the relay dying mid-batch (like ``KeyboardInterrupt``)."""
+
+
+class _Broker:
+    """A publisher that records what it was given; refuses the ids in ``refuse`` with their error."""
+
+    def __init__(self, refuse: dict[uuid.UUID, str] | None = None) -> None:
+        self.refuse = refuse or {}
+        self.published: list[OutboxMessage] = []
+        self.batches = 0
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+        self.batches += 1
+        self.published.extend(message for message in messages if message.id not in self.refuse)
+        return [PublishResult(message.id, self.refuse.get(message.id)) for message in messages]
+
+    def ids(self) -> list[uuid.UUID]:
+        return _ids(self.published)
 
 
 def _message(
@@ -567,7 +611,150 @@ class _OutboxBehaviour:
         with pytest.raises(ValueError, match="retry_after"):
             await hx_outbox.relay.reject(lease, message.id, "x", retry_after=dt.timedelta(seconds=-1))
 
-    # -- dead letters -----------------------------------------------------------------------------
+    # -- locked delivery ---------------------------------------------------------------------------
+
+    async def test_a_delivery_publishes_due_messages_in_order_and_removes_them(
+        self, hx_outbox: _Subject
+    ) -> None:
+        messages = await hx_outbox.commit(_message(b"1"), _message(b"2"), _message(b"3"))
+        broker = _Broker()
+        result = await hx_outbox.deliver(broker.publish, limit=2)
+        assert result == DeliveryResult(messages=2, published=2, retried=0, dead_lettered=0)
+        assert result.error is None
+        assert broker.ids() == _ids(messages[:2])
+        assert await hx_outbox.claim_ids() == _ids(messages[2:])
+
+    async def test_a_delivered_message_is_the_message_written_with_its_attempt_counted(
+        self, hx_outbox: _Subject
+    ) -> None:
+        (message,) = await hx_outbox.commit(
+            OutboxMessage.create(_TOPIC, b"body", headers={"h": "v"}, ordering_key="k", idempotency_key="i")
+        )
+        broker = _Broker()
+        await hx_outbox.deliver(broker.publish)
+        (delivered,) = broker.published
+        assert delivered == attrs.evolve(message, attempts=1)
+
+    async def test_a_delivery_of_an_empty_outbox_calls_no_publisher(self, hx_outbox: _Subject) -> None:
+        broker = _Broker()
+        assert await hx_outbox.deliver(broker.publish) == DeliveryResult(0, 0, 0, 0)
+        assert broker.batches == 0
+
+    async def test_a_delivery_takes_only_the_first_message_of_each_key(self, hx_outbox: _Subject) -> None:
+        a1, a2, b1 = await hx_outbox.commit(
+            _message(ordering_key="a"), _message(ordering_key="a"), _message(ordering_key="b")
+        )
+        broker = _Broker()
+        await hx_outbox.deliver(broker.publish)
+        assert broker.ids() == [a1.id, b1.id]
+        await hx_outbox.deliver(broker.publish)
+        assert broker.ids() == [a1.id, b1.id, a2.id]
+
+    async def test_a_failed_message_is_retried_after_a_backoff_with_its_error(
+        self, hx_outbox: _Subject
+    ) -> None:
+        ok, bad = await hx_outbox.commit(_message(b"ok"), _message(b"bad"))
+        broker = _Broker(refuse={bad.id: "broker said no"})
+        result = await hx_outbox.deliver(broker.publish)
+        assert result == DeliveryResult(messages=2, published=1, retried=1, dead_lettered=0)
+        assert await hx_outbox.claim_ids() == []
+        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        again = await hx_outbox.claim()
+        assert [(m.id, m.attempts, m.last_error) for m in again.messages] == [(bad.id, 2, "broker said no")]
+        assert ok.id not in _ids(again.messages)
+
+    async def test_a_failed_first_message_holds_its_key(self, hx_outbox: _Subject) -> None:
+        a1, a2 = await hx_outbox.commit(_message(ordering_key="a"), _message(ordering_key="a"))
+        await hx_outbox.deliver(_Broker(refuse={a1.id: "no"}).publish)
+        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        broker = _Broker()
+        await hx_outbox.deliver(broker.publish)
+        await hx_outbox.deliver(broker.publish)
+        assert broker.ids() == [a1.id, a2.id]
+
+    async def test_a_message_with_no_result_counts_as_failed(self, hx_outbox: _Subject) -> None:
+        (message,) = await hx_outbox.commit(_message())
+        result = await hx_outbox.deliver(lambda _messages: [])
+        assert (result.published, result.retried) == (0, 1)
+        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        (again,) = (await hx_outbox.claim()).messages
+        assert (again.id, again.last_error) == (message.id, MISSING_RESULT)
+
+    async def test_a_publisher_exception_fails_the_batch_and_is_returned(self, hx_outbox: _Subject) -> None:
+        first, second = await hx_outbox.commit(_message(b"1"), _message(b"2"))
+        boom = _BoomError("broker down")
+
+        def explode(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise boom
+
+        result = await hx_outbox.deliver(explode)
+        assert result == DeliveryResult(messages=2, published=0, retried=2, dead_lettered=0)
+        assert result.error is boom
+        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        again = await hx_outbox.claim()
+        assert set(_ids(again.messages)) == {first.id, second.id}  # the backoff is jittered
+        assert {m.last_error for m in again.messages} == {"the publisher raised _BoomError: broker down"}
+
+    async def test_results_of_the_wrong_type_fail_the_batch(self, hx_outbox: _Subject) -> None:
+        await hx_outbox.commit(_message())
+        result = await hx_outbox.deliver(lambda _messages: cast(Any, ["not a result"]))
+        assert (result.messages, result.published, result.retried) == (1, 0, 1)
+        assert isinstance(result.error, TypeError)
+
+    async def test_the_failure_at_max_attempts_dead_letters_the_message(self, hx_outbox: _Subject) -> None:
+        (message,) = await hx_outbox.commit(_message())
+        broker = _Broker(refuse={message.id: "no"})
+        for attempt in range(1, CONTRACT_MAX_ATTEMPTS + 1):
+            result = await hx_outbox.deliver(broker.publish)
+            assert result.dead_lettered == (1 if attempt == CONTRACT_MAX_ATTEMPTS else 0)
+            await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        assert await hx_outbox.claim_ids() == []
+        (letter,) = await hx_outbox.relay.dead_letters()
+        assert (letter.message.id, letter.message.attempts, letter.error) == (
+            message.id,
+            CONTRACT_MAX_ATTEMPTS,
+            "no",
+        )
+
+    async def test_an_interrupted_delivery_gives_its_messages_back_untouched(
+        self, hx_outbox: _Subject
+    ) -> None:
+        (message,) = await hx_outbox.commit(_message())
+
+        def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise _Interrupt
+
+        with pytest.raises(_Interrupt):
+            await hx_outbox.deliver(interrupt)
+        (again,) = (await hx_outbox.claim()).messages
+        assert (again.id, again.attempts, again.last_error) == (message.id, 1, None)
+
+    async def test_a_delivery_and_leases_share_the_outbox(self, hx_outbox: _Subject) -> None:
+        first, second = await hx_outbox.commit(_message(b"1"), _message(b"2"))
+        lease = await hx_outbox.claim(limit=1)
+        broker = _Broker()
+        await hx_outbox.deliver(broker.publish)
+        assert broker.ids() == [second.id]
+        assert await hx_outbox.relay.acknowledge(lease, [first.id]) == AcknowledgeResult(1, 0)
+
+    async def test_a_bad_delivery_limit_is_refused(self, hx_outbox: _Subject) -> None:
+        await hx_outbox.commit(_message())
+        broker = _Broker()
+        for limit in (0, -1, cast(Any, "10"), cast(Any, True)):
+            with pytest.raises(ValueError, match="limit"):
+                await hx_outbox.deliver(broker.publish, limit=limit)
+        assert broker.batches == 0
+        assert len(await hx_outbox.claim_ids()) == 1
+
+    async def test_a_delivery_inside_a_transaction_is_refused(self, hx_outbox: _Subject) -> None:
+        await hx_outbox.commit(_message())
+        broker = _Broker()
+        async with hx_outbox.transactions.begin():
+            with pytest.raises(TransactionUsageError):
+                await hx_outbox.deliver(broker.publish)
+        assert broker.batches == 0
+
+    # -- dead letters ----------------------------------------------------------------------------
 
     async def test_the_rejection_at_max_attempts_dead_letters_the_message(self, hx_outbox: _Subject) -> None:
         (message,) = await hx_outbox.commit(_message())
