@@ -17,6 +17,7 @@ from hexalchemy.ports import (
     VersionConflictError,
 )
 from hexalchemy.testing import (
+    AsyncInMemoryAgentStateStore,
     AsyncInMemorySignalQueue,
     AsyncInMemoryTransactionManager,
     InMemoryAgentStateStore,
@@ -30,10 +31,23 @@ class BoomError(Exception):
     pass
 
 
+async def saved_agent(transactions: AsyncInMemoryTransactionManager, agent_id: str = "a") -> None:
+    """Save an agent's state: signals and evidence need one."""
+    async with transactions.begin():
+        await AsyncInMemoryAgentStateStore(transactions).save(AgentState.create(agent_id, "t"))
+
+
+def saved_agent_sync(transactions: InMemoryTransactionManager, agent_id: str = "a") -> None:
+    """Save an agent's state: signals and evidence need one."""
+    with transactions.begin():
+        InMemoryAgentStateStore(transactions).save(AgentState.create(agent_id, "t"))
+
+
 async def test_overlapping_sends_to_one_agent_conflict_at_commit() -> None:
     # Both transactions number their signal 1; the second to commit fails (SQL would wait instead).
     transactions = AsyncInMemoryTransactionManager()
     queue = AsyncInMemorySignalQueue(transactions)
+    await saved_agent(transactions)
     started = asyncio.Event()
     release = asyncio.Event()
 
@@ -59,6 +73,7 @@ async def test_overlapping_sends_to_one_agent_conflict_at_commit() -> None:
 async def test_overlapping_consumers_conflict_at_commit() -> None:
     transactions = AsyncInMemoryTransactionManager()
     queue = AsyncInMemorySignalQueue(transactions)
+    await saved_agent(transactions)
     async with transactions.begin():
         await queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
 
@@ -87,6 +102,7 @@ async def test_overlapping_consumers_conflict_at_commit() -> None:
 def test_a_rolled_back_savepoint_undoes_only_its_consume() -> None:
     transactions = InMemoryTransactionManager()
     queue = InMemorySignalQueue(transactions)
+    saved_agent_sync(transactions)
     with transactions.begin():
         queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
         queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
@@ -115,6 +131,7 @@ def test_a_failed_commit_applies_nothing() -> None:
 def test_a_duplicate_evidence_id_is_refused() -> None:
     transactions = InMemoryTransactionManager()
     log = InMemoryEvidenceLog(transactions)
+    saved_agent_sync(transactions)
     entry = Evidence.create("a", EvidenceKind.NOTE)
     with transactions.begin():
         log.append(entry)

@@ -135,3 +135,46 @@ def test_normalize_json_limits_the_size() -> None:
     assert normalize_json("p", {"a": "x" * 10}, limit=100) == {"a": "x" * 10}
     with pytest.raises(InvalidAgentDataError):
         normalize_json("p", "x" * 200, limit=100)
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "where"),
+    [
+        ({1: "a"}, 1, "payload"),
+        ({1.5: "a"}, 1.5, "payload"),
+        ({True: "a"}, True, "payload"),
+        ({None: "a"}, None, "payload"),
+        ({"a": {"b": [{"c": 1}, {2: "x"}]}}, 2, "payload['a']['b'][1]"),
+        ([("x", {"ok": {3: None}})], 3, "payload[0][1]['ok']"),
+    ],
+)
+def test_normalize_json_refuses_keys_that_are_not_str(value: object, key: object, where: str) -> None:
+    # json.dumps would store {1: "a"} as {"1": "a"}: the value would not come back as given.
+    with pytest.raises(InvalidAgentDataError) as raised:
+        normalize_json("payload", value)
+    assert (raised.value.field, raised.value.value) == ("payload", key)
+    assert f"a key of {where})" in str(raised.value)
+    assert "must be str" in str(raised.value)
+
+
+def test_keys_that_are_not_str_are_refused_in_every_json_field() -> None:
+    int_keys: Any = {"n": {1: 1}}  # the types refuse them too; the check is for untyped callers
+    with pytest.raises(InvalidAgentDataError, match="metadata"):
+        AgentState.create("a", "t", metadata=int_keys)
+    with pytest.raises(InvalidAgentDataError, match="payload"):
+        Signal.create("a", SignalKind.CANCEL, int_keys)
+    with pytest.raises(InvalidAgentDataError, match="payload"):
+        Evidence.create("a", "note", [int_keys])
+
+
+def test_normalize_json_keeps_str_keys_at_every_depth() -> None:
+    value = {"a": [{"b": {"c": (1, 2)}}], "d": {"e": None}}
+    assert normalize_json("p", value) == {"a": [{"b": {"c": [1, 2]}}], "d": {"e": None}}
+
+
+def test_normalize_json_refuses_a_value_nested_too_deeply() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidAgentDataError, match="nested too deeply"):
+        normalize_json("payload", deep)

@@ -25,6 +25,7 @@ from tests.agents_sql.conftest import TABLES, SqlAgents
 
 def one_entry(agents: SqlAgents) -> Evidence:
     with agents.transactions.begin():
+        agents.states.save(AgentState.create("a", "t"))
         return agents.evidence.append(Evidence.create("a", "note", {"n": 1}))
 
 
@@ -63,6 +64,7 @@ def test_postgresql_refuses_truncate_of_evidence(postgresql_agents: SqlAgents) -
 
 def test_verify_catches_a_deleted_last_entry(sqlite_agents: SqlAgents) -> None:
     with sqlite_agents.transactions.begin():
+        sqlite_agents.states.save(AgentState.create("a", "t"))
         sqlite_agents.evidence.append_all([Evidence.create("a", "note", n) for n in range(3)])
     sqlite_agents.tamper("a", 3, Tamper.DELETE)
     with sqlite_agents.transactions.begin(read_only=True):

@@ -66,6 +66,7 @@ def active(agents: SqlAgents, *ids: str) -> list[AgentState]:
 
 
 def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
     with postgresql_agents.transactions.begin():
         sent = [
             postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE, {"n": n}))
@@ -89,6 +90,8 @@ def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_
 
 
 def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
+
     def sender() -> list[int]:
         numbers = []
         for n in range(15):
@@ -102,6 +105,7 @@ def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) ->
 
 
 def test_consume_is_one_statement(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
     with postgresql_agents.transactions.begin():
         for kind in (SignalKind.USER_MESSAGE, SignalKind.USER_MESSAGE, SignalKind.CANCEL):
             postgresql_agents.signals.send(Signal.create("a", kind))
@@ -136,6 +140,31 @@ def test_concurrent_claimers_share_many_agents_without_overlap(postgresql_agents
     assert sorted(claimed) == [f"agent-{n:02}" for n in range(30)]
 
 
+def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_agents: SqlAgents) -> None:
+    # The signal's foreign key check holds a KEY SHARE lock on the state until commit;
+    # claim_resumable locks FOR NO KEY UPDATE SKIP LOCKED, which that lock does not block.
+    active(postgresql_agents, "a")
+    sent = threading.Event()
+    done = threading.Event()
+
+    def sender() -> None:
+        with postgresql_agents.transactions.begin():
+            postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE))
+            postgresql_agents.evidence.append(Evidence.create("a", "note"))
+            sent.set()
+            assert done.wait(30)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        assert sent.wait(30)
+        lease = postgresql_agents.states.claim_resumable("runner", lease_for=LONG)
+    finally:
+        done.set()
+        thread.join(30)
+    assert lease is not None and lease.agent_id == "a"
+
+
 def test_a_stale_runner_cannot_save(postgresql_agents: SqlAgents) -> None:
     active(postgresql_agents, "a")
     stale = postgresql_agents.states.claim_resumable("stale", lease_for=dt.timedelta(seconds=1))
@@ -153,6 +182,8 @@ def test_a_stale_runner_cannot_save(postgresql_agents: SqlAgents) -> None:
 
 
 def test_concurrent_appends_make_one_chain(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
+
     def appender() -> int:
         for n in range(8):
             with postgresql_agents.transactions.begin():
@@ -171,6 +202,8 @@ def test_concurrent_appends_make_one_chain(postgresql_agents: SqlAgents) -> None
 
 
 def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
+
     def sender() -> Signal:
         with postgresql_agents.transactions.begin():
             signal = Signal.create("a", SignalKind.APPROVAL_DECISION, {"ok": True}, idempotency_key="once")

@@ -24,6 +24,10 @@ Transactions (decided here, the same for every adapter):
 - ``save_owned`` works in the ambient transaction and checks the lease when it is called
   (SQL: in the statement that writes the row).
 
+Signals and evidence belong to an agent: sending or appending for an agent with no state
+visible to the transaction raises ``EntityNotFoundError(AgentState, agent_id)`` and writes
+nothing (the SQL tables have foreign keys to the states table).
+
 Every value is validated before anything is written (:class:`InvalidAgentDataError`);
 the limits are the ``MAX_*`` constants below. The canonical encoding and hash of evidence
 (:func:`canonical_evidence_bytes`, :func:`evidence_hash`, :func:`verify_chain`) are pure
@@ -153,22 +157,57 @@ def _encode_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_BYTES) -> JsonValue:
-    """Return ``value`` as stored (dicts and lists), or raise :class:`InvalidAgentDataError`.
+def _check_keys(field: str, value: object) -> None:
+    """Raise :class:`InvalidAgentDataError` on the first mapping key, at any depth, that is not a str.
 
-    Refuses values JSON cannot hold (NaN, non-str keys, objects), NUL characters in
-    strings, and encodings larger than ``limit`` bytes.
+    ``json.dumps`` would silently turn an int, float, bool or None key into a str (``{1: "a"}``
+    is stored as ``{"1": "a"}``), so such a value would not come back as it was given.
+    ``value`` has been encoded already (no cycles); the walk is iterative, so depth is no limit.
+    """
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        children: Iterable[tuple[object, object]]
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    where = f"{field}{path}"
+                    raise InvalidAgentDataError(
+                        field, key, f"mapping keys must be str, not {type(key).__name__} (a key of {where})"
+                    )
+            children = item.items()
+        elif isinstance(item, (list, tuple)):
+            children = enumerate(item)
+        else:
+            continue
+        for key, child in children:
+            if isinstance(child, (dict, list, tuple)):
+                stack.append((child, f"{path}[{key!r}]"))
+
+
+def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_BYTES) -> JsonValue:
+    """Return ``value`` as stored (dicts and lists), or raise :class:`InvalidAgentDataError` naming ``field``.
+
+    Refuses values JSON cannot hold (NaN, objects, values nested too deeply), mapping keys
+    that are not str at any depth (JSON would turn ``{1: "a"}`` into ``{"1": "a"}``), NUL
+    characters in strings, and encodings larger than ``limit`` bytes.
     """
     try:
         text = _encode_json(value)
     except (TypeError, ValueError) as exc:
         raise InvalidAgentDataError(field, value, f"must be JSON-able ({exc})") from exc
+    except RecursionError as exc:
+        raise InvalidAgentDataError(field, "<nested value>", "is nested too deeply") from exc
     if "\\u0000" in text:
         raise InvalidAgentDataError(field, value, "must not contain NUL characters")
     size = len(text.encode("utf-8"))
     if size > limit:
         raise InvalidAgentDataError(field, f"<{size} bytes>", f"is larger than {limit} bytes")
-    loaded: JsonValue = json.loads(text)
+    _check_keys(field, value)
+    try:
+        loaded: JsonValue = json.loads(text)
+    except RecursionError as exc:
+        raise InvalidAgentDataError(field, "<nested value>", "is nested too deeply") from exc
     return loaded
 
 
@@ -661,7 +700,9 @@ class SignalQueue(Protocol):
         """Queue a signal and return it with its sequence.
 
         When the agent already has a signal with the same ``idempotency_key`` (pending or
-        consumed), nothing is queued and that signal is returned.
+        consumed), nothing is queued and that signal is returned. ``EntityNotFoundError``
+        (``AgentState``, the agent id) when the agent has no state the transaction sees
+        (committed, or saved earlier in it); nothing is queued.
         """
         ...
 
@@ -716,7 +757,13 @@ class EvidenceLog(Protocol):
         ...
 
     def append_all(self, entries: Iterable[Evidence], /) -> list[Evidence]:
-        """Append entries in order (each agent's chain continues in that order); return them stored."""
+        """Append entries in order (each agent's chain continues in that order); return them stored.
+
+        All or nothing: ``DuplicateEntityError`` for an id already stored, and
+        ``EntityNotFoundError`` (``AgentState``, the agent id) for the first entry, in the
+        batch's order, whose agent has no state the transaction sees (committed, or saved
+        earlier in it); either way no entry is written.
+        """
         ...
 
     def get(self, id: uuid.UUID, /) -> Evidence:

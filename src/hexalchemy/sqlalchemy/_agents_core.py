@@ -12,6 +12,16 @@ Numbering: a writer of signals or evidence first upserts the agent's row in the 
 table (``ON CONFLICT DO UPDATE ... RETURNING``), which locks that row until the writer's
 transaction ends. Writers of one agent therefore number and chain one after the other, in
 commit order: sequences have no gaps and the evidence chain never forks.
+
+Agents with no state: the signals, evidence and sequences tables have foreign keys to the
+states table. A write for an agent with no state is refused *before* it reaches them, as
+duplicates are, so that the caller's transaction stays usable (a failed statement aborts a
+PostgreSQL transaction): the numbering upsert selects its row from the states table
+(``INSERT ... SELECT ... WHERE id = :agent``), so it returns nothing and writes nothing for
+such an agent, and the plan raises ``EntityNotFoundError(AgentState, agent_id)``. A batch
+of evidence for several agents checks them all with one SELECT first. Should a foreign key
+refuse a write all the same (a state deleted behind the library's back), the violation is
+reported as the same ``EntityNotFoundError``.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import Any, Final
 
 import attrs
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     Integer,
     String,
@@ -32,6 +43,8 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
     update,
@@ -40,6 +53,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hexalchemy.ports import (
     ConfigError,
+    ConstraintViolationError,
     DuplicateEntityError,
     EntityNotFoundError,
     TransactionUsageError,
@@ -116,6 +130,9 @@ EVIDENCE_FIELDS: Final = (
     "hash",
 )
 _SUPPORTED_DIALECTS: Final = ("postgresql", "sqlite")
+_FOREIGN_KEY_VIOLATION: Final = "23503"
+"""PostgreSQL's SQLSTATE for a foreign key violation."""
+_SQLITE_FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 
 
@@ -204,6 +221,25 @@ def _rows(result: Any) -> list[Mapping[str, Any]]:
     return [row._mapping for row in result.all()]
 
 
+def _is_foreign_key_violation(error: ConstraintViolationError) -> bool:
+    """Whether the driver error behind ``error`` is a foreign key violation (PostgreSQL or SQLite)."""
+    cause = error.__cause__
+    original = getattr(cause, "orig", None) or cause
+    if getattr(original, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
+        return True
+    return _SQLITE_FOREIGN_KEY_MESSAGE in str(original)
+
+
+def _write(execute: Callable[..., Any], statement: Any, parameters: Any, agent_id: str) -> Plan[Any]:
+    """Plan: execute a write of ``agent_id``'s rows; a foreign key violation means it has no state."""
+    try:
+        return (yield Call(execute, (statement, parameters)))
+    except ConstraintViolationError as exc:
+        if _is_foreign_key_violation(exc):
+            raise EntityNotFoundError(AgentState, agent_id) from exc
+        raise
+
+
 class AgentStateCore:
     """The state store's statements and plans."""
 
@@ -236,7 +272,10 @@ class AgentStateCore:
             .where(s.c.status.in_(_RESUMABLE), or_(s.c.lease_token.is_(None), s.c.lease_expires_at <= now))
             .order_by(s.c.updated_at, s.c.id)
             .limit(1)
-            .with_for_update(skip_locked=True)
+            # FOR NO KEY UPDATE (PostgreSQL): claimers exclude each other, but not the
+            # writers of the agent's signals and evidence, whose foreign key checks hold a
+            # KEY SHARE lock on the state until they commit.
+            .with_for_update(skip_locked=True, key_share=True)
             .scalar_subquery()
         )
         until = bindparam("hx_until", type_=UtcDateTime())
@@ -431,21 +470,41 @@ def _lost_reason(token: uuid.UUID | None, lease: RunnerLease) -> str:
 
 
 class _Sequences:
-    """The per-agent counters: an upsert that locks the agent's row and numbers ``n`` items."""
+    """The per-agent counters: an upsert that locks the agent's row and numbers ``n`` items.
+
+    The row is selected from the states table (``INSERT ... SELECT ... WHERE id = :agent
+    ON CONFLICT DO UPDATE ... RETURNING``): for an agent with no state the statement
+    writes nothing and returns no row (see :meth:`next`).
+    """
 
     def __init__(self, tables: AgentTables, dialect_name: str, column: str) -> None:
         insert_ = _insert_for(dialect_name)
-        q = tables.sequences
-        upsert = insert_(q)
+        s, q = tables.states, tables.sequences
+        count = bindparam("hx_count", type_=BigInteger())
+        counters = [
+            count if name == column else literal(0, BigInteger())
+            for name in ("signal_sequence", "evidence_sequence")
+        ]
+        row = select(s.c.id, *counters, null()).where(s.c.id == bindparam("hx_agent", type_=String()))
+        upsert = insert_(q).from_select(
+            [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
+        )
         self.next_statement = upsert.on_conflict_do_update(
             index_elements=[q.c.agent_id], set_={column: q.c[column] + upsert.excluded[column]}
         ).returning(q.c[column], q.c.evidence_head)
-        self.column = column
 
-    def parameters(self, agent_id: str, count: int) -> dict[str, Any]:
-        values = {"agent_id": agent_id, "signal_sequence": 0, "evidence_sequence": 0, "evidence_head": None}
-        values[self.column] = count
-        return values
+    def next(self, execute: Callable[..., Any], agent_id: str, count: int) -> Plan[tuple[int, str | None]]:
+        """Plan: take ``count`` numbers for the agent; return (the last one, the evidence head).
+
+        ``EntityNotFoundError(AgentState, agent_id)`` when the agent has no state (nothing written).
+        """
+        parameters = {"hx_agent": agent_id, "hx_count": count}
+        result = yield from _write(execute, self.next_statement, parameters, agent_id)
+        rows = result.all()
+        if not rows:
+            raise EntityNotFoundError(AgentState, agent_id)
+        last, head = rows[0]
+        return last, head
 
 
 class SignalQueueCore:
@@ -500,7 +559,10 @@ class SignalQueueCore:
         )
 
     def send(self, signal: Signal) -> Plan[Signal]:
-        """Plan: number and queue a signal, or return the agent's signal with the same idempotency key."""
+        """Plan: number and queue a signal, or return the agent's signal with the same idempotency key.
+
+        ``EntityNotFoundError(AgentState, agent_id)`` when the agent has no state.
+        """
         state = self.transactions.require(Signal, write=True)
         if not isinstance(signal, Signal):
             raise InvalidAgentDataError("signal", signal, "must be a Signal")
@@ -510,13 +572,10 @@ class SignalQueueCore:
             existing = yield from self._existing(state, checked)
             if existing is not None:
                 return existing
-        result = yield Call(
-            execute, (self.sequences.next_statement, self.sequences.parameters(checked.agent_id, 1))
-        )
-        sequence = result.all()[0][0]
+        sequence, _ = yield from self.sequences.next(execute, checked.agent_id, 1)
         row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
         row.update(sequence=sequence, kind=checked.kind.value)
-        result = yield Call(execute, (self.insert_statement, row))
+        result = yield from _write(execute, self.insert_statement, row, checked.agent_id)
         if result.all():
             return attrs.evolve(checked, sequence=sequence)
         # A concurrent sender committed the same idempotency key (or this id) first.
@@ -583,8 +642,9 @@ class EvidenceLogCore:
 
     def __init__(self, tables: AgentTables, transactions: TransactionCore) -> None:
         self.transactions = transactions
-        e, q = tables.evidence, tables.sequences
+        e, q, s = tables.evidence, tables.sequences, tables.states
         self.sequences = _Sequences(tables, transactions.dialect_name, "evidence_sequence")
+        self.known_statement = select(s.c.id).where(s.c.id.in_(bindparam("hx_agents", expanding=True)))
         agent = bindparam("hx_agent", type_=String())
         self.head_statement = (
             update(q).where(q.c.agent_id == agent).values(evidence_head=bindparam("hx_head", type_=String()))
@@ -613,8 +673,11 @@ class EvidenceLogCore:
         """Plan: validate every entry, then chain each agent's entries under its sequences row lock.
 
         Agents are taken in sorted order, so two appenders cannot deadlock on their rows.
-        One statement checks the ids are new (``DuplicateEntityError``, nothing written),
-        then three per agent: number (and lock), insert, move the chain's head.
+        One statement checks the ids are new (``DuplicateEntityError``, nothing written);
+        for a batch of several agents, one more checks that each has a state
+        (``EntityNotFoundError(AgentState, agent_id)`` for the first that has none, in the
+        batch's order, nothing written; for one agent the numbering checks it); then three
+        per agent: number (and lock), insert, move the chain's head.
         """
         state = self.transactions.require(Evidence, write=True)
         if isinstance(entries, (str, bytes, Evidence)) or not isinstance(entries, Iterable):
@@ -637,12 +700,16 @@ class EvidenceLogCore:
         by_agent: dict[str, list[int]] = {}
         for index, entry in enumerate(checked):
             by_agent.setdefault(entry.agent_id, []).append(index)
+        if len(by_agent) > 1:
+            result = yield Call(execute, (self.known_statement, {"hx_agents": sorted(by_agent)}))
+            known = {row[0] for row in result.all()}
+            for agent_id in by_agent:
+                if agent_id not in known:
+                    raise EntityNotFoundError(AgentState, agent_id)
         stored: list[Evidence] = list(checked)
         for agent_id in sorted(by_agent):
             indexes = by_agent[agent_id]
-            parameters = self.sequences.parameters(agent_id, len(indexes))
-            result = yield Call(execute, (self.sequences.next_statement, parameters))
-            last, previous = result.all()[0]
+            last, previous = yield from self.sequences.next(execute, agent_id, len(indexes))
             sequence = last - len(indexes)
             rows = []
             for index in indexes:
@@ -654,7 +721,7 @@ class EvidenceLogCore:
                 row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
                 row["sensitive_fields"] = list(entry.sensitive_fields)
                 rows.append(row)
-            yield Call(execute, (self.insert_statement, rows))
+            yield from _write(execute, self.insert_statement, rows, agent_id)
             yield Call(execute, (self.head_statement, {"hx_agent": agent_id, "hx_head": previous}))
         return stored
 

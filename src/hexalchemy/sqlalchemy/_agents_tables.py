@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    ForeignKey,
     Index,
     MetaData,
     String,
@@ -47,6 +48,12 @@ class AgentTables:
     - ``evidence``: the append-only evidence log, hash-chained per agent. The database
       refuses UPDATE, DELETE (and, on PostgreSQL, TRUNCATE) on it with triggers that
       :func:`agent_tables` attaches to the table's ``after_create`` event.
+
+    The ``agent_id`` of ``sequences``, ``signals`` and ``evidence`` is a foreign key to
+    ``states.id`` (named ``{prefix}_{table}_agent``, no ``ON DELETE`` action: a state
+    with signals or evidence cannot be deleted). Each is the first column of a unique
+    index of its table (the primary key of ``sequences``, ``(agent_id, sequence)`` of the
+    other two), which serves both the per-agent queries and the foreign key's checks.
     """
 
     states: Table
@@ -101,10 +108,16 @@ def _install_append_only(table: Table) -> None:
     event.listen(table, "after_drop", drop)
 
 
+def _agent_key(states: Table, table_name: str) -> ForeignKey:
+    """The foreign key of ``table_name``'s ``agent_id`` to ``states.id`` (no ON DELETE action)."""
+    return ForeignKey(states.c.id, name=f"{table_name}_agent")
+
+
 def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> AgentTables:
     """Add the agent tables to ``target``'s ``MetaData`` and return them.
 
-    The tables are ``{prefix}_states``, ``{prefix}_signals`` and ``{prefix}_evidence``.
+    The tables are ``{prefix}_states``, ``{prefix}_sequences``, ``{prefix}_signals`` and
+    ``{prefix}_evidence``; the last three reference the first (see :class:`AgentTables`).
     Create them with the rest of the schema (``schema.create_all(engine)``): the
     append-only triggers of the evidence table are created with it. Raises
     ``ConfigError`` when tables with these names are already defined there.
@@ -146,7 +159,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
     sequences = Table(
         names[1],
         metadata,
-        Column("agent_id", String(MAX_AGENT_ID_LENGTH), primary_key=True),
+        Column("agent_id", String(MAX_AGENT_ID_LENGTH), _agent_key(states, names[1]), primary_key=True),
         Column("signal_sequence", BigInteger, nullable=False),
         Column("evidence_sequence", BigInteger, nullable=False),
         Column("evidence_head", String(HASH_LENGTH), nullable=True),
@@ -156,7 +169,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         names[2],
         metadata,
         Column("id", Uuid(as_uuid=True), primary_key=True),
-        Column("agent_id", String(MAX_AGENT_ID_LENGTH), nullable=False),
+        Column("agent_id", String(MAX_AGENT_ID_LENGTH), _agent_key(states, names[2]), nullable=False),
         Column("sequence", BigInteger, nullable=False),
         Column("kind", String(32), nullable=False),
         Column("payload", JSON, nullable=True),
@@ -185,7 +198,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         names[3],
         metadata,
         Column("id", Uuid(as_uuid=True), primary_key=True),
-        Column("agent_id", String(MAX_AGENT_ID_LENGTH), nullable=False),
+        Column("agent_id", String(MAX_AGENT_ID_LENGTH), _agent_key(states, names[3]), nullable=False),
         Column("sequence", BigInteger, nullable=False),
         Column("kind", String(MAX_AGENT_ID_LENGTH), nullable=False),
         Column("payload", JSON, nullable=True),

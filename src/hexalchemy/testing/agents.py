@@ -11,6 +11,10 @@ are savepoints, and overlapping transactions that wrote the same row conflict at
     signals = InMemorySignalQueue(transactions, clock=clock)
     evidence = InMemoryEvidenceLog(transactions)
 
+As the SQL tables' foreign keys do, ``send`` and ``append``/``append_all`` refuse an agent
+with no state visible to the transaction (committed, or saved earlier in it) with
+``EntityNotFoundError(AgentState, agent_id)``, writing nothing.
+
 Runner leases (``claim_resumable``, ``extend``, ``release``) are applied at once, each in
 its own (implicit) transaction, and refused inside a transaction of the manager.
 
@@ -156,6 +160,17 @@ def _visible(core: _TransactionCore, state: _TxState | None, cls: type[R]) -> di
                 else:
                     rows[key] = value
     return cast(dict[object, R], rows)
+
+
+def _require_agents(core: _TransactionCore, state: _TxState, agent_ids: Iterable[str]) -> None:
+    """Raise ``EntityNotFoundError(AgentState, id)`` for the first agent with no state the transaction sees.
+
+    The in-memory twin of the SQL tables' foreign keys to the states table (lock held).
+    """
+    states = _visible(core, state, _StateRow)
+    for agent_id in agent_ids:
+        if agent_id not in states:
+            raise EntityNotFoundError(AgentState, agent_id)
 
 
 def _page(items: list[R], limit: int, cursor: Callable[[R], str]) -> Page[R]:
@@ -347,6 +362,7 @@ class _SignalCore:
         signal = given.validate()
         state = self._core.require(Signal, write=True)
         with self._core.lock:
+            _require_agents(self._core, state, (signal.agent_id,))
             rows = self._rows(state, signal.agent_id)
             for row in rows:
                 if (
@@ -433,6 +449,7 @@ class _EvidenceCore:
             for entry in entries:
                 if entry.id in existing:
                     raise DuplicateEntityError(Evidence, entry.id)
+            _require_agents(self._core, state, (entry.agent_id for entry in entries))
             heads: dict[str, tuple[int, str | None]] = {}
             for entry in entries:
                 if entry.agent_id not in heads:

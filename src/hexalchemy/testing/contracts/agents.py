@@ -303,6 +303,10 @@ class _Subject:
         async with self.transactions.begin():
             return [await self.states.save(state) for state in states]
 
+    async def agents(self, *ids: str) -> list[AgentState]:
+        """Save a new state for each id (signals and evidence need their agent's state)."""
+        return await self.save(*(_agent(id) for id in ids))
+
     async def send(self, *signals: Signal) -> list[Signal]:
         async with self.transactions.begin():
             return [await self.signals.send(signal) for signal in signals]
@@ -540,12 +544,14 @@ class _AgentBehaviour:
     # -- signals ------------------------------------------------------------------------------
 
     async def test_send_numbers_signals_per_agent(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("a", "b")
         sent = await hx_agents.send(_signal("a"), _signal("b"), _signal("a"))
         assert [(s.agent_id, s.sequence) for s in sent] == [("a", 1), ("b", 1), ("a", 2)]
         pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("a"))
         assert pending == [sent[0], sent[2]]
 
     async def test_an_idempotency_key_is_queued_once(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         (first,) = await hx_agents.send(_signal(idempotency_key="k"))
         (again,) = await hx_agents.send(_signal(idempotency_key="k"))
         assert again == first
@@ -554,6 +560,7 @@ class _AgentBehaviour:
     async def test_an_idempotency_key_of_a_consumed_signal_is_not_queued_again(
         self, hx_agents: _Subject
     ) -> None:
+        await hx_agents.agents("agent-1")
         (first,) = await hx_agents.send(_signal(idempotency_key="k"))
         async with hx_agents.transactions.begin():
             await hx_agents.signals.consume("agent-1", _ALL_KINDS)
@@ -562,10 +569,12 @@ class _AgentBehaviour:
         assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 0
 
     async def test_the_same_idempotency_key_is_free_for_another_agent(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("a", "b")
         sent = await hx_agents.send(_signal("a", idempotency_key="k"), _signal("b", idempotency_key="k"))
         assert [(s.agent_id, s.sequence) for s in sent] == [("a", 1), ("b", 1)]
 
     async def test_consume_takes_the_accepted_prefix(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         sent = await hx_agents.send(
             _signal(), _signal(), _signal(kind=SignalKind.CANCEL), _signal(), _signal()
         )
@@ -577,6 +586,7 @@ class _AgentBehaviour:
         assert await hx_agents.read(lambda: hx_agents.signals.pending_count("agent-1")) == 3
 
     async def test_consume_stops_at_maximum(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         await hx_agents.send(_signal(), _signal(), _signal())
         async with hx_agents.transactions.begin():
             got = await hx_agents.signals.consume("agent-1", _ALL_KINDS, maximum=2)
@@ -585,11 +595,13 @@ class _AgentBehaviour:
         assert [s.sequence for s in pending] == [3]
 
     async def test_consume_of_an_unaccepted_head_takes_nothing(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         await hx_agents.send(_signal(kind=SignalKind.PAUSE), _signal())
         async with hx_agents.transactions.begin():
             assert await hx_agents.signals.consume("agent-1", [SignalKind.USER_MESSAGE]) == []
 
     async def test_a_rolled_back_consume_leaves_the_signals_pending(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         await hx_agents.send(_signal(), _signal())
         with pytest.raises(_BoomError):
             async with hx_agents.transactions.begin():
@@ -603,11 +615,13 @@ class _AgentBehaviour:
                 await hx_agents.signals.consume("agent-1", _ALL_KINDS, maximum=0)
 
     async def test_list_pending_stops_at_limit(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         await hx_agents.send(_signal(), _signal(), _signal())
         pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1", limit=2))
         assert [s.sequence for s in pending] == [1, 2]
 
     async def test_concurrent_consumers_take_each_signal_exactly_once(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         sent = await hx_agents.send(*(_signal() for _ in range(12)))
 
         async def consumer() -> list[Signal]:
@@ -634,6 +648,7 @@ class _AgentBehaviour:
     # -- evidence -----------------------------------------------------------------------------
 
     async def test_appended_entries_form_a_hash_chain(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         first, second = await hx_agents.append(_entry(), _entry(payload={"x": 2}))
         assert (first.sequence, first.previous_hash) == (1, None)
         assert (second.sequence, second.previous_hash) == (2, first.hash)
@@ -641,11 +656,13 @@ class _AgentBehaviour:
         assert await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1")) == VerifyResult(True)
 
     async def test_the_chain_continues_across_transactions(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         (first,) = await hx_agents.append(_entry())
         (second,) = await hx_agents.append(_entry(payload={"x": 2}))
         assert (second.sequence, second.previous_hash) == (2, first.hash)
 
     async def test_an_entry_is_read_back_as_stored(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         (stored,) = await hx_agents.append(
             _entry(
                 payload={"tool": "search", "args": {"q": "é"}},
@@ -663,6 +680,7 @@ class _AgentBehaviour:
             await hx_agents.read(lambda: hx_agents.evidence.get(uuid.uuid4()))
 
     async def test_list_by_agent_pages_by_sequence(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1", "other")
         await hx_agents.append(*(_entry(payload={"i": i}) for i in range(5)), _entry("other"))
         entries = await hx_agents.read(
             lambda: hx_agents.evidence.list_by_agent("agent-1", limit=2, after_sequence=2)
@@ -670,6 +688,7 @@ class _AgentBehaviour:
         assert [e.sequence for e in entries] == [3, 4]
 
     async def test_list_by_manifest_ref_pages(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("a", "b")
         stored = await hx_agents.append(
             _entry("a", manifest_ref="m"), _entry("b", manifest_ref="m"), _entry("a", manifest_ref="n")
         )
@@ -681,6 +700,7 @@ class _AgentBehaviour:
         assert [e.id for e in second.items] == [stored[1].id] and second.next_cursor is None
 
     async def test_a_rolled_back_append_leaves_nothing(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1")
         with pytest.raises(_BoomError):
             async with hx_agents.transactions.begin():
                 await hx_agents.evidence.append(_entry())
@@ -689,11 +709,73 @@ class _AgentBehaviour:
 
     @pytest.mark.parametrize(("how", "broken"), [(Tamper.EDIT, 2), (Tamper.DELETE, 2), (Tamper.REORDER, 2)])
     async def test_verify_detects_tampering(self, hx_agents: _Subject, how: Tamper, broken: int) -> None:
+        await hx_agents.agents("agent-1")
         await hx_agents.append(*(_entry(payload={"i": i}) for i in range(4)))
         await hx_agents.tamper("agent-1", 2, how)
         result = await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))
         assert (result.ok, result.first_broken_sequence) == (False, broken)
         assert result.reason
+
+    # -- agents with no state -------------------------------------------------------------------
+
+    @pytest.mark.parametrize("key", [None, "k"])
+    async def test_send_to_an_agent_with_no_state_raises_not_found(
+        self, hx_agents: _Subject, key: str | None
+    ) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(EntityNotFoundError, match="nobody") as raised:
+                await hx_agents.signals.send(_signal("nobody", idempotency_key=key))
+        assert (raised.value.entity_type, raised.value.entity_id) == (AgentState, "nobody")
+        assert await hx_agents.read(lambda: hx_agents.signals.pending_count("nobody")) == 0
+
+    async def test_append_for_an_agent_with_no_state_raises_not_found(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(EntityNotFoundError, match="nobody") as raised:
+                await hx_agents.evidence.append(_entry("nobody"))
+        assert (raised.value.entity_type, raised.value.entity_id) == (AgentState, "nobody")
+        assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("nobody")) == []
+
+    async def test_the_transaction_goes_on_after_a_send_to_an_agent_with_no_state(
+        self, hx_agents: _Subject
+    ) -> None:
+        await hx_agents.agents("agent-1")
+        async with hx_agents.transactions.begin():
+            with pytest.raises(EntityNotFoundError):
+                await hx_agents.signals.send(_signal("nobody"))
+            sent = await hx_agents.signals.send(_signal())
+        assert sent.sequence == 1
+        assert await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1")) == [sent]
+
+    async def test_a_batch_with_an_agent_with_no_state_writes_nothing(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("a", "b")
+        batch = [_entry("a"), _entry("b"), _entry("zz-nobody"), _entry("nobody")]
+        async with hx_agents.transactions.begin():
+            with pytest.raises(EntityNotFoundError) as raised:
+                await hx_agents.evidence.append_all(batch)
+            (stored,) = await hx_agents.evidence.append_all([_entry("b")])
+        assert raised.value.entity_id == "zz-nobody"  # the first in the batch's order
+        assert stored.sequence == 1
+        assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("a")) == []
+        assert await hx_agents.read(lambda: hx_agents.evidence.verify("a")) == VerifyResult(True)
+        assert await hx_agents.read(lambda: hx_agents.evidence.verify("b")) == VerifyResult(True)
+
+    async def test_a_state_saved_earlier_in_the_transaction_is_enough(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            await hx_agents.states.save(_agent())
+            sent = await hx_agents.signals.send(_signal())
+            (entry,) = await hx_agents.evidence.append_all([_entry()])
+        assert (sent.sequence, entry.sequence) == (1, 1)
+
+    async def test_a_rolled_back_state_is_no_agent(self, hx_agents: _Subject) -> None:
+        async with hx_agents.transactions.begin():
+            with pytest.raises(_BoomError):
+                async with hx_agents.transactions.begin():
+                    await hx_agents.states.save(_agent())
+                    raise _BoomError
+            with pytest.raises(EntityNotFoundError):
+                await hx_agents.signals.send(_signal())
+            with pytest.raises(EntityNotFoundError):
+                await hx_agents.evidence.append(_entry())
 
     # -- bad input ----------------------------------------------------------------------------
 
