@@ -657,8 +657,7 @@ class _OutboxBehaviour:
         broker = _Broker(refuse={bad.id: "broker said no"})
         result = await hx_outbox.deliver(broker.publish)
         assert result == DeliveryResult(messages=2, published=1, retried=1, dead_lettered=0)
-        assert await hx_outbox.claim_ids() == []
-        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)
+        await hx_outbox.advance(CONTRACT_MAX_DELAY * 2)  # the backoff is jittered: wait out its cap
         again = await hx_outbox.claim()
         assert [(m.id, m.attempts, m.last_error) for m in again.messages] == [(bad.id, 2, "broker said no")]
         assert ok.id not in _ids(again.messages)
