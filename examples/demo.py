@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import agent_demo
 import outbox_demo
 from bank.bootstrap import Bank, map_tables, sql_bank
 from bank.domain import Account, InsufficientFundsError, eur, new_account_id
@@ -129,6 +130,9 @@ def run(bank: Bank[SqlAlchemyTransactionManager]) -> None:
 
     step(8, "Transactional outbox: a message commits or rolls back with the data")
     outbox_demo.run(bank, alice.id)
+
+    step(9, "Durable agent: paused, resumed, killed mid-task and resumed by another runner")
+    agent_demo.run(transactions)
 
 
 def main() -> None:

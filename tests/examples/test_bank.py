@@ -160,4 +160,6 @@ def test_the_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     output = capsys.readouterr().out
     assert "version conflict" in output
     assert "the savepoint was" in output
+    assert "9. Durable agent" in output
+    assert "verify() -> ok=True" in output
     assert "Done." in output
