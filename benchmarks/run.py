@@ -21,6 +21,9 @@ import psycopg
 import sqlalchemy
 
 from benchmarks import (
+    agents_boundary,
+    agents_signals,
+    agents_support,
     get_by_id,
     insert_many,
     outbox_cost,
@@ -40,6 +43,8 @@ JOBS: Final[tuple[Job, ...]] = (
     update_many.JOB,
     *outbox_relay.JOBS,  # --only outbox: relay throughput, 4 jobs
     *outbox_cost.JOBS,  # --only outbox_cost: what the outbox adds to a transaction, 2 jobs
+    agents_boundary.JOB,  # --only agents_boundary: an agent's action boundary, p50 and p99
+    *agents_signals.JOBS,  # --only agents_signals: signal send and consume throughput, 3 jobs
 )
 
 
@@ -107,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outbox_report:
         print()
         print(outbox_report)
+    agents_report = agents_support.report()
+    if agents_report:
+        print()
+        print(agents_report)
     return 0
 
 
