@@ -13,8 +13,8 @@ either the whole boundary or none of it, and no connection is left checked out:
   cursor execute): nothing of the boundary remains, and the same boundary then runs to the end;
 - the database commits but the client sees an error (the acknowledgement is lost): the whole
   boundary remains, and running it again is refused by the version check, not applied twice;
-- the task is cancelled while the manager itself begins or commits the transaction: marked
-  ``xfail(run=False)`` (see ``CANCELLED_IN_THE_MANAGER``).
+- the task is cancelled while the manager itself begins or commits the transaction: the
+  connection is rolled back and closed, nothing of the boundary remains.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import pytest
@@ -41,15 +41,6 @@ from hexalchemy.ports import (
     VersionConflictError,
 )
 from tests.agents_sql.conftest import OUTBOX, AsyncSqlAgents
-
-# A CancelledError while the manager awaits BEGIN or COMMIT abandons the transaction plan:
-# drive_async() throws only Exception into it, so the connection is never rolled back or
-# closed and keeps its transaction (SQLite: "database is locked" for every later writer;
-# PostgreSQL: the agent's next boundary waits forever on its own row locks). Not run: the
-# leaked transaction would block the tests after it. Remove the mark once fixed.
-CANCELLED_IN_THE_MANAGER: Final = pytest.mark.xfail(
-    run=False, reason="a CancelledError in BEGIN or COMMIT leaks the connection and its transaction"
-)
 
 
 class CrashError(Exception):
@@ -270,7 +261,6 @@ async def test_sqlite_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
     await acknowledgement_lost(async_sqlite_agents)
 
 
-@CANCELLED_IN_THE_MANAGER
 @pytest.mark.parametrize("name", ["begin", "commit"])
 async def test_sqlite_boundary_leaves_nothing_when_cancelled_in_the_manager(
     async_sqlite_agents: AsyncSqlAgents, name: str
@@ -309,7 +299,6 @@ async def test_postgresql_boundary_is_whole_when_the_commit_acknowledgement_is_l
     await acknowledgement_lost(async_postgresql_agents)
 
 
-@CANCELLED_IN_THE_MANAGER
 @pytest.mark.postgresql
 @pytest.mark.parametrize("name", ["begin", "commit"])
 async def test_postgresql_boundary_leaves_nothing_when_cancelled_in_the_manager(

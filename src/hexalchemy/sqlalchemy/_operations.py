@@ -152,7 +152,9 @@ def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) 
     """Run ``plan`` synchronously until it finishes or reaches :data:`BODY`.
 
     Returns ``(True, result)`` when it finished and ``(False, None)`` at the body. Errors of
-    a step are translated into hexalchemy errors and thrown into the plan.
+    a step are translated into hexalchemy errors and thrown into the plan; a
+    ``BaseException`` (``KeyboardInterrupt``, an asyncio cancellation) is thrown in as it is,
+    so the plan rolls back and closes its connection before it propagates.
     """
     while True:
         try:
@@ -173,6 +175,8 @@ def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) 
                 value, error = None, None
         except Exception as exc:
             value, error = None, translate_error(exc)
+        except BaseException as exc:  # cancellation, KeyboardInterrupt: the plan still cleans up
+            value, error = None, exc
 
 
 async def drive_async(
@@ -200,6 +204,8 @@ async def drive_async(
                 value, error = None, None
         except Exception as exc:
             value, error = None, translate_error(exc)
+        except BaseException as exc:  # cancellation, KeyboardInterrupt: the plan still cleans up
+            value, error = None, exc
 
 
 def run_plan(plan: Plan[R]) -> R:

@@ -139,9 +139,9 @@ class TransactionCore:
                 raise
             try:
                 yield Call(transaction.commit)
-            except Exception as exc:
+            except BaseException as exc:  # a cancelled commit must not go back to the pool open
                 yield from _rollback_quietly(transaction)
-                if isinstance(exc, RetryableError):
+                if isinstance(exc, RetryableError) or not isinstance(exc, Exception):
                     raise
                 raise CommitError(f"commit failed and was rolled back: {exc}") from exc
         finally:
