@@ -1,11 +1,13 @@
 """Outbox relay throughput: drain a pre-filled outbox with 1 or 4 relays, no-op publisher.
 
 hexalchemy: ``OutboxRelay(SqlAlchemyOutboxRelayStore(tables, engine), publisher,
-batch_size=n)``, each relay with its own engine (so its own connection), calling
-``run_once()`` until it returns 0; with 4 relays, 4 threads. Each batch is a claim (one
-statement leasing the rows, its own transaction), the publisher, and an acknowledgement
-(a fenced ``DELETE``, its own transaction). The async jobs run ``AsyncOutboxRelay`` the
-same way, as tasks of one event loop.
+batch_size=n, delivery=mode)``, each relay with its own engine (so its own connection),
+calling ``run_once()`` until it returns 0; with 4 relays, 4 threads. In leased delivery
+each batch is a claim (one statement leasing the rows, its own transaction), the
+publisher, and an acknowledgement (a fenced ``DELETE``, its own transaction). In locked
+delivery each batch is one transaction: one statement deleting (and so locking) the due
+rows, the publisher, the commit. The async jobs run ``AsyncOutboxRelay`` the same way, as
+tasks of one event loop.
 
 Raw: the same number of threads (or tasks), each with its own autocommit psycopg
 connection, looping over :data:`~benchmarks.outbox_support.RAW_CLAIM_SQL` (``DELETE ...
@@ -51,7 +53,7 @@ from benchmarks.outbox_support import (
     run_parallel_async,
     url_of,
 )
-from hexalchemy.outbox import AsyncOutboxRelay, OutboxRelay
+from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay
 from hexalchemy.ports import Publisher
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyOutboxRelayStore,
@@ -126,7 +128,9 @@ async def raw_drain_async(connection: AsyncRawConnection, batch: int, publisher:
 
 
 # ----------------------------------------------------------------------------- the runners
-def sync_runners(relays: int, batch: int, sides: SyncSides, settings: Settings) -> Runners:
+def sync_runners(
+    delivery: DeliveryMode, relays: int, batch: int, sides: SyncSides, settings: Settings
+) -> Runners:
     tables = prepare_tables(sides)
     seed = Seed.make(_messages(settings))
     url = url_of(sides.engine)
@@ -141,7 +145,7 @@ def sync_runners(relays: int, batch: int, sides: SyncSides, settings: Settings) 
     warm_up = _warm_up_seed(relays, batch)
     warm_up.load(sides.raw)
     for index, store in enumerate(stores):
-        drain(OutboxRelay(store, publisher, batch_size=batch, name=f"warm-up-{index}"))
+        drain(OutboxRelay(store, publisher, batch_size=batch, delivery=delivery, name=f"warm-up-{index}"))
     warm_up.load(sides.raw)
     for connection in connections:
         raw_drain(connection, batch, publisher)
@@ -149,7 +153,10 @@ def sync_runners(relays: int, batch: int, sides: SyncSides, settings: Settings) 
     def hexalchemy() -> Lap:
         seed.load(sides.raw)
         workers = [
-            functools.partial(drain, OutboxRelay(store, publisher, batch_size=batch, name=f"bench-{index}"))
+            functools.partial(
+                drain,
+                OutboxRelay(store, publisher, batch_size=batch, delivery=delivery, name=f"bench-{index}"),
+            )
             for index, store in enumerate(stores)
         ]
         lap, claimed = run_parallel(workers)
@@ -166,7 +173,9 @@ def sync_runners(relays: int, batch: int, sides: SyncSides, settings: Settings) 
     return Runners(hexalchemy, raw_psycopg)
 
 
-async def async_runners(relays: int, batch: int, sides: AsyncSides, settings: Settings) -> AsyncRunners:
+async def async_runners(
+    delivery: DeliveryMode, relays: int, batch: int, sides: AsyncSides, settings: Settings
+) -> AsyncRunners:
     tables = await prepare_tables_async(sides)
     seed = Seed.make(_messages(settings))
     url = url_of(sides.engine)
@@ -183,7 +192,9 @@ async def async_runners(relays: int, batch: int, sides: AsyncSides, settings: Se
     warm_up = _warm_up_seed(relays, batch)
     await warm_up.load_async(sides.raw)
     for index, store in enumerate(stores):
-        await drain_async(AsyncOutboxRelay(store, publisher, batch_size=batch, name=f"warm-up-{index}"))
+        await drain_async(
+            AsyncOutboxRelay(store, publisher, batch_size=batch, delivery=delivery, name=f"warm-up-{index}")
+        )
     await warm_up.load_async(sides.raw)
     for connection in connections:
         await raw_drain_async(connection, batch, publisher)
@@ -192,7 +203,10 @@ async def async_runners(relays: int, batch: int, sides: AsyncSides, settings: Se
         await seed.load_async(sides.raw)
         workers: list[Callable[[], Awaitable[int]]] = [
             functools.partial(
-                drain_async, AsyncOutboxRelay(store, publisher, batch_size=batch, name=f"bench-{index}")
+                drain_async,
+                AsyncOutboxRelay(
+                    store, publisher, batch_size=batch, delivery=delivery, name=f"bench-{index}"
+                ),
             )
             for index, store in enumerate(stores)
         ]
@@ -212,22 +226,28 @@ async def async_runners(relays: int, batch: int, sides: AsyncSides, settings: Se
     return AsyncRunners(hexalchemy, raw_psycopg)
 
 
-def _job(relays: int, batch: int) -> OutboxJob:
+def _job(delivery: DeliveryMode, relays: int, batch: int) -> OutboxJob:
     return OutboxJob(
-        name=f"outbox relay, {relays} x batch {batch:,}",
+        name=f"outbox relay, {delivery.value}, {relays} x batch {batch:,}",
         key="outbox",
         kind="throughput",
         target=RATIO_TARGET,
         work=_messages,
         repetitions=_repetitions,
-        sync=functools.partial(sync_runners, relays, batch),
-        async_=functools.partial(async_runners, relays, batch),
+        sync=functools.partial(sync_runners, delivery, relays, batch),
+        async_=functools.partial(async_runners, delivery, relays, batch),
         relays=relays,
         batch=batch,
+        delivery=delivery.value,
         warmup=0,
         minimum=THROUGHPUT_TARGET if relays == 4 else None,
     )
 
 
-JOBS: Final = tuple(_job(relays, batch) for batch in (100, 1_000) for relays in (1, 4))
-"""Batch 100 with 1 relay comes first: ``benchmarks.profiling outbox`` profiles it (in the main thread)."""
+JOBS: Final = tuple(
+    _job(delivery, relays, batch)
+    for delivery in (DeliveryMode.LEASED, DeliveryMode.LOCKED)
+    for batch in (100, 1_000)
+    for relays in (1, 4)
+)
+"""Leased batch 100 with 1 relay comes first: ``benchmarks.profiling outbox`` profiles it (in the main thread)."""

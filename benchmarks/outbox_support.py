@@ -355,13 +355,15 @@ _results: list[Result] = []
 class OutboxJob(Job):
     """A :class:`~benchmarks.job.Job` that owns outbox tables and connections, and reports to :func:`report`.
 
-    ``relays`` and ``batch`` describe a relay job (0 for a transaction-cost job);
+    ``relays``, ``batch`` and ``delivery`` describe a relay job (0 for a transaction-cost job);
     ``warmup`` caps the warm-up runs per side (a relay run drains a whole outbox);
     ``minimum`` is an absolute throughput target in messages per second, if any.
     """
 
     relays: int = 0
     batch: int = 0
+    delivery: str = ""
+    """The relay's delivery mode (``leased`` or ``locked``) for a relay job."""
     warmup: int = 1
     minimum: float | None = None
 
@@ -398,9 +400,9 @@ class OutboxJob(Job):
 # ------------------------------------------------------------------------------ the report
 def _relay_table(results: Sequence[Result]) -> str:
     lines = [
-        "| relays x batch | sync/async | relay, no-op publisher | raw claim-and-delete | ratio | ratio IQR "
+        "| delivery | relays x batch | sync/async | relay, no-op publisher | raw claim-and-delete | ratio | ratio IQR "
         "| >= 0.7x raw? | >= 10,000 msg/s? | client CPU, relay / raw |",
-        "|---|---|---:|---:|---:|---:|---|---|---:|",
+        "|---|---|---|---:|---:|---:|---:|---|---|---:|",
     ]
     for result in results:
         job, m = result.job, result.measurement
@@ -408,7 +410,7 @@ def _relay_table(results: Sequence[Result]) -> str:
         absolute = "-" if job.minimum is None else "yes" if m.hexalchemy_value >= job.minimum else "**no**"
         hexalchemy_cpu, raw_cpu = m.cpu_per_unit
         lines.append(
-            f"| {job.relays} x {job.batch:,} | {m.mode} | {m.hexalchemy_value:,.0f} msg/s "
+            f"| {job.delivery} | {job.relays} x {job.batch:,} | {m.mode} | {m.hexalchemy_value:,.0f} msg/s "
             f"| {m.raw_value:,.0f} msg/s | {m.ratio:.2f}x | {low:.2f}-{high:.2f}x "
             f"| {'yes' if m.met else '**no**'} | {absolute} | {hexalchemy_cpu:.1f} / {raw_cpu:.1f} µs/msg |"
         )

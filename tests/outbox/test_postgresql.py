@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.pool import QueuePool
 
 from hexalchemy.ports import Lease, OutboxMessage, PublishResult
-from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
+from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, _operations, create_async_engine
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
 from tests.postgresql import POSTGRESQL_URL
@@ -126,12 +126,24 @@ def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_ou
     assert [m.id for m in other.claim(limit=100, lease_for=LONG).messages] == [a2.id]
 
 
-def test_a_successful_locked_delivery_is_one_statement_and_one_commit(postgresql_outbox: SqlHarness) -> None:
+def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
+    postgresql_outbox: SqlHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(20)])
+    driver_statements: list[str] = []
+    query = _operations._query_sync
+
+    def counted(step: Any) -> Any:
+        driver_statements.append(step.sql)
+        return query(step)
+
+    monkeypatch.setattr(_operations, "_query_sync", counted)
     with counting_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
-    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("WITH")
+    # the take is pre-compiled and runs on the psycopg cursor; nothing else goes through SQLAlchemy
+    assert statements == []
+    assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
 
 
 def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_outbox: SqlHarness) -> None:

@@ -203,6 +203,16 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
     """
     if isinstance(results, str | bytes) or not isinstance(results, Iterable):
         raise TypeError(f"the publisher must return a sequence of PublishResult, not {results!r}")
+    if isinstance(results, list | tuple) and len(results) == len(messages):
+        # The common case, checked without hashing: one success per message, in batch order.
+        published_in_order = tuple(message.id for message in messages)
+        if all(
+            type(result) is PublishResult
+            and result.error is None
+            and (result.message_id is id or result.message_id == id)
+            for result, id in zip(results, published_in_order, strict=True)
+        ):
+            return Outcome(published=published_in_order, failed=())
     by_id: dict[uuid.UUID, PublishResult] = {}
     for result in results:
         if not isinstance(result, PublishResult):

@@ -67,7 +67,15 @@ from hexalchemy.ports._outbox_rules import (
     sort_results,
     stored_error,
 )
-from hexalchemy.sqlalchemy._operations import Call, Plan, drive, drive_async, run_plan, run_plan_async
+from hexalchemy.sqlalchemy._operations import (
+    Call,
+    DriverQuery,
+    Plan,
+    drive,
+    drive_async,
+    run_plan,
+    run_plan_async,
+)
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
@@ -110,6 +118,21 @@ def _values(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(MESSAGE_COLUMNS, row, strict=False))
 
 
+class _DriverState:
+    """What a :class:`DriverQuery` needs of a plan's own connection: it and a cursor, made once."""
+
+    __slots__ = ("connection", "driver_cursor")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.driver_cursor: Any = None
+
+
+def _from_driver(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of :data:`MESSAGE_COLUMNS` as psycopg returns it, with its times in UTC (as ``UtcDateTime`` does)."""
+    return (*row[:7], row[7].astimezone(dt.UTC), row[8].astimezone(dt.UTC), *row[9:])
+
+
 def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
     """``row`` (of :data:`MESSAGE_COLUMNS`) with one more attempt counted."""
     return (*row[:_ATTEMPTS], row[_ATTEMPTS] + 1, *row[_ATTEMPTS + 1 :])
@@ -117,6 +140,16 @@ def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
 
 def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
+
+
+def _positional(sql: str, names: Sequence[str]) -> str:
+    """Turn each ``%(name)s`` placeholder (each appearing once, in this order) into ``%s``."""
+    for name in names:
+        placeholder = f"%({name})s"
+        if sql.count(placeholder) != 1:  # pragma: no cover - the statements are fixed
+            raise AssertionError(f"placeholder {name} must appear once in {sql!r}")
+        sql = sql.replace(placeholder, "%s")
+    return sql
 
 
 def _done(value: R) -> Plan[R]:
@@ -269,7 +302,7 @@ class OutboxRelayCore:
         )
         self._build_claim()
         self._build_outcomes()
-        self._build_delivery()
+        self._build_delivery(dialect)
         self._build_maintenance()
 
     def _build_claim(self) -> None:
@@ -347,12 +380,16 @@ class OutboxRelayCore:
             .values(lease_token=None, lease_expires_at=None, attempts=m.c.attempts - 1, available_at=self.now)
         )
 
-    def _build_delivery(self) -> None:
+    def _build_delivery(self, dialect: Dialect) -> None:
         """Locked delivery: take (and lock) due rows by deleting them; put failed ones back."""
         m = self.tables.messages
         if self.postgresql:
             due = self._due("id", lock=True).cte("deliverable").prefix_with("MATERIALIZED")
             self.take_due_statement: Any = delete(m).where(m.c.id == due.c.id).returning(*self.columns)
+            # The hot statement runs on the psycopg cursor, pre-compiled: no SQLAlchemy work per batch.
+            self.take_due_sql = _positional(
+                str(self.take_due_statement.compile(dialect=dialect)), ["hx_limit"]
+            )
         else:
             self.drop_statement = delete(m).where(m.c.id.in_(self.ids))
         self.put_back_statement = self.insert(m).values(available_at=self._later("hx_retry"))
@@ -523,8 +560,8 @@ class OutboxRelayCore:
     def _take_due(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
         """Delete (and so lock) up to ``limit`` due rows in this transaction; return them."""
         if self.postgresql:
-            result = yield Call(connection.execute, (self.take_due_statement, {"hx_limit": limit}))
-            return list(result.all())
+            rows = yield DriverQuery(_DriverState(connection), self.take_due_sql, (limit,))
+            return [_from_driver(row) for row in rows]
         # SQLite: BEGIN IMMEDIATE already keeps every other writer out.
         clock = self._clock(_utcnow())
         result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
@@ -545,10 +582,10 @@ class OutboxRelayCore:
             yield Call(
                 connection.execute, (self.bury_statement, [{**_values(row), **extra} for row in exhausted])
             )
-        rows = {row[0]: _attempted(row) for row in taken if row[_ATTEMPTS] < max_attempts}
-        if not rows:
+        live = [_attempted(row) for row in taken if row[_ATTEMPTS] < max_attempts]
+        if not live:
             return DeliveryResult(0, 0, 0, 0)
-        messages = sorted((_message(row) for row in rows.values()), key=delivery_order)
+        messages = sorted(map(_message, live), key=delivery_order)
         error: Exception | None = None
         try:
             results = yield Call(publish, (messages,))
@@ -556,6 +593,10 @@ class OutboxRelayCore:
         except Exception as exc:  # settled as failed and committed; the relay sees it in the result
             error = exc
             outcome = publisher_raised(messages, exc)
+        if outcome.failed or self.archive_statement is not None:
+            rows = {row[0]: row for row in live}  # only when a row must be written again
+        else:
+            return DeliveryResult(len(messages), len(outcome.published), 0, 0, error)
         if self.archive_statement is not None and outcome.published:
             archived = [{**_values(rows[id]), **self._clock(now)} for id in outcome.published]
             yield Call(connection.execute, (self.archive_statement, archived))
