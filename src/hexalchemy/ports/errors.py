@@ -166,7 +166,13 @@ class ReadOnlyTransactionError(TransactionUsageError):
 
 
 class CommitError(TransactionError):
-    """The commit failed; the transaction was rolled back and nothing of it remains."""
+    """The commit failed; hexalchemy rolled the transaction back.
+
+    Nothing of it remains when the database refused the commit. When the connection broke
+    during the commit, the database may have committed before the acknowledgement was
+    lost: make the unit of work safe to re-run (a version check, an idempotency key)
+    rather than assume either outcome.
+    """
 
 
 class RetryableError(TransactionError):
