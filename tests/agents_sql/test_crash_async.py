@@ -158,7 +158,7 @@ async def boundary_statements(agents: AsyncSqlAgents) -> list[str]:
     with fail_at(agents.engine, None) as statements:
         await boundary(agents, state)
     assert await snapshot(agents, "probe") == AFTER
-    assert len(statements) >= 6
+    assert len(statements) >= 5
     return statements
 
 
@@ -177,7 +177,7 @@ async def cancel_everywhere(agents: AsyncSqlAgents) -> None:
     """CancelledError at each statement of the boundary's code (SQLite's BEGIN is the manager's)."""
     statements = await boundary_statements(agents)
     ks = [k for k, statement in enumerate(statements, 1) if not statement.startswith("BEGIN")]
-    assert len(ks) >= 6
+    assert len(ks) >= 5
     for k in ks:
         agent_id = f"cancelled-{k}"
         state = await prepare(agents, agent_id)

@@ -83,7 +83,7 @@ def state_deleted_before(engine: Engine, table_name: str, agent_id: str) -> Iter
     """Delete the agent's counters and state behind the library's back, just before the insert into ``table_name``."""
 
     def before(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().startswith(f"INSERT INTO {table_name} "):
+        if f"INSERT INTO {table_name} " in statement:
             cursor.execute(f"DELETE FROM {TABLES.sequences.name} WHERE agent_id = '{agent_id}'")
             cursor.execute(f"DELETE FROM {TABLES.states.name} WHERE id = '{agent_id}'")
 

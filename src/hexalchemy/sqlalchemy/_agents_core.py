@@ -2,7 +2,12 @@
 
 Statements are built once per store. Each operation is a generator yielding
 :class:`~hexalchemy.sqlalchemy._operations.Call` steps; the public classes in
-:mod:`hexalchemy.sqlalchemy.agents` only drive them.
+:mod:`hexalchemy.sqlalchemy.agents` only drive them. On psycopg, the hot statements of an
+action boundary (the state's compare-and-set, consume, the numbering, the evidence insert
+and head) are also compiled once to driver SQL and sent on the psycopg cursor directly
+(:class:`~hexalchemy.sqlalchemy._operations.DriverQuery`), skipping SQLAlchemy's
+per-execution work; the same statements, with the same named parameters, go through
+SQLAlchemy on SQLite, when the engine echoes, or while a cursor-execute listener watches.
 
 Clock: every time written or compared (``updated_at``, lease expiries, ``consumed_at``)
 comes from the store's ``clock`` (Python's UTC clock unless one is given), the same on
@@ -28,19 +33,24 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 from sqlalchemy import (
+    JSON,
     BigInteger,
     BindParameter,
     Integer,
     String,
     Uuid,
+    any_,
     bindparam,
     case,
+    exists,
     func,
     insert,
     literal,
@@ -80,7 +90,7 @@ from hexalchemy.ports.agents import (
     verify_chain,
 )
 from hexalchemy.sqlalchemy._agents_tables import AgentTables
-from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._operations import Call, DriverQuery, Plan
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -134,6 +144,12 @@ _FOREIGN_KEY_VIOLATION: Final = "23503"
 """PostgreSQL's SQLSTATE for a foreign key violation."""
 _SQLITE_FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
+_PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
+"""A named parameter in SQL compiled for psycopg."""
+_MAX_INSERT_ROWS: Final = 32
+"""An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``."""
+
+R = TypeVar("R")
 
 
 def utcnow() -> dt.datetime:
@@ -199,6 +215,21 @@ def _signal(row: Mapping[str, Any]) -> Signal:
     )
 
 
+def _signal_row(row: Sequence[Any]) -> Signal:
+    """A signal from a row of :data:`SIGNAL_FIELDS` (from SQLAlchemy or the driver)."""
+    id, agent_id, sequence, kind, payload, idempotency_key, sent_at, consumed_at = row
+    return Signal(
+        id=id,
+        agent_id=agent_id,
+        kind=SignalKind(kind),
+        payload=payload,
+        idempotency_key=idempotency_key,
+        sequence=sequence,
+        sent_at=_utc(sent_at),
+        consumed_at=_utc(consumed_at),
+    )
+
+
 def _evidence(row: Mapping[str, Any]) -> Evidence:
     return Evidence(
         id=row["id"],
@@ -230,14 +261,105 @@ def _is_foreign_key_violation(error: ConstraintViolationError) -> bool:
     return _SQLITE_FOREIGN_KEY_MESSAGE in str(original)
 
 
-def _write(execute: Callable[..., Any], statement: Any, parameters: Any, agent_id: str) -> Plan[Any]:
-    """Plan: execute a write of ``agent_id``'s rows; a foreign key violation means it has no state."""
+def _write(plan: Plan[R], agent_id: str) -> Plan[R]:
+    """Plan: run ``plan``, a write of ``agent_id``'s rows; a foreign key violation means it has no state."""
     try:
-        return (yield Call(execute, (statement, parameters)))
+        return (yield from plan)
     except ConstraintViolationError as exc:
         if _is_foreign_key_violation(exc):
             raise EntityNotFoundError(AgentState, agent_id) from exc
         raise
+
+
+def _utc(value: Any) -> Any:
+    """A datetime read from the driver, in UTC (what :class:`UtcDateTime` gives)."""
+    return None if value is None else value.astimezone(dt.UTC)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _driver_dialect(transactions: TransactionCore) -> Any:
+    """The dialect when its hot statements may run on the psycopg cursor directly, else None."""
+    dialect = transactions.dialect
+    return dialect if dialect.name == "postgresql" and dialect.driver == "psycopg" else None
+
+
+def _use_driver(state: TransactionState) -> bool:
+    """Whether the pre-compiled paths may bypass SQLAlchemy in this transaction, now.
+
+    Not when the engine echoes, nor while a ``before_cursor_execute`` or
+    ``after_cursor_execute`` listener watches it (they see every statement, as they would
+    without the fast path), nor with a ``schema_translate_map`` (the SQL is compiled
+    without one). Asked at every statement: a listener may come mid-transaction.
+    """
+    connection = state.connection
+    sync = getattr(connection, "sync_connection", None) or connection
+    dispatch = sync.dispatch
+    return not (
+        sync.engine.echo
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or sync.get_execution_options().get("schema_translate_map")
+    )
+
+
+class _Statement:
+    """A statement, and on psycopg the same statement pre-compiled for the driver cursor.
+
+    The parameters are given by name, as to SQLAlchemy; the driver's positional
+    parameters are taken from them in the compiled order, through the bind processors
+    SQLAlchemy would apply (JSON goes as text). A statement run on the driver must
+    return rows.
+    """
+
+    def __init__(self, statement: Any, dialect: Any, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = None if column_keys is None else list(column_keys)
+        self.sql: str | None = None
+        self.names: tuple[str, ...] = ()
+        self.processors: tuple[Callable[[Any], Any] | None, ...] = ()
+        self.constants: dict[str, Any] = {}
+        """The values of the statement's literals (bound parameters no caller gives)."""
+        if dialect is None:
+            return
+        compiled = statement.compile(dialect=dialect, column_keys=self.column_keys)
+        text = str(compiled)
+        self.names = tuple(_PLACEHOLDER.findall(text))
+        processors: list[Callable[[Any], Any] | None] = []
+        for name in self.names:
+            bind = compiled.binds[name]
+            if bind.value is not None:
+                self.constants[name] = bind.effective_value
+            type_ = bind.type
+            if isinstance(type_, JSON):
+                processors.append(_json_text)
+            else:
+                processors.append(type_.dialect_impl(dialect).bind_processor(dialect))
+        self.processors = tuple(processors)
+        self.sql = _PLACEHOLDER.sub("%s", text)
+
+    def driver_parameters(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """The positional parameters of :attr:`sql`."""
+        values = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = parameters[name] if name in parameters else self.constants[name]
+            values.append(value if process is None or value is None else process(value))
+        return values
+
+
+def _run(state: TransactionState, statement: _Statement, parameters: Mapping[str, Any]) -> Plan[list[Any]]:
+    """Plan: execute ``statement`` in the transaction; return its rows as tuples ([] when it returns none).
+
+    On psycopg, on the pre-compiled driver path (see :func:`_use_driver`). Datetimes read
+    there are in the session's time zone: convert them with :func:`_utc`.
+    """
+    if statement.sql is not None and _use_driver(state):
+        rows: list[Any] = yield DriverQuery(state, statement.sql, statement.driver_parameters(parameters))
+        return rows
+    result = yield Call(state.connection.execute, (statement.statement, parameters))
+    return list(result.all()) if result.returns_rows else []
 
 
 class AgentStateCore:
@@ -259,6 +381,10 @@ class AgentStateCore:
         token = bindparam("hx_token", type_=Uuid(as_uuid=True))
         held = (s.c.lease_token == token, s.c.lease_expires_at > now)
         self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
+        dialect = _driver_dialect(transactions)
+        keys = [name for name in STATE_FIELDS if name not in ("id", "created_at")]
+        self.update = _Statement(self.update_statement, dialect, keys)
+        self.owned_update = _Statement(self.owned_update_statement, dialect, keys)
         self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
         statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
         self.list_statement = (
@@ -370,13 +496,14 @@ class AgentStateCore:
         parameters = {**values, "hx_id": checked.id, "hx_expected": checked.version}
         del parameters["id"]
         if lease is None:
-            result = yield Call(execute, (self.update_statement, parameters))
+            rows = yield from _run(transaction, self.update, parameters)
         else:
             parameters.update(hx_token=lease.token, hx_now=now)
-            result = yield Call(execute, (self.owned_update_statement, parameters))
-        rows = result.all()
+            rows = yield from _run(transaction, self.owned_update, parameters)
         if rows:
-            return attrs.evolve(checked, created_at=rows[0][0], updated_at=now, version=checked.version + 1)
+            return attrs.evolve(
+                checked, created_at=_utc(rows[0][0]), updated_at=now, version=checked.version + 1
+            )
         found = yield Call(execute, (self.lookup_statement, {"hx_id": checked.id}))
         stored = found.all()
         if not stored:
@@ -474,37 +601,57 @@ class _Sequences:
 
     The row is selected from the states table (``INSERT ... SELECT ... WHERE id = :agent
     ON CONFLICT DO UPDATE ... RETURNING``): for an agent with no state the statement
-    writes nothing and returns no row (see :meth:`next`).
+    writes nothing and returns no row (see :meth:`next`). With ``unless_taken`` (evidence),
+    it also writes nothing and returns no row when one of the ids ``hx_ids`` is already in
+    the evidence table, so one statement checks the ids and numbers them.
     """
 
-    def __init__(self, tables: AgentTables, dialect_name: str, column: str) -> None:
+    def __init__(
+        self, tables: AgentTables, transactions: TransactionCore, column: str, *, unless_taken: bool = False
+    ) -> None:
+        dialect_name = transactions.dialect_name
         insert_ = _insert_for(dialect_name)
-        s, q = tables.states, tables.sequences
+        s, q, e = tables.states, tables.sequences, tables.evidence
         count = bindparam("hx_count", type_=BigInteger())
         counters = [
             count if name == column else literal(0, BigInteger())
             for name in ("signal_sequence", "evidence_sequence")
         ]
-        row = select(s.c.id, *counters, null()).where(s.c.id == bindparam("hx_agent", type_=String()))
+        conditions = [s.c.id == bindparam("hx_agent", type_=String())]
+        if unless_taken:
+            conditions.append(~exists().where(_evidence_ids(e, dialect_name)))
+        row = select(s.c.id, *counters, null()).where(*conditions)
         upsert = insert_(q).from_select(
             [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
         )
         self.next_statement = upsert.on_conflict_do_update(
             index_elements=[q.c.agent_id], set_={column: q.c[column] + upsert.excluded[column]}
         ).returning(q.c[column], q.c.evidence_head)
+        self.next = _Statement(self.next_statement, _driver_dialect(transactions))
 
-    def next(self, execute: Callable[..., Any], agent_id: str, count: int) -> Plan[tuple[int, str | None]]:
+    def take(
+        self, state: TransactionState, agent_id: str, count: int, ids: Sequence[uuid.UUID] = ()
+    ) -> Plan[tuple[int, str | None] | None]:
         """Plan: take ``count`` numbers for the agent; return (the last one, the evidence head).
 
-        ``EntityNotFoundError(AgentState, agent_id)`` when the agent has no state (nothing written).
+        None when nothing was written: the agent has no state (or, ``unless_taken``, one
+        of ``ids`` is taken).
         """
-        parameters = {"hx_agent": agent_id, "hx_count": count}
-        result = yield from _write(execute, self.next_statement, parameters, agent_id)
-        rows = result.all()
+        parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_count": count}
+        if ids:
+            parameters["hx_ids"] = list(ids)
+        rows = yield from _write(_run(state, self.next, parameters), agent_id)
         if not rows:
-            raise EntityNotFoundError(AgentState, agent_id)
+            return None
         last, head = rows[0]
         return last, head
+
+
+def _evidence_ids(evidence: Any, dialect_name: str) -> Any:
+    """``evidence.id`` is one of the bound list ``hx_ids`` (an array on PostgreSQL)."""
+    if dialect_name == "postgresql":
+        return evidence.c.id == any_(bindparam("hx_ids", type_=postgresql.ARRAY(Uuid(as_uuid=True))))
+    return evidence.c.id.in_(bindparam("hx_ids", expanding=True))
 
 
 class SignalQueueCore:
@@ -516,13 +663,15 @@ class SignalQueueCore:
         self.postgresql = transactions.dialect_name == "postgresql"
         insert_ = _insert_for(transactions.dialect_name)
         g, q = tables.signals, tables.sequences
-        self.sequences = _Sequences(tables, transactions.dialect_name, "signal_sequence")
+        self.sequences = _Sequences(tables, transactions, "signal_sequence")
+        dialect = _driver_dialect(transactions)
         agent = bindparam("hx_agent", type_=String())
         self.give_back_statement = (
             update(q).where(q.c.agent_id == agent).values(signal_sequence=q.c.signal_sequence - 1)
         )
         columns = [g.c[name] for name in SIGNAL_FIELDS]
         self.insert_statement = insert_(g).on_conflict_do_nothing().returning(g.c.id)
+        self.insert = _Statement(self.insert_statement, dialect, SIGNAL_FIELDS)
         self.by_key_statement = select(*columns).where(
             g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
         )
@@ -537,7 +686,12 @@ class SignalQueueCore:
         # consume, in one statement: lock the first pending signals in sequence order (a
         # consumer that waits re-checks them and skips those consumed meanwhile), keep the
         # prefix before the first signal of a kind not accepted, and mark it consumed.
-        accepted = case((g.c.kind.in_(bindparam("hx_kinds", expanding=True)), 1), else_=0)
+        kinds = (
+            g.c.kind == any_(bindparam("hx_kinds", type_=postgresql.ARRAY(String())))
+            if self.postgresql
+            else g.c.kind.in_(bindparam("hx_kinds", expanding=True))
+        )
+        accepted = case((kinds, 1), else_=0)
         locked = (
             select(g.c.id, g.c.sequence, accepted.label("accepted"))
             .where(*pending)
@@ -557,6 +711,7 @@ class SignalQueueCore:
             .values(consumed_at=bindparam("hx_now", type_=UtcDateTime()))
             .returning(*columns)
         )
+        self.consume_ = _Statement(self.consume_statement, dialect)
 
     def send(self, signal: Signal) -> Plan[Signal]:
         """Plan: number and queue a signal, or return the agent's signal with the same idempotency key.
@@ -572,11 +727,14 @@ class SignalQueueCore:
             existing = yield from self._existing(state, checked)
             if existing is not None:
                 return existing
-        sequence, _ = yield from self.sequences.next(execute, checked.agent_id, 1)
+        numbered = yield from self.sequences.take(state, checked.agent_id, 1)
+        if numbered is None:
+            raise EntityNotFoundError(AgentState, checked.agent_id)
+        sequence = numbered[0]
         row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
         row.update(sequence=sequence, kind=checked.kind.value)
-        result = yield from _write(execute, self.insert_statement, row, checked.agent_id)
-        if result.all():
+        inserted = yield from _write(_run(state, self.insert, row), checked.agent_id)
+        if inserted:
             return attrs.evolve(checked, sequence=sequence)
         # A concurrent sender committed the same idempotency key (or this id) first.
         yield Call(execute, (self.give_back_statement, {"hx_agent": checked.agent_id}))
@@ -633,8 +791,8 @@ class SignalQueueCore:
             "hx_maximum": maximum,
             "hx_now": _now(self.clock),
         }
-        result = yield Call(state.connection.execute, (self.consume_statement, parameters))
-        return sorted((_signal(row) for row in _rows(result)), key=lambda signal: signal.sequence)
+        rows = yield from _run(state, self.consume_, parameters)
+        return sorted((_signal_row(row) for row in rows), key=lambda signal: signal.sequence)
 
 
 class EvidenceLogCore:
@@ -643,12 +801,21 @@ class EvidenceLogCore:
     def __init__(self, tables: AgentTables, transactions: TransactionCore) -> None:
         self.transactions = transactions
         e, q, s = tables.evidence, tables.sequences, tables.states
-        self.sequences = _Sequences(tables, transactions.dialect_name, "evidence_sequence")
+        self.tables = tables
+        self.postgresql = transactions.dialect_name == "postgresql"
+        self.driver_dialect = _driver_dialect(transactions)
+        self.sequences = _Sequences(tables, transactions, "evidence_sequence")
+        self.fresh_sequences = _Sequences(tables, transactions, "evidence_sequence", unless_taken=True)
+        self.inserts: dict[int, _Statement] = {}
+        """Per number of rows (up to :data:`_MAX_INSERT_ROWS`), the statement that inserts them."""
         self.known_statement = select(s.c.id).where(s.c.id.in_(bindparam("hx_agents", expanding=True)))
         agent = bindparam("hx_agent", type_=String())
         self.head_statement = (
             update(q).where(q.c.agent_id == agent).values(evidence_head=bindparam("hx_head", type_=String()))
         )
+        if self.postgresql:
+            self.head_statement = self.head_statement.returning(q.c.agent_id)
+        self.head = _Statement(self.head_statement, self.driver_dialect)
         self.counter_statement = select(q.c.evidence_sequence, q.c.evidence_head).where(q.c.agent_id == agent)
         columns = [e.c[name] for name in EVIDENCE_FIELDS]
         self.insert_statement = insert(e)
@@ -673,11 +840,14 @@ class EvidenceLogCore:
         """Plan: validate every entry, then chain each agent's entries under its sequences row lock.
 
         Agents are taken in sorted order, so two appenders cannot deadlock on their rows.
-        One statement checks the ids are new (``DuplicateEntityError``, nothing written);
-        for a batch of several agents, one more checks that each has a state
-        (``EntityNotFoundError(AgentState, agent_id)`` for the first that has none, in the
-        batch's order, nothing written; for one agent the numbering checks it); then three
-        per agent: number (and lock), insert, move the chain's head.
+        For one agent, the numbering (which locks the agent's counters) also checks that
+        the ids are new and that the agent has a state: when it writes nothing, one more
+        statement tells which (``DuplicateEntityError`` first, else
+        ``EntityNotFoundError(AgentState, agent_id)``; nothing written). For a batch of
+        several agents, one statement checks the ids first, one more that each agent has
+        a state (the first without one, in the batch's order), then each is numbered.
+        Then per agent, the insert and the move of the chain's head: one statement on
+        PostgreSQL (the insert in a data-modifying CTE), two on SQLite.
         """
         state = self.transactions.require(Evidence, write=True)
         if isinstance(entries, (str, bytes, Evidence)) or not isinstance(entries, Iterable):
@@ -693,14 +863,19 @@ class EvidenceLogCore:
         if not checked:
             return []
         execute = state.connection.execute
-        result = yield Call(execute, (self.taken_statement, {"hx_ids": ids}))
-        taken = result.all()
-        if taken:
-            raise DuplicateEntityError(Evidence, taken[0][0])
         by_agent: dict[str, list[int]] = {}
         for index, entry in enumerate(checked):
             by_agent.setdefault(entry.agent_id, []).append(index)
-        if len(by_agent) > 1:
+        numbered: dict[str, tuple[int, str | None]] = {}
+        if len(by_agent) == 1:
+            agent_id = checked[0].agent_id
+            taken = yield from self.fresh_sequences.take(state, agent_id, len(ids), ids)
+            if taken is None:
+                yield from self._refuse_taken(execute, ids)
+                raise EntityNotFoundError(AgentState, agent_id)
+            numbered[agent_id] = taken
+        else:
+            yield from self._refuse_taken(execute, ids)
             result = yield Call(execute, (self.known_statement, {"hx_agents": sorted(by_agent)}))
             known = {row[0] for row in result.all()}
             for agent_id in by_agent:
@@ -709,7 +884,12 @@ class EvidenceLogCore:
         stored: list[Evidence] = list(checked)
         for agent_id in sorted(by_agent):
             indexes = by_agent[agent_id]
-            last, previous = yield from self.sequences.next(execute, agent_id, len(indexes))
+            if agent_id not in numbered:
+                taken = yield from self.sequences.take(state, agent_id, len(indexes))
+                if taken is None:
+                    raise EntityNotFoundError(AgentState, agent_id)
+                numbered[agent_id] = taken
+            last, previous = numbered[agent_id]
             sequence = last - len(indexes)
             rows = []
             for index in indexes:
@@ -721,9 +901,48 @@ class EvidenceLogCore:
                 row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
                 row["sensitive_fields"] = list(entry.sensitive_fields)
                 rows.append(row)
-            yield from _write(execute, self.insert_statement, rows, agent_id)
-            yield Call(execute, (self.head_statement, {"hx_agent": agent_id, "hx_head": previous}))
+            assert previous is not None
+            yield from _write(self._insert_chained(state, agent_id, rows, previous), agent_id)
         return stored
+
+    def _refuse_taken(self, execute: Callable[..., Any], ids: list[uuid.UUID]) -> Plan[None]:
+        """Plan: ``DuplicateEntityError`` for the first of ``ids`` already in the log."""
+        result = yield Call(execute, (self.taken_statement, {"hx_ids": ids}))
+        taken = result.all()
+        if taken:
+            raise DuplicateEntityError(Evidence, taken[0][0])
+
+    def _insert_chained(
+        self, state: TransactionState, agent_id: str, rows: list[dict[str, Any]], head: str
+    ) -> Plan[None]:
+        """Plan: insert one agent's numbered rows (one multi-row ``INSERT``), then move its chain's head."""
+        if len(rows) > _MAX_INSERT_ROWS:
+            yield Call(state.connection.execute, (self.insert_statement, rows))
+        else:
+            statement = self.inserts.get(len(rows))
+            if statement is None:
+                statement = self.inserts[len(rows)] = self._insert_rows_statement(len(rows))
+            parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_head": head}
+            for index, row in enumerate(rows):
+                for name, value in row.items():
+                    parameters[f"hx_{index}_{name}"] = value
+            yield from _run(state, statement, parameters)
+            if self.postgresql:
+                return
+        yield from _run(state, self.head, {"hx_agent": agent_id, "hx_head": head})
+
+    def _insert_rows_statement(self, count: int) -> _Statement:
+        """The ``INSERT`` of ``count`` entries in one statement (``RETURNING`` their ids on PostgreSQL)."""
+        e = self.tables.evidence
+        values = [
+            {name: bindparam(f"hx_{index}_{name}", type_=e.c[name].type) for name in EVIDENCE_FIELDS}
+            for index in range(count)
+        ]
+        statement: Any = insert(e).values(values)
+        if self.postgresql:
+            # one statement: the INSERT in a data-modifying CTE, then the head's UPDATE
+            statement = self.head_statement.add_cte(statement.cte("hx_inserted"))
+        return _Statement(statement, self.driver_dialect)
 
     def append(self, entry: Evidence) -> Plan[Evidence]:
         """Plan: append one entry."""

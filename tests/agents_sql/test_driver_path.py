@@ -1,0 +1,138 @@
+"""The pre-compiled psycopg path of the agent stores' hot statements (PostgreSQL).
+
+Without ``before_cursor_execute``/``after_cursor_execute`` listeners the stores send their
+hot statements on the psycopg cursor directly; with one they go through SQLAlchemy, so the
+listener sees them. Both paths must give the same results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+import pytest
+from sqlalchemy import Engine, event
+
+from hexalchemy.ports import (
+    AgentState,
+    AgentStatus,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    Evidence,
+    EvidenceKind,
+    Signal,
+    SignalKind,
+)
+from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
+from tests.agents_sql.conftest import SqlAgents
+from tests.postgresql import POSTGRESQL_URL
+
+
+@contextmanager
+def watched(engine: Engine) -> Iterator[list[str]]:
+    """A ``before_cursor_execute`` listener: the statements go through SQLAlchemy, and are collected."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def boundary(agents: SqlAgents, agent_id: str) -> tuple[AgentState, list[Signal], list[Evidence]]:
+    with agents.transactions.begin():
+        state = agents.states.save(AgentState.create(agent_id, "t", status=AgentStatus.ACTIVE))
+        for index in range(3):
+            agents.signals.send(Signal.create(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
+    with agents.transactions.begin():
+        saved = agents.states.save(attrs.evolve(state, current_activity="acted", metadata={"k": [1, None]}))
+        consumed = agents.signals.consume(agent_id, [SignalKind.USER_MESSAGE], maximum=2)
+        stored = agents.evidence.append_all(
+            [
+                Evidence.create(agent_id, EvidenceKind.TOOL_CALL, {"tool": "t", "x": None}),
+                Evidence.create(agent_id, EvidenceKind.ACTION_BOUNDARY, None, sensitive_fields=["a"]),
+            ]
+        )
+    return saved, consumed, stored
+
+
+def shape(result: tuple[AgentState, list[Signal], list[Evidence]]) -> Any:
+    saved, consumed, stored = result
+    return (
+        (saved.version, saved.current_activity, saved.metadata, saved.created_at == saved.updated_at),
+        [(s.sequence, s.kind, s.payload, s.sent_at < s.consumed_at) for s in consumed if s.consumed_at],
+        [(e.sequence, e.kind, e.payload, e.sensitive_fields, e.previous_hash is None) for e in stored],
+    )
+
+
+@pytest.mark.postgresql
+def test_postgresql_driver_and_sqlalchemy_paths_agree(postgresql_agents: SqlAgents) -> None:
+    fast = boundary(postgresql_agents, "fast")
+    with watched(postgresql_agents.engine) as statements:
+        slow = boundary(postgresql_agents, "slow")
+    assert statements  # the listener saw the statements: they went through SQLAlchemy
+    assert shape(fast) == shape(slow)
+    for saved, consumed, _ in (fast, slow):
+        assert saved.created_at is not None and saved.created_at.tzinfo is dt.UTC
+        assert all(s.consumed_at is not None and s.consumed_at.tzinfo is dt.UTC for s in consumed)
+    with postgresql_agents.transactions.begin(read_only=True):
+        for agent_id, (_, _, stored) in (("fast", fast), ("slow", slow)):
+            assert postgresql_agents.evidence.verify(agent_id).ok
+            assert postgresql_agents.evidence.list_by_agent(agent_id) == stored
+            assert postgresql_agents.states.get(agent_id).metadata == {"k": [1, None]}
+
+
+@pytest.mark.postgresql
+def test_postgresql_append_for_one_agent_checks_ids_while_numbering(postgresql_agents: SqlAgents) -> None:
+    agents = postgresql_agents
+    with agents.transactions.begin():
+        agents.states.save(AgentState.create("a", "t"))
+        first = agents.evidence.append(Evidence.create("a", "note"))
+    entries = [Evidence.create("a", "note"), Evidence.create("a", "note")]
+    with agents.transactions.begin(), watched(agents.engine) as statements:
+        agents.evidence.append_all(entries)
+    assert len(statements) == 2  # number (with the duplicate-id check), then insert and head in one
+    for fast in (True, False):
+        with agents.transactions.begin():
+            with watched(agents.engine) if not fast else _nothing():
+                with pytest.raises(DuplicateEntityError):
+                    agents.evidence.append_all([Evidence.create("a", "note"), first])
+                with pytest.raises(EntityNotFoundError, match="'nobody'"):
+                    agents.evidence.append(Evidence.create("nobody", "note"))
+            # nothing written, and the transaction is still usable
+            assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1, 2, 3]
+    with agents.transactions.begin(read_only=True):
+        assert agents.evidence.verify("a").ok
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@pytest.mark.postgresql
+def test_postgresql_driver_path_reads_utc_in_any_session_time_zone(postgresql_agents: SqlAgents) -> None:
+    engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
+
+    def tokyo(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET TIME ZONE 'Asia/Tokyo'")
+        dbapi_connection.autocommit = False
+
+    event.listen(engine, "connect", tokyo)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Tokyo"
+        saved, consumed, _ = boundary(SqlAgents(engine), "tokyo")
+    finally:
+        engine.dispose()
+    assert saved.created_at is not None and saved.created_at.tzinfo is dt.UTC
+    assert consumed and all(s.sent_at.tzinfo is dt.UTC for s in consumed)
+    assert all(s.consumed_at is not None and s.consumed_at.tzinfo is dt.UTC for s in consumed)
