@@ -59,7 +59,6 @@ from benchmarks.agents_support import (
     SEQUENCES,
     STATES,
     AgentJob,
-    current_recorder,
     json_param,
     pending,
     pending_async,
@@ -74,6 +73,7 @@ from benchmarks.agents_support import (
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides
 from benchmarks.harness import QUICK, Lap, Settings, timed
 from benchmarks.job import AsyncRunners, Runners
+from benchmarks.recording import current_recorder
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,

@@ -21,12 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import statistics
 import uuid
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import psycopg
@@ -41,8 +40,7 @@ from benchmarks.databases import (
     conninfo_for,
     default_url,
 )
-from benchmarks.harness import Measurement, Settings
-from benchmarks.job import Job
+from benchmarks.recording import Recorded, RecordingJob, quantile, runs_text
 from hexalchemy.ports import SignalKind, time_ordered_uuid
 from hexalchemy.ports.agents import EVIDENCE_HASH_VERSION, Signal
 from hexalchemy.sqlalchemy import AgentTables, OutboxTables, agent_tables, outbox_tables
@@ -287,47 +285,14 @@ def json_param(value: Any) -> Json:
 
 
 # ------------------------------------------------------------------------------ the job
-@attrs.define
-class Recorder:
-    """Per-call seconds of every run of each side (warm-up runs included), filled by the runners."""
-
-    hexalchemy: list[list[float]] = attrs.field(factory=list)
-    raw: list[list[float]] = attrs.field(factory=list)
-
-    def clear(self) -> None:
-        """Forget the runs made while the job was set up."""
-        self.hexalchemy.clear()
-        self.raw.clear()
-
-
-_recorder = Recorder()
-
-
-def current_recorder() -> Recorder:
-    """The recorder of the job being measured (runners take it when they are built)."""
-    return _recorder
-
-
-@attrs.frozen
-class Result:
-    """One measured agent job, with what its own table needs."""
-
-    job: AgentJob
-    measurement: Measurement
-    warmup: int
-    recorder: Recorder
-
-    def latencies(self, side: str) -> list[float]:
-        """Every timed call's seconds of ``side`` (warm-up runs dropped)."""
-        runs = self.recorder.hexalchemy if side == "hexalchemy" else self.recorder.raw
-        return [seconds for run in runs[self.warmup :] for seconds in run]
-
+Result = Recorded["AgentJob"]
+"""One measured agent job."""
 
 _results: list[Result] = []
 
 
 @attrs.frozen
-class AgentJob(Job):
+class AgentJob(RecordingJob):
     """A :class:`~benchmarks.job.Job` that owns the agent tables and reports to :func:`report`.
 
     ``boundary`` marks the boundary job (latency with p50/p99 and an absolute target of
@@ -337,34 +302,18 @@ class AgentJob(Job):
 
     boundary: bool = False
     maximum_p50: float | None = None
-    warmup: int = 1
 
-    def _settings(self, settings: Settings) -> Settings:
-        return attrs.evolve(settings, warmup=min(settings.warmup, self.warmup))
+    def keep(self, result: Recorded[RecordingJob]) -> None:
+        """Keep ``result`` for :func:`report`."""
+        _results.append(cast(Result, result))
 
-    def measure_sync(self, sides: SyncSides, settings: Settings) -> Measurement:
-        """Measure as a plain job, then drop the tables and record the result."""
-        global _recorder
-        _recorder = Recorder()
-        lighter = self._settings(settings)
-        try:
-            measurement = super().measure_sync(sides, lighter)
-        finally:
-            drop_tables(sides.raw)
-        _results.append(Result(self, measurement, lighter.warmup, _recorder))
-        return measurement
+    def clean_up_sync(self, sides: SyncSides) -> None:
+        """Drop the agent tables."""
+        drop_tables(sides.raw)
 
-    async def measure_async(self, settings: Settings, url: str | None = None) -> Measurement:
-        """Measure as a plain job (which closes its sides), then drop the tables and record the result."""
-        global _recorder
-        _recorder = Recorder()
-        lighter = self._settings(settings)
-        try:
-            measurement = await super().measure_async(lighter, url)
-        finally:
-            _drop_by_url(url or default_url())
-        _results.append(Result(self, measurement, lighter.warmup, _recorder))
-        return measurement
+    async def clean_up_async(self, url: str | None) -> None:
+        """Drop the agent tables (the plain job has closed its sides)."""
+        _drop_by_url(url or default_url())
 
 
 def _drop_by_url(url: str) -> None:
@@ -373,13 +322,6 @@ def _drop_by_url(url: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the report
-def _quantile(values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank quantile (p99 of 500 values: the 495th smallest)."""
-    ordered = sorted(values)
-    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
@@ -401,8 +343,8 @@ def _boundary_table(results: Sequence[Result]) -> str:
         limit = result.job.maximum_p50
         met = "-" if limit is None else "yes" if p50 <= limit else "**no**"
         lines.append(
-            f"| {m.mode} | {_ms(p50)} | {_ms(_quantile(hexalchemy, 0.99))} | {_ms(raw_p50)} "
-            f"| {_ms(_quantile(raw, 0.99))} | {p50 / raw_p50:.2f}x | {m.ratio:.2f}x ({low:.2f}-{high:.2f}x) "
+            f"| {m.mode} | {_ms(p50)} | {_ms(quantile(hexalchemy, 0.99))} | {_ms(raw_p50)} "
+            f"| {_ms(quantile(raw, 0.99))} | {p50 / raw_p50:.2f}x | {m.ratio:.2f}x ({low:.2f}-{high:.2f}x) "
             f"| {met} | {hexalchemy_cpu:,.0f} / {raw_cpu:,.0f} µs |"
         )
     return "\n".join(lines)
@@ -424,14 +366,6 @@ def _signals_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def _runs(results: Sequence[Result], unit: str) -> str:
-    first = results[0]
-    return (
-        f"{first.warmup} warm-up and {len(first.measurement.timings.hexalchemy_laps)} timed runs "
-        f"per side of {first.measurement.work:,} {unit}"
-    )
-
-
 def report() -> str:
     """The agent jobs' own tables, as markdown ("" when none ran)."""
     boundaries = [result for result in _results if result.job.boundary]
@@ -440,14 +374,14 @@ def report() -> str:
     if boundaries:
         count = sum(len(runs) for runs in boundaries[0].recorder.hexalchemy[boundaries[0].warmup :])
         parts.append(
-            f"Agent action boundary ({_runs(boundaries, 'boundaries')}, alternating; each boundary timed "
+            f"Agent action boundary ({runs_text(boundaries, 'boundaries')}, alternating; each boundary timed "
             f"from BEGIN to COMMIT included; p50 and p99 over the {count:,} timed boundaries of each side; "
             "paired ratio = median over the pairs of runs of hexalchemy/raw; CPU = this process, "
             "per boundary):\n\n" + _boundary_table(boundaries)
         )
     if signals:
         parts.append(
-            f"Agent signal queue throughput ({_runs(signals, 'signals')}, alternating; signals/s are "
+            f"Agent signal queue throughput ({runs_text(signals, 'signals')}, alternating; signals/s are "
             "medians, ratio = median of the paired hexalchemy/raw ratios):\n\n" + _signals_table(signals)
         )
     return "\n\n".join(parts)

@@ -33,11 +33,11 @@ from benchmarks.outbox_support import (
     SEQUENCES,
     TOPIC,
     OutboxJob,
-    current_recorder,
     payload_for,
     prepare_tables,
     prepare_tables_async,
 )
+from benchmarks.recording import current_recorder
 from hexalchemy.ports import OutboxMessage
 from hexalchemy.sqlalchemy import AsyncSqlAlchemyOutboxWriter, SqlAlchemyOutboxWriter
 

@@ -19,7 +19,7 @@ import statistics
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import psycopg
@@ -27,8 +27,8 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
-from benchmarks.harness import Lap, Measurement, Settings, timed
-from benchmarks.job import Job
+from benchmarks.harness import Lap, timed
+from benchmarks.recording import Recorded, RecordingJob, quantile, runs_text
 from hexalchemy.ports import OutboxMessage, PublishResult, time_ordered_uuid
 from hexalchemy.sqlalchemy import OutboxTables, outbox_tables
 
@@ -317,42 +317,14 @@ async def run_parallel_async(workers: Sequence[Callable[[], Awaitable[int]]]) ->
 
 
 # ------------------------------------------------------------------------------ the job
-@attrs.define
-class Recorder:
-    """Per-transaction seconds of every run of each side (warm-up runs included), filled by the runners."""
-
-    hexalchemy: list[list[float]] = attrs.field(factory=list)
-    raw: list[list[float]] = attrs.field(factory=list)
-
-
-_recorder = Recorder()
-
-
-def current_recorder() -> Recorder:
-    """The recorder of the job being measured (runners take it when they are built)."""
-    return _recorder
-
-
-@attrs.frozen
-class Result:
-    """One measured outbox job, with what its own table needs."""
-
-    job: OutboxJob
-    measurement: Measurement
-    warmup: int
-    recorder: Recorder
-
-    def latencies(self, side: str) -> list[float]:
-        """Every timed transaction's seconds of ``side`` (warm-up runs dropped)."""
-        runs = self.recorder.hexalchemy if side == "hexalchemy" else self.recorder.raw
-        return [seconds for run in runs[self.warmup :] for seconds in run]
-
+Result = Recorded["OutboxJob"]
+"""One measured outbox job."""
 
 _results: list[Result] = []
 
 
 @attrs.frozen
-class OutboxJob(Job):
+class OutboxJob(RecordingJob):
     """A :class:`~benchmarks.job.Job` that owns outbox tables and connections, and reports to :func:`report`.
 
     ``relays``, ``batch`` and ``delivery`` describe a relay job (0 for a transaction-cost job);
@@ -364,37 +336,21 @@ class OutboxJob(Job):
     batch: int = 0
     delivery: str = ""
     """The relay's delivery mode (``leased`` or ``locked``) for a relay job."""
-    warmup: int = 1
     minimum: float | None = None
 
-    def _settings(self, settings: Settings) -> Settings:
-        return attrs.evolve(settings, warmup=min(settings.warmup, self.warmup))
+    def keep(self, result: Recorded[RecordingJob]) -> None:
+        """Keep ``result`` for :func:`report`."""
+        _results.append(cast(Result, result))
 
-    def measure_sync(self, sides: SyncSides, settings: Settings) -> Measurement:
-        """Measure as a plain job, then close the job's engines and record the result."""
-        global _recorder
-        _recorder = Recorder()
-        lighter = self._settings(settings)
-        try:
-            measurement = super().measure_sync(sides, lighter)
-        finally:
-            close_all()
-        _results.append(Result(self, measurement, lighter.warmup, _recorder))
-        return measurement
+    def clean_up_sync(self, sides: SyncSides) -> None:
+        """Close the job's engines and connections."""
+        close_all()
 
-    async def measure_async(self, settings: Settings, url: str | None = None) -> Measurement:
-        """Measure as a plain job, then close the job's engines, drop the tables and record the result."""
-        global _recorder
-        _recorder = Recorder()
-        lighter = self._settings(settings)
-        try:
-            measurement = await super().measure_async(lighter, url)
-        finally:
-            await close_all_async()
-            if url is not None:
-                drop_tables(url)
-        _results.append(Result(self, measurement, lighter.warmup, _recorder))
-        return measurement
+    async def clean_up_async(self, url: str | None) -> None:
+        """Close the job's engines and connections and drop its tables."""
+        await close_all_async()
+        if url is not None:
+            drop_tables(url)
 
 
 # ------------------------------------------------------------------------------ the report
@@ -417,11 +373,6 @@ def _relay_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def _quantile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def _cost_table(results: Sequence[Result]) -> str:
     lines = [
         "| business transaction | sync/async | save alone, p50 | save + outbox, p50 | added, p50 | p50 ratio "
@@ -440,18 +391,10 @@ def _cost_table(results: Sequence[Result]) -> str:
             f"| {result.job.name} | {m.mode} | {p50_alone * 1e6:,.0f} µs | {p50_with * 1e6:,.0f} µs "
             f"| {(p50_with - p50_alone) * 1e6:+,.0f} µs | {p50_with / p50_alone:.2f}x "
             f"| {m.ratio:.2f}x ({low:.2f}-{high:.2f}x) "
-            f"| {_quantile(alone, 0.9) * 1e6:,.0f} / {_quantile(with_outbox, 0.9) * 1e6:,.0f} µs "
+            f"| {quantile(alone, 0.9) * 1e6:,.0f} / {quantile(with_outbox, 0.9) * 1e6:,.0f} µs "
             f"| {raw_cpu:,.0f} / {hexalchemy_cpu:,.0f} µs |"
         )
     return "\n".join(lines)
-
-
-def _runs(results: Sequence[Result]) -> str:
-    first = results[0]
-    return (
-        f"{first.warmup} warm-up and {len(first.measurement.timings.hexalchemy_laps)} timed runs "
-        f"per side of {first.measurement.work:,}"
-    )
 
 
 def report() -> str:
@@ -461,13 +404,13 @@ def report() -> str:
     parts = []
     if relays:
         parts.append(
-            f"Outbox relay throughput ({_runs(relays)} messages, alternating; messages/s are medians, "
+            f"Outbox relay throughput ({runs_text(relays, 'messages')}, alternating; messages/s are medians, "
             "ratio = median of the paired relay/raw ratios; CPU = this process, all threads):\n\n"
             + _relay_table(relays)
         )
     if costs:
         parts.append(
-            f"Outbox cost in a business transaction ({_runs(costs)} transactions, alternating; latency "
+            f"Outbox cost in a business transaction ({runs_text(costs, 'transactions')}, alternating; latency "
             "of BEGIN..COMMIT over every timed transaction; paired ratio = median over the pairs of "
             "runs of with/without):\n\n" + _cost_table(costs)
         )
