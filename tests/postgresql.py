@@ -1,4 +1,4 @@
-"""Where the test PostgreSQL server is, and what a test does when it cannot reach it.
+"""Where the test databases are, what a test does when PostgreSQL is unreachable, and their tables.
 
 ``TEST_POSTGRESQL_URL`` names the server (default: the local one). Without a server a
 PostgreSQL test is skipped, except under ``TEST_REQUIRE_POSTGRESQL=1`` (set by ``.ci/run``),
@@ -8,10 +8,15 @@ where it fails: in CI no database test may be skipped.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Final, NoReturn
 
 import pytest
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import make_url
+
+from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 
 POSTGRESQL_URL: Final = os.environ.get(
     "TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -30,3 +35,37 @@ def without_postgresql(message: str) -> NoReturn:
     if REQUIRE_POSTGRESQL:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def engine_with_tables(metadata: MetaData, config: DatabaseConfig | None = None) -> Iterator[Engine | str]:
+    """For a session fixture: an engine with ``metadata``'s tables created afresh, or why the server is unreachable.
+
+    Never raises, so that an unreachable server is tried once per session, not once per
+    test. The tables are dropped at the end of the session.
+    """
+    engine = create_engine(config or DatabaseConfig(url=POSTGRESQL_URL))
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        engine.dispose()
+        yield unreachable_message(exc)
+        return
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        yield engine
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+def sqlite_file_with_tables(metadata: MetaData, path: Path) -> DatabaseConfig:
+    """The configuration of a new SQLite file at ``path`` holding ``metadata``'s tables."""
+    config = DatabaseConfig(url=f"sqlite:///{path}")
+    engine = create_engine(config)
+    try:
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    return config

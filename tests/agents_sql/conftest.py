@@ -40,7 +40,12 @@ from hexalchemy.sqlalchemy.agents import (
 )
 from hexalchemy.testing import Tamper
 from hexalchemy.testing.contracts.agents import AgentHarness, AsyncAgentHarness
-from tests.postgresql import POSTGRESQL_URL, unreachable_message, without_postgresql
+from tests.postgresql import (
+    POSTGRESQL_URL,
+    engine_with_tables,
+    sqlite_file_with_tables,
+    without_postgresql,
+)
 
 PREFIX: Final = f"hx_test_agent_{uuid.uuid4().hex[:8]}"
 METADATA: Final = MetaData()
@@ -149,13 +154,7 @@ def _static_checks(sync: SqlAgents, async_: AsyncSqlAgents) -> tuple[AgentHarnes
 
 @pytest.fixture
 def sqlite_agents_config(tmp_path: Path) -> DatabaseConfig:
-    config = DatabaseConfig(url=f"sqlite:///{tmp_path / 'agents.db'}")
-    engine = create_engine(config)
-    try:
-        METADATA.create_all(engine)
-    finally:
-        engine.dispose()
-    return config
+    return sqlite_file_with_tables(METADATA, tmp_path / "agents.db")
 
 
 @pytest.fixture
@@ -182,21 +181,7 @@ async def async_sqlite_agents(sqlite_agents_config: DatabaseConfig) -> AsyncIter
 @pytest.fixture(scope="session")
 def agents_postgresql_session() -> Iterator[Engine | str]:
     """A session-wide engine with the agent tables created, or why the server is unreachable."""
-    engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:
-        engine.dispose()
-        yield unreachable_message(exc)
-        return
-    try:
-        METADATA.drop_all(engine)
-        METADATA.create_all(engine)
-        yield engine
-        METADATA.drop_all(engine)
-    finally:
-        engine.dispose()
+    yield from engine_with_tables(METADATA)
 
 
 def empty_tables(engine: Engine) -> None:

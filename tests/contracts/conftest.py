@@ -42,7 +42,12 @@ from hexalchemy.testing import (
     InMemoryTransactionManager,
 )
 from hexalchemy.testing.contracts import ACCOUNTS, DRAFTS, MEMBERSHIPS, SPECS, AsyncHarness, Harness
-from tests.postgresql import POSTGRESQL_URL, unreachable_message, without_postgresql
+from tests.postgresql import (
+    POSTGRESQL_URL,
+    engine_with_tables,
+    sqlite_file_with_tables,
+    without_postgresql,
+)
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -172,13 +177,7 @@ def async_memory_harness() -> AsyncMemoryHarness:
 
 @pytest.fixture
 def sqlite_config(tmp_path: Path) -> DatabaseConfig:
-    config = DatabaseConfig(url=f"sqlite:///{tmp_path / 'contracts.db'}")
-    engine = create_engine(config)
-    try:
-        SCHEMA.create_all(engine)
-    finally:
-        engine.dispose()
-    return config
+    return sqlite_file_with_tables(SCHEMA.metadata, tmp_path / "contracts.db")
 
 
 @pytest.fixture
@@ -213,21 +212,7 @@ def postgresql_connection(postgresql_config: DatabaseConfig) -> Iterator[Engine 
 
     Never raises, so that an unreachable server is tried once per session, not once per test.
     """
-    engine = create_engine(postgresql_config)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:
-        engine.dispose()
-        yield unreachable_message(exc)
-        return
-    try:
-        SCHEMA.drop_all(engine)
-        SCHEMA.create_all(engine)
-        yield engine
-        SCHEMA.drop_all(engine)
-    finally:
-        engine.dispose()
+    yield from engine_with_tables(SCHEMA.metadata, postgresql_config)
 
 
 @pytest.fixture

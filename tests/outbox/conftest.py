@@ -49,7 +49,12 @@ from hexalchemy.testing.contracts.outbox import (
     AsyncOutboxHarness,
     OutboxHarness,
 )
-from tests.postgresql import POSTGRESQL_URL, unreachable_message, without_postgresql
+from tests.postgresql import (
+    POSTGRESQL_URL,
+    engine_with_tables,
+    sqlite_file_with_tables,
+    without_postgresql,
+)
 
 PREFIX: Final = f"hx_test_outbox_{uuid.uuid4().hex[:8]}"
 """Per test run, so that runs sharing the PostgreSQL server do not see each other's rows."""
@@ -148,13 +153,7 @@ def async_memory_outbox() -> AsyncMemoryHarness:
 
 @pytest.fixture
 def sqlite_outbox_config(tmp_path: Path) -> DatabaseConfig:
-    config = DatabaseConfig(url=f"sqlite:///{tmp_path / 'outbox.db'}")
-    engine = create_engine(config)
-    try:
-        METADATA.create_all(engine)
-    finally:
-        engine.dispose()
-    return config
+    return sqlite_file_with_tables(METADATA, tmp_path / "outbox.db")
 
 
 @pytest.fixture
@@ -184,21 +183,7 @@ async def async_sqlite_outbox(sqlite_outbox_config: DatabaseConfig) -> AsyncIter
 @pytest.fixture(scope="session")
 def outbox_postgresql_session() -> Iterator[Engine | str]:
     """A session-wide engine with the outbox tables created, or why the server is unreachable."""
-    engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:
-        engine.dispose()
-        yield unreachable_message(exc)
-        return
-    try:
-        METADATA.drop_all(engine)
-        METADATA.create_all(engine)
-        yield engine
-        METADATA.drop_all(engine)
-    finally:
-        engine.dispose()
+    yield from engine_with_tables(METADATA)
 
 
 @pytest.fixture
