@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 
 from hexalchemy.ports import (
     AgentState,
@@ -29,21 +29,7 @@ from hexalchemy.ports import (
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from tests.agents_sql.conftest import SqlAgents
 from tests.postgresql import POSTGRESQL_URL
-
-
-@contextmanager
-def watched(engine: Engine) -> Iterator[list[str]]:
-    """A ``before_cursor_execute`` listener: the statements go through SQLAlchemy, and are collected."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+from tests.statements import counting_statements
 
 
 def boundary(agents: SqlAgents, agent_id: str) -> tuple[AgentState, list[Signal], list[Evidence]]:
@@ -75,7 +61,7 @@ def shape(result: tuple[AgentState, list[Signal], list[Evidence]]) -> Any:
 @pytest.mark.postgresql
 def test_postgresql_driver_and_sqlalchemy_paths_agree(postgresql_agents: SqlAgents) -> None:
     fast = boundary(postgresql_agents, "fast")
-    with watched(postgresql_agents.engine) as statements:
+    with counting_statements(postgresql_agents.engine) as statements:
         slow = boundary(postgresql_agents, "slow")
     assert statements  # the listener saw the statements: they went through SQLAlchemy
     assert shape(fast) == shape(slow)
@@ -96,12 +82,12 @@ def test_postgresql_append_for_one_agent_checks_ids_while_numbering(postgresql_a
         agents.states.save(AgentState.create("a", "t"))
         first = agents.evidence.append(Evidence.create("a", "note"))
     entries = [Evidence.create("a", "note"), Evidence.create("a", "note")]
-    with agents.transactions.begin(), watched(agents.engine) as statements:
+    with agents.transactions.begin(), counting_statements(agents.engine) as statements:
         agents.evidence.append_all(entries)
     assert len(statements) == 2  # number (with the duplicate-id check), then insert and head in one
     for fast in (True, False):
         with agents.transactions.begin():
-            with watched(agents.engine) if not fast else _nothing():
+            with counting_statements(agents.engine) if not fast else _nothing():
                 with pytest.raises(DuplicateEntityError):
                     agents.evidence.append_all([Evidence.create("a", "note"), first])
                 with pytest.raises(EntityNotFoundError, match="'nobody'"):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, Final, TypeVar
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 import attrs
 import pytest
-from sqlalchemy import Engine, event
 
 from hexalchemy.ports import (
     AgentState,
@@ -23,27 +21,13 @@ from hexalchemy.ports import (
 )
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.agents_sql.conftest import SqlAgents
+from tests.statements import counting_statements
 
 pytestmark = pytest.mark.postgresql
 
 R = TypeVar("R")
 LONG: Final = dt.timedelta(minutes=10)
 THREADS: Final = 6
-
-
-@contextmanager
-def counting_statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL of every statement the engine sends to the driver inside the block."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def together(target: Callable[[], R], count: int = THREADS) -> list[R]:

@@ -7,12 +7,11 @@ import datetime as dt
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
 from hexalchemy.ports import Lease, OutboxMessage, PublishResult
@@ -20,25 +19,11 @@ from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, _o
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
 from tests.postgresql import POSTGRESQL_URL
+from tests.statements import counting_statements
 
 pytestmark = pytest.mark.postgresql
 
 LONG: Final = dt.timedelta(minutes=10)
-
-
-@contextmanager
-def counting_statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL of every statement the engine sends to the driver inside the block."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def commit(harness: SqlHarness, messages: list[OutboxMessage]) -> None:
