@@ -10,7 +10,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import attrs
 import pytest
+import sqlalchemy
 from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
@@ -129,6 +131,33 @@ def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
     # the take is pre-compiled and runs on the psycopg cursor; nothing else goes through SQLAlchemy
     assert statements == []
     assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
+
+
+def test_a_locked_delivery_comes_in_delivery_order_with_utc_times_whatever_the_session_zone(
+    outbox_postgresql: Engine,
+) -> None:
+    # The server sorts the taken rows; the session's zone must not leak into the messages.
+    engine = sqlalchemy.create_engine(POSTGRESQL_URL, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
+    try:
+        harness = SqlHarness(engine)
+        now = dt.datetime.now(dt.UTC)
+        messages = [
+            OutboxMessage.create("t", str(i).encode(), available_at=now - dt.timedelta(seconds=(i * 7) % 50))
+            for i in range(300)
+        ]
+        commit(harness, messages)
+        published: list[OutboxMessage] = []
+
+        def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+            published.extend(batch)
+            return [PublishResult(message.id) for message in batch]
+
+        assert harness.relay.deliver(publish, limit=1_000).published == 300
+    finally:
+        engine.dispose()
+    expected = sorted(messages, key=lambda message: (message.available_at, message.id))
+    assert published == [attrs.evolve(message, attempts=1) for message in expected]
+    assert {(m.created_at.tzinfo, m.available_at.tzinfo) for m in published} == {(dt.UTC, dt.UTC)}
 
 
 def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_outbox: SqlHarness) -> None:
