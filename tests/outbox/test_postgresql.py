@@ -160,6 +160,37 @@ def test_a_locked_delivery_comes_in_delivery_order_with_utc_times_whatever_the_s
     assert {(m.created_at.tzinfo, m.available_at.tzinfo) for m in published} == {(dt.UTC, dt.UTC)}
 
 
+def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalchemy(
+    postgresql_outbox: SqlHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver_statements: list[str] = []
+    query = _operations._query_sync
+
+    def counted(step: Any) -> Any:
+        driver_statements.append(step.sql)
+        return query(step)
+
+    monkeypatch.setattr(_operations, "_query_sync", counted)
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=-3)))
+    fast, slow = (
+        OutboxMessage.create("t", body, headers={"h": "é"}, idempotency_key="same", now=now)
+        for body in (b"fast", b"slow")
+    )
+    with postgresql_outbox.transactions.begin():
+        assert postgresql_outbox.writer.add(fast)
+        assert not postgresql_outbox.writer.add(attrs.evolve(fast, id=uuid.uuid4()))  # its key again
+    assert len(driver_statements) == 2  # both on the psycopg cursor
+    # a cursor-execute listener sends them through SQLAlchemy, where it sees them
+    with counting_statements(postgresql_outbox.engine) as statements, postgresql_outbox.transactions.begin():
+        assert not postgresql_outbox.writer.add(slow)  # through SQLAlchemy: the same refusal
+        assert postgresql_outbox.writer.add(attrs.evolve(slow, idempotency_key="other"))
+    assert len(statements) == 2 and len(driver_statements) == 2
+    (stored, other) = postgresql_outbox.relay.claim(limit=10, lease_for=LONG).messages
+    assert stored == attrs.evolve(fast, attempts=1)
+    assert (stored.created_at, stored.created_at.tzinfo, stored.headers) == (now, dt.UTC, {"h": "é"})
+    assert other.payload == b"slow"
+
+
 def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_outbox: SqlHarness) -> None:
     keys = [None, "k1", "k2", "k3"]
     messages = [OutboxMessage.create("t", str(i).encode(), ordering_key=keys[i % 4]) for i in range(400)]

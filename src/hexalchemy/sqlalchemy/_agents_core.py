@@ -5,9 +5,9 @@ Statements are built once per store. Each operation is a generator yielding
 :mod:`hexalchemy.sqlalchemy.agents` only drive them. On psycopg, the hot statements of an
 action boundary (the state's compare-and-set, consume, the numbering, the evidence insert
 and head) are also compiled once to driver SQL and sent on the psycopg cursor directly
-(:class:`~hexalchemy.sqlalchemy._operations.DriverQuery`), skipping SQLAlchemy's
-per-execution work; the same statements, with the same named parameters, go through
-SQLAlchemy on SQLite, when the engine echoes, or while a cursor-execute listener watches.
+(:mod:`hexalchemy.sqlalchemy._precompiled`), skipping SQLAlchemy's per-execution work;
+the same statements, with the same named parameters, go through SQLAlchemy on SQLite,
+when the engine echoes, or while a cursor-execute listener watches.
 
 Clock: every time written or compared (``updated_at``, lease expiries, ``consumed_at``)
 comes from the store's ``clock`` (Python's UTC clock unless one is given), the same on
@@ -33,15 +33,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 import attrs
 from sqlalchemy import (
-    JSON,
     BigInteger,
     BindParameter,
     Integer,
@@ -90,7 +87,13 @@ from hexalchemy.ports.agents import (
     verify_chain,
 )
 from hexalchemy.sqlalchemy._agents_tables import AgentTables
-from hexalchemy.sqlalchemy._operations import Call, DriverQuery, Plan
+from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._precompiled import (
+    PrecompiledStatement,
+    driver_dialect,
+    run,
+    utc,
+)
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -144,8 +147,6 @@ _FOREIGN_KEY_VIOLATION: Final = "23503"
 """PostgreSQL's SQLSTATE for a foreign key violation."""
 _SQLITE_FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
-_PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
-"""A named parameter in SQL compiled for psycopg."""
 _MAX_INSERT_ROWS: Final = 32
 """An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``."""
 
@@ -225,8 +226,8 @@ def _signal_row(row: Sequence[Any]) -> Signal:
         payload=payload,
         idempotency_key=idempotency_key,
         sequence=sequence,
-        sent_at=_utc(sent_at),
-        consumed_at=_utc(consumed_at),
+        sent_at=utc(sent_at),
+        consumed_at=utc(consumed_at),
     )
 
 
@@ -271,97 +272,6 @@ def _write(plan: Plan[R], agent_id: str) -> Plan[R]:
         raise
 
 
-def _utc(value: Any) -> Any:
-    """A datetime read from the driver, in UTC (what :class:`UtcDateTime` gives)."""
-    return None if value is None else value.astimezone(dt.UTC)
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _driver_dialect(transactions: TransactionCore) -> Any:
-    """The dialect when its hot statements may run on the psycopg cursor directly, else None."""
-    dialect = transactions.dialect
-    return dialect if dialect.name == "postgresql" and dialect.driver == "psycopg" else None
-
-
-def _use_driver(state: TransactionState) -> bool:
-    """Whether the pre-compiled paths may bypass SQLAlchemy in this transaction, now.
-
-    Not when the engine echoes, nor while a ``before_cursor_execute`` or
-    ``after_cursor_execute`` listener watches it (they see every statement, as they would
-    without the fast path), nor with a ``schema_translate_map`` (the SQL is compiled
-    without one). Asked at every statement: a listener may come mid-transaction.
-    """
-    connection = state.connection
-    sync = getattr(connection, "sync_connection", None) or connection
-    dispatch = sync.dispatch
-    return not (
-        sync.engine.echo
-        or dispatch.before_cursor_execute
-        or dispatch.after_cursor_execute
-        or sync.get_execution_options().get("schema_translate_map")
-    )
-
-
-class _Statement:
-    """A statement, and on psycopg the same statement pre-compiled for the driver cursor.
-
-    The parameters are given by name, as to SQLAlchemy; the driver's positional
-    parameters are taken from them in the compiled order, through the bind processors
-    SQLAlchemy would apply (JSON goes as text). A statement run on the driver must
-    return rows.
-    """
-
-    def __init__(self, statement: Any, dialect: Any, column_keys: Sequence[str] | None = None) -> None:
-        self.statement = statement
-        self.column_keys = None if column_keys is None else list(column_keys)
-        self.sql: str | None = None
-        self.names: tuple[str, ...] = ()
-        self.processors: tuple[Callable[[Any], Any] | None, ...] = ()
-        self.constants: dict[str, Any] = {}
-        """The values of the statement's literals (bound parameters no caller gives)."""
-        if dialect is None:
-            return
-        compiled = statement.compile(dialect=dialect, column_keys=self.column_keys)
-        text = str(compiled)
-        self.names = tuple(_PLACEHOLDER.findall(text))
-        processors: list[Callable[[Any], Any] | None] = []
-        for name in self.names:
-            bind = compiled.binds[name]
-            if bind.value is not None:
-                self.constants[name] = bind.effective_value
-            type_ = bind.type
-            if isinstance(type_, JSON):
-                processors.append(_json_text)
-            else:
-                processors.append(type_.dialect_impl(dialect).bind_processor(dialect))
-        self.processors = tuple(processors)
-        self.sql = _PLACEHOLDER.sub("%s", text)
-
-    def driver_parameters(self, parameters: Mapping[str, Any]) -> list[Any]:
-        """The positional parameters of :attr:`sql`."""
-        values = []
-        for name, process in zip(self.names, self.processors, strict=True):
-            value = parameters[name] if name in parameters else self.constants[name]
-            values.append(value if process is None or value is None else process(value))
-        return values
-
-
-def _run(state: TransactionState, statement: _Statement, parameters: Mapping[str, Any]) -> Plan[list[Any]]:
-    """Plan: execute ``statement`` in the transaction; return its rows as tuples ([] when it returns none).
-
-    On psycopg, on the pre-compiled driver path (see :func:`_use_driver`). Datetimes read
-    there are in the session's time zone: convert them with :func:`_utc`.
-    """
-    if statement.sql is not None and _use_driver(state):
-        rows: list[Any] = yield DriverQuery(state, statement.sql, statement.driver_parameters(parameters))
-        return rows
-    result = yield Call(state.connection.execute, (statement.statement, parameters))
-    return list(result.all()) if result.returns_rows else []
-
-
 class AgentStateCore:
     """The state store's statements and plans."""
 
@@ -381,10 +291,10 @@ class AgentStateCore:
         token = bindparam("hx_token", type_=Uuid(as_uuid=True))
         held = (s.c.lease_token == token, s.c.lease_expires_at > now)
         self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
-        dialect = _driver_dialect(transactions)
+        dialect = driver_dialect(transactions)
         keys = [name for name in STATE_FIELDS if name not in ("id", "created_at")]
-        self.update = _Statement(self.update_statement, dialect, keys)
-        self.owned_update = _Statement(self.owned_update_statement, dialect, keys)
+        self.update = PrecompiledStatement(self.update_statement, dialect, keys)
+        self.owned_update = PrecompiledStatement(self.owned_update_statement, dialect, keys)
         self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
         statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
         self.list_statement = (
@@ -496,13 +406,13 @@ class AgentStateCore:
         parameters = {**values, "hx_id": checked.id, "hx_expected": checked.version}
         del parameters["id"]
         if lease is None:
-            rows = yield from _run(transaction, self.update, parameters)
+            rows = yield from run(transaction, self.update, parameters)
         else:
             parameters.update(hx_token=lease.token, hx_now=now)
-            rows = yield from _run(transaction, self.owned_update, parameters)
+            rows = yield from run(transaction, self.owned_update, parameters)
         if rows:
             return attrs.evolve(
-                checked, created_at=_utc(rows[0][0]), updated_at=now, version=checked.version + 1
+                checked, created_at=utc(rows[0][0]), updated_at=now, version=checked.version + 1
             )
         found = yield Call(execute, (self.lookup_statement, {"hx_id": checked.id}))
         stored = found.all()
@@ -627,7 +537,7 @@ class _Sequences:
         self.next_statement = upsert.on_conflict_do_update(
             index_elements=[q.c.agent_id], set_={column: q.c[column] + upsert.excluded[column]}
         ).returning(q.c[column], q.c.evidence_head)
-        self.next = _Statement(self.next_statement, _driver_dialect(transactions))
+        self.next = PrecompiledStatement(self.next_statement, driver_dialect(transactions))
 
     def take(
         self, state: TransactionState, agent_id: str, count: int, ids: Sequence[uuid.UUID] = ()
@@ -640,7 +550,7 @@ class _Sequences:
         parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_count": count}
         if ids:
             parameters["hx_ids"] = list(ids)
-        rows = yield from _write(_run(state, self.next, parameters), agent_id)
+        rows = yield from _write(run(state, self.next, parameters), agent_id)
         if not rows:
             return None
         last, head = rows[0]
@@ -664,14 +574,14 @@ class SignalQueueCore:
         insert_ = _insert_for(transactions.dialect_name)
         g, q = tables.signals, tables.sequences
         self.sequences = _Sequences(tables, transactions, "signal_sequence")
-        dialect = _driver_dialect(transactions)
+        dialect = driver_dialect(transactions)
         agent = bindparam("hx_agent", type_=String())
         self.give_back_statement = (
             update(q).where(q.c.agent_id == agent).values(signal_sequence=q.c.signal_sequence - 1)
         )
         columns = [g.c[name] for name in SIGNAL_FIELDS]
         self.insert_statement = insert_(g).on_conflict_do_nothing().returning(g.c.id)
-        self.insert = _Statement(self.insert_statement, dialect, SIGNAL_FIELDS)
+        self.insert = PrecompiledStatement(self.insert_statement, dialect, SIGNAL_FIELDS)
         self.by_key_statement = select(*columns).where(
             g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
         )
@@ -711,7 +621,7 @@ class SignalQueueCore:
             .values(consumed_at=bindparam("hx_now", type_=UtcDateTime()))
             .returning(*columns)
         )
-        self.consume_ = _Statement(self.consume_statement, dialect)
+        self.consume_ = PrecompiledStatement(self.consume_statement, dialect)
 
     def send(self, signal: Signal) -> Plan[Signal]:
         """Plan: number and queue a signal, or return the agent's signal with the same idempotency key.
@@ -733,7 +643,7 @@ class SignalQueueCore:
         sequence = numbered[0]
         row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
         row.update(sequence=sequence, kind=checked.kind.value)
-        inserted = yield from _write(_run(state, self.insert, row), checked.agent_id)
+        inserted = yield from _write(run(state, self.insert, row), checked.agent_id)
         if inserted:
             return attrs.evolve(checked, sequence=sequence)
         # A concurrent sender committed the same idempotency key (or this id) first.
@@ -791,7 +701,7 @@ class SignalQueueCore:
             "hx_maximum": maximum,
             "hx_now": _now(self.clock),
         }
-        rows = yield from _run(state, self.consume_, parameters)
+        rows = yield from run(state, self.consume_, parameters)
         return sorted((_signal_row(row) for row in rows), key=lambda signal: signal.sequence)
 
 
@@ -803,10 +713,10 @@ class EvidenceLogCore:
         e, q, s = tables.evidence, tables.sequences, tables.states
         self.tables = tables
         self.postgresql = transactions.dialect_name == "postgresql"
-        self.driver_dialect = _driver_dialect(transactions)
+        self.driver_dialect = driver_dialect(transactions)
         self.sequences = _Sequences(tables, transactions, "evidence_sequence")
         self.fresh_sequences = _Sequences(tables, transactions, "evidence_sequence", unless_taken=True)
-        self.inserts: dict[int, _Statement] = {}
+        self.inserts: dict[int, PrecompiledStatement] = {}
         """Per number of rows (up to :data:`_MAX_INSERT_ROWS`), the statement that inserts them."""
         self.known_statement = select(s.c.id).where(s.c.id.in_(bindparam("hx_agents", expanding=True)))
         agent = bindparam("hx_agent", type_=String())
@@ -815,7 +725,7 @@ class EvidenceLogCore:
         )
         if self.postgresql:
             self.head_statement = self.head_statement.returning(q.c.agent_id)
-        self.head = _Statement(self.head_statement, self.driver_dialect)
+        self.head = PrecompiledStatement(self.head_statement, self.driver_dialect)
         self.counter_statement = select(q.c.evidence_sequence, q.c.evidence_head).where(q.c.agent_id == agent)
         columns = [e.c[name] for name in EVIDENCE_FIELDS]
         self.insert_statement = insert(e)
@@ -926,12 +836,12 @@ class EvidenceLogCore:
             for index, row in enumerate(rows):
                 for name, value in row.items():
                     parameters[f"hx_{index}_{name}"] = value
-            yield from _run(state, statement, parameters)
+            yield from run(state, statement, parameters)
             if self.postgresql:
                 return
-        yield from _run(state, self.head, {"hx_agent": agent_id, "hx_head": head})
+        yield from run(state, self.head, {"hx_agent": agent_id, "hx_head": head})
 
-    def _insert_rows_statement(self, count: int) -> _Statement:
+    def _insert_rows_statement(self, count: int) -> PrecompiledStatement:
         """The ``INSERT`` of ``count`` entries in one statement (``RETURNING`` their ids on PostgreSQL)."""
         e = self.tables.evidence
         values = [
@@ -942,7 +852,7 @@ class EvidenceLogCore:
         if self.postgresql:
             # one statement: the INSERT in a data-modifying CTE, then the head's UPDATE
             statement = self.head_statement.add_cte(statement.cte("hx_inserted"))
-        return _Statement(statement, self.driver_dialect)
+        return PrecompiledStatement(statement, self.driver_dialect)
 
     def append(self, entry: Evidence) -> Plan[Evidence]:
         """Plan: append one entry."""

@@ -77,6 +77,7 @@ from hexalchemy.sqlalchemy._operations import (
     run_plan_async,
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
+from hexalchemy.sqlalchemy._precompiled import PrecompiledStatement, driver_dialect, run
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -217,6 +218,10 @@ class OutboxWriterCore:
         # No conflict target: a message repeating a stored id, or the idempotency key of a
         # stored message of its topic (the partial unique index), is dropped.
         self.insert_statement = insert(messages).on_conflict_do_nothing().returning(messages.c.id)
+        # One message (what a business transaction usually adds): pre-compiled for psycopg.
+        self.insert_one = PrecompiledStatement(
+            self.insert_statement, driver_dialect(transactions), MESSAGE_COLUMNS
+        )
         keys = tables.sequences
         upsert = insert(keys)
         self.sequence_statement = upsert.on_conflict_do_update(
@@ -264,8 +269,11 @@ class OutboxWriterCore:
             }
             for message in batch
         ]
-        result = yield Call(execute, (self.insert_statement, rows))
-        added = {row[0] for row in result.all()}
+        if len(rows) == 1:
+            added = {row[0] for row in (yield from run(state, self.insert_one, rows[0]))}
+        else:
+            result = yield Call(execute, (self.insert_statement, rows))
+            added = {row[0] for row in result.all()}
         keyed = [(m.id, m.ordering_key) for m in batch if m.id in added and m.ordering_key is not None]
         if keyed:
             counts = collections.Counter(key for _, key in keyed)
