@@ -113,18 +113,24 @@ def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_ou
     assert [m.id for m in other.claim(limit=100, lease_for=LONG).messages] == [a2.id]
 
 
-def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
-    postgresql_outbox: SqlHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(20)])
-    driver_statements: list[str] = []
+@pytest.fixture
+def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every query sent on the psycopg cursor directly (the pre-compiled paths), in order."""
+    sent: list[str] = []
     query = _operations._query_sync
 
     def counted(step: Any) -> Any:
-        driver_statements.append(step.sql)
+        sent.append(step.sql)
         return query(step)
 
     monkeypatch.setattr(_operations, "_query_sync", counted)
+    return sent
+
+
+def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
+    postgresql_outbox: SqlHarness, driver_statements: list[str]
+) -> None:
+    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(20)])
     with counting_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
@@ -161,16 +167,8 @@ def test_a_locked_delivery_comes_in_delivery_order_with_utc_times_whatever_the_s
 
 
 def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalchemy(
-    postgresql_outbox: SqlHarness, monkeypatch: pytest.MonkeyPatch
+    postgresql_outbox: SqlHarness, driver_statements: list[str]
 ) -> None:
-    driver_statements: list[str] = []
-    query = _operations._query_sync
-
-    def counted(step: Any) -> Any:
-        driver_statements.append(step.sql)
-        return query(step)
-
-    monkeypatch.setattr(_operations, "_query_sync", counted)
     now = dt.datetime.now(dt.timezone(dt.timedelta(hours=-3)))
     fast, slow = (
         OutboxMessage.create("t", body, headers={"h": "é"}, idempotency_key="same", now=now)
