@@ -130,19 +130,22 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
     postgresql_outbox: SqlHarness, driver_statements: list[str]
 ) -> None:
-    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(20)])
+    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(40)])
+    result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=20)
+    assert result.published == 20
+    # the take is pre-compiled and runs on the psycopg cursor
+    assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
+    # while a cursor-execute listener watches, the same statement goes through SQLAlchemy
     with counting_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
-    # the take is pre-compiled and runs on the psycopg cursor; nothing else goes through SQLAlchemy
-    assert statements == []
-    assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
+    assert len(statements) == 1 and len(driver_statements) == 1
 
 
-def test_a_locked_delivery_comes_in_delivery_order_with_utc_times_whatever_the_session_zone(
-    outbox_postgresql: Engine,
+def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_the_session_zone(
+    outbox_postgresql: Engine, driver_statements: list[str]
 ) -> None:
-    # The server sorts the taken rows; the session's zone must not leak into the messages.
+    # The server sorts the leased or taken rows; the session's zone must not leak into the messages.
     engine = sqlalchemy.create_engine(POSTGRESQL_URL, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
     try:
         harness = SqlHarness(engine)
@@ -152,18 +155,26 @@ def test_a_locked_delivery_comes_in_delivery_order_with_utc_times_whatever_the_s
             for i in range(300)
         ]
         commit(harness, messages)
+        lease = harness.relay.claim(limit=120, lease_for=LONG)
         published: list[OutboxMessage] = []
 
         def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
             published.extend(batch)
             return [PublishResult(message.id) for message in batch]
 
-        assert harness.relay.deliver(publish, limit=1_000).published == 300
+        assert harness.relay.deliver(publish, limit=1_000).published == 180
     finally:
         engine.dispose()
-    expected = sorted(messages, key=lambda message: (message.available_at, message.id))
-    assert published == [attrs.evolve(message, attempts=1) for message in expected]
-    assert {(m.created_at.tzinfo, m.available_at.tzinfo) for m in published} == {(dt.UTC, dt.UTC)}
+    assert len(driver_statements) == 2  # the claim and the take, both on the psycopg cursor
+    expected = [
+        attrs.evolve(message, attempts=1)
+        for message in sorted(messages, key=lambda message: (message.available_at, message.id))
+    ]
+    assert list(lease.messages) == expected[:120]
+    assert published == expected[120:]
+    assert lease.expires_at.tzinfo is dt.UTC and lease.expires_at > now + LONG - dt.timedelta(minutes=1)
+    delivered = [*lease.messages, *published]
+    assert {(m.created_at.tzinfo, m.available_at.tzinfo) for m in delivered} == {(dt.UTC, dt.UTC)}
 
 
 def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalchemy(

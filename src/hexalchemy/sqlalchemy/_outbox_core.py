@@ -60,7 +60,6 @@ from hexalchemy.ports._outbox_rules import (
     check_error,
     check_limit,
     check_retry_after,
-    delivery_order,
     exhausted_error,
     prepare_batch,
     publisher_raised,
@@ -69,7 +68,6 @@ from hexalchemy.ports._outbox_rules import (
 )
 from hexalchemy.sqlalchemy._operations import (
     Call,
-    DriverQuery,
     Plan,
     drive,
     drive_async,
@@ -77,7 +75,7 @@ from hexalchemy.sqlalchemy._operations import (
     run_plan_async,
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
-from hexalchemy.sqlalchemy._precompiled import PrecompiledStatement, driver_dialect, run
+from hexalchemy.sqlalchemy._precompiled import PrecompiledStatement, driver_dialect, psycopg_dialect, run, utc
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -146,16 +144,6 @@ def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
 
 def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
-
-
-def _positional(sql: str, names: Sequence[str]) -> str:
-    """Turn each ``%(name)s`` placeholder (each appearing once, in this order) into ``%s``."""
-    for name in names:
-        placeholder = f"%({name})s"
-        if sql.count(placeholder) != 1:  # pragma: no cover - the statements are fixed
-            raise AssertionError(f"placeholder {name} must appear once in {sql!r}")
-        sql = sql.replace(placeholder, "%s")
-    return sql
 
 
 def _done(value: R) -> Plan[R]:
@@ -296,6 +284,8 @@ class OutboxRelayCore:
         self.ambient = ambient
         self.policy = policy
         self.postgresql = dialect.name == "postgresql"
+        self.driver_dialect = psycopg_dialect(dialect)
+        """The dialect when the hot statements may run on the psycopg cursor, else None."""
         self.insert = _insert_for(dialect.name)
         self.exhausted_error = exhausted_error(policy.max_attempts)
         self.tables = tables
@@ -354,13 +344,19 @@ class OutboxRelayCore:
             .cte("buried")
         )
         returned = [due.c.available_at if c.key == "available_at" else c for c in self.columns]
-        self.claim_statement: Any = (
+        leased = (
             update(m)
             .where(m.c.id == due.c.id, m.c.attempts < max_attempts)
             .values(leasing)
             .returning(*returned, m.c.lease_expires_at)
             .add_cte(dead, buried)
+            .cte("leased")
         )
+        # Sorted by the server, which has the rows at hand: the lease holds them in delivery order.
+        self.claim_statement: Any = select(
+            *[leased.c[name] for name in (*MESSAGE_COLUMNS, "lease_expires_at")]
+        ).order_by(leased.c.available_at, leased.c.id)
+        self.claim_due = PrecompiledStatement(self.claim_statement, self.driver_dialect)
 
     def _build_outcomes(self) -> None:
         """Acknowledge, reject, dead-letter and release: each fenced by the lease token."""
@@ -403,10 +399,7 @@ class OutboxRelayCore:
             self.take_due_statement: Any = select(*[taken.c[name] for name in MESSAGE_COLUMNS]).order_by(
                 taken.c.available_at, taken.c.id
             )
-            # The hot statement runs on the psycopg cursor, pre-compiled: no SQLAlchemy work per batch.
-            self.take_due_sql = _positional(
-                str(self.take_due_statement.compile(dialect=dialect)), ["hx_limit"]
-            )
+            self.take_due = PrecompiledStatement(self.take_due_statement, self.driver_dialect)
         else:
             self.drop_statement = delete(m).where(m.c.id.in_(self.ids))
         self.put_back_statement = self.insert(m).values(available_at=self._later("hx_retry"))
@@ -537,12 +530,11 @@ class OutboxRelayCore:
             "hx_token": token,
             "hx_lease": lease_for,
         }
-        result = yield Call(connection.execute, (self.claim_statement, parameters))
-        rows = result.all()
-        messages = sorted((_message(row) for row in rows), key=delivery_order)
+        rows = yield from run(_DriverState(connection), self.claim_due, parameters)
+        messages = [_message(row) for row in rows]  # already in delivery order
         # The database's expiry (now() is the start of this transaction); Python's clock only
         # for an empty lease, which holds nothing.
-        expires_at = rows[0][len(MESSAGE_COLUMNS)] if rows else _utcnow() + lease_for
+        expires_at = utc(rows[0][len(MESSAGE_COLUMNS)]) if rows else _utcnow() + lease_for
         return Lease(token, expires_at, tuple(messages))
 
     def _claim_sqlite(
@@ -577,10 +569,7 @@ class OutboxRelayCore:
     def _take_due(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
         """Delete (and so lock) up to ``limit`` due rows in this transaction; return them in delivery order."""
         if self.postgresql:
-            rows: list[Sequence[Any]] = yield DriverQuery(
-                _DriverState(connection), self.take_due_sql, (limit,)
-            )
-            return rows
+            return (yield from run(_DriverState(connection), self.take_due, {"hx_limit": limit}))
         # SQLite: BEGIN IMMEDIATE already keeps every other writer out.
         clock = self._clock(_utcnow())
         result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))

@@ -14,12 +14,12 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import JSON
 
 from hexalchemy.sqlalchemy._operations import Call, DriverQuery, Plan
-from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
+from hexalchemy.sqlalchemy.transaction import TransactionCore
 
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
 """A named parameter in SQL compiled for psycopg."""
@@ -35,13 +35,28 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def driver_dialect(transactions: TransactionCore) -> Any:
-    """The dialect when its hot statements may run on the psycopg cursor directly, else None."""
-    dialect = transactions.dialect
+class DriverTarget(Protocol):
+    """Where a pre-compiled statement runs: a connection, and the psycopg cursor made for it (or None yet).
+
+    :class:`~hexalchemy.sqlalchemy.transaction.TransactionState` is one; so is the
+    connection a relay store opens for one call.
+    """
+
+    connection: Any
+    driver_cursor: Any
+
+
+def psycopg_dialect(dialect: Any) -> Any:
+    """``dialect`` when it is PostgreSQL through psycopg (hot statements may run on its cursor), else None."""
     return dialect if dialect.name == "postgresql" and dialect.driver == "psycopg" else None
 
 
-def use_driver(state: TransactionState) -> bool:
+def driver_dialect(transactions: TransactionCore) -> Any:
+    """The manager's dialect when its hot statements may run on the psycopg cursor directly, else None."""
+    return psycopg_dialect(transactions.dialect)
+
+
+def use_driver(state: DriverTarget) -> bool:
     """Whether the pre-compiled paths may bypass SQLAlchemy in this transaction, now.
 
     Not when the engine echoes, nor while a ``before_cursor_execute`` or
@@ -105,7 +120,7 @@ class PrecompiledStatement:
 
 
 def run(
-    state: TransactionState, statement: PrecompiledStatement, parameters: Mapping[str, Any]
+    state: DriverTarget, statement: PrecompiledStatement, parameters: Mapping[str, Any]
 ) -> Plan[list[Any]]:
     """Plan: execute ``statement`` in the transaction; return its rows as tuples ([] when it returns none).
 
