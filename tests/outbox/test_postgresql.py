@@ -16,7 +16,7 @@ import sqlalchemy
 from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
-from hexalchemy.ports import Lease, OutboxMessage, PublishResult
+from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage, PublishResult
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, _operations, create_async_engine
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
@@ -409,3 +409,33 @@ async def test_a_cancelled_claim_rolls_back_and_gives_its_connection_back(outbox
         assert (await harness.relay.claim(limit=1, lease_for=LONG)).messages == ()
     finally:
         await engine.dispose()
+
+
+async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_driver_path(
+    async_postgresql_outbox: AsyncSqlHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each call of the async relay store is one plan run whole inside SQLAlchemy's greenlet
+    # bridge; its hot statements go to psycopg's async cursor from there.
+    bridged: list[str] = []
+    query = _operations._query_bridged
+
+    def counted(step: Any) -> Any:
+        bridged.append(step.sql)
+        return query(step)
+
+    monkeypatch.setattr(_operations, "_query_bridged", counted)
+    harness = async_postgresql_outbox
+    async with harness.transactions.begin():
+        await harness.writer.add_all([OutboxMessage.create("t", str(i).encode()) for i in range(6)])
+    lease = await harness.relay.claim(limit=3, lease_for=LONG)
+    assert len(lease.messages) == 3 and lease.expires_at.tzinfo is dt.UTC
+    assert await harness.relay.acknowledge(lease, [m.id for m in lease.messages]) == AcknowledgeResult(3, 0)
+
+    async def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+        await asyncio.sleep(0)  # a real await inside the bridge
+        return [PublishResult(message.id) for message in batch]
+
+    result = await harness.relay.deliver(publish, limit=10)
+    assert (result.messages, result.published) == (3, 3)
+    assert len(bridged) == 2  # the claim and the take
+    assert (await harness.relay.stats()).pending == 0

@@ -5,6 +5,12 @@ generators that yield :class:`Call` and :class:`CopyRows` steps. The sync driver
 step directly; the async driver awaits it. SQLAlchemy's sync and async connections share
 method names (``execute``, ``begin``, ``begin_nested``, ``commit``, ``close``), so one
 generator serves both; only COPY reaches the driver connection, in two small functions.
+
+A third way runs a plan against an async engine's *sync* face, inside SQLAlchemy's greenlet
+bridge (:func:`run_plan_bridged`): the sync driver performs every step, and what a step
+returns that must be awaited (a call into psycopg's async cursor, an async publisher) is
+awaited through the bridge. A plan that opens its own connection runs there with one
+crossing of the bridge in all, where the async driver crosses it at every SQLAlchemy call.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import attrs
+from sqlalchemy.util import await_, greenlet_spawn
 
 from hexalchemy.sqlalchemy._errors import translate_error
 
@@ -30,6 +37,7 @@ __all__ = [
     "drive_async",
     "run_plan",
     "run_plan_async",
+    "run_plan_bridged",
 ]
 
 R = TypeVar("R")
@@ -127,6 +135,22 @@ async def _query_async(step: DriverQuery) -> Any:
     return (rows, _type_codes(cursor)) if step.describe else rows
 
 
+def _query_bridged(step: DriverQuery) -> Any:
+    """:func:`_query_sync` on psycopg's async cursor, inside the greenlet bridge."""
+    cursor = _cursor_sync(step.state)
+    await_(cursor.execute(step.sql, step.parameters))
+    rows: list[tuple[Any, ...]] = await_(cursor.fetchall())
+    return (rows, _type_codes(cursor)) if step.describe else rows
+
+
+def _execute_many_bridged(step: DriverExecuteMany) -> int:
+    """:func:`_execute_many_sync` on psycopg's async cursor, inside the greenlet bridge."""
+    cursor = _cursor_sync(step.state)
+    await_(cursor.executemany(step.sql, step.rows))
+    rowcount: int = cursor.rowcount
+    return rowcount
+
+
 def _execute_many_sync(step: DriverExecuteMany) -> int:
     cursor = _cursor_sync(step.state)
     cursor.executemany(step.sql, step.rows)
@@ -148,13 +172,19 @@ async def _copy_async(step: CopyRows) -> None:
             await copy.write_row(row)
 
 
-def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) -> tuple[bool, R | None]:
+def drive(
+    plan: Plan[R], value: Any = None, error: BaseException | None = None, *, bridged: bool = False
+) -> tuple[bool, R | None]:
     """Run ``plan`` synchronously until it finishes or reaches :data:`BODY`.
 
     Returns ``(True, result)`` when it finished and ``(False, None)`` at the body. Errors of
     a step are translated into hexalchemy errors and thrown into the plan; a
     ``BaseException`` (``KeyboardInterrupt``, an asyncio cancellation) is thrown in as it is,
     so the plan rolls back and closes its connection before it propagates.
+
+    ``bridged``: the plan runs on an async engine's sync face inside the greenlet bridge
+    (see :func:`run_plan_bridged`); a call's awaitable result is awaited there, and the
+    driver queries go to psycopg's async cursor. COPY is not supported there.
     """
     while True:
         try:
@@ -166,10 +196,14 @@ def drive(plan: Plan[R], value: Any = None, error: BaseException | None = None) 
         try:
             if isinstance(step, Call):
                 value, error = step.function(*step.arguments), None
+                if bridged and inspect.isawaitable(value):
+                    value = await_(value)
             elif isinstance(step, DriverQuery):
-                value, error = _query_sync(step), None
+                value, error = (_query_bridged(step) if bridged else _query_sync(step)), None
             elif isinstance(step, DriverExecuteMany):
-                value, error = _execute_many_sync(step), None
+                value, error = (_execute_many_bridged(step) if bridged else _execute_many_sync(step)), None
+            elif bridged:  # pragma: no cover - no bridged plan copies
+                raise AssertionError("COPY is not supported inside the greenlet bridge")
             else:
                 _copy_sync(step)
                 value, error = None, None
@@ -208,9 +242,9 @@ async def drive_async(
             value, error = None, exc
 
 
-def run_plan(plan: Plan[R]) -> R:
-    """Run a plan that has no body (a repository operation) to its result."""
-    finished, result = drive(plan)
+def run_plan(plan: Plan[R], *, bridged: bool = False) -> R:
+    """Run a plan that has no body (a repository operation) to its result (``bridged``: see :func:`drive`)."""
+    finished, result = drive(plan, bridged=bridged)
     if not finished:  # pragma: no cover - repository plans never yield BODY
         raise AssertionError("a repository plan yielded BODY")
     return cast(R, result)
@@ -222,3 +256,15 @@ async def run_plan_async(plan: Plan[R]) -> R:
     if not finished:  # pragma: no cover - repository plans never yield BODY
         raise AssertionError("a repository plan yielded BODY")
     return cast(R, result)
+
+
+async def run_plan_bridged(run: Callable[..., R], plan: Plan[Any]) -> R:
+    """Await ``run(plan, bridged=True)`` run inside SQLAlchemy's greenlet bridge.
+
+    ``run`` is :func:`run_plan` or a runner built on it, and ``plan`` is built on an async
+    engine's ``sync_engine``: its SQLAlchemy calls are the sync ones, which cross to the
+    event loop only where the driver does I/O. An exception of an awaited step (a
+    cancellation included) is thrown into the plan, which cleans up as it would in the
+    sync driver.
+    """
+    return await greenlet_spawn(run, plan, bridged=True)

@@ -152,15 +152,19 @@ def _done(value: R) -> Plan[R]:
     return value
 
 
-def run_own_plan(plan: Plan[R]) -> R:
-    """Run a plan that opens its own connection; on an interrupt, let it close the connection first."""
+def run_own_plan(plan: Plan[R], *, bridged: bool = False) -> R:
+    """Run a plan that opens its own connection; on an interrupt, let it close the connection first.
+
+    ``bridged``: inside SQLAlchemy's greenlet bridge, for an async store (see
+    :func:`~hexalchemy.sqlalchemy._operations.run_plan_bridged`).
+    """
     try:
-        return run_plan(plan)
+        return run_plan(plan, bridged=bridged)
     except BaseException as exc:
         # Exceptions are thrown into the plan by the driver; only KeyboardInterrupt and the
         # like leave it suspended.
         if inspect.getgeneratorstate(plan) == inspect.GEN_SUSPENDED:
-            drive(plan, error=exc)
+            drive(plan, error=exc, bridged=bridged)
         raise
 
 

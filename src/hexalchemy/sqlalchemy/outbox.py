@@ -52,9 +52,9 @@ from hexalchemy.ports._outbox_rules import OutboxPolicy
 from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES, AsyncPublish, Publish
 from hexalchemy.sqlalchemy._operations import run_plan as _run
 from hexalchemy.sqlalchemy._operations import run_plan_async as _run_async
+from hexalchemy.sqlalchemy._operations import run_plan_bridged
 from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, OutboxWriterCore
 from hexalchemy.sqlalchemy._outbox_core import run_own_plan as _run_own
-from hexalchemy.sqlalchemy._outbox_core import run_own_plan_async as _run_own_async
 from hexalchemy.sqlalchemy._outbox_tables import DEFAULT_PREFIX, OutboxTables, outbox_tables
 from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager, SqlAlchemyTransactionManager
 
@@ -208,46 +208,48 @@ class AsyncSqlAlchemyOutboxRelayStore:
         else:
             self.engine = engine
             ambient = None
-        self._core = OutboxRelayCore(tables, self.engine, self.engine.dialect, ambient, policy)
+        # The sync store's plans, on the engine's sync face, each run whole inside SQLAlchemy's
+        # greenlet bridge (one crossing per call instead of one per SQLAlchemy call).
+        self._core = OutboxRelayCore(tables, self.engine.sync_engine, self.engine.dialect, ambient, policy)
 
     async def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
-        return await _run_own_async(self._core.claim(limit, lease_for))
+        return await run_plan_bridged(_run_own, self._core.claim(limit, lease_for))
 
     async def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Delete (or archive) published messages, only where ``lease`` still holds them."""
-        return await _run_own_async(self._core.acknowledge(lease, ids))
+        return await run_plan_bridged(_run_own, self._core.acknowledge(lease, ids))
 
     async def reject(
         self, lease: Lease, id: uuid.UUID, error: str, /, *, retry_after: dt.timedelta | None = None
     ) -> AcknowledgeResult:
         """Give a message back for a later retry (backoff when ``retry_after`` is None), or dead-letter it past the attempt limit."""
-        return await _run_own_async(self._core.reject(lease, id, error, retry_after))
+        return await run_plan_bridged(_run_own, self._core.reject(lease, id, error, retry_after))
 
     async def dead_letter(self, lease: Lease, id: uuid.UUID, error: str, /) -> AcknowledgeResult:
         """Move a leased message to the dead letters now."""
-        return await _run_own_async(self._core.dead_letter(lease, id, error))
+        return await run_plan_bridged(_run_own, self._core.dead_letter(lease, id, error))
 
     async def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         """Give unfinished messages back, available now, without counting the attempt."""
-        return await _run_own_async(self._core.release(lease, ids))
+        return await run_plan_bridged(_run_own, self._core.release(lease, ids))
 
     async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
         """Take, publish (awaiting ``publish``) and settle up to ``limit`` due messages in one transaction."""
-        return await _run_own_async(self._core.deliver(publish, limit))
+        return await run_plan_bridged(_run_own, self._core.deliver(publish, limit))
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""
-        return await _run_own_async(self._core.dead_letters(limit))
+        return await run_plan_bridged(_run_own, self._core.dead_letters(limit))
 
     async def requeue(self, ids: Iterable[uuid.UUID] | None = None, /) -> int:
         """Move dead letters (all when ``ids`` is None) back to the outbox with zero attempts."""
-        return await _run_own_async(self._core.requeue(ids))
+        return await run_plan_bridged(_run_own, self._core.requeue(ids))
 
     async def purge(self, *, dead_before: dt.datetime) -> int:
         """Delete dead letters (and archived messages) older than ``dead_before``; return how many."""
-        return await _run_own_async(self._core.purge(dead_before))
+        return await run_plan_bridged(_run_own, self._core.purge(dead_before))
 
     async def stats(self) -> OutboxStats:
         """Counts for monitoring; the oldest pending age is measured from the message's ``created_at``."""
-        return await _run_own_async(self._core.stats())
+        return await run_plan_bridged(_run_own, self._core.stats())
