@@ -113,18 +113,23 @@ def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_ou
     assert [m.id for m in other.claim(limit=100, lease_for=LONG).messages] == [a2.id]
 
 
-@pytest.fixture
-def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every query sent on the psycopg cursor directly (the pre-compiled paths), in order."""
+def record_driver_queries(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[str]:
+    """Record the SQL of every query the driver function ``runner`` of ``_operations`` sends, in order."""
     sent: list[str] = []
-    query = _operations._query_sync
+    query = getattr(_operations, runner)
 
     def counted(step: Any) -> Any:
         sent.append(step.sql)
         return query(step)
 
-    monkeypatch.setattr(_operations, "_query_sync", counted)
+    monkeypatch.setattr(_operations, runner, counted)
     return sent
+
+
+@pytest.fixture
+def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every query sent on the psycopg cursor directly (the pre-compiled paths), in order."""
+    return record_driver_queries(monkeypatch, "_query_sync")
 
 
 def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
@@ -416,14 +421,7 @@ async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_
 ) -> None:
     # Each call of the async relay store is one plan run whole inside SQLAlchemy's greenlet
     # bridge; its hot statements go to psycopg's async cursor from there.
-    bridged: list[str] = []
-    query = _operations._query_bridged
-
-    def counted(step: Any) -> Any:
-        bridged.append(step.sql)
-        return query(step)
-
-    monkeypatch.setattr(_operations, "_query_bridged", counted)
+    bridged = record_driver_queries(monkeypatch, "_query_bridged")
     harness = async_postgresql_outbox
     async with harness.transactions.begin():
         await harness.writer.add_all([OutboxMessage.create("t", str(i).encode()) for i in range(6)])
