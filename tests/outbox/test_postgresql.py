@@ -437,3 +437,21 @@ async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_
     assert (result.messages, result.published) == (3, 3)
     assert len(bridged) == 2  # the claim and the take
     assert (await harness.relay.stats()).pending == 0
+
+
+@pytest.mark.parametrize(
+    "written", ['{"h":"v"}', '{ "h" : "v" }', '  {"h": "v"}', '{"h": "v"}\n', '\t{"h":\n"v"}  ']
+)
+def test_headers_written_by_other_hands_are_read_whatever_their_whitespace(
+    postgresql_outbox: SqlHarness, driver_statements: list[str], written: str
+) -> None:
+    # The relay's cursor decodes the json column's text its own, faster way; the text keeps
+    # whatever whitespace its writer put around the value.
+    commit(postgresql_outbox, [OutboxMessage.create("t", b"body")])
+    with postgresql_outbox.engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE {TABLES.messages.name} SET headers = CAST(:written AS json)"), {"written": written}
+        )
+    lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
+    assert [m.headers for m in lease.messages] == [{"h": "v"}]
+    assert driver_statements  # read on the relay's own cursor

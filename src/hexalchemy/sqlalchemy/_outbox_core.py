@@ -15,6 +15,7 @@ import collections
 import datetime as dt
 import functools
 import inspect
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
@@ -127,14 +128,64 @@ def _values(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(MESSAGE_COLUMNS, row, strict=False))
 
 
-class _DriverState:
-    """What a :class:`DriverQuery` needs of a plan's own connection: it and a cursor, made once."""
+_JSON: Final = json.JSONDecoder()
 
-    __slots__ = ("connection", "driver_cursor")
+
+def _load_json(data: str | bytes) -> Any:
+    """A JSON value read from the database, as ``json.loads`` gives it, faster for compact text.
+
+    ``json.loads`` of bytes first detects their encoding and checks for whitespace around the
+    value: 4.6 µs for a small object on the reference machine, where ``raw_decode`` of the
+    decoded text takes 0.9 µs. A ``json`` column keeps the text as it was written, so text
+    with whitespace around the value (written by other hands) goes to ``json.loads``.
+    """
+    text = data if isinstance(data, str) else data.decode()
+    try:
+        value, end = _JSON.raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # whitespace first, or not JSON at all: the full parser decides
+    return value if end == len(text) else json.loads(text)
+
+
+@functools.cache
+def _headers_loader() -> type[Any]:
+    """psycopg's loader of ``json`` values with :func:`_load_json`, for the relay store's own cursors only.
+
+    Made on first use: psycopg is an optional dependency, and only its cursors get here.
+    """
+    from psycopg.types.json import JsonLoader
+
+    class HeadersLoader(JsonLoader):
+        _loads = staticmethod(_load_json)
+
+    return HeadersLoader
+
+
+class _DriverState:
+    """What a :class:`DriverQuery` needs of a plan's own connection: it, and a cursor made on first use.
+
+    The cursor decodes the headers with :func:`_headers_loader`'s loader: registered on this cursor
+    only, it leaves the connection (the application's, from the pool) as it was.
+    """
+
+    __slots__ = ("_cursor", "connection")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
-        self.driver_cursor: Any = None
+        self._cursor: Any = None
+
+    @property
+    def driver_cursor(self) -> Any:
+        """The psycopg cursor of :attr:`connection`."""
+        if self._cursor is None:
+            sync = getattr(self.connection, "sync_connection", None) or self.connection
+            self._cursor = sync.connection.driver_connection.cursor()
+            self._cursor.adapters.register_loader("json", _headers_loader())
+        return self._cursor
+
+    @driver_cursor.setter
+    def driver_cursor(self, cursor: Any) -> None:
+        self._cursor = cursor
 
 
 def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
