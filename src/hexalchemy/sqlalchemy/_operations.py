@@ -116,7 +116,12 @@ def _cursor_sync(state: Any) -> Any:
 async def _cursor_async(state: Any) -> Any:
     cursor = state.driver_cursor
     if cursor is None:
-        fairy = await state.connection.get_raw_connection()
+        sync = state.connection.sync_connection
+        if sync is not None and sync.in_transaction():
+            # A connection inside a transaction holds its pool connection: no I/O, no bridge.
+            fairy = sync.connection
+        else:
+            fairy = await state.connection.get_raw_connection()
         cursor = state.driver_cursor = fairy.driver_connection.cursor()
     return cursor
 

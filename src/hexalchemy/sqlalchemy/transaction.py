@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from hexalchemy.ports import (
     CommitError,
@@ -99,11 +100,23 @@ class TransactionCore:
             raise ReadOnlyTransactionError(f"write{what} inside a read-only transaction")
         return state
 
-    def plan(self, engine: Any, read_only: bool, isolation_level: IsolationLevel | None) -> Plan[None]:
-        """The plan of one ``begin()``: a new transaction, or a savepoint inside the active one."""
+    def plan(
+        self,
+        engine: Any,
+        read_only: bool,
+        isolation_level: IsolationLevel | None,
+        *,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> Plan[None]:
+        """The plan of one ``begin()``: a new transaction, or a savepoint inside the active one.
+
+        ``wrap`` turns the connection the plan opens into the one the transaction's callers
+        use (the async manager opens a sync connection inside the greenlet bridge and hands
+        out its :class:`~sqlalchemy.ext.asyncio.AsyncConnection`); a savepoint ignores it.
+        """
         state = self.state_or_none()
         if state is None:
-            return self._outer(engine, read_only, isolation_level)
+            return self._outer(engine, read_only, isolation_level, wrap)
         if isolation_level is not None:
             raise TransactionUsageError(
                 "isolation_level applies to the outermost transaction only; a nested begin() cannot change it"
@@ -120,7 +133,13 @@ class TransactionCore:
         # SQLite runs every transaction serializably, which satisfies any requested level.
         return options
 
-    def _outer(self, engine: Any, read_only: bool, isolation_level: IsolationLevel | None) -> Plan[None]:
+    def _outer(
+        self,
+        engine: Any,
+        read_only: bool,
+        isolation_level: IsolationLevel | None,
+        wrap: Callable[[Any], Any] | None,
+    ) -> Plan[None]:
         connection = yield Call(engine.connect)
         try:
             options = self._connection_options(read_only, isolation_level)
@@ -129,7 +148,8 @@ class TransactionCore:
         except BaseException:
             yield from _close_quietly(connection)
             raise
-        token = self.current.set(TransactionState(connection, self.owner(), [read_only]))
+        shared = connection if wrap is None else wrap(connection)
+        token = self.current.set(TransactionState(shared, self.owner(), [read_only]))
         try:
             try:
                 yield BODY
@@ -249,6 +269,14 @@ class SqlAlchemyTransactionManager:
         return connection
 
 
+async def _drive(plan: Plan[None], error: BaseException | None, *, bridged: bool) -> None:
+    """Drive a transaction plan to its body or its end: inside the greenlet bridge, or awaiting each step."""
+    if bridged:
+        await greenlet_spawn(drive, plan, None, error, bridged=True)
+    else:
+        await drive_async(plan, error=error)
+
+
 def _current_task() -> object:
     try:
         return asyncio.current_task()
@@ -282,15 +310,28 @@ class AsyncSqlAlchemyTransactionManager:
     async def begin(
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
     ) -> AsyncIterator[None]:
-        """Open a transaction (or a savepoint); commit on success, roll back on exception."""
-        plan = self._core.plan(self.engine, read_only, isolation_level)
-        await drive_async(plan)
+        """Open a transaction (or a savepoint); commit on success, roll back on exception.
+
+        The outermost transaction opens (connect, options, begin) in one crossing of
+        SQLAlchemy's greenlet bridge, on the engine's sync face, and closes (commit or
+        rollback, then close) in another; a savepoint crosses at each call, as any async
+        SQLAlchemy call does.
+        """
+        outer = self._core.state_or_none() is None
+        if outer:
+            plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
+        else:
+            plan = self._core.plan(self.engine, read_only, isolation_level)
+        await _drive(plan, None, bridged=outer)
         try:
             yield
         except BaseException as exc:
-            await drive_async(plan, error=exc)
+            await _drive(plan, exc, bridged=outer)
             raise
-        await drive_async(plan)
+        await _drive(plan, None, bridged=outer)
+
+    def _wrap(self, connection: Connection) -> AsyncConnection:
+        return AsyncConnection(self.engine, connection)
 
     @property
     def in_transaction(self) -> bool:
