@@ -203,11 +203,15 @@ def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_
     size = len(text.encode("utf-8"))
     if size > limit:
         raise InvalidAgentDataError(field, f"<{size} bytes>", f"is larger than {limit} bytes")
-    _check_keys(field, value)
     try:
         loaded: JsonValue = json.loads(text)
+        changed = loaded != value
     except RecursionError as exc:
         raise InvalidAgentDataError(field, "<nested value>", "is nested too deeply") from exc
+    if changed:
+        # A key JSON turned into a str ({1: "a"} came back as {"1": "a"}), or only tuples
+        # that came back as lists: the walk tells which (and raises on the first bad key).
+        _check_keys(field, value)
     return loaded
 
 

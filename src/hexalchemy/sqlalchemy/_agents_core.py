@@ -805,7 +805,9 @@ class EvidenceLogCore:
             for index in indexes:
                 sequence += 1
                 entry = attrs.evolve(checked[index], sequence=sequence, previous_hash=previous, hash="")
-                entry = attrs.evolve(entry, hash=evidence_hash(entry))
+                # The entry is new and not yet shared: set its hash in place (attrs' way for a
+                # frozen class) instead of copying it once more.
+                object.__setattr__(entry, "hash", evidence_hash(entry))
                 previous = entry.hash
                 stored[index] = entry
                 row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}

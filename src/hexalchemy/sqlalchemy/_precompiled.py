@@ -112,11 +112,11 @@ class PrecompiledStatement:
 
     def driver_parameters(self, parameters: Mapping[str, Any]) -> list[Any]:
         """The positional parameters of :attr:`sql`."""
-        values = []
-        for name, process in zip(self.names, self.processors, strict=True):
-            value = parameters[name] if name in parameters else self.constants[name]
-            values.append(value if process is None or value is None else process(value))
-        return values
+        given = {**self.constants, **parameters} if self.constants else parameters
+        return [
+            value if process is None or value is None else process(value)
+            for value, process in zip(map(given.__getitem__, self.names), self.processors, strict=True)
+        ]
 
 
 def run(
