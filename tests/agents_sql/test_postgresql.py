@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import pytest
+from sqlalchemy import Engine, select
 
 from hexalchemy.ports import (
     AgentState,
@@ -20,7 +22,7 @@ from hexalchemy.ports import (
     SignalKind,
 )
 from hexalchemy.testing.contracts._support import run_in_threads
-from tests.agents_sql.conftest import SqlAgents
+from tests.agents_sql.conftest import TABLES, AsyncSqlAgents, SqlAgents
 from tests.statements import counting_statements
 
 pytestmark = pytest.mark.postgresql
@@ -200,3 +202,41 @@ def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agen
         assert postgresql_agents.signals.pending_count("a") == 1
         after = postgresql_agents.signals.send(Signal.create("a", SignalKind.CANCEL))
     assert after.sequence == 2  # the senders that lost gave their number back: no gap
+
+
+async def test_of_concurrent_async_claimers_of_one_agent_exactly_one_wins(
+    async_postgresql_agents: AsyncSqlAgents,
+) -> None:
+    agents = async_postgresql_agents
+    async with agents.transactions.begin():
+        await agents.states.save(AgentState.create("only", "t", status=AgentStatus.ACTIVE))
+    claims = [agents.states.claim_resumable(f"runner-{n}", lease_for=LONG) for n in range(8)]
+    leases = [lease for lease in await asyncio.gather(*claims) if lease is not None]
+    assert [lease.agent_id for lease in leases] == ["only"]
+    extended = await agents.states.extend(leases[0], lease_for=LONG * 2)
+    assert extended.expires_at > leases[0].expires_at
+    assert await agents.states.release(extended)
+    assert not await agents.states.release(extended)  # already given up
+
+
+async def test_an_async_lease_call_cancelled_in_the_bridge_gives_its_connection_back(
+    async_postgresql_agents: AsyncSqlAgents, agents_postgresql: Engine
+) -> None:
+    agents = async_postgresql_agents
+    async with agents.transactions.begin():
+        await agents.states.save(AgentState.create("held", "t", status=AgentStatus.ACTIVE))
+    lease = await agents.states.claim_resumable("runner", lease_for=LONG)
+    assert lease is not None
+    with agents_postgresql.connect() as blocker:  # holds the state row: extend waits for it
+        states = TABLES.states
+        blocker.execute(select(states.c.id).where(states.c.id == "held").with_for_update())
+        task = asyncio.ensure_future(agents.states.extend(lease, lease_for=LONG * 2))
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        blocker.rollback()
+    pool: Any = agents.engine.sync_engine.pool
+    assert pool.checkedout() == 0
+    assert await agents.states.extend(lease, lease_for=LONG)  # the lease is still held and usable

@@ -18,8 +18,8 @@ from hexalchemy.sqlalchemy import (
     SqlAlchemyOutboxWriter,
     outbox_tables,
 )
-from hexalchemy.sqlalchemy._operations import Call, Plan
-from hexalchemy.sqlalchemy._outbox_core import run_own_plan, run_own_plan_async
+from hexalchemy.sqlalchemy._operations import Call, Plan, run_plan_bridged
+from hexalchemy.sqlalchemy._outbox_core import run_own_plan
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, SqlHarness
 
 LONG: Final = dt.timedelta(minutes=10)
@@ -294,9 +294,10 @@ def test_an_interrupted_plan_closes_its_connection() -> None:
     assert connection.closed
 
 
-async def test_a_cancelled_plan_closes_its_connection() -> None:
+async def test_a_plan_cancelled_inside_the_greenlet_bridge_closes_its_connection() -> None:
     connection = FakeConnection()
-    task = asyncio.ensure_future(run_own_plan_async(interrupted_plan(connection, asyncio.Event().wait)))
+    plan = interrupted_plan(connection, asyncio.Event().wait)
+    task = asyncio.ensure_future(run_plan_bridged(run_own_plan, plan))
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

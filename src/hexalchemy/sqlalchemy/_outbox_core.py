@@ -71,16 +71,14 @@ from hexalchemy.sqlalchemy._operations import (
     Call,
     Plan,
     drive,
-    drive_async,
     run_plan,
-    run_plan_async,
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
 from hexalchemy.sqlalchemy._precompiled import PrecompiledStatement, driver_dialect, psycopg_dialect, run, utc
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["OutboxRelayCore", "OutboxWriterCore", "run_own_plan", "run_own_plan_async"]
+__all__ = ["OutboxRelayCore", "OutboxWriterCore", "run_own_plan"]
 
 R = TypeVar("R")
 
@@ -216,16 +214,6 @@ def run_own_plan(plan: Plan[R], *, bridged: bool = False) -> R:
         # like leave it suspended.
         if inspect.getgeneratorstate(plan) == inspect.GEN_SUSPENDED:
             drive(plan, error=exc, bridged=bridged)
-        raise
-
-
-async def run_own_plan_async(plan: Plan[R]) -> R:
-    """Run a plan that opens its own connection; on cancellation, let it close the connection first."""
-    try:
-        return await run_plan_async(plan)
-    except BaseException as exc:
-        if inspect.getgeneratorstate(plan) == inspect.GEN_SUSPENDED:
-            await drive_async(plan, error=exc)
         raise
 
 

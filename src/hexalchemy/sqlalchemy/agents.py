@@ -58,8 +58,8 @@ from hexalchemy.sqlalchemy._agents_tables import (
 )
 from hexalchemy.sqlalchemy._operations import run_plan as _run
 from hexalchemy.sqlalchemy._operations import run_plan_async as _run_async
+from hexalchemy.sqlalchemy._operations import run_plan_bridged
 from hexalchemy.sqlalchemy._outbox_core import run_own_plan as _run_own
-from hexalchemy.sqlalchemy._outbox_core import run_own_plan_async as _run_own_async
 from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager, SqlAlchemyTransactionManager
 
 __all__ = [
@@ -143,7 +143,11 @@ class AsyncSqlAlchemyAgentStateStore:
     ) -> None:
         self.tables = tables
         self.transactions = transactions
-        self._core = AgentStateCore(tables, transactions.core, transactions.engine, clock or utcnow)
+        # The lease calls open their own connection on the engine's sync face and run whole
+        # inside SQLAlchemy's greenlet bridge (one crossing per call, as the relay store does).
+        self._core = AgentStateCore(
+            tables, transactions.core, transactions.engine.sync_engine, clock or utcnow
+        )
 
     async def get(self, id: str, /) -> AgentState:
         """Return the agent's state; raise ``EntityNotFoundError`` if there is none."""
@@ -173,17 +177,19 @@ class AsyncSqlAlchemyAgentStateStore:
 
     async def claim_resumable(self, runner: str, /, *, lease_for: dt.timedelta) -> RunnerLease | None:
         """Lease one resume candidate no live lease holds (least recently updated first), or None."""
-        lease: RunnerLease | None = await _run_own_async(self._core.claim_resumable(runner, lease_for))
+        lease: RunnerLease | None = await run_plan_bridged(
+            _run_own, self._core.claim_resumable(runner, lease_for)
+        )
         return lease
 
     async def extend(self, lease: RunnerLease, /, *, lease_for: dt.timedelta) -> RunnerLease:
         """Extend a lease still held to now + ``lease_for``; else ``LeaseLostError``."""
-        extended: RunnerLease = await _run_own_async(self._core.extend(lease, lease_for))
+        extended: RunnerLease = await run_plan_bridged(_run_own, self._core.extend(lease, lease_for))
         return extended
 
     async def release(self, lease: RunnerLease, /) -> bool:
         """Give the agent up; False when the lease was already lost."""
-        released: bool = await _run_own_async(self._core.release(lease))
+        released: bool = await run_plan_bridged(_run_own, self._core.release(lease))
         return released
 
 
