@@ -317,11 +317,8 @@ class AsyncSqlAlchemyTransactionManager:
         rollback, then close) in another; a savepoint crosses at each call, as any async
         SQLAlchemy call does.
         """
-        outer = self._core.state_or_none() is None
-        if outer:
-            plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
-        else:
-            plan = self._core.plan(self.engine, read_only, isolation_level)
+        outer = self._core.state_or_none() is None  # a savepoint uses the open connection only
+        plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
         await _drive(plan, None, bridged=outer)
         try:
             yield
