@@ -9,7 +9,8 @@ calls, drops them too); an async job defines them on a fresh ``MetaData``.
 The evidence table refuses ``TRUNCATE`` (that is the point of it), so the boundary job
 does not empty its tables between runs: each side appends to its own agent,
 with a fresh agent per run (see ``agents_boundary.py``). The signal jobs empty the signal
-and sequence tables before every run.
+and sequence tables before every run. Every job starts on tables with a history, analyzed
+(:func:`_history`).
 
 Besides the common table (``run.py``), the agent jobs print tables of their own
 (:func:`report`): the boundary's p50 and p99 against the 2 ms target, and the signal
@@ -122,24 +123,83 @@ _sync_tables: weakref.WeakKeyDictionary[SyncSides, BenchTables] = weakref.WeakKe
 
 
 def prepare_tables(sides: SyncSides) -> BenchTables:
-    """Drop any old agent tables and create them, defined on the sides' schema."""
+    """Drop any old agent tables, create them (defined on the sides' schema), give them a history and ANALYZE."""
     tables = _sync_tables.get(sides)
     if tables is None:
         tables = _define(sides.schema.metadata)
         _sync_tables[sides] = tables
     sides.raw.execute(DROP_SQL)
     sides.schema.metadata.create_all(sides.engine, tables=tables.tables)
+    with sides.raw.cursor() as cursor:
+        for sql, rows in _history():
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        cursor.execute(ANALYZE_SQL)
     return tables
 
 
 async def prepare_tables_async(sides: AsyncSides) -> BenchTables:
-    """Drop any old agent tables and create them (a fresh ``MetaData``); the job drops them afterwards."""
+    """The async twin of :func:`prepare_tables` (on a fresh ``MetaData``); the job drops the tables afterwards."""
     metadata = MetaData()
     tables = _define(metadata)
     await sides.raw.execute(DROP_SQL)
     async with sides.engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
+    async with sides.raw.cursor() as cursor:
+        for sql, rows in _history():
+            async with cursor.copy(sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+        await cursor.execute(ANALYZE_SQL)
     return tables
+
+
+# ------------------------------------------------------------------------------ history
+HISTORY_AGENTS: Final = 100
+"""Earlier agents in the tables before a job starts (completed, so never resume candidates)."""
+HISTORY_EVIDENCE: Final = 100
+"""Evidence entries of each earlier agent."""
+HISTORY_SIGNALS: Final = 20
+"""Consumed signals of each earlier agent."""
+ANALYZE_SQL: Final = f"ANALYZE {STATES}, {SEQUENCES}, {SIGNALS}, {EVIDENCE}, {MESSAGES}"
+"""What autovacuum would run on a deployed server; the test server runs without it."""
+_HISTORY_COPY: Final = (
+    f"COPY {STATES} (id, agent_type, status, metadata, created_at, updated_at, version) FROM STDIN",
+    f"COPY {SEQUENCES} (agent_id, signal_sequence, evidence_sequence, evidence_head) FROM STDIN",
+    f"COPY {SIGNALS} (id, agent_id, sequence, kind, payload, sent_at, consumed_at) FROM STDIN",
+    f"COPY {EVIDENCE} (id, agent_id, sequence, kind, payload, sensitive_fields, created_at, "
+    "previous_hash, hash) FROM STDIN",
+)
+
+
+def _history() -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The COPY statements and rows of the tables' history: :data:`HISTORY_AGENTS` completed agents.
+
+    A deployed store is not empty: every job starts on tables that already hold
+    10,000 chained evidence entries and 2,000 consumed signals, and that have been
+    analyzed, so that the server plans the statements for tables of that size, as it would
+    once autovacuum had analyzed them. (On empty tables that are never analyzed, a
+    statement prepared while they were empty keeps a plan made for an empty table.)
+    """
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    states, sequences, signals, evidence = [], [], [], []
+    for number in range(HISTORY_AGENTS):
+        agent_id = f"bench-agent-history-{number}"
+        states.append((agent_id, AGENT_TYPE, "completed", "{}", at, at, HISTORY_EVIDENCE))
+        for sequence in range(1, HISTORY_SIGNALS + 1):
+            kind = SEEDED_KINDS[sequence % len(SEEDED_KINDS)].value
+            signals.append((uuid.uuid4(), agent_id, sequence, kind, '{"text": "done"}', at, at))
+        previous: str | None = None
+        for sequence in range(1, HISTORY_EVIDENCE + 1):
+            id, payload = uuid.uuid4(), {"step": sequence}
+            hash = raw_evidence_hash(id, agent_id, sequence, "tool_call", payload, at, previous)
+            evidence.append(
+                (id, agent_id, sequence, "tool_call", json.dumps(payload), "[]", at, previous, hash)
+            )
+            previous = hash
+        sequences.append((agent_id, HISTORY_SIGNALS, HISTORY_EVIDENCE, previous))
+    return list(zip(_HISTORY_COPY, (states, sequences, signals, evidence), strict=True))
 
 
 def drop_tables(raw: RawConnection) -> None:

@@ -103,6 +103,31 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+@pytest.mark.parametrize("size", [1, 2, 32, 33, 40])
+@pytest.mark.parametrize("dialect", [pytest.param("postgresql", marks=pytest.mark.postgresql), "sqlite"])
+def test_an_append_refuses_a_taken_id_in_a_batch_of_any_size(
+    request: pytest.FixtureRequest, dialect: str, size: int
+) -> None:
+    # Up to 32 ids are checked with one parameter each (a statement per count), more as one list.
+    agents: SqlAgents = request.getfixturevalue(f"{dialect}_agents")
+    with agents.transactions.begin():
+        agents.states.save(AgentState.create("a", "t"))
+        first = agents.evidence.append(Evidence.create("a", "note"))
+    for fast in (True, False):
+        batch = [Evidence.create("a", "note") for _ in range(size - 1)]
+        with agents.transactions.begin():
+            watched = counting_statements(agents.engine) if not fast else _nothing()
+            with watched, pytest.raises(DuplicateEntityError, match=str(first.id)):
+                agents.evidence.append_all([*batch, first])
+            assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1]
+    fresh = [Evidence.create("a", "note") for _ in range(size)]
+    with agents.transactions.begin():
+        stored = agents.evidence.append_all(fresh)
+    assert [e.sequence for e in stored] == list(range(2, size + 2))
+    with agents.transactions.begin(read_only=True):
+        assert agents.evidence.verify("a").ok
+
+
 @pytest.mark.postgresql
 def test_postgresql_driver_path_reads_utc_in_any_session_time_zone(postgresql_agents: SqlAgents) -> None:
     engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))

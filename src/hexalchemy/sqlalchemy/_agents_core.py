@@ -511,46 +511,79 @@ class _Sequences:
 
     The row is selected from the states table (``INSERT ... SELECT ... WHERE id = :agent
     ON CONFLICT DO UPDATE ... RETURNING``): for an agent with no state the statement
-    writes nothing and returns no row (see :meth:`next`). With ``unless_taken`` (evidence),
-    it also writes nothing and returns no row when one of the ids ``hx_ids`` is already in
-    the evidence table, so one statement checks the ids and numbers them.
+    writes nothing and returns no row (see :meth:`take`). Given evidence ids, it also writes
+    nothing and returns no row when one of them is already in the evidence table, so one
+    statement checks the ids and numbers them.
+
+    The ids are checked by one bound parameter each (``id IN (:hx_id_0, ...)``, one
+    statement per number of ids, up to :data:`_MAX_INSERT_ROWS`), not by one array
+    parameter: PostgreSQL plans a prepared statement once for all values, and an array
+    parameter of unknown length is costed as ten lookups, which makes its generic plan
+    scan the whole evidence table instead of probing its primary key. More ids than that
+    go as one list (an array on PostgreSQL).
     """
 
-    def __init__(
-        self, tables: AgentTables, transactions: TransactionCore, column: str, *, unless_taken: bool = False
-    ) -> None:
-        dialect_name = transactions.dialect_name
-        insert_ = _insert_for(dialect_name)
-        s, q, e = tables.states, tables.sequences, tables.evidence
+    def __init__(self, tables: AgentTables, transactions: TransactionCore, column: str) -> None:
+        self.tables = tables
+        self.column = column
+        self.dialect_name = transactions.dialect_name
+        self.driver_dialect = driver_dialect(transactions)
+        self.next = self._statement(None)
+        self.checking: dict[int, PrecompiledStatement] = {}
+        """Per number of ids (0: more than :data:`_MAX_INSERT_ROWS`, as one list), the upsert that also checks them."""
+
+    def _statement(self, ids: Any) -> PrecompiledStatement:
+        """The upsert; unless ``ids`` (a condition on the evidence table) is None, only when none is taken."""
+        insert_ = _insert_for(self.dialect_name)
+        s, q = self.tables.states, self.tables.sequences
         count = bindparam("hx_count", type_=BigInteger())
         counters = [
-            count if name == column else literal(0, BigInteger())
+            count if name == self.column else literal(0, BigInteger())
             for name in ("signal_sequence", "evidence_sequence")
         ]
         conditions = [s.c.id == bindparam("hx_agent", type_=String())]
-        if unless_taken:
-            conditions.append(~exists().where(_evidence_ids(e, dialect_name)))
+        if ids is not None:
+            conditions.append(~exists().where(ids))
         row = select(s.c.id, *counters, null()).where(*conditions)
         upsert = insert_(q).from_select(
             [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
         )
-        self.next_statement = upsert.on_conflict_do_update(
-            index_elements=[q.c.agent_id], set_={column: q.c[column] + upsert.excluded[column]}
-        ).returning(q.c[column], q.c.evidence_head)
-        self.next = PrecompiledStatement(self.next_statement, driver_dialect(transactions))
+        statement = upsert.on_conflict_do_update(
+            index_elements=[q.c.agent_id], set_={self.column: q.c[self.column] + upsert.excluded[self.column]}
+        ).returning(q.c[self.column], q.c.evidence_head)
+        return PrecompiledStatement(statement, self.driver_dialect)
+
+    def _checking(self, ids: Sequence[uuid.UUID]) -> tuple[PrecompiledStatement, dict[str, Any]]:
+        """The upsert that also checks ``ids``, and the parameters that give them."""
+        each = len(ids) <= _MAX_INSERT_ROWS
+        key = len(ids) if each else 0
+        statement = self.checking.get(key)
+        if statement is None:
+            evidence = self.tables.evidence
+            if each:
+                names = [bindparam(f"hx_id_{index}", type_=Uuid(as_uuid=True)) for index in range(key)]
+                statement = self._statement(evidence.c.id.in_(names))
+            else:
+                statement = self._statement(_evidence_ids(evidence, self.dialect_name))
+            self.checking[key] = statement
+        if each:
+            return statement, {f"hx_id_{index}": id for index, id in enumerate(ids)}
+        return statement, {"hx_ids": list(ids)}
 
     def take(
         self, state: TransactionState, agent_id: str, count: int, ids: Sequence[uuid.UUID] = ()
     ) -> Plan[tuple[int, str | None] | None]:
         """Plan: take ``count`` numbers for the agent; return (the last one, the evidence head).
 
-        None when nothing was written: the agent has no state (or, ``unless_taken``, one
-        of ``ids`` is taken).
+        None when nothing was written: the agent has no state, or one of ``ids`` (evidence
+        ids) is taken.
         """
+        statement = self.next
         parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_count": count}
         if ids:
-            parameters["hx_ids"] = list(ids)
-        rows = yield from _write(run(state, self.next, parameters), agent_id)
+            statement, given = self._checking(ids)
+            parameters.update(given)
+        rows = yield from _write(run(state, statement, parameters), agent_id)
         if not rows:
             return None
         last, head = rows[0]
@@ -715,7 +748,6 @@ class EvidenceLogCore:
         self.postgresql = transactions.dialect_name == "postgresql"
         self.driver_dialect = driver_dialect(transactions)
         self.sequences = _Sequences(tables, transactions, "evidence_sequence")
-        self.fresh_sequences = _Sequences(tables, transactions, "evidence_sequence", unless_taken=True)
         self.inserts: dict[int, PrecompiledStatement] = {}
         """Per number of rows (up to :data:`_MAX_INSERT_ROWS`), the statement that inserts them."""
         self.known_statement = select(s.c.id).where(s.c.id.in_(bindparam("hx_agents", expanding=True)))
@@ -779,7 +811,7 @@ class EvidenceLogCore:
         numbered: dict[str, tuple[int, str | None]] = {}
         if len(by_agent) == 1:
             agent_id = checked[0].agent_id
-            taken = yield from self.fresh_sequences.take(state, agent_id, len(ids), ids)
+            taken = yield from self.sequences.take(state, agent_id, len(ids), ids)
             if taken is None:
                 yield from self._refuse_taken(execute, ids)
                 raise EntityNotFoundError(AgentState, agent_id)
