@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hexalchemy.ports import (
     AgentState,
@@ -18,6 +20,8 @@ from hexalchemy.ports import (
     Signal,
     SignalKind,
     canonical_evidence_bytes,
+    canonical_json,
+    chain_evidence,
     check_lease_for,
     check_limit,
     check_maximum,
@@ -25,7 +29,7 @@ from hexalchemy.ports import (
     normalize_json,
     verify_chain,
 )
-from hexalchemy.ports.agents import MAX_PAGE_LIMIT
+from hexalchemy.ports.agents import EVIDENCE_HASH_VERSION, MAX_PAGE_LIMIT
 
 _NOT_JSON: Any = object()
 
@@ -61,6 +65,74 @@ def test_the_encoding_does_not_depend_on_the_time_zone_or_key_order() -> None:
     assert evidence_hash(attrs.evolve(FIXED, created_at=other_zone, payload=reordered)) == evidence_hash(
         FIXED
     )
+
+
+def _as_specified(entry: Evidence) -> bytes:
+    """The canonical encoding as its docstring specifies it: ``json.dumps`` of the whole document."""
+    document = {
+        "v": EVIDENCE_HASH_VERSION,
+        "id": str(entry.id),
+        "agent_id": entry.agent_id,
+        "sequence": entry.sequence,
+        "kind": str(entry.kind),
+        "payload": entry.payload,
+        "summary": entry.summary,
+        "digest": entry.digest,
+        "manifest_ref": entry.manifest_ref,
+        "reference": entry.reference,
+        "sensitive_fields": list(entry.sensitive_fields),
+        "created_at": entry.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "previous_hash": entry.previous_hash,
+    }
+    return canonical_json(document).encode("utf-8")
+
+
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    text=_text,
+    optional=st.none() | _text,
+    payload=_json,
+    fields=st.lists(_text, max_size=3),
+    sequence=st.integers(min_value=0, max_value=2**62),
+    offset=st.integers(min_value=-12, max_value=12),
+)
+def test_the_encoding_is_json_dumps_of_the_document(
+    text: str, optional: str | None, payload: Any, fields: list[str], sequence: int, offset: int
+) -> None:
+    # canonical_evidence_bytes writes the document key by key; it must be byte for byte
+    # what json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes.
+    entry = Evidence(
+        id=uuid.uuid4(),
+        agent_id=text,
+        kind=text,
+        payload=payload,
+        summary=optional,
+        digest=optional,
+        manifest_ref=text,
+        reference=optional,
+        sensitive_fields=tuple(fields),
+        created_at=FIXED.created_at.astimezone(dt.timezone(dt.timedelta(hours=offset))),
+        sequence=sequence,
+        previous_hash=optional,
+    )
+    assert canonical_evidence_bytes(entry) == _as_specified(entry)
+    assert canonical_evidence_bytes(entry, payload_json=canonical_json(payload)) == _as_specified(entry)
+
+
+def test_chain_evidence_numbers_links_and_hashes_a_copy() -> None:
+    entry = attrs.evolve(FIXED, sequence=0, hash="")
+    chained = chain_evidence(entry, 4, "f" * 64)
+    assert (chained.sequence, chained.previous_hash) == (4, "f" * 64)
+    assert chained.hash == evidence_hash(chained)
+    assert chain_evidence(entry, 4, "f" * 64, payload_json=canonical_json(entry.payload)) == chained
+    assert (entry.sequence, entry.hash) == (0, "")  # the given entry is left as it was
 
 
 def _chain(count: int) -> list[Evidence]:
@@ -110,6 +182,12 @@ def test_new_values_are_validated_and_normalised() -> None:
         ).validate(),
         lambda: Evidence.create("a", "  "),
         lambda: Evidence.create("a", "note", sensitive_fields=[""]),
+        # a lone surrogate: a Python str may hold one, no database takes it
+        lambda: AgentState.create("a\ud800", "t"),
+        lambda: Evidence.create("a", "note", {"text": "\udc00"}),
+        lambda: Evidence.create("a", "note", {"\ud800": 1}),
+        lambda: Signal.create("a", SignalKind.CANCEL, ["\ud800"]),
+        lambda: Evidence.create("a", "note", summary="\ud800"),
     ],
 )
 def test_bad_values_are_refused(build: Any) -> None:

@@ -48,6 +48,7 @@ from typing import Final, Generic, Protocol, TypeAlias, TypeVar
 
 import attrs
 
+from hexalchemy.ports._text import encodes_as_utf8
 from hexalchemy.ports.errors import HexalchemyError
 from hexalchemy.ports.outbox import time_ordered_uuid
 
@@ -77,6 +78,8 @@ __all__ = [
     "SignalQueue",
     "VerifyResult",
     "canonical_evidence_bytes",
+    "canonical_json",
+    "chain_evidence",
     "check_agent_id",
     "check_lease_for",
     "check_limit",
@@ -144,6 +147,8 @@ def _check_text(field: str, value: object, limit: int, *, optional: bool = False
         raise InvalidAgentDataError(field, value, f"is longer than {limit} characters")
     if "\x00" in value:
         raise InvalidAgentDataError(field, value, "must not contain NUL characters")
+    if not encodes_as_utf8(value):
+        raise InvalidAgentDataError(field, value, "must be valid Unicode (it holds a lone surrogate)")
 
 
 def _check_datetime(field: str, value: object, *, optional: bool = False) -> None:
@@ -200,7 +205,12 @@ def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_
         raise InvalidAgentDataError(field, "<nested value>", "is nested too deeply") from exc
     if "\\u0000" in text:
         raise InvalidAgentDataError(field, value, "must not contain NUL characters")
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidAgentDataError(
+            field, value, "must be valid Unicode (a str holds a lone surrogate)"
+        ) from exc
     if size > limit:
         raise InvalidAgentDataError(field, f"<{size} bytes>", f"is larger than {limit} bytes")
     try:
@@ -537,35 +547,98 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def canonical_evidence_bytes(entry: Evidence) -> bytes:
+def canonical_json(value: object) -> str:
+    """The canonical JSON text of a JSON-able ``value``: sorted keys, no whitespace, characters as they are.
+
+    What evidence hashes cover and how a validated payload is stored. Raises ``TypeError``
+    or ``ValueError`` for a value JSON cannot hold (``normalize_json`` validates first).
+    """
+    return _encode_json(value)
+
+
+_json_string = json.encoder.encode_basestring
+"""A str as a JSON string literal, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+
+
+def _json_scalar(value: object) -> str:
+    """``value`` as :func:`canonical_json` writes it, without the encoder's set-up for a str, an int or None."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__repr__(value)
+    return _encode_json(value)
+
+
+def _canonical_evidence_text(entry: Evidence, payload_json: str) -> str:
+    # The JSON object of canonical_evidence_bytes, written key by key in sorted order
+    # (json.dumps with sort_keys builds, sorts and walks a dict for every entry).
+    return "".join(
+        (
+            '{"agent_id":',
+            _json_scalar(entry.agent_id),
+            ',"created_at":"',
+            _iso(entry.created_at),
+            '","digest":',
+            _json_scalar(entry.digest),
+            ',"id":"',
+            str(entry.id),
+            '","kind":',
+            _json_scalar(str(entry.kind)),
+            ',"manifest_ref":',
+            _json_scalar(entry.manifest_ref),
+            ',"payload":',
+            payload_json,
+            ',"previous_hash":',
+            _json_scalar(entry.previous_hash),
+            ',"reference":',
+            _json_scalar(entry.reference),
+            ',"sensitive_fields":[',
+            ",".join(map(_json_scalar, entry.sensitive_fields)),
+            '],"sequence":',
+            _json_scalar(entry.sequence),
+            ',"summary":',
+            _json_scalar(entry.summary),
+            ',"v":',
+            _json_scalar(EVIDENCE_HASH_VERSION),
+            "}",
+        )
+    )
+
+
+def canonical_evidence_bytes(entry: Evidence, *, payload_json: str | None = None) -> bytes:
     """The canonical encoding of ``entry`` that its hash covers (every field but ``hash``).
 
     A JSON object with sorted keys, no whitespace, UTF-8, ``"v": EVIDENCE_HASH_VERSION``,
     the id as its hyphenated str, ``created_at`` as ISO 8601 UTC with microseconds
     (``2026-01-02T03:04:05.000006+00:00``), ``sensitive_fields`` as a list and
-    ``previous_hash`` as null for the first entry.
+    ``previous_hash`` as null for the first entry. ``payload_json``: the payload's
+    :func:`canonical_json`, when the caller has it already.
     """
-    document = {
-        "v": EVIDENCE_HASH_VERSION,
-        "id": str(entry.id),
-        "agent_id": entry.agent_id,
-        "sequence": entry.sequence,
-        "kind": str(entry.kind),
-        "payload": entry.payload,
-        "summary": entry.summary,
-        "digest": entry.digest,
-        "manifest_ref": entry.manifest_ref,
-        "reference": entry.reference,
-        "sensitive_fields": list(entry.sensitive_fields),
-        "created_at": _iso(entry.created_at),
-        "previous_hash": entry.previous_hash,
-    }
-    return _encode_json(document).encode("utf-8")
+    text = canonical_json(entry.payload) if payload_json is None else payload_json
+    return _canonical_evidence_text(entry, text).encode("utf-8")
 
 
-def evidence_hash(entry: Evidence) -> str:
+def evidence_hash(entry: Evidence, *, payload_json: str | None = None) -> str:
     """The SHA-256 (lower-case hex) of :func:`canonical_evidence_bytes` of ``entry``."""
-    return hashlib.sha256(canonical_evidence_bytes(entry)).hexdigest()
+    return hashlib.sha256(canonical_evidence_bytes(entry, payload_json=payload_json)).hexdigest()
+
+
+def chain_evidence(
+    entry: Evidence, sequence: int, previous_hash: str | None, *, payload_json: str | None = None
+) -> Evidence:
+    """``entry`` as the log stores it: numbered ``sequence``, linked to ``previous_hash``, and hashed.
+
+    ``entry`` is a validated entry (see :meth:`Evidence.validate`); ``payload_json`` is its
+    payload's :func:`canonical_json`, when the caller has it already. Every adapter chains
+    with this function, so that they all compute the same chain.
+    """
+    numbered = attrs.evolve(entry, sequence=sequence, previous_hash=previous_hash, hash="")
+    # The copy is new and not yet shared: set its hash in place (attrs' way for a frozen
+    # class) instead of copying it once more.
+    object.__setattr__(numbered, "hash", evidence_hash(numbered, payload_json=payload_json))
+    return numbered
 
 
 @attrs.frozen

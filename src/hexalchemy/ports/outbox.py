@@ -30,6 +30,7 @@ from typing import Final, Protocol, TypeAlias
 
 import attrs
 
+from hexalchemy.ports._text import encodes_as_utf8
 from hexalchemy.ports.errors import HexalchemyError
 
 __all__ = [
@@ -118,6 +119,8 @@ def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False
         raise InvalidMessageError(field, value, f"is longer than {limit} characters")
     if "\x00" in value:
         raise InvalidMessageError(field, value, "must not contain NUL characters")
+    if not encodes_as_utf8(value):
+        raise InvalidMessageError(field, value, "must be valid Unicode (it holds a lone surrogate)")
 
 
 def _check_headers(headers: object) -> None:

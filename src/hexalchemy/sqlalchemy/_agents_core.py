@@ -78,17 +78,19 @@ from hexalchemy.ports.agents import (
     Signal,
     SignalKind,
     VerifyResult,
+    canonical_json,
+    chain_evidence,
     check_agent_id,
     check_lease_for,
     check_limit,
     check_maximum,
     check_runner,
-    evidence_hash,
     verify_chain,
 )
 from hexalchemy.sqlalchemy._agents_tables import AgentTables
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import (
+    JsonText,
     PrecompiledStatement,
     driver_dialect,
     run,
@@ -260,6 +262,29 @@ def _is_foreign_key_violation(error: ConstraintViolationError) -> bool:
     if getattr(original, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
         return True
     return _SQLITE_FOREIGN_KEY_MESSAGE in str(original)
+
+
+_PAYLOAD: Final = EVIDENCE_FIELDS.index("payload")
+_SENSITIVE_FIELDS: Final = EVIDENCE_FIELDS.index("sensitive_fields")
+
+
+@functools.cache
+def _row_keys(index: int) -> tuple[str, ...]:
+    """The parameter names of the ``index``-th row of a multi-row evidence ``INSERT``."""
+    return tuple(f"hx_{index}_{name}" for name in EVIDENCE_FIELDS)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_list(values: tuple[str, ...]) -> JsonText:
+    """A tuple of str (an entry's ``sensitive_fields``, most often empty) as a JSON list."""
+    return JsonText(canonical_json(values))
+
+
+def _evidence_row(entry: Evidence) -> dict[str, Any]:
+    """The evidence table's row of a chained entry."""
+    row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
+    row["sensitive_fields"] = list(entry.sensitive_fields)
+    return row
 
 
 def _write(plan: Plan[R], agent_id: str) -> Plan[R]:
@@ -833,20 +858,16 @@ class EvidenceLogCore:
                 numbered[agent_id] = taken
             last, previous = numbered[agent_id]
             sequence = last - len(indexes)
-            rows = []
+            chained: list[tuple[Evidence, JsonText]] = []
             for index in indexes:
                 sequence += 1
-                entry = attrs.evolve(checked[index], sequence=sequence, previous_hash=previous, hash="")
-                # The entry is new and not yet shared: set its hash in place (attrs' way for a
-                # frozen class) instead of copying it once more.
-                object.__setattr__(entry, "hash", evidence_hash(entry))
+                payload_json = JsonText(canonical_json(checked[index].payload))
+                entry = chain_evidence(checked[index], sequence, previous, payload_json=payload_json)
                 previous = entry.hash
                 stored[index] = entry
-                row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
-                row["sensitive_fields"] = list(entry.sensitive_fields)
-                rows.append(row)
+                chained.append((entry, payload_json))
             assert previous is not None
-            yield from _write(self._insert_chained(state, agent_id, rows, previous), agent_id)
+            yield from _write(self._insert_chained(state, agent_id, chained, previous), agent_id)
         return stored
 
     def _refuse_taken(self, execute: Callable[..., Any], ids: list[uuid.UUID]) -> Plan[None]:
@@ -857,20 +878,29 @@ class EvidenceLogCore:
             raise DuplicateEntityError(Evidence, taken[0][0])
 
     def _insert_chained(
-        self, state: TransactionState, agent_id: str, rows: list[dict[str, Any]], head: str
+        self, state: TransactionState, agent_id: str, chained: list[tuple[Evidence, JsonText]], head: str
     ) -> Plan[None]:
-        """Plan: insert one agent's numbered rows (one multi-row ``INSERT``), then move its chain's head."""
-        if len(rows) > _MAX_INSERT_ROWS:
+        """Plan: insert one agent's chained entries (one multi-row ``INSERT``), then move its chain's head.
+
+        ``chained``: each entry with its payload's JSON, which goes to the driver as it is.
+        """
+        if len(chained) > _MAX_INSERT_ROWS:
+            rows = [_evidence_row(entry) for entry, _ in chained]
             yield Call(state.connection.execute, (self.insert_statement, rows))
         else:
-            statement = self.inserts.get(len(rows))
+            statement = self.inserts.get(len(chained))
             if statement is None:
-                statement = self.inserts[len(rows)] = self._insert_rows_statement(len(rows))
+                statement = self.inserts[len(chained)] = self._insert_rows_statement(len(chained))
             parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_head": head}
-            for index, row in enumerate(rows):
-                for name, value in row.items():
-                    parameters[f"hx_{index}_{name}"] = value
-            yield from run(state, statement, parameters)
+            encoded: dict[str, JsonText] = {}
+            for index, (entry, payload_json) in enumerate(chained):
+                keys = _row_keys(index)
+                for name, key in zip(EVIDENCE_FIELDS, keys, strict=True):
+                    parameters[key] = getattr(entry, name)
+                parameters[keys[_SENSITIVE_FIELDS]] = list(entry.sensitive_fields)
+                encoded[keys[_PAYLOAD]] = payload_json
+                encoded[keys[_SENSITIVE_FIELDS]] = _json_list(entry.sensitive_fields)
+            yield from run(state, statement, parameters, encoded)
             if self.postgresql:
                 return
         yield from run(state, self.head, {"hx_agent": agent_id, "hx_head": head})

@@ -30,8 +30,16 @@ def utc(value: Any) -> Any:
     return None if value is None else value.astimezone(dt.UTC)
 
 
+class JsonText(str):
+    """A JSON parameter's value already encoded (by the validation that normalised it): sent as it is."""
+
+    __slots__ = ()
+
+
 def json_text(value: Any) -> str:
-    """``value`` as compact JSON text: how a JSON parameter goes to the driver."""
+    """``value`` as compact JSON text: how a JSON parameter goes to the driver (a :class:`JsonText` as it is)."""
+    if type(value) is JsonText:
+        return value
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -120,15 +128,21 @@ class PrecompiledStatement:
 
 
 def run(
-    state: DriverTarget, statement: PrecompiledStatement, parameters: Mapping[str, Any]
+    state: DriverTarget,
+    statement: PrecompiledStatement,
+    parameters: Mapping[str, Any],
+    encoded: Mapping[str, JsonText] | None = None,
 ) -> Plan[list[Any]]:
     """Plan: execute ``statement`` in the transaction; return its rows as tuples ([] when it returns none).
 
     On psycopg, on the pre-compiled driver path (see :func:`use_driver`). Datetimes read
-    there are in the session's time zone: convert them with :func:`utc`.
+    there are in the session's time zone: convert them with :func:`utc`. ``encoded``: JSON
+    parameters already encoded, which replace those of ``parameters`` on the driver path
+    (SQLAlchemy encodes its own).
     """
     if statement.sql is not None and use_driver(state):
-        rows: list[Any] = yield DriverQuery(state, statement.sql, statement.driver_parameters(parameters))
+        given = parameters if encoded is None else {**parameters, **encoded}
+        rows: list[Any] = yield DriverQuery(state, statement.sql, statement.driver_parameters(given))
         return rows
     result = yield Call(state.connection.execute, (statement.statement, parameters))
     return list(result.all()) if result.returns_rows else []

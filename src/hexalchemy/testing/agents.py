@@ -56,12 +56,12 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VerifyResult,
     VersionConflictError,
+    chain_evidence,
     check_agent_id,
     check_lease_for,
     check_limit,
     check_maximum,
     check_runner,
-    evidence_hash,
     verify_chain,
 )
 from hexalchemy.ports.agents import ACTIVE_STATUSES
@@ -456,8 +456,7 @@ class _EvidenceCore:
                     chain = self._entries(state, entry.agent_id)
                     heads[entry.agent_id] = (chain[-1].sequence, chain[-1].hash) if chain else (0, None)
                 sequence, previous = heads[entry.agent_id]
-                chained = attrs.evolve(entry, sequence=sequence + 1, previous_hash=previous, hash="")
-                chained = attrs.evolve(chained, hash=evidence_hash(chained))
+                chained = chain_evidence(entry, sequence + 1, previous)
                 heads[entry.agent_id] = (chained.sequence, chained.hash)
                 stored.append(chained)
             for entry in stored:

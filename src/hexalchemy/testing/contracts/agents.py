@@ -808,6 +808,17 @@ class _AgentBehaviour:
                 await hx_agents.states.save(attrs.evolve(_agent(), metadata={"big": big}))
         assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1")) == []
 
+    async def test_text_with_a_lone_surrogate_is_refused(self, hx_agents: _Subject) -> None:
+        # A Python str may hold one; no database takes it.
+        async with hx_agents.transactions.begin():
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.states.save(attrs.evolve(_agent(), reason="\ud800"))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.signals.send(attrs.evolve(_signal(), payload={"text": "\udc00"}))
+            with pytest.raises(InvalidAgentDataError):
+                await hx_agents.evidence.append_all([_entry(), attrs.evolve(_entry(), summary="\ud800")])
+        assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1")) == []
+
     async def test_naive_datetimes_are_refused(self, hx_agents: _Subject) -> None:
         naive = dt.datetime.now().replace(tzinfo=None)
         async with hx_agents.transactions.begin():

@@ -900,6 +900,11 @@ class _OutboxBehaviour:
     async def test_a_blank_topic_is_refused(self, hx_outbox: _Subject) -> None:
         await self._refused(hx_outbox, attrs.evolve(_message(), topic="  "), "topic")
 
+    async def test_text_with_a_lone_surrogate_is_refused(self, hx_outbox: _Subject) -> None:
+        # A Python str may hold one; no database takes it.
+        await self._refused(hx_outbox, attrs.evolve(_message(), topic="t\ud800"), "topic")
+        await self._refused(hx_outbox, attrs.evolve(_message(), headers={"h": "\udc00"}), "headers")
+
     async def test_a_payload_that_is_not_bytes_is_refused(self, hx_outbox: _Subject) -> None:
         not_bytes: Any = "text"
         await self._refused(hx_outbox, attrs.evolve(_message(), payload=not_bytes), "payload")
