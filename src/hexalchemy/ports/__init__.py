@@ -4,6 +4,7 @@ This package imports only the standard library and attrs: no SQLAlchemy, no catt
 """
 
 from hexalchemy.ports._outbox_rules import OutboxPolicy
+from hexalchemy.ports._text import encodes_as_utf8
 from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
@@ -99,6 +100,7 @@ __all__ = [
     "TransactionUsageError",
     "VersionConflictError",
     "Writer",
+    "encodes_as_utf8",
     "field_types",
 ]
 

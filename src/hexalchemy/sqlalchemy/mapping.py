@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_types
+from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, encodes_as_utf8, field_types
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
@@ -289,6 +289,11 @@ class _Generator:
                 if converted is not None:
                     lines.append(f"    if v{index} is not None:")
                     lines.append(f"        v{index} = {converted}")
+                elif child.kind == "plain" and child.python_type is str:
+                    # isascii() is O(1) for CPython's str: only other text pays for the check.
+                    self.globals[f"t{index}"] = _utf8_checker(self.root.cls, child.dotted_path)
+                    lines.append(f"    if isinstance(v{index}, str) and not v{index}.isascii():")
+                    lines.append(f"        t{index}(v{index})")
 
     def _to_db(self, leaf: Leaf, index: int) -> str | None:
         if leaf.kind == "enum":
@@ -388,6 +393,16 @@ def _aware_checker(cls: type[object], field: str) -> Callable[[dt.datetime], dt.
             raise InvalidValueError(cls, field, value, "datetimes must be timezone-aware")
         # Columns that drop the offset (SQLite's DateTime) then still keep the instant.
         return value.astimezone(dt.UTC)
+
+    return check
+
+
+def _utf8_checker(cls: type[object], field: str) -> Callable[[str], None]:
+    def check(value: str) -> None:
+        if not encodes_as_utf8(value):
+            raise InvalidValueError(
+                cls, field, value, "text must be valid Unicode (it holds a lone surrogate)"
+            )
 
     return check
 

@@ -38,6 +38,7 @@ from hexalchemy.ports import (
     ReadOnlyTransactionError,
     TransactionUsageError,
     VersionConflictError,
+    encodes_as_utf8,
     field_types,
 )
 
@@ -311,42 +312,54 @@ def _current_task() -> object:
         return None
 
 
-def _datetime_paths(cls: type[object], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Attribute paths to the datetime fields of ``cls`` and its nested attrs value objects."""
+def _paths_of(cls: type[object], prefix: tuple[str, ...], kind: type[object]) -> list[tuple[str, ...]]:
+    """Attribute paths to the fields of type ``kind`` of ``cls`` and its nested attrs value objects."""
     paths: list[tuple[str, ...]] = []
     for name, annotation in field_types(cls).items():
         candidates = typing.get_args(annotation) or (annotation,)
         for candidate in candidates:
             while hasattr(candidate, "__supertype__"):
                 candidate = candidate.__supertype__
-            if candidate is dt.datetime:
+            if candidate is kind:
                 paths.append((*prefix, name))
             elif attrs.has(candidate) and isinstance(candidate, type):
-                paths.extend(_datetime_paths(candidate, (*prefix, name)))
+                paths.extend(_paths_of(candidate, (*prefix, name), kind))
     return paths
+
+
+def _value_at(aggregate: object, path: tuple[str, ...]) -> object:
+    value = aggregate
+    for name in path:
+        value = getattr(value, name)
+        if value is None:
+            break
+    return value
 
 
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths")
+    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths", "_text_paths")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
-        self._datetime_paths = _datetime_paths(spec.cls, ())
+        self._datetime_paths = _paths_of(spec.cls, (), dt.datetime)
+        self._text_paths = _paths_of(spec.cls, (), str)
 
-    def _check_datetimes(self, aggregate: object) -> None:
-        """Refuse naive datetimes, as the SQL adapters do."""
+    def _check_values(self, aggregate: object) -> None:
+        """Refuse naive datetimes and text with a lone surrogate, as the SQL adapters do."""
         for path in self._datetime_paths:
-            value: object = aggregate
-            for name in path:
-                value = getattr(value, name)
-                if value is None:
-                    break
+            value = _value_at(aggregate, path)
             if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
                 raise InvalidValueError(self._cls, ".".join(path), value, "datetimes must be timezone-aware")
+        for path in self._text_paths:
+            value = _value_at(aggregate, path)
+            if isinstance(value, str) and not encodes_as_utf8(value):
+                raise InvalidValueError(
+                    self._cls, ".".join(path), value, "text must be valid Unicode (it holds a lone surrogate)"
+                )
 
     def _normalize(self, key: K) -> K:
         return self._spec.key_from_values(self._spec.key_values(key))
@@ -387,7 +400,7 @@ class _RepositoryCore(Generic[T, K]):
     def _prepare_save(self, aggregate: T) -> tuple[K, int, T, object]:
         """Return the key, the given version, the aggregate to return and the copy to store."""
         spec = self._spec
-        self._check_datetimes(aggregate)
+        self._check_values(aggregate)
         if spec.pending_events(aggregate):
             raise InvalidValueError(
                 self._cls,

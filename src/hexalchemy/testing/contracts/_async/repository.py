@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Final
 
 import attrs
@@ -28,6 +29,7 @@ from hexalchemy.testing.contracts.domain import (
     Account,
     Draft,
     Membership,
+    Money,
     Tier,
     new_account,
 )
@@ -398,6 +400,20 @@ class AsyncRepositoryContract(AsyncContract):
             with pytest.raises(InvalidValueError):
                 await accounts.save_all([first, other, attrs.evolve(first, owner="again")])
             assert await accounts.range([first.id, other.id]) == []
+
+    async def test_text_with_a_lone_surrogate_raises_invalid_value_and_saves_nothing(
+        self, harness: AsyncHarness
+    ) -> None:
+        # A Python str may hold one; no database takes it.
+        accounts = harness.repository(ACCOUNTS)
+        good, bad = new_account("good"), new_account("a\ud800")
+        nested = attrs.evolve(new_account("nested"), balance=Money(Decimal("1.00"), "E\udc00"))
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidValueError, match="owner"):
+                await accounts.save_all([good, bad])
+            with pytest.raises(InvalidValueError, match=r"balance\.currency"):
+                await accounts.save(nested)
+            assert await accounts.range([good.id, bad.id, nested.id]) == []
 
     async def test_save_all_of_a_large_batch_stores_every_aggregate_exactly(
         self, harness: AsyncHarness

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Final
 
 import attrs
@@ -30,6 +31,7 @@ from hexalchemy.testing.contracts.domain import (
     Account,
     Draft,
     Membership,
+    Money,
     Tier,
     new_account,
 )
@@ -383,6 +385,20 @@ class RepositoryContract(Contract):
             with pytest.raises(InvalidValueError):
                 accounts.save_all([first, other, attrs.evolve(first, owner="again")])
             assert accounts.range([first.id, other.id]) == []
+
+    def test_text_with_a_lone_surrogate_raises_invalid_value_and_saves_nothing(
+        self, harness: Harness
+    ) -> None:
+        # A Python str may hold one; no database takes it.
+        accounts = harness.repository(ACCOUNTS)
+        good, bad = new_account("good"), new_account("a\ud800")
+        nested = attrs.evolve(new_account("nested"), balance=Money(Decimal("1.00"), "E\udc00"))
+        with harness.transactions.begin():
+            with pytest.raises(InvalidValueError, match="owner"):
+                accounts.save_all([good, bad])
+            with pytest.raises(InvalidValueError, match=r"balance\.currency"):
+                accounts.save(nested)
+            assert accounts.range([good.id, bad.id, nested.id]) == []
 
     def test_save_all_of_a_large_batch_stores_every_aggregate_exactly(self, harness: Harness) -> None:
         accounts = harness.repository(ACCOUNTS)
