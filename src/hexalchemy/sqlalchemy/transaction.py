@@ -124,7 +124,13 @@ class TransactionCore:
         return self._nested(state, read_only)
 
     def _connection_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
-        options: dict[str, Any] = {"hexalchemy_read_only": read_only}
+        """The connection's execution options; none for a read-write transaction at the default level.
+
+        ``hexalchemy_read_only`` tells SQLite's ``begin`` listener to begin a deferred
+        transaction (see :data:`~hexalchemy.sqlalchemy.engine.READ_ONLY_EXECUTION_OPTION`);
+        a connection without it begins ``IMMEDIATE``.
+        """
+        options: dict[str, Any] = {"hexalchemy_read_only": True} if read_only else {}
         if self.dialect_name == "postgresql":
             if isolation_level is not None:
                 options["isolation_level"] = isolation_level.value
@@ -143,7 +149,8 @@ class TransactionCore:
         connection = yield Call(engine.connect)
         try:
             options = self._connection_options(read_only, isolation_level)
-            yield Call(functools.partial(connection.execution_options, **options))
+            if options:
+                yield Call(functools.partial(connection.execution_options, **options))
             transaction = yield Call(connection.begin)
         except BaseException:
             yield from _close_quietly(connection)
