@@ -150,7 +150,8 @@ _FOREIGN_KEY_VIOLATION: Final = "23503"
 _SQLITE_FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 _MAX_INSERT_ROWS: Final = 32
-"""An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``."""
+"""An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``;
+their ids are checked by one parameter each up to this many, else by one list (see ``_Sequences``)."""
 
 R = TypeVar("R")
 
@@ -557,8 +558,8 @@ class _Sequences:
         self.checking: dict[int, PrecompiledStatement] = {}
         """Per number of ids (0: more than :data:`_MAX_INSERT_ROWS`, as one list), the upsert that also checks them."""
 
-    def _statement(self, ids: Any) -> PrecompiledStatement:
-        """The upsert; unless ``ids`` (a condition on the evidence table) is None, only when none is taken."""
+    def _statement(self, taken: Any) -> PrecompiledStatement:
+        """The numbering upsert; given ``taken`` (a condition on evidence rows), it writes nothing when a row meets it."""
         insert_ = _insert_for(self.dialect_name)
         s, q = self.tables.states, self.tables.sequences
         count = bindparam("hx_count", type_=BigInteger())
@@ -567,8 +568,8 @@ class _Sequences:
             for name in ("signal_sequence", "evidence_sequence")
         ]
         conditions = [s.c.id == bindparam("hx_agent", type_=String())]
-        if ids is not None:
-            conditions.append(~exists().where(ids))
+        if taken is not None:
+            conditions.append(~exists().where(taken))
         row = select(s.c.id, *counters, null()).where(*conditions)
         upsert = insert_(q).from_select(
             [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
