@@ -39,6 +39,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, CopyRows, DriverExecuteMany, DriverQuery, Plan
+from hexalchemy.sqlalchemy._precompiled import use_driver
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 from hexalchemy.sqlalchemy.types import ExactDecimal
@@ -229,12 +230,8 @@ class RepositoryCore(Generic[T, K]):
         return result
 
     def _use_driver(self, state: TransactionState) -> bool:
-        if not self.driver_reads:
-            return False
-        use = state.use_driver
-        if use is None:
-            use = state.use_driver = not state.connection.engine.echo
-        return use
+        """Whether the pre-compiled statements may run on the psycopg cursor now (see :func:`use_driver`)."""
+        return self.driver_reads and use_driver(state)
 
     def _driver_key_params(self, key: K) -> tuple[Any, ...]:
         values = self.spec.key_values(key)
@@ -428,7 +425,11 @@ class RepositoryCore(Generic[T, K]):
         failure: str | None = None
         try:
             if new:
-                if self.copy_threshold is not None and len(new) >= self.copy_threshold:
+                if (
+                    self.copy_threshold is not None
+                    and len(new) >= self.copy_threshold
+                    and use_driver(state)  # COPY is not a statement a listener or the log sees
+                ):
                     try:
                         copy_rows = [self._copy_row(aggregate) for aggregate in new]
                         yield CopyRows(state.connection, self.copy_sql, copy_rows)

@@ -52,8 +52,6 @@ class TransactionState:
     read_only_stack: list[bool]
     driver_cursor: Any = None
     """A psycopg cursor on this transaction's connection, made on first use by the fast paths."""
-    use_driver: bool | None = None
-    """Whether the fast paths may bypass SQLAlchemy (not when the engine echoes); decided on first use."""
 
     @property
     def read_only(self) -> bool:
