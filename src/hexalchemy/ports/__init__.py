@@ -4,7 +4,7 @@ This package imports only the standard library and attrs: no SQLAlchemy, no catt
 """
 
 from hexalchemy.ports._outbox_rules import OutboxPolicy
-from hexalchemy.ports._text import encodes_as_utf8
+from hexalchemy.ports._text import encodes_as_utf8, holds_unencodable_text
 from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
@@ -102,6 +102,7 @@ __all__ = [
     "Writer",
     "encodes_as_utf8",
     "field_types",
+    "holds_unencodable_text",
 ]
 
 # -- durable AI-agent persistence ---------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["encodes_as_utf8"]
+import json
+
+__all__ = ["encodes_as_utf8", "holds_unencodable_text"]
 
 
 def encodes_as_utf8(text: str) -> bool:
@@ -14,3 +16,29 @@ def encodes_as_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def holds_unencodable_text(value: object) -> bool:
+    """Whether ``value``, or a str anywhere inside its lists, tuples, sets and dicts (keys too), fails :func:`encodes_as_utf8`.
+
+    A JSON-able value is checked through its JSON text, written in C; anything else by a walk.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return _walk_finds_unencodable_text(value)
+    return not encodes_as_utf8(text)
+
+
+def _walk_finds_unencodable_text(value: object) -> bool:
+    stack = [value]
+    seen: set[int] = set()  # containers already walked: a value may hold itself
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not encodes_as_utf8(item):
+                return True
+        elif isinstance(item, (dict, list, tuple, set, frozenset)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(item.items() if isinstance(item, dict) else item)
+    return False

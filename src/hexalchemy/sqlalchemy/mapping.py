@@ -19,7 +19,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 import attrs
 import cattrs
@@ -40,7 +40,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, encodes_as_utf8, field_types
+from hexalchemy.ports import (
+    EntitySpec,
+    InvalidValueError,
+    MappingError,
+    encodes_as_utf8,
+    field_types,
+    holds_unencodable_text,
+)
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
@@ -263,7 +270,12 @@ class _Generator:
         self.leaves = list(leaves)
         self.column_keys = list(column_keys)
         self.converter = converter
-        self.globals: dict[str, Any] = {"_InvalidValueError": InvalidValueError, "_root": root.cls}
+        self.globals: dict[str, Any] = {
+            "_InvalidValueError": InvalidValueError,
+            "_root": root.cls,
+            "_encodes": encodes_as_utf8,
+            "_unencodable": holds_unencodable_text,
+        }
         self.leaf_index = {leaf.path: index for index, leaf in enumerate(self.leaves)}
         self.aware_leaves: set[tuple[str, ...]] = set()
 
@@ -286,14 +298,21 @@ class _Generator:
                 index = self.leaf_index[child.path]
                 lines.append(f"    v{index} = {access}")
                 converted = self._to_db(child, index)
+                refuse = f"t{index}(v{index})"
                 if converted is not None:
                     lines.append(f"    if v{index} is not None:")
                     lines.append(f"        v{index} = {converted}")
+                    if child.kind == "hook":  # JSON, or a registered type: any str inside it
+                        self.globals[f"t{index}"] = _text_refuser(self.root.cls, child.dotted_path)
+                        lines.append(f"        if _unencodable(v{index}):")
+                        lines.append(f"            {refuse}")
                 elif child.kind == "plain" and child.python_type is str:
                     # isascii() is O(1) for CPython's str: only other text pays for the check.
-                    self.globals[f"t{index}"] = _utf8_checker(self.root.cls, child.dotted_path)
-                    lines.append(f"    if isinstance(v{index}, str) and not v{index}.isascii():")
-                    lines.append(f"        t{index}(v{index})")
+                    self.globals[f"t{index}"] = _text_refuser(self.root.cls, child.dotted_path)
+                    lines.append(
+                        f"    if isinstance(v{index}, str) and not v{index}.isascii() and not _encodes(v{index}):"
+                    )
+                    lines.append(f"        {refuse}")
 
     def _to_db(self, leaf: Leaf, index: int) -> str | None:
         if leaf.kind == "enum":
@@ -397,14 +416,11 @@ def _aware_checker(cls: type[object], field: str) -> Callable[[dt.datetime], dt.
     return check
 
 
-def _utf8_checker(cls: type[object], field: str) -> Callable[[str], None]:
-    def check(value: str) -> None:
-        if not encodes_as_utf8(value):
-            raise InvalidValueError(
-                cls, field, value, "text must be valid Unicode (it holds a lone surrogate)"
-            )
+def _text_refuser(cls: type[object], field: str) -> Callable[[object], NoReturn]:
+    def refuse(value: object) -> NoReturn:
+        raise InvalidValueError(cls, field, value, "text must be valid Unicode (it holds a lone surrogate)")
 
-    return check
+    return refuse
 
 
 def _assume_utc(value: dt.datetime) -> dt.datetime:

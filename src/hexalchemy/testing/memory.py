@@ -38,8 +38,8 @@ from hexalchemy.ports import (
     ReadOnlyTransactionError,
     TransactionUsageError,
     VersionConflictError,
-    encodes_as_utf8,
     field_types,
+    holds_unencodable_text,
 )
 
 __all__ = [
@@ -327,6 +327,21 @@ def _paths_of(cls: type[object], prefix: tuple[str, ...], kind: type[object]) ->
     return paths
 
 
+def _unencodable_text_path(value: object, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The path of the first field (through nested attrs value objects) that holds a str no database takes.
+
+    A field is a column in the SQL adapters: a str, or a JSON collection checked whole.
+    """
+    kind = type(value)
+    if attrs.has(kind):
+        for field in attrs.fields(kind):
+            found = _unencodable_text_path(getattr(value, field.name), (*path, field.name))
+            if found is not None:
+                return found
+        return None
+    return path if holds_unencodable_text(value) else None
+
+
 def _value_at(aggregate: object, path: tuple[str, ...]) -> object:
     value = aggregate
     for name in path:
@@ -339,14 +354,13 @@ def _value_at(aggregate: object, path: tuple[str, ...]) -> object:
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths", "_text_paths")
+    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
         self._datetime_paths = _paths_of(spec.cls, (), dt.datetime)
-        self._text_paths = _paths_of(spec.cls, (), str)
 
     def _check_values(self, aggregate: object) -> None:
         """Refuse naive datetimes and text with a lone surrogate, as the SQL adapters do."""
@@ -354,12 +368,14 @@ class _RepositoryCore(Generic[T, K]):
             value = _value_at(aggregate, path)
             if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
                 raise InvalidValueError(self._cls, ".".join(path), value, "datetimes must be timezone-aware")
-        for path in self._text_paths:
-            value = _value_at(aggregate, path)
-            if isinstance(value, str) and not encodes_as_utf8(value):
-                raise InvalidValueError(
-                    self._cls, ".".join(path), value, "text must be valid Unicode (it holds a lone surrogate)"
-                )
+        bad = _unencodable_text_path(aggregate, ())
+        if bad is not None:
+            raise InvalidValueError(
+                self._cls,
+                ".".join(bad),
+                _value_at(aggregate, bad),
+                "text must be valid Unicode (it holds a lone surrogate)",
+            )
 
     def _normalize(self, key: K) -> K:
         return self._spec.key_from_values(self._spec.key_values(key))

@@ -408,12 +408,15 @@ class AsyncRepositoryContract(AsyncContract):
         accounts = harness.repository(ACCOUNTS)
         good, bad = new_account("good"), new_account("a\ud800")
         nested = attrs.evolve(new_account("nested"), balance=Money(Decimal("1.00"), "E\udc00"))
+        tagged = new_account("tagged", tags=("ok", "t\ud800"))  # a JSON column
         async with harness.transactions.begin():
             with pytest.raises(InvalidValueError, match="owner"):
                 await accounts.save_all([good, bad])
             with pytest.raises(InvalidValueError, match=r"balance\.currency"):
                 await accounts.save(nested)
-            assert await accounts.range([good.id, bad.id, nested.id]) == []
+            with pytest.raises(InvalidValueError, match="tags"):
+                await accounts.save_all([good, tagged])
+            assert await accounts.range([good.id, bad.id, nested.id, tagged.id]) == []
 
     async def test_save_all_of_a_large_batch_stores_every_aggregate_exactly(
         self, harness: AsyncHarness
