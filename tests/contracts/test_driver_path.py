@@ -8,8 +8,11 @@ they go through SQLAlchemy, so the listener sees every statement; results are th
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
+from sqlalchemy import event
 
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
 from tests.contracts.conftest import SqlHarness
@@ -53,3 +56,25 @@ def test_a_listener_sees_every_statement_and_the_results_are_the_same(postgresql
         assert [(account.points, account.version) for account in outcome.updated] == [(7, 2)] * 3
         assert outcome.got == outcome.updated[0] and outcome.contained
         assert outcome.ranged == [*outcome.updated, *outcome.saved[3:]]
+
+
+@pytest.mark.postgresql
+def test_a_listener_on_the_transaction_s_connection_sees_the_next_statements(
+    postgresql_harness: SqlHarness,
+) -> None:
+    accounts = postgresql_harness.repository(ACCOUNTS)
+    account = new_account("watched")
+    with postgresql_harness.transactions.begin():
+        accounts.save(account)
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    with postgresql_harness.transactions.begin():
+        assert accounts.get(account.id).owner == "watched"  # before the listener: the driver path
+        assert seen == []
+        event.listen(postgresql_harness.transactions.connection(), "before_cursor_execute", before)
+        assert accounts.get(account.id).owner == "watched"
+        assert accounts.contains(account.id)
+    assert len(seen) == 2

@@ -74,13 +74,14 @@ def use_driver(state: DriverTarget) -> bool:
     """
     connection = state.connection
     sync = getattr(connection, "sync_connection", None) or connection
-    dispatch = sync.dispatch
-    return not (
-        sync.engine.echo
-        or dispatch.before_cursor_execute
-        or dispatch.after_cursor_execute
-        or sync.get_execution_options().get("schema_translate_map")
-    )
+    # SQLAlchemy's own test before it looks for listeners: ``_has_events`` is set on a
+    # connection or engine (or their class) once any connection listener is added.
+    # Without the attribute, look at the listeners.
+    if getattr(sync, "_has_events", True) or getattr(sync.engine, "_has_events", True):
+        dispatch = sync.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return False
+    return not (sync.engine.echo or sync.get_execution_options().get("schema_translate_map"))
 
 
 class PrecompiledStatement:
