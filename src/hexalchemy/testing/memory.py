@@ -312,18 +312,18 @@ def _current_task() -> object:
         return None
 
 
-def _paths_of(cls: type[object], prefix: tuple[str, ...], kind: type[object]) -> list[tuple[str, ...]]:
-    """Attribute paths to the fields of type ``kind`` of ``cls`` and its nested attrs value objects."""
+def _datetime_paths(cls: type[object], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Attribute paths to the datetime fields of ``cls`` and its nested attrs value objects."""
     paths: list[tuple[str, ...]] = []
     for name, annotation in field_types(cls).items():
         candidates = typing.get_args(annotation) or (annotation,)
         for candidate in candidates:
             while hasattr(candidate, "__supertype__"):
                 candidate = candidate.__supertype__
-            if candidate is kind:
+            if candidate is dt.datetime:
                 paths.append((*prefix, name))
             elif attrs.has(candidate) and isinstance(candidate, type):
-                paths.extend(_paths_of(candidate, (*prefix, name), kind))
+                paths.extend(_datetime_paths(candidate, (*prefix, name)))
     return paths
 
 
@@ -360,7 +360,7 @@ class _RepositoryCore(Generic[T, K]):
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
-        self._datetime_paths = _paths_of(spec.cls, (), dt.datetime)
+        self._datetime_paths = _datetime_paths(spec.cls, ())
 
     def _check_values(self, aggregate: object) -> None:
         """Refuse naive datetimes and text with a lone surrogate, as the SQL adapters do."""
