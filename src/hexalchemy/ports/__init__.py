@@ -107,6 +107,12 @@ __all__ = [
 
 # -- durable AI-agent persistence ---------------------------------------------------------------
 from hexalchemy.ports.agents import (
+    ACTIVE_STATUSES,
+    EVIDENCE_HASH_VERSION,
+    MAX_AGENT_ID_LENGTH,
+    MAX_AGENT_PAYLOAD_BYTES,
+    MAX_AGENT_TEXT_LENGTH,
+    MAX_PAGE_LIMIT,
     AgentState,
     AgentStateStore,
     AgentStatus,
@@ -117,6 +123,7 @@ from hexalchemy.ports.agents import (
     EvidenceKind,
     EvidenceLog,
     InvalidAgentDataError,
+    JsonValue,
     LeaseLostError,
     Page,
     RunnerLease,
@@ -127,7 +134,9 @@ from hexalchemy.ports.agents import (
     canonical_evidence_bytes,
     canonical_json,
     chain_evidence,
+    check_after_sequence,
     check_agent_id,
+    check_evidence_kind,
     check_lease_for,
     check_limit,
     check_maximum,
@@ -138,6 +147,12 @@ from hexalchemy.ports.agents import (
 )
 
 __all__ += [
+    "ACTIVE_STATUSES",
+    "EVIDENCE_HASH_VERSION",
+    "MAX_AGENT_ID_LENGTH",
+    "MAX_AGENT_PAYLOAD_BYTES",
+    "MAX_AGENT_TEXT_LENGTH",
+    "MAX_PAGE_LIMIT",
     "AgentState",
     "AgentStateStore",
     "AgentStatus",
@@ -148,6 +163,7 @@ __all__ += [
     "EvidenceKind",
     "EvidenceLog",
     "InvalidAgentDataError",
+    "JsonValue",
     "LeaseLostError",
     "Page",
     "RunnerLease",
@@ -158,7 +174,9 @@ __all__ += [
     "canonical_evidence_bytes",
     "canonical_json",
     "chain_evidence",
+    "check_after_sequence",
     "check_agent_id",
+    "check_evidence_kind",
     "check_lease_for",
     "check_limit",
     "check_maximum",

@@ -80,7 +80,9 @@ __all__ = [
     "canonical_evidence_bytes",
     "canonical_json",
     "chain_evidence",
+    "check_after_sequence",
     "check_agent_id",
+    "check_evidence_kind",
     "check_lease_for",
     "check_limit",
     "check_maximum",
@@ -235,6 +237,22 @@ def check_limit(limit: object, field: str = "limit") -> int:
 def check_maximum(maximum: object) -> int:
     """Validate the ``maximum`` of :meth:`SignalQueue.consume` (1..:data:`MAX_PAGE_LIMIT`)."""
     return check_limit(maximum, "maximum")
+
+
+def check_after_sequence(after_sequence: object) -> int:
+    """Return ``after_sequence`` if it is an int >= 0 (a listing's cursor), else raise :class:`InvalidAgentDataError`."""
+    if not isinstance(after_sequence, int) or isinstance(after_sequence, bool) or after_sequence < 0:
+        raise InvalidAgentDataError("after_sequence", after_sequence, "must be an int >= 0")
+    return after_sequence
+
+
+def check_evidence_kind(kind: object) -> str:
+    """Return ``kind`` as stored (an :class:`EvidenceKind`'s value, or a non-blank str), else raise."""
+    if isinstance(kind, EvidenceKind):
+        return kind.value
+    _check_text("kind", kind, MAX_AGENT_ID_LENGTH)
+    assert isinstance(kind, str)
+    return kind
 
 
 def check_lease_for(lease_for: object) -> dt.timedelta:
@@ -654,12 +672,19 @@ class VerifyResult:
     reason: str | None = None
 
 
-def verify_chain(entries: Iterable[Evidence]) -> VerifyResult:
+def verify_chain(
+    entries: Iterable[Evidence], *, recorded_head: tuple[int, str | None] | None = None
+) -> VerifyResult:
     """Verify one agent's entries, read in sequence order.
 
     The chain holds when the sequences are 1, 2, 3... without a gap, each entry's
     ``previous_hash`` is the previous entry's ``hash`` (None for the first), and each
     ``hash`` equals :func:`evidence_hash` of its entry. An empty log is intact.
+
+    ``recorded_head``: the ``(sequence, hash)`` of the last entry the log appended
+    (``(0, None)`` before the first), kept apart from the entries. Given, the chain must
+    also end there: that catches entries deleted from the end, which the chain alone
+    cannot show, and entries added after it.
     """
     previous: str | None = None
     expected = 1
@@ -672,6 +697,13 @@ def verify_chain(entries: Iterable[Evidence]) -> VerifyResult:
             return VerifyResult(False, expected, "the entry's hash does not match its content")
         previous = entry.hash
         expected += 1
+    if recorded_head is not None:
+        found = expected - 1
+        last, head = recorded_head
+        if found < last:
+            return VerifyResult(False, found + 1, f"entries {found + 1} to {last} are missing")
+        if found > last or previous != head:
+            return VerifyResult(False, found, "the last entry is not the chain's recorded head")
     return VerifyResult(True)
 
 
@@ -783,8 +815,11 @@ class SignalQueue(Protocol):
         """
         ...
 
-    def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
+    def list_pending(self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order.
+
+        The next page starts after the last signal's ``sequence``.
+        """
         ...
 
     def consume(
@@ -811,8 +846,10 @@ class AsyncSignalQueue(Protocol):
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
         ...
 
-    async def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
+    async def list_pending(
+        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
+    ) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
         ...
 
     async def consume(
@@ -857,8 +894,20 @@ class EvidenceLog(Protocol):
         """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
         ...
 
+    def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None.
+
+        One read, however long the log: what a resume needs (the last ``action_boundary``;
+        see :func:`hexalchemy.agents.decide_from_log`).
+        """
+        ...
+
     def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain with :func:`verify_chain`."""
+        """Check the agent's whole chain with :func:`verify_chain`, and that it ends at the last entry appended.
+
+        The second check catches entries deleted from the end of the chain, which the chain
+        alone cannot show.
+        """
         ...
 
 
@@ -889,6 +938,10 @@ class AsyncEvidenceLog(Protocol):
         """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
         ...
 
+    async def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
+        ...
+
     async def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain with :func:`verify_chain`."""
+        """Check the agent's whole chain, and that it ends at the last entry appended."""
         ...

@@ -47,6 +47,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     insert,
@@ -54,6 +55,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,6 +73,7 @@ from hexalchemy.ports.agents import (
     AgentState,
     AgentStatus,
     Evidence,
+    EvidenceKind,
     InvalidAgentDataError,
     LeaseLostError,
     Page,
@@ -80,7 +83,9 @@ from hexalchemy.ports.agents import (
     VerifyResult,
     canonical_json,
     chain_evidence,
+    check_after_sequence,
     check_agent_id,
+    check_evidence_kind,
     check_lease_for,
     check_limit,
     check_maximum,
@@ -152,6 +157,9 @@ _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 _MAX_INSERT_ROWS: Final = 32
 """An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``;
 their ids are checked by one parameter each up to this many, else by one list (see ``_Sequences``)."""
+_RECORDED_LAST: Final = "hx_recorded_last"
+_RECORDED_HEAD: Final = "hx_recorded_head"
+"""The counters row's columns in ``verify``'s statement."""
 
 R = TypeVar("R")
 
@@ -647,7 +655,7 @@ class SignalQueueCore:
         pending = (g.c.agent_id == agent, g.c.consumed_at.is_(None))
         self.pending_statement = (
             select(*columns)
-            .where(*pending)
+            .where(*pending, g.c.sequence > bindparam("hx_after", type_=Integer()))
             .order_by(g.c.sequence)
             .limit(bindparam("hx_limit", type_=Integer()))
         )
@@ -720,12 +728,13 @@ class SignalQueueCore:
         rows = _rows(result)
         return _signal(rows[0]) if rows else None
 
-    def list_pending(self, agent_id: str, limit: int) -> Plan[list[Signal]]:
-        """Plan: the agent's pending signals in sequence order."""
+    def list_pending(self, agent_id: str, limit: int, after_sequence: int) -> Plan[list[Signal]]:
+        """Plan: the agent's pending signals after ``after_sequence``, in sequence order."""
         state = self.transactions.require(Signal)
         check_agent_id(agent_id)
         check_limit(limit)
-        parameters = {"hx_agent": agent_id, "hx_limit": limit}
+        check_after_sequence(after_sequence)
+        parameters = {"hx_agent": agent_id, "hx_after": after_sequence, "hx_limit": limit}
         result = yield Call(state.connection.execute, (self.pending_statement, parameters))
         return [_signal(row) for row in _rows(result)]
 
@@ -784,7 +793,6 @@ class EvidenceLogCore:
         if self.postgresql:
             self.head_statement = self.head_statement.returning(q.c.agent_id)
         self.head = PrecompiledStatement(self.head_statement, self.driver_dialect)
-        self.counter_statement = select(q.c.evidence_sequence, q.c.evidence_head).where(q.c.agent_id == agent)
         columns = [e.c[name] for name in EVIDENCE_FIELDS]
         self.insert_statement = insert(e)
         self.taken_statement = select(e.c.id).where(e.c.id.in_(bindparam("hx_ids", expanding=True)))
@@ -796,7 +804,20 @@ class EvidenceLogCore:
             .order_by(e.c.sequence)
             .limit(limit)
         )
-        self.all_statement = select(*columns).where(e.c.agent_id == agent).order_by(e.c.sequence, e.c.id)
+        # the whole chain and, in the same statement, the counters row (its entry columns NULL)
+        chain = select(
+            *columns,
+            cast(null(), BigInteger()).label(_RECORDED_LAST),
+            cast(null(), String()).label(_RECORDED_HEAD),
+        ).where(e.c.agent_id == agent)
+        recorded = select(*(null() for _ in columns), q.c.evidence_sequence, q.c.evidence_head).where(
+            q.c.agent_id == agent
+        )
+        both = union_all(chain, recorded)
+        self.chain_statement = both.order_by(both.selected_columns.sequence, both.selected_columns.id)
+        last = select(*columns).where(e.c.agent_id == agent).order_by(e.c.sequence.desc()).limit(1)
+        self.last_statement = last
+        self.last_of_kind_statement = last.where(e.c.kind == bindparam("hx_kind", type_=String()))
         after_id = bindparam("hx_after", type_=Uuid(as_uuid=True))
         manifest = e.c.manifest_ref == bindparam("hx_manifest", type_=String())
         self.by_manifest_statement = select(*columns).where(manifest).order_by(e.c.id).limit(limit)
@@ -944,11 +965,26 @@ class EvidenceLogCore:
         state = self.transactions.require(Evidence)
         check_agent_id(agent_id)
         check_limit(limit)
-        if not isinstance(after_sequence, int) or isinstance(after_sequence, bool) or after_sequence < 0:
-            raise InvalidAgentDataError("after_sequence", after_sequence, "must be an int >= 0")
+        check_after_sequence(after_sequence)
         parameters = {"hx_agent": agent_id, "hx_after": after_sequence, "hx_limit": limit}
         result = yield Call(state.connection.execute, (self.by_agent_statement, parameters))
         return [_evidence(row) for row in _rows(result)]
+
+    def last(self, agent_id: str, kind: str | EvidenceKind | None) -> Plan[Evidence | None]:
+        """Plan: the agent's entry with the highest sequence (of this kind, when given), or None.
+
+        Read backwards along the ``(agent_id, sequence)`` key until an entry of the kind.
+        """
+        state = self.transactions.require(Evidence)
+        check_agent_id(agent_id)
+        parameters: dict[str, Any] = {"hx_agent": agent_id}
+        statement = self.last_statement
+        if kind is not None:
+            parameters["hx_kind"] = check_evidence_kind(kind)
+            statement = self.last_of_kind_statement
+        result = yield Call(state.connection.execute, (statement, parameters))
+        rows = _rows(result)
+        return _evidence(rows[0]) if rows else None
 
     def list_by_manifest_ref(self, manifest_ref: str, limit: int, after: str | None) -> Plan[Page[Evidence]]:
         """Plan: one page of the entries with this manifest_ref, ordered by id."""
@@ -968,25 +1004,19 @@ class EvidenceLogCore:
         return Page(tuple(entries), None)
 
     def verify(self, agent_id: str) -> Plan[VerifyResult]:
-        """Plan: verify the agent's chain, and that it ends where the agent's counter says it does.
+        """Plan: verify the agent's chain, and that it ends at the head its counters row records.
 
-        The counter check catches entries deleted from the end of the chain, which the
-        chain alone cannot show.
+        One statement reads the entries and the counters row together (one snapshot): read
+        apart, an append committed between the two reads would look like missing entries.
         """
         state = self.transactions.require(Evidence)
         check_agent_id(agent_id)
-        execute = state.connection.execute
-        result = yield Call(execute, (self.all_statement, {"hx_agent": agent_id}))
-        entries = [_evidence(row) for row in _rows(result)]
-        verdict = verify_chain(entries)
-        if not verdict.ok:
-            return verdict
-        result = yield Call(execute, (self.counter_statement, {"hx_agent": agent_id}))
-        counters = result.all()
-        last, head = (counters[0][0], counters[0][1]) if counters else (0, None)
-        found = entries[-1].sequence if entries else 0
-        if found < last:
-            return VerifyResult(False, found + 1, f"entries {found + 1} to {last} are missing")
-        if found > last or (entries and entries[-1].hash != head):
-            return VerifyResult(False, found, "the last entry is not the chain's recorded head")
-        return verdict
+        result = yield Call(state.connection.execute, (self.chain_statement, {"hx_agent": agent_id}))
+        entries: list[Evidence] = []
+        recorded: tuple[int, str | None] = (0, None)
+        for row in _rows(result):
+            if row["id"] is None:
+                recorded = (row[_RECORDED_LAST], row[_RECORDED_HEAD])
+            else:
+                entries.append(_evidence(row))
+        return verify_chain(entries, recorded_head=recorded)

@@ -37,6 +37,7 @@ from hexalchemy.ports.agents import (
     AgentState,
     AgentStatus,
     Evidence,
+    EvidenceKind,
     Page,
     RunnerLease,
     Signal,
@@ -207,9 +208,9 @@ class SqlAlchemySignalQueue:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
         return _run(self._core.send(signal))
 
-    def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
-        return _run(self._core.list_pending(agent_id, limit))
+    def list_pending(self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
+        return _run(self._core.list_pending(agent_id, limit, after_sequence))
 
     def consume(
         self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
@@ -240,9 +241,11 @@ class AsyncSqlAlchemySignalQueue:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
         return await _run_async(self._core.send(signal))
 
-    async def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
-        return await _run_async(self._core.list_pending(agent_id, limit))
+    async def list_pending(
+        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
+    ) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
+        return await _run_async(self._core.list_pending(agent_id, limit, after_sequence))
 
     async def consume(
         self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
@@ -285,6 +288,10 @@ class SqlAlchemyEvidenceLog:
         """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
         return _run(self._core.list_by_manifest_ref(manifest_ref, limit, after))
 
+    def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
+        return _run(self._core.last(agent_id, kind))
+
     def verify(self, agent_id: str, /) -> VerifyResult:
         """Check the agent's whole chain, and that it ends at the agent's recorded head."""
         return _run(self._core.verify(agent_id))
@@ -321,6 +328,10 @@ class AsyncSqlAlchemyEvidenceLog:
     ) -> Page[Evidence]:
         """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
         return await _run_async(self._core.list_by_manifest_ref(manifest_ref, limit, after))
+
+    async def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
+        return await _run_async(self._core.last(agent_id, kind))
 
     async def verify(self, agent_id: str, /) -> VerifyResult:
         """Check the agent's whole chain, and that it ends at the agent's recorded head."""

@@ -47,6 +47,7 @@ from hexalchemy.ports import (
     EntityNotFoundError,
     EntitySpec,
     Evidence,
+    EvidenceKind,
     InvalidAgentDataError,
     LeaseLostError,
     Page,
@@ -57,7 +58,9 @@ from hexalchemy.ports import (
     VerifyResult,
     VersionConflictError,
     chain_evidence,
+    check_after_sequence,
     check_agent_id,
+    check_evidence_kind,
     check_lease_for,
     check_limit,
     check_maximum,
@@ -142,9 +145,20 @@ class _EvidenceRow:
     entry: Evidence
 
 
+@attrs.frozen
+class _ChainHeadRow:
+    """The last entry an agent's log appended, kept apart from the entries (as the SQL counters row)."""
+
+    agent_id: str
+    version: int
+    sequence: int
+    hash: str
+
+
 _STATES: Final = EntitySpec(_StateRow, key="id", version="version")
 _SIGNALS: Final = EntitySpec(_SignalRow, key="key", version="version")
 _EVIDENCE: Final = EntitySpec(_EvidenceRow, key="key", version="version")
+_CHAIN_HEADS: Final = EntitySpec(_ChainHeadRow, key="agent_id", version="version")
 
 
 def _visible(core: _TransactionCore, state: _TxState | None, cls: type[R]) -> dict[object, R]:
@@ -383,11 +397,12 @@ class _SignalCore:
         state = self._core.require(Signal, write=write)
         return state, [row for row in self._rows(state, agent_id) if row.signal.consumed_at is None]
 
-    def list_pending(self, agent_id: str, limit: int) -> list[Signal]:
+    def list_pending(self, agent_id: str, limit: int, after_sequence: int) -> list[Signal]:
         check_limit(limit)
+        check_after_sequence(after_sequence)
         with self._core.lock:
             _, rows = self._pending(agent_id, False)
-        return [copy.deepcopy(row.signal) for row in rows[:limit]]
+        return [copy.deepcopy(row.signal) for row in rows if row.signal.sequence > after_sequence][:limit]
 
     def pending_count(self, agent_id: str) -> int:
         with self._core.lock:
@@ -462,6 +477,15 @@ class _EvidenceCore:
             for entry in stored:
                 key = (entry.agent_id, entry.sequence)
                 self._core.write(state, _EVIDENCE, key, _EvidenceRow(key, 1, entry))
+            # after the entries: two overlapping appenders fail at commit on the first entry's
+            # key (DuplicateEntityError), before the head's version is compared
+            for agent_id, (sequence, head) in heads.items():
+                assert head is not None
+                known = self._core.visible(state, _ChainHeadRow, agent_id)
+                version = known.version + 1 if isinstance(known, _ChainHeadRow) else 1
+                self._core.write(
+                    state, _CHAIN_HEADS, agent_id, _ChainHeadRow(agent_id, version, sequence, head)
+                )
         return copy.deepcopy(stored)
 
     def get(self, id: uuid.UUID) -> Evidence:
@@ -477,12 +501,22 @@ class _EvidenceCore:
     def list_by_agent(self, agent_id: str, limit: int, after_sequence: int) -> list[Evidence]:
         check_agent_id(agent_id)
         check_limit(limit)
-        if not isinstance(after_sequence, int) or isinstance(after_sequence, bool) or after_sequence < 0:
-            raise InvalidAgentDataError("after_sequence", after_sequence, "must be an int >= 0")
+        check_after_sequence(after_sequence)
         state = self._core.require(Evidence, write=False)
         with self._core.lock:
             entries = self._entries(state, agent_id)
         return copy.deepcopy([entry for entry in entries if entry.sequence > after_sequence][:limit])
+
+    def last(self, agent_id: str, kind: str | EvidenceKind | None) -> Evidence | None:
+        check_agent_id(agent_id)
+        wanted = None if kind is None else check_evidence_kind(kind)
+        state = self._core.require(Evidence, write=False)
+        with self._core.lock:
+            entries = self._entries(state, agent_id)
+        for entry in reversed(entries):
+            if wanted is None or entry.kind == wanted:
+                return copy.deepcopy(entry)
+        return None
 
     def list_by_manifest_ref(self, manifest_ref: str, limit: int, after: str | None) -> Page[Evidence]:
         check_agent_id(manifest_ref, "manifest_ref")
@@ -511,7 +545,9 @@ class _EvidenceCore:
         state = self._core.require(Evidence, write=False)
         with self._core.lock:
             entries = self._entries(state, agent_id)
-        return verify_chain(entries)
+            known = self._core.visible(state, _ChainHeadRow, agent_id)
+        recorded = (known.sequence, known.hash) if isinstance(known, _ChainHeadRow) else (0, None)
+        return verify_chain(entries, recorded_head=recorded)
 
     def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
         with self._core.lock:
@@ -599,9 +635,9 @@ class InMemorySignalQueue:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
         return self._core.send(signal)
 
-    def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
-        return self._core.list_pending(agent_id, limit)
+    def list_pending(self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
+        return self._core.list_pending(agent_id, limit, after_sequence)
 
     def consume(
         self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
@@ -644,8 +680,12 @@ class InMemoryEvidenceLog:
         """The entries with this ``manifest_ref``, ordered by id, one page at a time."""
         return self._core.list_by_manifest_ref(manifest_ref, limit, after)
 
+    def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
+        return self._core.last(agent_id, kind)
+
     def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain."""
+        """Check the agent's whole chain, and that it ends at the last entry appended."""
         return self._core.verify(agent_id)
 
     def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
@@ -715,9 +755,11 @@ class AsyncInMemorySignalQueue:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
         return self._core.send(signal)
 
-    async def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        """The agent's pending signals in sequence order."""
-        return self._core.list_pending(agent_id, limit)
+    async def list_pending(
+        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
+    ) -> list[Signal]:
+        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
+        return self._core.list_pending(agent_id, limit, after_sequence)
 
     async def consume(
         self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
@@ -762,8 +804,12 @@ class AsyncInMemoryEvidenceLog:
         """The entries with this ``manifest_ref``, ordered by id, one page at a time."""
         return self._core.list_by_manifest_ref(manifest_ref, limit, after)
 
+    async def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
+        return self._core.last(agent_id, kind)
+
     async def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain."""
+        """Check the agent's whole chain, and that it ends at the last entry appended."""
         return self._core.verify(agent_id)
 
     def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:

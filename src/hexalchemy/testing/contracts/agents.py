@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -184,8 +185,10 @@ class _AsyncSignals:
     async def send(self, signal: Signal, /) -> Signal:
         return self._queue.send(signal)
 
-    async def list_pending(self, agent_id: str, /, *, limit: int = 100) -> list[Signal]:
-        return self._queue.list_pending(agent_id, limit=limit)
+    async def list_pending(
+        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
+    ) -> list[Signal]:
+        return self._queue.list_pending(agent_id, limit=limit, after_sequence=after_sequence)
 
     async def consume(
         self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
@@ -218,6 +221,9 @@ class _AsyncEvidence:
         self, manifest_ref: str, /, *, limit: int = 100, after: str | None = None
     ) -> Page[Evidence]:
         return self._log.list_by_manifest_ref(manifest_ref, limit=limit, after=after)
+
+    async def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
+        return self._log.last(agent_id, kind=kind)
 
     async def verify(self, agent_id: str, /) -> VerifyResult:
         return self._log.verify(agent_id)
@@ -620,6 +626,28 @@ class _AgentBehaviour:
         pending = await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1", limit=2))
         assert [s.sequence for s in pending] == [1, 2]
 
+    async def test_list_pending_pages_by_sequence(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1", "other")
+        await hx_agents.send(*(_signal() for _ in range(5)), _signal("other"))
+        async with hx_agents.transactions.begin():
+            await hx_agents.signals.consume("agent-1", [SignalKind.USER_MESSAGE], maximum=1)
+        pages: list[list[int]] = []
+        after = 0
+        while True:
+            page = await hx_agents.read(
+                functools.partial(hx_agents.signals.list_pending, "agent-1", limit=2, after_sequence=after)
+            )
+            if not page:
+                break
+            pages.append([s.sequence for s in page])
+            after = page[-1].sequence
+        assert pages == [[2, 3], [4, 5]]
+
+    @pytest.mark.parametrize("after", [-1, True, 1.5, "2"])
+    async def test_a_bad_list_pending_cursor_is_refused(self, hx_agents: _Subject, after: Any) -> None:
+        with pytest.raises(InvalidAgentDataError, match="after_sequence"):
+            await hx_agents.read(lambda: hx_agents.signals.list_pending("agent-1", after_sequence=after))
+
     async def test_concurrent_consumers_take_each_signal_exactly_once(self, hx_agents: _Subject) -> None:
         await hx_agents.agents("agent-1")
         sent = await hx_agents.send(*(_signal() for _ in range(12)))
@@ -687,6 +715,31 @@ class _AgentBehaviour:
         )
         assert [e.sequence for e in entries] == [3, 4]
 
+    async def test_last_is_the_highest_sequence_of_the_agent(self, hx_agents: _Subject) -> None:
+        await hx_agents.agents("agent-1", "other")
+        assert await hx_agents.read(lambda: hx_agents.evidence.last("agent-1")) is None
+        stored = await hx_agents.append(*(_entry(payload={"i": i}) for i in range(3)))
+        await hx_agents.append(_entry("other"))
+        assert await hx_agents.read(lambda: hx_agents.evidence.last("agent-1")) == stored[-1]
+
+    async def test_last_of_a_kind_reads_past_a_long_log(self, hx_agents: _Subject) -> None:
+        """More entries after the boundary than one page of ``list_by_agent`` holds."""
+        await hx_agents.agents("agent-1", "other")
+        boundary = Evidence.create(
+            "agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}
+        )
+        stored = await hx_agents.append(_entry(), boundary, *(_entry(payload={"i": i}) for i in range(120)))
+        await hx_agents.append(Evidence.create("other", EvidenceKind.ACTION_BOUNDARY, {"phase": "completed"}))
+        for kind in (EvidenceKind.ACTION_BOUNDARY, "action_boundary"):
+            found = await hx_agents.read(functools.partial(hx_agents.evidence.last, "agent-1", kind=kind))
+            assert found == stored[1]
+        assert await hx_agents.read(lambda: hx_agents.evidence.last("agent-1", kind="note")) is None
+
+    @pytest.mark.parametrize(("agent_id", "kind"), [("  ", None), ("agent-1", ""), ("agent-1", 5)])
+    async def test_last_refuses_bad_input(self, hx_agents: _Subject, agent_id: str, kind: Any) -> None:
+        with pytest.raises(InvalidAgentDataError):
+            await hx_agents.read(lambda: hx_agents.evidence.last(agent_id, kind=kind))
+
     async def test_list_by_manifest_ref_pages(self, hx_agents: _Subject) -> None:
         await hx_agents.agents("a", "b")
         stored = await hx_agents.append(
@@ -707,14 +760,57 @@ class _AgentBehaviour:
                 raise _BoomError
         assert await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1")) == []
 
-    @pytest.mark.parametrize(("how", "broken"), [(Tamper.EDIT, 2), (Tamper.DELETE, 2), (Tamper.REORDER, 2)])
-    async def test_verify_detects_tampering(self, hx_agents: _Subject, how: Tamper, broken: int) -> None:
+    @pytest.mark.parametrize(
+        ("how", "sequence", "broken"),
+        [
+            (Tamper.EDIT, 2, 2),
+            (Tamper.DELETE, 2, 2),
+            (Tamper.REORDER, 2, 2),
+            (Tamper.EDIT, 4, 4),
+            (Tamper.DELETE, 4, 4),
+            (Tamper.DELETE, 1, 1),
+        ],
+    )
+    async def test_verify_detects_tampering(
+        self, hx_agents: _Subject, how: Tamper, sequence: int, broken: int
+    ) -> None:
+        """Entry ``sequence`` of 4 damaged; deleting the last one is seen only against the recorded head."""
         await hx_agents.agents("agent-1")
         await hx_agents.append(*(_entry(payload={"i": i}) for i in range(4)))
-        await hx_agents.tamper("agent-1", 2, how)
+        assert (await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))).ok
+        await hx_agents.tamper("agent-1", sequence, how)
         result = await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))
         assert (result.ok, result.first_broken_sequence) == (False, broken)
         assert result.reason
+
+    async def test_verify_during_appends_sees_an_intact_chain(self, hx_agents: _Subject) -> None:
+        """A verify that overlaps committing appends never reports their entries as missing."""
+        await hx_agents.agents("agent-1")
+        done = False
+
+        async def appender() -> int:
+            nonlocal done
+            try:
+                for i in range(30):
+                    await hx_agents.append(_entry(payload={"i": i}))
+                    await asyncio.sleep(0)
+            finally:
+                done = True
+            return 30
+
+        async def verifier() -> list[VerifyResult]:
+            verdicts: list[VerifyResult] = []
+            while True:
+                finished = done
+                verdicts.append(await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1")))
+                if finished:
+                    return verdicts
+                await asyncio.sleep(0)
+
+        appended, verdicts = await hx_agents.concurrently([appender, verifier])
+        assert appended == 30, appended
+        assert isinstance(verdicts, list) and verdicts, verdicts
+        assert [v for v in verdicts if not v.ok] == []
 
     # -- agents with no state -------------------------------------------------------------------
 
@@ -787,6 +883,8 @@ class _AgentBehaviour:
                 await hx_agents.signals.send(attrs.evolve(_signal(), agent_id=""))
             with pytest.raises(InvalidAgentDataError):
                 await hx_agents.evidence.append(attrs.evolve(_entry(), agent_id=" "))
+        listed = await hx_agents.read(lambda: hx_agents.states.list_by_status(AgentStatus.ACTIVE))
+        assert listed.items == ()
 
     async def test_an_unknown_signal_kind_is_refused(self, hx_agents: _Subject) -> None:
         unknown: Any = "shout"
