@@ -5,7 +5,7 @@ summarises five documents; every action ends with an action boundary, one transa
 that saves the agent's next state version, consumes the signals waiting for it, appends
 ``action_boundary`` evidence and adds one outbox message. The demo pauses and resumes it
 with signals, kills its runner inside a boundary transaction, and lets a second runner
-claim it (lease + fencing token), ask :func:`~hexalchemy.agents.decide` how to resume,
+claim it (lease + fencing token), ask :func:`~hexalchemy.agents.decide_from_log` how to resume,
 and finish the work. Time comes from a manual clock, so nothing sleeps.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from hexalchemy.agents import Decision, RecoveryAction, decide
+from hexalchemy.agents import Decision, RecoveryAction, decide_from_log
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
@@ -302,7 +302,8 @@ def run(transactions: SqlAlchemyTransactionManager) -> None:
     with transactions.begin(read_only=True):
         state = agents.states.get(AGENT_ID)
         pending = agents.signals.pending_count(AGENT_ID)
-        last = agents.evidence.list_by_agent(AGENT_ID)[-1]
+        last = agents.evidence.last(AGENT_ID)
+    assert last is not None
     outbox = agents.relay_store.stats().pending
     say(
         f"after the kill: state version {state.version} ({state.current_activity}), {pending} signal "
@@ -327,8 +328,10 @@ def run(transactions: SqlAlchemyTransactionManager) -> None:
         say(f"if runner-1 had only stalled, its late save of that boundary is refused: {error}")
 
     with transactions.begin(read_only=True):
-        decision = decide(second.state, agents.evidence.list_by_agent(AGENT_ID))
-    say(f"runner-2 reads the evidence; decide() -> {decision.action.value}: {decision.reason}")
+        decision = decide_from_log(second.state, agents.evidence)
+    say(
+        f"runner-2 reads the last action boundary; decide_from_log() -> {decision.action.value}: {decision.reason}"
+    )
     position = resume_position(decision)
     if position is None:
         say("a human must decide: runner-2 gives the agent up")

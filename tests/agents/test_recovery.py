@@ -7,8 +7,16 @@ from typing import Any
 import attrs
 import pytest
 
-from hexalchemy.agents import RecoveryAction, decide
-from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
+from hexalchemy.agents import RecoveryAction, decide, decide_from_log, decide_from_log_async
+from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError, JsonValue
+from hexalchemy.testing import (
+    AsyncInMemoryAgentStateStore,
+    AsyncInMemoryEvidenceLog,
+    AsyncInMemoryTransactionManager,
+    InMemoryAgentStateStore,
+    InMemoryEvidenceLog,
+    InMemoryTransactionManager,
+)
 
 STATE = AgentState.create("agent-1", "planner")
 
@@ -65,3 +73,39 @@ def test_the_last_boundary_wins_over_earlier_ones() -> None:
 def test_evidence_of_another_agent_is_refused() -> None:
     with pytest.raises(InvalidAgentDataError):
         decide(STATE, [_boundary(1, {"phase": "completed"}, agent_id="agent-2")])
+
+
+def _long_log_ending_in_a_started_action() -> list[Evidence]:
+    """120 completed boundaries (more than a page of ``list_by_agent``), then a started, non-idempotent one."""
+    entries = [
+        Evidence.create("agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": f"a{i}", "phase": phase})
+        for i in range(120)
+        for phase in ("started", "completed")
+    ]
+    started: JsonValue = {"action": "send-mail", "phase": "started", "idempotent": False}
+    return [*entries, Evidence.create("agent-1", EvidenceKind.ACTION_BOUNDARY, started)]
+
+
+def test_decide_from_log_reads_the_last_boundary_of_a_long_log() -> None:
+    transactions = InMemoryTransactionManager()
+    states, log = InMemoryAgentStateStore(transactions), InMemoryEvidenceLog(transactions)
+    with transactions.begin():
+        state = states.save(STATE)
+        log.append_all(_long_log_ending_in_a_started_action())
+    with transactions.begin(read_only=True):
+        decision = decide_from_log(state, log)
+        first_page = decide(state, log.list_by_agent(state.id))
+    assert decision.action is RecoveryAction.ASK_HUMAN
+    assert decision.boundary is not None and decision.boundary.sequence == 241
+    assert first_page.action is RecoveryAction.SKIP_COMPLETED  # why decide() needs the last boundary
+
+
+async def test_decide_from_log_async_reads_the_last_boundary() -> None:
+    transactions = AsyncInMemoryTransactionManager()
+    states, log = AsyncInMemoryAgentStateStore(transactions), AsyncInMemoryEvidenceLog(transactions)
+    async with transactions.begin():
+        state = await states.save(STATE)
+        assert (await decide_from_log_async(state, log)).action is RecoveryAction.START
+        await log.append_all(_long_log_ending_in_a_started_action())
+        decision = await decide_from_log_async(state, log)
+    assert decision.action is RecoveryAction.ASK_HUMAN

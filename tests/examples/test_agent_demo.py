@@ -36,7 +36,7 @@ def test_the_agent_step_tells_the_whole_story(tmp_path: Path, capsys: pytest.Cap
         "claim_resumable -> None",
         "runner-2 claims the agent at state version 7",
         "refused: runner 'runner-1' lost its lease on agent 'summariser-1'",
-        "decide() -> retry_idempotent",
+        "decide_from_log() -> retry_idempotent",
         "runner-2: minutes.txt done; boundary committed: state version 9, status active, "
         "signals consumed: user_message",
         "final: state version 13, status completed, 5 summaries, 0 signals pending",

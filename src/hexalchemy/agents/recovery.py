@@ -6,8 +6,10 @@ An agent that performs side effects records an ``action_boundary``
     {"action": "send-invoice", "phase": "started", "idempotent": false}
     {"action": "send-invoice", "phase": "completed"}
 
-:func:`decide` reads the agent's evidence and returns a :class:`Decision`. The rule, in
-order:
+:func:`decide_from_log` (or :func:`decide_from_log_async`) reads the agent's last
+``action_boundary`` entry from an evidence log, in one read however long the log, and
+returns a :class:`Decision`; :func:`decide` does the same from entries already at hand. The
+rule, in order:
 
 1. Only entries of ``kind == "action_boundary"`` count; the one with the highest
    ``sequence`` (the LAST boundary) decides. Entries of another agent are refused
@@ -20,7 +22,7 @@ order:
    (a missing or non-bool ``idempotent`` counts as not idempotent).
 5. Anything else (payload not an object, unknown or missing ``phase``): ``ASK_HUMAN``.
 
-The agent's status is not consulted: call :func:`decide` for resume candidates.
+The agent's status is not consulted: call these for resume candidates.
 Standard library, attrs and :mod:`hexalchemy.ports` only.
 """
 
@@ -31,9 +33,16 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
+from hexalchemy.ports import (
+    AgentState,
+    AsyncEvidenceLog,
+    Evidence,
+    EvidenceKind,
+    EvidenceLog,
+    InvalidAgentDataError,
+)
 
-__all__ = ["Decision", "RecoveryAction", "decide"]
+__all__ = ["Decision", "RecoveryAction", "decide", "decide_from_log", "decide_from_log_async"]
 
 _BOUNDARY = EvidenceKind.ACTION_BOUNDARY.value
 
@@ -56,8 +65,24 @@ class Decision:
     boundary: Evidence | None = None
 
 
+def decide_from_log(state: AgentState, log: EvidenceLog) -> Decision:
+    """Decide how to resume ``state`` from its last action boundary in ``log`` (one read, in the ambient transaction)."""
+    boundary = log.last(state.id, kind=EvidenceKind.ACTION_BOUNDARY)
+    return decide(state, () if boundary is None else (boundary,))
+
+
+async def decide_from_log_async(state: AgentState, log: AsyncEvidenceLog) -> Decision:
+    """The async twin of :func:`decide_from_log`."""
+    boundary = await log.last(state.id, kind=EvidenceKind.ACTION_BOUNDARY)
+    return decide(state, () if boundary is None else (boundary,))
+
+
 def decide(state: AgentState, evidence: Iterable[Evidence]) -> Decision:
-    """Decide how to resume ``state`` from its ``evidence`` (any order); see the module docstring."""
+    """Decide how to resume ``state`` from ``evidence`` (any order); see the module docstring.
+
+    ``evidence`` must hold the agent's last action boundary: one page of
+    ``list_by_agent`` may not. With a log at hand, use :func:`decide_from_log`.
+    """
     last: Evidence | None = None
     for entry in evidence:
         if entry.agent_id != state.id:
