@@ -8,7 +8,8 @@ import attrs
 import pytest
 
 from hexalchemy.agents import RecoveryAction, decide, decide_from_log, decide_from_log_async
-from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError, JsonValue
+from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
+from hexalchemy.ports.agents import JsonValue
 from hexalchemy.testing import (
     AsyncInMemoryAgentStateStore,
     AsyncInMemoryEvidenceLog,

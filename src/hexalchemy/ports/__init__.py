@@ -107,12 +107,6 @@ __all__ = [
 
 # -- durable AI-agent persistence ---------------------------------------------------------------
 from hexalchemy.ports.agents import (
-    ACTIVE_STATUSES,
-    EVIDENCE_HASH_VERSION,
-    MAX_AGENT_ID_LENGTH,
-    MAX_AGENT_PAYLOAD_BYTES,
-    MAX_AGENT_TEXT_LENGTH,
-    MAX_PAGE_LIMIT,
     AgentState,
     AgentStateStore,
     AgentStatus,
@@ -123,7 +117,6 @@ from hexalchemy.ports.agents import (
     EvidenceKind,
     EvidenceLog,
     InvalidAgentDataError,
-    JsonValue,
     LeaseLostError,
     Page,
     RunnerLease,
@@ -147,12 +140,6 @@ from hexalchemy.ports.agents import (
 )
 
 __all__ += [
-    "ACTIVE_STATUSES",
-    "EVIDENCE_HASH_VERSION",
-    "MAX_AGENT_ID_LENGTH",
-    "MAX_AGENT_PAYLOAD_BYTES",
-    "MAX_AGENT_TEXT_LENGTH",
-    "MAX_PAGE_LIMIT",
     "AgentState",
     "AgentStateStore",
     "AgentStatus",
@@ -163,7 +150,6 @@ __all__ += [
     "EvidenceKind",
     "EvidenceLog",
     "InvalidAgentDataError",
-    "JsonValue",
     "LeaseLostError",
     "Page",
     "RunnerLease",
