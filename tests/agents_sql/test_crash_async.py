@@ -6,27 +6,32 @@ message, in one transaction of the async manager. Events of an ``AsyncEngine`` g
 ``sync_engine``. The boundary is broken in several ways; afterwards the database holds
 either the whole boundary or none of it, and no connection is left checked out:
 
-- a ``before_cursor_execute`` hook raises at the k-th statement, for every k;
+- a hook raises at the k-th statement, for every k. The hooks are those of
+  ``tests/agents_sql/crashing.py``: a ``before_cursor_execute`` listener (SQLAlchemy's path:
+  aiosqlite, and PostgreSQL with the fast path off) and, on PostgreSQL, a psycopg
+  ``AsyncCursor`` set by the pool's ``connect`` event, which leaves on the driver fast path
+  that production takes there; the test checks the boundary took it;
 - ``asyncio.CancelledError`` (a ``BaseException``: a timeout or a shutdown, the crash only
-  async code has) is raised at the k-th statement the boundary's code sends, for every k;
+  async code has) is raised at the k-th statement the boundary's code sends, for every k,
+  by the same hooks;
 - the commit fails before it reaches the database (a ``commit`` hook raises: COMMIT is not a
   cursor execute): nothing of the boundary remains, and the same boundary then runs to the end;
 - the database commits but the client sees an error (the acknowledgement is lost): the whole
   boundary remains, and running it again is refused by the version check, not applied twice;
 - the task is cancelled while the manager itself begins or commits the transaction: the
   connection is rolled back and closed, nothing of the boundary remains.
+
+On PostgreSQL the commit cases run on the fast path, with the cursor hook watching.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator
 
 import attrs
 import pytest
-from sqlalchemy import QueuePool, event, func, select
+from sqlalchemy import Engine, QueuePool, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hexalchemy.ports import (
@@ -40,65 +45,18 @@ from hexalchemy.ports import (
     SignalKind,
     VersionConflictError,
 )
+from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine
 from tests.agents_sql.conftest import OUTBOX, AsyncSqlAgents
-
-
-class CrashError(Exception):
-    """The simulated crash."""
-
-
-@contextmanager
-def fail_at(
-    engine: AsyncEngine, k: int | None, error: type[BaseException] = CrashError
-) -> Iterator[list[str]]:
-    """Count the statements sent to the driver; raise ``error`` at the k-th (never with None)."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-        if len(statements) == k:
-            raise error(f"{error.__name__} at statement {k}: {statement[:60]}")
-
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
-
-
-@contextmanager
-def fail_on(engine: AsyncEngine, name: str, error: BaseException) -> Iterator[list[object]]:
-    """Raise ``error`` from the engine's ``name`` event (``begin``, ``commit``), before the driver acts."""
-    calls: list[object] = []
-
-    def hook(connection: Any) -> None:
-        calls.append(connection)
-        raise error
-
-    event.listen(engine.sync_engine, name, hook)
-    try:
-        yield calls
-    finally:
-        event.remove(engine.sync_engine, name, hook)
-
-
-@contextmanager
-def commit_acknowledgement_lost(engine: AsyncEngine) -> Iterator[list[object]]:
-    """Let the database commit, then raise CrashError as if the connection dropped before the reply."""
-    dialect = engine.sync_engine.dialect
-    commit = dialect.do_commit
-    commits: list[object] = []
-
-    def do_commit(dbapi_connection: Any) -> None:
-        commit(dbapi_connection)
-        commits.append(dbapi_connection)
-        raise CrashError("connection lost after the commit")
-
-    dialect.do_commit = do_commit  # type: ignore[method-assign]
-    try:
-        yield commits
-    finally:
-        del dialect.do_commit
+from tests.agents_sql.crashing import (
+    CrashError,
+    CursorHook,
+    Hook,
+    ListenerHook,
+    Sent,
+    commit_acknowledgement_lost,
+    fail_on,
+)
+from tests.postgresql import POSTGRESQL_URL
 
 
 async def prepare(agents: AsyncSqlAgents, agent_id: str) -> AgentState:
@@ -152,36 +110,37 @@ BEFORE = (1, 4, 0, 0)
 AFTER = (2, 1, 2, 1)
 
 
-async def boundary_statements(agents: AsyncSqlAgents) -> list[str]:
-    """The statements a boundary sends, recorded on a boundary that runs to the end."""
+async def boundary_statements(agents: AsyncSqlAgents, hook: Hook) -> list[Sent]:
+    """The statements a boundary sends, seen by ``hook`` on a boundary that runs to the end."""
     state = await prepare(agents, "probe")
-    with fail_at(agents.engine, None) as statements:
+    with hook.fail_at(None) as statements:
         await boundary(agents, state)
     assert await snapshot(agents, "probe") == AFTER
+    hook.check_path(statements)
     assert len(statements) >= 5
     return statements
 
 
-async def crash_everywhere(agents: AsyncSqlAgents) -> None:
-    for k in range(1, len(await boundary_statements(agents)) + 1):
+async def crash_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
+    for k in range(1, len(await boundary_statements(agents, hook)) + 1):
         agent_id = f"agent-{k}"
         state = await prepare(agents, agent_id)
-        with pytest.raises(CrashError), fail_at(agents.engine, k):
+        with pytest.raises(CrashError), hook.fail_at(k):
             await boundary(agents, state)
         assert await snapshot(agents, agent_id) == BEFORE, f"crash at statement {k} left part of the boundary"
         await boundary(agents, state)  # the same boundary, run again, completes
         assert await snapshot(agents, agent_id) == AFTER
 
 
-async def cancel_everywhere(agents: AsyncSqlAgents) -> None:
+async def cancel_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
     """CancelledError at each statement of the boundary's code (SQLite's BEGIN is the manager's)."""
-    statements = await boundary_statements(agents)
-    ks = [k for k, statement in enumerate(statements, 1) if not statement.startswith("BEGIN")]
+    statements = await boundary_statements(agents, hook)
+    ks = [k for k, statement in enumerate(statements, 1) if not statement.sql.startswith("BEGIN")]
     assert len(ks) >= 5
     for k in ks:
         agent_id = f"cancelled-{k}"
         state = await prepare(agents, agent_id)
-        with pytest.raises(asyncio.CancelledError), fail_at(agents.engine, k, asyncio.CancelledError):
+        with pytest.raises(asyncio.CancelledError), hook.fail_at(k, asyncio.CancelledError):
             await boundary(agents, state)
         assert await snapshot(agents, agent_id) == BEFORE, (
             f"cancellation at statement {k} left part of the boundary"
@@ -190,25 +149,34 @@ async def cancel_everywhere(agents: AsyncSqlAgents) -> None:
         assert await snapshot(agents, agent_id) == AFTER
 
 
-async def commit_fails(agents: AsyncSqlAgents) -> None:
+async def commit_fails(agents: AsyncSqlAgents, hook: Hook) -> None:
+    """The commit fails before it reaches the database: nothing of the boundary remains."""
     state = await prepare(agents, "commit-fails")
     with (
         pytest.raises(CommitError) as raised,
-        fail_on(agents.engine, "commit", CrashError("crash at commit")) as commits,
+        fail_on(agents.engine.sync_engine, "commit", CrashError("crash at commit")) as commits,
+        hook.fail_at(None) as statements,
     ):
         await boundary(agents, state)
     assert len(commits) == 1
+    hook.check_path(statements)
     assert isinstance(raised.value.__cause__, CrashError)
     assert await snapshot(agents, "commit-fails") == BEFORE, "a failed commit left part of the boundary"
     await boundary(agents, state)  # the same boundary, run again, completes
     assert await snapshot(agents, "commit-fails") == AFTER
 
 
-async def acknowledgement_lost(agents: AsyncSqlAgents) -> None:
+async def acknowledgement_lost(agents: AsyncSqlAgents, hook: Hook) -> None:
+    """The database commits, the client sees an error: the whole boundary remains, once."""
     state = await prepare(agents, "ack-lost")
-    with pytest.raises(CommitError) as raised, commit_acknowledgement_lost(agents.engine) as commits:
+    with (
+        pytest.raises(CommitError) as raised,
+        commit_acknowledgement_lost(agents.engine.sync_engine) as commits,
+        hook.fail_at(None) as statements,
+    ):
         await boundary(agents, state)
     assert len(commits) == 1
+    hook.check_path(statements)
     assert isinstance(raised.value.__cause__, CrashError)
     # The database committed: the whole boundary is there (never a part of it).
     assert await snapshot(agents, "ack-lost") == AFTER
@@ -224,7 +192,7 @@ async def cancelled_in_the_manager(agents: AsyncSqlAgents, name: str) -> None:
     state = await prepare(agents, agent_id)
     with (
         pytest.raises(asyncio.CancelledError),
-        fail_on(agents.engine, name, asyncio.CancelledError(f"cancelled at {name}")) as calls,
+        fail_on(agents.engine.sync_engine, name, asyncio.CancelledError(f"cancelled at {name}")) as calls,
     ):
         await boundary(agents, state)
     assert len(calls) == 1
@@ -237,28 +205,33 @@ async def cancelled_in_the_manager(agents: AsyncSqlAgents, name: str) -> None:
 # -- SQLite (aiosqlite) -------------------------------------------------------------------------
 
 
+@pytest.fixture
+def async_sqlite_hook(async_sqlite_agents: AsyncSqlAgents) -> Hook:
+    return ListenerHook(async_sqlite_agents.engine.sync_engine)
+
+
 async def test_sqlite_boundary_is_all_or_nothing_at_every_statement(
-    async_sqlite_agents: AsyncSqlAgents,
+    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
 ) -> None:
-    await crash_everywhere(async_sqlite_agents)
+    await crash_everywhere(async_sqlite_agents, async_sqlite_hook)
 
 
 async def test_sqlite_boundary_is_all_or_nothing_when_cancelled_at_every_statement(
-    async_sqlite_agents: AsyncSqlAgents,
+    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
 ) -> None:
-    await cancel_everywhere(async_sqlite_agents)
+    await cancel_everywhere(async_sqlite_agents, async_sqlite_hook)
 
 
 async def test_sqlite_boundary_leaves_nothing_when_the_commit_fails(
-    async_sqlite_agents: AsyncSqlAgents,
+    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
 ) -> None:
-    await commit_fails(async_sqlite_agents)
+    await commit_fails(async_sqlite_agents, async_sqlite_hook)
 
 
 async def test_sqlite_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
-    async_sqlite_agents: AsyncSqlAgents,
+    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
 ) -> None:
-    await acknowledgement_lost(async_sqlite_agents)
+    await acknowledgement_lost(async_sqlite_agents, async_sqlite_hook)
 
 
 @pytest.mark.parametrize("name", ["begin", "commit"])
@@ -271,32 +244,65 @@ async def test_sqlite_boundary_leaves_nothing_when_cancelled_in_the_manager(
 # -- PostgreSQL (psycopg async) -----------------------------------------------------------------
 
 
+async def hooked_postgresql(
+    make_hook: type[ListenerHook | CursorHook], sync_engine: Engine
+) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
+    """For a fixture: the agents on an engine of their own, its hook set before its first connection.
+
+    ``sync_engine`` (same database) is the agents' engine for tampering.
+    """
+    engine: AsyncEngine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    try:
+        hook = make_hook(engine.sync_engine)
+        async with engine.connect():  # the dialect learns the server before the stores compile for it
+            pass
+        yield AsyncSqlAgents(engine, sync_engine), hook
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=[ListenerHook, CursorHook], ids=["sqlalchemy-listener", "psycopg-cursor"])
+async def postgresql_hooked(
+    request: pytest.FixtureRequest, agents_postgresql: Engine
+) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
+    """The agents with each hook: on SQLAlchemy's path, and on the driver fast path."""
+    async for hooked in hooked_postgresql(request.param, agents_postgresql):
+        yield hooked
+
+
+@pytest.fixture
+async def postgresql_fast_path(agents_postgresql: Engine) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
+    """The agents with the psycopg cursor hook: on the driver fast path, as in production."""
+    async for hooked in hooked_postgresql(CursorHook, agents_postgresql):
+        yield hooked
+
+
 @pytest.mark.postgresql
 async def test_postgresql_boundary_is_all_or_nothing_at_every_statement(
-    async_postgresql_agents: AsyncSqlAgents,
+    postgresql_hooked: tuple[AsyncSqlAgents, Hook],
 ) -> None:
-    await crash_everywhere(async_postgresql_agents)
+    await crash_everywhere(*postgresql_hooked)
 
 
 @pytest.mark.postgresql
 async def test_postgresql_boundary_is_all_or_nothing_when_cancelled_at_every_statement(
-    async_postgresql_agents: AsyncSqlAgents,
+    postgresql_hooked: tuple[AsyncSqlAgents, Hook],
 ) -> None:
-    await cancel_everywhere(async_postgresql_agents)
+    await cancel_everywhere(*postgresql_hooked)
 
 
 @pytest.mark.postgresql
 async def test_postgresql_boundary_leaves_nothing_when_the_commit_fails(
-    async_postgresql_agents: AsyncSqlAgents,
+    postgresql_fast_path: tuple[AsyncSqlAgents, Hook],
 ) -> None:
-    await commit_fails(async_postgresql_agents)
+    await commit_fails(*postgresql_fast_path)
 
 
 @pytest.mark.postgresql
 async def test_postgresql_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
-    async_postgresql_agents: AsyncSqlAgents,
+    postgresql_fast_path: tuple[AsyncSqlAgents, Hook],
 ) -> None:
-    await acknowledgement_lost(async_postgresql_agents)
+    await acknowledgement_lost(*postgresql_fast_path)
 
 
 @pytest.mark.postgresql
