@@ -22,7 +22,10 @@ Differences from SQL, by construction: two overlapping transactions that send to
 append to, the same agent get the same sequence, and the second fails at commit with
 ``DuplicateEntityError`` (SQL waits for the first); two concurrent consumers of one queue
 both see the same pending signals, and the second fails at commit with
-``VersionConflictError`` (SQL makes it wait, then see them consumed).
+``VersionConflictError`` (SQL makes it wait, then see them consumed); a runner can claim an
+agent whose lease expired while another transaction has saved it and not yet committed,
+and its first save then fails with ``VersionConflictError`` (SQL keeps the saved row
+locked, so the claim passes it by).
 
 All the logic is in the private synchronous classes; the public sync and async classes
 are thin shells over them. :meth:`InMemoryEvidenceLog.tamper` edits the committed log
