@@ -160,6 +160,28 @@ def test_verify_chain_names_the_first_broken_entry() -> None:
     assert (gap.ok, gap.first_broken_sequence) == (False, 2)
 
 
+def test_verify_chain_continues_from_the_entry_before_a_page() -> None:
+    entries = _chain(5)
+    first, second = entries[:2], entries[2:]
+    assert verify_chain(second, previous=(2, first[-1].hash)).ok
+    assert not verify_chain(second).ok
+    wrong = verify_chain(second, previous=(2, "0" * 64))
+    assert (wrong.ok, wrong.first_broken_sequence) == (False, 3)
+
+
+@pytest.mark.parametrize(
+    ("count", "head", "broken"),
+    [(4, 4, None), (0, 0, None), (3, 4, 4), (4, 3, 4), (4, "other", 4)],
+)
+def test_verify_chain_checks_the_recorded_head(count: int, head: int | str, broken: int | None) -> None:
+    """A chain of ``count`` entries against a recorded head; ``"other"``: sequence 4, another hash."""
+    full = _chain(4)
+    entries = full[:count]
+    recorded = (4, "0" * 64) if head == "other" else (int(head), full[int(head) - 1].hash if head else None)
+    result = verify_chain(entries, recorded_head=recorded)
+    assert (result.ok, result.first_broken_sequence) == (broken is None, broken)
+
+
 def test_new_values_are_validated_and_normalised() -> None:
     signal = Signal.create("a", SignalKind.CANCEL, (1, 2))
     assert signal.payload == [1, 2] and signal.sequence == 0

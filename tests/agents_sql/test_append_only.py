@@ -18,8 +18,8 @@ from hexalchemy.ports import (
     InvalidAgentDataError,
     Signal,
     SignalKind,
+    chain_evidence,
 )
-from hexalchemy.testing import Tamper
 from tests.agents_sql.conftest import TABLES, SqlAgents
 
 
@@ -62,15 +62,24 @@ def test_postgresql_refuses_truncate_of_evidence(postgresql_agents: SqlAgents) -
         assert len(postgresql_agents.evidence.list_by_agent("a")) == 1
 
 
-def test_verify_catches_a_deleted_last_entry(sqlite_agents: SqlAgents) -> None:
-    with sqlite_agents.transactions.begin():
-        sqlite_agents.states.save(AgentState.create("a", "t"))
-        sqlite_agents.evidence.append_all([Evidence.create("a", "note", n) for n in range(3)])
-    sqlite_agents.tamper("a", 3, Tamper.DELETE)
-    with sqlite_agents.transactions.begin(read_only=True):
-        verdict = sqlite_agents.evidence.verify("a")
-    assert not verdict.ok
-    assert verdict.first_broken_sequence == 3
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_verify_catches_an_entry_added_past_the_recorded_head(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    """An INSERT behind the library's back (the triggers allow inserts) that chains correctly."""
+    agents: SqlAgents = request.getfixturevalue(f"{database}_agents")
+    with agents.transactions.begin():
+        agents.states.save(AgentState.create("a", "t"))
+        stored = agents.evidence.append_all([Evidence.create("a", "note", n) for n in range(3)])
+    forged = chain_evidence(Evidence.create("a", "note", "forged"), 4, stored[-1].hash)
+    row = {name: getattr(forged, name) for name in ("id", "agent_id", "kind", "payload", "sequence")}
+    row |= {"created_at": forged.created_at, "previous_hash": forged.previous_hash, "hash": forged.hash}
+    with agents.engine.begin() as connection:
+        connection.execute(TABLES.evidence.insert().values(row | {"sensitive_fields": []}))
+    with agents.transactions.begin(read_only=True):
+        verdict = agents.evidence.verify("a")
+    assert (verdict.ok, verdict.first_broken_sequence) == (False, 4)
+    assert verdict.reason is not None and "recorded head" in verdict.reason
 
 
 def nothing_written(agents: SqlAgents) -> None:

@@ -673,7 +673,10 @@ class VerifyResult:
 
 
 def verify_chain(
-    entries: Iterable[Evidence], *, recorded_head: tuple[int, str | None] | None = None
+    entries: Iterable[Evidence],
+    *,
+    previous: tuple[int, str | None] = (0, None),
+    recorded_head: tuple[int, str | None] | None = None,
 ) -> VerifyResult:
     """Verify one agent's entries, read in sequence order.
 
@@ -681,28 +684,28 @@ def verify_chain(
     ``previous_hash`` is the previous entry's ``hash`` (None for the first), and each
     ``hash`` equals :func:`evidence_hash` of its entry. An empty log is intact.
 
+    ``previous``: the ``(sequence, hash)`` of the entry just before the first of
+    ``entries``, to verify a long chain a page at a time (``(0, None)``: from the start).
     ``recorded_head``: the ``(sequence, hash)`` of the last entry the log appended
     (``(0, None)`` before the first), kept apart from the entries. Given, the chain must
     also end there: that catches entries deleted from the end, which the chain alone
     cannot show, and entries added after it.
     """
-    previous: str | None = None
-    expected = 1
+    found, hash = previous
     for entry in entries:
+        expected = found + 1
         if entry.sequence != expected:
             return VerifyResult(False, expected, f"expected sequence {expected}, found {entry.sequence}")
-        if entry.previous_hash != previous:
+        if entry.previous_hash != hash:
             return VerifyResult(False, expected, "previous_hash does not match the previous entry's hash")
         if entry.hash != evidence_hash(entry):
             return VerifyResult(False, expected, "the entry's hash does not match its content")
-        previous = entry.hash
-        expected += 1
+        found, hash = expected, entry.hash
     if recorded_head is not None:
-        found = expected - 1
         last, head = recorded_head
         if found < last:
             return VerifyResult(False, found + 1, f"entries {found + 1} to {last} are missing")
-        if found > last or previous != head:
+        if found > last or hash != head:
             return VerifyResult(False, found, "the last entry is not the chain's recorded head")
     return VerifyResult(True)
 

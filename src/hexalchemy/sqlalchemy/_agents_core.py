@@ -47,7 +47,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    cast,
     exists,
     func,
     insert,
@@ -55,7 +54,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -157,9 +155,8 @@ _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 _MAX_INSERT_ROWS: Final = 32
 """An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``;
 their ids are checked by one parameter each up to this many, else by one list (see ``_Sequences``)."""
-_RECORDED_LAST: Final = "hx_recorded_last"
-_RECORDED_HEAD: Final = "hx_recorded_head"
-"""The counters row's columns in ``verify``'s statement."""
+_VERIFY_PAGE: Final = 500
+"""Entries read per statement by ``verify``."""
 
 R = TypeVar("R")
 
@@ -804,17 +801,22 @@ class EvidenceLogCore:
             .order_by(e.c.sequence)
             .limit(limit)
         )
-        # the whole chain and, in the same statement, the counters row (its entry columns NULL)
-        chain = select(
-            *columns,
-            cast(null(), BigInteger()).label(_RECORDED_LAST),
-            cast(null(), String()).label(_RECORDED_HEAD),
-        ).where(e.c.agent_id == agent)
-        recorded = select(*(null() for _ in columns), q.c.evidence_sequence, q.c.evidence_head).where(
-            q.c.agent_id == agent
+        # the chain's recorded head and the highest sequence stored, read in one snapshot
+        self.recorded_statement = select(
+            select(q.c.evidence_sequence).where(q.c.agent_id == agent).scalar_subquery(),
+            select(q.c.evidence_head).where(q.c.agent_id == agent).scalar_subquery(),
+            select(func.max(e.c.sequence)).where(e.c.agent_id == agent).scalar_subquery(),
         )
-        both = union_all(chain, recorded)
-        self.chain_statement = both.order_by(both.selected_columns.sequence, both.selected_columns.id)
+        self.chain_page_statement = (
+            select(*columns)
+            .where(
+                e.c.agent_id == agent,
+                e.c.sequence > bindparam("hx_after", type_=Integer()),
+                e.c.sequence <= bindparam("hx_upto", type_=Integer()),
+            )
+            .order_by(e.c.sequence)
+            .limit(limit)
+        )
         last = select(*columns).where(e.c.agent_id == agent).order_by(e.c.sequence.desc()).limit(1)
         self.last_statement = last
         self.last_of_kind_statement = last.where(e.c.kind == bindparam("hx_kind", type_=String()))
@@ -1004,19 +1006,37 @@ class EvidenceLogCore:
         return Page(tuple(entries), None)
 
     def verify(self, agent_id: str) -> Plan[VerifyResult]:
-        """Plan: verify the agent's chain, and that it ends at the head its counters row records.
+        """Plan: verify the agent's chain a page at a time, and that it ends at its recorded head.
 
-        One statement reads the entries and the counters row together (one snapshot): read
-        apart, an append committed between the two reads would look like missing entries.
+        The head (last sequence and hash, from the counters row) and the highest sequence
+        stored are read first, in one statement; then the entries up to that head, in pages
+        of :data:`_VERIFY_PAGE`. Entries are never changed once committed and an append
+        commits its entries with the head, so appends committed meanwhile (past the head
+        read) are not taken for a broken chain, and memory stays bounded however long the log.
         """
         state = self.transactions.require(Evidence)
         check_agent_id(agent_id)
-        result = yield Call(state.connection.execute, (self.chain_statement, {"hx_agent": agent_id}))
-        entries: list[Evidence] = []
-        recorded: tuple[int, str | None] = (0, None)
-        for row in _rows(result):
-            if row["id"] is None:
-                recorded = (row[_RECORDED_LAST], row[_RECORDED_HEAD])
-            else:
-                entries.append(_evidence(row))
-        return verify_chain(entries, recorded_head=recorded)
+        execute = state.connection.execute
+        result = yield Call(execute, (self.recorded_statement, {"hx_agent": agent_id}))
+        last, head, stored = result.one()
+        last, stored = last or 0, stored or 0
+        previous: tuple[int, str | None] = (0, None)
+        while previous[0] < last:
+            parameters = {
+                "hx_agent": agent_id,
+                "hx_after": previous[0],
+                "hx_upto": last,
+                "hx_limit": _VERIFY_PAGE,
+            }
+            result = yield Call(execute, (self.chain_page_statement, parameters))
+            entries = [_evidence(row) for row in _rows(result)]
+            if not entries:
+                break
+            verdict = verify_chain(entries, previous=previous)
+            if not verdict.ok:
+                return verdict
+            previous = (entries[-1].sequence, entries[-1].hash)
+        verdict = verify_chain((), previous=previous, recorded_head=(last, head))
+        if verdict.ok and stored > last:
+            return VerifyResult(False, last + 1, f"entries up to {stored} follow the chain's recorded head")
+        return verdict

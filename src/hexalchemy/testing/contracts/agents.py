@@ -783,6 +783,15 @@ class _AgentBehaviour:
         assert (result.ok, result.first_broken_sequence) == (False, broken)
         assert result.reason
 
+    async def test_verify_reads_a_long_chain_to_its_end(self, hx_agents: _Subject) -> None:
+        """1,205 entries: an adapter that reads the chain in pages must read every page."""
+        await hx_agents.agents("agent-1")
+        await hx_agents.append(*(_entry(payload={"i": i}) for i in range(1205)))
+        assert (await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))).ok
+        await hx_agents.tamper("agent-1", 1100, Tamper.EDIT)
+        result = await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1"))
+        assert (result.ok, result.first_broken_sequence) == (False, 1100)
+
     async def test_verify_during_appends_sees_an_intact_chain(self, hx_agents: _Subject) -> None:
         """A verify that overlaps committing appends never reports their entries as missing."""
         await hx_agents.agents("agent-1")
