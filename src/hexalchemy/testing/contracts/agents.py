@@ -683,6 +683,38 @@ class _AgentBehaviour:
         assert first.hash == evidence_hash(first) and second.hash == evidence_hash(second)
         assert await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1")) == VerifyResult(True)
 
+    async def test_concurrent_appenders_make_one_chain(self, hx_agents: _Subject) -> None:
+        """Each appender retries a refused commit; every entry lands once, in one chain with no fork."""
+        await hx_agents.agents("agent-1")
+
+        def appender(name: str) -> Callable[[], Awaitable[list[uuid.UUID]]]:
+            async def run() -> list[uuid.UUID]:
+                landed: list[uuid.UUID] = []
+                for index in range(5):
+                    entry = _entry(payload={"by": name, "i": index})
+                    for _ in range(200):
+                        try:
+                            async with hx_agents.transactions.begin():
+                                await hx_agents.evidence.append(entry)
+                                await asyncio.sleep(0.001)
+                        except (DuplicateEntityError, VersionConflictError, RetryableError):
+                            continue  # the in-memory log refuses the second of two overlapping appends
+                        landed.append(entry.id)
+                        break
+                    else:
+                        raise AssertionError(f"{name} never appended entry {index}")
+                return landed
+
+            return run
+
+        outcomes = await hx_agents.concurrently([appender("a"), appender("b"), appender("c")])
+        assert [o for o in outcomes if isinstance(o, BaseException)] == []
+        landed = sorted(id for o in outcomes if isinstance(o, list) for id in o)
+        entries = await hx_agents.read(lambda: hx_agents.evidence.list_by_agent("agent-1"))
+        assert sorted(e.id for e in entries) == landed and len(landed) == 15
+        assert [e.sequence for e in entries] == list(range(1, 16))
+        assert await hx_agents.read(lambda: hx_agents.evidence.verify("agent-1")) == VerifyResult(True)
+
     async def test_the_chain_continues_across_transactions(self, hx_agents: _Subject) -> None:
         await hx_agents.agents("agent-1")
         (first,) = await hx_agents.append(_entry())
