@@ -110,3 +110,16 @@ async def test_decide_from_log_async_reads_the_last_boundary() -> None:
         await log.append_all(_long_log_ending_in_a_started_action())
         decision = await decide_from_log_async(state, log)
     assert decision.action is RecoveryAction.ASK_HUMAN
+
+
+@pytest.mark.parametrize(("state", "evidence"), [("agent-1", []), (STATE, ["entry"]), (STATE, [None])])
+def test_decide_refuses_what_is_not_a_state_or_evidence(state: Any, evidence: Any) -> None:
+    with pytest.raises(InvalidAgentDataError):
+        decide(state, evidence)
+
+
+def test_decide_from_log_refuses_what_is_not_a_state() -> None:
+    transactions = InMemoryTransactionManager()
+    not_a_state: Any = "agent-1"
+    with transactions.begin(), pytest.raises(InvalidAgentDataError, match="state"):
+        decide_from_log(not_a_state, InMemoryEvidenceLog(transactions))

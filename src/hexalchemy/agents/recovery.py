@@ -65,15 +65,22 @@ class Decision:
     boundary: Evidence | None = None
 
 
+def _checked(state: AgentState) -> AgentState:
+    given: object = state
+    if not isinstance(given, AgentState):
+        raise InvalidAgentDataError("state", given, "must be an AgentState")
+    return state
+
+
 def decide_from_log(state: AgentState, log: EvidenceLog) -> Decision:
     """Decide how to resume ``state`` from its last action boundary in ``log`` (one read, in the ambient transaction)."""
-    boundary = log.last(state.id, kind=EvidenceKind.ACTION_BOUNDARY)
+    boundary = log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))
 
 
 async def decide_from_log_async(state: AgentState, log: AsyncEvidenceLog) -> Decision:
     """The async twin of :func:`decide_from_log`."""
-    boundary = await log.last(state.id, kind=EvidenceKind.ACTION_BOUNDARY)
+    boundary = await log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))
 
 
@@ -83,8 +90,11 @@ def decide(state: AgentState, evidence: Iterable[Evidence]) -> Decision:
     ``evidence`` must hold the agent's last action boundary: one page of
     ``list_by_agent`` may not. With a log at hand, use :func:`decide_from_log`.
     """
+    _checked(state)
     last: Evidence | None = None
     for entry in evidence:
+        if not isinstance(entry, Evidence):
+            raise InvalidAgentDataError("evidence", entry, "must hold Evidence entries")
         if entry.agent_id != state.id:
             raise InvalidAgentDataError(
                 "evidence", entry.agent_id, f"belongs to another agent than {state.id!r}"
