@@ -405,7 +405,8 @@ class _SignalCore:
         check_after_sequence(after_sequence)
         with self._core.lock:
             _, rows = self._pending(agent_id, False)
-        return [copy.deepcopy(row.signal) for row in rows if row.signal.sequence > after_sequence][:limit]
+        shown = [row.signal for row in rows if row.signal.sequence > after_sequence][:limit]
+        return copy.deepcopy(shown)
 
     def pending_count(self, agent_id: str) -> int:
         with self._core.lock:
