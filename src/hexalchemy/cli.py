@@ -9,9 +9,9 @@
     hexalchemy outbox dead-letters --url URL [--limit N] [--json]
 
 ``--url`` may be left out when ``HEXALCHEMY_DATABASE_URL`` (and the other variables of
-:meth:`hexalchemy.sqlalchemy.DatabaseConfig.from_env`) is set. Bad arguments end with a
-message and exit status 2; a failure while running (the database cannot be reached...)
-with exit status 1.
+:meth:`hexalchemy.sqlalchemy.DatabaseConfig.from_env`) is set. A bad argument or
+configuration value ends with a one-line message and exit status 2; a failure while
+running (the database cannot be reached...) with exit status 1.
 
 This module is an entry point: it wires the SQL adapters to the relay by hand, like any
 composition root. Importing it does nothing; :func:`main` does the work.
@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import sqlalchemy
 
@@ -47,6 +47,7 @@ from hexalchemy.ports import (
     OutboxStats,
     Publisher,
 )
+from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.sqlalchemy.outbox import (
     DEFAULT_PREFIX,
@@ -62,6 +63,8 @@ _DEFAULT_PUBLISHER = "hexalchemy.outbox:LoggingPublisher"
 _DEFAULT_ASYNC_PUBLISHER = "hexalchemy.outbox:AsyncLoggingPublisher"
 _BAD_ARGUMENTS = 2
 _FAILED = 1
+_MAX_SECONDS = 365 * 24 * 3600.0
+"""The longest duration an option takes (a year): a lease or a delay beyond it is a typo."""
 
 
 class _UsageError(Exception):
@@ -71,23 +74,31 @@ class _UsageError(Exception):
 # --- argument parsing ----------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports a bad command line in one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message (see prog --help)`` and exit with status 2."""
+        self.exit(_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = parse_decimal_int(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not an integer (ASCII decimal digits): {text!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    value = parse_decimal_float(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a number of seconds (ASCII decimal notation): {text!r}")
+    if not 0 < value <= _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {_MAX_SECONDS:.0f} seconds, got {text}"
+        )
     return value
 
 
@@ -99,15 +110,13 @@ def _uuid(text: str) -> uuid.UUID:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hexalchemy", description="Run and inspect hexalchemy's transactional outbox."
-    )
+    parser = _Parser(prog="hexalchemy", description="Run and inspect hexalchemy's transactional outbox.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (repeat for debug)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     outbox = commands.add_parser(
         "outbox", help="the transactional outbox", description="The transactional outbox."
     )
-    actions = outbox.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = outbox.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
 
     def database(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -470,9 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(arguments.verbose, arguments.action)
     try:
         return _COMMANDS[arguments.action](arguments, sys.stdout)
-    except _UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"hexalchemy: error: {error}", file=sys.stderr)
+    except (_UsageError, ConfigError) as error:
+        print(
+            f"hexalchemy: error: {error} (see hexalchemy outbox {arguments.action} --help)", file=sys.stderr
+        )
         return _BAD_ARGUMENTS
     except HexalchemyError as error:
         hint = ""

@@ -134,7 +134,13 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         (["outbox"], "required"),
         (["outbox", "launch"], "invalid choice"),
         (["outbox", "relay", "--url", "sqlite://", "--batch-size", "0"], "must be at least 1"),
-        (["outbox", "relay", "--url", "sqlite://", "--lease", "-3"], "positive number of seconds"),
+        (["outbox", "relay", "--url", "sqlite://", "--lease", "-3"], "more than 0"),
+        (["outbox", "relay", "--url", "sqlite://", "--lease", "nan"], "not a number"),
+        (["outbox", "relay", "--url", "sqlite://", "--lease", "1e300"], "at most"),
+        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "\uff15"], "not an integer"),
+        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "1_000"], "not an integer"),
+        (["outbox", "stats", "--url", "postgresql://db:port/x"], "port"),
+        (["outbox", "stats", "--url", "postgresql://db:70000/x"], "port"),
         (["outbox", "relay", "--url", "sqlite://", "--lease", "soon"], "not a number"),
         (["outbox", "requeue", "--url", "sqlite://"], "one of the arguments --id --all is required"),
         (["outbox", "requeue", "--url", "sqlite://", "--id", "x", "--all"], "not a UUID"),
@@ -183,7 +189,22 @@ def test_bad_arguments_exit_2_with_a_clear_message(
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error
-    assert "usage: hexalchemy" in error
+    assert error.count("\n") == 1 and error.startswith("hexalchemy")
+    assert "--help" in error
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("HEXALCHEMY_DATABASE_URL", "postgresql://db:port/x"), ("HEXALCHEMY_POOL_SIZE", "\u0663")],
+)
+def test_a_bad_environment_variable_exits_2_naming_it(
+    name: str, value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEXALCHEMY_DATABASE_URL", "sqlite://")
+    monkeypatch.setenv(name, value)
+    assert main(["outbox", "stats"]) == 2
+    error = capsys.readouterr().err
+    assert name in error and error.count("\n") == 1
 
 
 def test_without_a_url_or_environment_the_command_says_what_is_missing(

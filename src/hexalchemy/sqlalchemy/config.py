@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 
 __all__ = ["DEFAULT_ENV_PREFIX", "SUPPORTED_DRIVERS", "DatabaseConfig"]
 
@@ -35,6 +36,7 @@ SUPPORTED_DRIVERS: Final = frozenset({"postgresql+psycopg", "sqlite", "sqlite+py
 
 _NORMALISED_DRIVERS: Final = {"postgresql": "postgresql+psycopg"}
 
+_MAX_PORT: Final = 65535
 _MAX_BUSY_TIMEOUT_MS: Final = 2**31 - 1  # SQLite's busy timeout is a C int of milliseconds
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
@@ -65,6 +67,10 @@ def _check_url(value: str) -> str:
         url = make_url(value)
     except ArgumentError as error:
         raise ConfigError("url", shown, f"not a database URL ({error})") from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise ConfigError("url", shown, "the port must be a number from 1 to 65535") from None
+    if url.port is not None and not 1 <= url.port <= _MAX_PORT:
+        raise ConfigError("url", shown, "the port must be a number from 1 to 65535")
     driver = _NORMALISED_DRIVERS.get(url.drivername, url.drivername)
     if driver not in SUPPORTED_DRIVERS:
         raise ConfigError(
@@ -211,9 +217,10 @@ class DatabaseConfig:
         ``HEXALCHEMY_POOL_RECYCLE``, ``HEXALCHEMY_POOL_PRE_PING`` and
         ``HEXALCHEMY_SQLITE_BUSY_TIMEOUT``; see the class documentation for their
         meaning. An unset variable means the default. Booleans are ``true``/``false``,
-        ``1``/``0``, ``yes``/``no`` or ``on``/``off`` in any case; numbers are decimal;
-        surrounding whitespace is ignored; an empty value is an error (unset the
-        variable instead).
+        ``1``/``0``, ``yes``/``no`` or ``on``/``off`` in any case; numbers are written
+        with ASCII decimal digits (``10``, ``2.5``: no other scripts' digits, no ``_``
+        separators, no ``nan``); surrounding whitespace is ignored; an empty value is an
+        error (unset the variable instead).
 
         Any other variable whose name starts with ``prefix`` (compared case-insensitively)
         is an error, so a misspelt option is reported rather than silently ignored.
@@ -276,17 +283,17 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 
 def _parse_int(name: str, raw: str) -> int:
-    try:
-        return int(_stripped(name, raw))
-    except ValueError:
-        raise ConfigError(name, raw, "not an integer") from None
+    value = parse_decimal_int(_stripped(name, raw))
+    if value is None:
+        raise ConfigError(name, raw, "not an integer (ASCII decimal digits, as in 10)")
+    return value
 
 
 def _parse_float(name: str, raw: str) -> float:
-    try:
-        return float(_stripped(name, raw))
-    except ValueError:
-        raise ConfigError(name, raw, "not a number") from None
+    value = parse_decimal_float(_stripped(name, raw))
+    if value is None:
+        raise ConfigError(name, raw, "not a number (ASCII decimal notation, as in 2.5)")
+    return value
 
 
 @attrs.frozen
