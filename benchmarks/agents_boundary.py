@@ -5,11 +5,11 @@ hexalchemy, in one ``transactions.begin()``:
 - ``states.save_owned(attrs.evolve(state, current_activity=..., metadata=...), lease)``:
   compare-and-set on the version, fenced by the runner's lease (one ``UPDATE``);
 - ``signals.consume(agent, kinds, maximum=3)``: the 3 pending signals (one statement);
-- ``evidence.append_all([Evidence.create(...tool_call...), Evidence.create(...action_boundary...)])``:
+- ``evidence.append_all([new_evidence(...tool_call...), new_evidence(...action_boundary...)])``:
   a duplicate-id check, the sequence upsert (which locks the agent's counters), an
   ``executemany`` ``INSERT`` of both chained entries (psycopg pipelines it), the chain's
   head (four statements);
-- ``writer.add(OutboxMessage.create(topic, payload, headers=...))`` (one statement).
+- ``writer.add(new_message(topic, payload, headers=...))`` (one statement).
 
 Raw psycopg 3, in one ``with connection.transaction()``, the same work by hand: the fenced
 version-checked ``UPDATE``; the same consume statement (``kind = ANY(%s)`` instead of an
@@ -34,8 +34,8 @@ evidence entries; see ``agents_support._history``) and have been analyzed, as a 
 store's would be.
 
 The step inputs (activity, metadata, evidence payloads, the event's bytes) are made
-beforehand; building the library's objects (``Evidence.create``,
-``OutboxMessage.create``) and the hashes is timed. One run is :data:`BOUNDARIES` boundaries,
+beforehand; building the library's objects (``new_evidence``,
+``new_message``) and the hashes is timed. One run is :data:`BOUNDARIES` boundaries,
 each timed with ``perf_counter`` from before ``BEGIN`` to after ``COMMIT`` (``fsync`` on);
 10 timed runs per side after 1 warm-up, alternating, so p50 and p99 are over 500
 boundaries per side. Target: p50 <= 2 ms. The common table checks the paired ratio
@@ -82,10 +82,10 @@ from hexalchemy.ports import (
     AgentStatus,
     Evidence,
     EvidenceKind,
-    OutboxMessage,
     RunnerLease,
     Signal,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_message
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyAgentStateStore,
     AsyncSqlAlchemyEvidenceLog,
@@ -240,8 +240,8 @@ def _check_consumed(side: str, consumed: list[Signal]) -> None:
 
 def _evidence(agent_id: str, step: Step) -> list[Evidence]:
     return [
-        Evidence.create(agent_id, EvidenceKind.TOOL_CALL, step.call),
-        Evidence.create(agent_id, EvidenceKind.ACTION_BOUNDARY, step.done),
+        new_evidence(agent_id, EvidenceKind.TOOL_CALL, step.call),
+        new_evidence(agent_id, EvidenceKind.ACTION_BOUNDARY, step.done),
     ]
 
 
@@ -286,7 +286,7 @@ def _create_and_claim(
     states: SqlAlchemyAgentStateStore, transactions: SqlAlchemyTransactionManager, agent_id: str
 ) -> RunnerLease:
     with transactions.begin():
-        states.save(AgentState.create(agent_id, "bench", status=AgentStatus.ACTIVE))
+        states.save(new_agent_state(agent_id, "bench", status=AgentStatus.ACTIVE))
     return _check_lease(states.claim_resumable(f"runner-{agent_id}", lease_for=LEASE_FOR), agent_id)
 
 
@@ -334,7 +334,7 @@ def sync_runners(sides: SyncSides, settings: Settings) -> Runners:
                     )
                     consumed = queue.consume(agent, ACCEPTED_KINDS, maximum=SIGNALS_PER_BOUNDARY)
                     evidence.append_all(_evidence(agent, step))
-                    writer.add(OutboxMessage.create(TOPIC, step.event, headers=HEADERS))
+                    writer.add(new_message(TOPIC, step.event, headers=HEADERS))
                 seconds.append(time.perf_counter() - begun)
                 _check_consumed("hexalchemy", consumed)
         recorder.hexalchemy.append(seconds)
@@ -387,7 +387,7 @@ async def _create_and_claim_async(
     states: AsyncSqlAlchemyAgentStateStore, transactions: AsyncSqlAlchemyTransactionManager, agent_id: str
 ) -> RunnerLease:
     async with transactions.begin():
-        await states.save(AgentState.create(agent_id, "bench", status=AgentStatus.ACTIVE))
+        await states.save(new_agent_state(agent_id, "bench", status=AgentStatus.ACTIVE))
     return _check_lease(await states.claim_resumable(f"runner-{agent_id}", lease_for=LEASE_FOR), agent_id)
 
 
@@ -421,7 +421,7 @@ async def async_runners(sides: AsyncSides, settings: Settings) -> AsyncRunners:
                     )
                     consumed = await queue.consume(agent, ACCEPTED_KINDS, maximum=SIGNALS_PER_BOUNDARY)
                     await evidence.append_all(_evidence(agent, step))
-                    await writer.add(OutboxMessage.create(TOPIC, step.event, headers=HEADERS))
+                    await writer.add(new_message(TOPIC, step.event, headers=HEADERS))
                 seconds.append(time.perf_counter() - begun)
                 _check_consumed("hexalchemy", consumed)
         recorder.hexalchemy.append(seconds)

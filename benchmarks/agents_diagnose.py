@@ -64,7 +64,8 @@ from benchmarks.agents_support import (
     signals_from_rows,
 )
 from benchmarks.databases import RawConnection, SyncSides, default_url
-from hexalchemy.ports import AgentState, OutboxMessage, RunnerLease, Signal
+from hexalchemy.ports import AgentState, RunnerLease, Signal
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import (
     SqlAlchemyAgentStateStore,
     SqlAlchemyEvidenceLog,
@@ -249,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             clock.lap("consume 3")
             evidence.append_all(_evidence(agent, step))
             clock.lap("append 2 evidence")
-            writer.add(OutboxMessage.create(TOPIC, step.event, headers=HEADERS))
+            writer.add(new_message(TOPIC, step.event, headers=HEADERS))
             clock.lap("outbox message")
             scope.__exit__(None, None, None)
             clock.lap("COMMIT")

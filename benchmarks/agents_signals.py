@@ -2,7 +2,7 @@
 
 - send: :data:`SIGNALS` signals (a small JSON payload, no idempotency key) sent to one
   agent, ``per_transaction`` of them in each transaction, each transaction timed from
-  ``BEGIN`` to ``COMMIT``. hexalchemy: ``queue.send(Signal.create(agent, kind, payload))``;
+  ``BEGIN`` to ``COMMIT``. hexalchemy: ``queue.send(new_signal(agent, kind, payload))``;
   each send is two statements (the sequence upsert, which locks the agent's counters until
   commit, and ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``). Raw psycopg 3: the same
   two statements per signal by hand, with a ``uuid4`` id and no validation.
@@ -46,7 +46,8 @@ from benchmarks.agents_support import (
 from benchmarks.databases import AsyncRawConnection, AsyncSides, SyncSides
 from benchmarks.harness import QUICK, Lap, Settings, timed
 from benchmarks.job import AsyncRunners, Runners
-from hexalchemy.ports import AgentState, AgentStatus, Signal, SignalKind
+from hexalchemy.ports import AgentStatus, SignalKind
+from hexalchemy.rules import new_agent_state, new_signal
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyAgentStateStore,
     AsyncSqlAlchemySignalQueue,
@@ -101,7 +102,7 @@ def _sync_setup(sides: SyncSides) -> SqlAlchemySignalQueue:
     states = SqlAlchemyAgentStateStore(tables.agents, sides.transactions)
     with sides.transactions.begin():
         for agent in (HEXALCHEMY_AGENT, RAW_AGENT):
-            states.save(AgentState.create(agent, "bench", status=AgentStatus.ACTIVE))
+            states.save(new_agent_state(agent, "bench", status=AgentStatus.ACTIVE))
     return SqlAlchemySignalQueue(tables.agents, sides.transactions)
 
 
@@ -119,7 +120,7 @@ def send_runners(per_transaction: int, sides: SyncSides, settings: Settings) -> 
             for chunk in chunks:
                 with transactions.begin():
                     for payload in chunk:
-                        queue.send(Signal.create(agent, KIND, payload))
+                        queue.send(new_signal(agent, KIND, payload))
         _check_sent("hexalchemy", raw.execute(_COUNT_SQL, (agent,)).fetchone(), count)
         return lap
 
@@ -191,7 +192,7 @@ async def _async_setup(sides: AsyncSides) -> AsyncSqlAlchemySignalQueue:
     states = AsyncSqlAlchemyAgentStateStore(tables.agents, sides.transactions)
     async with sides.transactions.begin():
         for agent in (HEXALCHEMY_AGENT, RAW_AGENT):
-            await states.save(AgentState.create(agent, "bench", status=AgentStatus.ACTIVE))
+            await states.save(new_agent_state(agent, "bench", status=AgentStatus.ACTIVE))
     return AsyncSqlAlchemySignalQueue(tables.agents, sides.transactions)
 
 
@@ -213,7 +214,7 @@ async def send_runners_async(per_transaction: int, sides: AsyncSides, settings: 
             for chunk in chunks:
                 async with transactions.begin():
                     for payload in chunk:
-                        await queue.send(Signal.create(agent, KIND, payload))
+                        await queue.send(new_signal(agent, KIND, payload))
         _check_sent("hexalchemy", await _count_async(raw, agent), count)
         return lap
 

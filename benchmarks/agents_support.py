@@ -42,8 +42,9 @@ from benchmarks.databases import (
     default_url,
 )
 from benchmarks.recording import Recorded, RecordingJob, quantile, runs_text
-from hexalchemy.ports import SignalKind, time_ordered_uuid
-from hexalchemy.ports.agents import EVIDENCE_HASH_VERSION, Signal
+from hexalchemy.ports import Signal, SignalKind
+from hexalchemy.rules import time_ordered_uuid
+from hexalchemy.rules.evidence_chain import EVIDENCE_HASH_VERSION
 from hexalchemy.sqlalchemy import AgentTables, OutboxTables, agent_tables, outbox_tables
 
 PREFIX: Final = "bench_agent"

@@ -6,7 +6,7 @@ each timed from ``BEGIN`` to ``COMMIT`` included (fsync on), because the commit 
 
 - without: ``with transactions.begin(): repository.save(order)`` -- a new ``Order``
   (``benchmarks/model.py``, version 0, so one ``INSERT``);
-- with: the same, plus ``writer.add(OutboxMessage.create(topic, payload, headers=...))``
+- with: the same, plus ``writer.add(new_message(topic, payload, headers=...))``
   in the same transaction (the payload bytes are made beforehand: serialising the event
   is the service's work, building and validating the message is the outbox's).
 
@@ -38,7 +38,7 @@ from benchmarks.outbox_support import (
     prepare_tables_async,
 )
 from benchmarks.recording import current_recorder
-from hexalchemy.ports import OutboxMessage
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import AsyncSqlAlchemyOutboxWriter, SqlAlchemyOutboxWriter
 
 REFERENCE_RATIO: Final = 1.5
@@ -81,7 +81,7 @@ def sync_runners(keyed: bool, sides: SyncSides, settings: Settings) -> Runners:
                 with transactions.begin():
                     repository.save(order)
                     writer.add(
-                        OutboxMessage.create(
+                        new_message(
                             TOPIC, payload, headers=HEADERS, ordering_key=str(order.id) if keyed else None
                         )
                     )
@@ -127,7 +127,7 @@ async def async_runners(keyed: bool, sides: AsyncSides, settings: Settings) -> A
                 async with transactions.begin():
                     await repository.save(order)
                     await writer.add(
-                        OutboxMessage.create(
+                        new_message(
                             TOPIC, payload, headers=HEADERS, ordering_key=str(order.id) if keyed else None
                         )
                     )

@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
 from benchmarks.harness import Lap, timed
 from benchmarks.recording import Recorded, RecordingJob, quantile, runs_text
-from hexalchemy.ports import OutboxMessage, PublishResult, time_ordered_uuid
+from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.rules import time_ordered_uuid
 from hexalchemy.sqlalchemy import OutboxTables, outbox_tables
 
 PREFIX: Final = "bench_outbox"

@@ -20,17 +20,16 @@ import attrs
 
 from hexalchemy.agents import Decision, RecoveryAction, decide_from_log
 from hexalchemy.ports import (
-    AgentState,
     AgentStatus,
     Evidence,
     EvidenceKind,
+    JsonValue,
     LeaseLostError,
-    OutboxMessage,
     RunnerLease,
     Signal,
     SignalKind,
 )
-from hexalchemy.ports.agents import JsonValue
+from hexalchemy.rules import new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import (
     Schema,
     SqlAlchemyOutboxRelayStore,
@@ -163,7 +162,7 @@ class Runner:
             agents.evidence.append(self._boundary(index, "completed"))
             payload = {"agent": AGENT_ID, "document": document, "summary": summary}
             agents.outbox.add(
-                OutboxMessage.create(
+                new_message(
                     "agent.summary",
                     json.dumps(payload).encode(),
                     ordering_key=AGENT_ID,
@@ -213,7 +212,7 @@ class Runner:
         }
         if phase == "started":
             payload["idempotent"] = True
-        return Evidence.create(AGENT_ID, EvidenceKind.ACTION_BOUNDARY, payload, now=self.agents.clock())
+        return new_evidence(AGENT_ID, EvidenceKind.ACTION_BOUNDARY, payload, now=self.agents.clock())
 
 
 def action_of(entry: Evidence) -> str:
@@ -241,7 +240,7 @@ def resume_position(decision: Decision) -> int | None:
 
 def send(agents: Agents, kind: SignalKind, payload: JsonValue = None) -> Signal:
     with agents.transactions.begin():
-        return agents.signals.send(Signal.create(AGENT_ID, kind, payload, now=agents.clock()))
+        return agents.signals.send(new_signal(AGENT_ID, kind, payload, now=agents.clock()))
 
 
 def claim(agents: Agents, runner: str) -> RunnerLease | None:
@@ -261,7 +260,7 @@ def run(transactions: SqlAlchemyTransactionManager) -> None:
     agents = wire(transactions)
     with transactions.begin():  # the agent's state exists before any signal or evidence names it
         created = agents.states.save(
-            AgentState.create(
+            new_agent_state(
                 AGENT_ID,
                 "summariser",
                 status=AgentStatus.ACTIVE,
@@ -339,7 +338,7 @@ def run(transactions: SqlAlchemyTransactionManager) -> None:
         return
     with transactions.begin():
         recorded = agents.evidence.append(
-            Evidence.create(
+            new_evidence(
                 AGENT_ID,
                 EvidenceKind.DECISION,
                 {"recovery": decision.action.value, "runner": "runner-2", "from_document": position},

@@ -15,6 +15,7 @@ from bank.bootstrap import Bank
 from bank.domain import AccountId, eur
 from hexalchemy.outbox import OutboxRelay
 from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import Schema, SqlAlchemyTransactionManager
 from hexalchemy.sqlalchemy.outbox import SqlAlchemyOutboxRelayStore, SqlAlchemyOutboxWriter, outbox_tables
 
@@ -36,7 +37,7 @@ class PrintingPublisher:
 def credited(account_id: AccountId, amount: str) -> OutboxMessage:
     """The message announcing a deposit."""
     payload = json.dumps({"account": str(account_id), "amount": amount}).encode()
-    return OutboxMessage.create("account.credited", payload, ordering_key=str(account_id))
+    return new_message("account.credited", payload, ordering_key=str(account_id))
 
 
 def run(bank: Bank[SqlAlchemyTransactionManager], account_id: AccountId) -> None:

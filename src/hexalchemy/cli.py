@@ -38,15 +38,8 @@ from typing import Any, NoReturn, TextIO
 import sqlalchemy
 
 from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay
-from hexalchemy.ports import (
-    AsyncPublisher,
-    ConfigError,
-    DeadLetter,
-    HexalchemyError,
-    OutboxPolicy,
-    OutboxStats,
-    Publisher,
-)
+from hexalchemy.ports import AsyncPublisher, ConfigError, DeadLetter, HexalchemyError, OutboxStats, Publisher
+from hexalchemy.rules import OutboxPolicy
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.sqlalchemy.outbox import (

@@ -7,15 +7,14 @@ import asyncio
 import pytest
 
 from hexalchemy.ports import (
-    AgentState,
     AgentStatus,
     DuplicateEntityError,
-    Evidence,
     EvidenceKind,
     Signal,
     SignalKind,
     VersionConflictError,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.testing import (
     AsyncInMemoryAgentStateStore,
     AsyncInMemorySignalQueue,
@@ -34,13 +33,13 @@ class BoomError(Exception):
 async def saved_agent(transactions: AsyncInMemoryTransactionManager, agent_id: str = "a") -> None:
     """Save an agent's state: signals and evidence need one."""
     async with transactions.begin():
-        await AsyncInMemoryAgentStateStore(transactions).save(AgentState.create(agent_id, "t"))
+        await AsyncInMemoryAgentStateStore(transactions).save(new_agent_state(agent_id, "t"))
 
 
 def saved_agent_sync(transactions: InMemoryTransactionManager, agent_id: str = "a") -> None:
     """Save an agent's state: signals and evidence need one."""
     with transactions.begin():
-        InMemoryAgentStateStore(transactions).save(AgentState.create(agent_id, "t"))
+        InMemoryAgentStateStore(transactions).save(new_agent_state(agent_id, "t"))
 
 
 async def test_overlapping_sends_to_one_agent_conflict_at_commit() -> None:
@@ -53,7 +52,7 @@ async def test_overlapping_sends_to_one_agent_conflict_at_commit() -> None:
 
     async def slow() -> Signal:
         async with transactions.begin():
-            sent = await queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
+            sent = await queue.send(new_signal("a", SignalKind.USER_MESSAGE))
             started.set()
             await release.wait()
         return sent
@@ -61,7 +60,7 @@ async def test_overlapping_sends_to_one_agent_conflict_at_commit() -> None:
     async def fast() -> Signal:
         await started.wait()
         async with transactions.begin():
-            sent = await queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
+            sent = await queue.send(new_signal("a", SignalKind.USER_MESSAGE))
         release.set()
         return sent
 
@@ -75,7 +74,7 @@ async def test_overlapping_consumers_conflict_at_commit() -> None:
     queue = AsyncInMemorySignalQueue(transactions)
     await saved_agent(transactions)
     async with transactions.begin():
-        await queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
+        await queue.send(new_signal("a", SignalKind.USER_MESSAGE))
 
     started = asyncio.Event()
     release = asyncio.Event()
@@ -104,8 +103,8 @@ def test_a_rolled_back_savepoint_undoes_only_its_consume() -> None:
     queue = InMemorySignalQueue(transactions)
     saved_agent_sync(transactions)
     with transactions.begin():
-        queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
-        queue.send(Signal.create("a", SignalKind.USER_MESSAGE))
+        queue.send(new_signal("a", SignalKind.USER_MESSAGE))
+        queue.send(new_signal("a", SignalKind.USER_MESSAGE))
     with transactions.begin():
         assert len(queue.consume("a", [SignalKind.USER_MESSAGE], maximum=1)) == 1
         with pytest.raises(BoomError), transactions.begin():
@@ -120,8 +119,8 @@ def test_a_failed_commit_applies_nothing() -> None:
     states = InMemoryAgentStateStore(transactions)
     log = InMemoryEvidenceLog(transactions)
     with pytest.raises(Exception, match="commit"), transactions.begin():
-        states.save(AgentState.create("a", "t", status=AgentStatus.ACTIVE))
-        log.append(Evidence.create("a", EvidenceKind.NOTE))
+        states.save(new_agent_state("a", "t", status=AgentStatus.ACTIVE))
+        log.append(new_evidence("a", EvidenceKind.NOTE))
         transactions.fail_next_commit()
     with transactions.begin(read_only=True):
         assert states.get_or_none("a") is None
@@ -132,7 +131,7 @@ def test_a_duplicate_evidence_id_is_refused() -> None:
     transactions = InMemoryTransactionManager()
     log = InMemoryEvidenceLog(transactions)
     saved_agent_sync(transactions)
-    entry = Evidence.create("a", EvidenceKind.NOTE)
+    entry = new_evidence("a", EvidenceKind.NOTE)
     with transactions.begin():
         log.append(entry)
         with pytest.raises(DuplicateEntityError):

@@ -12,13 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hexalchemy.ports import (
-    AgentState,
     AgentStatus,
     Evidence,
     EvidenceKind,
     InvalidAgentDataError,
-    Signal,
     SignalKind,
+)
+from hexalchemy.rules import (
     canonical_evidence_bytes,
     canonical_json,
     chain_evidence,
@@ -26,10 +26,16 @@ from hexalchemy.ports import (
     check_limit,
     check_maximum,
     evidence_hash,
+    new_agent_state,
+    new_evidence,
+    new_signal,
     normalize_json,
+    validate_agent_state,
+    validate_signal,
     verify_chain,
 )
-from hexalchemy.ports.agents import EVIDENCE_HASH_VERSION, MAX_PAGE_LIMIT
+from hexalchemy.rules.agent_limits import MAX_PAGE_LIMIT
+from hexalchemy.rules.evidence_chain import EVIDENCE_HASH_VERSION
 
 _NOT_JSON: Any = object()
 
@@ -183,33 +189,33 @@ def test_verify_chain_checks_the_recorded_head(count: int, head: int | str, brok
 
 
 def test_new_values_are_validated_and_normalised() -> None:
-    signal = Signal.create("a", SignalKind.CANCEL, (1, 2))
+    signal = new_signal("a", SignalKind.CANCEL, (1, 2))
     assert signal.payload == [1, 2] and signal.sequence == 0
-    entry = Evidence.create("a", EvidenceKind.NOTE, sensitive_fields=["secret"])
+    entry = new_evidence("a", EvidenceKind.NOTE, sensitive_fields=["secret"])
     assert entry.kind == "note" and type(entry.kind) is str and entry.sensitive_fields == ("secret",)
-    assert AgentState.create("a", "t").status is AgentStatus.CREATED
+    assert new_agent_state("a", "t").status is AgentStatus.CREATED
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: AgentState.create("", "t"),
-        lambda: AgentState.create("a", "t", metadata={"x": float("nan")}),
-        lambda: AgentState.create("a", "t", metadata={"x": _NOT_JSON}),
-        lambda: attrs.evolve(AgentState.create("a", "t"), version=-1).validate(),
-        lambda: attrs.evolve(AgentState.create("a", "t"), reason="x" * 5000).validate(),
-        lambda: Signal.create("a", SignalKind.CANCEL, "\x00"),
-        lambda: attrs.evolve(
-            Signal.create("a", SignalKind.CANCEL), consumed_at=dt.datetime.now(dt.UTC)
-        ).validate(),
-        lambda: Evidence.create("a", "  "),
-        lambda: Evidence.create("a", "note", sensitive_fields=[""]),
+        lambda: new_agent_state("", "t"),
+        lambda: new_agent_state("a", "t", metadata={"x": float("nan")}),
+        lambda: new_agent_state("a", "t", metadata={"x": _NOT_JSON}),
+        lambda: validate_agent_state(attrs.evolve(new_agent_state("a", "t"), version=-1)),
+        lambda: validate_agent_state(attrs.evolve(new_agent_state("a", "t"), reason="x" * 5000)),
+        lambda: new_signal("a", SignalKind.CANCEL, "\x00"),
+        lambda: validate_signal(
+            attrs.evolve(new_signal("a", SignalKind.CANCEL), consumed_at=dt.datetime.now(dt.UTC))
+        ),
+        lambda: new_evidence("a", "  "),
+        lambda: new_evidence("a", "note", sensitive_fields=[""]),
         # a lone surrogate: a Python str may hold one, no database takes it
-        lambda: AgentState.create("a\ud800", "t"),
-        lambda: Evidence.create("a", "note", {"text": "\udc00"}),
-        lambda: Evidence.create("a", "note", {"\ud800": 1}),
-        lambda: Signal.create("a", SignalKind.CANCEL, ["\ud800"]),
-        lambda: Evidence.create("a", "note", summary="\ud800"),
+        lambda: new_agent_state("a\ud800", "t"),
+        lambda: new_evidence("a", "note", {"text": "\udc00"}),
+        lambda: new_evidence("a", "note", {"\ud800": 1}),
+        lambda: new_signal("a", SignalKind.CANCEL, ["\ud800"]),
+        lambda: new_evidence("a", "note", summary="\ud800"),
     ],
 )
 def test_bad_values_are_refused(build: Any) -> None:
@@ -260,11 +266,11 @@ def test_normalize_json_refuses_keys_that_are_not_str(value: object, key: object
 def test_keys_that_are_not_str_are_refused_in_every_json_field() -> None:
     int_keys: Any = {"n": {1: 1}}  # the types refuse them too; the check is for untyped callers
     with pytest.raises(InvalidAgentDataError, match="metadata"):
-        AgentState.create("a", "t", metadata=int_keys)
+        new_agent_state("a", "t", metadata=int_keys)
     with pytest.raises(InvalidAgentDataError, match="payload"):
-        Signal.create("a", SignalKind.CANCEL, int_keys)
+        new_signal("a", SignalKind.CANCEL, int_keys)
     with pytest.raises(InvalidAgentDataError, match="payload"):
-        Evidence.create("a", "note", [int_keys])
+        new_evidence("a", "note", [int_keys])
 
 
 def test_normalize_json_keeps_str_keys_at_every_depth() -> None:

@@ -8,8 +8,8 @@ import attrs
 import pytest
 
 from hexalchemy.agents import RecoveryAction, decide, decide_from_log, decide_from_log_async
-from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
-from hexalchemy.ports.agents import JsonValue
+from hexalchemy.ports import Evidence, EvidenceKind, InvalidAgentDataError, JsonValue
+from hexalchemy.rules import new_agent_state, new_evidence
 from hexalchemy.testing import (
     AsyncInMemoryAgentStateStore,
     AsyncInMemoryEvidenceLog,
@@ -19,11 +19,11 @@ from hexalchemy.testing import (
     InMemoryTransactionManager,
 )
 
-STATE = AgentState.create("agent-1", "planner")
+STATE = new_agent_state("agent-1", "planner")
 
 
 def _boundary(sequence: int, payload: Any, agent_id: str = "agent-1") -> Evidence:
-    entry = Evidence.create(agent_id, EvidenceKind.ACTION_BOUNDARY, payload)
+    entry = new_evidence(agent_id, EvidenceKind.ACTION_BOUNDARY, payload)
     return _with_sequence(entry, sequence)
 
 
@@ -32,7 +32,7 @@ def _with_sequence(entry: Evidence, sequence: int) -> Evidence:
 
 
 def test_no_boundary_starts() -> None:
-    note = _with_sequence(Evidence.create("agent-1", "note", {"x": 1}), 1)
+    note = _with_sequence(new_evidence("agent-1", "note", {"x": 1}), 1)
     decision = decide(STATE, [note])
     assert decision.action is RecoveryAction.START and decision.boundary is None
 
@@ -66,7 +66,7 @@ def test_the_last_boundary_wins_over_earlier_ones() -> None:
     entries = [
         _boundary(1, {"action": "a", "phase": "completed"}),
         _boundary(3, {"action": "b", "phase": "started", "idempotent": False}),
-        _with_sequence(Evidence.create("agent-1", "note"), 4),
+        _with_sequence(new_evidence("agent-1", "note"), 4),
     ]
     assert decide(STATE, entries).action is RecoveryAction.ASK_HUMAN
 
@@ -79,12 +79,12 @@ def test_evidence_of_another_agent_is_refused() -> None:
 def _long_log_ending_in_a_started_action() -> list[Evidence]:
     """120 completed boundaries (more than a page of ``list_by_agent``), then a started, non-idempotent one."""
     entries = [
-        Evidence.create("agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": f"a{i}", "phase": phase})
+        new_evidence("agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": f"a{i}", "phase": phase})
         for i in range(120)
         for phase in ("started", "completed")
     ]
     started: JsonValue = {"action": "send-mail", "phase": "started", "idempotent": False}
-    return [*entries, Evidence.create("agent-1", EvidenceKind.ACTION_BOUNDARY, started)]
+    return [*entries, new_evidence("agent-1", EvidenceKind.ACTION_BOUNDARY, started)]
 
 
 def test_decide_from_log_reads_the_last_boundary_of_a_long_log() -> None:

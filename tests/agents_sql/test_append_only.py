@@ -11,22 +11,20 @@ import pytest
 from sqlalchemy import Executable, delete, text, update
 
 from hexalchemy.ports import (
-    AgentState,
     ConstraintViolationError,
     DuplicateEntityError,
     Evidence,
     InvalidAgentDataError,
-    Signal,
     SignalKind,
-    chain_evidence,
 )
+from hexalchemy.rules import chain_evidence, new_agent_state, new_evidence, new_signal
 from tests.agents_sql.conftest import TABLES, SqlAgents
 
 
 def one_entry(agents: SqlAgents) -> Evidence:
     with agents.transactions.begin():
-        agents.states.save(AgentState.create("a", "t"))
-        return agents.evidence.append(Evidence.create("a", "note", {"n": 1}))
+        agents.states.save(new_agent_state("a", "t"))
+        return agents.evidence.append(new_evidence("a", "note", {"n": 1}))
 
 
 def refuse(agents: SqlAgents, statement: Executable) -> None:
@@ -69,9 +67,9 @@ def test_verify_catches_an_entry_added_past_the_recorded_head(
     """An INSERT behind the library's back (the triggers allow inserts) that chains correctly."""
     agents: SqlAgents = request.getfixturevalue(f"{database}_agents")
     with agents.transactions.begin():
-        agents.states.save(AgentState.create("a", "t"))
-        stored = agents.evidence.append_all([Evidence.create("a", "note", n) for n in range(3)])
-    forged = chain_evidence(Evidence.create("a", "note", "forged"), 4, stored[-1].hash)
+        agents.states.save(new_agent_state("a", "t"))
+        stored = agents.evidence.append_all([new_evidence("a", "note", n) for n in range(3)])
+    forged = chain_evidence(new_evidence("a", "note", "forged"), 4, stored[-1].hash)
     row = {name: getattr(forged, name) for name in ("id", "agent_id", "kind", "payload", "sequence")}
     row |= {"created_at": forged.created_at, "previous_hash": forged.previous_hash, "hash": forged.hash}
     with agents.engine.begin() as connection:
@@ -94,14 +92,14 @@ def nothing_written(agents: SqlAgents) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        attrs.evolve(Evidence.create("a", "note"), kind=" "),
-        attrs.evolve(Evidence.create("a", "note"), payload={"x": float("nan")}),
-        attrs.evolve(Evidence.create("a", "note"), sensitive_fields=cast(Any, ["x"])),
+        attrs.evolve(new_evidence("a", "note"), kind=" "),
+        attrs.evolve(new_evidence("a", "note"), payload={"x": float("nan")}),
+        attrs.evolve(new_evidence("a", "note"), sensitive_fields=cast(Any, ["x"])),
         "not evidence",
     ],
 )
 def test_a_bad_entry_in_a_batch_writes_nothing(sqlite_agents: SqlAgents, bad: object) -> None:
-    good = Evidence.create("a", "note", {"n": 1})
+    good = new_evidence("a", "note", {"n": 1})
     with pytest.raises(InvalidAgentDataError), sqlite_agents.transactions.begin():
         sqlite_agents.evidence.append_all([good, cast(Evidence, bad)])
     nothing_written(sqlite_agents)
@@ -110,7 +108,7 @@ def test_a_bad_entry_in_a_batch_writes_nothing(sqlite_agents: SqlAgents, bad: ob
 def test_a_repeated_evidence_id_writes_nothing(sqlite_agents: SqlAgents) -> None:
     stored = one_entry(sqlite_agents)
     with pytest.raises(DuplicateEntityError), sqlite_agents.transactions.begin():
-        sqlite_agents.evidence.append_all([Evidence.create("a", "note"), attrs.evolve(stored, sequence=0)])
+        sqlite_agents.evidence.append_all([new_evidence("a", "note"), attrs.evolve(stored, sequence=0)])
     with sqlite_agents.transactions.begin(read_only=True):
         assert len(sqlite_agents.evidence.list_by_agent("a")) == 1
         assert sqlite_agents.evidence.verify("a").ok
@@ -121,14 +119,14 @@ def test_a_repeated_evidence_id_writes_nothing(sqlite_agents: SqlAgents) -> None
     [
         (
             lambda a: a.signals.send(
-                attrs.evolve(Signal.create("a", SignalKind.CANCEL), kind=cast(Any, "cancel"))
+                attrs.evolve(new_signal("a", SignalKind.CANCEL), kind=cast(Any, "cancel"))
             ),
             "kind",
         ),
         (lambda a: a.signals.consume("a", ["cancel"]), "accepted_kinds"),
         (lambda a: a.signals.consume("a", [SignalKind.CANCEL], maximum=0), "maximum"),
         (
-            lambda a: a.states.save(attrs.evolve(AgentState.create("a", "t"), metadata={"x": float("inf")})),
+            lambda a: a.states.save(attrs.evolve(new_agent_state("a", "t"), metadata={"x": float("inf")})),
             "metadata",
         ),
         (lambda a: a.states.list_by_status("active"), "status"),

@@ -27,13 +27,11 @@ from hexalchemy.ports import (
     AgentState,
     AgentStatus,
     CommitError,
-    Evidence,
     EvidenceKind,
-    OutboxMessage,
-    Signal,
     SignalKind,
     VersionConflictError,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from tests.agents_sql.conftest import OUTBOX, SqlAgents
 from tests.agents_sql.crashing import (
@@ -50,9 +48,9 @@ from tests.postgresql import POSTGRESQL_URL
 
 def prepare(agents: SqlAgents, agent_id: str) -> AgentState:
     with agents.transactions.begin():
-        state = agents.states.save(AgentState.create(agent_id, "crash", status=AgentStatus.ACTIVE))
+        state = agents.states.save(new_agent_state(agent_id, "crash", status=AgentStatus.ACTIVE))
         for index in range(4):
-            agents.signals.send(Signal.create(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
+            agents.signals.send(new_signal(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
     return state
 
 
@@ -63,13 +61,11 @@ def boundary(agents: SqlAgents, state: AgentState) -> None:
         assert len(consumed) == 3
         agents.evidence.append_all(
             [
-                Evidence.create(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}),
-                Evidence.create(
-                    state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "completed"}
-                ),
+                new_evidence(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}),
+                new_evidence(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "completed"}),
             ]
         )
-        agents.outbox.add(OutboxMessage.create(f"agent.{state.id}", b"acted"))
+        agents.outbox.add(new_message(f"agent.{state.id}", b"acted"))
 
 
 def snapshot(agents: SqlAgents, agent_id: str) -> tuple[int, int, int, int]:

@@ -38,13 +38,11 @@ from hexalchemy.ports import (
     AgentState,
     AgentStatus,
     CommitError,
-    Evidence,
     EvidenceKind,
-    OutboxMessage,
-    Signal,
     SignalKind,
     VersionConflictError,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine
 from tests.agents_sql.conftest import OUTBOX, AsyncSqlAgents
 from tests.agents_sql.crashing import (
@@ -62,9 +60,9 @@ from tests.postgresql import POSTGRESQL_URL
 async def prepare(agents: AsyncSqlAgents, agent_id: str) -> AgentState:
     async with agents.transactions.begin():
         # the state first: signals and evidence refer to it
-        state = await agents.states.save(AgentState.create(agent_id, "crash", status=AgentStatus.ACTIVE))
+        state = await agents.states.save(new_agent_state(agent_id, "crash", status=AgentStatus.ACTIVE))
         for index in range(4):
-            await agents.signals.send(Signal.create(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
+            await agents.signals.send(new_signal(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
     return state
 
 
@@ -75,13 +73,11 @@ async def boundary(agents: AsyncSqlAgents, state: AgentState) -> None:
         assert len(consumed) == 3
         await agents.evidence.append_all(
             [
-                Evidence.create(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}),
-                Evidence.create(
-                    state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "completed"}
-                ),
+                new_evidence(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}),
+                new_evidence(state.id, EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "completed"}),
             ]
         )
-        await agents.outbox.add(OutboxMessage.create(f"agent.{state.id}", b"acted"))
+        await agents.outbox.add(new_message(f"agent.{state.id}", b"acted"))
 
 
 async def snapshot(agents: AsyncSqlAgents, agent_id: str) -> tuple[int, int, int, int]:

@@ -26,6 +26,7 @@ from hexalchemy.ports import (
     Signal,
     SignalKind,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from tests.agents_sql.conftest import SqlAgents
 from tests.postgresql import POSTGRESQL_URL
@@ -34,16 +35,16 @@ from tests.statements import counting_statements
 
 def boundary(agents: SqlAgents, agent_id: str) -> tuple[AgentState, list[Signal], list[Evidence]]:
     with agents.transactions.begin():
-        state = agents.states.save(AgentState.create(agent_id, "t", status=AgentStatus.ACTIVE))
+        state = agents.states.save(new_agent_state(agent_id, "t", status=AgentStatus.ACTIVE))
         for index in range(3):
-            agents.signals.send(Signal.create(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
+            agents.signals.send(new_signal(agent_id, SignalKind.USER_MESSAGE, {"n": index}))
     with agents.transactions.begin():
         saved = agents.states.save(attrs.evolve(state, current_activity="acted", metadata={"k": [1, None]}))
         consumed = agents.signals.consume(agent_id, [SignalKind.USER_MESSAGE], maximum=2)
         stored = agents.evidence.append_all(
             [
-                Evidence.create(agent_id, EvidenceKind.TOOL_CALL, {"tool": "t", "x": None}),
-                Evidence.create(agent_id, EvidenceKind.ACTION_BOUNDARY, None, sensitive_fields=["a"]),
+                new_evidence(agent_id, EvidenceKind.TOOL_CALL, {"tool": "t", "x": None}),
+                new_evidence(agent_id, EvidenceKind.ACTION_BOUNDARY, None, sensitive_fields=["a"]),
             ]
         )
     return saved, consumed, stored
@@ -79,9 +80,9 @@ def test_postgresql_driver_and_sqlalchemy_paths_agree(postgresql_agents: SqlAgen
 def test_postgresql_append_for_one_agent_checks_ids_while_numbering(postgresql_agents: SqlAgents) -> None:
     agents = postgresql_agents
     with agents.transactions.begin():
-        agents.states.save(AgentState.create("a", "t"))
-        first = agents.evidence.append(Evidence.create("a", "note"))
-    entries = [Evidence.create("a", "note"), Evidence.create("a", "note")]
+        agents.states.save(new_agent_state("a", "t"))
+        first = agents.evidence.append(new_evidence("a", "note"))
+    entries = [new_evidence("a", "note"), new_evidence("a", "note")]
     with agents.transactions.begin(), counting_statements(agents.engine) as statements:
         agents.evidence.append_all(entries)
     assert len(statements) == 2  # number (with the duplicate-id check), then insert and head in one
@@ -89,9 +90,9 @@ def test_postgresql_append_for_one_agent_checks_ids_while_numbering(postgresql_a
         with agents.transactions.begin():
             with counting_statements(agents.engine) if not fast else _nothing():
                 with pytest.raises(DuplicateEntityError):
-                    agents.evidence.append_all([Evidence.create("a", "note"), first])
+                    agents.evidence.append_all([new_evidence("a", "note"), first])
                 with pytest.raises(EntityNotFoundError, match="'nobody'"):
-                    agents.evidence.append(Evidence.create("nobody", "note"))
+                    agents.evidence.append(new_evidence("nobody", "note"))
             # nothing written, and the transaction is still usable
             assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1, 2, 3]
     with agents.transactions.begin(read_only=True):
@@ -111,16 +112,16 @@ def test_an_append_refuses_a_taken_id_in_a_batch_of_any_size(
     # Up to 32 ids are checked with one parameter each (a statement per count), more as one list.
     agents: SqlAgents = request.getfixturevalue(f"{dialect}_agents")
     with agents.transactions.begin():
-        agents.states.save(AgentState.create("a", "t"))
-        first = agents.evidence.append(Evidence.create("a", "note"))
+        agents.states.save(new_agent_state("a", "t"))
+        first = agents.evidence.append(new_evidence("a", "note"))
     for fast in (True, False):
-        batch = [Evidence.create("a", "note") for _ in range(size - 1)]
+        batch = [new_evidence("a", "note") for _ in range(size - 1)]
         with agents.transactions.begin():
             watched = counting_statements(agents.engine) if not fast else _nothing()
             with watched, pytest.raises(DuplicateEntityError, match=str(first.id)):
                 agents.evidence.append_all([*batch, first])
             assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1]
-    fresh = [Evidence.create("a", "note") for _ in range(size)]
+    fresh = [new_evidence("a", "note") for _ in range(size)]
     with agents.transactions.begin():
         stored = agents.evidence.append_all(fresh)
     assert [e.sequence for e in stored] == list(range(2, size + 2))

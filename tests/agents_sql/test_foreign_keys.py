@@ -17,10 +17,9 @@ from hexalchemy.ports import (
     AgentState,
     ConstraintViolationError,
     EntityNotFoundError,
-    Evidence,
-    Signal,
     SignalKind,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, agent_tables, create_engine
 from tests.agents_sql.conftest import TABLES, SqlAgents
 
@@ -69,8 +68,8 @@ def check_the_database_refuses_orphans(agents: SqlAgents) -> None:
 
 def check_a_state_with_signals_cannot_be_deleted(agents: SqlAgents) -> None:
     with agents.transactions.begin():
-        agents.states.save(AgentState.create("a", "t"))
-        agents.signals.send(Signal.create("a", SignalKind.CANCEL))
+        agents.states.save(new_agent_state("a", "t"))
+        agents.signals.send(new_signal("a", SignalKind.CANCEL))
     with pytest.raises(ConstraintViolationError):
         execute(agents, TABLES.states.delete())
     with agents.transactions.begin(read_only=True):
@@ -96,12 +95,12 @@ def state_deleted_before(engine: Engine, table_name: str, agent_id: str) -> Iter
 
 def check_a_foreign_key_violation_is_not_found(agents: SqlAgents) -> None:
     writes: list[tuple[str, Callable[[], object]]] = [
-        (TABLES.signals.name, lambda: agents.signals.send(Signal.create("a", SignalKind.CANCEL))),
-        (TABLES.evidence.name, lambda: agents.evidence.append(Evidence.create("a", "note"))),
+        (TABLES.signals.name, lambda: agents.signals.send(new_signal("a", SignalKind.CANCEL))),
+        (TABLES.evidence.name, lambda: agents.evidence.append(new_evidence("a", "note"))),
     ]
     for table_name, write in writes:
         with agents.transactions.begin():
-            agents.states.save(AgentState.create("a", "t"))
+            agents.states.save(new_agent_state("a", "t"))
         with (
             pytest.raises(EntityNotFoundError, match="'a'") as raised,
             state_deleted_before(agents.engine, table_name, "a"),

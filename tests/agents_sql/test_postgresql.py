@@ -15,12 +15,12 @@ from sqlalchemy import Engine, select
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
-    Evidence,
     LeaseLostError,
     RunnerLease,
     Signal,
     SignalKind,
 )
+from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.agents_sql.conftest import TABLES, AsyncSqlAgents, SqlAgents
 from tests.statements import counting_statements
@@ -48,14 +48,14 @@ def together(target: Callable[[], R], count: int = THREADS) -> list[R]:
 
 def active(agents: SqlAgents, *ids: str) -> list[AgentState]:
     with agents.transactions.begin():
-        return [agents.states.save(AgentState.create(id, "t", status=AgentStatus.ACTIVE)) for id in ids]
+        return [agents.states.save(new_agent_state(id, "t", status=AgentStatus.ACTIVE)) for id in ids]
 
 
 def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_agents: SqlAgents) -> None:
     active(postgresql_agents, "a")
     with postgresql_agents.transactions.begin():
         sent = [
-            postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE, {"n": n}))
+            postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, {"n": n}))
             for n in range(120)
         ]
 
@@ -82,7 +82,7 @@ def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) ->
         numbers = []
         for n in range(15):
             with postgresql_agents.transactions.begin():
-                signal = postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE, n))
+                signal = postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, n))
             numbers.append(signal.sequence)
         return numbers
 
@@ -94,7 +94,7 @@ def test_consume_is_one_statement(postgresql_agents: SqlAgents) -> None:
     active(postgresql_agents, "a")
     with postgresql_agents.transactions.begin():
         for kind in (SignalKind.USER_MESSAGE, SignalKind.USER_MESSAGE, SignalKind.CANCEL):
-            postgresql_agents.signals.send(Signal.create("a", kind))
+            postgresql_agents.signals.send(new_signal("a", kind))
     with postgresql_agents.transactions.begin(), counting_statements(postgresql_agents.engine) as statements:
         consumed = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE])
     assert [signal.sequence for signal in consumed] == [1, 2]
@@ -135,8 +135,8 @@ def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_ag
 
     def sender() -> None:
         with postgresql_agents.transactions.begin():
-            postgresql_agents.signals.send(Signal.create("a", SignalKind.USER_MESSAGE))
-            postgresql_agents.evidence.append(Evidence.create("a", "note"))
+            postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
+            postgresql_agents.evidence.append(new_evidence("a", "note"))
             sent.set()
             assert done.wait(30)
 
@@ -174,7 +174,7 @@ def test_concurrent_appends_make_one_chain(postgresql_agents: SqlAgents) -> None
         for n in range(8):
             with postgresql_agents.transactions.begin():
                 postgresql_agents.evidence.append_all(
-                    [Evidence.create("a", "note", {"n": n}), Evidence.create("a", "note", {"n": -n})]
+                    [new_evidence("a", "note", {"n": n}), new_evidence("a", "note", {"n": -n})]
                 )
         return 16
 
@@ -192,7 +192,7 @@ def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agen
 
     def sender() -> Signal:
         with postgresql_agents.transactions.begin():
-            signal = Signal.create("a", SignalKind.APPROVAL_DECISION, {"ok": True}, idempotency_key="once")
+            signal = new_signal("a", SignalKind.APPROVAL_DECISION, {"ok": True}, idempotency_key="once")
             return postgresql_agents.signals.send(signal)
 
     sent = together(sender)
@@ -200,7 +200,7 @@ def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agen
     assert {signal.sequence for signal in sent} == {1}
     with postgresql_agents.transactions.begin():
         assert postgresql_agents.signals.pending_count("a") == 1
-        after = postgresql_agents.signals.send(Signal.create("a", SignalKind.CANCEL))
+        after = postgresql_agents.signals.send(new_signal("a", SignalKind.CANCEL))
     assert after.sequence == 2  # the senders that lost gave their number back: no gap
 
 
@@ -209,7 +209,7 @@ async def test_of_concurrent_async_claimers_of_one_agent_exactly_one_wins(
 ) -> None:
     agents = async_postgresql_agents
     async with agents.transactions.begin():
-        await agents.states.save(AgentState.create("only", "t", status=AgentStatus.ACTIVE))
+        await agents.states.save(new_agent_state("only", "t", status=AgentStatus.ACTIVE))
     claims = [agents.states.claim_resumable(f"runner-{n}", lease_for=LONG) for n in range(8)]
     leases = [lease for lease in await asyncio.gather(*claims) if lease is not None]
     assert [lease.agent_id for lease in leases] == ["only"]
@@ -224,7 +224,7 @@ async def test_an_async_lease_call_cancelled_in_the_bridge_gives_its_connection_
 ) -> None:
     agents = async_postgresql_agents
     async with agents.transactions.begin():
-        await agents.states.save(AgentState.create("held", "t", status=AgentStatus.ACTIVE))
+        await agents.states.save(new_agent_state("held", "t", status=AgentStatus.ACTIVE))
     lease = await agents.states.claim_resumable("runner", lease_for=LONG)
     assert lease is not None
     with agents_postgresql.connect() as blocker:  # holds the state row: extend waits for it

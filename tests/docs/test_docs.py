@@ -31,6 +31,7 @@ SKIP_MARKER = "# doctest: skip"
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 PUBLIC_PACKAGES = (
     "hexalchemy.ports",
+    "hexalchemy.rules",
     "hexalchemy.sqlalchemy",
     "hexalchemy.testing",
     "hexalchemy.retry",

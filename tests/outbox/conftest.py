@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hexalchemy.ports import OutboxPolicy
+from hexalchemy.rules import OutboxPolicy
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyOutboxRelayStore,
     AsyncSqlAlchemyOutboxWriter,

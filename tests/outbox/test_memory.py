@@ -9,8 +9,9 @@ from typing import Any, Final
 import attrs
 import pytest
 
-from hexalchemy.ports import ConfigError, InvalidMessageError, OutboxMessage, OutboxPolicy
-from hexalchemy.ports import _outbox_rules as rules
+from hexalchemy import rules
+from hexalchemy.ports import ConfigError, InvalidMessageError
+from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.testing import (
     InMemoryOutboxRelayStore,
     InMemoryOutboxWriter,
@@ -25,9 +26,9 @@ def test_the_shared_rules_validate_and_deduplicate_a_batch() -> None:
     local = dt.timezone(dt.timedelta(hours=2))
     now = dt.datetime.now(local)
     batch = [
-        OutboxMessage.create("t", b"1", idempotency_key="k", now=now),
-        OutboxMessage.create("t", b"2", idempotency_key="k", now=now),
-        OutboxMessage.create("u", b"3", idempotency_key="k", now=now),
+        new_message("t", b"1", idempotency_key="k", now=now),
+        new_message("t", b"2", idempotency_key="k", now=now),
+        new_message("u", b"3", idempotency_key="k", now=now),
     ]
     batch.append(attrs.evolve(batch[2], attempts=4, last_error="old"))  # a repeated id
     kept = rules.prepare_batch(batch, 10)
@@ -46,7 +47,7 @@ def test_the_shared_rules_validate_and_deduplicate_a_batch() -> None:
 def test_messages_show_only_committed_messages_in_commit_order() -> None:
     transactions = InMemoryTransactionManager()
     writer = InMemoryOutboxWriter(transactions)
-    first, second = OutboxMessage.create("t", b"1"), OutboxMessage.create("t", b"2")
+    first, second = new_message("t", b"1"), new_message("t", b"2")
     with transactions.begin():
         writer.add(second)
         assert writer.messages() == []
@@ -60,7 +61,7 @@ def test_the_datetimes_of_stored_messages_are_in_utc() -> None:
     writer = InMemoryOutboxWriter(transactions)
     local = dt.datetime.now(dt.timezone(dt.timedelta(hours=-5)))
     with transactions.begin():
-        writer.add(OutboxMessage.create("t", b"", now=local))
+        writer.add(new_message("t", b"", now=local))
     (message,) = writer.messages()
     assert message.created_at == local
     assert message.created_at.tzinfo is dt.UTC
@@ -72,7 +73,7 @@ def test_a_store_without_a_policy_dead_letters_after_ten_claims() -> None:
     clock = FakeClock()
     store = InMemoryOutboxRelayStore(transactions, clock=clock)
     with transactions.begin():
-        writer.add(OutboxMessage.create("t", b""))
+        writer.add(new_message("t", b""))
     for _ in range(10):
         assert len(store.claim(limit=1, lease_for=LONG).messages) == 1
         clock.advance(LONG * 2)
@@ -86,9 +87,7 @@ def test_the_fake_clock_decides_when_messages_are_due() -> None:
     clock = FakeClock()
     store = InMemoryOutboxRelayStore(transactions, clock=clock)
     with transactions.begin():
-        writer.add(
-            OutboxMessage.create("t", b"", available_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-        )
+        writer.add(new_message("t", b"", available_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)))
     assert store.claim(limit=1, lease_for=LONG).messages == ()
     clock.advance(dt.timedelta(days=2))
     assert len(store.claim(limit=1, lease_for=LONG).messages) == 1
@@ -106,7 +105,7 @@ def test_returned_messages_are_copies() -> None:
     writer = InMemoryOutboxWriter(transactions)
     store = InMemoryOutboxRelayStore(transactions)
     with transactions.begin():
-        writer.add(OutboxMessage.create("t", b"", headers={"h": "v"}))
+        writer.add(new_message("t", b"", headers={"h": "v"}))
     (message,) = store.claim(limit=1, lease_for=LONG).messages
     headers: Any = message.headers
     headers["h"] = "changed"
@@ -119,7 +118,7 @@ def test_archived_messages_are_purged() -> None:
     writer = InMemoryOutboxWriter(transactions)
     store = InMemoryOutboxRelayStore(transactions, policy=OutboxPolicy(archive=True))
     with transactions.begin():
-        writer.add(OutboxMessage.create("t", b""))
+        writer.add(new_message("t", b""))
     lease = store.claim(limit=1, lease_for=LONG)
     store.acknowledge(lease, [lease.messages[0].id])
     assert store.purge(dead_before=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == 1

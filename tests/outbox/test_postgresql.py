@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
 from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage, PublishResult
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, _operations, create_async_engine
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
@@ -46,7 +47,7 @@ def sequences(harness: SqlHarness, key: str) -> dict[uuid.UUID, int]:
 
 
 def test_concurrent_claimers_never_lease_a_message_twice(postgresql_outbox: SqlHarness) -> None:
-    messages = [OutboxMessage.create("t", str(i).encode()) for i in range(600)]
+    messages = [new_message("t", str(i).encode()) for i in range(600)]
     commit(postgresql_outbox, messages)
     start = threading.Barrier(8)
 
@@ -71,7 +72,7 @@ def test_concurrent_claimers_never_lease_a_message_twice(postgresql_outbox: SqlH
 
 def test_concurrent_claimers_respect_ordering_keys(postgresql_outbox: SqlHarness) -> None:
     keys = [f"key-{i}" for i in range(5)]
-    commit(postgresql_outbox, [OutboxMessage.create("t", b"", ordering_key=key) for key in keys * 4])
+    commit(postgresql_outbox, [new_message("t", b"", ordering_key=key) for key in keys * 4])
 
     def relay() -> list[str]:
         lease = postgresql_outbox.relay.claim(limit=100, lease_for=LONG)
@@ -88,10 +89,10 @@ def test_concurrent_claimers_respect_ordering_keys(postgresql_outbox: SqlHarness
 
 def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_outbox: SqlHarness) -> None:
     a1, a2, b1, free = (
-        OutboxMessage.create("t", b"a1", ordering_key="a"),
-        OutboxMessage.create("t", b"a2", ordering_key="a"),
-        OutboxMessage.create("t", b"b1", ordering_key="b"),
-        OutboxMessage.create("t", b"free"),
+        new_message("t", b"a1", ordering_key="a"),
+        new_message("t", b"a2", ordering_key="a"),
+        new_message("t", b"b1", ordering_key="b"),
+        new_message("t", b"free"),
     )
     commit(postgresql_outbox, [a1, a2, b1])
     other = SqlAlchemyOutboxRelayStore(TABLES, postgresql_outbox.engine, policy=POLICY)
@@ -135,7 +136,7 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
     postgresql_outbox: SqlHarness, driver_statements: list[str]
 ) -> None:
-    commit(postgresql_outbox, [OutboxMessage.create("t", str(i).encode()) for i in range(40)])
+    commit(postgresql_outbox, [new_message("t", str(i).encode()) for i in range(40)])
     result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=20)
     assert result.published == 20
     # the take is pre-compiled and runs on the psycopg cursor
@@ -156,7 +157,7 @@ def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_th
         harness = SqlHarness(engine)
         now = dt.datetime.now(dt.UTC)
         messages = [
-            OutboxMessage.create("t", str(i).encode(), available_at=now - dt.timedelta(seconds=(i * 7) % 50))
+            new_message("t", str(i).encode(), available_at=now - dt.timedelta(seconds=(i * 7) % 50))
             for i in range(300)
         ]
         commit(harness, messages)
@@ -187,7 +188,7 @@ def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalche
 ) -> None:
     now = dt.datetime.now(dt.timezone(dt.timedelta(hours=-3)))
     fast, slow = (
-        OutboxMessage.create("t", body, headers={"h": "é"}, idempotency_key="same", now=now)
+        new_message("t", body, headers={"h": "é"}, idempotency_key="same", now=now)
         for body in (b"fast", b"slow")
     )
     with postgresql_outbox.transactions.begin():
@@ -207,7 +208,7 @@ def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalche
 
 def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_outbox: SqlHarness) -> None:
     keys = [None, "k1", "k2", "k3"]
-    messages = [OutboxMessage.create("t", str(i).encode(), ordering_key=keys[i % 4]) for i in range(400)]
+    messages = [new_message("t", str(i).encode(), ordering_key=keys[i % 4]) for i in range(400)]
     commit(postgresql_outbox, messages)
     start = threading.Barrier(6)
     stores = [SqlAlchemyOutboxRelayStore(TABLES, postgresql_outbox.engine, policy=POLICY) for _ in range(6)]
@@ -235,7 +236,7 @@ def test_concurrent_locked_deliveries_never_deliver_a_message_twice(postgresql_o
 
 
 def test_a_claim_is_one_statement(postgresql_outbox: SqlHarness) -> None:
-    commit(postgresql_outbox, [OutboxMessage.create("t", b"", ordering_key="k") for _ in range(3)])
+    commit(postgresql_outbox, [new_message("t", b"", ordering_key="k") for _ in range(3)])
     with counting_statements(postgresql_outbox.engine) as statements:
         lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
     assert len(lease.messages) == 1
@@ -243,7 +244,7 @@ def test_a_claim_is_one_statement(postgresql_outbox: SqlHarness) -> None:
 
 
 def test_a_claim_that_dead_letters_is_still_one_statement(postgresql_outbox: SqlHarness) -> None:
-    exhausted, fresh = OutboxMessage.create("t", b"1"), OutboxMessage.create("t", b"2")
+    exhausted, fresh = new_message("t", b"1"), new_message("t", b"2")
     commit(postgresql_outbox, [exhausted, fresh])
     with postgresql_outbox.engine.begin() as connection:
         connection.execute(
@@ -306,7 +307,7 @@ def test_concurrent_producers_of_a_key_get_gapless_sequences_in_commit_order(
             committed: list[uuid.UUID] = []
             for round in range(8):
                 batch = [
-                    OutboxMessage.create("t", f"{worker}-{round}-{i}".encode(), ordering_key="shared")
+                    new_message("t", f"{worker}-{round}-{i}".encode(), ordering_key="shared")
                     for i in range(1 + round % 3)
                 ]
                 try:
@@ -340,8 +341,8 @@ def test_concurrent_producers_of_a_key_get_gapless_sequences_in_commit_order(
 
 def test_a_producer_of_a_key_waits_for_the_previous_one_to_commit(postgresql_outbox: SqlHarness) -> None:
     first, second = (
-        OutboxMessage.create("t", b"1", ordering_key="k"),
-        OutboxMessage.create("t", b"2", ordering_key="k"),
+        new_message("t", b"1", ordering_key="k"),
+        new_message("t", b"2", ordering_key="k"),
     )
     added = threading.Event()
     finish = threading.Event()
@@ -424,7 +425,7 @@ async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_
     bridged = record_driver_queries(monkeypatch, "_query_bridged")
     harness = async_postgresql_outbox
     async with harness.transactions.begin():
-        await harness.writer.add_all([OutboxMessage.create("t", str(i).encode()) for i in range(6)])
+        await harness.writer.add_all([new_message("t", str(i).encode()) for i in range(6)])
     lease = await harness.relay.claim(limit=3, lease_for=LONG)
     assert len(lease.messages) == 3 and lease.expires_at.tzinfo is dt.UTC
     assert await harness.relay.acknowledge(lease, [m.id for m in lease.messages]) == AcknowledgeResult(3, 0)
@@ -447,7 +448,7 @@ def test_headers_written_by_other_hands_are_read_whatever_their_whitespace(
 ) -> None:
     # The relay's cursor decodes the json column's text its own, faster way; the text keeps
     # whatever whitespace its writer put around the value.
-    commit(postgresql_outbox, [OutboxMessage.create("t", b"body")])
+    commit(postgresql_outbox, [new_message("t", b"body")])
     with postgresql_outbox.engine.begin() as connection:
         connection.execute(
             text(f"UPDATE {TABLES.messages.name} SET headers = CAST(:written AS json)"), {"written": written}

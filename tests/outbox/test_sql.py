@@ -11,7 +11,8 @@ from typing import Any, Final
 import pytest
 from sqlalchemy import Engine, MetaData, event, inspect, select
 
-from hexalchemy.ports import ConfigError, OutboxMessage, OutboxPolicy, TransactionUsageError
+from hexalchemy.ports import ConfigError, TransactionUsageError
+from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.sqlalchemy import (
     Schema,
     SqlAlchemyOutboxRelayStore,
@@ -112,7 +113,7 @@ def test_outbox_tables_refuses_what_is_not_a_schema() -> None:
 def test_add_all_takes_at_most_three_statements_whatever_the_batch(
     sql_outbox: SqlHarness, statements: list[str]
 ) -> None:
-    batch = [OutboxMessage.create("t", b"", ordering_key=f"key-{i % 5}") for i in range(300)]
+    batch = [new_message("t", b"", ordering_key=f"key-{i % 5}") for i in range(300)]
     with sql_outbox.transactions.begin():
         statements.clear()
         assert sql_outbox.writer.add_all(batch) == 300
@@ -124,12 +125,12 @@ def test_add_all_without_ordering_keys_is_one_statement(
 ) -> None:
     with sql_outbox.transactions.begin():
         statements.clear()
-        sql_outbox.writer.add_all([OutboxMessage.create("t", b"") for _ in range(300)])
+        sql_outbox.writer.add_all([new_message("t", b"") for _ in range(300)])
         assert len(statements) == 1, statements
 
 
 def test_each_key_is_numbered_from_one_in_add_order(sql_outbox: SqlHarness) -> None:
-    batch = [OutboxMessage.create("t", b"", ordering_key=key) for key in ["a", "b", "a", "a", "b"]]
+    batch = [new_message("t", b"", ordering_key=key) for key in ["a", "b", "a", "a", "b"]]
     with sql_outbox.transactions.begin():
         sql_outbox.writer.add_all(batch[:2])
     with sql_outbox.transactions.begin():
@@ -138,9 +139,9 @@ def test_each_key_is_numbered_from_one_in_add_order(sql_outbox: SqlHarness) -> N
 
 
 def test_a_dropped_message_takes_no_sequence_number(sql_outbox: SqlHarness) -> None:
-    first = OutboxMessage.create("t", b"", ordering_key="a", idempotency_key="x")
-    repeat = OutboxMessage.create("t", b"", ordering_key="a", idempotency_key="x")
-    following = OutboxMessage.create("t", b"", ordering_key="a")
+    first = new_message("t", b"", ordering_key="a", idempotency_key="x")
+    repeat = new_message("t", b"", ordering_key="a", idempotency_key="x")
+    following = new_message("t", b"", ordering_key="a")
     with sql_outbox.transactions.begin():
         assert sql_outbox.writer.add_all([first, repeat, following]) == 2
     with sql_outbox.transactions.begin():
@@ -149,7 +150,7 @@ def test_a_dropped_message_takes_no_sequence_number(sql_outbox: SqlHarness) -> N
 
 
 def test_messages_without_a_key_have_no_sequence(sql_outbox: SqlHarness) -> None:
-    message = OutboxMessage.create("t", b"")
+    message = new_message("t", b"")
     with sql_outbox.transactions.begin():
         sql_outbox.writer.add(message)
     assert key_sequences(sql_outbox) == {message.id: None}
@@ -165,7 +166,7 @@ def test_a_bad_max_payload_is_refused(sql_outbox: SqlHarness) -> None:
 
 def test_an_archiving_store_moves_acknowledged_messages_to_the_archive(sql_outbox: SqlHarness) -> None:
     store = SqlAlchemyOutboxRelayStore(TABLES, sql_outbox.engine, policy=OutboxPolicy(archive=True))
-    message = OutboxMessage.create("t", b"kept", headers={"h": "v"})
+    message = new_message("t", b"kept", headers={"h": "v"})
     with sql_outbox.transactions.begin():
         sql_outbox.writer.add(message)
     lease = store.claim(limit=1, lease_for=LONG)
@@ -199,7 +200,7 @@ def test_a_store_on_a_manager_uses_its_engine(sql_outbox: SqlHarness) -> None:
 
 
 def test_an_error_is_cut_to_ten_thousand_characters(sql_outbox: SqlHarness) -> None:
-    message = OutboxMessage.create("t", b"")
+    message = new_message("t", b"")
     with sql_outbox.transactions.begin():
         sql_outbox.writer.add(message)
     lease = sql_outbox.relay.claim(limit=1, lease_for=LONG)

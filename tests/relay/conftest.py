@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hexalchemy.ports import AsyncOutboxRelayStore, OutboxMessage, OutboxPolicy, OutboxRelayStore
+from hexalchemy.ports import AsyncOutboxRelayStore, OutboxMessage, OutboxRelayStore
+from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyTransactionManager,
     DatabaseConfig,
@@ -116,7 +117,7 @@ class AsyncOutbox:
 
 
 def message(key: str | None = None, topic: str = "orders", payload: bytes = b"{}") -> OutboxMessage:
-    return OutboxMessage.create(topic, payload, ordering_key=key)
+    return new_message(topic, payload, ordering_key=key)
 
 
 def sql_writer(

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy
 
 from hexalchemy.cli import main
-from hexalchemy.ports import OutboxMessage
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from hexalchemy.sqlalchemy.outbox import outbox_tables
 from hexalchemy.testing.publishers import AsyncCollectingPublisher, CollectingPublisher
@@ -69,7 +69,7 @@ class Database:
         return ["--url", self.url, "--prefix", self.prefix]
 
     def commit(self, count: int) -> list[uuid.UUID]:
-        messages = [OutboxMessage.create("orders", b"{}") for _ in range(count)]
+        messages = [new_message("orders", b"{}") for _ in range(count)]
         self._write(messages, True)
         return [item.id for item in messages]
 

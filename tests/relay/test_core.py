@@ -10,11 +10,12 @@ import pytest
 
 from hexalchemy.outbox import RelayCounters, RelaySettings
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult
-from hexalchemy.ports._outbox_rules import MISSING_RESULT, describe_error, sort_results
+from hexalchemy.rules import describe_error, new_message, sort_results
+from hexalchemy.rules.outbox_results import MISSING_RESULT
 
 
 def message(key: str | None = None) -> OutboxMessage:
-    return OutboxMessage.create("orders", b"{}", ordering_key=key)
+    return new_message("orders", b"{}", ordering_key=key)
 
 
 # --- settings ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import sqlalchemy
 
 from hexalchemy.outbox import DeliveryMode, OutboxRelay, RelayCounters
 from hexalchemy.ports import OutboxMessage
+from hexalchemy.rules import new_message
 from hexalchemy.testing.publishers import CollectingPublisher
 from tests.relay.conftest import FAST, POLICY, Outbox
 
@@ -50,7 +51,7 @@ def produce(outbox: Outbox, producer: Producer) -> None:
     chance = random.Random(producer.seed)
     for _ in range(TRANSACTIONS):
         batch = [
-            OutboxMessage.create(
+            new_message(
                 "orders",
                 f"{producer.seed}".encode(),
                 ordering_key=chance.choice(KEYS) if chance.random() < 0.8 else None,

@@ -9,11 +9,12 @@ import pytest
 
 from hexalchemy.outbox import AsyncLoggingPublisher, LoggingPublisher
 from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.rules import new_message
 from hexalchemy.testing.publishers import AsyncCollectingPublisher, CollectingPublisher
 
 
 def message(topic: str = "orders", payload: bytes = b"{}") -> OutboxMessage:
-    return OutboxMessage.create(topic, payload)
+    return new_message(topic, payload)
 
 
 def test_the_logging_publisher_logs_and_accepts_every_message(caplog: pytest.LogCaptureFixture) -> None:

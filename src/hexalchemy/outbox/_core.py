@@ -41,7 +41,7 @@ from hexalchemy.ports import (
     OutboxRelayStore,
     Publisher,
 )
-from hexalchemy.ports._outbox_rules import describe_error, sort_results
+from hexalchemy.rules import describe_error, sort_results
 
 R = TypeVar("R")
 

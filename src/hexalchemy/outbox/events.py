@@ -32,6 +32,7 @@ from hexalchemy.ports import (
     OutboxWriter,
     Repository,
 )
+from hexalchemy.rules import new_message
 
 __all__ = ["AsyncEventRecordingRepository", "EventRecordingRepository", "EventSerializer"]
 
@@ -64,7 +65,7 @@ class EventSerializer:
         for event in events:
             payload = json.dumps(self.converter.unstructure(event), separators=(",", ":")).encode()
             messages.append(
-                OutboxMessage.create(
+                new_message(
                     self.topic_for(event),
                     payload,
                     headers={

@@ -6,7 +6,11 @@ re-raised as the most specific error below, with the driver's exception as ``__c
     HexalchemyError
     ├── ConfigError                      a bad configuration value
     ├── MappingError                     a domain class and a table do not fit
+    ├── InvalidArgumentError             an argument of a call out of range or of the wrong type
     ├── InvalidValueError                a value that cannot be written
+    │   ├── InvalidMessageError          an outbox message that cannot be written
+    │   └── InvalidAgentDataError        a value an agent store cannot write
+    ├── LeaseLostError                   a runner's lease on an agent expired or was taken over
     ├── EntityError                      carries entity_type and entity_id
     │   ├── EntityNotFoundError
     │   ├── DuplicateEntityError
@@ -37,7 +41,11 @@ __all__ = [
     "EntityError",
     "EntityNotFoundError",
     "HexalchemyError",
+    "InvalidAgentDataError",
+    "InvalidArgumentError",
+    "InvalidMessageError",
     "InvalidValueError",
+    "LeaseLostError",
     "MappingError",
     "NoActiveTransactionError",
     "ReadOnlyTransactionError",
@@ -51,6 +59,11 @@ __all__ = [
 
 def _type_name(entity_type: type[object]) -> str:
     return getattr(entity_type, "__qualname__", repr(entity_type))
+
+
+def _shortened(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class HexalchemyError(Exception):
@@ -91,15 +104,64 @@ class MappingError(HexalchemyError):
         super().__init__(f"cannot map {_type_name(entity_type)}{location}: {reason}")
 
 
-class InvalidValueError(HexalchemyError):
-    """A value cannot be written (for example a naive datetime); nothing was written."""
+class InvalidArgumentError(HexalchemyError):
+    """An argument of a call is out of range or of the wrong type; the message names the argument."""
 
-    def __init__(self, entity_type: type[object], field: str, value: object, reason: str) -> None:
+    def __init__(self, argument: str, value: object, reason: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{argument}={_shortened(value)}: {reason}")
+
+
+class InvalidValueError(HexalchemyError):
+    """A value cannot be written (for example a naive datetime); nothing was written.
+
+    ``entity_type`` is the aggregate class the value belongs to; it is None for the values
+    of the library's own stores (:class:`InvalidMessageError`, :class:`InvalidAgentDataError`).
+    """
+
+    def __init__(self, entity_type: type[object] | None, field: str, value: object, reason: str) -> None:
         self.entity_type = entity_type
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{_type_name(entity_type)}.{field}={value!r}: {reason}")
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        if self.entity_type is None:
+            return f"{self.field}={self.value!r}: {self.reason}"
+        return f"{_type_name(self.entity_type)}.{self.field}={self.value!r}: {self.reason}"
+
+
+class InvalidMessageError(InvalidValueError):
+    """A message is not valid (blank topic, oversized payload, bad headers...); nothing was written."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(None, field, value, reason)
+
+    def _describe(self) -> str:
+        return f"invalid outbox message: {self.field}={_shortened(self.value)}: {self.reason}"
+
+
+class InvalidAgentDataError(InvalidValueError):
+    """A value given to an agent store is not valid (blank id, unknown kind...); nothing was written."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(None, field, value, reason)
+
+    def _describe(self) -> str:
+        return f"invalid agent data: {self.field}={_shortened(self.value)}: {self.reason}"
+
+
+class LeaseLostError(HexalchemyError):
+    """The runner's lease on an agent expired or was taken over; the write was refused."""
+
+    def __init__(self, agent_id: str, runner: str, reason: str) -> None:
+        self.agent_id = agent_id
+        self.runner = runner
+        self.reason = reason
+        super().__init__(f"runner {runner!r} lost its lease on agent {agent_id!r}: {reason}")
 
 
 class EntityError(HexalchemyError):

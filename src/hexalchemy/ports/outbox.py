@@ -6,11 +6,16 @@ announces was committed. A relay later takes due messages from an
 :class:`OutboxRelayStore` and hands them to a :class:`Publisher` for the broker, in one of
 two ways:
 
-- **leased** (:meth:`OutboxRelayStore.claim`): the messages are leased in one short
-  transaction, published with no transaction open, then acknowledged or rejected in
-  another;
-- **locked** (:meth:`OutboxRelayStore.deliver`): one transaction takes and locks the
-  messages, publishes them while it holds the locks, and settles them before it commits.
+- **leased** (:class:`LeasedDelivery`, :meth:`~LeasedDelivery.claim`): the messages are
+  leased in one short transaction, published with no transaction open, then acknowledged
+  or rejected in another;
+- **locked** (:class:`LockedDelivery`, :meth:`~LockedDelivery.deliver`): one transaction
+  takes and locks the messages, publishes them while it holds the locks, and settles them
+  before it commits.
+
+The relay store is split by capability: a relay needs :class:`OutboxDelivery` (both
+ways), an operator :class:`OutboxAdmin` (dead letters, requeue, purge, stats);
+:class:`OutboxRelayStore` is all of them.
 
 Delivery to the broker is at least once: a message is delivered again only when a relay's
 lease expired before it acknowledged (the store counts such stale acknowledgements), or
@@ -21,32 +26,29 @@ Messages that share an ``ordering_key`` are delivered one at a time in commit or
 from __future__ import annotations
 
 import datetime as dt
-import os
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Final, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 import attrs
 
-from hexalchemy.ports._text import encodes_as_utf8
-from hexalchemy.ports.errors import HexalchemyError
-
 __all__ = [
-    "MAX_HEADER_COUNT",
-    "MAX_KEY_LENGTH",
-    "MAX_PAYLOAD_BYTES",
-    "MAX_TOPIC_LENGTH",
     "AcknowledgeResult",
+    "AsyncLeasedDelivery",
+    "AsyncLockedDelivery",
+    "AsyncOutboxAdmin",
+    "AsyncOutboxDelivery",
     "AsyncOutboxRelayStore",
     "AsyncOutboxWriter",
     "AsyncPublisher",
     "AsyncPublish",
     "DeadLetter",
     "DeliveryResult",
-    "InvalidMessageError",
     "Lease",
+    "LeasedDelivery",
+    "LockedDelivery",
+    "OutboxAdmin",
+    "OutboxDelivery",
     "OutboxMessage",
     "OutboxRelayStore",
     "OutboxStats",
@@ -54,91 +56,15 @@ __all__ = [
     "Publish",
     "Publisher",
     "PublishResult",
-    "time_ordered_uuid",
 ]
-
-MAX_TOPIC_LENGTH: Final = 255
-"""The longest topic, in characters."""
-MAX_KEY_LENGTH: Final = 255
-"""The longest ordering or idempotency key, and the longest header name, in characters."""
-MAX_PAYLOAD_BYTES: Final = 1024 * 1024
-"""The default largest payload, in bytes (a writer may be configured with another)."""
-MAX_HEADER_COUNT: Final = 64
-"""The most headers one message may carry."""
-_MAX_HEADER_VALUE: Final = 4096
-
-
-class InvalidMessageError(HexalchemyError):
-    """A message is not valid (blank topic, oversized payload, bad headers...); nothing was written."""
-
-    def __init__(self, field: str, value: object, reason: str) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"invalid outbox message: {field}={shown}: {reason}")
-
-
-_uuid_lock = threading.Lock()
-_last_uuid_ms = 0
-_last_uuid_counter = 0
-
-
-def time_ordered_uuid(now: dt.datetime | None = None) -> uuid.UUID:
-    """Return a new UUID version 7: its first 48 bits are the Unix time in milliseconds.
-
-    UUIDs made by one process sort in the order they were made (a 12-bit counter orders
-    those made in the same millisecond), so they index well and read as creation order.
-    """
-    global _last_uuid_ms, _last_uuid_counter
-    millis = int((now.timestamp() if now is not None else time.time()) * 1000)
-    with _uuid_lock:
-        if millis <= _last_uuid_ms:
-            millis = _last_uuid_ms
-            _last_uuid_counter += 1
-            if _last_uuid_counter > 0xFFF:
-                millis += 1
-                _last_uuid_counter = 0
-        else:
-            _last_uuid_counter = 0
-        _last_uuid_ms = millis
-        counter = _last_uuid_counter
-    random_bits = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | random_bits
-    return uuid.UUID(int=value)
-
-
-def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False) -> None:
-    if not isinstance(value, str):
-        raise InvalidMessageError(field, value, "must be a str")
-    if not blank_ok and not value.strip():
-        raise InvalidMessageError(field, value, "must not be blank")
-    if len(value) > limit:
-        raise InvalidMessageError(field, value, f"is longer than {limit} characters")
-    if "\x00" in value:
-        raise InvalidMessageError(field, value, "must not contain NUL characters")
-    if not encodes_as_utf8(value):
-        raise InvalidMessageError(field, value, "must be valid Unicode (it holds a lone surrogate)")
-
-
-def _check_headers(headers: object) -> None:
-    if not isinstance(headers, Mapping):
-        raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
-    if len(headers) > MAX_HEADER_COUNT:
-        raise InvalidMessageError("headers", headers, f"has more than {MAX_HEADER_COUNT} entries")
-    for name, value in headers.items():
-        _check_text(f"headers[{name!r}]", name, MAX_KEY_LENGTH)
-        _check_text(f"headers[{name!r}]", value, _MAX_HEADER_VALUE, blank_ok=True)
 
 
 @attrs.frozen(kw_only=True)
 class OutboxMessage:
     """One message waiting in the outbox for delivery to a broker.
 
-    Build new messages with :meth:`create`, which validates them. ``attempts``,
-    ``available_at`` and ``last_error`` are maintained by the relay store.
+    Build new messages with :func:`hexalchemy.rules.new_message`, which validates them.
+    ``attempts``, ``available_at`` and ``last_error`` are maintained by the relay store.
     """
 
     id: uuid.UUID
@@ -151,57 +77,6 @@ class OutboxMessage:
     attempts: int = 0
     available_at: dt.datetime
     last_error: str | None = None
-
-    @classmethod
-    def create(
-        cls,
-        topic: str,
-        payload: bytes,
-        *,
-        headers: Mapping[str, str] | None = None,
-        ordering_key: str | None = None,
-        idempotency_key: str | None = None,
-        available_at: dt.datetime | None = None,
-        now: dt.datetime | None = None,
-        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-    ) -> OutboxMessage:
-        """Validate and build a new message; raise :class:`InvalidMessageError` on bad input."""
-        created_at = now if now is not None else dt.datetime.now(dt.UTC)
-        message = cls(
-            id=time_ordered_uuid(created_at),
-            topic=topic,
-            payload=payload,
-            headers=dict(headers) if headers is not None else {},
-            ordering_key=ordering_key,
-            idempotency_key=idempotency_key,
-            created_at=created_at,
-            available_at=available_at if available_at is not None else created_at,
-        )
-        message.validate(max_payload_bytes=max_payload_bytes)
-        return message
-
-    def validate(self, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
-        """Raise :class:`InvalidMessageError` naming the first thing wrong with this message."""
-        if not isinstance(self.id, uuid.UUID):
-            raise InvalidMessageError("id", self.id, "must be a UUID")
-        _check_text("topic", self.topic, MAX_TOPIC_LENGTH)
-        if not isinstance(self.payload, bytes):
-            raise InvalidMessageError("payload", self.payload, "must be bytes (serialise it first)")
-        if len(self.payload) > max_payload_bytes:
-            raise InvalidMessageError(
-                "payload", f"<{len(self.payload)} bytes>", f"is larger than {max_payload_bytes} bytes"
-            )
-        _check_headers(self.headers)
-        for field in ("ordering_key", "idempotency_key"):
-            value = getattr(self, field)
-            if value is not None:
-                _check_text(field, value, MAX_KEY_LENGTH)
-        for field in ("created_at", "available_at"):
-            value = getattr(self, field)
-            if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-                raise InvalidMessageError(field, value, "must be a timezone-aware datetime")
-        if not isinstance(self.attempts, int) or self.attempts < 0:
-            raise InvalidMessageError("attempts", self.attempts, "must be an int >= 0")
 
 
 @attrs.frozen
@@ -242,7 +117,7 @@ class PublishResult:
 
 @attrs.frozen
 class DeliveryResult:
-    """What one locked delivery (:meth:`OutboxRelayStore.deliver`) did, after it committed."""
+    """What one locked delivery (:meth:`LockedDelivery.deliver`) did, after it committed."""
 
     messages: int
     """Messages handed to the publisher (0 when nothing was due)."""
@@ -305,8 +180,12 @@ class AsyncOutboxWriter(Protocol):
         ...
 
 
-class OutboxRelayStore(Protocol):
-    """What a relay needs: leased claims and their outcomes, each in its own transaction, or locked deliveries."""
+class LeasedDelivery(Protocol):
+    """Leased delivery: lease due messages in one transaction, settle them in another.
+
+    Each call runs in its own transaction; the messages are published in between, with no
+    transaction open.
+    """
 
     def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
@@ -330,6 +209,10 @@ class OutboxRelayStore(Protocol):
         """Give unfinished messages back at once, without counting the attempt (graceful stop)."""
         ...
 
+
+class LockedDelivery(Protocol):
+    """Locked delivery: take, publish and settle due messages in one transaction."""
+
     def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
         """Take up to ``limit`` due messages, publish them and settle them, all in one transaction.
 
@@ -342,6 +225,10 @@ class OutboxRelayStore(Protocol):
         messages are due again with no attempt counted.
         """
         ...
+
+
+class OutboxAdmin(Protocol):
+    """What an operator needs: the dead letters, requeueing and purging them, and the counts."""
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters."""
@@ -360,8 +247,16 @@ class OutboxRelayStore(Protocol):
         ...
 
 
-class AsyncOutboxRelayStore(Protocol):
-    """The relay store for async relays (see :class:`OutboxRelayStore`)."""
+class OutboxDelivery(LeasedDelivery, LockedDelivery, Protocol):
+    """What a relay needs: leased and locked delivery (the relay picks one by its mode)."""
+
+
+class OutboxRelayStore(OutboxDelivery, OutboxAdmin, Protocol):
+    """The whole relay store: leased and locked delivery, and the operator's calls."""
+
+
+class AsyncLeasedDelivery(Protocol):
+    """Leased delivery (async; see :class:`LeasedDelivery`)."""
 
     async def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
@@ -385,9 +280,17 @@ class AsyncOutboxRelayStore(Protocol):
         """Give unfinished messages back at once, without counting the attempt."""
         ...
 
+
+class AsyncLockedDelivery(Protocol):
+    """Locked delivery (async; see :class:`LockedDelivery`)."""
+
     async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
-        """Take, publish (awaiting ``publish``) and settle due messages in one transaction (see :meth:`OutboxRelayStore.deliver`)."""
+        """Take, publish (awaiting ``publish``) and settle due messages in one transaction (see :meth:`LockedDelivery.deliver`)."""
         ...
+
+
+class AsyncOutboxAdmin(Protocol):
+    """The operator's calls (async; see :class:`OutboxAdmin`)."""
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters."""
@@ -404,6 +307,14 @@ class AsyncOutboxRelayStore(Protocol):
     async def stats(self) -> OutboxStats:
         """Counts for monitoring."""
         ...
+
+
+class AsyncOutboxDelivery(AsyncLeasedDelivery, AsyncLockedDelivery, Protocol):
+    """What an async relay needs: leased and locked delivery (see :class:`OutboxDelivery`)."""
+
+
+class AsyncOutboxRelayStore(AsyncOutboxDelivery, AsyncOutboxAdmin, Protocol):
+    """The whole relay store for async relays (see :class:`OutboxRelayStore`)."""
 
 
 class Publisher(Protocol):

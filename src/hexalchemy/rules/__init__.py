@@ -4,6 +4,88 @@ The value domain (which values each field type accepts and how each is stored), 
 of the ports' value types, ids, hashing and policies live here, once, so that the in-memory
 and SQL adapters cannot disagree. This package imports only the standard library, attrs and
 :mod:`hexalchemy.ports`; adapters and application services import it.
+
+Each submodule has one job; this package re-exports their classes and functions (their
+constants, such as ``MAX_TOPIC_LENGTH``, stay in their module).
 """
 
-__all__: list[str] = []
+from hexalchemy.rules.agent_checks import (
+    check_after_sequence,
+    check_agent_id,
+    check_evidence_kind,
+    check_lease_for,
+    check_limit,
+    check_maximum,
+    check_runner,
+)
+from hexalchemy.rules.agent_states import new_agent_state, validate_agent_state
+from hexalchemy.rules.evidence import new_evidence, validate_evidence
+from hexalchemy.rules.evidence_chain import (
+    canonical_evidence_bytes,
+    chain_evidence,
+    evidence_hash,
+    verify_chain,
+)
+from hexalchemy.rules.ids import time_ordered_uuid
+from hexalchemy.rules.json_values import canonical_json, normalize_json
+from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
+from hexalchemy.rules.outbox_arguments import check_claim, check_error, check_outbox_limit, check_retry_after
+from hexalchemy.rules.outbox_messages import new_message, prepare_batch, validate_message
+from hexalchemy.rules.outbox_policy import OutboxPolicy, exhausted_error
+from hexalchemy.rules.outbox_results import (
+    Outcome,
+    describe_error,
+    publisher_raised,
+    sort_results,
+    stored_error,
+)
+from hexalchemy.rules.signals import new_signal, validate_signal
+from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text
+
+__all__ = [
+    # text
+    "encodes_as_utf8",
+    "holds_unencodable_text",
+    # JSON values
+    "canonical_json",
+    "normalize_json",
+    # numbers written as text
+    "parse_decimal_float",
+    "parse_decimal_int",
+    # ids
+    "time_ordered_uuid",
+    # outbox
+    "OutboxPolicy",
+    "Outcome",
+    "check_claim",
+    "check_error",
+    "check_outbox_limit",
+    "check_retry_after",
+    "describe_error",
+    "exhausted_error",
+    "new_message",
+    "prepare_batch",
+    "publisher_raised",
+    "sort_results",
+    "stored_error",
+    "validate_message",
+    # agents
+    "check_after_sequence",
+    "check_agent_id",
+    "check_evidence_kind",
+    "check_lease_for",
+    "check_limit",
+    "check_maximum",
+    "check_runner",
+    "new_agent_state",
+    "new_evidence",
+    "new_signal",
+    "validate_agent_state",
+    "validate_evidence",
+    "validate_signal",
+    # evidence hashing
+    "canonical_evidence_bytes",
+    "chain_evidence",
+    "evidence_hash",
+    "verify_chain",
+]

@@ -59,17 +59,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hexalchemy.ports import (
+    AgentState,
+    AgentStatus,
     ConfigError,
     ConstraintViolationError,
     DuplicateEntityError,
     EntityNotFoundError,
-    TransactionUsageError,
-    VersionConflictError,
-)
-from hexalchemy.ports.agents import (
-    ACTIVE_STATUSES,
-    AgentState,
-    AgentStatus,
     Evidence,
     EvidenceKind,
     InvalidAgentDataError,
@@ -78,7 +73,11 @@ from hexalchemy.ports.agents import (
     RunnerLease,
     Signal,
     SignalKind,
+    TransactionUsageError,
     VerifyResult,
+    VersionConflictError,
+)
+from hexalchemy.rules import (
     canonical_json,
     chain_evidence,
     check_after_sequence,
@@ -88,8 +87,12 @@ from hexalchemy.ports.agents import (
     check_limit,
     check_maximum,
     check_runner,
+    validate_agent_state,
+    validate_evidence,
+    validate_signal,
     verify_chain,
 )
+from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.sqlalchemy._agents_tables import AgentTables
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import (
@@ -417,7 +420,7 @@ class AgentStateCore:
         transaction = self.transactions.require(AgentState, write=True)
         if not isinstance(state, AgentState):
             raise InvalidAgentDataError("state", state, "must be an AgentState")
-        checked = state.validate()
+        checked = validate_agent_state(state)
         if lease is not None:
             if not isinstance(lease, RunnerLease):
                 raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
@@ -695,7 +698,7 @@ class SignalQueueCore:
         state = self.transactions.require(Signal, write=True)
         if not isinstance(signal, Signal):
             raise InvalidAgentDataError("signal", signal, "must be a Signal")
-        checked = signal.validate()
+        checked = validate_signal(signal)
         execute = state.connection.execute
         if checked.idempotency_key is not None:
             existing = yield from self._existing(state, checked)
@@ -847,7 +850,7 @@ class EvidenceLogCore:
         for entry in entries:
             if not isinstance(entry, Evidence):
                 raise InvalidAgentDataError("entry", entry, "must be an Evidence")
-            checked.append(entry.validate())
+            checked.append(validate_evidence(entry))
         ids = [entry.id for entry in checked]
         if len(set(ids)) != len(ids):
             raise InvalidAgentDataError("entries", "<ids>", "contain the same evidence id twice")

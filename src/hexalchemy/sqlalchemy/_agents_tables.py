@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from hexalchemy.ports import ConfigError
-from hexalchemy.ports.agents import MAX_AGENT_ID_LENGTH
+from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 

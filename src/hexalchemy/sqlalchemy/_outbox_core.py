@@ -54,12 +54,12 @@ from hexalchemy.ports import (
     OutboxStats,
     TransactionUsageError,
 )
-from hexalchemy.ports._outbox_rules import (
+from hexalchemy.rules import (
     OutboxPolicy,
     Outcome,
     check_claim,
     check_error,
-    check_limit,
+    check_outbox_limit,
     check_retry_after,
     exhausted_error,
     prepare_batch,
@@ -605,7 +605,7 @@ class OutboxRelayCore:
     # ------------------------------------------------------------------------- locked delivery
     def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
         """Plan: take, publish and settle up to ``limit`` due messages in one transaction."""
-        check_limit(limit)
+        check_outbox_limit(limit)
         if not callable(publish):
             raise TypeError(f"publish must be callable, not {publish!r}")
         return self._own(functools.partial(self._deliver, publish=publish, limit=limit))

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from hexalchemy.ports import ConfigError
-from hexalchemy.ports.outbox import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
+from hexalchemy.rules.outbox_messages import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 

@@ -33,7 +33,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-from hexalchemy.ports.agents import (
+from hexalchemy.ports import (
     AgentState,
     AgentStatus,
     Evidence,

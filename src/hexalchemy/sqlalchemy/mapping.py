@@ -40,14 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from hexalchemy.ports import (
-    EntitySpec,
-    InvalidValueError,
-    MappingError,
-    encodes_as_utf8,
-    field_types,
-    holds_unencodable_text,
-)
+from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_types
+from hexalchemy.rules import encodes_as_utf8, holds_unencodable_text
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 

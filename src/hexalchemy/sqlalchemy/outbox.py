@@ -48,8 +48,9 @@ from hexalchemy.ports import (
     OutboxMessage,
     OutboxStats,
 )
-from hexalchemy.ports._outbox_rules import OutboxPolicy
-from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES, AsyncPublish, Publish
+from hexalchemy.ports.outbox import AsyncPublish, Publish
+from hexalchemy.rules import OutboxPolicy
+from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
 from hexalchemy.sqlalchemy._operations import run_plan as _run
 from hexalchemy.sqlalchemy._operations import run_plan_async as _run_async
 from hexalchemy.sqlalchemy._operations import run_plan_bridged
@@ -170,7 +171,7 @@ class SqlAlchemyOutboxRelayStore:
         return _run_own(self._core.release(lease, ids))
 
     def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
-        """Take, publish and settle up to ``limit`` due messages in one transaction (see ``OutboxRelayStore.deliver``)."""
+        """Take, publish and settle up to ``limit`` due messages in one transaction (see ``LockedDelivery.deliver``)."""
         return _run_own(self._core.deliver(publish, limit))
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:

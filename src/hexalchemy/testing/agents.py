@@ -60,6 +60,8 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VerifyResult,
     VersionConflictError,
+)
+from hexalchemy.rules import (
     chain_evidence,
     check_after_sequence,
     check_agent_id,
@@ -68,9 +70,12 @@ from hexalchemy.ports import (
     check_limit,
     check_maximum,
     check_runner,
+    validate_agent_state,
+    validate_evidence,
+    validate_signal,
     verify_chain,
 )
-from hexalchemy.ports.agents import ACTIVE_STATUSES
+from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.testing.memory import (
     _MISSING,
     AsyncInMemoryTransactionManager,
@@ -227,7 +232,7 @@ class _StateCore:
         return found
 
     def _save(self, given: AgentState, lease: RunnerLease | None) -> AgentState:
-        validated = given.validate()
+        validated = validate_agent_state(given)
         state = self._core.require(AgentState, write=True)
         now = _now(self._clock)
         with self._core.lock:
@@ -376,7 +381,7 @@ class _SignalCore:
     def send(self, given: Signal) -> Signal:
         if not isinstance(given, Signal):
             raise InvalidAgentDataError("signal", given, "must be a Signal")
-        signal = given.validate()
+        signal = validate_signal(given)
         state = self._core.require(Signal, write=True)
         with self._core.lock:
             _require_agents(self._core, state, (signal.agent_id,))
@@ -457,7 +462,7 @@ class _EvidenceCore:
         for entry in given:
             if not isinstance(entry, Evidence):
                 raise InvalidAgentDataError("entry", entry, "must be an Evidence")
-            entries.append(entry.validate())
+            entries.append(validate_evidence(entry))
         ids = [entry.id for entry in entries]
         if len(set(ids)) != len(ids):
             raise InvalidAgentDataError("entries", ids, "an id appears twice in one batch")

@@ -39,8 +39,8 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VersionConflictError,
     field_types,
-    holds_unencodable_text,
 )
+from hexalchemy.rules import holds_unencodable_text
 
 __all__ = [
     "AsyncInMemoryRepository",

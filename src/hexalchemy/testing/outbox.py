@@ -42,11 +42,12 @@ from hexalchemy.ports import (
     PublishResult,
     TransactionUsageError,
 )
-from hexalchemy.ports._outbox_rules import (
+from hexalchemy.ports.outbox import AsyncPublish, Publish
+from hexalchemy.rules import (
     OutboxPolicy,
     check_claim,
     check_error,
-    check_limit,
+    check_outbox_limit,
     check_retry_after,
     exhausted_error,
     prepare_batch,
@@ -54,7 +55,7 @@ from hexalchemy.ports._outbox_rules import (
     sort_results,
     stored_error,
 )
-from hexalchemy.ports.outbox import MAX_PAYLOAD_BYTES, AsyncPublish, Publish
+from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
 from hexalchemy.testing.memory import (
     AsyncInMemoryTransactionManager,
     InMemoryTransactionManager,
@@ -288,7 +289,7 @@ class _RelayCore:
 
     def start_delivery(self, limit: int) -> Lease:
         """Take up to ``limit`` due messages for a locked delivery (an empty lease when none is due)."""
-        check_limit(limit)
+        check_outbox_limit(limit)
         return self.claim(limit, _DELIVERY_HOLD)
 
     def settle_delivery(
@@ -522,7 +523,7 @@ class InMemoryOutboxRelayStore:
         return self._core.release(lease, ids)
 
     def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
-        """Take, publish and settle up to ``limit`` due messages as one delivery (see ``OutboxRelayStore.deliver``)."""
+        """Take, publish and settle up to ``limit`` due messages as one delivery (see ``LockedDelivery.deliver``)."""
         lease = self._core.start_delivery(limit)
         if not lease.messages:
             return DeliveryResult(0, 0, 0, 0)

@@ -60,9 +60,9 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VerifyResult,
     VersionConflictError,
-    evidence_hash,
 )
-from hexalchemy.ports.agents import MAX_AGENT_PAYLOAD_BYTES
+from hexalchemy.rules import evidence_hash, new_agent_state, new_evidence, new_signal
+from hexalchemy.rules.agent_limits import MAX_AGENT_PAYLOAD_BYTES
 from hexalchemy.testing.agents import Tamper
 from hexalchemy.testing.contracts.outbox import _AsyncTransactions
 
@@ -331,15 +331,15 @@ class _BoomError(Exception):
 
 
 def _agent(id: str = "agent-1", status: AgentStatus = AgentStatus.ACTIVE) -> AgentState:
-    return AgentState.create(id, "planner", status=status, metadata={"team": "blue", "n": [1, 2]})
+    return new_agent_state(id, "planner", status=status, metadata={"team": "blue", "n": [1, 2]})
 
 
 def _signal(agent_id: str = "agent-1", kind: SignalKind = SignalKind.USER_MESSAGE, **kw: Any) -> Signal:
-    return Signal.create(agent_id, kind, {"text": "hi"}, **kw)
+    return new_signal(agent_id, kind, {"text": "hi"}, **kw)
 
 
 def _entry(agent_id: str = "agent-1", payload: Any = None, **kw: Any) -> Evidence:
-    return Evidence.create(
+    return new_evidence(
         agent_id, EvidenceKind.OBSERVATION, payload if payload is not None else {"x": 1}, **kw
     )
 
@@ -757,11 +757,9 @@ class _AgentBehaviour:
     async def test_last_of_a_kind_reads_past_a_long_log(self, hx_agents: _Subject) -> None:
         """More entries after the boundary than one page of ``list_by_agent`` holds."""
         await hx_agents.agents("agent-1", "other")
-        boundary = Evidence.create(
-            "agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"}
-        )
+        boundary = new_evidence("agent-1", EvidenceKind.ACTION_BOUNDARY, {"action": "a", "phase": "started"})
         stored = await hx_agents.append(_entry(), boundary, *(_entry(payload={"i": i}) for i in range(120)))
-        await hx_agents.append(Evidence.create("other", EvidenceKind.ACTION_BOUNDARY, {"phase": "completed"}))
+        await hx_agents.append(new_evidence("other", EvidenceKind.ACTION_BOUNDARY, {"phase": "completed"}))
         for kind in (EvidenceKind.ACTION_BOUNDARY, "action_boundary"):
             found = await hx_agents.read(functools.partial(hx_agents.evidence.last, "agent-1", kind=kind))
             assert found == stored[1]

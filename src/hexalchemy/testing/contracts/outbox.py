@@ -55,8 +55,9 @@ from hexalchemy.ports import (
     TransactionManager,
     TransactionUsageError,
 )
-from hexalchemy.ports._outbox_rules import MISSING_RESULT
 from hexalchemy.ports.outbox import AsyncPublish, Publish
+from hexalchemy.rules import new_message
+from hexalchemy.rules.outbox_results import MISSING_RESULT
 
 __all__ = [
     "CONTRACT_BASE_DELAY",
@@ -301,7 +302,7 @@ def _message(
     idempotency_key: str | None = None,
     available_at: dt.datetime | None = None,
 ) -> OutboxMessage:
-    return OutboxMessage.create(
+    return new_message(
         topic, payload, ordering_key=ordering_key, idempotency_key=idempotency_key, available_at=available_at
     )
 
@@ -358,7 +359,7 @@ class _OutboxBehaviour:
                 await hx_outbox.writer.add(_message())
 
     async def test_a_claimed_message_is_the_message_written(self, hx_outbox: _Subject) -> None:
-        message = OutboxMessage.create(
+        message = new_message(
             "billing.invoice-paid",
             bytes(range(256)),
             headers={"content-type": "application/octet-stream", "trace": ""},
@@ -628,7 +629,7 @@ class _OutboxBehaviour:
         self, hx_outbox: _Subject
     ) -> None:
         (message,) = await hx_outbox.commit(
-            OutboxMessage.create(_TOPIC, b"body", headers={"h": "v"}, ordering_key="k", idempotency_key="i")
+            new_message(_TOPIC, b"body", headers={"h": "v"}, ordering_key="k", idempotency_key="i")
         )
         broker = _Broker()
         await hx_outbox.deliver(broker.publish)

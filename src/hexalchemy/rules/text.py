@@ -1,4 +1,4 @@
-"""Text checks shared by the ports' validation."""
+"""Text checks: whether a str, or every str inside a value, can be written as UTF-8."""
 
 from __future__ import annotations
 

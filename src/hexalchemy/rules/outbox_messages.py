@@ -1,0 +1,144 @@
+"""Outbox messages: their limits, how a new one is built, how one is validated, and how a batch is prepared."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import attrs
+
+from hexalchemy.ports import InvalidMessageError, OutboxMessage
+from hexalchemy.rules.ids import time_ordered_uuid
+from hexalchemy.rules.text import encodes_as_utf8
+
+__all__ = [
+    "MAX_HEADER_COUNT",
+    "MAX_KEY_LENGTH",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_TOPIC_LENGTH",
+    "new_message",
+    "prepare_batch",
+    "validate_message",
+]
+
+MAX_TOPIC_LENGTH: Final = 255
+"""The longest topic, in characters."""
+MAX_KEY_LENGTH: Final = 255
+"""The longest ordering or idempotency key, and the longest header name, in characters."""
+MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+"""The default largest payload, in bytes (a writer may be configured with another)."""
+MAX_HEADER_COUNT: Final = 64
+"""The most headers one message may carry."""
+_MAX_HEADER_VALUE: Final = 4096
+
+
+def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False) -> None:
+    if not isinstance(value, str):
+        raise InvalidMessageError(field, value, "must be a str")
+    if not blank_ok and not value.strip():
+        raise InvalidMessageError(field, value, "must not be blank")
+    if len(value) > limit:
+        raise InvalidMessageError(field, value, f"is longer than {limit} characters")
+    if "\x00" in value:
+        raise InvalidMessageError(field, value, "must not contain NUL characters")
+    if not encodes_as_utf8(value):
+        raise InvalidMessageError(field, value, "must be valid Unicode (it holds a lone surrogate)")
+
+
+def _check_headers(headers: object) -> None:
+    if not isinstance(headers, Mapping):
+        raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
+    if len(headers) > MAX_HEADER_COUNT:
+        raise InvalidMessageError("headers", headers, f"has more than {MAX_HEADER_COUNT} entries")
+    for name, value in headers.items():
+        _check_text(f"headers[{name!r}]", name, MAX_KEY_LENGTH)
+        _check_text(f"headers[{name!r}]", value, _MAX_HEADER_VALUE, blank_ok=True)
+
+
+def new_message(
+    topic: str,
+    payload: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    ordering_key: str | None = None,
+    idempotency_key: str | None = None,
+    available_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+) -> OutboxMessage:
+    """Validate and build a new message; raise :class:`~hexalchemy.ports.InvalidMessageError` on bad input."""
+    created_at = now if now is not None else dt.datetime.now(dt.UTC)
+    message = OutboxMessage(
+        id=time_ordered_uuid(created_at),
+        topic=topic,
+        payload=payload,
+        headers=dict(headers) if headers is not None else {},
+        ordering_key=ordering_key,
+        idempotency_key=idempotency_key,
+        created_at=created_at,
+        available_at=available_at if available_at is not None else created_at,
+    )
+    validate_message(message, max_payload_bytes=max_payload_bytes)
+    return message
+
+
+def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+    """Raise :class:`~hexalchemy.ports.InvalidMessageError` naming the first thing wrong with ``message``."""
+    if not isinstance(message.id, uuid.UUID):
+        raise InvalidMessageError("id", message.id, "must be a UUID")
+    _check_text("topic", message.topic, MAX_TOPIC_LENGTH)
+    if not isinstance(message.payload, bytes):
+        raise InvalidMessageError("payload", message.payload, "must be bytes (serialise it first)")
+    if len(message.payload) > max_payload_bytes:
+        raise InvalidMessageError(
+            "payload", f"<{len(message.payload)} bytes>", f"is larger than {max_payload_bytes} bytes"
+        )
+    _check_headers(message.headers)
+    for field in ("ordering_key", "idempotency_key"):
+        value = getattr(message, field)
+        if value is not None:
+            _check_text(field, value, MAX_KEY_LENGTH)
+    for field in ("created_at", "available_at"):
+        value = getattr(message, field)
+        if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidMessageError(field, value, "must be a timezone-aware datetime")
+    if not isinstance(message.attempts, int) or message.attempts < 0:
+        raise InvalidMessageError("attempts", message.attempts, "must be an int >= 0")
+
+
+def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> list[OutboxMessage]:
+    """Validate every message (``InvalidMessageError`` before anything is written) and normalise them.
+
+    Messages repeating an id, or an idempotency key of the same topic, earlier in the
+    batch are dropped (the first wins), as the database drops those repeating a stored
+    message. The kept ones are new: zero attempts, no error, datetimes in UTC, their own
+    copy of the headers.
+    """
+    batch = list(messages)
+    for message in batch:
+        if not isinstance(message, OutboxMessage):
+            raise InvalidMessageError("message", message, "must be an OutboxMessage")
+        validate_message(message, max_payload_bytes=max_payload_bytes)
+    ids: set[uuid.UUID] = set()
+    keys: set[tuple[str, str]] = set()
+    kept: list[OutboxMessage] = []
+    for message in batch:
+        key = (message.topic, message.idempotency_key) if message.idempotency_key is not None else None
+        if message.id in ids or (key is not None and key in keys):
+            continue
+        ids.add(message.id)
+        if key is not None:
+            keys.add(key)
+        kept.append(
+            attrs.evolve(
+                message,
+                headers=dict(message.headers),
+                attempts=0,
+                last_error=None,
+                created_at=message.created_at.astimezone(dt.UTC),
+                available_at=message.available_at.astimezone(dt.UTC),
+            )
+        )
+    return kept

@@ -1,0 +1,75 @@
+"""The outbox policy: how a relay store retries, dead-letters and finishes messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random as _random
+from collections.abc import Callable
+from typing import Final
+
+import attrs
+
+from hexalchemy.ports import ConfigError
+
+__all__ = ["OutboxPolicy", "exhausted_error"]
+
+_MAX_EXPONENT: Final = 62
+
+
+def _check_max_attempts(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError("max_attempts", value, "must be an int >= 1")
+
+
+def _check_delay(_instance: object, attribute: attrs.Attribute[dt.timedelta], value: object) -> None:
+    if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
+        raise ConfigError(attribute.name, value, "must be a timedelta > 0")
+
+
+def _check_archive(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError("archive", value, "must be a bool")
+
+
+@attrs.frozen(kw_only=True)
+class OutboxPolicy:
+    """How a relay store retries and finishes messages; every value is checked (``ConfigError``).
+
+    - ``max_attempts``: how many times a message is claimed before it is dead-lettered.
+      An attempt is counted when the message is claimed, so a message whose delivery
+      kills the relay every time (the lease expires with no outcome) still reaches the
+      dead letters: the claim that finds it at ``max_attempts`` moves it there instead of
+      leasing it again.
+    - ``base_delay``, ``max_delay``: a rejected message without ``retry_after`` waits a
+      random delay between 0 and ``min(max_delay, base_delay * 2 ** (attempts - 1))``
+      ("full jitter").
+    - ``archive``: keep acknowledged messages in the archive table instead of deleting them
+      (the tables must have been built with ``outbox_tables(..., archive=True)``).
+    """
+
+    max_attempts: int = attrs.field(default=10, validator=_check_max_attempts)
+    base_delay: dt.timedelta = attrs.field(default=dt.timedelta(seconds=1), validator=_check_delay)
+    max_delay: dt.timedelta = attrs.field(default=dt.timedelta(minutes=5), validator=_check_delay)
+    archive: bool = attrs.field(default=False, validator=_check_archive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_delay < self.base_delay:
+            raise ConfigError("max_delay", self.max_delay, f"must be >= base_delay ({self.base_delay})")
+
+    def retry_delay(self, attempts: int, *, random: Callable[[], float] = _random.random) -> dt.timedelta:
+        """The backoff before the next attempt of a message rejected after ``attempts`` claims.
+
+        Uniform between 0 and ``min(max_delay, base_delay * 2 ** (attempts - 1))``;
+        ``random`` returns a float in [0, 1).
+        """
+        exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
+        cap = min(self.max_delay.total_seconds(), self.base_delay.total_seconds() * 2.0**exponent)
+        return dt.timedelta(seconds=cap * random())
+
+
+def exhausted_error(attempts: int) -> str:
+    """The error recorded for a message a claim dead-letters at the attempt limit."""
+    return (
+        f"gave up after {attempts} attempts: each lease expired before the relay "
+        "acknowledged or rejected the message"
+    )
