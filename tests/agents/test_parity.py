@@ -7,11 +7,21 @@ from typing import Any
 import pytest
 
 from hexalchemy.ports import (
+    AgentLeases,
+    AgentListing,
+    AgentStates,
     AgentStateStore,
+    AsyncAgentLeases,
+    AsyncAgentListing,
+    AsyncAgentStates,
     AsyncAgentStateStore,
     AsyncEvidenceLog,
+    AsyncEvidenceReader,
+    AsyncEvidenceWriter,
     AsyncSignalQueue,
     EvidenceLog,
+    EvidenceReader,
+    EvidenceWriter,
     SignalQueue,
 )
 from hexalchemy.testing import (
@@ -27,6 +37,11 @@ from hexalchemy.testing import (
 from tests.test_sync_async_parity import describe, function_of, kind_of, public_members
 
 TWINS: list[tuple[type[Any], type[Any]]] = [
+    (AgentStates, AsyncAgentStates),
+    (AgentListing, AsyncAgentListing),
+    (AgentLeases, AsyncAgentLeases),
+    (EvidenceWriter, AsyncEvidenceWriter),
+    (EvidenceReader, AsyncEvidenceReader),
     (AgentStateStore, AsyncAgentStateStore),
     (SignalQueue, AsyncSignalQueue),
     (EvidenceLog, AsyncEvidenceLog),

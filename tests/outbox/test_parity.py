@@ -10,8 +10,16 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hexalchemy.ports import (
+    AsyncLeasedDelivery,
+    AsyncLockedDelivery,
+    AsyncOutboxAdmin,
+    AsyncOutboxDelivery,
     AsyncOutboxRelayStore,
     AsyncOutboxWriter,
+    LeasedDelivery,
+    LockedDelivery,
+    OutboxAdmin,
+    OutboxDelivery,
     OutboxRelayStore,
     OutboxWriter,
 )
@@ -40,6 +48,10 @@ TWINS: list[tuple[type[Any], type[Any]]] = [
     (InMemoryOutboxWriter, AsyncInMemoryOutboxWriter),
     (InMemoryOutboxRelayStore, AsyncInMemoryOutboxRelayStore),
     (OutboxWriter, AsyncOutboxWriter),
+    (LeasedDelivery, AsyncLeasedDelivery),
+    (LockedDelivery, AsyncLockedDelivery),
+    (OutboxAdmin, AsyncOutboxAdmin),
+    (OutboxDelivery, AsyncOutboxDelivery),
     (OutboxRelayStore, AsyncOutboxRelayStore),
 ]
 

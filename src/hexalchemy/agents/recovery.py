@@ -7,7 +7,8 @@ An agent that performs side effects records an ``action_boundary``
     {"action": "send-invoice", "phase": "completed"}
 
 :func:`decide_from_log` (or :func:`decide_from_log_async`) reads the agent's last
-``action_boundary`` entry from an evidence log, in one read however long the log, and
+``action_boundary`` entry from an evidence log (any
+:class:`~hexalchemy.ports.EvidenceReader`), in one read however long the log, and
 returns a :class:`Decision`; :func:`decide` does the same from entries already at hand. The
 rule, in order:
 
@@ -35,10 +36,10 @@ import attrs
 
 from hexalchemy.ports import (
     AgentState,
-    AsyncEvidenceLog,
+    AsyncEvidenceReader,
     Evidence,
     EvidenceKind,
-    EvidenceLog,
+    EvidenceReader,
     InvalidAgentDataError,
 )
 
@@ -72,13 +73,13 @@ def _checked(state: AgentState) -> AgentState:
     return state
 
 
-def decide_from_log(state: AgentState, log: EvidenceLog) -> Decision:
+def decide_from_log(state: AgentState, log: EvidenceReader) -> Decision:
     """Decide how to resume ``state`` from its last action boundary in ``log`` (one read, in the ambient transaction)."""
     boundary = log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))
 
 
-async def decide_from_log_async(state: AgentState, log: AsyncEvidenceLog) -> Decision:
+async def decide_from_log_async(state: AgentState, log: AsyncEvidenceReader) -> Decision:
     """The async twin of :func:`decide_from_log`."""
     boundary = await log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))

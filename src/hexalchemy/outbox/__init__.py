@@ -1,6 +1,6 @@
 """The outbox relay: an application service that delivers outbox messages to a broker.
 
-It speaks only to the ports (:class:`~hexalchemy.ports.OutboxRelayStore`,
+It speaks only to the ports (:class:`~hexalchemy.ports.OutboxDelivery`,
 :class:`~hexalchemy.ports.Publisher` and their async twins), so it runs the same over the
 SQL store and the in-memory one. See ``docs/outbox.md``.
 """

@@ -32,13 +32,13 @@ import attrs
 
 from hexalchemy.ports import (
     AcknowledgeResult,
-    AsyncOutboxRelayStore,
+    AsyncOutboxDelivery,
     AsyncPublisher,
     ConfigError,
     DeliveryResult,
     Lease,
+    OutboxDelivery,
     OutboxMessage,
-    OutboxRelayStore,
     Publisher,
 )
 from hexalchemy.rules import describe_error, sort_results
@@ -322,7 +322,7 @@ class RelayCore:
 
     def __init__(
         self,
-        store: OutboxRelayStore | AsyncOutboxRelayStore,
+        store: OutboxDelivery | AsyncOutboxDelivery,
         publisher: Publisher | AsyncPublisher,
         settings: RelaySettings,
         name: str,

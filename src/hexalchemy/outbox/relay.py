@@ -1,11 +1,12 @@
 """The outbox relay: moves committed outbox messages to a broker, at least once.
 
-A relay claims a batch of due messages from an :class:`~hexalchemy.ports.OutboxRelayStore`
-under a lease, hands it to a :class:`~hexalchemy.ports.Publisher`, then acknowledges the
-messages the broker accepted and rejects the others (the store retries them later with
-backoff, and dead-letters those past its attempt limit). With
-``delivery=DeliveryMode.LOCKED`` it asks the store to do all of that in one transaction
-instead (:meth:`~hexalchemy.ports.OutboxRelayStore.deliver`)::
+A relay claims a batch of due messages from a store (an
+:class:`~hexalchemy.ports.OutboxDelivery`, such as any
+:class:`~hexalchemy.ports.OutboxRelayStore`) under a lease, hands it to a
+:class:`~hexalchemy.ports.Publisher`, then acknowledges the messages the broker accepted
+and rejects the others (the store retries them later with backoff, and dead-letters those
+past its attempt limit). With ``delivery=DeliveryMode.LOCKED`` it asks the store to do all
+of that in one transaction instead (:meth:`~hexalchemy.ports.LockedDelivery.deliver`)::
 
     relay = OutboxRelay(store, publisher, batch_size=100, lease_for=timedelta(seconds=30))
     stop = threading.Event()          # set it from a signal handler or another thread
@@ -35,7 +36,7 @@ from hexalchemy.outbox._core import (
     drive_async,
     logger,
 )
-from hexalchemy.ports import AsyncOutboxRelayStore, AsyncPublisher, OutboxRelayStore, Publisher
+from hexalchemy.ports import AsyncOutboxDelivery, AsyncPublisher, OutboxDelivery, Publisher
 
 __all__ = [
     "AsyncOutboxRelay",
@@ -119,7 +120,7 @@ class OutboxRelay:
     * ``delivery`` -- :attr:`DeliveryMode.LEASED` (the default: lease, publish, then
       acknowledge) or :attr:`DeliveryMode.LOCKED` (take, publish and settle in one
       transaction that holds the messages' locks: faster, for a fast publisher; see
-      :meth:`~hexalchemy.ports.OutboxRelayStore.deliver`). ``lease_for`` applies to
+      :meth:`~hexalchemy.ports.LockedDelivery.deliver`). ``lease_for`` applies to
       leased delivery only.
     * ``wake_up`` -- an optional :class:`WakeUp` (a :class:`threading.Event`, or
       :class:`~hexalchemy.sqlalchemy.PostgresNotifyWakeUp`) that ends an idle sleep early.
@@ -132,7 +133,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: OutboxRelayStore,
+        store: OutboxDelivery,
         publisher: Publisher,
         *,
         batch_size: int = 100,
@@ -216,7 +217,7 @@ class AsyncOutboxRelay:
     """Delivers outbox messages from ``store`` through ``publisher``, in the calling task.
 
     The async twin of :class:`OutboxRelay`: the same options and behaviour, with an
-    :class:`~hexalchemy.ports.AsyncOutboxRelayStore`, an
+    :class:`~hexalchemy.ports.AsyncOutboxDelivery`, an
     :class:`~hexalchemy.ports.AsyncPublisher`, an :class:`asyncio.Event` to stop and an
     optional :class:`AsyncWakeUp`. Cancelling the task that runs it stops it at once: the
     messages of the batch in flight are published again once their lease expires (at once in
@@ -225,7 +226,7 @@ class AsyncOutboxRelay:
 
     def __init__(
         self,
-        store: AsyncOutboxRelayStore,
+        store: AsyncOutboxDelivery,
         publisher: AsyncPublisher,
         *,
         batch_size: int = 100,
