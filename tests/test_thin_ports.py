@@ -1,0 +1,119 @@
+"""The ports stay thin: Protocols, the value types they speak and errors; every rule lives in hexalchemy.rules."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Final
+
+import attrs
+import pytest
+
+import hexalchemy.ports
+
+MAX_PORT_METHODS: Final = 5
+"""A port with more methods is split by capability (its name stays as the union of the parts)."""
+
+PORT_MODULES = [
+    importlib.import_module(info.name)
+    for info in pkgutil.iter_modules(hexalchemy.ports.__path__, "hexalchemy.ports.")
+]
+
+
+def _is_protocol(value: object) -> bool:
+    return inspect.isclass(value) and bool(getattr(value, "_is_protocol", False))
+
+
+def _port_bases(port: type[Any]) -> list[type[Any]]:
+    """The ports ``port`` unites (``typing.Protocol`` and ``Generic`` left out)."""
+    return [
+        base for base in port.__bases__ if _is_protocol(base) and base.__module__.startswith("hexalchemy")
+    ]
+
+
+def _defined_here(module: Any) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == module.__name__
+    }
+
+
+@pytest.mark.parametrize("module", PORT_MODULES, ids=[module.__name__ for module in PORT_MODULES])
+def test_the_ports_define_protocols_value_types_and_errors_only(module: Any) -> None:
+    for name, value in _defined_here(module).items():
+        if inspect.isfunction(value):
+            assert name == "field_types", f"{module.__name__}.{name} is a rule: move it to hexalchemy.rules"
+            continue
+        assert isinstance(value, type)
+        kind_ok = (
+            _is_protocol(value)
+            or attrs.has(value)
+            or issubclass(value, (enum.Enum, Exception))
+            or name == "EntitySpec"
+        )
+        assert kind_ok, f"{module.__name__}.{name} is neither a Protocol, a value type nor an error"
+
+
+def _value_types() -> list[type[Any]]:
+    return [
+        value
+        for module in PORT_MODULES
+        for value in _defined_here(module).values()
+        if isinstance(value, type) and attrs.has(value)
+    ]
+
+
+@pytest.mark.parametrize("cls", _value_types(), ids=lambda cls: cls.__name__)
+def test_value_types_neither_build_nor_validate_themselves(cls: type[Any]) -> None:
+    methods = [
+        name
+        for name, value in vars(cls).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or isinstance(value, classmethod | staticmethod))
+    ]
+    assert methods == [], (
+        f"{cls.__name__} has methods {methods}: factories and checks live in hexalchemy.rules"
+    )
+
+
+def _protocols() -> list[type[Any]]:
+    return [
+        value
+        for module in PORT_MODULES
+        for value in _defined_here(module).values()
+        if isinstance(value, type) and _is_protocol(value)
+    ]
+
+
+@pytest.mark.parametrize("port", _protocols(), ids=lambda port: port.__name__)
+def test_a_port_has_a_handful_of_methods_or_is_a_union_of_ports(port: type[Any]) -> None:
+    own = [
+        name for name, value in vars(port).items() if not name.startswith("_") and inspect.isfunction(value)
+    ]
+    bases = _port_bases(port)
+    if bases:
+        assert own == [], f"{port.__name__} adds {own} to the ports it unites"
+    else:
+        assert 1 <= len(own) <= MAX_PORT_METHODS, (
+            f"{port.__name__} has {len(own)} methods: split it by capability"
+        )
+
+
+@pytest.mark.parametrize(
+    ("union", "parts"),
+    [
+        ("OutboxDelivery", ["LeasedDelivery", "LockedDelivery"]),
+        ("OutboxRelayStore", ["OutboxDelivery", "OutboxAdmin"]),
+        ("AgentStateStore", ["AgentStates", "AgentListing", "AgentLeases"]),
+        ("EvidenceLog", ["EvidenceWriter", "EvidenceReader"]),
+    ],
+)
+@pytest.mark.parametrize("prefix", ["", "Async"])
+def test_the_old_names_are_the_unions_of_their_parts(union: str, parts: list[str], prefix: str) -> None:
+    port = getattr(hexalchemy.ports, prefix + union)
+    assert [base.__name__ for base in _port_bases(port)] == [prefix + part for part in parts]
