@@ -5,6 +5,7 @@ The rules that build and validate the value types (factories such as ``new_messa
 ids, JSON rules, hashing, the outbox policy) live in :mod:`hexalchemy.rules`.
 """
 
+from hexalchemy.ports.columns import ColumnOptions, column
 from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
@@ -90,6 +91,7 @@ __all__ = [
     "AsyncRepository",
     "AsyncTransactionManager",
     "AsyncWriter",
+    "ColumnOptions",
     "CommitError",
     "ConfigError",
     "ConstraintViolationError",
@@ -119,6 +121,7 @@ __all__ = [
     "TransactionUsageError",
     "VersionConflictError",
     "Writer",
+    "column",
     "field_types",
 ]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import operator
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
-from hexalchemy.ports.errors import MappingError
+from hexalchemy.ports.columns import ColumnOptions, _declared_options
+from hexalchemy.ports.errors import InvalidValueError, MappingError
 
 __all__ = ["EntitySpec", "field_types"]
 
@@ -72,13 +73,19 @@ class EntitySpec(Generic[T, K]):
 
     Pass ``key_type`` (``key_type=UUID``) to give the key a precise static type; without it
     the key type is ``Any``.
+
+    ``columns`` declares :class:`~hexalchemy.ports.ColumnOptions` by dotted field path
+    (``{"note": ColumnOptions(max_length=100), "ship_to.street": ColumnOptions(max_length=80)}``),
+    as ``attrs.field(metadata=column(...))`` does on the class; a path that names no field, or
+    a field declared both ways, is a :class:`MappingError`.
     """
 
-    __slots__ = ("_key_getter", "cls", "events_field", "key_fields", "version_field")
+    __slots__ = ("_key_getter", "cls", "column_options", "events_field", "key_fields", "version_field")
 
     cls: type[T]
     key_fields: tuple[str, ...]
     version_field: str | None
+    column_options: Mapping[str, ColumnOptions]
 
     @overload
     def __init__(
@@ -88,6 +95,7 @@ class EntitySpec(Generic[T, K]):
         key: str | tuple[str, ...],
         version: str | None = None,
         events: str | None = None,
+        columns: Mapping[str, ColumnOptions] | None = None,
     ) -> None: ...
 
     @overload
@@ -98,6 +106,7 @@ class EntitySpec(Generic[T, K]):
         key: str | tuple[str, ...],
         version: str | None = None,
         events: str | None = None,
+        columns: Mapping[str, ColumnOptions] | None = None,
         key_type: type[K],
     ) -> None: ...
 
@@ -108,6 +117,7 @@ class EntitySpec(Generic[T, K]):
         key: str | tuple[str, ...],
         version: str | None = None,
         events: str | None = None,
+        columns: Mapping[str, ColumnOptions] | None = None,
         key_type: object = None,
     ) -> None:
         types = field_types(cls)
@@ -132,6 +142,7 @@ class EntitySpec(Generic[T, K]):
         self.key_fields = key_fields
         self.version_field = version
         self.events_field = _check_events_field(cls, events, key_fields, version)
+        self.column_options = _declared_options(cls, columns)
         getter: Callable[[Any], Any] = operator.attrgetter(*key_fields)
         self._key_getter: Callable[[T], K] = getter
 
@@ -193,13 +204,14 @@ class EntitySpec(Generic[T, K]):
     def key_values(self, key: K) -> tuple[object, ...]:
         """Split a key into the values of the key fields, in ``key_fields`` order."""
         if self.is_composite:
-            values = tuple(typing.cast(tuple[object, ...], key))
-            if len(values) != len(self.key_fields):
-                raise TypeError(
-                    f"{self.cls.__qualname__} has a key of {len(self.key_fields)} fields "
-                    f"{self.key_fields!r}, got {key!r}"
+            if not isinstance(key, tuple | list) or len(key) != len(self.key_fields):
+                raise InvalidValueError(
+                    self.cls,
+                    "key",
+                    key,
+                    f"a key is a tuple of the {len(self.key_fields)} fields {self.key_fields!r}",
                 )
-            return values
+            return tuple(key)
         return (key,)
 
     def __repr__(self) -> str:

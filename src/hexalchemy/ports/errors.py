@@ -119,6 +119,9 @@ class InvalidValueError(HexalchemyError):
 
     ``entity_type`` is the aggregate class the value belongs to; it is None for the values
     of the library's own stores (:class:`InvalidMessageError`, :class:`InvalidAgentDataError`).
+    ``field`` is the dotted path of the field (``ship_to.street``, ``lines[0].sku`` inside a
+    JSON column), ``value`` the value refused and ``reason`` the rule it breaks; the message
+    shows the value's ``repr`` shortened to about 80 characters.
     """
 
     def __init__(self, entity_type: type[object] | None, field: str, value: object, reason: str) -> None:
@@ -130,8 +133,8 @@ class InvalidValueError(HexalchemyError):
 
     def _describe(self) -> str:
         if self.entity_type is None:
-            return f"{self.field}={self.value!r}: {self.reason}"
-        return f"{_type_name(self.entity_type)}.{self.field}={self.value!r}: {self.reason}"
+            return f"{self.field}={_shortened(self.value)}: {self.reason}"
+        return f"{_type_name(self.entity_type)}.{self.field}={_shortened(self.value)}: {self.reason}"
 
 
 class InvalidMessageError(InvalidValueError):
