@@ -19,6 +19,7 @@ from hexalchemy.rules.agent_checks import (
     check_runner,
 )
 from hexalchemy.rules.agent_states import new_agent_state, validate_agent_state
+from hexalchemy.rules.domain import EntityDomain, split_optional, strip_newtype
 from hexalchemy.rules.evidence import new_evidence, validate_evidence
 from hexalchemy.rules.evidence_chain import (
     canonical_evidence_bytes,
@@ -27,6 +28,7 @@ from hexalchemy.rules.evidence_chain import (
     verify_chain,
 )
 from hexalchemy.rules.ids import time_ordered_uuid
+from hexalchemy.rules.json_columns import json_problem, json_rule, json_suspect
 from hexalchemy.rules.json_values import canonical_json, normalize_json
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.rules.outbox_arguments import check_claim, check_error, check_outbox_limit, check_retry_after
@@ -40,12 +42,32 @@ from hexalchemy.rules.outbox_results import (
     stored_error,
 )
 from hexalchemy.rules.signals import new_signal, validate_signal
-from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text
+from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
+from hexalchemy.rules.values import (
+    RefusedValueError,
+    ValueRule,
+    bind_rule,
+    rule_for,
+    value_object_rule,
+)
 
 __all__ = [
+    # the value domain: what each field type accepts and stores
+    "EntityDomain",
+    "RefusedValueError",
+    "ValueRule",
+    "bind_rule",
+    "json_problem",
+    "json_rule",
+    "json_suspect",
+    "rule_for",
+    "split_optional",
+    "strip_newtype",
+    "value_object_rule",
     # text
     "encodes_as_utf8",
     "holds_unencodable_text",
+    "text_problem",
     # JSON values
     "canonical_json",
     "normalize_json",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["encodes_as_utf8", "holds_unencodable_text"]
+__all__ = ["encodes_as_utf8", "holds_unencodable_text", "text_problem"]
 
 
 def encodes_as_utf8(text: str) -> bool:
@@ -16,6 +16,15 @@ def encodes_as_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "text must not contain NUL (\\x00): PostgreSQL refuses it"
+    if not encodes_as_utf8(text):
+        return "text must be valid Unicode (it holds a lone surrogate)"
+    return None
 
 
 def holds_unencodable_text(value: object) -> bool:
