@@ -16,7 +16,7 @@ import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hexalchemy.ports import EntitySpec
+from hexalchemy.ports import ColumnOptions, EntitySpec
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_engine
 
 
@@ -81,7 +81,7 @@ def build_schema(metadata: sqlalchemy.MetaData) -> Schema:
         sqlalchemy.Column("text", sqlalchemy.String(200), nullable=False),
         sqlalchemy.Column("created", sqlalchemy.String(32), nullable=False, server_default="now"),
     )
-    schema.map(EntitySpec(Note, key="id"), table=notes)
+    schema.map(EntitySpec(Note, key="id", columns={"text": ColumnOptions(max_length=200)}), table=notes)
     return schema
 
 

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text
 
-from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError
+from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, column
 from hexalchemy.sqlalchemy import (
     DatabaseConfig,
     ExactDecimal,
@@ -39,7 +39,7 @@ class Status(enum.Enum):
 @attrs.frozen
 class Account:
     id: int
-    owner: str
+    owner: str = attrs.field(metadata=column(max_length=100))
     status: Status
     tags: list[str]
     version: int = 0
@@ -337,7 +337,9 @@ def test_decimal_columns_are_accepted(column_type: sqlalchemy.types.TypeEngine[A
         Column("id", BigInteger, primary_key=True),
         Column("amount", column_type, nullable=False),
     )
-    schema.map(EntitySpec(Price, key="id"), table=table)
+    schema.map(
+        EntitySpec(Price, key="id", columns={"amount": ColumnOptions(precision=12, scale=2)}), table=table
+    )
 
 
 def test_a_decimal_field_on_a_float_column_is_refused() -> None:
@@ -504,7 +506,7 @@ class Money:
 @attrs.frozen
 class Product:
     id: int
-    name: str
+    name: str = attrs.field(metadata=column(max_length=50))
     price: Money
     discount: Money | None
     version: int = 0

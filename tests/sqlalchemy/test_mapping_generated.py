@@ -1,4 +1,4 @@
-"""The generated row functions agree with a slow reference flattening, for generated objects."""
+"""The generated row functions agree with a slow reference flattening, for generated objects of the value domain."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from hexalchemy.ports import EntitySpec
 from hexalchemy.sqlalchemy import Schema, TableMapping
+from hexalchemy.testing.contracts.strategies import int64s, texts
 
 ItemId = NewType("ItemId", uuid.UUID)
 
@@ -83,20 +84,20 @@ def reference_columns(cls: type[Any], prefix: str) -> list[str]:
     return columns
 
 
-points = st.builds(Point, x=st.integers(), y=st.none() | st.integers())
-places = st.builds(Place, name=st.text(), point=points, corner=st.none() | points)
+points = st.builds(Point, x=int64s(), y=st.none() | int64s())
+places = st.builds(Place, name=texts(), point=points, corner=st.none() | points)
 items = st.builds(
     Item,
     id=st.uuids().map(ItemId),
     colour=st.sampled_from(Colour),
-    price=st.decimals(allow_nan=False, allow_infinity=False),
+    price=st.decimals(allow_nan=False, allow_infinity=False, places=4),
     place=places,
     backup=st.none() | places,
-    labels=st.lists(st.text()).map(tuple),
+    labels=st.lists(texts()).map(tuple),
     points=st.lists(points, max_size=3),
-    extra=st.dictionaries(st.text(), st.integers(), max_size=3),
+    extra=st.dictionaries(texts(), st.integers(), max_size=3),
     seen=st.none() | st.datetimes(timezones=st.just(dt.UTC)),
-    version=st.integers(min_value=0),
+    version=int64s().filter(lambda version: version >= 0),
 )
 
 

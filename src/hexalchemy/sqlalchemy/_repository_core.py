@@ -40,6 +40,7 @@ from hexalchemy.ports import (
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, CopyRows, DriverExecuteMany, DriverQuery, Plan
 from hexalchemy.sqlalchemy._precompiled import use_driver
+from hexalchemy.sqlalchemy._value_limits import refuse_unstorable_values
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 from hexalchemy.sqlalchemy.types import ExactDecimal
@@ -72,6 +73,7 @@ class RepositoryCore(Generic[T, K]):
         self.transactions = transactions
         dialect = transactions.dialect_name
         self.dialect = dialect
+        refuse_unstorable_values(mapping, dialect)
         table = mapping.table
         keys = mapping.key_columns
         self.key_keys = tuple(column.key for column in keys)
@@ -276,8 +278,11 @@ class RepositoryCore(Generic[T, K]):
             )
         return version
 
-    def _check_distinct(self, aggregates: Sequence[T]) -> list[K]:
+    def _check_distinct(self, aggregates: Sequence[T], *, checked: bool = False) -> list[K]:
+        """The keys of ``aggregates`` (checked by the key rules first when ``checked``); refuse a key twice."""
         keys = [self.spec.key_of(aggregate) for aggregate in aggregates]
+        if checked:
+            keys = self.mapping.check_keys(keys)
         if len(set(keys)) != len(keys):
             seen: set[K] = set()
             for key in keys:
@@ -310,6 +315,7 @@ class RepositoryCore(Generic[T, K]):
     def get_or_none(self, id: K) -> Plan[T | None]:
         """Plan: the aggregate with this key, or None."""
         state = self.transactions.require(self.entity_type)
+        id = self.mapping.check_key(id)
         if self._use_driver(state):
             rows = yield from self._driver_rows(state, self.get_sql, self._driver_key_params(id))
             return self.from_driver_row(rows[0]) if rows else None
@@ -321,12 +327,13 @@ class RepositoryCore(Generic[T, K]):
         """Plan: the aggregate with this key, or EntityNotFoundError."""
         aggregate = yield from self.get_or_none(id)
         if aggregate is None:
-            raise EntityNotFoundError(self.entity_type, id)
+            raise EntityNotFoundError(self.entity_type, self.mapping.check_key(id))
         return aggregate
 
     def contains(self, id: K) -> Plan[bool]:
         """Plan: whether the key exists."""
         state = self.transactions.require(self.entity_type)
+        id = self.mapping.check_key(id)
         if self._use_driver(state):
             rows = yield DriverQuery(state, self.contains_sql, self._driver_key_params(id))
             return bool(rows)
@@ -336,7 +343,7 @@ class RepositoryCore(Generic[T, K]):
     def range(self, ids: Iterable[K]) -> Plan[list[T]]:
         """Plan: the aggregates for ``ids``, in their order, missing ones left out."""
         state = self.transactions.require(self.entity_type)
-        wanted = list(ids)
+        wanted = self.mapping.check_keys(ids)
         if not wanted:
             return []
         distinct = list(dict.fromkeys(wanted))
@@ -350,15 +357,12 @@ class RepositoryCore(Generic[T, K]):
             rows = yield from self._driver_rows(state, self.range_sql, (keys,))
             from_driver_row = self.from_driver_row
             if isinstance(self.mapping.key_columns[0].type, Uuid):
-                # UUID hashes in Python; its int hashes in C: key the reordering by the int.
+                # UUID hashes in Python; its int hashes in C: key the reordering by the int
+                # (check_keys made every key a UUID).
                 key_index = self.key_index
                 by_int = {row[key_index].int: from_driver_row(row) for row in rows}
-                try:
-                    uuids = cast(list[uuid.UUID], wanted)
-                    return [found for key in uuids if (found := by_int.get(key.int)) is not None]
-                except AttributeError:  # keys given as something else than UUID objects
-                    by_key = {key_of(aggregate): aggregate for aggregate in by_int.values()}
-                    return [by_key[key] for key in wanted if key in by_key]
+                uuids = cast(list[uuid.UUID], wanted)
+                return [found for key in uuids if (found := by_int.get(key.int)) is not None]
             for row in rows:
                 aggregate = from_driver_row(row)
                 by_key[key_of(aggregate)] = aggregate
@@ -397,18 +401,21 @@ class RepositoryCore(Generic[T, K]):
         return saved
 
     def save_all(self, aggregates: Iterable[T]) -> Plan[list[T]]:
-        """Plan: save many in a constant number of round trips, inside a savepoint."""
+        """Plan: save many in a constant number of round trips, inside a savepoint.
+
+        Every row is converted (and so checked by the value rules) before the first statement.
+        """
         state = self.transactions.require(self.entity_type, write=True)
         batch = list(aggregates)
         if not batch:
             return []
-        keys = self._check_distinct(batch)
         if self.spec.events_field is not None:
             for aggregate in batch:
                 self._refuse_pending_events(aggregate)
         execute = state.connection.execute
         if self.version_key is None:
             rows = [self.mapping.to_row(aggregate) for aggregate in batch]
+            self._check_distinct(batch)
             savepoint = yield Call(state.connection.begin_nested)
             try:
                 yield Call(execute, (self.upsert_statement, rows))
@@ -420,35 +427,48 @@ class RepositoryCore(Generic[T, K]):
         versions = [self._version_of(aggregate) for aggregate in batch]
         saved = [self.mapping.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
         new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
-        updates = [(a, k, v) for a, k, v in zip(batch, keys, versions, strict=True) if v != 0]
+        copy_rows: list[Any] | None = None
+        insert_rows: list[Any] = []
+        if new:
+            if (
+                self.copy_threshold is not None
+                and len(new) >= self.copy_threshold
+                and use_driver(state)  # COPY is not a statement a listener or the log sees
+            ):
+                copy_row = self._copy_row
+                copy_rows = [copy_row(aggregate) for aggregate in new]
+            else:
+                insert_rows = [self.mapping.to_row(aggregate) for aggregate in new]
+        updates = [(a, v) for a, v in zip(batch, versions, strict=True) if v != 0]
+        update_rows: list[Any] | None = None
+        update_sql = ""
+        update_params: list[Any] = []
+        if updates:
+            if self.update_sql is not None and self._use_driver(state):
+                update_sql = self.update_sql
+                update_row = self.update_row
+                update_rows = [update_row(a, v) for a, v in updates]
+            else:
+                update_params = [self._update_params(a, v) for a, v in updates]
+        keys = self._check_distinct(batch)
+        update_keys = [(key, v) for key, v in zip(keys, versions, strict=True) if v != 0]
         savepoint = yield Call(state.connection.begin_nested)
         failure: str | None = None
         try:
-            if new:
-                if (
-                    self.copy_threshold is not None
-                    and len(new) >= self.copy_threshold
-                    and use_driver(state)  # COPY is not a statement a listener or the log sees
-                ):
-                    try:
-                        copy_rows = [self._copy_row(aggregate) for aggregate in new]
-                        yield CopyRows(state.connection, self.copy_sql, copy_rows)
-                    except ConstraintViolationError:
-                        failure = "insert"
-                else:
-                    result = yield Call(
-                        execute, (self.insert_statement, [self.mapping.to_row(a) for a in new])
-                    )
-                    if len(result.all()) != len(new):
-                        failure = "insert"
+            if copy_rows is not None:
+                try:
+                    yield CopyRows(state.connection, self.copy_sql, copy_rows)
+                except ConstraintViolationError:
+                    failure = "insert"
+            elif insert_rows:
+                result = yield Call(execute, (self.insert_statement, insert_rows))
+                if len(result.all()) != len(new):
+                    failure = "insert"
             if failure is None and updates:
-                if self.update_sql is not None and self._use_driver(state):
-                    update_row = self.update_row
-                    update_rows = [update_row(a, v) for a, _, v in updates]
-                    rowcount = yield DriverExecuteMany(state, self.update_sql, update_rows)
+                if update_rows is not None:
+                    rowcount = yield DriverExecuteMany(state, update_sql, update_rows)
                 else:
-                    params = [self._update_params(a, v) for a, _, v in updates]
-                    result = yield Call(execute, (self.update_statement, params))
+                    result = yield Call(execute, (self.update_statement, update_params))
                     rowcount = result.rowcount
                 if rowcount != len(updates):
                     failure = "update"
@@ -464,16 +484,16 @@ class RepositoryCore(Generic[T, K]):
             stored = yield from self._lookup(state, new_keys)
             duplicate = next((key for key in new_keys if key in stored), new_keys[0])
             raise DuplicateEntityError(self.entity_type, duplicate)
-        stored = yield from self._lookup(state, [key for _, key, _ in updates])
-        for _, key, version in updates:
+        stored = yield from self._lookup(state, [key for key, _ in update_keys])
+        for key, version in update_keys:
             if stored.get(key, -1) != version:
                 raise self._conflict(key, version, stored)
-        raise VersionConflictError(self.entity_type, updates[0][1], updates[0][2])  # pragma: no cover - raced
+        raise VersionConflictError(self.entity_type, *update_keys[0])  # pragma: no cover - raced
 
     def delete(self, aggregate: T) -> Plan[None]:
         """Plan: delete one aggregate, version-checked."""
         state = self.transactions.require(self.entity_type, write=True)
-        key = self.spec.key_of(aggregate)
+        key = self.mapping.check_key(self.spec.key_of(aggregate))
         params = self._key_params(key)
         version = 0
         if self.version_key is not None:
@@ -492,7 +512,7 @@ class RepositoryCore(Generic[T, K]):
         batch = list(aggregates)
         if not batch:
             return
-        keys = self._check_distinct(batch)
+        keys = self._check_distinct(batch, checked=True)
         versions = [self._version_of(a) for a in batch] if self.version_key is not None else [0] * len(batch)
         params = []
         for key, version in zip(keys, versions, strict=True):

@@ -14,12 +14,11 @@ from __future__ import annotations
 import collections.abc
 import datetime as dt
 import enum
-import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -31,6 +30,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Numeric,
     Select,
     String,
     Table,
@@ -38,10 +38,20 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from hexalchemy.ports import EntitySpec, InvalidValueError, MappingError, field_types
-from hexalchemy.rules import encodes_as_utf8, holds_unencodable_text
+from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, field_types
+from hexalchemy.rules import (
+    ValueRule,
+    bind_rule,
+    json_problem,
+    json_rule,
+    json_suspect,
+    rule_for,
+    split_optional,
+    strip_newtype,
+    value_object_rule,
+)
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
@@ -97,7 +107,12 @@ def make_converter() -> cattrs.Converter:
 
 @attrs.frozen
 class Leaf:
-    """One column of a mapping: the attribute path that leads to it and how it converts."""
+    """One column of a mapping: the attribute path that leads to it and how it converts.
+
+    ``nullable``: the column may hold NULL (the field, or a value object holding it, is
+    optional); ``optional``: the field's own type is ``X | None``; ``options``: its declared
+    :class:`~hexalchemy.ports.ColumnOptions`.
+    """
 
     path: tuple[str, ...]
     column_name: str
@@ -105,6 +120,8 @@ class Leaf:
     python_type: Any
     nullable: bool
     column_type: TypeEngine[Any] | None
+    optional: bool = False
+    options: ColumnOptions | None = None
 
     @property
     def dotted_path(self) -> str:
@@ -116,39 +133,34 @@ class Leaf:
 class _Node:
     cls: type[object]
     path: tuple[str, ...]
-    optional: bool
+    optional: bool  # the node may be None: its own type is optional, or a node holding it is
+    own_optional: bool  # its own type is X | None
     children: tuple[tuple[str, str, Leaf | _Node], ...]  # (attribute name, init name, child)
-
-
-def _split_optional(tp: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        args = typing.get_args(tp)
-        rest = [arg for arg in args if arg is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            return rest[0], True
-        return tp, False
-    return tp, False
-
-
-def _strip_newtype(tp: Any) -> Any:
-    while hasattr(tp, "__supertype__"):
-        tp = tp.__supertype__
-    return tp
 
 
 class _Planner:
     """Walks an attrs class and plans its columns; raises MappingError on anything unsupported."""
 
     def __init__(
-        self, root: type[object], converter: cattrs.Converter, custom_types: Mapping[Any, TypeEngine[Any]]
+        self,
+        root: type[object],
+        converter: cattrs.Converter,
+        custom_types: Mapping[Any, TypeEngine[Any]],
+        options: Mapping[str, ColumnOptions] | None = None,
     ) -> None:
         self.root = root
         self.converter = converter
         self.custom_types = custom_types
+        self.options: Mapping[str, ColumnOptions] = options or {}
 
     def plan(
-        self, cls: type[object], path: tuple[str, ...], prefix: str, optional: bool, skip: str | None = None
+        self,
+        cls: type[object],
+        path: tuple[str, ...],
+        prefix: str,
+        optional: bool,
+        skip: str | None = None,
+        own_optional: bool = False,
     ) -> _Node:
         children: list[tuple[str, str, Leaf | _Node]] = []
         hints = field_types(cls)
@@ -161,11 +173,19 @@ class _Planner:
                 raise MappingError(self.root, "fields with init=False cannot be mapped", field=dotted)
             name = field.alias or field.name
             column_name = f"{prefix}{name}"
-            tp, is_optional = _split_optional(hints[field.name])
-            tp = _strip_newtype(tp)
+            tp, is_optional = split_optional(hints[field.name])
+            tp = strip_newtype(tp)
             nullable = optional or is_optional
             if attrs.has(tp) and tp not in self.custom_types:
-                child: Leaf | _Node = self.plan(tp, field_path, f"{column_name}_", nullable)
+                if dotted in self.options:
+                    raise MappingError(
+                        self.root,
+                        "column options apply to a field stored in one column, not a value object",
+                        field=dotted,
+                    )
+                child: Leaf | _Node = self.plan(
+                    tp, field_path, f"{column_name}_", nullable, own_optional=is_optional
+                )
                 if is_optional and self._presence_leaf(child) is None:
                     raise MappingError(
                         self.root,
@@ -174,27 +194,34 @@ class _Planner:
                         field=dotted,
                     )
             else:
-                child = self.leaf(tp, field_path, column_name, nullable)
+                child = self.leaf(tp, field_path, column_name, nullable, is_optional)
             children.append((field.name, name, child))
-        return _Node(cls=cls, path=path, optional=optional, children=tuple(children))
+        return _Node(
+            cls=cls, path=path, optional=optional, own_optional=own_optional, children=tuple(children)
+        )
 
-    def leaf(self, tp: Any, path: tuple[str, ...], column_name: str, nullable: bool) -> Leaf:
+    def leaf(self, tp: Any, path: tuple[str, ...], column_name: str, nullable: bool, optional: bool) -> Leaf:
         dotted = ".".join(path)
+        options = self.options.get(dotted)
+        # The rule checks the options fit the type (MappingError otherwise); the SQL types use them.
+        rule_for(self.root, dotted, tp if tp not in self.custom_types else object, options, optional=optional)
         if tp in self.custom_types:
-            return Leaf(path, column_name, "hook", tp, nullable, self.custom_types[tp])
+            return Leaf(path, column_name, "hook", tp, nullable, self.custom_types[tp], optional, options)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return Leaf(path, column_name, "enum", tp, nullable, self._enum_column_type(tp, dotted))
+            column_type = self._enum_column_type(tp, dotted)
+            return Leaf(path, column_name, "enum", tp, nullable, column_type, optional, options)
         if tp is dt.datetime:
-            return Leaf(path, column_name, "datetime", tp, nullable, UtcDateTime())
+            return Leaf(path, column_name, "datetime", tp, nullable, UtcDateTime(), optional, options)
         if tp in _PLAIN_TYPES:
-            return Leaf(path, column_name, "plain", tp, nullable, _PLAIN_TYPES[tp]())
+            return Leaf(
+                path, column_name, "plain", tp, nullable, _derived_type(tp, options), optional, options
+            )
         if typing.get_origin(tp) in _COLLECTION_ORIGINS:
             reason = self._json_problem(tp)
             if reason is not None:
                 raise MappingError(self.root, f"cannot store {tp!r} as JSON: {reason}", field=dotted)
-            return Leaf(
-                path, column_name, "hook", tp, nullable, JSON().with_variant(postgresql.JSONB(), "postgresql")
-            )
+            json_type = JSON().with_variant(postgresql.JSONB(), "postgresql")
+            return Leaf(path, column_name, "hook", tp, nullable, json_type, optional, options)
         raise MappingError(
             self.root,
             f"unsupported type {tp!r}; register it with Schema.register_type(...)",
@@ -214,8 +241,8 @@ class _Planner:
         )
 
     def _json_problem(self, tp: Any) -> str | None:
-        tp, _ = _split_optional(tp)
-        tp = _strip_newtype(tp)
+        tp, _ = split_optional(tp)
+        tp = strip_newtype(tp)
         if tp in _PLAIN_TYPES or tp is dt.datetime or tp in self.custom_types:
             return None
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -231,7 +258,7 @@ class _Planner:
             args = [arg for arg in typing.get_args(tp) if arg is not Ellipsis]
             if not args:
                 return f"{tp!r} needs element types"
-            if origin in _MAPPING_ORIGINS and _strip_newtype(args[0]) is not str:
+            if origin in _MAPPING_ORIGINS and strip_newtype(args[0]) is not str:
                 return "JSON object keys must be str"
             for arg in args:
                 problem = self._json_problem(arg)
@@ -242,6 +269,16 @@ class _Planner:
 
     def _presence_leaf(self, node: Leaf | _Node) -> Leaf | None:
         return _presence_leaf(node) if isinstance(node, _Node) else node
+
+
+def _derived_type(tp: Any, options: ColumnOptions | None) -> TypeEngine[Any]:
+    """The column type a derived table gives a plain field: its declared options shape it."""
+    if options is not None:
+        if tp is str and options.max_length is not None:
+            return String(options.max_length)
+        if tp is Decimal and options.precision is not None:
+            return ExactDecimal(options.precision, options.effective_scale)
+    return _PLAIN_TYPES[tp]()
 
 
 def _leaves(node: _Node) -> list[Leaf]:
@@ -264,60 +301,80 @@ class _Generator:
         self.leaves = list(leaves)
         self.column_keys = list(column_keys)
         self.converter = converter
-        self.globals: dict[str, Any] = {
-            "_InvalidValueError": InvalidValueError,
-            "_root": root.cls,
-            "_encodes": encodes_as_utf8,
-            "_unencodable": holds_unencodable_text,
-        }
+        self.globals: dict[str, Any] = {"_json_suspect": json_suspect}
         self.leaf_index = {leaf.path: index for index, leaf in enumerate(self.leaves)}
         self.aware_leaves: set[tuple[str, ...]] = set()
+        self._checks = 0
 
     # --- writing: object -> values -------------------------------------------------------
+    # Every value is checked by the rule of its field (hexalchemy.rules), bound into the
+    # globals: a rule's quick expression is written inline, its function called only when
+    # the expression is false (or always, for a rule without one).
     def write_lines(self) -> list[str]:
         lines: list[str] = []
-        self._write_node(self.root, "o", lines)
+        self._write_node(self.root, "o", lines, "    ")
         return lines
 
-    def _write_node(self, node: _Node, var: str, lines: list[str]) -> None:
+    def write_check(self, rule: ValueRule, field: str, var: str, lines: list[str], indent: str) -> None:
+        """Write ``var = <rule applied to var>``, naming ``field`` when it refuses."""
+        suffix = str(self._checks)
+        self._checks += 1
+        self.globals[f"c{suffix}"] = bind_rule(rule, self.root.cls, field)
+        quick = rule.quick_source(var, suffix)
+        if quick is None:
+            lines.append(f"{indent}{var} = c{suffix}({var})")
+            return
+        expression, names = quick
+        self.globals.update(names)
+        lines.append(f"{indent}if not ({expression}):")
+        lines.append(f"{indent}    {var} = c{suffix}({var})")
+
+    def _write_node(self, node: _Node, var: str, lines: list[str], indent: str) -> None:
         for attribute, _, child in node.children:
             access = f"{var}.{attribute}"
-            if node.optional and node is not self.root:
-                access = f"(None if {var} is None else {access})"
-            if isinstance(child, _Node):
-                child_var = f"n{len(lines)}"
-                lines.append(f"    {child_var} = {access}")
-                self._write_node(child, child_var, lines)
-            else:
-                index = self.leaf_index[child.path]
-                lines.append(f"    v{index} = {access}")
-                converted = self._to_db(child, index)
-                refuse = f"t{index}(v{index})"
-                if converted is not None:
-                    lines.append(f"    if v{index} is not None:")
-                    lines.append(f"        v{index} = {converted}")
-                    if child.kind == "hook":  # JSON, or a registered type: any str inside it
-                        self.globals[f"t{index}"] = _text_refuser(self.root.cls, child.dotted_path)
-                        lines.append(f"        if _unencodable(v{index}):")
-                        lines.append(f"            {refuse}")
-                elif child.kind == "plain" and child.python_type is str:
-                    # isascii() is O(1) for CPython's str: only other text pays for the check.
-                    self.globals[f"t{index}"] = _text_refuser(self.root.cls, child.dotted_path)
-                    lines.append(
-                        f"    if isinstance(v{index}, str) and not v{index}.isascii() and not _encodes(v{index}):"
-                    )
-                    lines.append(f"        {refuse}")
+            if isinstance(child, Leaf):
+                self._write_leaf(child, access, lines, indent)
+                continue
+            child_var = f"n{len(lines)}"
+            lines.append(f"{indent}{child_var} = {access}")
+            rule = value_object_rule(child.cls, optional=child.own_optional)
+            self.write_check(rule, ".".join(child.path), child_var, lines, indent)
+            if not child.own_optional:
+                self._write_node(child, child_var, lines, indent)
+                continue
+            lines.append(f"{indent}if {child_var} is None:")
+            lines.extend(f"{indent}    v{self.leaf_index[leaf.path]} = None" for leaf in _leaves(child))
+            lines.append(f"{indent}else:")
+            self._write_node(child, child_var, lines, indent + "    ")
 
-    def _to_db(self, leaf: Leaf, index: int) -> str | None:
-        if leaf.kind == "enum":
-            return f"v{index}.value"
-        if leaf.kind == "hook":
+    def _write_leaf(self, leaf: Leaf, access: str, lines: list[str], indent: str) -> None:
+        index = self.leaf_index[leaf.path]
+        var = f"v{index}"
+        lines.append(f"{indent}{var} = {access}")
+        if leaf.kind == "hook":  # JSON, or a registered type: checked as what it unstructures to
             self.globals[f"u{index}"] = self.converter.get_unstructure_hook(leaf.python_type)
-            return f"u{index}(v{index})"
-        if leaf.kind == "datetime":
-            self.globals[f"d{index}"] = _aware_checker(self.root.cls, leaf.dotted_path)
-            return f"d{index}(v{index})"
-        return None
+            self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
+            lines.append(f"{indent}if {var} is not None:")
+            lines.append(f"{indent}    w{index} = u{index}({var})")
+            lines.append(f"{indent}    if _json_suspect(w{index}):")
+            lines.append(f"{indent}        j{index}({var}, w{index})")
+            lines.append(f"{indent}    {var} = w{index}")
+            if not leaf.optional:
+                lines.append(f"{indent}else:")
+                self.write_check(json_rule(optional=False), leaf.dotted_path, var, lines, indent + "    ")
+            return
+        rule = rule_for(
+            self.root.cls, leaf.dotted_path, leaf.python_type, leaf.options, optional=leaf.optional
+        )
+        if rule is None:  # pragma: no cover - every plain, enum and datetime leaf has a rule
+            raise AssertionError(f"no rule for {leaf!r}")
+        self.write_check(rule, leaf.dotted_path, var, lines, indent)
+        if leaf.kind == "enum":
+            if leaf.optional:
+                lines.append(f"{indent}if {var} is not None:")
+                lines.append(f"{indent}    {var} = {var}.value")
+            else:
+                lines.append(f"{indent}{var} = {var}.value")
 
     # --- reading: row -> object ----------------------------------------------------------
     def read_expression(self, accessor: Callable[[int, Leaf], str]) -> str:
@@ -331,7 +388,7 @@ class _Generator:
         for attribute, init_name, child in node.children:
             if isinstance(child, _Node):
                 expression = self._read_node(child, accessor)
-                if _split_optional(hints[attribute])[1]:
+                if split_optional(hints[attribute])[1]:
                     presence = _first_presence(child)
                     expression = f"(None if {accessor(self.leaf_index[presence.path], presence)} is None else {expression})"
             else:
@@ -367,7 +424,7 @@ def _presence_leaf(node: _Node) -> Leaf | None:
     """
     hints = field_types(node.cls)
     for attribute, _, child in node.children:
-        _, optional = _split_optional(hints[attribute])
+        _, optional = split_optional(hints[attribute])
         if optional:
             continue
         if isinstance(child, Leaf):
@@ -385,6 +442,35 @@ def _first_presence(node: _Node) -> Leaf:
     return leaf
 
 
+def _write_key_checks(generator: _Generator, spec: EntitySpec[Any, Any], key_leaves: Sequence[Leaf]) -> str:
+    """Source of ``check_key(key)`` and ``check_keys(keys)``: a key checked by its fields' rules, in stored form.
+
+    A key given to get, contains, range or delete is refused as a value of its field would be
+    (a str for a UUID key is an ``InvalidValueError``, on every adapter).
+    """
+    names = [f"k{index}" for index in range(len(key_leaves))]
+    lines: list[str] = []
+    for name, leaf in zip(names, key_leaves, strict=True):
+        rule = rule_for(generator.root.cls, leaf.dotted_path, leaf.python_type, leaf.options, optional=False)
+        if rule is not None:  # a registered type is passed on as given
+            generator.write_check(rule, leaf.dotted_path, name, lines, "")
+    if len(key_leaves) == 1:
+        check_one = "".join(f"    {line}\n" for line in lines)
+        check_each = "".join(f"        {line}\n" for line in lines)
+        return (
+            f"def check_key(k0):\n{check_one}    return k0\n\n"
+            "def check_keys(keys):\n    checked = []\n    append = checked.append\n"
+            f"    for k0 in keys:\n{check_each}        append(k0)\n    return checked\n"
+        )
+    generator.globals["_key_values"] = spec.key_values
+    check_all = "".join(f"    {line}\n" for line in lines)
+    return (
+        f"def check_key(k):\n    {', '.join(names)} = _key_values(k)\n{check_all}"
+        f"    return ({', '.join(names)})\n\n"
+        "def check_keys(keys):\n    return [check_key(k) for k in keys]\n"
+    )
+
+
 def _with_version_function(spec: EntitySpec[T, Any]) -> Callable[[T, int], T]:
     """Generate ``(aggregate, version) -> copy carrying version`` (what ``attrs.evolve`` does, faster)."""
     if spec.version_field is None:
@@ -400,21 +486,20 @@ def _with_version_function(spec: EntitySpec[T, Any]) -> Callable[[T, int], T]:
     return function
 
 
-def _aware_checker(cls: type[object], field: str) -> Callable[[dt.datetime], dt.datetime]:
-    def check(value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidValueError(cls, field, value, "datetimes must be timezone-aware")
-        # Columns that drop the offset (SQLite's DateTime) then still keep the instant.
-        return value.astimezone(dt.UTC)
+def _json_explainer(cls: type[object], field: str) -> Callable[[object, object], None]:
+    """``(value, unstructured) -> None``: raise ``InvalidValueError`` naming the first part that breaks the JSON rule.
 
-    return check
+    Called when :func:`~hexalchemy.rules.json_suspect` says the unstructured value may: the
+    value itself is walked first (so a value object's field is named ``lines[0].sku``),
+    then what it unstructured to (what a registered type's hook made).
+    """
 
+    def explain(value: object, unstructured: object) -> None:
+        problem = json_problem(value) or json_problem(unstructured)
+        if problem is not None:
+            raise InvalidValueError(cls, f"{field}{problem.at}", problem.value, problem.reason)
 
-def _text_refuser(cls: type[object], field: str) -> Callable[[object], NoReturn]:
-    def refuse(value: object) -> NoReturn:
-        raise InvalidValueError(cls, field, value, "text must be valid Unicode (it holds a lone surrogate)")
-
-    return refuse
+    return explain
 
 
 def _assume_utc(value: dt.datetime) -> dt.datetime:
@@ -478,7 +563,7 @@ class TableMapping(Generic[T, K]):
         derived: bool,
     ) -> None:
         cls = spec.cls
-        planner = _Planner(cls, converter, custom_types)
+        planner = _Planner(cls, converter, custom_types, spec.column_options)
         root = planner.plan(cls, (), "", False, skip=spec.events_field)
         leaves = _leaves(root)
         self.spec = spec
@@ -487,6 +572,7 @@ class TableMapping(Generic[T, K]):
         self.leaves: tuple[Leaf, ...] = tuple(leaves)
         self.columns: tuple[Column[Any], ...] = tuple(_match_columns(cls, table, leaves, derived))
         by_path = {leaf.path: column for leaf, column in zip(leaves, self.columns, strict=True)}
+        by_leaf = {leaf.path: leaf for leaf in leaves}
         self.key_columns: tuple[Column[Any], ...] = tuple(by_path[(name,)] for name in spec.key_fields)
         self.version_column: Column[Any] | None = (
             by_path[(spec.version_field,)] if spec.version_field is not None else None
@@ -519,7 +605,14 @@ class TableMapping(Generic[T, K]):
         self.from_row: Callable[[Sequence[Any]], T] = compile_function(
             "from_row", from_row_source, generator.globals, f"{label}.from_row"
         )
-        self.source = "\n".join([to_row_source, to_values_source, from_row_source])
+        key_source = _write_key_checks(generator, spec, [by_leaf[(name,)] for name in spec.key_fields])
+        self.check_key: Callable[[K], K] = compile_function(
+            "check_key", key_source, generator.globals, f"{label}.check_key"
+        )
+        self.check_keys: Callable[[collections.abc.Iterable[K]], list[K]] = compile_function(
+            "check_keys", key_source, generator.globals, f"{label}.check_keys"
+        )
+        self.source = "\n".join([to_row_source, to_values_source, from_row_source, key_source])
         self.with_version: Callable[[T, int], T] = _with_version_function(spec)
 
     @property
@@ -594,6 +687,7 @@ def _match_columns(
             )
         if not derived:
             _check_column_type(cls, leaf, column)
+            _check_column_limits(cls, leaf, column)
         matched.append(column)
     mapped = {leaf.column_name for leaf in leaves}
     for column in table.columns:
@@ -679,4 +773,53 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
         f"a {getattr(expected, '__name__', expected)} field cannot use a column of type {column.type!r}",
         field=leaf.dotted_path,
         column=column.name,
+    )
+
+
+def _impl(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The type a ``TypeDecorator`` stores as (the type itself otherwise)."""
+    impl = getattr(column_type, "impl_instance", None) if isinstance(column_type, TypeDecorator) else None
+    return impl if isinstance(impl, TypeEngine) else column_type
+
+
+def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> None:
+    """A hand-written column that bounds its values must agree with the field's declared options.
+
+    The rules refuse what the declaration refuses, so a column that holds less would fail (or
+    round) where the rules let a value through: ``String(n)`` needs ``max_length <= n``,
+    ``Numeric(p, s)`` needs ``precision <= p`` and ``scale == s``.
+    """
+    stored = _impl(column.type)
+    declared = leaf.options or ColumnOptions()
+    problem: str | None = None
+    if isinstance(stored, String) and stored.length:
+        if leaf.kind == "enum":
+            longest = max((len(str(member.value)) for member in leaf.python_type), default=0)
+            if longest > stored.length:
+                problem = (
+                    f"the column holds {stored.length} characters but {leaf.python_type.__qualname__} "
+                    f"has a value of {longest}: widen the column"
+                )
+        elif leaf.python_type is str and (declared.max_length or stored.length + 1) > stored.length:
+            fix = f"max_length={stored.length}"
+            problem = f"the column holds at most {stored.length} characters: declare {_declare(leaf, fix)}"
+    if leaf.python_type is Decimal and isinstance(stored, Numeric) and stored.precision is not None:
+        scale = stored.scale or 0
+        if (
+            declared.precision or stored.precision + 1
+        ) > stored.precision or declared.effective_scale != scale:
+            fix = f"precision={stored.precision}, scale={scale}"
+            problem = (
+                f"the column is NUMERIC({stored.precision}, {scale}): declare {_declare(leaf, fix)} "
+                "(a smaller precision fits too)"
+            )
+    if problem is not None:
+        raise MappingError(cls, problem, field=leaf.dotted_path, column=column.name)
+
+
+def _declare(leaf: Leaf, options: str) -> str:
+    """How to declare ``options`` for ``leaf``, both ways."""
+    return (
+        f"attrs.field(metadata=column({options})) on the field, or "
+        f"EntitySpec(columns={{{leaf.dotted_path!r}: ColumnOptions({options})}})"
     )

@@ -53,20 +53,27 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
-    """An exact decimal: ``NUMERIC`` on PostgreSQL, a decimal string on SQLite.
+    """An exact decimal: ``NUMERIC`` (``NUMERIC(precision, scale)`` when given) on PostgreSQL, a decimal string on SQLite.
 
     SQLite has no exact numeric type (its NUMERIC affinity goes through binary floats), so
-    the value is kept as text there and compared as text in SQL.
+    the value is kept as text there and compared as text in SQL. A derived table gives a
+    ``Decimal`` field ``ExactDecimal(precision, scale)`` from its declared
+    :class:`~hexalchemy.ports.ColumnOptions`.
     """
 
-    impl = Numeric(asdecimal=True)
+    impl = Numeric
     cache_ok = True
+
+    def __init__(self, precision: int | None = None, scale: int | None = None) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """Use a string column on SQLite and ``NUMERIC`` elsewhere."""
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(64))
-        return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         """Pass the decimal on, as a string on SQLite."""

@@ -16,16 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
-import datetime as dt
 import enum
 import threading
-import typing
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
-
-import attrs
 
 from hexalchemy.ports import (
     CommitError,
@@ -38,9 +34,8 @@ from hexalchemy.ports import (
     ReadOnlyTransactionError,
     TransactionUsageError,
     VersionConflictError,
-    field_types,
 )
-from hexalchemy.rules import holds_unencodable_text
+from hexalchemy.rules import EntityDomain
 
 __all__ = [
     "AsyncInMemoryRepository",
@@ -312,73 +307,21 @@ def _current_task() -> object:
         return None
 
 
-def _datetime_paths(cls: type[object], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Attribute paths to the datetime fields of ``cls`` and its nested attrs value objects."""
-    paths: list[tuple[str, ...]] = []
-    for name, annotation in field_types(cls).items():
-        candidates = typing.get_args(annotation) or (annotation,)
-        for candidate in candidates:
-            while hasattr(candidate, "__supertype__"):
-                candidate = candidate.__supertype__
-            if candidate is dt.datetime:
-                paths.append((*prefix, name))
-            elif attrs.has(candidate) and isinstance(candidate, type):
-                paths.extend(_datetime_paths(candidate, (*prefix, name)))
-    return paths
-
-
-def _unencodable_text_path(value: object, path: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The path of the first field (through nested attrs value objects) that holds a str no database takes.
-
-    A field is a column in the SQL adapters: a str, or a JSON collection checked whole.
-    """
-    kind = type(value)
-    if attrs.has(kind):
-        for field in attrs.fields(kind):
-            found = _unencodable_text_path(getattr(value, field.name), (*path, field.name))
-            if found is not None:
-                return found
-        return None
-    return path if holds_unencodable_text(value) else None
-
-
-def _value_at(aggregate: object, path: tuple[str, ...]) -> object:
-    value = aggregate
-    for name in path:
-        value = getattr(value, name)
-        if value is None:
-            break
-    return value
-
-
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core", "_datetime_paths")
+    __slots__ = ("_spec", "_cls", "_core", "_domain")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
-        self._datetime_paths = _datetime_paths(spec.cls, ())
-
-    def _check_values(self, aggregate: object) -> None:
-        """Refuse naive datetimes and text with a lone surrogate, as the SQL adapters do."""
-        for path in self._datetime_paths:
-            value = _value_at(aggregate, path)
-            if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
-                raise InvalidValueError(self._cls, ".".join(path), value, "datetimes must be timezone-aware")
-        bad = _unencodable_text_path(aggregate, ())
-        if bad is not None:
-            raise InvalidValueError(
-                self._cls,
-                ".".join(bad),
-                _value_at(aggregate, bad),
-                "text must be valid Unicode (it holds a lone surrogate)",
-            )
+        # The value rules the SQL mapping applies too: the same values are refused, and stored
+        # in the same normalised form (UTC datetimes, Decimals as a database returns them).
+        self._domain = EntityDomain(spec)
 
     def _normalize(self, key: K) -> K:
-        return self._spec.key_from_values(self._spec.key_values(key))
+        return self._domain.normalize_key(key)
 
     def _copy(self, value: object) -> T:
         return cast(T, copy.deepcopy(value))
@@ -416,7 +359,6 @@ class _RepositoryCore(Generic[T, K]):
     def _prepare_save(self, aggregate: T) -> tuple[K, int, T, object]:
         """Return the key, the given version, the aggregate to return and the copy to store."""
         spec = self._spec
-        self._check_values(aggregate)
         if spec.pending_events(aggregate):
             raise InvalidValueError(
                 self._cls,
@@ -425,17 +367,17 @@ class _RepositoryCore(Generic[T, K]):
                 "the aggregate carries pending events that this repository would drop; "
                 "save it through hexalchemy.outbox.EventRecordingRepository",
             )
-        key = spec.key_of(aggregate)
         version = spec.version_of(aggregate)
         if spec.version_field is not None:
-            if version < 0:
+            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
                 raise InvalidValueError(
-                    self._cls, spec.version_field, version, "a version cannot be negative"
+                    self._cls, spec.version_field, version, "a version must be an int >= 0"
                 )
             result = spec.with_version(aggregate, version + 1)
         else:
             result = aggregate
-        return key, version, result, copy.deepcopy(result)
+        stored = self._domain.normalize(result)
+        return spec.key_of(stored), version, result, copy.deepcopy(stored)
 
     def _check_save(self, state: _TxState, key: K, version: int) -> None:
         if not self._spec.is_versioned:
@@ -491,7 +433,8 @@ class _RepositoryCore(Generic[T, K]):
     def delete_all(self, aggregates: Iterable[T]) -> None:
         state = self._core.require(self._cls, write=True)
         targets = [
-            (self._spec.key_of(aggregate), self._spec.version_of(aggregate)) for aggregate in aggregates
+            (self._normalize(self._spec.key_of(aggregate)), self._spec.version_of(aggregate))
+            for aggregate in aggregates
         ]
         with self._core.lock:
             seen: set[object] = set()
