@@ -14,47 +14,12 @@ from typing import Any, Final
 
 import attrs
 
-from hexalchemy.ports.errors import ConfigError, MappingError
+from hexalchemy.ports.errors import MappingError
 
-__all__ = ["COLUMN_OPTIONS_KEY", "MAX_PRECISION", "ColumnOptions", "column"]
+__all__ = ["COLUMN_OPTIONS_KEY", "ColumnOptions", "column"]
 
 COLUMN_OPTIONS_KEY: Final = "hexalchemy.column"
 """The key of an attrs field's ``metadata`` under which :func:`column` puts the field's options."""
-
-MAX_PRECISION: Final = 1000
-"""The largest declared precision: PostgreSQL's ``NUMERIC(p, s)`` takes ``p`` up to 1000."""
-
-
-def _positive(option: str) -> Any:
-    def check(_: object, __: object, value: int | None) -> None:
-        if value is None:
-            return
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(option, value, "must be an int >= 1 (or None)")
-
-    return check
-
-
-def _check_precision(_: object, __: object, value: int | None) -> None:
-    _positive("precision")(_, __, value)
-    if value is not None and value > MAX_PRECISION:
-        raise ConfigError("precision", value, f"must be at most {MAX_PRECISION} (PostgreSQL's NUMERIC limit)")
-
-
-def _check_scale(options: ColumnOptions, _: object, value: int | None) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ConfigError("scale", value, "must be an int >= 0 (or None)")
-    if options.precision is None:
-        raise ConfigError("scale", value, "needs a precision too (NUMERIC(precision, scale))")
-    if value > options.precision:
-        raise ConfigError("scale", value, f"cannot exceed the precision ({options.precision})")
-
-
-def _check_flag(_: object, __: object, value: bool) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError("allow_non_finite", value, "must be a bool")
 
 
 @attrs.frozen
@@ -64,23 +29,20 @@ class ColumnOptions:
     - ``max_length``: a ``str`` field holds at most this many characters (a derived table
       uses ``String(max_length)``);
     - ``precision`` and ``scale``: a ``Decimal`` field holds at most ``precision`` digits, of
-      which ``scale`` after the point (``scale`` defaults to 0 when ``precision`` is given;
-      a derived table uses ``ExactDecimal(precision, scale)``);
+      which ``scale`` after the point (``scale`` is 0 when only ``precision`` is given; a
+      derived table uses ``ExactDecimal(precision, scale)``);
     - ``allow_non_finite``: a ``float`` or ``Decimal`` field also accepts NaN and
       ±Infinity (never a signalling NaN).
+
+    The value rules (:func:`hexalchemy.rules.rule_for`) check the options when a mapping or
+    an in-memory repository is built: an option out of range, or one that cannot apply to
+    the field's type, is a :class:`MappingError` naming the field.
     """
 
-    max_length: int | None = attrs.field(default=None, validator=_positive("max_length"), kw_only=True)
-    precision: int | None = attrs.field(default=None, validator=_check_precision, kw_only=True)
-    scale: int | None = attrs.field(default=None, validator=_check_scale, kw_only=True)
-    allow_non_finite: bool = attrs.field(default=False, validator=_check_flag, kw_only=True)
-
-    @property
-    def effective_scale(self) -> int | None:
-        """The scale in force: ``scale``, 0 when only ``precision`` is given, None without precision."""
-        if self.precision is None:
-            return None
-        return 0 if self.scale is None else self.scale
+    max_length: int | None = attrs.field(default=None, kw_only=True)
+    precision: int | None = attrs.field(default=None, kw_only=True)
+    scale: int | None = attrs.field(default=None, kw_only=True)
+    allow_non_finite: bool = attrs.field(default=False, kw_only=True)
 
 
 def column(

@@ -47,6 +47,7 @@ from hexalchemy.rules.values import (
     RefusedValueError,
     ValueRule,
     bind_rule,
+    declared_scale,
     rule_for,
     value_object_rule,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RefusedValueError",
     "ValueRule",
     "bind_rule",
+    "declared_scale",
     "json_problem",
     "json_rule",
     "json_suspect",

@@ -29,9 +29,11 @@ __all__ = [
     "INT64_MIN",
     "MAX_DIGITS_AFTER_POINT",
     "MAX_DIGITS_BEFORE_POINT",
+    "MAX_PRECISION",
     "RefusedValueError",
     "ValueRule",
     "bind_rule",
+    "declared_scale",
     "rule_for",
     "value_object_rule",
 ]
@@ -47,6 +49,9 @@ MAX_DIGITS_BEFORE_POINT: Final = 131072
 
 MAX_DIGITS_AFTER_POINT: Final = 16383
 """... and at most this many after it."""
+
+MAX_PRECISION: Final = 1000
+"""The largest precision a ``Decimal`` field may declare (PostgreSQL's ``NUMERIC(p, s)`` takes ``p`` up to 1000)."""
 
 _NOT_OPTIONAL: Final = "None is refused: the field's type is not Optional (X | None)"
 
@@ -284,7 +289,7 @@ def _decimal_rule(precision: int | None, scale: int | None, allow_non_finite: bo
 
         return ValueRule("Decimal (finite)" if not allow_non_finite else "Decimal", normalize)
 
-    places = 0 if scale is None else scale
+    places = scale or 0
     integer_digits = precision - places
     quantum = Decimal(1).scaleb(-places)
     zero = Decimal(0).scaleb(-places)
@@ -392,9 +397,42 @@ _SCALARS: Final[dict[object, ValueRule]] = {
 }
 
 
-def _refuse_options(
+def declared_scale(options: ColumnOptions) -> int | None:
+    """The scale a ``Decimal`` field's options declare: ``scale``, 0 when only ``precision`` is given, None without precision."""
+    if options.precision is None:
+        return None
+    return 0 if options.scale is None else options.scale
+
+
+def _option_problem(options: ColumnOptions) -> str | None:
+    """What is wrong with the options' own values, or None."""
+
+    def whole(value: object, lowest: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= lowest
+
+    if options.max_length is not None and not whole(options.max_length, 1):
+        return f"max_length={options.max_length!r}: must be an int >= 1"
+    if options.precision is not None and not (
+        whole(options.precision, 1) and options.precision <= MAX_PRECISION
+    ):
+        return f"precision={options.precision!r}: must be an int from 1 to {MAX_PRECISION} (PostgreSQL's NUMERIC)"
+    if options.scale is not None:
+        if options.precision is None:
+            return f"scale={options.scale!r} needs a precision too (NUMERIC(precision, scale))"
+        if not whole(options.scale, 0) or options.scale > options.precision:
+            return f"scale={options.scale!r}: must be an int from 0 to the precision ({options.precision})"
+    flag: object = options.allow_non_finite  # typed bool, but given at run time
+    if not isinstance(flag, bool):
+        return f"allow_non_finite={flag!r}: must be a bool"
+    return None
+
+
+def _check_options(
     entity_type: type[object], field: str, python_type: Any, options: ColumnOptions, allowed: set[str]
 ) -> None:
+    problem = _option_problem(options)
+    if problem is not None:
+        raise MappingError(entity_type, problem, field=field)
     given = {
         "max_length": options.max_length is not None,
         "precision": options.precision is not None,
@@ -403,9 +441,10 @@ def _refuse_options(
     }
     wrong = sorted(name for name, set_ in given.items() if set_ and name not in allowed)
     if wrong:
+        type_name = getattr(python_type, "__qualname__", repr(python_type))
         raise MappingError(
             entity_type,
-            f"{', '.join(wrong)} cannot apply to a field of type {getattr(python_type, '__qualname__', python_type)!r} "
+            f"{', '.join(wrong)} cannot apply to a field of type {type_name} "
             "(max_length: str; precision and scale: Decimal; allow_non_finite: float and Decimal)",
             field=field,
         )
@@ -431,21 +470,21 @@ def rule_for(
     options = options or ColumnOptions()
     rule: ValueRule | None
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
-        _refuse_options(entity_type, field, python_type, options, set())
+        _check_options(entity_type, field, python_type, options, set())
         rule = _enum_rule(python_type)
     elif python_type is str:
-        _refuse_options(entity_type, field, python_type, options, {"max_length"})
+        _check_options(entity_type, field, python_type, options, {"max_length"})
         rule = _text_rule(options.max_length)
     elif python_type is float:
-        _refuse_options(entity_type, field, python_type, options, {"allow_non_finite"})
+        _check_options(entity_type, field, python_type, options, {"allow_non_finite"})
         rule = _float_rule(options.allow_non_finite)
     elif python_type is Decimal:
-        _refuse_options(entity_type, field, python_type, options, {"precision", "scale", "allow_non_finite"})
+        _check_options(entity_type, field, python_type, options, {"precision", "scale", "allow_non_finite"})
         rule = _decimal_rule(options.precision, options.scale, options.allow_non_finite)
     elif python_type in _SCALARS:
-        _refuse_options(entity_type, field, python_type, options, set())
+        _check_options(entity_type, field, python_type, options, set())
         rule = _SCALARS[python_type]
     else:
-        _refuse_options(entity_type, field, python_type, options, set())
+        _check_options(entity_type, field, python_type, options, set())
         return None
     return _optional(rule) if optional else rule

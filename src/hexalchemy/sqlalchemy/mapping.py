@@ -44,6 +44,7 @@ from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, Mappi
 from hexalchemy.rules import (
     ValueRule,
     bind_rule,
+    declared_scale,
     json_problem,
     json_rule,
     json_suspect,
@@ -277,7 +278,7 @@ def _derived_type(tp: Any, options: ColumnOptions | None) -> TypeEngine[Any]:
         if tp is str and options.max_length is not None:
             return String(options.max_length)
         if tp is Decimal and options.precision is not None:
-            return ExactDecimal(options.precision, options.effective_scale)
+            return ExactDecimal(options.precision, declared_scale(options))
     return _PLAIN_TYPES[tp]()
 
 
@@ -805,9 +806,9 @@ def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> 
             problem = f"the column holds at most {stored.length} characters: declare {_declare(leaf, fix)}"
     if leaf.python_type is Decimal and isinstance(stored, Numeric) and stored.precision is not None:
         scale = stored.scale or 0
-        if (
-            declared.precision or stored.precision + 1
-        ) > stored.precision or declared.effective_scale != scale:
+        if (declared.precision or stored.precision + 1) > stored.precision or declared_scale(
+            declared
+        ) != scale:
             fix = f"precision={stored.precision}, scale={scale}"
             problem = (
                 f"the column is NUMERIC({stored.precision}, {scale}): declare {_declare(leaf, fix)} "
