@@ -41,7 +41,15 @@ from hexalchemy.testing import (
     InMemoryRepository,
     InMemoryTransactionManager,
 )
-from hexalchemy.testing.contracts import ACCOUNTS, DRAFTS, MEMBERSHIPS, SPECS, AsyncHarness, Harness
+from hexalchemy.testing.contracts import (
+    ACCOUNTS,
+    DRAFTS,
+    MEMBERSHIPS,
+    SPECIMENS,
+    SPECS,
+    AsyncHarness,
+    Harness,
+)
 from tests.postgresql import (
     POSTGRESQL_URL,
     engine_with_tables,
@@ -58,6 +66,7 @@ _TABLE_NAMES: Final = {
     ACCOUNTS.cls: "hx_contract_accounts",
     MEMBERSHIPS.cls: "hx_contract_memberships",
     DRAFTS.cls: "hx_contract_drafts",
+    SPECIMENS.cls: "hx_contract_specimens",
 }
 MAPPINGS: Final[dict[type[object], TableMapping[Any, Any]]] = {
     spec.cls: SCHEMA.map(spec, table=_TABLE_NAMES[spec.cls]) for spec in SPECS

@@ -14,11 +14,13 @@ from hexalchemy.testing.contracts import (
     AsyncRepositoryContract,
     AsyncRoundTripContract,
     AsyncTransactionContract,
+    AsyncValueContract,
     ConcurrencyContract,
     Harness,
     RepositoryContract,
     RoundTripContract,
     TransactionContract,
+    ValueContract,
 )
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
@@ -67,4 +69,12 @@ class TestRoundTrip(_EveryBackend, RoundTripContract):
 
 
 class TestAsyncRoundTrip(_EveryAsyncBackend, AsyncRoundTripContract):
+    pass
+
+
+class TestValues(_EveryBackend, ValueContract):
+    pass
+
+
+class TestAsyncValues(_EveryAsyncBackend, AsyncValueContract):
     pass

@@ -193,11 +193,17 @@ def _float_rule(allow_non_finite: bool) -> ValueRule:
             raise RefusedValueError(
                 "NaN and ±Infinity are refused (ColumnOptions(allow_non_finite=True) accepts them)", value
             )
-        return typing.cast(float, value)
+        # -0.0 is stored as 0.0: SQLite keeps no negative zero.
+        return typing.cast(float, value) or 0.0
 
+    # A zero takes the call: only there can the sign change.
     if allow_non_finite:
-        return ValueRule("float (NaN and ±Infinity accepted)", normalize, "type({value}) is float")
-    return ValueRule("float (finite)", normalize, "type({value}) is float and {value} - {value} == 0.0")
+        return ValueRule(
+            "float (NaN and ±Infinity accepted)", normalize, "type({value}) is float and {value}"
+        )
+    return ValueRule(
+        "float (finite)", normalize, "type({value}) is float and {value} - {value} == 0.0 and {value}"
+    )
 
 
 # The arithmetic that puts a finite Decimal in stored form: ``value + 0`` writes a positive

@@ -25,8 +25,8 @@ and need pytest-asyncio (in strict mode, declare async fixtures with
 
 Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
 samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`,
-:mod:`~.transactions`, :mod:`~.concurrency` and :mod:`~.roundtrip` (the contracts).
-The repository, transaction and round-trip tests are written once, async, in ``_async``;
+:mod:`~.transactions`, :mod:`~.concurrency`, :mod:`~.roundtrip` and :mod:`~.values` (the
+contracts). The repository, transaction, round-trip and value tests are written once, async, in ``_async``;
 ``make generate`` writes their sync twins into ``_sync`` (unasyncd, configured in
 ``[tool.unasyncd]`` of ``pyproject.toml``). Edit ``_async``, never ``_sync``.
 """
@@ -37,22 +37,30 @@ from hexalchemy.testing.contracts.domain import (
     ACCOUNTS,
     DRAFTS,
     MEMBERSHIPS,
+    SPECIMENS,
     SPECS,
     Account,
     Draft,
+    Level,
     Membership,
     Money,
+    Part,
+    Place,
+    Shade,
+    Specimen,
     Tier,
 )
 from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
 from hexalchemy.testing.contracts.repository import AsyncRepositoryContract, RepositoryContract
 from hexalchemy.testing.contracts.roundtrip import AsyncRoundTripContract, RoundTripContract
 from hexalchemy.testing.contracts.transactions import AsyncTransactionContract, TransactionContract
+from hexalchemy.testing.contracts.values import AsyncValueContract, ValueContract
 
 __all__ = [
     "ACCOUNTS",
     "DRAFTS",
     "MEMBERSHIPS",
+    "SPECIMENS",
     "SPECS",
     "Account",
     "AsyncConcurrencyContract",
@@ -60,15 +68,22 @@ __all__ = [
     "AsyncRepositoryContract",
     "AsyncRoundTripContract",
     "AsyncTransactionContract",
+    "AsyncValueContract",
     "ConcurrencyContract",
     "Draft",
     "Harness",
+    "Level",
     "Membership",
     "Money",
+    "Part",
+    "Place",
     "RepositoryContract",
     "RoundTripContract",
+    "Shade",
+    "Specimen",
     "Tier",
     "TransactionContract",
+    "ValueContract",
 ]
 
 # -- the outbox contract (self-contained: hexalchemy.testing.contracts.outbox) -----------------
