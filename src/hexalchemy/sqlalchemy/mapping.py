@@ -638,7 +638,7 @@ def _derive_columns(
     spec: EntitySpec[Any, Any], converter: cattrs.Converter, custom_types: Mapping[Any, TypeEngine[Any]]
 ) -> list[Column[Any]]:
     """Plan the columns of a table derived from ``spec``'s class."""
-    planner = _Planner(spec.cls, converter, custom_types)
+    planner = _Planner(spec.cls, converter, custom_types, spec.column_options)
     leaves = _leaves(planner.plan(spec.cls, (), "", False, skip=spec.events_field))
     _check_unique_names(spec.cls, leaves)
     key_paths = {(name,) for name in spec.key_fields}
