@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from hexalchemy.rules import rule_for
+
 __all__ = ["ExactDecimal", "UtcDateTime"]
+
+_UTC_RULE = rule_for(object, "datetime", dt.datetime, None, optional=False)
+if _UTC_RULE is None:  # pragma: no cover - datetime is a type of the value domain
+    raise AssertionError("no rule for datetime")
+_utc = _UTC_RULE.normalize
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -17,7 +24,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
     PostgreSQL stores ``TIMESTAMP WITH TIME ZONE``; SQLite stores a fixed-width ISO 8601
     string in UTC, so values sort chronologically. Values come back aware, in UTC, as the
-    same instant that was written. A naive datetime is refused with ``ValueError``.
+    same instant that was written. A bound value follows the datetime rule of
+    :mod:`hexalchemy.rules` (aware, its UTC value within years 1..9999): anything else is
+    refused with :class:`~hexalchemy.rules.RefusedValueError` (a ``DatabaseError`` out of a
+    transaction's ``execute``).
     """
 
     impl = DateTime(timezone=True)
@@ -30,12 +40,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        """Refuse naive datetimes; convert to UTC (an ISO string on SQLite)."""
+        """Refuse what the datetime rule refuses; convert to UTC (an ISO string on SQLite)."""
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: hexalchemy stores timezone-aware datetimes only")
-        utc = value.astimezone(dt.UTC)
+        utc = _utc(value)
         if dialect.name == "sqlite":
             return utc.isoformat(timespec="microseconds")
         return utc
