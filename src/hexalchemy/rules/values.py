@@ -74,11 +74,12 @@ class RefusedValueError(Exception):
 class ValueRule:
     """The rule of one field: what it accepts, and the form each accepted value is stored in.
 
-    ``normalize(value)`` returns the value to store (the very object when it is already in
-    stored form) or raises :class:`RefusedValueError`. ``quick``, when given, is a Python
-    expression over ``{value}`` and the names of ``names`` (written ``{name}``) that is true
-    only for values ``normalize`` returns unchanged: generated code tests it inline and calls
-    ``normalize`` only when it is false, so the common value costs no call.
+    ``normalize(value)`` returns the value to store or raises :class:`RefusedValueError`.
+    ``quick``, when given, is a Python expression over ``{value}`` and the names of
+    ``names`` (written ``{name}``) that is true only for values already in stored form
+    (``normalize`` would return them unchanged): generated code tests it inline and calls
+    ``normalize`` only when it is false, so the common value costs no call. It may name a
+    local ``{value}_text``.
     """
 
     name: str
@@ -293,7 +294,14 @@ def _decimal_rule(precision: int | None, scale: int | None, allow_non_finite: bo
                 _beyond_numeric(value)
             return result
 
-        return ValueRule("Decimal (finite)" if not allow_non_finite else "Decimal", normalize)
+        # Quick: plain notation (no "E": the exponent is <= 0), fewer than 16384 characters
+        # (so within NUMERIC's digits), and not a negative zero.
+        quick = (
+            "type({value}) is {Decimal} and {value}.is_finite() and len({value}_text := str({value})) < 16384 "
+            'and "E" not in {value}_text and ({value} or {value}_text[0] != "-")'
+        )
+        name = "Decimal (finite)" if not allow_non_finite else "Decimal"
+        return ValueRule(name, normalize, quick, {"Decimal": Decimal})
 
     places = scale or 0
     integer_digits = precision - places
@@ -320,7 +328,18 @@ def _decimal_rule(precision: int | None, scale: int | None, allow_non_finite: bo
             ) from None
         return result if result else zero
 
-    return ValueRule(f"Decimal({precision}, {places})", normalize_declared)
+    # Quick: plain notation with exactly ``places`` digits after the point, within the
+    # precision, and not a negative zero.
+    if places:
+        digits_after = f'{{value}}_text.find(".") == len({{value}}_text) - {places + 1}'
+    else:
+        digits_after = '{value}.is_finite() and "." not in {value}_text'
+    quick = (
+        f'type({{value}}) is {{Decimal}} and "E" not in ({{value}}_text := str({{value}})) and {digits_after} '
+        'and -{limit} < {value} < {limit} and ({value} or {value}_text[0] != "-")'
+    )
+    names = {"Decimal": Decimal, "limit": Decimal(10) ** integer_digits}
+    return ValueRule(f"Decimal({precision}, {places})", normalize_declared, quick, names)
 
 
 # -- the others --------------------------------------------------------------------------------------

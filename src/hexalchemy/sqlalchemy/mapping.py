@@ -205,7 +205,7 @@ class _Planner:
         dotted = ".".join(path)
         options = self.options.get(dotted)
         # The rule checks the options fit the type (MappingError otherwise); the SQL types use them.
-        rule_for(self.root, dotted, tp if tp not in self.custom_types else object, options, optional=optional)
+        rule_for(self.root, dotted, tp, options, optional=optional)
         if tp in self.custom_types:
             return Leaf(path, column_name, "hook", tp, nullable, self.custom_types[tp], optional, options)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
