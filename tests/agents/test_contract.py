@@ -15,11 +15,11 @@ from tests.agents.conftest import AsyncMemoryAgentHarness, MemoryAgentHarness
 
 class TestMemoryAgentStores(AgentStoreContract):
     @pytest.fixture
-    def agent_harness(self) -> AgentHarness:
+    def harness(self) -> AgentHarness:
         return MemoryAgentHarness()
 
 
 class TestAsyncMemoryAgentStores(AsyncAgentStoreContract):
     @pytest.fixture
-    def agent_harness(self) -> AsyncAgentHarness:
+    def harness(self) -> AsyncAgentHarness:
         return AsyncMemoryAgentHarness()

@@ -14,25 +14,25 @@ from hexalchemy.testing.contracts.agents import (
 
 class TestSqliteAgentStores(AgentStoreContract):
     @pytest.fixture
-    def agent_harness(self, sqlite_agents: AgentHarness) -> AgentHarness:
+    def harness(self, sqlite_agents: AgentHarness) -> AgentHarness:
         return sqlite_agents
 
 
 class TestAsyncSqliteAgentStores(AsyncAgentStoreContract):
     @pytest.fixture
-    def agent_harness(self, async_sqlite_agents: AsyncAgentHarness) -> AsyncAgentHarness:
+    def harness(self, async_sqlite_agents: AsyncAgentHarness) -> AsyncAgentHarness:
         return async_sqlite_agents
 
 
 @pytest.mark.postgresql
 class TestPostgresqlAgentStores(AgentStoreContract):
     @pytest.fixture
-    def agent_harness(self, postgresql_agents: AgentHarness) -> AgentHarness:
+    def harness(self, postgresql_agents: AgentHarness) -> AgentHarness:
         return postgresql_agents
 
 
 @pytest.mark.postgresql
 class TestAsyncPostgresqlAgentStores(AsyncAgentStoreContract):
     @pytest.fixture
-    def agent_harness(self, async_postgresql_agents: AsyncAgentHarness) -> AsyncAgentHarness:
+    def harness(self, async_postgresql_agents: AsyncAgentHarness) -> AsyncAgentHarness:
         return async_postgresql_agents

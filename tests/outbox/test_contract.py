@@ -14,37 +14,37 @@ from hexalchemy.testing.contracts.outbox import (
 
 class TestMemoryOutbox(OutboxContract):
     @pytest.fixture
-    def outbox_harness(self, memory_outbox: OutboxHarness) -> OutboxHarness:
+    def harness(self, memory_outbox: OutboxHarness) -> OutboxHarness:
         return memory_outbox
 
 
 class TestAsyncMemoryOutbox(AsyncOutboxContract):
     @pytest.fixture
-    def outbox_harness(self, async_memory_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
+    def harness(self, async_memory_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
         return async_memory_outbox
 
 
 class TestSqliteOutbox(OutboxContract):
     @pytest.fixture
-    def outbox_harness(self, sqlite_outbox: OutboxHarness) -> OutboxHarness:
+    def harness(self, sqlite_outbox: OutboxHarness) -> OutboxHarness:
         return sqlite_outbox
 
 
 class TestAsyncSqliteOutbox(AsyncOutboxContract):
     @pytest.fixture
-    def outbox_harness(self, async_sqlite_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
+    def harness(self, async_sqlite_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
         return async_sqlite_outbox
 
 
 @pytest.mark.postgresql
 class TestPostgresqlOutbox(OutboxContract):
     @pytest.fixture
-    def outbox_harness(self, postgresql_outbox: OutboxHarness) -> OutboxHarness:
+    def harness(self, postgresql_outbox: OutboxHarness) -> OutboxHarness:
         return postgresql_outbox
 
 
 @pytest.mark.postgresql
 class TestAsyncPostgresqlOutbox(AsyncOutboxContract):
     @pytest.fixture
-    def outbox_harness(self, async_postgresql_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
+    def harness(self, async_postgresql_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
         return async_postgresql_outbox

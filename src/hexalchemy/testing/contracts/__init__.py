@@ -17,21 +17,32 @@ contracts) wired to an empty store::
     class TestMyTransactions(TransactionContract):
         ...  # the same fixture
 
-The harness serves the sample aggregates of :mod:`hexalchemy.testing.contracts.domain`
-(map every spec of :data:`SPECS`). The async contracts are marked ``pytest.mark.asyncio``
-and need pytest-asyncio (in strict mode, declare async fixtures with
-``pytest_asyncio.fixture``); the round-trip contracts need Hypothesis. Both come with the
-``testing`` extra.
+Every contract takes its adapters from that one fixture, ``harness``: the repository,
+transaction, concurrency, round-trip and value contracts a :class:`Harness`, the outbox contracts
+an :class:`OutboxHarness` (:mod:`~.outbox`), the agent-store contracts an
+:class:`AgentHarness` (:mod:`~.agents`), each with its ``Async*`` twin. The harness serves
+the sample aggregates of :mod:`hexalchemy.testing.contracts.domain` (map every spec of
+:data:`SPECS`). The sync contracts are plain pytest tests, with no event loop; the async
+contracts are marked ``pytest.mark.asyncio`` and need pytest-asyncio (in strict mode,
+declare async fixtures with ``pytest_asyncio.fixture``); the round-trip contracts need
+Hypothesis. Both come with the ``testing`` extra.
 
 Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
 samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`,
-:mod:`~.transactions`, :mod:`~.concurrency`, :mod:`~.roundtrip` and :mod:`~.values` (the
-contracts). The repository, transaction, round-trip and value tests are written once, async, in ``_async``;
-``make generate`` writes their sync twins into ``_sync`` (unasyncd, configured in
+:mod:`~.transactions`, :mod:`~.concurrency`, :mod:`~.roundtrip`, :mod:`~.values`,
+:mod:`~.outbox` and :mod:`~.agents` (the contracts). Every contract but the concurrency one
+(threads and tasks behave differently there) is written once, async, in ``_async``;
+``make generate`` writes its sync twin into ``_sync`` (unasyncd, configured in
 ``[tool.unasyncd]`` of ``pyproject.toml``). Edit ``_async``, never ``_sync``.
 """
 
 from hexalchemy.testing.contracts import _rewrite  # noqa: F401 - must come first: it registers the modules below
+from hexalchemy.testing.contracts.agents import (
+    AgentHarness,
+    AgentStoreContract,
+    AsyncAgentHarness,
+    AsyncAgentStoreContract,
+)
 from hexalchemy.testing.contracts.concurrency import AsyncConcurrencyContract, ConcurrencyContract
 from hexalchemy.testing.contracts.domain import (
     ACCOUNTS,
@@ -51,6 +62,12 @@ from hexalchemy.testing.contracts.domain import (
     Tier,
 )
 from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+from hexalchemy.testing.contracts.outbox import (
+    AsyncOutboxContract,
+    AsyncOutboxHarness,
+    OutboxContract,
+    OutboxHarness,
+)
 from hexalchemy.testing.contracts.repository import AsyncRepositoryContract, RepositoryContract
 from hexalchemy.testing.contracts.roundtrip import AsyncRoundTripContract, RoundTripContract
 from hexalchemy.testing.contracts.transactions import AsyncTransactionContract, TransactionContract
@@ -63,8 +80,14 @@ __all__ = [
     "SPECIMENS",
     "SPECS",
     "Account",
+    "AgentHarness",
+    "AgentStoreContract",
+    "AsyncAgentHarness",
+    "AsyncAgentStoreContract",
     "AsyncConcurrencyContract",
     "AsyncHarness",
+    "AsyncOutboxContract",
+    "AsyncOutboxHarness",
     "AsyncRepositoryContract",
     "AsyncRoundTripContract",
     "AsyncTransactionContract",
@@ -75,6 +98,8 @@ __all__ = [
     "Level",
     "Membership",
     "Money",
+    "OutboxContract",
+    "OutboxHarness",
     "Part",
     "Place",
     "RepositoryContract",
@@ -85,29 +110,3 @@ __all__ = [
     "TransactionContract",
     "ValueContract",
 ]
-
-# -- the outbox contract (self-contained: hexalchemy.testing.contracts.outbox) -----------------
-import pytest
-
-pytest.register_assert_rewrite("hexalchemy.testing.contracts.outbox")
-
-from hexalchemy.testing.contracts.outbox import (  # noqa: E402 - after register_assert_rewrite
-    AsyncOutboxContract,
-    AsyncOutboxHarness,
-    OutboxContract,
-    OutboxHarness,
-)
-
-__all__ += ["AsyncOutboxContract", "AsyncOutboxHarness", "OutboxContract", "OutboxHarness"]
-
-# -- the agent-store contract (self-contained: hexalchemy.testing.contracts.agents) -------------
-pytest.register_assert_rewrite("hexalchemy.testing.contracts.agents")
-
-from hexalchemy.testing.contracts.agents import (  # noqa: E402 - after register_assert_rewrite
-    AgentHarness,
-    AgentStoreContract,
-    AsyncAgentHarness,
-    AsyncAgentStoreContract,
-)
-
-__all__ += ["AgentHarness", "AgentStoreContract", "AsyncAgentHarness", "AsyncAgentStoreContract"]

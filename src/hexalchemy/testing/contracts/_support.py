@@ -18,6 +18,7 @@ __all__ = [
     "BoomError",
     "Contract",
     "gather_outcomes",
+    "run_concurrently",
     "run_in_threads",
     "seed",
     "seed_async",
@@ -64,7 +65,8 @@ async def seed_async(harness: AsyncHarness, *accounts: Account) -> list[Account]
 def run_in_threads(targets: Sequence[Callable[[], R]]) -> list[R | BaseException]:
     """Run each target in its own thread; return each one's result or exception, in order.
 
-    A thread still running after :data:`TIMEOUT` fails the test with ``TimeoutError``.
+    A thread still running after :data:`TIMEOUT` fails the test with ``TimeoutError``. The
+    sync twin of :func:`run_concurrently` in the generated contracts.
     """
     outcomes: list[R | BaseException] = [TimeoutError("the thread did not finish") for _ in targets]
 
@@ -96,3 +98,12 @@ async def gather_outcomes(awaitables: Sequence[Awaitable[R]]) -> list[R | BaseEx
     tasks = [asyncio.ensure_future(run(awaitable)) for awaitable in awaitables]
     async with asyncio.timeout(TIMEOUT):
         return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+async def run_concurrently(targets: Sequence[Callable[[], Awaitable[R]]]) -> list[R | BaseException]:
+    """Run each target in its own task; return each one's result or exception, in order.
+
+    Tasks still running after :data:`TIMEOUT` fail the test with ``TimeoutError``. unasyncd
+    turns it into :func:`run_in_threads` in the generated sync contracts.
+    """
+    return await gather_outcomes([target() for target in targets])

@@ -10,69 +10,15 @@ a ``harness`` fixture in a subclass of each contract::
 
 Every test gets a fresh harness: the store must start empty (create the tables, or empty
 them, in the fixture) and the harness must serve the specs of
-:data:`hexalchemy.testing.contracts.domain.SPECS`.
+:data:`hexalchemy.testing.contracts.domain.SPECS`. The outbox and agent-store contracts
+take their own harnesses from the same fixture name: :class:`~.outbox.OutboxHarness` and
+:class:`~.agents.AgentHarness`.
+
+:class:`AsyncHarness` is written in ``_async/harness.py``; ``make generate`` writes
+:class:`Harness` from it into ``_sync/harness.py``.
 """
 
-from __future__ import annotations
-
-from typing import Protocol, TypeVar
-
-from hexalchemy.ports import (
-    AsyncRepository,
-    AsyncTransactionManager,
-    EntitySpec,
-    Repository,
-    TransactionManager,
-)
+from hexalchemy.testing.contracts._async.harness import AsyncHarness
+from hexalchemy.testing.contracts._sync.harness import Harness
 
 __all__ = ["AsyncHarness", "Harness"]
-
-T = TypeVar("T")
-K = TypeVar("K")
-
-
-class Harness(Protocol):
-    """The synchronous adapters under test, wired to an empty store."""
-
-    @property
-    def transactions(self) -> TransactionManager:
-        """The transaction manager every repository of this harness uses."""
-        ...
-
-    def repository(self, spec: EntitySpec[T, K]) -> Repository[T, K]:
-        """Return a repository of ``spec`` (one of the sample specs) on :attr:`transactions`."""
-        ...
-
-    def break_commit(self) -> None:
-        """Make the commit of the open (outermost) transaction fail.
-
-        Called inside an open transaction; the commit must then fail and roll back. The SQL
-        harnesses insert a row that violates a deferred foreign key, the in-memory one calls
-        ``fail_next_commit()``.
-        """
-        ...
-
-    def checked_out_connections(self) -> int:
-        """How many database connections are checked out of the pool now (0 without a pool)."""
-        ...
-
-
-class AsyncHarness(Protocol):
-    """The asynchronous adapters under test, wired to an empty store (see :class:`Harness`)."""
-
-    @property
-    def transactions(self) -> AsyncTransactionManager:
-        """The transaction manager every repository of this harness uses."""
-        ...
-
-    def repository(self, spec: EntitySpec[T, K]) -> AsyncRepository[T, K]:
-        """Return an async repository of ``spec`` (one of the sample specs) on :attr:`transactions`."""
-        ...
-
-    async def break_commit(self) -> None:
-        """Make the commit of the open (outermost) transaction fail (see :meth:`Harness.break_commit`)."""
-        ...
-
-    def checked_out_connections(self) -> int:
-        """How many database connections are checked out of the pool now (0 without a pool)."""
-        ...
