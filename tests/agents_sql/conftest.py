@@ -7,7 +7,6 @@ other's rows) and are emptied before each test as superuser with triggers off
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -80,12 +79,12 @@ def _without_triggers(connection: Connection, work: Callable[[Connection], objec
         connection.execute(text(statement))
 
 
-def tamper(engine: Engine, agent_id: str, sequence: int, how: Tamper) -> None:
-    """Damage a committed evidence entry behind the library's back (triggers disabled)."""
+def damage(agent_id: str, sequence: int, how: Tamper) -> Callable[[Connection], None]:
+    """The statements that damage a committed evidence entry (run them with the triggers off)."""
     e = TABLES.evidence
     at = (e.c.agent_id == agent_id, e.c.sequence == sequence)
 
-    def damage(connection: Connection) -> None:
+    def run(connection: Connection) -> None:
         if how is Tamper.EDIT:
             connection.execute(update(e).where(*at).values(payload={"tampered": True}))
         elif how is Tamper.DELETE:
@@ -98,8 +97,13 @@ def tamper(engine: Engine, agent_id: str, sequence: int, how: Tamper) -> None:
                 update(e).where(e.c.agent_id == agent_id, e.c.sequence == -1).values(sequence=sequence + 1)
             )
 
+    return run
+
+
+def tamper(engine: Engine, agent_id: str, sequence: int, how: Tamper) -> None:
+    """Damage a committed evidence entry behind the library's back (triggers disabled)."""
     with engine.begin() as connection:
-        _without_triggers(connection, damage)
+        _without_triggers(connection, damage(agent_id, sequence, how))
 
 
 class SqlAgents:
@@ -122,14 +126,10 @@ class SqlAgents:
 
 
 class AsyncSqlAgents:
-    """The async SQL agent stores and an outbox writer on one transaction manager, on a fake clock.
+    """The async SQL agent stores and an outbox writer on one transaction manager, on a fake clock."""
 
-    ``sync_engine`` (same database) is used to tamper with the evidence.
-    """
-
-    def __init__(self, engine: AsyncEngine, sync_engine: Engine) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sync_engine = sync_engine
         self.clock = FakeClock()
         self.transactions = AsyncSqlAlchemyTransactionManager(engine)
         self.states = AsyncSqlAlchemyAgentStateStore(TABLES, self.transactions, clock=self.clock)
@@ -141,7 +141,8 @@ class AsyncSqlAgents:
         self.clock.advance(delta)
 
     async def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
-        await asyncio.to_thread(tamper, self.sync_engine, agent_id, sequence, how)
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_without_triggers, damage(agent_id, sequence, how))
 
 
 def _static_checks(sync: SqlAgents, async_: AsyncSqlAgents) -> tuple[AgentHarness, AsyncAgentHarness]:
@@ -167,12 +168,10 @@ def sqlite_agents(sqlite_agents_config: DatabaseConfig) -> Iterator[SqlAgents]:
 @pytest.fixture
 async def async_sqlite_agents(sqlite_agents_config: DatabaseConfig) -> AsyncIterator[AsyncSqlAgents]:
     engine = create_async_engine(sqlite_agents_config)
-    sync_engine = create_engine(sqlite_agents_config)
     try:
-        yield AsyncSqlAgents(engine, sync_engine)
+        yield AsyncSqlAgents(engine)
     finally:
         await engine.dispose()
-        sync_engine.dispose()
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -210,6 +209,6 @@ def postgresql_agents(agents_postgresql: Engine) -> SqlAgents:
 async def async_postgresql_agents(agents_postgresql: Engine) -> AsyncIterator[AsyncSqlAgents]:
     engine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
     try:
-        yield AsyncSqlAgents(engine, agents_postgresql)
+        yield AsyncSqlAgents(engine)
     finally:
         await engine.dispose()

@@ -15,17 +15,51 @@ Two hooks see the statements, each on its own side of SQLAlchemy:
 
 Neither sees COMMIT, which is the connection's ``commit()``, not a cursor's statement:
 :func:`fail_on` and :func:`commit_acknowledgement_lost` break the commit.
+
+Each takes a sync ``Engine`` or an ``AsyncEngine`` (whose events go on its ``sync_engine``),
+so that the async crash tests and their generated sync twin call them alike.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import Any, NamedTuple, Protocol, Self
 
 import psycopg
 from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+
+def events_of(engine: Engine | AsyncEngine) -> Engine:
+    """The engine whose events see ``engine``'s connections: itself, or an async engine's ``sync_engine``."""
+    return engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+
+def async_time_limit(seconds: float) -> AbstractAsyncContextManager[object]:
+    """Cancel the block and raise ``TimeoutError`` once it has run for ``seconds``."""
+    return asyncio.timeout(seconds)
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``TimeoutError`` after the block if it ran for more than ``seconds``.
+
+    The sync twin of :func:`async_time_limit` in the generated crash tests: a blocked call
+    cannot be interrupted from its own thread, so a block that overran fails once it ends.
+    """
+    started = time.monotonic()
+    yield
+    if time.monotonic() - started > seconds:
+        raise TimeoutError(f"the block ran for more than {seconds} seconds")
 
 
 class CrashError(Exception):
@@ -70,8 +104,8 @@ class Hook(Protocol):
 class ListenerHook:
     """Statements seen by a ``before_cursor_execute`` listener: SQLAlchemy's path only."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine | AsyncEngine) -> None:
+        self.engine = events_of(engine)
 
     @contextmanager
     def fail_at(self, k: int | None, error: type[BaseException] = CrashError) -> Iterator[list[Sent]]:
@@ -104,9 +138,8 @@ class CursorHook:
     Build it before the engine's first connection: only new connections get the cursor.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        """``engine``: a sync engine, or an async engine's ``sync_engine``."""
-        self.engine = engine
+    def __init__(self, engine: Engine | AsyncEngine) -> None:
+        self.engine = events_of(engine)
         self.counter: Counter | None = None
         see = self._see
 
@@ -146,7 +179,7 @@ class CursorHook:
 
         self.cursor = CountingCursor
         self.async_cursor = AsyncCountingCursor
-        event.listen(engine, "connect", self._install)
+        event.listen(self.engine, "connect", self._install)
 
     def _install(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         connection = record.driver_connection
@@ -174,8 +207,9 @@ class CursorHook:
 
 
 @contextmanager
-def fail_on(engine: Engine, name: str, error: BaseException) -> Iterator[list[object]]:
+def fail_on(engine: Engine | AsyncEngine, name: str, error: BaseException) -> Iterator[list[object]]:
     """Raise ``error`` from the engine's ``name`` event (``begin``, ``commit``), before the driver acts."""
+    engine = events_of(engine)
     calls: list[object] = []
 
     def hook(connection: Any) -> None:
@@ -190,9 +224,9 @@ def fail_on(engine: Engine, name: str, error: BaseException) -> Iterator[list[ob
 
 
 @contextmanager
-def commit_acknowledgement_lost(engine: Engine) -> Iterator[list[object]]:
+def commit_acknowledgement_lost(engine: Engine | AsyncEngine) -> Iterator[list[object]]:
     """Let the database commit, then raise CrashError as if the connection dropped before the reply."""
-    dialect = engine.dialect
+    dialect = events_of(engine).dialect
     commit: Callable[[Any], None] = dialect.do_commit
     commits: list[object] = []
 

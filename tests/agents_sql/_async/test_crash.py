@@ -1,32 +1,29 @@
-"""Crash at every statement, async: an action boundary is committed whole or not at all.
+# The async crash tests in _async/ are the source; the sync ones in _sync/ are generated from
+# them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
+"""Crash at every statement: an action boundary is committed whole or not at all.
 
-The async twin of ``test_crash.py``, on aiosqlite and psycopg's async driver. The boundary
-saves the agent's state, consumes 3 signals, appends 2 evidence entries and adds 1 outbox
-message, in one transaction of the async manager. Events of an ``AsyncEngine`` go on its
-``sync_engine``. The boundary is broken in several ways; afterwards the database holds
-either the whole boundary or none of it, and no connection is left checked out:
+The boundary saves the agent's state, consumes 3 signals, appends 2 evidence entries and
+adds 1 outbox message, in one transaction of an :class:`AsyncSqlAgents`' manager. It is
+broken in several ways, on SQLite and PostgreSQL; afterwards the database holds either the
+whole boundary or none of it (a snapshot of the agent is :data:`BEFORE` or :data:`AFTER`,
+never anything between), and no connection is left checked out:
 
-- a hook raises at the k-th statement, for every k. The hooks are those of
-  ``tests/agents_sql/crashing.py``: a ``before_cursor_execute`` listener (SQLAlchemy's path:
-  aiosqlite, and PostgreSQL with the fast path off) and, on PostgreSQL, a psycopg
-  ``AsyncCursor`` set by the pool's ``connect`` event, which leaves on the driver fast path
-  that production takes there; the test checks the boundary took it;
-- ``asyncio.CancelledError`` (a ``BaseException``: a timeout or a shutdown, the crash only
-  async code has) is raised at the k-th statement the boundary's code sends, for every k,
-  by the same hooks;
+- a hook raises at the k-th statement, for every k, and the same boundary then runs to the
+  end. The hooks are those of ``tests/agents_sql/crashing.py``: a ``before_cursor_execute``
+  listener (SQLAlchemy's path: SQLite, and PostgreSQL with the fast path off) and, on
+  PostgreSQL, a psycopg cursor set by the pool's ``connect`` event, which leaves on the
+  driver fast path that production takes there; the test checks the boundary took it;
 - the commit fails before it reaches the database (a ``commit`` hook raises: COMMIT is not a
   cursor execute): nothing of the boundary remains, and the same boundary then runs to the end;
 - the database commits but the client sees an error (the acknowledgement is lost): the whole
-  boundary remains, and running it again is refused by the version check, not applied twice;
-- the task is cancelled while the manager itself begins or commits the transaction: the
-  connection is rolled back and closed, nothing of the boundary remains.
+  boundary remains, and running it again is refused by the version check, not applied twice.
 
-On PostgreSQL the commit cases run on the fast path, with the cursor hook watching.
+On PostgreSQL the commit cases run on the fast path, with the cursor hook watching. What
+only async code meets, a cancellation, is in ``tests/agents_sql/test_crash_cancelled.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import attrs
@@ -51,13 +48,20 @@ from tests.agents_sql.crashing import (
     Hook,
     ListenerHook,
     Sent,
+    async_time_limit,
     commit_acknowledgement_lost,
     fail_on,
 )
 from tests.postgresql import POSTGRESQL_URL
 
+BEFORE = (1, 4, 0, 0)
+"""The snapshot of an agent prepared for the boundary."""
+AFTER = (2, 1, 2, 1)
+"""The snapshot of an agent once the boundary committed."""
+
 
 async def prepare(agents: AsyncSqlAgents, agent_id: str) -> AgentState:
+    """Save a new agent with 4 pending signals; return its state."""
     async with agents.transactions.begin():
         # the state first: signals and evidence refer to it
         state = await agents.states.save(new_agent_state(agent_id, "crash", status=AgentStatus.ACTIVE))
@@ -67,6 +71,7 @@ async def prepare(agents: AsyncSqlAgents, agent_id: str) -> AgentState:
 
 
 async def boundary(agents: AsyncSqlAgents, state: AgentState) -> None:
+    """The action boundary: state, 3 signals consumed, 2 evidence entries, 1 outbox message."""
     async with agents.transactions.begin():
         await agents.states.save(attrs.evolve(state, current_activity="acted"))
         consumed = await agents.signals.consume(state.id, [SignalKind.USER_MESSAGE], maximum=3)
@@ -83,14 +88,14 @@ async def boundary(agents: AsyncSqlAgents, state: AgentState) -> None:
 async def snapshot(agents: AsyncSqlAgents, agent_id: str) -> tuple[int, int, int, int]:
     """(state version, pending signals, evidence entries, outbox messages) of the agent.
 
-    Also checks that the crash left no connection checked out and no transaction in the task.
+    Also checks that the crash left no connection checked out and no transaction open.
     Bounded in time: a leaked transaction holding the agent's locks fails the test, not hangs it.
     """
     assert not agents.transactions.in_transaction
     pool = agents.engine.pool
     assert isinstance(pool, QueuePool)
     assert pool.checkedout() == 0, "the crash left a connection checked out"
-    async with asyncio.timeout(10), agents.transactions.begin(read_only=True):
+    async with async_time_limit(10), agents.transactions.begin(read_only=True):
         version = (await agents.states.get(agent_id)).version
         pending = await agents.signals.pending_count(agent_id)
         entries = len(await agents.evidence.list_by_agent(agent_id))
@@ -100,10 +105,6 @@ async def snapshot(agents: AsyncSqlAgents, agent_id: str) -> tuple[int, int, int
             select(func.count()).select_from(messages).where(messages.c.topic == f"agent.{agent_id}")
         )
         return version, pending, entries, outbox.scalar_one()
-
-
-BEFORE = (1, 4, 0, 0)
-AFTER = (2, 1, 2, 1)
 
 
 async def boundary_statements(agents: AsyncSqlAgents, hook: Hook) -> list[Sent]:
@@ -118,6 +119,7 @@ async def boundary_statements(agents: AsyncSqlAgents, hook: Hook) -> list[Sent]:
 
 
 async def crash_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
+    """A crash at each statement leaves nothing of the boundary; the same boundary then completes."""
     for k in range(1, len(await boundary_statements(agents, hook)) + 1):
         agent_id = f"agent-{k}"
         state = await prepare(agents, agent_id)
@@ -128,29 +130,12 @@ async def crash_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
         assert await snapshot(agents, agent_id) == AFTER
 
 
-async def cancel_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
-    """CancelledError at each statement of the boundary's code (SQLite's BEGIN is the manager's)."""
-    statements = await boundary_statements(agents, hook)
-    ks = [k for k, statement in enumerate(statements, 1) if not statement.sql.startswith("BEGIN")]
-    assert len(ks) >= 5
-    for k in ks:
-        agent_id = f"cancelled-{k}"
-        state = await prepare(agents, agent_id)
-        with pytest.raises(asyncio.CancelledError), hook.fail_at(k, asyncio.CancelledError):
-            await boundary(agents, state)
-        assert await snapshot(agents, agent_id) == BEFORE, (
-            f"cancellation at statement {k} left part of the boundary"
-        )
-        await boundary(agents, state)  # the same boundary, run again, completes
-        assert await snapshot(agents, agent_id) == AFTER
-
-
 async def commit_fails(agents: AsyncSqlAgents, hook: Hook) -> None:
     """The commit fails before it reaches the database: nothing of the boundary remains."""
     state = await prepare(agents, "commit-fails")
     with (
         pytest.raises(CommitError) as raised,
-        fail_on(agents.engine.sync_engine, "commit", CrashError("crash at commit")) as commits,
+        fail_on(agents.engine, "commit", CrashError("crash at commit")) as commits,
         hook.fail_at(None) as statements,
     ):
         await boundary(agents, state)
@@ -167,7 +152,7 @@ async def acknowledgement_lost(agents: AsyncSqlAgents, hook: Hook) -> None:
     state = await prepare(agents, "ack-lost")
     with (
         pytest.raises(CommitError) as raised,
-        commit_acknowledgement_lost(agents.engine.sync_engine) as commits,
+        commit_acknowledgement_lost(agents.engine) as commits,
         hook.fail_at(None) as statements,
     ):
         await boundary(agents, state)
@@ -182,79 +167,47 @@ async def acknowledgement_lost(agents: AsyncSqlAgents, hook: Hook) -> None:
     assert await snapshot(agents, "ack-lost") == AFTER
 
 
-async def cancelled_in_the_manager(agents: AsyncSqlAgents, name: str) -> None:
-    """CancelledError while the manager begins or commits: nothing remains, nothing leaks."""
-    agent_id = f"cancelled-at-{name}"
-    state = await prepare(agents, agent_id)
-    with (
-        pytest.raises(asyncio.CancelledError),
-        fail_on(agents.engine.sync_engine, name, asyncio.CancelledError(f"cancelled at {name}")) as calls,
-    ):
-        await boundary(agents, state)
-    assert len(calls) == 1
-    assert await snapshot(agents, agent_id) == BEFORE
-    async with asyncio.timeout(10):
-        await boundary(agents, state)  # the same task carries on: the same boundary completes
-    assert await snapshot(agents, agent_id) == AFTER
+async def hooked_postgresql(
+    make_hook: type[ListenerHook | CursorHook],
+) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
+    """For a fixture: the agents on an engine of their own, its hook set before its first connection."""
+    engine: AsyncEngine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    try:
+        hook = make_hook(engine)
+        async with engine.connect():  # the dialect learns the server before the stores compile for it
+            pass
+        yield AsyncSqlAgents(engine), hook
+    finally:
+        await engine.dispose()
 
 
-# -- SQLite (aiosqlite) -------------------------------------------------------------------------
+# -- SQLite -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def async_sqlite_hook(async_sqlite_agents: AsyncSqlAgents) -> Hook:
-    return ListenerHook(async_sqlite_agents.engine.sync_engine)
+def sqlite_hook(async_sqlite_agents: AsyncSqlAgents) -> Hook:
+    return ListenerHook(async_sqlite_agents.engine)
 
 
 async def test_sqlite_boundary_is_all_or_nothing_at_every_statement(
-    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
+    async_sqlite_agents: AsyncSqlAgents, sqlite_hook: Hook
 ) -> None:
-    await crash_everywhere(async_sqlite_agents, async_sqlite_hook)
-
-
-async def test_sqlite_boundary_is_all_or_nothing_when_cancelled_at_every_statement(
-    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
-) -> None:
-    await cancel_everywhere(async_sqlite_agents, async_sqlite_hook)
+    await crash_everywhere(async_sqlite_agents, sqlite_hook)
 
 
 async def test_sqlite_boundary_leaves_nothing_when_the_commit_fails(
-    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
+    async_sqlite_agents: AsyncSqlAgents, sqlite_hook: Hook
 ) -> None:
-    await commit_fails(async_sqlite_agents, async_sqlite_hook)
+    await commit_fails(async_sqlite_agents, sqlite_hook)
 
 
 async def test_sqlite_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
-    async_sqlite_agents: AsyncSqlAgents, async_sqlite_hook: Hook
+    async_sqlite_agents: AsyncSqlAgents, sqlite_hook: Hook
 ) -> None:
-    await acknowledgement_lost(async_sqlite_agents, async_sqlite_hook)
+    await acknowledgement_lost(async_sqlite_agents, sqlite_hook)
 
 
-@pytest.mark.parametrize("name", ["begin", "commit"])
-async def test_sqlite_boundary_leaves_nothing_when_cancelled_in_the_manager(
-    async_sqlite_agents: AsyncSqlAgents, name: str
-) -> None:
-    await cancelled_in_the_manager(async_sqlite_agents, name)
-
-
-# -- PostgreSQL (psycopg async) -----------------------------------------------------------------
-
-
-async def hooked_postgresql(
-    make_hook: type[ListenerHook | CursorHook], sync_engine: Engine
-) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
-    """For a fixture: the agents on an engine of their own, its hook set before its first connection.
-
-    ``sync_engine`` (same database) is the agents' engine for tampering.
-    """
-    engine: AsyncEngine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    try:
-        hook = make_hook(engine.sync_engine)
-        async with engine.connect():  # the dialect learns the server before the stores compile for it
-            pass
-        yield AsyncSqlAgents(engine, sync_engine), hook
-    finally:
-        await engine.dispose()
+# -- PostgreSQL (psycopg) -----------------------------------------------------------------------
 
 
 @pytest.fixture(params=[ListenerHook, CursorHook], ids=["sqlalchemy-listener", "psycopg-cursor"])
@@ -262,14 +215,14 @@ async def postgresql_hooked(
     request: pytest.FixtureRequest, agents_postgresql: Engine
 ) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
     """The agents with each hook: on SQLAlchemy's path, and on the driver fast path."""
-    async for hooked in hooked_postgresql(request.param, agents_postgresql):
+    async for hooked in hooked_postgresql(request.param):
         yield hooked
 
 
 @pytest.fixture
 async def postgresql_fast_path(agents_postgresql: Engine) -> AsyncIterator[tuple[AsyncSqlAgents, Hook]]:
     """The agents with the psycopg cursor hook: on the driver fast path, as in production."""
-    async for hooked in hooked_postgresql(CursorHook, agents_postgresql):
+    async for hooked in hooked_postgresql(CursorHook):
         yield hooked
 
 
@@ -278,13 +231,6 @@ async def test_postgresql_boundary_is_all_or_nothing_at_every_statement(
     postgresql_hooked: tuple[AsyncSqlAgents, Hook],
 ) -> None:
     await crash_everywhere(*postgresql_hooked)
-
-
-@pytest.mark.postgresql
-async def test_postgresql_boundary_is_all_or_nothing_when_cancelled_at_every_statement(
-    postgresql_hooked: tuple[AsyncSqlAgents, Hook],
-) -> None:
-    await cancel_everywhere(*postgresql_hooked)
 
 
 @pytest.mark.postgresql
@@ -299,11 +245,3 @@ async def test_postgresql_boundary_is_whole_when_the_commit_acknowledgement_is_l
     postgresql_fast_path: tuple[AsyncSqlAgents, Hook],
 ) -> None:
     await acknowledgement_lost(*postgresql_fast_path)
-
-
-@pytest.mark.postgresql
-@pytest.mark.parametrize("name", ["begin", "commit"])
-async def test_postgresql_boundary_leaves_nothing_when_cancelled_in_the_manager(
-    async_postgresql_agents: AsyncSqlAgents, name: str
-) -> None:
-    await cancelled_in_the_manager(async_postgresql_agents, name)
