@@ -10,7 +10,8 @@ Wire it in the composition root::
 Every call works in the ambient transaction of ``transactions``, except the lease calls
 ``claim_resumable``, ``extend`` and ``release``, which run in a short transaction of their
 own (``TransactionUsageError`` inside one of the manager's transactions). All the logic is
-in :mod:`hexalchemy.sqlalchemy._agents_core`; the classes here only drive its plans.
+in :mod:`hexalchemy.sqlalchemy._agents_core`; the classes only drive its plans. The async
+classes are written in ``_async/agents.py``; ``make generate`` writes the sync ones from them.
 
 Guarantees:
 
@@ -27,41 +28,22 @@ Guarantees:
   (triggers created with the table): ``ConstraintViolationError``.
 """
 
-from __future__ import annotations
-
-import datetime as dt
-import uuid
-from collections.abc import Iterable
-
-from hexalchemy.ports import (
-    AgentState,
-    AgentStatus,
-    Evidence,
-    EvidenceKind,
-    Page,
-    RunnerLease,
-    Signal,
-    SignalKind,
-    VerifyResult,
-)
-from hexalchemy.sqlalchemy._agents_core import (
-    AgentStateCore,
-    Clock,
-    EvidenceLogCore,
-    SignalQueueCore,
-    utcnow,
-)
 from hexalchemy.sqlalchemy._agents_tables import (
     DEFAULT_PREFIX,
     AgentTables,
     agent_tables,
     append_only_statements,
 )
-from hexalchemy.sqlalchemy._operations import run_plan as _run
-from hexalchemy.sqlalchemy._operations import run_plan_async as _run_async
-from hexalchemy.sqlalchemy._operations import run_plan_bridged
-from hexalchemy.sqlalchemy._outbox_core import run_own_plan as _run_own
-from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager, SqlAlchemyTransactionManager
+from hexalchemy.sqlalchemy._async.agents import (
+    AsyncSqlAlchemyAgentStateStore,
+    AsyncSqlAlchemyEvidenceLog,
+    AsyncSqlAlchemySignalQueue,
+)
+from hexalchemy.sqlalchemy._sync.agents import (
+    SqlAlchemyAgentStateStore,
+    SqlAlchemyEvidenceLog,
+    SqlAlchemySignalQueue,
+)
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -75,264 +57,3 @@ __all__ = [
     "agent_tables",
     "append_only_statements",
 ]
-
-
-class SqlAlchemyAgentStateStore:
-    """Agent states and runner leases; implements ``AgentStateStore``.
-
-    ``clock`` (UTC now by default) gives ``updated_at`` and every lease time.
-    """
-
-    def __init__(
-        self, tables: AgentTables, transactions: SqlAlchemyTransactionManager, *, clock: Clock | None = None
-    ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = AgentStateCore(tables, transactions.core, transactions.engine, clock or utcnow)
-
-    def get(self, id: str, /) -> AgentState:
-        """Return the agent's state; raise ``EntityNotFoundError`` if there is none."""
-        return _run(self._core.get(id))
-
-    def get_or_none(self, id: str, /) -> AgentState | None:
-        """Return the agent's state, or None."""
-        return _run(self._core.get_or_none(id))
-
-    def save(self, state: AgentState, /) -> AgentState:
-        """Create (``version`` 0) or compare-and-set update; return the stored state."""
-        return _run(self._core.save(state))
-
-    def save_owned(self, state: AgentState, lease: RunnerLease, /) -> AgentState:
-        """Save, only while ``lease`` still holds the agent; else ``LeaseLostError``."""
-        return _run(self._core.save(state, lease))
-
-    def list_by_status(
-        self, status: AgentStatus, /, *, limit: int = 100, after: str | None = None
-    ) -> Page[AgentState]:
-        """The agents in ``status``, ordered by id, one page at a time."""
-        return _run(self._core.list_by_status(status, limit, after))
-
-    def list_resume_candidates(self, *, limit: int = 100, after: str | None = None) -> Page[AgentState]:
-        """The agents in ``ACTIVE_STATUSES``, ordered by id, one page at a time."""
-        return _run(self._core.list_resume_candidates(limit, after))
-
-    def claim_resumable(self, runner: str, /, *, lease_for: dt.timedelta) -> RunnerLease | None:
-        """Lease one resume candidate no live lease holds (least recently updated first), or None."""
-        lease: RunnerLease | None = _run_own(self._core.claim_resumable(runner, lease_for))
-        return lease
-
-    def extend(self, lease: RunnerLease, /, *, lease_for: dt.timedelta) -> RunnerLease:
-        """Extend a lease still held to now + ``lease_for``; else ``LeaseLostError``."""
-        extended: RunnerLease = _run_own(self._core.extend(lease, lease_for))
-        return extended
-
-    def release(self, lease: RunnerLease, /) -> bool:
-        """Give the agent up; False when the lease was already lost."""
-        released: bool = _run_own(self._core.release(lease))
-        return released
-
-
-class AsyncSqlAlchemyAgentStateStore:
-    """Agent states and runner leases (async); implements ``AsyncAgentStateStore``."""
-
-    def __init__(
-        self,
-        tables: AgentTables,
-        transactions: AsyncSqlAlchemyTransactionManager,
-        *,
-        clock: Clock | None = None,
-    ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        # The lease calls open their own connection on the engine's sync face and run whole
-        # inside SQLAlchemy's greenlet bridge (one crossing per call, as the relay store does).
-        self._core = AgentStateCore(
-            tables, transactions.core, transactions.engine.sync_engine, clock or utcnow
-        )
-
-    async def get(self, id: str, /) -> AgentState:
-        """Return the agent's state; raise ``EntityNotFoundError`` if there is none."""
-        return await _run_async(self._core.get(id))
-
-    async def get_or_none(self, id: str, /) -> AgentState | None:
-        """Return the agent's state, or None."""
-        return await _run_async(self._core.get_or_none(id))
-
-    async def save(self, state: AgentState, /) -> AgentState:
-        """Create (``version`` 0) or compare-and-set update; return the stored state."""
-        return await _run_async(self._core.save(state))
-
-    async def save_owned(self, state: AgentState, lease: RunnerLease, /) -> AgentState:
-        """Save, only while ``lease`` still holds the agent; else ``LeaseLostError``."""
-        return await _run_async(self._core.save(state, lease))
-
-    async def list_by_status(
-        self, status: AgentStatus, /, *, limit: int = 100, after: str | None = None
-    ) -> Page[AgentState]:
-        """The agents in ``status``, ordered by id, one page at a time."""
-        return await _run_async(self._core.list_by_status(status, limit, after))
-
-    async def list_resume_candidates(self, *, limit: int = 100, after: str | None = None) -> Page[AgentState]:
-        """The agents in ``ACTIVE_STATUSES``, ordered by id, one page at a time."""
-        return await _run_async(self._core.list_resume_candidates(limit, after))
-
-    async def claim_resumable(self, runner: str, /, *, lease_for: dt.timedelta) -> RunnerLease | None:
-        """Lease one resume candidate no live lease holds (least recently updated first), or None."""
-        lease: RunnerLease | None = await run_plan_bridged(
-            _run_own, self._core.claim_resumable(runner, lease_for)
-        )
-        return lease
-
-    async def extend(self, lease: RunnerLease, /, *, lease_for: dt.timedelta) -> RunnerLease:
-        """Extend a lease still held to now + ``lease_for``; else ``LeaseLostError``."""
-        extended: RunnerLease = await run_plan_bridged(_run_own, self._core.extend(lease, lease_for))
-        return extended
-
-    async def release(self, lease: RunnerLease, /) -> bool:
-        """Give the agent up; False when the lease was already lost."""
-        released: bool = await run_plan_bridged(_run_own, self._core.release(lease))
-        return released
-
-
-class SqlAlchemySignalQueue:
-    """Each agent's signal queue, in the ambient transaction; implements ``SignalQueue``."""
-
-    def __init__(
-        self, tables: AgentTables, transactions: SqlAlchemyTransactionManager, *, clock: Clock | None = None
-    ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = SignalQueueCore(tables, transactions.core, clock or utcnow)
-
-    def send(self, signal: Signal, /) -> Signal:
-        """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
-        return _run(self._core.send(signal))
-
-    def list_pending(self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0) -> list[Signal]:
-        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
-        return _run(self._core.list_pending(agent_id, limit, after_sequence))
-
-    def consume(
-        self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
-    ) -> list[Signal]:
-        """Consume the longest prefix of pending signals whose kinds are accepted, up to ``maximum``."""
-        return _run(self._core.consume(agent_id, accepted_kinds, maximum))
-
-    def pending_count(self, agent_id: str, /) -> int:
-        """How many signals of the agent are pending."""
-        return _run(self._core.pending_count(agent_id))
-
-
-class AsyncSqlAlchemySignalQueue:
-    """Each agent's signal queue (async); implements ``AsyncSignalQueue``."""
-
-    def __init__(
-        self,
-        tables: AgentTables,
-        transactions: AsyncSqlAlchemyTransactionManager,
-        *,
-        clock: Clock | None = None,
-    ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = SignalQueueCore(tables, transactions.core, clock or utcnow)
-
-    async def send(self, signal: Signal, /) -> Signal:
-        """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
-        return await _run_async(self._core.send(signal))
-
-    async def list_pending(
-        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
-    ) -> list[Signal]:
-        """The agent's pending signals with a sequence above ``after_sequence``, in sequence order."""
-        return await _run_async(self._core.list_pending(agent_id, limit, after_sequence))
-
-    async def consume(
-        self, agent_id: str, accepted_kinds: Iterable[SignalKind], /, *, maximum: int = 100
-    ) -> list[Signal]:
-        """Consume the longest prefix of pending signals whose kinds are accepted, up to ``maximum``."""
-        return await _run_async(self._core.consume(agent_id, accepted_kinds, maximum))
-
-    async def pending_count(self, agent_id: str, /) -> int:
-        """How many signals of the agent are pending."""
-        return await _run_async(self._core.pending_count(agent_id))
-
-
-class SqlAlchemyEvidenceLog:
-    """Each agent's append-only, hash-chained evidence, in the ambient transaction; implements ``EvidenceLog``."""
-
-    def __init__(self, tables: AgentTables, transactions: SqlAlchemyTransactionManager) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = EvidenceLogCore(tables, transactions.core)
-
-    def append(self, entry: Evidence, /) -> Evidence:
-        """Append one entry; return it with its sequence, previous_hash and hash."""
-        return _run(self._core.append(entry))
-
-    def append_all(self, entries: Iterable[Evidence], /) -> list[Evidence]:
-        """Append entries in order (each agent's chain continues in that order); return them stored."""
-        return _run(self._core.append_all(entries))
-
-    def get(self, id: uuid.UUID, /) -> Evidence:
-        """Return the entry with this id; raise ``EntityNotFoundError`` if there is none."""
-        return _run(self._core.get(id))
-
-    def list_by_agent(self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0) -> list[Evidence]:
-        """The agent's entries with a sequence above ``after_sequence``, in append order."""
-        return _run(self._core.list_by_agent(agent_id, limit, after_sequence))
-
-    def list_by_manifest_ref(
-        self, manifest_ref: str, /, *, limit: int = 100, after: str | None = None
-    ) -> Page[Evidence]:
-        """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
-        return _run(self._core.list_by_manifest_ref(manifest_ref, limit, after))
-
-    def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
-        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
-        return _run(self._core.last(agent_id, kind))
-
-    def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain, and that it ends at the agent's recorded head."""
-        return _run(self._core.verify(agent_id))
-
-
-class AsyncSqlAlchemyEvidenceLog:
-    """Each agent's append-only, hash-chained evidence (async); implements ``AsyncEvidenceLog``."""
-
-    def __init__(self, tables: AgentTables, transactions: AsyncSqlAlchemyTransactionManager) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = EvidenceLogCore(tables, transactions.core)
-
-    async def append(self, entry: Evidence, /) -> Evidence:
-        """Append one entry; return it with its sequence, previous_hash and hash."""
-        return await _run_async(self._core.append(entry))
-
-    async def append_all(self, entries: Iterable[Evidence], /) -> list[Evidence]:
-        """Append entries in order (each agent's chain continues in that order); return them stored."""
-        return await _run_async(self._core.append_all(entries))
-
-    async def get(self, id: uuid.UUID, /) -> Evidence:
-        """Return the entry with this id; raise ``EntityNotFoundError`` if there is none."""
-        return await _run_async(self._core.get(id))
-
-    async def list_by_agent(
-        self, agent_id: str, /, *, limit: int = 100, after_sequence: int = 0
-    ) -> list[Evidence]:
-        """The agent's entries with a sequence above ``after_sequence``, in append order."""
-        return await _run_async(self._core.list_by_agent(agent_id, limit, after_sequence))
-
-    async def list_by_manifest_ref(
-        self, manifest_ref: str, /, *, limit: int = 100, after: str | None = None
-    ) -> Page[Evidence]:
-        """The entries with this ``manifest_ref`` (any agent), ordered by id, one page at a time."""
-        return await _run_async(self._core.list_by_manifest_ref(manifest_ref, limit, after))
-
-    async def last(self, agent_id: str, /, *, kind: str | EvidenceKind | None = None) -> Evidence | None:
-        """The agent's entry with the highest sequence (of this ``kind``, when given), or None."""
-        return await _run_async(self._core.last(agent_id, kind))
-
-    async def verify(self, agent_id: str, /) -> VerifyResult:
-        """Check the agent's whole chain, and that it ends at the agent's recorded head."""
-        return await _run_async(self._core.verify(agent_id))
