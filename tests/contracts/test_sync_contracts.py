@@ -18,6 +18,7 @@ from hexalchemy.testing.contracts import (
     RepositoryContract,
     RoundTripContract,
     TransactionContract,
+    ValueContract,
 )
 
 SYNC_CONTRACTS: list[type[Any]] = [
@@ -25,6 +26,7 @@ SYNC_CONTRACTS: list[type[Any]] = [
     TransactionContract,
     ConcurrencyContract,
     RoundTripContract,
+    ValueContract,
     OutboxContract,
     AgentStoreContract,
 ]
