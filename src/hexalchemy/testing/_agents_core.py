@@ -51,7 +51,7 @@ from hexalchemy.rules import (
     verify_chain,
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
-from hexalchemy.testing.memory import _MISSING, _TransactionCore, _TxState
+from hexalchemy.testing._memory_core import _MISSING, _TransactionCore, _TxState
 
 __all__ = ["Clock", "Tamper"]
 

@@ -40,7 +40,7 @@ from hexalchemy.rules import (
     sort_results,
     stored_error,
 )
-from hexalchemy.testing.memory import _TransactionCore, _TxState
+from hexalchemy.testing._memory_core import _TransactionCore, _TxState
 
 __all__ = ["RelayPolicy"]
 

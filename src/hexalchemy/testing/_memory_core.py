@@ -1,0 +1,453 @@
+"""The in-memory transactions and repositories' logic (private).
+
+Synchronous classes (:class:`_TransactionCore`, :class:`_Block`, :class:`_RepositoryCore`)
+that the public transaction managers and repositories (:mod:`hexalchemy.testing.memory`)
+are thin shells over; those are written once, async, in ``_async/memory.py`` and generated
+into ``_sync/memory.py``. The in-memory outbox and agent stores build on the same machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import copy
+import enum
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar, cast
+
+from hexalchemy.ports import (
+    CommitError,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    EntitySpec,
+    InvalidValueError,
+    IsolationLevel,
+    NoActiveTransactionError,
+    ReadOnlyTransactionError,
+    TransactionUsageError,
+    VersionConflictError,
+)
+from hexalchemy.rules import EntityDomain
+
+__all__: list[str] = []
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+class _Missing(enum.Enum):
+    """Marks an absent row: not in the store, or deleted in a transaction layer."""
+
+    MISSING = enum.auto()
+
+
+_MISSING = _Missing.MISSING
+
+# A row is identified across entity classes by (entity class, key).
+_RowId = tuple[type[object], object]
+
+
+class _Expected:
+    """The committed state of a row when the transaction first wrote it."""
+
+    __slots__ = ("spec", "exists", "version")
+
+    def __init__(self, spec: EntitySpec[Any, Any], exists: bool, version: int) -> None:
+        self.spec = spec
+        self.exists = exists
+        self.version = version
+
+
+class _Layer:
+    """The writes of one ``begin()`` block: the outermost transaction or a savepoint."""
+
+    __slots__ = ("read_only", "writes", "expected")
+
+    def __init__(self, read_only: bool) -> None:
+        self.read_only = read_only
+        # row -> stored deep copy, or _MISSING for a delete
+        self.writes: dict[_RowId, object] = {}
+        # row -> committed state observed at the first write (only for rows first written here)
+        self.expected: dict[_RowId, _Expected] = {}
+
+    def merge_into(self, parent: _Layer) -> None:
+        """Fold this savepoint's work into its parent layer."""
+        parent.writes.update(self.writes)
+        for row, expected in self.expected.items():
+            parent.expected.setdefault(row, expected)
+
+
+class _TxState:
+    """One transaction of one thread or task: its owner and its stack of layers."""
+
+    __slots__ = ("owner", "layers", "closed")
+
+    def __init__(self, owner: object, read_only: bool) -> None:
+        self.owner = owner
+        self.layers: list[_Layer] = [_Layer(read_only)]
+        self.closed = False
+
+
+class _TransactionCore:
+    """The committed store and the ambient transaction of one transaction manager."""
+
+    def __init__(self, *, owner: Callable[[], object], owner_kind: str, opener: str, spawn_hint: str) -> None:
+        self._owner = owner
+        self._owner_kind = owner_kind
+        self._opener = opener
+        self._spawn_hint = spawn_hint
+        self.lock = threading.Lock()
+        self.committed: dict[type[object], dict[object, object]] = {}
+        self._current: contextvars.ContextVar[_TxState | None] = contextvars.ContextVar(
+            f"hexalchemy_memory_transaction_{id(self):x}", default=None
+        )
+        self._next_commit_failure: BaseException | None = None
+
+    # -- the ambient transaction --------------------------------------------------------
+
+    def state(self) -> _TxState | None:
+        """Return the calling thread's or task's open transaction, or None.
+
+        Raise ``TransactionUsageError`` when the context holds a transaction opened by
+        another thread or task (the context was copied into this one).
+        """
+        state = self._current.get()
+        if state is None or state.closed:
+            return None
+        if state.owner != self._owner():
+            raise TransactionUsageError(
+                f"a transaction belongs to the {self._owner_kind} that opened it and cannot be used "
+                f"from another {self._owner_kind} ({self._spawn_hint} copies the context, and with it "
+                f"the open transaction); call the repositories and begin() from the "
+                f"{self._owner_kind} that opened the transaction"
+            )
+        return state
+
+    def in_transaction(self) -> bool:
+        """Whether the calling thread or task has an open transaction (never raises)."""
+        state = self._current.get()
+        return state is not None and not state.closed and state.owner == self._owner()
+
+    def require(self, entity_type: type[object], *, write: bool) -> _TxState:
+        """Return the open transaction for a repository call, or raise why there is none."""
+        state = self.state()
+        if state is None:
+            raise NoActiveTransactionError(
+                f"the {entity_type.__qualname__} repository was used outside a transaction: "
+                f"wrap the call in `{self._opener}`"
+            )
+        if write and state.layers[-1].read_only:
+            raise ReadOnlyTransactionError(
+                f"cannot write {entity_type.__qualname__} in a read-only transaction (begin(read_only=True))"
+            )
+        return state
+
+    def open(self, read_only: bool, isolation_level: IsolationLevel | None) -> tuple[_TxState, bool]:
+        """Open a transaction, or a savepoint inside the open one; return it and whether it is new.
+
+        A transaction inherited through a copied context (a child task, ``asyncio.to_thread``)
+        belongs to another thread or task: this one opens its own.
+        """
+        state = self._current.get()
+        if state is None or state.closed or state.owner != self._owner():
+            state = _TxState(self._owner(), read_only)
+            self._current.set(state)
+            return state, True
+        if isolation_level is not None:
+            raise TransactionUsageError(
+                f"isolation_level applies to the outermost transaction only, got {isolation_level!r} "
+                "for a nested begin()"
+            )
+        state.layers.append(_Layer(read_only or state.layers[-1].read_only))
+        return state, False
+
+    def close(self, state: _TxState) -> None:
+        """Forget the finished outermost transaction of this context."""
+        state.closed = True
+        self._current.set(None)
+
+    # -- commit -------------------------------------------------------------------------
+
+    def fail_next_commit(self, error: Exception | None) -> None:
+        """Arm a failure for the next outermost commit."""
+        failure = (
+            error if error is not None else RuntimeError("commit failure injected by fail_next_commit()")
+        )
+        with self.lock:
+            self._next_commit_failure = failure
+
+    def commit(self, layer: _Layer) -> None:
+        """Validate the transaction's writes against the store and apply them all, or none."""
+        with self.lock:
+            failure = self._next_commit_failure
+            if failure is not None:
+                self._next_commit_failure = None
+                raise CommitError(
+                    f"the commit failed ({failure!r}); the transaction was rolled back"
+                ) from failure
+            for row, value in layer.writes.items():
+                self._validate(row, value, layer.expected[row])
+            for row, value in layer.writes.items():
+                entity_type, key = row
+                table = self.committed.setdefault(entity_type, {})
+                if value is _MISSING:
+                    if layer.expected[row].exists:
+                        table.pop(key, None)
+                else:
+                    table[key] = value
+
+    def _validate(self, row: _RowId, value: object, expected: _Expected) -> None:
+        entity_type, key = row
+        actual = self.committed.get(entity_type, {}).get(key, _MISSING)
+        spec = expected.spec
+        if not spec.is_versioned:
+            if value is _MISSING and expected.exists and actual is _MISSING:
+                raise EntityNotFoundError(entity_type, key)
+            return
+        if actual is _MISSING:
+            if expected.exists:
+                raise EntityNotFoundError(entity_type, key)
+            return
+        if not expected.exists:
+            raise DuplicateEntityError(entity_type, key)
+        actual_version = spec.version_of(actual)
+        if actual_version != expected.version:
+            raise VersionConflictError(entity_type, key, expected.version, actual_version)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def visible(self, state: _TxState, entity_type: type[object], key: object) -> object:
+        """Return the row as this transaction sees it (own writes over committed), or _MISSING.
+
+        Call with ``lock`` held.
+        """
+        row = (entity_type, key)
+        for layer in reversed(state.layers):
+            if row in layer.writes:
+                return layer.writes[row]
+        return self.committed.get(entity_type, {}).get(key, _MISSING)
+
+    def write(self, state: _TxState, spec: EntitySpec[Any, Any], key: object, value: object) -> None:
+        """Buffer a write (a stored copy, or _MISSING to delete) in the innermost layer.
+
+        Call with ``lock`` held.
+        """
+        row = (spec.cls, key)
+        if not any(row in layer.expected for layer in state.layers):
+            committed = self.committed.get(spec.cls, {}).get(key, _MISSING)
+            exists = committed is not _MISSING
+            version = spec.version_of(committed) if exists else 0
+            state.layers[-1].expected[row] = _Expected(spec, exists, version)
+        state.layers[-1].writes[row] = value
+
+
+class _Block:
+    """One ``begin()`` block: opens on enter, commits/merges or discards on exit."""
+
+    __slots__ = ("_core", "_read_only", "_isolation_level", "_state", "_layer", "_outermost")
+
+    def __init__(
+        self, core: _TransactionCore, read_only: bool, isolation_level: IsolationLevel | None
+    ) -> None:
+        self._core = core
+        self._read_only = read_only
+        self._isolation_level = isolation_level
+        self._state: _TxState | None = None
+        self._layer: _Layer | None = None
+        self._outermost = False
+
+    def enter(self) -> None:
+        """Open the transaction or savepoint."""
+        if self._state is not None:
+            raise TransactionUsageError("a begin() block cannot be entered twice; call begin() again")
+        state, self._outermost = self._core.open(self._read_only, self._isolation_level)
+        self._state = state
+        self._layer = state.layers[-1]
+
+    def exit(self, failed: bool) -> None:
+        """Close the block: on success merge (savepoint) or commit; on failure discard."""
+        state, layer = self._state, self._layer
+        if (
+            state is None
+            or layer is None
+            or state.closed
+            or not state.layers
+            or state.layers[-1] is not layer
+        ):
+            raise TransactionUsageError(
+                "begin() blocks must be exited in the reverse order they were entered"
+            )
+        state.layers.pop()
+        if not self._outermost:
+            if not failed:
+                layer.merge_into(state.layers[-1])
+            return
+        self._core.close(state)
+        if not failed:
+            self._core.commit(layer)
+
+
+def _current_task() -> object:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop
+        return None
+
+
+class _RepositoryCore(Generic[T, K]):
+    """The repository operations, shared by the sync and async repositories."""
+
+    __slots__ = ("_spec", "_cls", "_core", "_domain")
+
+    def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
+        self._spec = spec
+        self._cls: type[object] = spec.cls
+        self._core = core
+        # The value rules the SQL mapping applies too: the same values are refused, and stored
+        # in the same normalised form (UTC datetimes, Decimals as a database returns them).
+        self._domain = EntityDomain(spec)
+
+    def _normalize(self, key: K) -> K:
+        return self._domain.normalize_key(key)
+
+    def _copy(self, value: object) -> T:
+        return cast(T, copy.deepcopy(value))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_or_none(self, id: K) -> T | None:
+        state = self._core.require(self._cls, write=False)
+        key = self._normalize(id)
+        with self._core.lock:
+            value = self._core.visible(state, self._cls, key)
+        return None if value is _MISSING else self._copy(value)
+
+    def get(self, id: K) -> T:
+        found = self.get_or_none(id)
+        if found is None:
+            raise EntityNotFoundError(self._cls, self._normalize(id))
+        return found
+
+    def contains(self, id: K) -> bool:
+        state = self._core.require(self._cls, write=False)
+        key = self._normalize(id)
+        with self._core.lock:
+            return self._core.visible(state, self._cls, key) is not _MISSING
+
+    def range(self, ids: Iterable[K]) -> list[T]:
+        state = self._core.require(self._cls, write=False)
+        keys = [self._normalize(id) for id in ids]
+        with self._core.lock:
+            values = [self._core.visible(state, self._cls, key) for key in keys]
+        return [self._copy(value) for value in values if value is not _MISSING]
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _prepare_save(self, aggregate: T) -> tuple[K, int, T, object]:
+        """Return the key, the given version, the aggregate to return and the copy to store."""
+        spec = self._spec
+        if spec.pending_events(aggregate):
+            raise InvalidValueError(
+                self._cls,
+                spec.events_field or "events",
+                spec.pending_events(aggregate),
+                "the aggregate carries pending events that this repository would drop; "
+                "save it through hexalchemy.outbox.EventRecordingRepository",
+            )
+        version = spec.version_of(aggregate)
+        if spec.version_field is not None:
+            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+                raise InvalidValueError(
+                    self._cls, spec.version_field, version, "a version must be an int >= 0"
+                )
+            result = spec.with_version(aggregate, version + 1)
+        else:
+            result = aggregate
+        stored = self._domain.normalize(result)
+        return spec.key_of(stored), version, result, copy.deepcopy(stored)
+
+    def _check_save(self, state: _TxState, key: K, version: int) -> None:
+        if not self._spec.is_versioned:
+            return
+        current = self._core.visible(state, self._cls, key)
+        if version == 0:
+            if current is not _MISSING:
+                raise DuplicateEntityError(self._cls, key)
+            return
+        if current is _MISSING:
+            raise EntityNotFoundError(self._cls, key)
+        stored = self._spec.version_of(cast(T, current))
+        if stored != version:
+            raise VersionConflictError(self._cls, key, version, stored)
+
+    def _check_delete(self, state: _TxState, key: K, version: int) -> None:
+        current = self._core.visible(state, self._cls, key)
+        if current is _MISSING:
+            raise EntityNotFoundError(self._cls, key)
+        if self._spec.is_versioned:
+            stored = self._spec.version_of(cast(T, current))
+            if stored != version:
+                raise VersionConflictError(self._cls, key, version, stored)
+
+    def _check_batch_key(self, seen: set[object], key: K) -> None:
+        if key in seen:
+            raise InvalidValueError(self._cls, "key", key, "appears twice in one batch")
+        seen.add(key)
+
+    def save(self, aggregate: T) -> T:
+        state = self._core.require(self._cls, write=True)
+        key, version, result, stored = self._prepare_save(aggregate)
+        with self._core.lock:
+            self._check_save(state, key, version)
+            self._core.write(state, self._spec, key, stored)
+        return result
+
+    def save_all(self, aggregates: Iterable[T]) -> list[T]:
+        state = self._core.require(self._cls, write=True)
+        prepared = [self._prepare_save(aggregate) for aggregate in aggregates]
+        with self._core.lock:
+            seen: set[object] = set()
+            for key, version, _, _ in prepared:
+                self._check_batch_key(seen, key)
+                self._check_save(state, key, version)
+            for key, _, _, stored in prepared:
+                self._core.write(state, self._spec, key, stored)
+        return [result for _, _, result, _ in prepared]
+
+    def delete(self, aggregate: T) -> None:
+        self.delete_all((aggregate,))
+
+    def delete_all(self, aggregates: Iterable[T]) -> None:
+        state = self._core.require(self._cls, write=True)
+        targets = [
+            (self._normalize(self._spec.key_of(aggregate)), self._spec.version_of(aggregate))
+            for aggregate in aggregates
+        ]
+        with self._core.lock:
+            seen: set[object] = set()
+            for key, version in targets:
+                self._check_batch_key(seen, key)
+                self._check_delete(state, key, version)
+            for key, _ in targets:
+                self._core.write(state, self._spec, key, _MISSING)
+
+
+def _core_per_thread() -> _TransactionCore:
+    """The transaction core of a sync manager: each thread has a transaction of its own."""
+    return _TransactionCore(
+        owner=threading.get_ident,
+        owner_kind="thread",
+        opener="with transactions.begin():",
+        spawn_hint="asyncio.to_thread or an executor",
+    )
+
+
+def _core_per_task() -> _TransactionCore:
+    """The transaction core of an async manager: each asyncio task has a transaction of its own."""
+    return _TransactionCore(
+        owner=_current_task,
+        owner_kind="asyncio task",
+        opener="async with transactions.begin():",
+        spawn_hint="asyncio.create_task, a TaskGroup or asyncio.gather",
+    )
