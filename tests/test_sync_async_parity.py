@@ -1,8 +1,15 @@
-"""The sync and async twins expose the same public members with the same parameters.
+"""The hand-written sync and async twins expose the same public members with the same parameters.
 
 Signatures are compared by ``inspect.signature`` with async-ness removed: ``async def``
 versus ``def``, ``Awaitable[X]`` versus ``X``, and ``AsyncX`` versus ``X`` in annotations
 (``AsyncIterator``, ``AbstractAsyncContextManager``, ``AsyncTransactionManager``...).
+
+The twins written by hand are compared here: every port and its ``Async`` twin, the SQL
+transaction managers, ``run_in_transaction``. The adapter classes whose sync twin is
+generated from the async one (``make generate``: the SQL and in-memory repositories,
+in-memory transaction managers, outbox writers and relay stores, agent stores) are the
+same by construction, which ``tests/test_generated_code.py`` keeps true; here every one of
+them, sync and async, is checked against the port it implements.
 """
 
 from __future__ import annotations
@@ -18,44 +25,77 @@ import pytest
 import sqlalchemy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import hexalchemy.ports
 from hexalchemy.ports import (
-    AsyncReader,
+    AgentStateStore,
+    AsyncAgentStateStore,
+    AsyncEvidenceLog,
+    AsyncOutboxRelayStore,
+    AsyncOutboxWriter,
     AsyncRepository,
+    AsyncSignalQueue,
     AsyncTransactionManager,
-    AsyncWriter,
     EntitySpec,
-    Reader,
+    EvidenceLog,
+    OutboxRelayStore,
+    OutboxWriter,
     Repository,
+    SignalQueue,
     TransactionManager,
-    Writer,
 )
 from hexalchemy.retry import run_in_transaction, run_in_transaction_async
 from hexalchemy.sqlalchemy import (
+    AsyncSqlAlchemyAgentStateStore,
+    AsyncSqlAlchemyEvidenceLog,
+    AsyncSqlAlchemyOutboxRelayStore,
+    AsyncSqlAlchemyOutboxWriter,
     AsyncSqlAlchemyRepository,
+    AsyncSqlAlchemySignalQueue,
     AsyncSqlAlchemyTransactionManager,
     DatabaseConfig,
     Schema,
+    SqlAlchemyAgentStateStore,
+    SqlAlchemyEvidenceLog,
+    SqlAlchemyOutboxRelayStore,
+    SqlAlchemyOutboxWriter,
     SqlAlchemyRepository,
+    SqlAlchemySignalQueue,
     SqlAlchemyTransactionManager,
     create_async_engine,
     create_engine,
 )
 from hexalchemy.testing import (
+    AsyncInMemoryAgentStateStore,
+    AsyncInMemoryEvidenceLog,
+    AsyncInMemoryOutboxRelayStore,
+    AsyncInMemoryOutboxWriter,
     AsyncInMemoryRepository,
+    AsyncInMemorySignalQueue,
     AsyncInMemoryTransactionManager,
+    InMemoryAgentStateStore,
+    InMemoryEvidenceLog,
+    InMemoryOutboxRelayStore,
+    InMemoryOutboxWriter,
     InMemoryRepository,
+    InMemorySignalQueue,
     InMemoryTransactionManager,
 )
 
+
+def port_twins() -> list[tuple[type[Any], type[Any]]]:
+    """Every port of ``hexalchemy.ports`` that has an ``Async`` twin, with that twin."""
+    exported = set(hexalchemy.ports.__all__)
+    return [
+        (getattr(hexalchemy.ports, name[len("Async") :]), getattr(hexalchemy.ports, name))
+        for name in sorted(exported)
+        if name.startswith("Async") and name[len("Async") :] in exported
+    ]
+
+
+# the twins written by hand (the generated ones are the same by construction)
 CLASS_TWINS: list[tuple[type[Any], type[Any]]] = [
-    (SqlAlchemyRepository, AsyncSqlAlchemyRepository),
-    (InMemoryRepository, AsyncInMemoryRepository),
     (SqlAlchemyTransactionManager, AsyncSqlAlchemyTransactionManager),
-    (InMemoryTransactionManager, AsyncInMemoryTransactionManager),
-    (Repository, AsyncRepository),
-    (Reader, AsyncReader),
-    (Writer, AsyncWriter),
-    (TransactionManager, AsyncTransactionManager),
+    *port_twins(),
 ]
 CLASS_IDS = [sync.__name__ for sync, _ in CLASS_TWINS]
 
@@ -75,6 +115,26 @@ IMPLEMENTS: list[tuple[type[Any], type[Any]]] = [
     (AsyncSqlAlchemyTransactionManager, AsyncTransactionManager),
     (InMemoryTransactionManager, TransactionManager),
     (AsyncInMemoryTransactionManager, AsyncTransactionManager),
+    (SqlAlchemyOutboxWriter, OutboxWriter),
+    (AsyncSqlAlchemyOutboxWriter, AsyncOutboxWriter),
+    (InMemoryOutboxWriter, OutboxWriter),
+    (AsyncInMemoryOutboxWriter, AsyncOutboxWriter),
+    (SqlAlchemyOutboxRelayStore, OutboxRelayStore),
+    (AsyncSqlAlchemyOutboxRelayStore, AsyncOutboxRelayStore),
+    (InMemoryOutboxRelayStore, OutboxRelayStore),
+    (AsyncInMemoryOutboxRelayStore, AsyncOutboxRelayStore),
+    (SqlAlchemyAgentStateStore, AgentStateStore),
+    (AsyncSqlAlchemyAgentStateStore, AsyncAgentStateStore),
+    (InMemoryAgentStateStore, AgentStateStore),
+    (AsyncInMemoryAgentStateStore, AsyncAgentStateStore),
+    (SqlAlchemySignalQueue, SignalQueue),
+    (AsyncSqlAlchemySignalQueue, AsyncSignalQueue),
+    (InMemorySignalQueue, SignalQueue),
+    (AsyncInMemorySignalQueue, AsyncSignalQueue),
+    (SqlAlchemyEvidenceLog, EvidenceLog),
+    (AsyncSqlAlchemyEvidenceLog, AsyncEvidenceLog),
+    (InMemoryEvidenceLog, EvidenceLog),
+    (AsyncInMemoryEvidenceLog, AsyncEvidenceLog),
 ]
 
 _ASYNC_PREFIX = re.compile(r"\bAsync(?=[A-Z])|(?<=[a-z])Async(?=[A-Z])")
