@@ -91,6 +91,18 @@ def test_a_fitting_table_is_accepted() -> None:
 # --- fields and columns -----------------------------------------------------------------------
 
 
+def test_a_column_named_otherwise_maps_by_its_key() -> None:
+    schema = map_account(owner=Column("Owner's name; --", String(100), nullable=False, key="owner"))
+    (mapping,) = schema.mappings
+    assert "Owner's name; --" in {column.name for column in mapping.columns}
+
+
+def test_a_column_named_otherwise_without_the_fields_key_has_no_field() -> None:
+    with pytest.raises(MappingError) as excinfo:
+        map_account(owner=Column("Owner", String(100), nullable=False))
+    assert_names(excinfo.value, Account, field="owner", column="owner", says="has no column")
+
+
 def test_a_field_without_a_column() -> None:
     with pytest.raises(MappingError) as excinfo:
         map_account(owner=None)

@@ -676,9 +676,13 @@ def _match_columns(
 ) -> list[Column[Any]]:
     _check_unique_names(cls, leaves)
     by_name = {column.name: column for column in table.columns}
+    by_key = {column.key: column for column in table.columns}
     matched: list[Column[Any]] = []
     for leaf in leaves:
+        # its name, else its key: Column("any name", ..., key="field") maps a column named otherwise
         column = by_name.get(leaf.column_name)
+        if column is None:
+            column = by_key.get(leaf.column_name)
         if column is None:
             raise MappingError(
                 cls,
@@ -690,9 +694,9 @@ def _match_columns(
             _check_column_type(cls, leaf, column)
             _check_column_limits(cls, leaf, column)
         matched.append(column)
-    mapped = {leaf.column_name for leaf in leaves}
+    mapped = {id(column) for column in matched}
     for column in table.columns:
-        if column.name not in mapped and column.server_default is None and column.default is None:
+        if id(column) not in mapped and column.server_default is None and column.default is None:
             raise MappingError(
                 cls,
                 f"column of table {table.name!r} has no field and no default",
