@@ -310,8 +310,8 @@ def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
     use_async: bool = arguments.use_async
     spec = arguments.publisher or (_DEFAULT_ASYNC_PUBLISHER if use_async else _DEFAULT_PUBLISHER)
     publisher = _load_publisher(spec, use_async=use_async)
-    if arguments.listen and not config.url.startswith("postgresql"):
-        raise _UsageError("--listen needs a PostgreSQL database")
+    if arguments.listen:
+        _check_listen(config)
     if arguments.min_idle_delay > arguments.max_idle_delay:
         raise _UsageError("--min-idle-delay must not be greater than --max-idle-delay")
     options: dict[str, Any] = {
@@ -328,6 +328,16 @@ def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
         counters = _relay_sync(config, publisher, options, arguments)
     print(f"relay stopped: {counters}", file=out)
     return 0
+
+
+def _check_listen(config: DatabaseConfig) -> None:
+    """Refuse ``--listen`` for a database with no LISTEN/NOTIFY (the wake-up checks the URL; it connects later)."""
+    from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
+
+    try:
+        PostgresNotifyWakeUp(config).close()
+    except ConfigError as error:
+        raise _UsageError("--listen needs a PostgreSQL database") from error
 
 
 def _relay_sync(

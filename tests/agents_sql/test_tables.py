@@ -37,7 +37,7 @@ def test_the_tables_are_added_to_a_schema(tmp_path: Path) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("prefix", ["", "has space", "1abc", "x" * 41, None])
+@pytest.mark.parametrize("prefix", ["", "has space", "1abc", "x" * 43, "é" * 22, None])
 def test_a_bad_prefix_is_refused(prefix: object) -> None:
     with pytest.raises(ConfigError, match="prefix"):
         agent_tables(MetaData(), prefix=cast(str, prefix))

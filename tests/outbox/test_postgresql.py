@@ -18,7 +18,9 @@ from sqlalchemy.pool import QueuePool
 
 from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage, PublishResult
 from hexalchemy.rules import new_message
-from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, _operations, create_async_engine
+from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
+from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
+from hexalchemy.sqlalchemy.postgresql._relay import LockingDueMessages
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
 from tests.postgresql import POSTGRESQL_URL
@@ -115,22 +117,22 @@ def test_a_locked_delivery_hides_its_messages_and_holds_their_keys(postgresql_ou
 
 
 def record_driver_queries(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[str]:
-    """Record the SQL of every query the driver function ``runner`` of ``_operations`` sends, in order."""
+    """Record the SQL of every query that ``DriverQuery``'s method ``runner`` sends, in order."""
     sent: list[str] = []
-    query = getattr(_operations, runner)
+    query = getattr(DriverQuery, runner)
 
-    def counted(step: Any) -> Any:
+    def counted(step: DriverQuery) -> Any:
         sent.append(step.sql)
         return query(step)
 
-    monkeypatch.setattr(_operations, runner, counted)
+    monkeypatch.setattr(DriverQuery, runner, counted)
     return sent
 
 
 @pytest.fixture
 def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The SQL of every query sent on the psycopg cursor directly (the pre-compiled paths), in order."""
-    return record_driver_queries(monkeypatch, "_query_sync")
+    return record_driver_queries(monkeypatch, "run")
 
 
 def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
@@ -273,7 +275,9 @@ def test_the_claim_walks_the_due_index(postgresql_outbox: SqlHarness) -> None:
             )
         )
         connection.execute(text(f"ANALYZE {TABLES.messages.name}"))
-    statement = postgresql_outbox.relay._core.claim_statement
+    due = postgresql_outbox.relay._core.due_messages
+    assert isinstance(due, LockingDueMessages)
+    statement = due.claim_statement
     compiled = statement.compile(dialect=engine.dialect)
     parameters = compiled.construct_params(
         {
@@ -422,7 +426,7 @@ async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_
 ) -> None:
     # Each call of the async relay store is one plan run whole inside SQLAlchemy's greenlet
     # bridge; its hot statements go to psycopg's async cursor from there.
-    bridged = record_driver_queries(monkeypatch, "_query_bridged")
+    bridged = record_driver_queries(monkeypatch, "run_bridged")
     harness = async_postgresql_outbox
     async with harness.transactions.begin():
         await harness.writer.add_all([new_message("t", str(i).encode()) for i in range(6)])

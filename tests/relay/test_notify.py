@@ -121,6 +121,6 @@ def test_the_trigger_ddl_quotes_schema_and_table() -> None:
     )
     statements = notify_trigger_statements(table, channel="events")
     assert statements[-1] == (
-        'CREATE TRIGGER "odd""name_notify" AFTER INSERT ON "app"."odd""name" '
+        'CREATE TRIGGER "odd""name_notify" AFTER INSERT ON app."odd""name" '
         "FOR EACH STATEMENT EXECUTE FUNCTION hexalchemy_outbox_notify('events')"
     )

@@ -18,6 +18,7 @@ import attrs
 import pytest
 import sqlalchemy
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, column
 from hexalchemy.sqlalchemy import (
@@ -483,7 +484,7 @@ def test_a_collection_on_a_non_json_column(column_type: sqlalchemy.types.TypeEng
 
 
 def test_a_collection_on_a_jsonb_column_is_accepted() -> None:
-    map_account(tags=Column("tags", sqlalchemy.dialects.postgresql.JSONB, nullable=False))
+    map_account(tags=Column("tags", JSONB, nullable=False))
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ Wire them by hand in your composition root::
     repository = SqlAlchemyRepository(users, transactions)
 """
 
+from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.engine import create_async_engine, create_engine
 from hexalchemy.sqlalchemy.mapping import Leaf, RowMapping, TableMapping, make_converter
@@ -26,6 +27,7 @@ from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 __all__ = [
     "AsyncSqlAlchemyRepository",
     "AsyncSqlAlchemyTransactionManager",
+    "Backend",
     "DatabaseConfig",
     "ExactDecimal",
     "Leaf",
@@ -37,6 +39,8 @@ __all__ = [
     "TransactionCore",
     "TransactionState",
     "UtcDateTime",
+    "backend_for",
+    "backends",
     "create_async_engine",
     "create_engine",
     "make_converter",

@@ -1,13 +1,13 @@
 """The agent stores' logic, as sans-I/O plans shared by the sync and async adapters.
 
-Statements are built once per store. Each operation is a generator yielding
-:class:`~hexalchemy.sqlalchemy._operations.Call` steps; the public classes in
-:mod:`hexalchemy.sqlalchemy.agents` only drive them. On psycopg, the hot statements of an
+Statements are built once per store, by its database's backend. Each operation is a
+generator yielding :class:`~hexalchemy.sqlalchemy._operations.Call` steps; the public
+classes in :mod:`hexalchemy.sqlalchemy.agents` only drive them. The hot statements of an
 action boundary (the state's compare-and-set, consume, the numbering, the evidence insert
-and head) are also compiled once to driver SQL and sent on the psycopg cursor directly
-(:mod:`hexalchemy.sqlalchemy._precompiled`), skipping SQLAlchemy's per-execution work;
-the same statements, with the same named parameters, go through SQLAlchemy on SQLite,
-when the engine echoes, or while a cursor-execute listener watches.
+and head) are prepared by the backend (``Backend.prepare``): on psycopg they are compiled
+once to driver SQL and sent on the psycopg cursor directly, skipping SQLAlchemy's
+per-execution work; the same statements, with the same named parameters, go through
+SQLAlchemy on SQLite, when the engine echoes, or while a cursor-execute listener watches.
 
 Clock: every time written or compared (``updated_at``, lease expiries, ``consumed_at``)
 comes from the store's ``clock`` (Python's UTC clock unless one is given), the same on
@@ -44,7 +44,6 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
-    any_,
     bindparam,
     case,
     exists,
@@ -56,7 +55,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hexalchemy.ports import (
     AgentState,
@@ -95,13 +93,8 @@ from hexalchemy.rules import (
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.sqlalchemy._agents_tables import AgentTables
 from hexalchemy.sqlalchemy._operations import Call, Plan
-from hexalchemy.sqlalchemy._precompiled import (
-    JsonText,
-    PrecompiledStatement,
-    driver_dialect,
-    run,
-    utc,
-)
+from hexalchemy.sqlalchemy._precompiled import JsonText, Statement, utc
+from hexalchemy.sqlalchemy.backend import Backend
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -150,10 +143,6 @@ EVIDENCE_FIELDS: Final = (
     "previous_hash",
     "hash",
 )
-_SUPPORTED_DIALECTS: Final = ("postgresql", "sqlite")
-_FOREIGN_KEY_VIOLATION: Final = "23503"
-"""PostgreSQL's SQLSTATE for a foreign key violation."""
-_SQLITE_FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 _MAX_INSERT_ROWS: Final = 32
 """An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``;
@@ -167,14 +156,6 @@ R = TypeVar("R")
 def utcnow() -> dt.datetime:
     """The default clock: now, in UTC."""
     return dt.datetime.now(dt.UTC)
-
-
-def _insert_for(dialect_name: str) -> Any:
-    if dialect_name not in _SUPPORTED_DIALECTS:
-        raise ConfigError(
-            "dialect", dialect_name, f"the agent stores support {', '.join(_SUPPORTED_DIALECTS)}"
-        )
-    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
 
 
 def _check_cursor(after: object, parse: Callable[[str], object]) -> Any:
@@ -264,15 +245,6 @@ def _rows(result: Any) -> list[Mapping[str, Any]]:
     return [row._mapping for row in result.all()]
 
 
-def _is_foreign_key_violation(error: ConstraintViolationError) -> bool:
-    """Whether the driver error behind ``error`` is a foreign key violation (PostgreSQL or SQLite)."""
-    cause = error.__cause__
-    original = getattr(cause, "orig", None) or cause
-    if getattr(original, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
-        return True
-    return _SQLITE_FOREIGN_KEY_MESSAGE in str(original)
-
-
 _PAYLOAD: Final = EVIDENCE_FIELDS.index("payload")
 _SENSITIVE_FIELDS: Final = EVIDENCE_FIELDS.index("sensitive_fields")
 
@@ -296,12 +268,12 @@ def _evidence_row(entry: Evidence) -> dict[str, Any]:
     return row
 
 
-def _write(plan: Plan[R], agent_id: str) -> Plan[R]:
+def _write(backend: Backend, plan: Plan[R], agent_id: str) -> Plan[R]:
     """Plan: run ``plan``, a write of ``agent_id``'s rows; a foreign key violation means it has no state."""
     try:
         return (yield from plan)
     except ConstraintViolationError as exc:
-        if _is_foreign_key_violation(exc):
+        if backend.is_foreign_key_violation(exc):
             raise EntityNotFoundError(AgentState, agent_id) from exc
         raise
 
@@ -313,22 +285,22 @@ class AgentStateCore:
         self.transactions = transactions
         self.engine = engine
         self.clock = clock
-        insert_ = _insert_for(transactions.dialect_name)
+        backend = transactions.backend
         s = tables.states
         columns = [s.c[name] for name in STATE_FIELDS]
         by_id = s.c.id == bindparam("hx_id", type_=String())
         self.get_statement = select(*columns).where(by_id)
-        self.insert_statement = insert_(s).on_conflict_do_nothing().returning(s.c.id)
+        self.insert_statement = backend.ignore_conflicts(backend.insert(s)).returning(s.c.id)
         cas = (by_id, s.c.version == bindparam("hx_expected", type_=Integer()))
         self.update_statement = update(s).where(*cas).returning(s.c.created_at)
         now = bindparam("hx_now", type_=UtcDateTime())
         token = bindparam("hx_token", type_=Uuid(as_uuid=True))
         held = (s.c.lease_token == token, s.c.lease_expires_at > now)
         self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
-        dialect = driver_dialect(transactions)
+        dialect = transactions.dialect
         keys = [name for name in STATE_FIELDS if name not in ("id", "created_at")]
-        self.update = PrecompiledStatement(self.update_statement, dialect, keys)
-        self.owned_update = PrecompiledStatement(self.owned_update_statement, dialect, keys)
+        self.update = backend.prepare(self.update_statement, dialect, keys)
+        self.owned_update = backend.prepare(self.owned_update_statement, dialect, keys)
         self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
         statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
         self.list_statement = (
@@ -440,10 +412,10 @@ class AgentStateCore:
         parameters = {**values, "hx_id": checked.id, "hx_expected": checked.version}
         del parameters["id"]
         if lease is None:
-            rows = yield from run(transaction, self.update, parameters)
+            rows = yield from self.update.run(transaction, parameters)
         else:
             parameters.update(hx_token=lease.token, hx_now=now)
-            rows = yield from run(transaction, self.owned_update, parameters)
+            rows = yield from self.owned_update.run(transaction, parameters)
         if rows:
             return attrs.evolve(
                 checked, created_at=utc(rows[0][0]), updated_at=now, version=checked.version + 1
@@ -560,15 +532,15 @@ class _Sequences:
     def __init__(self, tables: AgentTables, transactions: TransactionCore, column: str) -> None:
         self.tables = tables
         self.column = column
-        self.dialect_name = transactions.dialect_name
-        self.driver_dialect = driver_dialect(transactions)
+        self.backend = transactions.backend
+        self.dialect = transactions.dialect
         self.next = self._statement(None)
-        self.checking: dict[int, PrecompiledStatement] = {}
+        self.checking: dict[int, Statement] = {}
         """Per number of ids (0: more than :data:`_MAX_INSERT_ROWS`, as one list), the upsert that also checks them."""
 
-    def _statement(self, taken: Any) -> PrecompiledStatement:
+    def _statement(self, taken: Any) -> Statement:
         """The numbering upsert; given ``taken`` (a condition on evidence rows), it writes nothing when a row meets it."""
-        insert_ = _insert_for(self.dialect_name)
+        backend = self.backend
         s, q = self.tables.states, self.tables.sequences
         count = bindparam("hx_count", type_=BigInteger())
         counters = [
@@ -579,15 +551,17 @@ class _Sequences:
         if taken is not None:
             conditions.append(~exists().where(taken))
         row = select(s.c.id, *counters, null()).where(*conditions)
-        upsert = insert_(q).from_select(
-            [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
-        )
-        statement = upsert.on_conflict_do_update(
-            index_elements=[q.c.agent_id], set_={self.column: q.c[self.column] + upsert.excluded[self.column]}
-        ).returning(q.c[self.column], q.c.evidence_head)
-        return PrecompiledStatement(statement, self.driver_dialect)
+        column = self.column
+        statement = backend.upsert(
+            backend.insert(q).from_select(
+                [q.c.agent_id, q.c.signal_sequence, q.c.evidence_sequence, q.c.evidence_head], row
+            ),
+            [q.c.agent_id],
+            lambda proposed: {column: q.c[column] + proposed[column]},
+        ).returning(q.c[column], q.c.evidence_head)
+        return backend.prepare(statement, self.dialect)
 
-    def _checking(self, ids: Sequence[uuid.UUID]) -> tuple[PrecompiledStatement, dict[str, Any]]:
+    def _checking(self, ids: Sequence[uuid.UUID]) -> tuple[Statement, dict[str, Any]]:
         """The upsert that also checks ``ids``, and the parameters that give them."""
         each = len(ids) <= _MAX_INSERT_ROWS
         key = len(ids) if each else 0
@@ -598,7 +572,7 @@ class _Sequences:
                 names = [bindparam(f"hx_id_{index}", type_=Uuid(as_uuid=True)) for index in range(key)]
                 statement = self._statement(evidence.c.id.in_(names))
             else:
-                statement = self._statement(_evidence_ids(evidence, self.dialect_name))
+                statement = self._statement(self.backend.one_of(evidence.c.id, "hx_ids"))
             self.checking[key] = statement
         if each:
             return statement, {f"hx_id_{index}": id for index, id in enumerate(ids)}
@@ -617,18 +591,11 @@ class _Sequences:
         if ids:
             statement, given = self._checking(ids)
             parameters.update(given)
-        rows = yield from _write(run(state, statement, parameters), agent_id)
+        rows = yield from _write(self.backend, statement.run(state, parameters), agent_id)
         if not rows:
             return None
         last, head = rows[0]
         return last, head
-
-
-def _evidence_ids(evidence: Any, dialect_name: str) -> Any:
-    """``evidence.id`` is one of the bound list ``hx_ids`` (an array on PostgreSQL)."""
-    if dialect_name == "postgresql":
-        return evidence.c.id == any_(bindparam("hx_ids", type_=postgresql.ARRAY(Uuid(as_uuid=True))))
-    return evidence.c.id.in_(bindparam("hx_ids", expanding=True))
 
 
 class SignalQueueCore:
@@ -637,18 +604,17 @@ class SignalQueueCore:
     def __init__(self, tables: AgentTables, transactions: TransactionCore, clock: Clock) -> None:
         self.transactions = transactions
         self.clock = clock
-        self.postgresql = transactions.dialect_name == "postgresql"
-        insert_ = _insert_for(transactions.dialect_name)
+        self.backend = backend = transactions.backend
         g, q = tables.signals, tables.sequences
         self.sequences = _Sequences(tables, transactions, "signal_sequence")
-        dialect = driver_dialect(transactions)
+        dialect = transactions.dialect
         agent = bindparam("hx_agent", type_=String())
         self.give_back_statement = (
             update(q).where(q.c.agent_id == agent).values(signal_sequence=q.c.signal_sequence - 1)
         )
         columns = [g.c[name] for name in SIGNAL_FIELDS]
-        self.insert_statement = insert_(g).on_conflict_do_nothing().returning(g.c.id)
-        self.insert = PrecompiledStatement(self.insert_statement, dialect, SIGNAL_FIELDS)
+        self.insert_statement = backend.ignore_conflicts(backend.insert(g)).returning(g.c.id)
+        self.insert = backend.prepare(self.insert_statement, dialect, SIGNAL_FIELDS)
         self.by_key_statement = select(*columns).where(
             g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
         )
@@ -663,12 +629,7 @@ class SignalQueueCore:
         # consume, in one statement: lock the first pending signals in sequence order (a
         # consumer that waits re-checks them and skips those consumed meanwhile), keep the
         # prefix before the first signal of a kind not accepted, and mark it consumed.
-        kinds = (
-            g.c.kind == any_(bindparam("hx_kinds", type_=postgresql.ARRAY(String())))
-            if self.postgresql
-            else g.c.kind.in_(bindparam("hx_kinds", expanding=True))
-        )
-        accepted = case((kinds, 1), else_=0)
+        accepted = case((backend.one_of(g.c.kind, "hx_kinds"), 1), else_=0)
         locked = (
             select(g.c.id, g.c.sequence, accepted.label("accepted"))
             .where(*pending)
@@ -677,8 +638,7 @@ class SignalQueueCore:
             .with_for_update(of=g)
             .cte("hx_pending")
         )
-        if self.postgresql:
-            locked = locked.prefix_with("MATERIALIZED")
+        locked = backend.materialized(locked)
         prefix = select(
             locked.c.id, func.min(locked.c.accepted).over(order_by=locked.c.sequence).label("in_prefix")
         ).subquery("hx_prefix")
@@ -688,7 +648,7 @@ class SignalQueueCore:
             .values(consumed_at=bindparam("hx_now", type_=UtcDateTime()))
             .returning(*columns)
         )
-        self.consume_ = PrecompiledStatement(self.consume_statement, dialect)
+        self.consume_ = backend.prepare(self.consume_statement, dialect)
 
     def send(self, signal: Signal) -> Plan[Signal]:
         """Plan: number and queue a signal, or return the agent's signal with the same idempotency key.
@@ -710,7 +670,7 @@ class SignalQueueCore:
         sequence = numbered[0]
         row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
         row.update(sequence=sequence, kind=checked.kind.value)
-        inserted = yield from _write(run(state, self.insert, row), checked.agent_id)
+        inserted = yield from _write(self.backend, self.insert.run(state, row), checked.agent_id)
         if inserted:
             return attrs.evolve(checked, sequence=sequence)
         # A concurrent sender committed the same idempotency key (or this id) first.
@@ -769,7 +729,7 @@ class SignalQueueCore:
             "hx_maximum": maximum,
             "hx_now": _now(self.clock),
         }
-        rows = yield from run(state, self.consume_, parameters)
+        rows = yield from self.consume_.run(state, parameters)
         return sorted((_signal_row(row) for row in rows), key=lambda signal: signal.sequence)
 
 
@@ -780,19 +740,17 @@ class EvidenceLogCore:
         self.transactions = transactions
         e, q, s = tables.evidence, tables.sequences, tables.states
         self.tables = tables
-        self.postgresql = transactions.dialect_name == "postgresql"
-        self.driver_dialect = driver_dialect(transactions)
+        self.backend = backend = transactions.backend
+        self.dialect = transactions.dialect
         self.sequences = _Sequences(tables, transactions, "evidence_sequence")
-        self.inserts: dict[int, PrecompiledStatement] = {}
+        self.inserts: dict[int, Statement] = {}
         """Per number of rows (up to :data:`_MAX_INSERT_ROWS`), the statement that inserts them."""
         self.known_statement = select(s.c.id).where(s.c.id.in_(bindparam("hx_agents", expanding=True)))
         agent = bindparam("hx_agent", type_=String())
         self.head_statement = (
             update(q).where(q.c.agent_id == agent).values(evidence_head=bindparam("hx_head", type_=String()))
         )
-        if self.postgresql:
-            self.head_statement = self.head_statement.returning(q.c.agent_id)
-        self.head = PrecompiledStatement(self.head_statement, self.driver_dialect)
+        self.head = backend.prepare(self.head_statement, self.dialect)
         columns = [e.c[name] for name in EVIDENCE_FIELDS]
         self.insert_statement = insert(e)
         self.taken_statement = select(e.c.id).where(e.c.id.in_(bindparam("hx_ids", expanding=True)))
@@ -894,7 +852,9 @@ class EvidenceLogCore:
                 stored[index] = entry
                 chained.append((entry, payload_json))
             assert previous is not None
-            yield from _write(self._insert_chained(state, agent_id, chained, previous), agent_id)
+            yield from _write(
+                self.backend, self._insert_chained(state, agent_id, chained, previous), agent_id
+            )
         return stored
 
     def _refuse_taken(self, execute: Callable[..., Any], ids: list[uuid.UUID]) -> Plan[None]:
@@ -927,23 +887,23 @@ class EvidenceLogCore:
                 parameters[keys[_SENSITIVE_FIELDS]] = list(entry.sensitive_fields)
                 encoded[keys[_PAYLOAD]] = payload_json
                 encoded[keys[_SENSITIVE_FIELDS]] = _json_list(entry.sensitive_fields)
-            yield from run(state, statement, parameters, encoded)
-            if self.postgresql:
-                return
-        yield from run(state, self.head, {"hx_agent": agent_id, "hx_head": head})
+            yield from statement.run(state, parameters, encoded)
+            if self.backend.writes_in_cte:
+                return  # the statement moved the head too
+        yield from self.head.run(state, {"hx_agent": agent_id, "hx_head": head})
 
-    def _insert_rows_statement(self, count: int) -> PrecompiledStatement:
-        """The ``INSERT`` of ``count`` entries in one statement (``RETURNING`` their ids on PostgreSQL)."""
+    def _insert_rows_statement(self, count: int) -> Statement:
+        """The ``INSERT`` of ``count`` entries in one statement (with the head's ``UPDATE``, where a CTE may write)."""
         e = self.tables.evidence
         values = [
             {name: bindparam(f"hx_{index}_{name}", type_=e.c[name].type) for name in EVIDENCE_FIELDS}
             for index in range(count)
         ]
         statement: Any = insert(e).values(values)
-        if self.postgresql:
+        if self.backend.writes_in_cte:
             # one statement: the INSERT in a data-modifying CTE, then the head's UPDATE
             statement = self.head_statement.add_cte(statement.cte("hx_inserted"))
-        return PrecompiledStatement(statement, self.driver_dialect)
+        return self.backend.prepare(statement, self.dialect)
 
     def append(self, entry: Evidence) -> Plan[Evidence]:
         """Plan: append one entry."""

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Dialect,
     ForeignKey,
     Index,
     MetaData,
@@ -20,9 +21,12 @@ from sqlalchemy import (
     Uuid,
     event,
 )
+from sqlalchemy.engine import URL
 
 from hexalchemy.ports import ConfigError
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
+from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
+from hexalchemy.sqlalchemy.backend import backend_for
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -32,6 +36,23 @@ DEFAULT_PREFIX: Final = "hexalchemy_agent"
 """The prefix of the agent table names when none is given."""
 
 HASH_LENGTH: Final = 64
+
+_NAME_SUFFIXES: Final = (
+    "_states_status",
+    "_states_resume",
+    "_sequences_agent",
+    "_signals_sequence",
+    "_signals_idempotency",
+    "_signals_pending",
+    "_evidence_sequence",
+    "_evidence_manifest",
+    "_evidence_append_only",  # the append-only trigger function, and its triggers:
+    "_evidence_no_change",
+    "_evidence_no_truncate",
+    "_evidence_no_update",
+    "_evidence_no_delete",
+)
+"""What :func:`agent_tables` appends to the prefix to name tables, indexes, constraints, triggers and functions."""
 
 
 @attrs.frozen
@@ -62,47 +83,40 @@ class AgentTables:
     evidence: Table
 
 
-def append_only_statements(table_name: str, dialect_name: str) -> list[str]:
-    """The DDL that makes ``table_name`` append-only on ``dialect_name`` (``postgresql`` or ``sqlite``).
+def append_only_statements(table: Table | str, dialect: Dialect | str) -> list[str]:
+    """The DDL that makes ``table`` append-only on ``dialect`` (a dialect or its name: ``postgresql``, ``sqlite``).
 
+    ``table``: a ``Table`` (its schema is used), or a table name in the default schema.
     On PostgreSQL a trigger function raising ``restrict_violation`` (SQLSTATE 23001), a row
     trigger ``BEFORE UPDATE OR DELETE`` and a statement trigger ``BEFORE TRUNCATE``; on SQLite
-    two ``RAISE(ABORT, ...)`` triggers. Both surface as ``ConstraintViolationError``.
+    two ``RAISE(ABORT, ...)`` triggers. Both surface as ``ConstraintViolationError``. Every
+    name is quoted by the dialect's identifier preparer. The statements are driver SQL: run
+    each with ``connection.exec_driver_sql`` (in an Alembic migration,
+    ``op.get_bind().exec_driver_sql(statement)``).
     """
-    function = f"{table_name}_append_only"
-    message = f"hexalchemy: {table_name} is append-only"
-    if dialect_name == "postgresql":
-        return [
-            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN RAISE EXCEPTION USING MESSAGE = '{message}: ' || TG_OP || ' refused', "
-            "ERRCODE = 'restrict_violation'; END $$",
-            f"CREATE TRIGGER {table_name}_no_change BEFORE UPDATE OR DELETE ON {table_name} "
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
-            f"CREATE TRIGGER {table_name}_no_truncate BEFORE TRUNCATE ON {table_name} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-        ]
-    if dialect_name == "sqlite":
-        return [
-            f"CREATE TRIGGER {table_name}_no_{operation.lower()} BEFORE {operation} ON {table_name} "
-            f"BEGIN SELECT RAISE(ABORT, '{message}: {operation} refused'); END"
-            for operation in ("UPDATE", "DELETE")
-        ]
-    raise ConfigError("dialect", dialect_name, "the agent store supports postgresql and sqlite")
+    backend = backend_for(dialect)
+    if isinstance(dialect, str):
+        dialect = URL.create(backend.name).get_dialect()()
+    if isinstance(table, str):
+        table = Table(table, MetaData())
+    return backend.append_only_statements(table, dialect)
 
 
 def _install_append_only(table: Table) -> None:
-    """Create the append-only triggers with the table (``after_create``), for its dialect.
+    """Create the append-only triggers with the table (``after_create``), for its database.
 
     A plain listener rather than ``DDL(...).execute_if(dialect=...)``: the same effect, typed.
     """
 
     def create(target: Table, connection: Connection, **_: Any) -> None:
-        for statement in append_only_statements(target.name, connection.dialect.name):
+        dialect = connection.dialect
+        for statement in backend_for(dialect).append_only_statements(target, dialect):
             connection.exec_driver_sql(statement)
 
     def drop(target: Table, connection: Connection, **_: Any) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {target.name}_append_only()")
+        dialect = connection.dialect
+        for statement in backend_for(dialect).drop_append_only_statements(target, dialect):
+            connection.exec_driver_sql(statement)
 
     event.listen(table, "after_create", create)
     event.listen(table, "after_drop", drop)
@@ -120,13 +134,14 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
     ``{prefix}_evidence``; the last three reference the first (see :class:`AgentTables`).
     Create them with the rest of the schema (``schema.create_all(engine)``): the
     append-only triggers of the evidence table are created with it. Raises
-    ``ConfigError`` when tables with these names are already defined there.
+    ``ConfigError`` when tables with these names are already defined there, or for a
+    prefix that is not an identifier or too long for the names made from it to fit the
+    databases' limit (63 bytes on PostgreSQL: a prefix of at most 42 bytes).
     """
     metadata = target.metadata if isinstance(target, Schema) else target
     if not isinstance(metadata, MetaData):
         raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
-    if not isinstance(prefix, str) or not prefix.isidentifier() or len(prefix) > 40:
-        raise ConfigError("prefix", prefix, "must be a SQL identifier (letters, digits and _) of at most 40")
+    prefix = check_prefix(prefix, _NAME_SUFFIXES)
     names = [f"{prefix}_states", f"{prefix}_sequences", f"{prefix}_signals", f"{prefix}_evidence"]
     taken = [name for name in names if name in metadata.tables]
     if taken:
@@ -184,15 +199,13 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         signals.c.agent_id,
         signals.c.idempotency_key,
         unique=True,
-        postgresql_where=signals.c.idempotency_key.is_not(None),
-        sqlite_where=signals.c.idempotency_key.is_not(None),
+        **partial_index(signals.c.idempotency_key.is_not(None)),
     )
     Index(
         f"{prefix}_signals_pending",
         signals.c.agent_id,
         signals.c.sequence,
-        postgresql_where=signals.c.consumed_at.is_(None),
-        sqlite_where=signals.c.consumed_at.is_(None),
+        **partial_index(signals.c.consumed_at.is_(None)),
     )
     evidence = Table(
         names[3],

@@ -1,23 +1,19 @@
-"""Driver errors mapped to the most specific hexalchemy error, in this one place."""
+"""Driver errors mapped to the most specific hexalchemy error, in this one place.
+
+Each database's backend first says what it knows of its driver's errors
+(``Backend.translate_error``: SQLSTATEs, "database is locked"...); then the generic rules
+apply: SQLAlchemy's ``IntegrityError`` is a ``ConstraintViolationError``, any other database
+error a ``DatabaseError``.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
 
-from hexalchemy.ports import (
-    ConstraintViolationError,
-    DatabaseBusyError,
-    DatabaseError,
-    DeadlockError,
-    HexalchemyError,
-    SerializationConflictError,
-)
+from hexalchemy.ports import ConstraintViolationError, DatabaseError, HexalchemyError
+from hexalchemy.sqlalchemy.backend import backends
 
 __all__ = ["translate_error"]
-
-_SERIALIZATION_FAILURE = "40001"
-_DEADLOCK_DETECTED = "40P01"
-_SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 
 def translate_error(error: Exception) -> Exception:
@@ -36,31 +32,16 @@ def translate_error(error: Exception) -> Exception:
 
 
 def _translate(error: Exception) -> HexalchemyError | None:
+    for backend in backends():
+        translated = backend.translate_error(error)
+        if translated is not None:
+            return translated
     if isinstance(error, sa_exc.DBAPIError):
         original = error.orig
-        sqlstate = getattr(original, "sqlstate", None)
         message = str(original) if original is not None else str(error)
-        if sqlstate == _SERIALIZATION_FAILURE:
-            return SerializationConflictError(message)
-        if sqlstate == _DEADLOCK_DETECTED:
-            return DeadlockError(message)
-        if isinstance(error, sa_exc.OperationalError) and any(
-            text in message for text in _SQLITE_BUSY_MESSAGES
-        ):
-            return DatabaseBusyError(message)
         if isinstance(error, sa_exc.IntegrityError):
             return ConstraintViolationError(message)
         return DatabaseError(message)
     if isinstance(error, sa_exc.SQLAlchemyError):
-        return DatabaseError(str(error))
-    module = type(error).__module__
-    if module.startswith(("psycopg", "sqlite3", "aiosqlite")):
-        sqlstate = getattr(error, "sqlstate", None)
-        if sqlstate == _SERIALIZATION_FAILURE:
-            return SerializationConflictError(str(error))
-        if sqlstate == _DEADLOCK_DETECTED:
-            return DeadlockError(str(error))
-        if sqlstate is not None and sqlstate.startswith("23"):
-            return ConstraintViolationError(str(error))
         return DatabaseError(str(error))
     return None

@@ -1,10 +1,11 @@
 """The I/O steps that the sans-I/O cores yield, and the two drivers that perform them.
 
 Every piece of logic (statements, conversion, nesting, error handling) lives once, in
-generators that yield :class:`Call` and :class:`CopyRows` steps. The sync driver performs a
-step directly; the async driver awaits it. SQLAlchemy's sync and async connections share
-method names (``execute``, ``begin``, ``begin_nested``, ``commit``, ``close``), so one
-generator serves both; only COPY reaches the driver connection, in two small functions.
+generators that yield :class:`Call` steps. The sync driver performs a step directly; the
+async driver awaits it. SQLAlchemy's sync and async connections share method names
+(``execute``, ``begin``, ``begin_nested``, ``commit``, ``close``), so one generator serves
+both. A backend's fast path may also yield a :class:`DriverStep`, which knows how to
+perform itself on the database driver (PostgreSQL's psycopg cursor and COPY).
 
 A third way runs a plan against an async engine's *sync* face, inside SQLAlchemy's greenlet
 bridge (:func:`run_plan_bridged`): the sync driver performs every step, and what a step
@@ -16,7 +17,7 @@ crossing of the bridge in all, where the async driver crosses it at every SQLAlc
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from typing import Any, Final, TypeVar, cast
 
 import attrs
@@ -28,9 +29,7 @@ __all__ = [
     "BODY",
     "Body",
     "Call",
-    "CopyRows",
-    "DriverExecuteMany",
-    "DriverQuery",
+    "DriverStep",
     "Plan",
     "Step",
     "drive",
@@ -51,37 +50,26 @@ class Call:
     arguments: tuple[Any, ...] = ()
 
 
-@attrs.frozen
-class CopyRows:
-    """COPY ``rows`` into PostgreSQL through the driver connection behind ``connection``."""
+class DriverStep:
+    """A step a backend's fast path performs on the database driver itself, below SQLAlchemy.
 
-    connection: Any
-    sql: str
-    rows: Sequence[Sequence[Any]]
-
-
-@attrs.frozen
-class DriverQuery:
-    """Run a pre-compiled read on the psycopg connection of transaction ``state``; return its rows.
-
-    The hot paths on PostgreSQL use it to skip SQLAlchemy's per-execution work. The cursor is
-    made once per transaction and kept on the state.
+    The drivers call :meth:`run` (sync), :meth:`run_async` (async) or :meth:`run_bridged`
+    (sync code inside the greenlet bridge of an async engine, where the driver is async).
     """
 
-    state: Any
-    sql: str
-    parameters: Sequence[Any]
-    describe: bool = False
-    """Also return the type codes of the result's columns: ``(rows, type_codes)``."""
+    __slots__ = ()
 
+    def run(self) -> Any:
+        """Perform the step with a sync driver; return its result."""
+        raise NotImplementedError
 
-@attrs.frozen
-class DriverExecuteMany:
-    """Run a pre-compiled statement once per parameter row on the psycopg connection; return the rowcount."""
+    async def run_async(self) -> Any:
+        """Perform the step with an async driver; return its result."""
+        raise NotImplementedError
 
-    state: Any
-    sql: str
-    rows: Sequence[Sequence[Any]]
+    def run_bridged(self) -> Any:
+        """Perform the step with an async driver from inside the greenlet bridge (see :func:`drive`)."""
+        raise NotImplementedError
 
 
 @attrs.frozen
@@ -91,90 +79,8 @@ class Body:
 
 BODY: Final = Body()
 
-Step = Call | CopyRows | DriverQuery | DriverExecuteMany | Body
+Step = Call | DriverStep | Body
 Plan = Generator[Step, Any, R]
-
-
-def _copy_sync(step: CopyRows) -> None:
-    driver_connection = step.connection.connection.driver_connection
-    with driver_connection.cursor() as cursor, cursor.copy(step.sql) as copy:
-        for row in step.rows:
-            copy.write_row(row)
-
-
-def _type_codes(cursor: Any) -> list[Any]:
-    return [column.type_code for column in cursor.description]
-
-
-def _cursor_sync(state: Any) -> Any:
-    cursor = state.driver_cursor
-    if cursor is None:
-        cursor = state.driver_cursor = state.connection.connection.driver_connection.cursor()
-    return cursor
-
-
-async def _cursor_async(state: Any) -> Any:
-    cursor = state.driver_cursor
-    if cursor is None:
-        sync = state.connection.sync_connection
-        if sync is not None and sync.in_transaction():
-            # A connection inside a transaction holds its pool connection: no I/O, no bridge.
-            fairy = sync.connection
-        else:
-            fairy = await state.connection.get_raw_connection()
-        cursor = state.driver_cursor = fairy.driver_connection.cursor()
-    return cursor
-
-
-def _query_sync(step: DriverQuery) -> Any:
-    cursor = _cursor_sync(step.state)
-    cursor.execute(step.sql, step.parameters)
-    rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return (rows, _type_codes(cursor)) if step.describe else rows
-
-
-async def _query_async(step: DriverQuery) -> Any:
-    cursor = await _cursor_async(step.state)
-    await cursor.execute(step.sql, step.parameters)
-    rows: list[tuple[Any, ...]] = await cursor.fetchall()
-    return (rows, _type_codes(cursor)) if step.describe else rows
-
-
-def _query_bridged(step: DriverQuery) -> Any:
-    """:func:`_query_sync` on psycopg's async cursor, inside the greenlet bridge."""
-    cursor = _cursor_sync(step.state)
-    await_(cursor.execute(step.sql, step.parameters))
-    rows: list[tuple[Any, ...]] = await_(cursor.fetchall())
-    return (rows, _type_codes(cursor)) if step.describe else rows
-
-
-def _execute_many_bridged(step: DriverExecuteMany) -> int:
-    """:func:`_execute_many_sync` on psycopg's async cursor, inside the greenlet bridge."""
-    cursor = _cursor_sync(step.state)
-    await_(cursor.executemany(step.sql, step.rows))
-    rowcount: int = cursor.rowcount
-    return rowcount
-
-
-def _execute_many_sync(step: DriverExecuteMany) -> int:
-    cursor = _cursor_sync(step.state)
-    cursor.executemany(step.sql, step.rows)
-    rowcount: int = cursor.rowcount
-    return rowcount
-
-
-async def _execute_many_async(step: DriverExecuteMany) -> int:
-    cursor = await _cursor_async(step.state)
-    await cursor.executemany(step.sql, step.rows)
-    rowcount: int = cursor.rowcount
-    return rowcount
-
-
-async def _copy_async(step: CopyRows) -> None:
-    raw = await step.connection.get_raw_connection()
-    async with raw.driver_connection.cursor() as cursor, cursor.copy(step.sql) as copy:
-        for row in step.rows:
-            await copy.write_row(row)
 
 
 def drive(
@@ -189,7 +95,7 @@ def drive(
 
     ``bridged``: the plan runs on an async engine's sync face inside the greenlet bridge
     (see :func:`run_plan_bridged`); a call's awaitable result is awaited there, and the
-    driver queries go to psycopg's async cursor. COPY is not supported there.
+    driver steps run their bridged form (psycopg's async cursor).
     """
     while True:
         try:
@@ -203,15 +109,8 @@ def drive(
                 value, error = step.function(*step.arguments), None
                 if bridged and inspect.isawaitable(value):
                     value = await_(value)
-            elif isinstance(step, DriverQuery):
-                value, error = (_query_bridged(step) if bridged else _query_sync(step)), None
-            elif isinstance(step, DriverExecuteMany):
-                value, error = (_execute_many_bridged(step) if bridged else _execute_many_sync(step)), None
-            elif bridged:  # pragma: no cover - no bridged plan copies
-                raise AssertionError("COPY is not supported inside the greenlet bridge")
             else:
-                _copy_sync(step)
-                value, error = None, None
+                value, error = (step.run_bridged() if bridged else step.run()), None
         except Exception as exc:
             value, error = None, translate_error(exc)
         except BaseException as exc:  # cancellation, KeyboardInterrupt: the plan still cleans up
@@ -234,13 +133,8 @@ async def drive_async(
                 value, error = step.function(*step.arguments), None
                 if inspect.isawaitable(value):
                     value = await value
-            elif isinstance(step, DriverQuery):
-                value, error = await _query_async(step), None
-            elif isinstance(step, DriverExecuteMany):
-                value, error = await _execute_many_async(step), None
             else:
-                await _copy_async(step)
-                value, error = None, None
+                value, error = await step.run_async(), None
         except Exception as exc:
             value, error = None, translate_error(exc)
         except BaseException as exc:  # cancellation, KeyboardInterrupt: the plan still cleans up

@@ -1,12 +1,19 @@
 """The outbox writer and relay store logic, as sans-I/O plans shared by the sync and async adapters.
 
-Statements are built once per store and dialect. Each operation is a generator that
-yields :class:`~hexalchemy.sqlalchemy._operations.Call` steps (see ``_operations.py``); the
-public sync and async classes in :mod:`hexalchemy.sqlalchemy.outbox` only drive them.
+Statements are built once per store, by its database's backend. Each operation is a
+generator that yields :class:`~hexalchemy.sqlalchemy._operations.Call` steps (see
+``_operations.py``); the public sync and async classes in :mod:`hexalchemy.sqlalchemy.outbox`
+only drive them.
 
-Clocks: on PostgreSQL every time the relay store compares or writes comes from the
-database (``now()``, the start of the store's own short transaction); on SQLite from
-Python's UTC clock, inside the ``BEGIN IMMEDIATE`` transaction that serialises writers.
+Two parts of the relay store depend on the database, and its backend chooses them:
+
+- the clock (``Backend.relay_clock``): :class:`ClientClock`, Python's UTC clock, here;
+  PostgreSQL's backend uses the database's (``now()``, the start of the store's own short
+  transaction);
+- how due messages are claimed and taken (``Backend.due_messages``):
+  :class:`SelectedDueMessages` here selects them, then writes, and relies on the database
+  to keep other writers out meanwhile (SQLite's ``BEGIN IMMEDIATE``); PostgreSQL's backend
+  does each in one statement that locks the rows it takes (``FOR UPDATE SKIP LOCKED``).
 """
 
 from __future__ import annotations
@@ -15,21 +22,18 @@ import collections
 import datetime as dt
 import functools
 import inspect
-import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Dialect,
     Integer,
-    Interval,
     Text,
     Uuid,
     and_,
-    any_,
     bindparam,
     case,
     delete,
@@ -42,7 +46,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hexalchemy.ports import (
     AcknowledgeResult,
@@ -74,29 +77,35 @@ from hexalchemy.sqlalchemy._operations import (
     run_plan,
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
-from hexalchemy.sqlalchemy._precompiled import PrecompiledStatement, driver_dialect, psycopg_dialect, run, utc
+from hexalchemy.sqlalchemy.backend import backend_for
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["OutboxRelayCore", "OutboxWriterCore", "run_own_plan"]
+__all__ = [
+    "ATTEMPTS",
+    "ClientClock",
+    "DueMessages",
+    "OutboxRelayCore",
+    "OutboxWriterCore",
+    "RelayClock",
+    "SelectedDueMessages",
+    "message_from_row",
+    "run_own_plan",
+    "utcnow",
+]
 
 R = TypeVar("R")
 
-_SUPPORTED_DIALECTS: Final = ("postgresql", "sqlite")
-_ATTEMPTS: Final = MESSAGE_COLUMNS.index("attempts")
+ATTEMPTS: Final = MESSAGE_COLUMNS.index("attempts")
+"""The index of ``attempts`` in a row of :data:`MESSAGE_COLUMNS`."""
 
 
-def _insert_for(dialect_name: str) -> Any:
-    if dialect_name not in _SUPPORTED_DIALECTS:
-        raise ConfigError("dialect", dialect_name, f"the outbox supports {', '.join(_SUPPORTED_DIALECTS)}")
-    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-
-
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """Python's clock, in UTC."""
     return dt.datetime.now(dt.UTC)
 
 
-def _message(row: Sequence[Any], *, attempt: int = 0) -> OutboxMessage:
+def message_from_row(row: Sequence[Any], *, attempt: int = 0) -> OutboxMessage:
     """A message from a row whose first columns are :data:`MESSAGE_COLUMNS`, in order.
 
     ``attempt`` is added to the stored attempts (1 for a message being delivered). The times
@@ -126,69 +135,9 @@ def _values(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(MESSAGE_COLUMNS, row, strict=False))
 
 
-_JSON: Final = json.JSONDecoder()
-
-
-def _load_json(data: str | bytes) -> Any:
-    """A JSON value read from the database, as ``json.loads`` gives it, faster for compact text.
-
-    ``json.loads`` of bytes first detects their encoding and checks for whitespace around the
-    value: 4.6 µs for a small object on the reference machine, where ``raw_decode`` of the
-    decoded text takes 0.9 µs. A ``json`` column keeps the text as it was written, so text
-    with whitespace around the value (written by other hands) goes to ``json.loads``.
-    """
-    text = data if isinstance(data, str) else data.decode()
-    try:
-        value, end = _JSON.raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # whitespace first, or not JSON at all: the full parser decides
-    return value if end == len(text) else json.loads(text)
-
-
-@functools.cache
-def _headers_loader() -> type[Any]:
-    """psycopg's loader of ``json`` values with :func:`_load_json`, for the relay store's own cursors only.
-
-    Made on first use: psycopg is an optional dependency, and only its cursors get here.
-    """
-    from psycopg.types.json import JsonLoader
-
-    class HeadersLoader(JsonLoader):
-        _loads = staticmethod(_load_json)
-
-    return HeadersLoader
-
-
-class _DriverState:
-    """What a :class:`DriverQuery` needs of a plan's own connection: it, and a cursor made on first use.
-
-    The cursor decodes the headers with :func:`_headers_loader`'s loader: registered on this cursor
-    only, it leaves the connection (the application's, from the pool) as it was.
-    """
-
-    __slots__ = ("_cursor", "connection")
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self._cursor: Any = None
-
-    @property
-    def driver_cursor(self) -> Any:
-        """The psycopg cursor of :attr:`connection`."""
-        if self._cursor is None:
-            sync = getattr(self.connection, "sync_connection", None) or self.connection
-            self._cursor = sync.connection.driver_connection.cursor()
-            self._cursor.adapters.register_loader("json", _headers_loader())
-        return self._cursor
-
-    @driver_cursor.setter
-    def driver_cursor(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-
 def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
     """``row`` (of :data:`MESSAGE_COLUMNS`) with one more attempt counted."""
-    return (*row[:_ATTEMPTS], row[_ATTEMPTS] + 1, *row[_ATTEMPTS + 1 :])
+    return (*row[:ATTEMPTS], row[ATTEMPTS] + 1, *row[ATTEMPTS + 1 :])
 
 
 def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
@@ -229,20 +178,18 @@ class OutboxWriterCore:
             raise ConfigError("max_payload_bytes", max_payload_bytes, "must be an int >= 1")
         self.transactions = transactions
         self.max_payload_bytes = max_payload_bytes
-        insert = _insert_for(transactions.dialect_name)
+        backend = transactions.backend
         messages = tables.messages
         # No conflict target: a message repeating a stored id, or the idempotency key of a
         # stored message of its topic (the partial unique index), is dropped.
-        self.insert_statement = insert(messages).on_conflict_do_nothing().returning(messages.c.id)
-        # One message (what a business transaction usually adds): pre-compiled for psycopg.
-        self.insert_one = PrecompiledStatement(
-            self.insert_statement, driver_dialect(transactions), MESSAGE_COLUMNS
-        )
+        self.insert_statement = backend.ignore_conflicts(backend.insert(messages)).returning(messages.c.id)
+        # One message (what a business transaction usually adds): the backend may pre-compile it.
+        self.insert_one = backend.prepare(self.insert_statement, transactions.dialect, MESSAGE_COLUMNS)
         keys = tables.sequences
-        upsert = insert(keys)
-        self.sequence_statement = upsert.on_conflict_do_update(
-            index_elements=[keys.c.ordering_key],
-            set_={"last_sequence": keys.c.last_sequence + upsert.excluded.last_sequence},
+        self.sequence_statement = backend.upsert(
+            backend.insert(keys),
+            [keys.c.ordering_key],
+            lambda proposed: {"last_sequence": keys.c.last_sequence + proposed.last_sequence},
         ).returning(keys.c.ordering_key, keys.c.last_sequence)
         self.sequence_update = (
             update(messages)
@@ -286,7 +233,7 @@ class OutboxWriterCore:
             for message in batch
         ]
         if len(rows) == 1:
-            added = {row[0] for row in (yield from run(state, self.insert_one, rows[0]))}
+            added = {row[0] for row in (yield from self.insert_one.run(state, rows[0]))}
         else:
             result = yield Call(execute, (self.insert_statement, rows))
             added = {row[0] for row in result.all()}
@@ -302,6 +249,111 @@ class OutboxWriterCore:
                 following[key] += 1
             yield Call(execute, (self.sequence_update, numbers))
         return len(added)
+
+
+class RelayClock(Protocol):
+    """Whose clock the relay store's times come from, in its statements and their parameters."""
+
+    @property
+    def now(self) -> ColumnElement[Any]:
+        """The current time, in a statement."""
+        ...
+
+    def later(self, name: str) -> ColumnElement[Any]:
+        """A time the delay given as parameter ``name`` from now, in a statement."""
+        ...
+
+    def parameters(self, now: dt.datetime, **delays: dt.timedelta) -> dict[str, Any]:
+        """The clock's parameters of a statement: ``now`` (Python's time) and the named delays."""
+        ...
+
+    def stats_now(self) -> ColumnElement[Any] | None:
+        """A column giving the clock's time in the stats query, when it is not Python's."""
+        ...
+
+
+class ClientClock:
+    """Python's UTC clock: every time is bound as a parameter (``hx_now``, and each delay added to it)."""
+
+    def __init__(self) -> None:
+        self.now: ColumnElement[Any] = bindparam("hx_now", type_=UtcDateTime())
+
+    def later(self, name: str) -> ColumnElement[Any]:
+        """A bound time, computed in Python (see :meth:`parameters`)."""
+        return bindparam(name, type_=UtcDateTime())
+
+    def parameters(self, now: dt.datetime, **delays: dt.timedelta) -> dict[str, Any]:
+        """``hx_now``, and each delay's time."""
+        return {"hx_now": now, **{name: now + delay for name, delay in delays.items()}}
+
+    def stats_now(self) -> ColumnElement[Any] | None:
+        """None: the stats use Python's time."""
+        return None
+
+
+class DueMessages(Protocol):
+    """How the relay store claims (leased delivery) and takes (locked delivery) due messages."""
+
+    def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
+        """Plan: lease up to ``limit`` due messages, dead-lettering those at the attempt limit."""
+        ...
+
+    def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Plan: delete (and so lock) up to ``limit`` due rows; return them in delivery order."""
+        ...
+
+
+class SelectedDueMessages:
+    """Select the due rows, then bury, lease or delete them: the database keeps other writers out meanwhile.
+
+    SQLite's ``BEGIN IMMEDIATE`` does: the relay store's transaction holds the write lock
+    from its start.
+    """
+
+    def __init__(self, core: OutboxRelayCore) -> None:
+        self.core = core
+        m = core.tables.messages
+        lease_until = core.clock.later("hx_lease")
+        leasing: dict[str, Any] = {
+            "lease_token": core.token,
+            "lease_expires_at": lease_until,
+            "available_at": lease_until,  # the expiry: an expired lease is due again
+            "attempts": m.c.attempts + 1,
+        }
+        self.due_statement = core.due(*MESSAGE_COLUMNS)
+        self.lease_statement = update(m).where(m.c.id.in_(core.ids)).values(leasing)
+        self.take_any_statement = delete(m).where(m.c.id.in_(core.ids)).returning(*core.columns)
+        self.drop_statement = delete(m).where(m.c.id.in_(core.ids))
+
+    def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
+        """Plan: select the due rows, then bury or lease them."""
+        core = self.core
+        now = utcnow()
+        clock = core.clock.parameters(now, hx_lease=lease_for)
+        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
+        rows = result.all()
+        max_attempts = core.policy.max_attempts
+        exhausted = [row[0] for row in rows if row[ATTEMPTS] >= max_attempts]
+        leased = [row for row in rows if row[ATTEMPTS] < max_attempts]
+        if exhausted:
+            extra = {"hx_error": core.exhausted_error, **clock}
+            yield from core.move(
+                connection, self.take_any_statement, {"hx_ids": exhausted}, core.bury_statement, extra
+            )
+        if leased:
+            parameters = {"hx_ids": [row[0] for row in leased], "hx_token": token, **clock}
+            yield Call(connection.execute, (self.lease_statement, parameters))
+        messages = [message_from_row(row, attempt=1) for row in leased]
+        return Lease(token, now + lease_for, tuple(messages))
+
+    def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Plan: select the due rows, then delete them."""
+        clock = self.core.clock.parameters(utcnow())
+        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
+        rows = list(result.all())
+        if rows:
+            yield Call(connection.execute, (self.drop_statement, {"hx_ids": [row[0] for row in rows]}))
+        return rows
 
 
 class OutboxRelayCore:
@@ -326,92 +378,33 @@ class OutboxRelayCore:
         self.engine = engine
         self.ambient = ambient
         self.policy = policy
-        self.postgresql = dialect.name == "postgresql"
-        self.driver_dialect = psycopg_dialect(dialect)
-        """The dialect when the hot statements may run on the psycopg cursor, else None."""
-        self.insert = _insert_for(dialect.name)
+        self.dialect = dialect
+        self.backend = backend = backend_for(dialect)
+        self.clock = backend.relay_clock()
         self.exhausted_error = exhausted_error(policy.max_attempts)
         self.tables = tables
-        self.now: ColumnElement[Any] = (
-            func.now() if self.postgresql else bindparam("hx_now", type_=UtcDateTime())
-        )
+        self.now = self.clock.now
         self.ids: BindParameter[Any] = bindparam("hx_ids", expanding=True)
         self.token: BindParameter[Any] = bindparam("hx_token", type_=Uuid(as_uuid=True))
         self.columns = [tables.messages.c[name] for name in MESSAGE_COLUMNS]
-        self.bury_statement = self.insert(tables.dead_letters).values(
+        self.bury_statement = backend.insert(tables.dead_letters).values(
             error=bindparam("hx_error", type_=Text()), failed_at=self.now
         )
         self.archive_statement = (
-            self.insert(tables.archive).values(acknowledged_at=self.now)
+            backend.insert(tables.archive).values(acknowledged_at=self.now)
             if policy.archive and tables.archive is not None
             else None
         )
-        self._build_claim()
+        self.due_messages: DueMessages = backend.due_messages(self)
         self._build_outcomes()
-        self._build_delivery(dialect)
         self._build_maintenance()
-
-    def _build_claim(self) -> None:
-        """The claim: one statement on PostgreSQL; a select and an update on SQLite."""
-        m, d = self.tables.messages, self.tables.dead_letters
-        lease_until = self._later("hx_lease")
-        leasing: dict[str, Any] = {
-            "lease_token": self.token,
-            "lease_expires_at": lease_until,
-            "available_at": lease_until,  # the expiry: an expired lease is due again
-            "attempts": m.c.attempts + 1,
-        }
-        if not self.postgresql:
-            self.due_statement = self._due(*MESSAGE_COLUMNS)
-            self.lease_statement = update(m).where(m.c.id.in_(self.ids)).values(leasing)
-            self.take_any_statement = delete(m).where(m.c.id.in_(self.ids)).returning(*self.columns)
-            return
-        max_attempts = bindparam("hx_max_attempts", type_=Integer())
-        due = self._due("id", "available_at", lock=True).cte("due").prefix_with("MATERIALIZED")
-        dead = (
-            delete(m)
-            .where(m.c.id == due.c.id, m.c.attempts >= max_attempts)
-            .returning(*self.columns)
-            .cte("dead")
-        )
-        buried = (
-            self.insert(d)
-            .from_select(
-                [*MESSAGE_COLUMNS, "error", "failed_at"],
-                select(
-                    *[dead.c[name] for name in MESSAGE_COLUMNS],
-                    bindparam("hx_error", type_=Text()),
-                    self.now,
-                ),
-            )
-            .cte("buried")
-        )
-        returned = [due.c.available_at if c.key == "available_at" else c for c in self.columns]
-        leased = (
-            update(m)
-            .where(m.c.id == due.c.id, m.c.attempts < max_attempts)
-            .values(leasing)
-            .returning(*returned, m.c.lease_expires_at)
-            .add_cte(dead, buried)
-            .cte("leased")
-        )
-        # Sorted by the server, which has the rows at hand: the lease holds them in delivery order.
-        self.claim_statement: Any = select(
-            *[leased.c[name] for name in (*MESSAGE_COLUMNS, "lease_expires_at")]
-        ).order_by(leased.c.available_at, leased.c.id)
-        self.claim_due = PrecompiledStatement(self.claim_statement, self.driver_dialect)
 
     def _build_outcomes(self) -> None:
         """Acknowledge, reject, dead-letter and release: each fenced by the lease token."""
         m = self.tables.messages
-        # On PostgreSQL one array parameter (= ANY) instead of an IN list rendered anew for
-        # every batch: the statement text stays the same, so the server can prepare it.
-        ids_match = (
-            m.c.id == any_(bindparam("hx_ids", type_=postgresql.ARRAY(Uuid(as_uuid=True))))
-            if self.postgresql
-            else m.c.id.in_(self.ids)
-        )
-        fenced = and_(ids_match, m.c.lease_token == self.token)
+        # Where the database has arrays, one array parameter instead of an IN list rendered
+        # anew for every batch: the statement text stays the same, so the server can prepare it.
+        fenced = and_(self.backend.one_of(m.c.id, "hx_ids"), m.c.lease_token == self.token)
         by_id = and_(m.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)), m.c.lease_token == self.token)
         self.take_statement = delete(m).where(fenced).returning(*self.columns)
         # Counted by the rowcount: no id comes back (a batch of 1,000 would send 1,000).
@@ -421,7 +414,7 @@ class OutboxRelayCore:
             update(m)
             .where(by_id)
             .values(
-                available_at=self._later("hx_retry"),
+                available_at=self.clock.later("hx_retry"),
                 lease_token=None,
                 lease_expires_at=None,
                 last_error=bindparam("hx_error", type_=Text()),
@@ -432,21 +425,7 @@ class OutboxRelayCore:
             .where(fenced)
             .values(lease_token=None, lease_expires_at=None, attempts=m.c.attempts - 1, available_at=self.now)
         )
-
-    def _build_delivery(self, dialect: Dialect) -> None:
-        """Locked delivery: take (and lock) due rows by deleting them; put failed ones back."""
-        m = self.tables.messages
-        if self.postgresql:
-            due = self._due("id", lock=True).cte("deliverable").prefix_with("MATERIALIZED")
-            taken = delete(m).where(m.c.id == due.c.id).returning(*self.columns).cte("taken")
-            # Sorted by the server, which has the rows at hand: the relay publishes them as they come.
-            self.take_due_statement: Any = select(*[taken.c[name] for name in MESSAGE_COLUMNS]).order_by(
-                taken.c.available_at, taken.c.id
-            )
-            self.take_due = PrecompiledStatement(self.take_due_statement, self.driver_dialect)
-        else:
-            self.drop_statement = delete(m).where(m.c.id.in_(self.ids))
-        self.put_back_statement = self.insert(m).values(available_at=self._later("hx_retry"))
+        self.put_back_statement = self.backend.insert(m).values(available_at=self.clock.later("hx_retry"))
 
     def _build_maintenance(self) -> None:
         """Dead letters, requeue, purge and stats."""
@@ -464,18 +443,14 @@ class OutboxRelayCore:
             "last_error": d.c.error,
         }
         requeued = select(*[overrides.get(name, d.c[name]).label(name) for name in MESSAGE_COLUMNS])
-        self.requeue_all_statement = (
-            self.insert(m)
-            .from_select(list(MESSAGE_COLUMNS), requeued.where(true()))  # SQLite needs a WHERE here
-            .on_conflict_do_nothing()
-            .returning(m.c.id)
-        )
-        self.requeue_statement = (
-            self.insert(m)
-            .from_select(list(MESSAGE_COLUMNS), requeued.where(d.c.id.in_(self.ids)))
-            .on_conflict_do_nothing()
-            .returning(m.c.id)
-        )
+        backend = self.backend
+        self.requeue_all_statement = backend.ignore_conflicts(
+            # SQLite needs a WHERE in an INSERT ... SELECT with a conflict clause
+            backend.insert(m).from_select(list(MESSAGE_COLUMNS), requeued.where(true()))
+        ).returning(m.c.id)
+        self.requeue_statement = backend.ignore_conflicts(
+            backend.insert(m).from_select(list(MESSAGE_COLUMNS), requeued.where(d.c.id.in_(self.ids)))
+        ).returning(m.c.id)
         self.unbury_statement = delete(d).where(d.c.id.in_(self.ids))
         before = bindparam("hx_before", type_=UtcDateTime())
         self.purge_statements = [delete(d).where(d.c.failed_at < before)]
@@ -488,24 +463,18 @@ class OutboxRelayCore:
             func.min(case((~leased, m.c.created_at))),
             select(func.count()).select_from(d).scalar_subquery(),
         ]
-        if self.postgresql:
-            stats_columns.append(type_coerce(func.now(), UtcDateTime()))
+        clock_now = self.clock.stats_now()
+        self.stats_from_clock = clock_now is not None
+        if clock_now is not None:
+            stats_columns.append(clock_now)
         self.stats_statement = select(*stats_columns).select_from(m)
 
     # ------------------------------------------------------------------------------ helpers
-    def _later(self, name: str) -> ColumnElement[Any]:
-        """A time ``delay`` from now: ``now() + :name`` on PostgreSQL, a bound time on SQLite."""
-        if self.postgresql:
-            return func.now() + bindparam(name, type_=Interval())
-        return bindparam(name, type_=UtcDateTime())
-
     def _clock(self, now: dt.datetime, **delays: dt.timedelta) -> dict[str, Any]:
-        """The clock parameters of a statement: intervals on PostgreSQL, Python times on SQLite."""
-        if self.postgresql:
-            return dict(delays)
-        return {"hx_now": now, **{name: now + delay for name, delay in delays.items()}}
+        """The clock parameters of a statement (see :meth:`RelayClock.parameters`)."""
+        return self.clock.parameters(now, **delays)
 
-    def _due(self, *names: str, lock: bool = False) -> Any:
+    def due(self, *names: str, lock: bool = False) -> Any:
         """Due messages in delivery order: available, and first of their ordering key."""
         outer = self.tables.messages.alias("m")
         earlier = self.tables.messages.alias("e")
@@ -545,7 +514,7 @@ class OutboxRelayCore:
         yield from _close_quietly(connection)
         return result
 
-    def _move(
+    def move(
         self, connection: Any, take: Any, parameters: dict[str, Any], target: Any, extra: dict[str, Any]
     ) -> Plan[int]:
         """Delete rows with ``take`` (RETURNING their columns) and insert them with ``target``."""
@@ -560,47 +529,9 @@ class OutboxRelayCore:
         """Plan: lease up to ``limit`` due messages, dead-lettering those at the attempt limit."""
         check_claim(limit, lease_for)
         token = uuid.uuid4()
-        claim = self._claim_postgresql if self.postgresql else self._claim_sqlite
-        return self._own(functools.partial(claim, limit=limit, lease_for=lease_for, token=token))
-
-    def _claim_postgresql(
-        self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID
-    ) -> Plan[Lease]:
-        """One statement: pick and lock due rows (skipping locked ones), bury or lease them."""
-        parameters = {
-            "hx_limit": limit,
-            "hx_max_attempts": self.policy.max_attempts,
-            "hx_error": self.exhausted_error,
-            "hx_token": token,
-            "hx_lease": lease_for,
-        }
-        rows = yield from run(_DriverState(connection), self.claim_due, parameters)
-        messages = [_message(row) for row in rows]  # already in delivery order
-        # The database's expiry (now() is the start of this transaction); Python's clock only
-        # for an empty lease, which holds nothing.
-        expires_at = utc(rows[0][len(MESSAGE_COLUMNS)]) if rows else _utcnow() + lease_for
-        return Lease(token, expires_at, tuple(messages))
-
-    def _claim_sqlite(
-        self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID
-    ) -> Plan[Lease]:
-        """Inside BEGIN IMMEDIATE (no other writer): select the due rows, then bury or lease them."""
-        now = _utcnow()
-        clock = self._clock(now, hx_lease=lease_for)
-        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
-        rows = result.all()
-        exhausted = [row[0] for row in rows if row[_ATTEMPTS] >= self.policy.max_attempts]
-        leased = [row for row in rows if row[_ATTEMPTS] < self.policy.max_attempts]
-        if exhausted:
-            extra = {"hx_error": self.exhausted_error, **clock}
-            yield from self._move(
-                connection, self.take_any_statement, {"hx_ids": exhausted}, self.bury_statement, extra
-            )
-        if leased:
-            parameters = {"hx_ids": [row[0] for row in leased], "hx_token": token, **clock}
-            yield Call(connection.execute, (self.lease_statement, parameters))
-        messages = [_message(row, attempt=1) for row in leased]
-        return Lease(token, now + lease_for, tuple(messages))
+        return self._own(
+            functools.partial(self.due_messages.claim, limit=limit, lease_for=lease_for, token=token)
+        )
 
     # ------------------------------------------------------------------------- locked delivery
     def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
@@ -610,34 +541,22 @@ class OutboxRelayCore:
             raise TypeError(f"publish must be callable, not {publish!r}")
         return self._own(functools.partial(self._deliver, publish=publish, limit=limit))
 
-    def _take_due(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
-        """Delete (and so lock) up to ``limit`` due rows in this transaction; return them in delivery order."""
-        if self.postgresql:
-            return (yield from run(_DriverState(connection), self.take_due, {"hx_limit": limit}))
-        # SQLite: BEGIN IMMEDIATE already keeps every other writer out.
-        clock = self._clock(_utcnow())
-        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
-        rows = list(result.all())
-        if rows:
-            yield Call(connection.execute, (self.drop_statement, {"hx_ids": [row[0] for row in rows]}))
-        return rows
-
     def _deliver(
         self, connection: Any, *, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int
     ) -> Plan[DeliveryResult]:
-        taken = yield from self._take_due(connection, limit)
-        now = _utcnow()
+        taken = yield from self.due_messages.take(connection, limit)
+        now = utcnow()
         max_attempts = self.policy.max_attempts
-        exhausted = [row for row in taken if row[_ATTEMPTS] >= max_attempts]
+        exhausted = [row for row in taken if row[ATTEMPTS] >= max_attempts]
         if exhausted:
             extra = {"hx_error": self.exhausted_error, **self._clock(now)}
             yield Call(
                 connection.execute, (self.bury_statement, [{**_values(row), **extra} for row in exhausted])
             )
-        live = [row for row in taken if row[_ATTEMPTS] < max_attempts] if exhausted else taken
+        live = [row for row in taken if row[ATTEMPTS] < max_attempts] if exhausted else taken
         if not live:
             return DeliveryResult(0, 0, 0, 0)
-        messages = [_message(row, attempt=1) for row in live]  # already in delivery order
+        messages = [message_from_row(row, attempt=1) for row in live]  # already in delivery order
         error: Exception | None = None
         try:
             results = yield Call(publish, (messages,))
@@ -690,8 +609,8 @@ class OutboxRelayCore:
             result = yield Call(connection.execute, (self.finish_statement, parameters))
             done = result.rowcount
         else:
-            done = yield from self._move(
-                connection, self.take_statement, parameters, self.archive_statement, self._clock(_utcnow())
+            done = yield from self.move(
+                connection, self.take_statement, parameters, self.archive_statement, self._clock(utcnow())
             )
         return AcknowledgeResult(done, len(wanted) - done)
 
@@ -714,7 +633,7 @@ class OutboxRelayCore:
         attempts = result.scalar_one_or_none()
         if attempts is None:
             return AcknowledgeResult(0, 1)
-        now = _utcnow()
+        now = utcnow()
         if attempts >= self.policy.max_attempts:
             done = yield from self._bury(connection, lease, id, error, now)
             return AcknowledgeResult(done, 1 - done, dead_lettered=done)
@@ -731,7 +650,7 @@ class OutboxRelayCore:
 
     def _bury(self, connection: Any, lease: Lease, id: uuid.UUID, error: str, now: dt.datetime) -> Plan[int]:
         return (
-            yield from self._move(
+            yield from self.move(
                 connection,
                 self.take_statement,
                 {"hx_ids": [id], "hx_token": lease.token},
@@ -748,7 +667,7 @@ class OutboxRelayCore:
     def _dead_letter(
         self, connection: Any, *, lease: Lease, id: uuid.UUID, error: str
     ) -> Plan[AcknowledgeResult]:
-        done = yield from self._bury(connection, lease, id, error, _utcnow())
+        done = yield from self._bury(connection, lease, id, error, utcnow())
         return AcknowledgeResult(done, 1 - done)
 
     def release(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:
@@ -761,7 +680,7 @@ class OutboxRelayCore:
     def _release(self, connection: Any, *, lease: Lease, wanted: list[uuid.UUID]) -> Plan[AcknowledgeResult]:
         if not wanted:
             return AcknowledgeResult(0, 0)
-        parameters = {"hx_ids": wanted, "hx_token": lease.token, **self._clock(_utcnow())}
+        parameters = {"hx_ids": wanted, "hx_token": lease.token, **self._clock(utcnow())}
         result = yield Call(connection.execute, (self.release_statement, parameters))
         done = result.rowcount
         return AcknowledgeResult(done, len(wanted) - done)
@@ -775,7 +694,7 @@ class OutboxRelayCore:
 
     def _dead_letters(self, connection: Any, *, limit: int) -> Plan[list[DeadLetter]]:
         result = yield Call(connection.execute, (self.dead_letters_statement, {"hx_limit": limit}))
-        return [DeadLetter(_message(row), row[11], row[12]) for row in result.all()]
+        return [DeadLetter(message_from_row(row), row[11], row[12]) for row in result.all()]
 
     def requeue(self, ids: Iterable[uuid.UUID] | None) -> Plan[int]:
         """Plan: move dead letters back to the outbox (available now, zero attempts, same key order)."""
@@ -785,7 +704,7 @@ class OutboxRelayCore:
         return self._own(functools.partial(self._requeue, wanted=wanted))
 
     def _requeue(self, connection: Any, *, wanted: list[uuid.UUID] | None) -> Plan[int]:
-        clock = self._clock(_utcnow())
+        clock = self._clock(utcnow())
         if wanted is None:
             result = yield Call(connection.execute, (self.requeue_all_statement, clock))
         else:
@@ -814,11 +733,11 @@ class OutboxRelayCore:
         return self._own(self._stats, read_only=True)
 
     def _stats(self, connection: Any) -> Plan[OutboxStats]:
-        now = _utcnow()
+        now = utcnow()
         result = yield Call(connection.execute, (self.stats_statement, self._clock(now)))
         row = result.one()
         total, leased, oldest, dead = row[0], int(row[1]), row[2], row[3]
-        if self.postgresql:
+        if self.stats_from_clock:
             now = row[4]
         age = None if oldest is None else max(now - oldest, dt.timedelta(0))
         return OutboxStats(pending=total - leased, leased=leased, dead=dead, oldest_pending_age=age)

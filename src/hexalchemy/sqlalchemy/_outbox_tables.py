@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from hexalchemy.ports import ConfigError
 from hexalchemy.rules.outbox_messages import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
+from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -43,6 +44,20 @@ MESSAGE_COLUMNS: Final = (
     "last_error",
 )
 """The columns that every outbox table (messages, dead letters, archive) has."""
+
+_NAME_SUFFIXES: Final = (
+    "_messages",
+    "_sequences",
+    "_dead_letters",
+    "_archive",
+    "_due",
+    "_key_order",
+    "_idempotency",
+    "_dead_failed",
+    "_archive_acknowledged",
+    "_messages_notify",  # the LISTEN/NOTIFY trigger (outbox_notify)
+)
+"""What :func:`outbox_tables` appends to the prefix to name tables, indexes and triggers."""
 
 
 @attrs.frozen
@@ -88,13 +103,14 @@ def outbox_tables(
     The tables are ``{prefix}_messages``, ``{prefix}_sequences``, ``{prefix}_dead_letters``
     and, with ``archive=True``, ``{prefix}_archive``. Create them with the rest of the
     schema (``schema.create_all(engine)``, or Alembic's autogenerate on ``schema.metadata``).
-    Raises ``ConfigError`` when tables with these names are already defined there.
+    Raises ``ConfigError`` when tables with these names are already defined there, or for
+    a prefix that is not an identifier or too long for the names made from it to fit the
+    databases' limit (63 bytes on PostgreSQL: a prefix of at most 42 bytes).
     """
     metadata = target.metadata if isinstance(target, Schema) else target
     if not isinstance(metadata, MetaData):
         raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
-    if not isinstance(prefix, str) or not prefix.isidentifier():
-        raise ConfigError("prefix", prefix, "must be a SQL identifier (letters, digits and _)")
+    prefix = check_prefix(prefix, _NAME_SUFFIXES)
     names = [f"{prefix}_messages", f"{prefix}_sequences", f"{prefix}_dead_letters"]
     if archive:
         names.append(f"{prefix}_archive")
@@ -116,8 +132,7 @@ def outbox_tables(
         f"{prefix}_key_order",
         messages.c.ordering_key,
         messages.c.key_sequence,
-        postgresql_where=messages.c.ordering_key.is_not(None),
-        sqlite_where=messages.c.ordering_key.is_not(None),
+        **partial_index(messages.c.ordering_key.is_not(None)),
     )
     # A repeated idempotency key of a topic is dropped while the first message is in the outbox.
     Index(
@@ -125,8 +140,7 @@ def outbox_tables(
         messages.c.topic,
         messages.c.idempotency_key,
         unique=True,
-        postgresql_where=messages.c.idempotency_key.is_not(None),
-        sqlite_where=messages.c.idempotency_key.is_not(None),
+        **partial_index(messages.c.idempotency_key.is_not(None)),
     )
     sequences = Table(
         names[1],

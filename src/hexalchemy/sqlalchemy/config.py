@@ -25,16 +25,15 @@ from sqlalchemy.exc import ArgumentError
 
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
+from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 
 __all__ = ["DEFAULT_ENV_PREFIX", "SUPPORTED_DRIVERS", "DatabaseConfig"]
 
 DEFAULT_ENV_PREFIX: Final = "HEXALCHEMY_"
 """The prefix of the environment variables read by :meth:`DatabaseConfig.from_env`."""
 
-SUPPORTED_DRIVERS: Final = frozenset({"postgresql+psycopg", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"})
+SUPPORTED_DRIVERS: Final = frozenset(driver for backend in backends() for driver in backend.url_drivers)
 """The URL driver names a :class:`DatabaseConfig` accepts (``postgresql`` means ``postgresql+psycopg``)."""
-
-_NORMALISED_DRIVERS: Final = {"postgresql": "postgresql+psycopg"}
 
 _MAX_PORT: Final = 65535
 _MAX_BUSY_TIMEOUT_MS: Final = 2**31 - 1  # SQLite's busy timeout is a C int of milliseconds
@@ -71,24 +70,25 @@ def _check_url(value: str) -> str:
         raise ConfigError("url", shown, "the port must be a number from 1 to 65535") from None
     if url.port is not None and not 1 <= url.port <= _MAX_PORT:
         raise ConfigError("url", shown, "the port must be a number from 1 to 65535")
-    driver = _NORMALISED_DRIVERS.get(url.drivername, url.drivername)
-    if driver not in SUPPORTED_DRIVERS:
+    try:
+        backend: Backend | None = backend_for(url.get_backend_name())
+    except ConfigError:
+        backend = None
+    normalised = None if backend is None else backend.normalise_url(url)
+    if backend is None or normalised is None:
+        hints = "".join(f" ({each.url_hint})" for each in backends() if each.url_hint)
         raise ConfigError(
             "url",
             shown,
             f"unsupported database driver {url.drivername!r}; supported: "
-            f"{', '.join(sorted(SUPPORTED_DRIVERS))} (postgresql means postgresql+psycopg)",
+            f"{', '.join(sorted(SUPPORTED_DRIVERS))}{hints}",
         )
-    if url.get_backend_name() == "sqlite" and (url.username or url.password or url.host or url.port):
-        raise ConfigError(
-            "url",
-            shown,
-            "a SQLite URL names a file and has no user, password, host or port: use "
-            "sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite:///:memory:",
-        )
-    if driver == url.drivername:
+    problem = backend.url_problem(normalised)
+    if problem is not None:
+        raise ConfigError("url", shown, problem)
+    if normalised == url:
         return value
-    return url.set(drivername=driver).render_as_string(hide_password=False)
+    return normalised.render_as_string(hide_password=False)
 
 
 def _validate_bool(_instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:

@@ -37,7 +37,6 @@ from sqlalchemy import (
     Uuid,
     select,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, field_types
@@ -54,6 +53,7 @@ from hexalchemy.rules import (
     value_object_rule,
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
+from hexalchemy.sqlalchemy._portable import json_type
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
 __all__ = ["Leaf", "RowMapping", "TableMapping", "make_converter"]
@@ -221,8 +221,7 @@ class _Planner:
             reason = self._json_problem(tp)
             if reason is not None:
                 raise MappingError(self.root, f"cannot store {tp!r} as JSON: {reason}", field=dotted)
-            json_type = JSON().with_variant(postgresql.JSONB(), "postgresql")
-            return Leaf(path, column_name, "hook", tp, nullable, json_type, optional, options)
+            return Leaf(path, column_name, "hook", tp, nullable, json_type(), optional, options)
         raise MappingError(
             self.root,
             f"unsupported type {tp!r}; register it with Schema.register_type(...)",

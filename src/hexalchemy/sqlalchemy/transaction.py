@@ -32,6 +32,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
+from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
 
 __all__ = [
     "AsyncSqlAlchemyTransactionManager",
@@ -70,6 +71,8 @@ class TransactionCore:
     def __init__(self, dialect: Dialect, owner: Callable[[], object], label: str) -> None:
         self.dialect = dialect
         self.dialect_name = dialect.name
+        self.backend = backend_for(dialect)
+        """The database's backend: everything that depends on which database it is."""
         self.owner = owner
         self.current: ContextVar[TransactionState | None] = ContextVar(f"hexalchemy.{label}", default=None)
 
@@ -124,17 +127,12 @@ class TransactionCore:
     def _connection_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The connection's execution options; none for a read-write transaction at the default level.
 
-        ``hexalchemy_read_only`` tells SQLite's ``begin`` listener to begin a deferred
-        transaction (see :data:`~hexalchemy.sqlalchemy.engine.READ_ONLY_EXECUTION_OPTION`);
-        a connection without it begins ``IMMEDIATE``.
+        :data:`~hexalchemy.sqlalchemy.backend.READ_ONLY_EXECUTION_OPTION` marks a read-only
+        transaction (SQLite then begins a deferred transaction, not ``IMMEDIATE``); the
+        backend adds its own (``Backend.transaction_options``).
         """
-        options: dict[str, Any] = {"hexalchemy_read_only": True} if read_only else {}
-        if self.dialect_name == "postgresql":
-            if isolation_level is not None:
-                options["isolation_level"] = isolation_level.value
-            if read_only:
-                options["postgresql_readonly"] = True
-        # SQLite runs every transaction serializably, which satisfies any requested level.
+        options: dict[str, Any] = {READ_ONLY_EXECUTION_OPTION: True} if read_only else {}
+        options.update(self.backend.transaction_options(read_only, isolation_level))
         return options
 
     def _outer(

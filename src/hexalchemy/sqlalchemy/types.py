@@ -1,4 +1,9 @@
-"""Column types that give the same Python values back on PostgreSQL and SQLite."""
+"""Column types that give the same Python values back on every database.
+
+How each is stored is the database's backend's choice (``Backend.utc_datetime_type``,
+``Backend.exact_decimal_type``): these types check and normalise a value once, then hand
+it to the backend, which says what it is sent as.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy import DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from hexalchemy.rules import rule_for
+from hexalchemy.sqlalchemy.backend import backend_for
 
 __all__ = ["ExactDecimal", "UtcDateTime"]
 
@@ -34,19 +40,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Use a string column on SQLite and ``timestamptz`` elsewhere."""
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(32))
-        return dialect.type_descriptor(DateTime(timezone=True))
+        """The backend's column type: ``timestamptz`` on PostgreSQL, a string on SQLite."""
+        return dialect.type_descriptor(backend_for(dialect).utc_datetime_type())
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        """Refuse what the datetime rule refuses; convert to UTC (an ISO string on SQLite)."""
+        """Refuse what the datetime rule refuses; convert to UTC (the backend's column type stores it: an ISO string on SQLite)."""
         if value is None:
             return None
-        utc = _utc(value)
-        if dialect.name == "sqlite":
-            return utc.isoformat(timespec="microseconds")
-        return utc
+        return backend_for(dialect).utc_datetime_parameter(_utc(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         """Return an aware datetime in UTC."""
@@ -78,20 +79,16 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.scale = scale
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Use a string column on SQLite and ``NUMERIC`` elsewhere."""
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(64))
-        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+        """The backend's column type: ``NUMERIC(precision, scale)`` on PostgreSQL, a string on SQLite."""
+        return dialect.type_descriptor(backend_for(dialect).exact_decimal_type(self.precision, self.scale))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        """Pass the decimal on, as a string on SQLite."""
+        """Pass the decimal on (the backend's column type stores it: a string on SQLite)."""
         if value is None:
             return None
         if not isinstance(value, Decimal):
             raise ValueError(f"expected a Decimal, got {value!r}")
-        if dialect.name == "sqlite":
-            return str(value)
-        return value
+        return backend_for(dialect).exact_decimal_parameter(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Return a ``Decimal``."""

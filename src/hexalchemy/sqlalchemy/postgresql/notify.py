@@ -17,6 +17,9 @@ so a quiet system answers in milliseconds without polling hard. Two pieces:
 A notification sent while the listener is disconnected is lost; nothing else is: the
 relay still polls (``max_idle_delay``). When the connection fails, ``wait`` raises (the
 relay logs it and polls) and the next ``wait`` reconnects.
+
+Public as :mod:`hexalchemy.sqlalchemy.outbox_notify`. The names in the statements are
+quoted by SQLAlchemy's PostgreSQL identifier preparer.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 import sqlalchemy
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy.config import DatabaseConfig
@@ -66,8 +69,8 @@ def _conninfo(database: DatabaseConfig | str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+_DIALECT: Final = URL.create("postgresql+psycopg").get_dialect()()
+"""The dialect whose identifier preparer quotes the names (it needs no psycopg until it connects)."""
 
 
 def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT_NOTIFY_CHANNEL) -> list[str]:
@@ -77,8 +80,9 @@ def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT
     trigger ``<table>_notify`` (dropped and created again), so running it twice is harmless.
     """
     _check_channel(channel)
-    target = _quote(table.name) if table.schema is None else f"{_quote(table.schema)}.{_quote(table.name)}"
-    trigger = _quote(f"{table.name}_notify")
+    preparer = _DIALECT.identifier_preparer
+    target = preparer.format_table(table)
+    trigger = preparer.quote_identifier(f"{table.name}_notify")
     return [
         f"CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
@@ -101,7 +105,8 @@ def install_notify_trigger(
 
 
 def _listen(channel: str) -> str:
-    return f"LISTEN {_quote(channel)}"
+    # a checked channel (letters, digits and _): nothing the preparer would double
+    return f"LISTEN {_DIALECT.identifier_preparer.quote_identifier(channel)}"
 
 
 class PostgresNotifyWakeUp:

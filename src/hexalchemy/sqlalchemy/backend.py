@@ -1,0 +1,263 @@
+"""The seam between hexalchemy's SQL adapters and the databases they run on.
+
+Everything that depends on which database is on the other end lives in one module per
+database, each holding a :class:`Backend` (``hexalchemy.sqlalchemy.postgresql`` and
+``hexalchemy.sqlalchemy.sqlite``); nothing outside them asks which database it talks to.
+The adapters find theirs with :func:`backend_for`, keyed by SQLAlchemy's dialect name
+in :data:`_MODULES`, the one table of database names outside those modules.
+
+:class:`Backend` gives the portable answer to every question (standard SQL, SQLAlchemy's
+generic constructs, no driver fast path); a database's backend overrides what it does
+differently or better. Adding a database is one new module defining a subclass and its
+``BACKEND`` instance, and one entry in :data:`_MODULES`. The questions, by group:
+
+- URLs and engines: :attr:`~Backend.url_drivers`, :meth:`~Backend.normalise_url`, :meth:`~Backend.url_problem`,
+  :meth:`~Backend.engine_url`, :meth:`~Backend.check_pool`, :meth:`~Backend.prepare_engine`;
+  transactions: :meth:`~Backend.transaction_options`;
+- errors: :meth:`~Backend.translate_error`, :meth:`~Backend.is_foreign_key_violation`;
+- tables and values: :attr:`~Backend.max_identifier_bytes`, :meth:`~Backend.utc_datetime_type`,
+  :meth:`~Backend.utc_datetime_parameter`, :meth:`~Backend.exact_decimal_type`,
+  :meth:`~Backend.exact_decimal_parameter`, :meth:`~Backend.json_type`,
+  :meth:`~Backend.partial_index`, :meth:`~Backend.check_mapping`,
+  :meth:`~Backend.append_only_statements`, :meth:`~Backend.drop_append_only_statements`;
+- statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
+  :meth:`~Backend.upsert`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
+  :attr:`~Backend.writes_in_cte`, :attr:`~Backend.max_bound_values`;
+- the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
+  :meth:`~Backend.due_messages`;
+- driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Insert,
+    Numeric,
+    Table,
+    bindparam,
+    insert,
+)
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.sql.expression import CTE
+from sqlalchemy.types import TypeEngine
+
+from hexalchemy.ports import ConfigError, ConstraintViolationError, HexalchemyError, IsolationLevel
+
+if TYPE_CHECKING:  # imported for annotations only: those modules import this one
+    from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
+    from hexalchemy.sqlalchemy._precompiled import Statement
+    from hexalchemy.sqlalchemy._repository_core import RepositoryCore, RepositoryPath
+    from hexalchemy.sqlalchemy.config import DatabaseConfig
+    from hexalchemy.sqlalchemy.mapping import TableMapping
+
+__all__ = ["READ_ONLY_EXECUTION_OPTION", "Backend", "backend_for", "backends"]
+
+READ_ONLY_EXECUTION_OPTION: Final = "hexalchemy_read_only"
+"""Execution option: ``True`` on a connection whose transactions only read.
+
+Set by the transaction managers on a read-only transaction and by the relay store on its
+reads; a backend may act on it (SQLite begins such a transaction deferred instead of
+``BEGIN IMMEDIATE``)."""
+
+_MODULES: Final = {
+    "postgresql": "hexalchemy.sqlalchemy.postgresql.backend",
+    "sqlite": "hexalchemy.sqlalchemy.sqlite.backend",
+}
+"""The registry: SQLAlchemy's dialect name -> the module whose ``BACKEND`` serves it."""
+
+_LOADED: dict[str, Backend] = {}
+
+
+class Backend:
+    """What hexalchemy's SQL adapters need to know of one database.
+
+    Each answer here is the portable one; a database's subclass overrides the rest. One
+    instance per database, shared by every adapter: a backend keeps no state.
+    """
+
+    name: ClassVar[str] = ""
+    """SQLAlchemy's dialect name for the database (``Dialect.name``)."""
+
+    # -------------------------------------------------------------------- URLs and engines
+    url_drivers: ClassVar[frozenset[str]] = frozenset()
+    """The URL driver names (``name+driver``) a :class:`~hexalchemy.sqlalchemy.DatabaseConfig` accepts."""
+
+    url_hint: ClassVar[str] = ""
+    """Said with the supported drivers when a URL's driver is refused (``postgresql means postgresql+psycopg``)."""
+
+    def normalise_url(self, url: URL) -> URL | None:
+        """``url`` as the configuration keeps it (a bare database name given its driver), or None for a driver not in :attr:`url_drivers`."""
+        return url if url.drivername in self.url_drivers else None
+
+    def url_problem(self, url: URL) -> str | None:
+        """Why the database cannot be reached at ``url`` (a supported driver's), or None."""
+        return None
+
+    def engine_url(self, url: URL, *, is_async: bool) -> URL:
+        """The URL the sync or async engine is built on (the driver may differ between the two)."""
+        return url
+
+    def check_pool(self, options: Mapping[str, Any], url: URL, *, is_async: bool) -> None:
+        """Raise ``ConfigError`` for a pool option (``pool_size``...) the engine's pool cannot honour."""
+
+    def prepare_engine(self, engine: Engine, config: DatabaseConfig, url: URL) -> None:
+        """Attach what every connection of a new (sync, or an async engine's sync) engine needs."""
+
+    def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
+        """The connection's execution options for a transaction (besides :data:`READ_ONLY_EXECUTION_OPTION`)."""
+        return {} if isolation_level is None else {"isolation_level": isolation_level.value}
+
+    # ------------------------------------------------------------------------------ errors
+    def translate_error(self, error: Exception) -> HexalchemyError | None:
+        """The most specific hexalchemy error for a driver error of this database, or None to leave it to the generic rules.
+
+        ``error`` is SQLAlchemy's ``DBAPIError`` (the driver's error in ``orig``) or an
+        error of the driver itself, raised on a fast path. The generic rules make an
+        ``IntegrityError`` a ``ConstraintViolationError`` and any other a ``DatabaseError``.
+        """
+        return None
+
+    def is_foreign_key_violation(self, error: ConstraintViolationError) -> bool:
+        """Whether the driver error behind ``error`` (its ``__cause__``) is a foreign key violation."""
+        return False
+
+    # -------------------------------------------------------------------- tables and values
+    max_identifier_bytes: ClassVar[int] = 63
+    """The longest table, index, trigger or function name the database keeps whole, in UTF-8 bytes."""
+
+    def utc_datetime_type(self) -> TypeEngine[Any]:
+        """The column type behind :class:`~hexalchemy.sqlalchemy.UtcDateTime`."""
+        return DateTime(timezone=True)
+
+    def utc_datetime_parameter(self, value: dt.datetime) -> Any:
+        """What an aware UTC datetime is sent as, to a :meth:`utc_datetime_type` column."""
+        return value
+
+    def exact_decimal_type(self, precision: int | None, scale: int | None) -> TypeEngine[Any]:
+        """The column type behind :class:`~hexalchemy.sqlalchemy.ExactDecimal` (``NUMERIC``, of this precision and scale when given)."""
+        return Numeric(precision, scale, asdecimal=True)
+
+    def exact_decimal_parameter(self, value: Decimal) -> Any:
+        """What a Decimal is sent as, to an :meth:`exact_decimal_type` column."""
+        return value
+
+    def json_type(self) -> TypeEngine[Any] | None:
+        """The column type of the JSON columns a derived table gets, when better than SQLAlchemy's ``JSON``."""
+        return None
+
+    def partial_index(self, where: ColumnElement[bool]) -> dict[str, Any]:
+        """The ``Index`` keywords that index only the rows meeting ``where``; none where the database has no partial index.
+
+        hexalchemy's partial indexes also work whole: a unique one covers a nullable
+        column, and NULLs are never equal to each other.
+        """
+        return {}
+
+    def check_mapping(self, mapping: TableMapping[Any, Any]) -> None:
+        """Raise ``MappingError`` at repository construction for a field the database cannot store faithfully."""
+
+    def append_only_statements(self, table: Table, dialect: Dialect) -> list[str]:
+        """The driver SQL that makes ``table`` refuse UPDATE and DELETE (and TRUNCATE where there is one).
+
+        The refusal surfaces as ``ConstraintViolationError``. Run each with
+        ``connection.exec_driver_sql``.
+        """
+        raise ConfigError("dialect", self.name, "hexalchemy has no append-only triggers for this database")
+
+    def drop_append_only_statements(self, table: Table, dialect: Dialect) -> list[str]:
+        """The driver SQL that drops what :meth:`append_only_statements` made and the table's drop leaves."""
+        return []
+
+    # -------------------------------------------------------------------------- statements
+    def insert(self, table: Table) -> Insert:
+        """An ``INSERT`` into ``table``, of the construct :meth:`ignore_conflicts` and :meth:`upsert` take."""
+        return insert(table)
+
+    def ignore_conflicts(self, statement: Insert, keys: Sequence[Any] | None = None) -> Insert:
+        """``statement`` skipping the rows that conflict with a stored one on ``keys`` (on any unique index: None)."""
+        raise ConfigError("dialect", self.name, "hexalchemy cannot skip conflicting rows on this database")
+
+    def upsert(
+        self, statement: Insert, keys: Sequence[Any], changes: Callable[[Any], Mapping[str, Any]]
+    ) -> Insert:
+        """``statement`` updating the stored row where a row conflicts on ``keys``.
+
+        ``changes(proposed)`` gives the columns to set, by name; ``proposed`` holds the
+        columns of the row that was to be inserted (``proposed.name``, ``proposed[name]``).
+        """
+        raise ConfigError("dialect", self.name, "hexalchemy cannot upsert on this database")
+
+    def one_of(self, column: Any, name: str) -> ColumnElement[bool]:
+        """``column`` is one of the values of the list bound to ``name`` (an expanding ``IN`` here)."""
+        condition: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+        return condition
+
+    def materialized(self, cte: CTE) -> CTE:
+        """``cte`` evaluated once, as written (an optimisation fence), where the database must be told."""
+        return cte
+
+    writes_in_cte: ClassVar[bool] = False
+    """Whether a statement may write in a ``WITH`` clause (``WITH x AS (INSERT ...) UPDATE ...``)."""
+
+    max_bound_values: ClassVar[int] = 32_000
+    """How many values a hexalchemy statement binds at most; longer lists are sent in chunks."""
+
+    # ----------------------------------------------------------------------- outbox relay
+    def relay_clock(self) -> RelayClock:
+        """Whose clock the relay store's times come from: Python's here (see ``_outbox_core.ClientClock``)."""
+        from hexalchemy.sqlalchemy._outbox_core import ClientClock
+
+        return ClientClock()
+
+    def due_messages(self, core: OutboxRelayCore) -> DueMessages:
+        """How the relay store claims and takes due messages: a select, then writes (see ``_outbox_core``)."""
+        from hexalchemy.sqlalchemy._outbox_core import SelectedDueMessages
+
+        return SelectedDueMessages(core)
+
+    # ---------------------------------------------------------------------- fast paths
+    def prepare(
+        self, statement: Any, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> Statement:
+        """``statement`` ready to run in a transaction (see ``_precompiled.Statement``); a driver may pre-compile it."""
+        from hexalchemy.sqlalchemy._precompiled import Statement
+
+        return Statement(statement)
+
+    def repository_path(self, core: RepositoryCore[Any, Any]) -> RepositoryPath[Any, Any] | None:
+        """A faster way to run a repository's hot operations on this driver, or None."""
+        return None
+
+
+def backend_for(dialect: Dialect | str) -> Backend:
+    """The backend of ``dialect`` (a SQLAlchemy dialect or its name); ``ConfigError`` for a database hexalchemy does not support."""
+    name = dialect if isinstance(dialect, str) else dialect.name
+    backend = _LOADED.get(name)
+    if backend is None:
+        backend = _load(name)
+    return backend
+
+
+def _load(name: str) -> Backend:
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        raise ConfigError("dialect", name, f"hexalchemy supports {', '.join(sorted(_MODULES))}")
+    backend = importlib.import_module(module_name).BACKEND
+    if not isinstance(backend, Backend) or backend.name != name:  # pragma: no cover - a broken registry
+        raise AssertionError(f"{module_name}.BACKEND is not the backend of {name!r}")
+    _LOADED[name] = backend
+    return backend
+
+
+def backends() -> tuple[Backend, ...]:
+    """Every registered backend, in the registry's order."""
+    return tuple(backend_for(name) for name in _MODULES)
