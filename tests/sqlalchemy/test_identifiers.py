@@ -1,0 +1,651 @@
+"""Names are data: every call works on tables, schemas and columns whose names hold SQL's special characters.
+
+The tables, a PostgreSQL schema and the columns below are named with ``"``, ``'``, ``;``,
+spaces, ``--``, ``%``, psycopg placeholders, unicode, and up to 63 bytes (PostgreSQL's
+limit). Every repository, outbox and agent call runs on them, on SQLite and PostgreSQL,
+sync and async, on the psycopg fast paths (COPY included) and with a cursor-execute
+listener attached (the SQLAlchemy path). A name that reached SQL unquoted would break the
+statement, or do what the name says: the canary table must survive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import inspect
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import pytest
+import sqlalchemy
+from sqlalchemy import JSON, BigInteger, Column, Engine, MetaData, String, Table, Uuid, event, text
+from sqlalchemy.schema import CreateSchema, DropSchema
+
+from hexalchemy.ports import (
+    ColumnOptions,
+    ConfigError,
+    ConstraintViolationError,
+    DuplicateEntityError,
+    EntityNotFoundError,
+    EntitySpec,
+    OutboxMessage,
+    PublishResult,
+    VersionConflictError,
+)
+from hexalchemy.ports.agents import AgentStatus, EvidenceKind, SignalKind
+from hexalchemy.rules import OutboxPolicy, new_agent_state, new_evidence, new_message, new_signal
+from hexalchemy.sqlalchemy import (
+    AsyncSqlAlchemyOutboxRelayStore,
+    AsyncSqlAlchemyOutboxWriter,
+    AsyncSqlAlchemyRepository,
+    AsyncSqlAlchemyTransactionManager,
+    DatabaseConfig,
+    ExactDecimal,
+    Schema,
+    SqlAlchemyOutboxRelayStore,
+    SqlAlchemyOutboxWriter,
+    SqlAlchemyRepository,
+    SqlAlchemyTransactionManager,
+    TableMapping,
+    UtcDateTime,
+    agent_tables,
+    create_async_engine,
+    create_engine,
+    install_notify_trigger,
+    outbox_tables,
+)
+from hexalchemy.sqlalchemy.agents import (
+    AgentTables,
+    AsyncSqlAlchemyAgentStateStore,
+    AsyncSqlAlchemyEvidenceLog,
+    AsyncSqlAlchemySignalQueue,
+    SqlAlchemyAgentStateStore,
+    SqlAlchemyEvidenceLog,
+    SqlAlchemySignalQueue,
+)
+from hexalchemy.sqlalchemy.outbox import OutboxTables
+from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
+from hexalchemy.sqlalchemy.postgresql._driver import CopyRows, DriverExecuteMany, DriverQuery
+from tests.postgresql import POSTGRESQL_URL, without_postgresql
+
+WEIRD: Final = "\"'; --%(x)s %s é"
+"""What every weird name below holds: a quote of each kind, ``;``, ``--``, psycopg placeholders, unicode."""
+SCHEMA_NAME: Final = f"hx schema {WEIRD}"
+TABLE_NAME: Final = "hx items " + WEIRD
+LONG_TABLE_NAME: Final = "hx_" + "é" * 30
+"""63 bytes in UTF-8: PostgreSQL's limit."""
+UPSERT_TABLE_NAME: Final = f"hx upsert {WEIRD}"
+OUTBOX_PREFIX: Final = "hx_boîte"
+AGENTS_PREFIX: Final = "hx_agénts"
+"""A prefix is an identifier; unicode is allowed."""
+CANARY: Final = "hx_canary"
+BATCH: Final = 70
+"""New aggregates in one save_all: above the default copy_threshold (64), so PostgreSQL COPYs them."""
+
+INJECTION: Final = 'hx_t" FROM STDIN;COMMIT;DROP TABLE hx_canary;--'
+"""The table name of the issue: COPY built with an f-string ran the rest as SQL (with a table ``hx_t``)."""
+
+assert len(LONG_TABLE_NAME.encode()) == 63
+assert all(len(name.encode()) <= 63 for name in (SCHEMA_NAME, TABLE_NAME, UPSERT_TABLE_NAME, INJECTION))
+
+
+@attrs.frozen
+class Item:
+    """An aggregate stored in a hand-written table whose columns are named otherwise (by their keys)."""
+
+    id: uuid.UUID
+    note: str
+    amount: decimal.Decimal
+    at: dt.datetime
+    tags: list[str]
+    version: int = 0
+
+
+@attrs.frozen
+class Dérivé:
+    """An aggregate whose table is derived: its unicode field names are its column names."""
+
+    id: uuid.UUID
+    libellé_très_long_pour_atteindre_la_limite_des_noms: str
+    version: int = 0
+
+
+@attrs.frozen
+class Setting:
+    """An unversioned aggregate: saved by an upsert."""
+
+    key: str
+    value: str
+
+
+# -- the tables, per database ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Tables:
+    metadata: MetaData
+    items: TableMapping[Item, uuid.UUID]
+    derived: TableMapping[Dérivé, uuid.UUID]
+    settings: TableMapping[Setting, str]
+    outbox: OutboxTables
+    agents: AgentTables
+
+
+def build_tables(schema_name: str | None) -> Tables:
+    metadata = MetaData(schema=schema_name)
+    schema = Schema(metadata=metadata)
+    items_table = Table(
+        TABLE_NAME,
+        metadata,
+        Column(f"id {WEIRD}", Uuid(as_uuid=True), primary_key=True, key="id"),
+        Column(f"note {WEIRD}", String(200), nullable=False, key="note"),
+        Column(f"amount {WEIRD}", ExactDecimal(), nullable=False, key="amount"),
+        Column(f"at {WEIRD}", UtcDateTime(), nullable=False, key="at"),
+        Column(f"tags {WEIRD}", JSON(), nullable=False, key="tags"),
+        Column(f"version {WEIRD}", BigInteger(), nullable=False, key="version"),
+    )
+    settings_table = Table(
+        UPSERT_TABLE_NAME,
+        metadata,
+        Column(f"key {WEIRD}", String(100), primary_key=True, key="key"),
+        Column(f"value {WEIRD}", String(100), nullable=False, key="value"),
+    )
+    return Tables(
+        metadata=metadata,
+        items=schema.map(
+            EntitySpec(Item, key="id", version="version", columns={"note": ColumnOptions(max_length=200)}),
+            table=items_table,
+        ),
+        derived=schema.map(EntitySpec(Dérivé, key="id", version="version"), table=LONG_TABLE_NAME),
+        settings=schema.map(
+            EntitySpec(
+                Setting,
+                key="key",
+                columns={"key": ColumnOptions(max_length=100), "value": ColumnOptions(max_length=100)},
+            ),
+            table=settings_table,
+        ),
+        outbox=outbox_tables(schema, prefix=OUTBOX_PREFIX, archive=True),
+        agents=agent_tables(schema, prefix=AGENTS_PREFIX),
+    )
+
+
+def _create(engine: Engine, tables: Tables, schema_name: str | None) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {CANARY}"))
+        connection.execute(text(f"CREATE TABLE {CANARY} (x INTEGER)"))
+        if schema_name is not None:
+            connection.execute(DropSchema(schema_name, cascade=True, if_exists=True))
+            connection.execute(CreateSchema(schema_name))
+    tables.metadata.create_all(engine)
+    if schema_name is not None:
+        with engine.begin() as connection:
+            install_notify_trigger(connection, tables.outbox.messages)
+
+
+@attrs.frozen
+class Database:
+    config: DatabaseConfig
+    tables: Tables
+
+
+@pytest.fixture(scope="module")
+def postgresql_database(postgresql_problem: str | None) -> Iterator[Database]:
+    if postgresql_problem is not None:
+        without_postgresql(postgresql_problem)
+    config = DatabaseConfig(url=POSTGRESQL_URL)
+    tables = build_tables(SCHEMA_NAME)
+    engine = create_engine(config)
+    try:
+        _create(engine, tables, SCHEMA_NAME)
+        yield Database(config, tables)
+        with engine.begin() as connection:
+            connection.execute(DropSchema(SCHEMA_NAME, cascade=True))
+            connection.execute(text(f"DROP TABLE IF EXISTS {CANARY}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> Iterator[Database]:
+    config = DatabaseConfig(url=f"sqlite:///{tmp_path / 'weird.db'}")
+    tables = build_tables(None)
+    engine = create_engine(config)
+    try:
+        _create(engine, tables, None)
+    finally:
+        engine.dispose()
+    yield Database(config, tables)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database(request: pytest.FixtureRequest) -> Database:
+    database: Database = request.getfixturevalue(f"{request.param}_database")
+    return database
+
+
+def _empty(engine: Engine, tables: Tables) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))  # the evidence triggers
+            for table in reversed(tables.metadata.sorted_tables):
+                connection.execute(table.delete())
+        else:
+            for table in reversed(tables.metadata.sorted_tables):
+                if table is not tables.agents.evidence:
+                    connection.execute(table.delete())
+
+
+# -- one adapter API for sync and async ----------------------------------------------------------
+
+
+async def call(function: Callable[..., Any], *arguments: Any, **keywords: Any) -> Any:
+    """Call a sync or async adapter method alike."""
+    result = function(*arguments, **keywords)
+    return await result if inspect.isawaitable(result) else result
+
+
+@contextlib.asynccontextmanager
+async def begin(transactions: Any) -> AsyncIterator[None]:
+    """``with`` or ``async with transactions.begin()``."""
+    context = transactions.begin()
+    if hasattr(context, "__aenter__"):
+        async with context:
+            yield
+    else:
+        with context:
+            yield
+
+
+@attrs.frozen
+class Adapters:
+    tables: Tables
+    engine: Any
+    sync_engine: Engine
+    """A sync engine of its own, on the same database: for the test's own statements."""
+    watched_engine: Engine
+    """The engine the adapters use, or its sync face: where a cursor-execute listener goes."""
+    transactions: Any
+    items: Any
+    derived: Any
+    settings: Any
+    writer: Any
+    relay: Any
+    states: Any
+    signals: Any
+    evidence: Any
+
+
+POLICY: Final = OutboxPolicy(max_attempts=2, base_delay=dt.timedelta(milliseconds=1), archive=True)
+
+
+@contextlib.asynccontextmanager
+async def adapters(database: Database, mode: str) -> AsyncIterator[Adapters]:
+    tables = database.tables
+    sync_engine = create_engine(database.config)
+    if mode == "sync":
+        engine: Any = create_engine(database.config)
+        watched_engine = engine
+        transactions: Any = SqlAlchemyTransactionManager(engine)
+        built = Adapters(
+            tables,
+            engine,
+            sync_engine,
+            watched_engine,
+            transactions,
+            SqlAlchemyRepository(tables.items, transactions),
+            SqlAlchemyRepository(tables.derived, transactions),
+            SqlAlchemyRepository(tables.settings, transactions),
+            SqlAlchemyOutboxWriter(tables.outbox, transactions),
+            SqlAlchemyOutboxRelayStore(tables.outbox, transactions, policy=POLICY),
+            SqlAlchemyAgentStateStore(tables.agents, transactions),
+            SqlAlchemySignalQueue(tables.agents, transactions),
+            SqlAlchemyEvidenceLog(tables.agents, transactions),
+        )
+    else:
+        engine = create_async_engine(database.config)
+        watched_engine = engine.sync_engine
+        transactions = AsyncSqlAlchemyTransactionManager(engine)
+        built = Adapters(
+            tables,
+            engine,
+            sync_engine,
+            watched_engine,
+            transactions,
+            AsyncSqlAlchemyRepository(tables.items, transactions),
+            AsyncSqlAlchemyRepository(tables.derived, transactions),
+            AsyncSqlAlchemyRepository(tables.settings, transactions),
+            AsyncSqlAlchemyOutboxWriter(tables.outbox, transactions),
+            AsyncSqlAlchemyOutboxRelayStore(tables.outbox, transactions, policy=POLICY),
+            AsyncSqlAlchemyAgentStateStore(tables.agents, transactions),
+            AsyncSqlAlchemySignalQueue(tables.agents, transactions),
+            AsyncSqlAlchemyEvidenceLog(tables.agents, transactions),
+        )
+    _empty(sync_engine, tables)
+    try:
+        yield built
+    finally:
+        sync_engine.dispose()
+        result = engine.dispose()
+        if inspect.isawaitable(result):
+            await result
+
+
+@contextlib.contextmanager
+def watched(engine: Engine, path: str) -> Iterator[list[str]]:
+    """On the ``watched`` path, a cursor-execute listener sees every statement (the fast paths step aside)."""
+    statements: list[str] = []
+    if path == "fast":
+        yield statements
+        return
+
+    def before(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _canary_lives(engine: Engine) -> bool:
+    return sqlalchemy.inspect(engine).has_table(CANARY)
+
+
+@pytest.fixture
+def driver_steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the psycopg fast path's steps as they run (COPY, queries, executemany)."""
+    ran: list[str] = []
+    for step in (CopyRows, DriverExecuteMany, DriverQuery):
+        for method in ("run", "run_async", "run_bridged"):
+            original = getattr(step, method)
+
+            def record(self: Any, original: Any = original) -> Any:
+                ran.append(type(self).__name__)
+                return original(self)
+
+            monkeypatch.setattr(step, method, record)
+    return ran
+
+
+def _check_paths(
+    database: Database, path: str, statements: list[str], driver_steps: list[str], *expected: str
+) -> None:
+    """The listener saw statements on the watched path only; PostgreSQL's fast path ran the ``expected`` steps."""
+    assert (path == "watched") == bool(statements)
+    fast_postgresql = path == "fast" and database.tables.metadata.schema is not None
+    assert set(expected) <= set(driver_steps) if fast_postgresql else driver_steps == []
+
+
+MODES: Final = pytest.mark.parametrize("mode", ["sync", "async"])
+PATHS: Final = pytest.mark.parametrize("path", ["fast", "watched"])
+
+
+# -- repositories -------------------------------------------------------------------------------
+
+
+def _item(index: int) -> Item:
+    return Item(
+        uuid.uuid4(),
+        f"note {index} {WEIRD}",
+        decimal.Decimal(f"{index}.25"),
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=index),
+        [WEIRD, str(index)],
+    )
+
+
+@MODES
+@PATHS
+async def test_every_repository_call_works_on_weird_names(
+    database: Database, mode: str, path: str, driver_steps: list[str]
+) -> None:
+    async with adapters(database, mode) as built:
+        with watched(built.watched_engine, path) as statements:
+            await _exercise_repositories(built)
+        _check_paths(database, path, statements, driver_steps, "CopyRows", "DriverExecuteMany", "DriverQuery")
+        assert _canary_lives(built.sync_engine)
+
+
+async def _exercise_repositories(built: Adapters) -> None:
+    items, transactions = built.items, built.transactions
+    one = _item(0)
+    batch = [_item(index) for index in range(1, BATCH + 1)]
+    async with begin(transactions):
+        saved = await call(items.save, one)
+        assert await call(items.get, one.id) == saved
+        assert await call(items.get_or_none, uuid.uuid4()) is None
+        assert await call(items.contains, one.id)
+        updated = await call(items.save, attrs.evolve(saved, note="updated"))
+        few = await call(items.save_all, batch[:3])  # an INSERT
+        many = await call(items.save_all, batch[3:])  # COPY on PostgreSQL's fast path
+    async with begin(transactions):
+        everything = [updated, *few, *many]
+        assert await call(items.range, [item.id for item in everything]) == everything
+        changed = await call(items.save_all, [attrs.evolve(item, note="again") for item in few])
+        assert [item.version for item in changed] == [2, 2, 2]
+        await call(items.delete, changed[0])
+        await call(items.delete_all, changed[1:])
+        assert not await call(items.contains, changed[0].id)
+    with pytest.raises(VersionConflictError):
+        async with begin(transactions):
+            await call(items.save, saved)  # stale: its version was moved on
+    with pytest.raises(DuplicateEntityError):
+        async with begin(transactions):
+            await call(
+                items.save_all,
+                [*[_item(index) for index in range(100, 100 + BATCH)], attrs.evolve(many[0], version=0)],
+            )
+    async with begin(transactions):
+        derived = await call(built.derived.save, Dérivé(uuid.uuid4(), WEIRD))
+        assert await call(built.derived.range, [derived.id]) == [derived]
+        await call(built.settings.save, Setting(WEIRD, "first"))
+        await call(built.settings.save, Setting(WEIRD, "second"))  # the upsert
+        await call(built.settings.save_all, [Setting(WEIRD, "third"), Setting("other", WEIRD)])
+        assert await call(built.settings.get, WEIRD) == Setting(WEIRD, "third")
+
+
+@pytest.mark.postgresql
+def test_copy_into_a_table_named_as_an_injection_copies_into_that_table(postgresql_engine: Engine) -> None:
+    metadata = MetaData()
+    mapping = Schema(metadata=metadata).map(EntitySpec(Dérivé, key="id", version="version"), table=INJECTION)
+    decoy = Table(
+        "hx_t", metadata, *[Column(c.name, c.type, primary_key=c.primary_key) for c in mapping.columns]
+    )
+    with postgresql_engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {CANARY}"))
+        connection.execute(text(f"CREATE TABLE {CANARY} (x INTEGER)"))
+    metadata.drop_all(postgresql_engine)
+    metadata.create_all(postgresql_engine)
+    try:
+        transactions = SqlAlchemyTransactionManager(postgresql_engine)
+        repository = SqlAlchemyRepository(mapping, transactions)
+        with transactions.begin():
+            saved = repository.save_all([Dérivé(uuid.uuid4(), str(index)) for index in range(100)])  # COPY
+        with transactions.begin():
+            assert repository.range([item.id for item in saved]) == saved
+        with postgresql_engine.connect() as connection:
+            assert (
+                connection.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(decoy)).scalar()
+                == 0
+            )
+        assert _canary_lives(postgresql_engine)
+    finally:
+        metadata.drop_all(postgresql_engine)
+
+
+# -- the outbox ---------------------------------------------------------------------------------
+
+
+def _message(index: int, key: str | None = None) -> OutboxMessage:
+    return new_message(f"topic {WEIRD}", f"{index}".encode(), headers={WEIRD: WEIRD}, ordering_key=key)
+
+
+@MODES
+@PATHS
+async def test_every_outbox_call_works_on_weird_names(
+    database: Database, mode: str, path: str, driver_steps: list[str]
+) -> None:
+    async with adapters(database, mode) as built:
+        with watched(built.watched_engine, path) as statements:
+            await _exercise_outbox(built)
+        _check_paths(database, path, statements, driver_steps, "DriverQuery")
+        assert _canary_lives(built.sync_engine)
+
+
+async def _exercise_outbox(built: Adapters) -> None:
+    writer, relay = built.writer, built.relay
+    async with begin(built.transactions):
+        assert await call(writer.add, _message(0))
+        assert await call(writer.add_all, [_message(index, key=WEIRD) for index in range(1, 5)]) == 4
+    lease = await call(relay.claim, limit=10, lease_for=dt.timedelta(minutes=5))
+    assert [message.payload for message in lease.messages] == [b"0", b"1"]  # the key's first only
+    first, second = lease.messages
+    assert first.headers == {WEIRD: WEIRD}
+    assert (await call(relay.acknowledge, lease, [first.id])).done == 1  # archived
+    assert (await call(relay.reject, lease, second.id, WEIRD, retry_after=dt.timedelta(0))).done == 1
+    again = await call(relay.claim, limit=10, lease_for=dt.timedelta(minutes=5))
+    assert [message.payload for message in again.messages] == [b"1"]
+    assert (await call(relay.release, again, [again.messages[0].id])).done == 1
+    again = await call(relay.claim, limit=10, lease_for=dt.timedelta(minutes=5))
+    assert (await call(relay.dead_letter, again, again.messages[0].id, WEIRD)).done == 1
+    letters = await call(relay.dead_letters)
+    assert [letter.error for letter in letters] == [WEIRD]
+    assert await call(relay.requeue, [letters[0].message.id]) == 1
+
+    def publish(messages: Any) -> list[PublishResult]:
+        return [PublishResult(message.id) for message in messages]
+
+    delivered = 0
+    while (result := await call(relay.deliver, publish, limit=10)).messages:
+        delivered += result.published
+    assert delivered == 4
+    stats = await call(relay.stats)
+    assert (stats.pending, stats.leased, stats.dead) == (0, 0, 0)
+    assert (
+        await call(relay.purge, dead_before=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)) == 5
+    )  # the archive
+
+
+@pytest.mark.postgresql
+def test_the_notify_trigger_works_on_a_weird_schema(postgresql_database: Database) -> None:
+    engine = create_engine(postgresql_database.config)
+    try:
+        with PostgresNotifyWakeUp(postgresql_database.config) as wake_up:
+            assert not wake_up.wait(0.01)  # listening from now on
+            with engine.begin() as connection:
+                connection.execute(
+                    postgresql_database.tables.outbox.messages.insert().values(
+                        id=uuid.uuid4(),
+                        topic="t",
+                        payload=b"",
+                        headers={},
+                        created_at=dt.datetime.now(dt.UTC),
+                        available_at=dt.datetime.now(dt.UTC),
+                        attempts=0,
+                    )
+                )
+            assert wake_up.wait(5)
+    finally:
+        _empty(engine, postgresql_database.tables)
+        engine.dispose()
+
+
+# -- the agent stores ---------------------------------------------------------------------------
+
+
+@MODES
+@PATHS
+async def test_every_agent_call_works_on_weird_names(
+    database: Database, mode: str, path: str, driver_steps: list[str]
+) -> None:
+    async with adapters(database, mode) as built:
+        with watched(built.watched_engine, path) as statements:
+            await _exercise_agents(built)
+        _check_paths(database, path, statements, driver_steps, "DriverQuery")
+        assert _canary_lives(built.sync_engine)
+
+
+async def _exercise_agents(built: Adapters) -> None:
+    states, signals, evidence = built.states, built.signals, built.evidence
+    agent = f"agent {WEIRD}"
+    async with begin(built.transactions):
+        state = await call(states.save, new_agent_state(agent, WEIRD, metadata={WEIRD: WEIRD}))
+        other = await call(states.save, new_agent_state(f"{agent} 2", WEIRD))
+        state = await call(states.save, attrs.evolve(state, status=AgentStatus.ACTIVE))
+        assert await call(states.get, agent) == state
+        assert await call(states.get_or_none, "nobody") is None
+        assert [s.id for s in (await call(states.list_by_status, AgentStatus.ACTIVE)).items] == [agent]
+        assert [s.id for s in (await call(states.list_resume_candidates)).items] == [agent]
+    lease = await call(states.claim_resumable, WEIRD, lease_for=dt.timedelta(minutes=5))
+    assert lease is not None and lease.agent_id == agent
+    lease = await call(states.extend, lease, lease_for=dt.timedelta(minutes=10))
+    async with begin(built.transactions):
+        state = await call(states.save_owned, attrs.evolve(lease.state, reason=WEIRD), lease)
+        sent = await call(
+            signals.send, new_signal(agent, SignalKind.USER_MESSAGE, WEIRD, idempotency_key=WEIRD)
+        )
+        assert (
+            await call(signals.send, new_signal(agent, SignalKind.USER_MESSAGE, idempotency_key=WEIRD))
+            == sent
+        )
+        cancel = await call(signals.send, new_signal(agent, SignalKind.CANCEL))
+        assert [s.id for s in await call(signals.list_pending, agent)] == [sent.id, cancel.id]
+        assert await call(signals.pending_count, agent) == 2
+        consumed = await call(signals.consume, agent, [SignalKind.USER_MESSAGE])
+        assert [s.id for s in consumed] == [sent.id]
+        with pytest.raises(EntityNotFoundError):
+            await call(signals.send, new_signal("nobody", SignalKind.CANCEL))
+    assert await call(states.release, lease)
+    async with begin(built.transactions):
+        entry = await call(
+            evidence.append, new_evidence(agent, EvidenceKind.NOTE, {WEIRD: WEIRD}, manifest_ref=WEIRD)
+        )
+        many = [new_evidence(agent, EvidenceKind.OBSERVATION, index) for index in range(40)]  # executemany
+        await call(evidence.append_all, many)
+        await call(
+            evidence.append_all,
+            [new_evidence(agent, EvidenceKind.DECISION), new_evidence(other.id, EvidenceKind.DECISION)],
+        )
+        assert await call(evidence.get, entry.id) == entry
+        assert len(await call(evidence.list_by_agent, agent, limit=100)) == 42
+        assert (await call(evidence.last, agent, kind=EvidenceKind.NOTE)) == entry
+        assert [e.id for e in (await call(evidence.list_by_manifest_ref, WEIRD)).items] == [entry.id]
+        assert (await call(evidence.verify, agent)).ok
+    with pytest.raises(ConstraintViolationError):  # the append-only triggers
+        async with begin(built.transactions):
+            connection = built.transactions.connection()
+            statement = built.tables.agents.evidence.update().values(summary=WEIRD)
+            await call(connection.execute, statement)
+
+
+# -- prefixes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [outbox_tables, agent_tables])
+def test_a_prefix_too_long_for_the_names_made_from_it_is_refused(make: Callable[..., object]) -> None:
+    make(MetaData(), prefix="p" * 42)
+    with pytest.raises(ConfigError, match=r"prefix.*43 bytes.*63 bytes.*at most 42 bytes") as refused:
+        make(MetaData(), prefix="p" * 43)
+    assert refused.value.value == "p" * 43
+    with pytest.raises(ConfigError, match="at most 42 bytes"):
+        make(MetaData(), prefix="é" * 22)  # 44 bytes
+    with pytest.raises(ConfigError, match="at most 42 bytes"):
+        make(MetaData(), prefix="p" * 100)
+
+
+@pytest.mark.postgresql
+def test_the_longest_prefix_creates_its_tables_on_postgresql(postgresql_engine: Engine) -> None:
+    metadata = MetaData()
+    outbox_tables(metadata, prefix="p" * 42, archive=True)
+    agent_tables(metadata, prefix="q" * 42)
+    metadata.create_all(postgresql_engine)
+    try:
+        names = set(sqlalchemy.inspect(postgresql_engine).get_table_names())
+        assert {table.name for table in metadata.sorted_tables} <= names
+    finally:
+        metadata.drop_all(postgresql_engine)
