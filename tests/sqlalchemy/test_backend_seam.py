@@ -1,0 +1,219 @@
+"""One module per database: no code outside the backend modules asks which database it talks to.
+
+An AST scan of ``src/hexalchemy`` fails on dialect branching anywhere but in
+``hexalchemy/sqlalchemy/postgresql/``, ``hexalchemy/sqlalchemy/sqlite/`` and the registry's
+table of names in ``hexalchemy/sqlalchemy/backend.py``: a dialect or driver name in code
+(not in a docstring), a comparison with ``.dialect.name``, ``.driver``, ``dialect_name`` or a
+URL's backend or driver name, a dialect-prefixed keyword (``postgresql_where=``), an import
+of ``sqlalchemy.dialects`` or of a database driver, or a reach into the driver's own
+connection (``driver_connection``).
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+import sqlalchemy.dialects
+from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy.engine import URL
+
+import hexalchemy
+from hexalchemy.ports import ConfigError
+from hexalchemy.sqlalchemy import Backend, backend_for, backends
+from hexalchemy.sqlalchemy._portable import json_type, partial_index
+from hexalchemy.sqlalchemy.backend import _MODULES
+
+SOURCE: Final = Path(hexalchemy.__file__).parent
+BACKEND_FOLDERS: Final = (SOURCE / "sqlalchemy" / "postgresql", SOURCE / "sqlalchemy" / "sqlite")
+REGISTRY: Final = SOURCE / "sqlalchemy" / "backend.py"
+REGISTRY_TABLE: Final = "_MODULES"
+
+DIALECTS: Final = frozenset({*sqlalchemy.dialects.__all__, "mariadb", *_MODULES})
+DRIVERS: Final = frozenset(
+    {"psycopg", "psycopg2", "asyncpg", "pg8000", "pysqlite", "aiosqlite", "pymysql", "mysqldb"}
+)
+DRIVER_MODULES: Final = frozenset({*DRIVERS, "sqlite3", "mysqlclient", "MySQLdb", "mariadb"})
+ALLOWED_STRINGS: Final = frozenset({"sqlite_busy_timeout"})
+"""A DatabaseConfig option (and its environment variable's name) that only the SQLite backend reads."""
+NAMED_COMPARISONS: Final = frozenset({"dialect_name", "driver"})
+"""Names that, compared with anything, ask which database or driver it is."""
+
+
+def _is_database_name(text: str) -> bool:
+    head = text.split("+", 1)[0].split(":", 1)[0]
+    if head in DRIVERS or text in DRIVERS:
+        return True
+    return any(text == name or text.startswith((f"{name}+", f"{name}:", f"{name}_")) for name in DIALECTS)
+
+
+def _asks_the_database(node: ast.AST) -> bool:
+    """``x.dialect.name``, ``x.driver``, ``dialect_name``, ``url.get_backend_name()``, ``url.startswith("sqlite")``."""
+    if isinstance(node, ast.Attribute):
+        if node.attr in NAMED_COMPARISONS:
+            return True
+        return (
+            node.attr == "name"
+            and isinstance(node.value, ast.Attribute | ast.Name)
+            and _named(node.value) == "dialect"
+        )
+    if isinstance(node, ast.Name):
+        return node.id in NAMED_COMPARISONS
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr in {"get_backend_name", "get_driver_name", "startswith"} and (
+            node.func.attr != "startswith" or any(_is_database_constant(arg) for arg in node.args)
+        )
+    return False
+
+
+def _named(node: ast.AST) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_database_constant(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and _is_database_name(node.value)
+
+
+def branching(source: str) -> Iterator[tuple[int, str]]:
+    """Every place in ``source`` that asks which database it is: ``(line, what)``."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _named(node.func) == "backend_for":
+            skipped.update(
+                id(child) for argument in node.args for child in ast.walk(argument)
+            )  # the registry's lookup
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(target, ast.Name) and target.id == REGISTRY_TABLE for target in targets):
+                skipped.update(id(child) for child in ast.walk(node))
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            )
+            if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+                names += [f"sqlalchemy.{alias.name}" for alias in node.names]
+            for name in names:
+                if name.startswith("sqlalchemy.dialects") or name.split(".")[0] in DRIVER_MODULES:
+                    yield line, f"imports {name}"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if node.value not in ALLOWED_STRINGS and _is_database_name(node.value):
+                yield line, f"names a database: {node.value!r}"
+        elif isinstance(node, ast.Compare):
+            if any(_asks_the_database(part) for part in (node.left, *node.comparators)):
+                yield line, "compares the dialect or driver"
+        elif isinstance(node, ast.Call):
+            if _asks_the_database(node):
+                yield line, "asks a URL which database it is"
+            for keyword in node.keywords:
+                if keyword.arg is not None and _is_database_name(keyword.arg):
+                    yield line, f"passes a database's keyword {keyword.arg}="
+        elif isinstance(node, ast.Attribute) and node.attr == "driver_connection":
+            yield line, "reaches into the driver's connection"
+
+
+def _scanned_files() -> list[Path]:
+    return sorted(
+        path
+        for path in SOURCE.rglob("*.py")
+        if not any(path.is_relative_to(folder) for folder in BACKEND_FOLDERS)
+    )
+
+
+def test_no_module_outside_the_backends_asks_which_database_it_is() -> None:
+    found = [
+        f"{path.relative_to(SOURCE.parent)}:{line}: {what}"
+        for path in _scanned_files()
+        for line, what in branching(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "dialect branching outside the backend modules:\n" + "\n".join(found)
+
+
+def test_the_scan_reads_the_sources_and_the_registry() -> None:
+    files = _scanned_files()
+    assert REGISTRY in files and SOURCE / "sqlalchemy" / "_repository_core.py" in files
+    assert not any(path.is_relative_to(BACKEND_FOLDERS[0]) for path in files)
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'if dialect.name == "postgresql": pass',
+        'if self.transactions.dialect.name != "sqlite": pass',
+        'postgresql = transactions.dialect_name == "postgresql"',
+        'fast = dialect.driver == "psycopg"',
+        'if url.get_backend_name() == "sqlite": pass',
+        'if config.url.startswith("postgresql"): pass',
+        'names = {"sqlite": 1}',
+        "from sqlalchemy.dialects import postgresql",
+        "from sqlalchemy.dialects.sqlite import insert",
+        "import sqlalchemy.dialects.postgresql",
+        "import psycopg",
+        "from psycopg.types.json import JsonLoader",
+        "import sqlite3",
+        "from sqlalchemy import dialects",
+        'Index("i", c, postgresql_where=c > 0)',
+        'JSON().with_variant(JSONB(), "postgresql")',
+        "cursor = connection.connection.driver_connection.cursor()",
+        'url = "postgresql+psycopg://h/db"',
+    ],
+)
+def test_the_scan_finds_branching(snippet: str) -> None:
+    assert list(branching(snippet)), snippet
+
+
+def test_the_scan_leaves_docstrings_prose_and_the_registry_alone() -> None:
+    source = textwrap.dedent(
+        '''
+        """On postgresql, the claim is one statement; sqlite selects first."""
+
+        _MODULES = {"postgresql": "hexalchemy.sqlalchemy.postgresql.backend"}
+
+
+        def f(backend):
+            """Uses postgresql's arrays."""
+            message = "the database says no"
+            option = "sqlite_busy_timeout"
+            return backend.one_of(message, option)
+        '''
+    )
+    assert list(branching(source)) == []
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+
+def test_every_registered_backend_is_its_modules_backend() -> None:
+    for name, module in _MODULES.items():
+        backend = backend_for(name)
+        assert isinstance(backend, Backend)
+        assert backend.name == name and type(backend).__module__ == module
+    assert [backend.name for backend in backends()] == list(_MODULES)
+
+
+def test_an_unsupported_database_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="hexalchemy supports postgresql, sqlite") as refused:
+        backend_for("oracle")
+    assert refused.value.option == "dialect"
+
+
+def test_the_portable_helpers_ask_every_backend() -> None:
+    table = Table("t", MetaData(), Column("x", Integer))
+    assert set(partial_index(table.c.x > 0)) == {"postgresql_where", "sqlite_where"}
+    compiled = {name: json_type().compile(dialect=URL.create(name).get_dialect()()) for name in _MODULES}
+    assert compiled == {"postgresql": "JSONB", "sqlite": "JSON"}
