@@ -304,13 +304,16 @@ class DueMessages(Protocol):
 
 
 class SelectedDueMessages:
-    """Select the due rows, then bury, lease or delete them: the database keeps other writers out meanwhile.
+    """Select the due rows, then bury, lease or delete them, while no other relay can take them.
 
-    SQLite's ``BEGIN IMMEDIATE`` does: the relay store's transaction holds the write lock
-    from its start.
+    Either the database keeps other writers out meanwhile (SQLite's ``BEGIN IMMEDIATE``:
+    the relay store's transaction holds the write lock from its start), or, with
+    ``lock``, the select locks the rows it returns and skips those another relay holds
+    (``FOR UPDATE SKIP LOCKED``, for a database that has it but cannot write in the
+    statement that selects).
     """
 
-    def __init__(self, core: OutboxRelayCore) -> None:
+    def __init__(self, core: OutboxRelayCore, *, lock: bool = False) -> None:
         self.core = core
         m = core.tables.messages
         lease_until = core.clock.later("hx_lease")
@@ -320,7 +323,7 @@ class SelectedDueMessages:
             "available_at": lease_until,  # the expiry: an expired lease is due again
             "attempts": m.c.attempts + 1,
         }
-        self.due_statement = core.due(*MESSAGE_COLUMNS)
+        self.due_statement = core.due(*MESSAGE_COLUMNS, lock=lock)
         self.lease_statement = update(m).where(m.c.id.in_(core.ids)).values(leasing)
         self.take_any_statement = delete(m).where(m.c.id.in_(core.ids)).returning(*core.columns)
         self.drop_statement = delete(m).where(m.c.id.in_(core.ids))
