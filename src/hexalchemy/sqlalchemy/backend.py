@@ -11,13 +11,13 @@ generic constructs, no driver fast path); a database's backend overrides what it
 differently or better. Adding a database is one new module defining a subclass and its
 ``BACKEND`` instance, and one entry in :data:`_MODULES`. The questions, by group:
 
-- URLs and engines: :attr:`~Backend.url_drivers`, :meth:`~Backend.normalise_url`, :meth:`~Backend.url_problem`,
-  :meth:`~Backend.engine_url`, :meth:`~Backend.check_pool`, :meth:`~Backend.prepare_engine`;
-  transactions: :meth:`~Backend.transaction_options`;
+- URLs and engines: :attr:`~Backend.url_drivers`, :attr:`~Backend.url_hint`,
+  :meth:`~Backend.normalise_url`, :meth:`~Backend.url_problem`, :meth:`~Backend.engine_url`,
+  :meth:`~Backend.check_pool`, :meth:`~Backend.prepare_engine`; transactions:
+  :meth:`~Backend.transaction_options`;
 - errors: :meth:`~Backend.translate_error`, :meth:`~Backend.is_foreign_key_violation`;
 - tables and values: :attr:`~Backend.max_identifier_bytes`, :meth:`~Backend.utc_datetime_type`,
-  :meth:`~Backend.utc_datetime_parameter`, :meth:`~Backend.exact_decimal_type`,
-  :meth:`~Backend.exact_decimal_parameter`, :meth:`~Backend.json_type`,
+  :meth:`~Backend.exact_decimal_type`, :meth:`~Backend.json_type`,
   :meth:`~Backend.partial_index`, :meth:`~Backend.check_mapping`,
   :meth:`~Backend.append_only_statements`, :meth:`~Backend.drop_append_only_statements`;
 - statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
@@ -30,10 +30,8 @@ differently or better. Adding a database is one new module defining a subclass a
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from sqlalchemy import (
@@ -135,20 +133,21 @@ class Backend:
     """The longest table, index, trigger or function name the database keeps whole, in UTF-8 bytes."""
 
     def utc_datetime_type(self) -> TypeEngine[Any]:
-        """The column type behind :class:`~hexalchemy.sqlalchemy.UtcDateTime`."""
+        """The column type behind :class:`~hexalchemy.sqlalchemy.UtcDateTime`; it is given aware datetimes in UTC.
+
+        A database that stores them otherwise returns a ``TypeDecorator`` that converts
+        them (SQLite: ISO 8601 text); ``UtcDateTime`` reads back text, naive (taken as
+        UTC) and aware values alike.
+        """
         return DateTime(timezone=True)
 
-    def utc_datetime_parameter(self, value: dt.datetime) -> Any:
-        """What an aware UTC datetime is sent as, to a :meth:`utc_datetime_type` column."""
-        return value
-
     def exact_decimal_type(self, precision: int | None, scale: int | None) -> TypeEngine[Any]:
-        """The column type behind :class:`~hexalchemy.sqlalchemy.ExactDecimal` (``NUMERIC``, of this precision and scale when given)."""
-        return Numeric(precision, scale, asdecimal=True)
+        """The column type behind :class:`~hexalchemy.sqlalchemy.ExactDecimal` (``NUMERIC``, of this precision and scale when given).
 
-    def exact_decimal_parameter(self, value: Decimal) -> Any:
-        """What a Decimal is sent as, to an :meth:`exact_decimal_type` column."""
-        return value
+        It is given Decimals; a database that stores them otherwise returns a
+        ``TypeDecorator`` that converts them (SQLite: text).
+        """
+        return Numeric(precision, scale, asdecimal=True)
 
     def json_type(self) -> TypeEngine[Any] | None:
         """The column type of the JSON columns a derived table gets, when better than SQLAlchemy's ``JSON``."""

@@ -52,7 +52,7 @@ class TransactionState:
     owner: object
     read_only_stack: list[bool]
     driver_cursor: Any = None
-    """A psycopg cursor on this transaction's connection, made on first use by the fast paths."""
+    """A driver cursor on this transaction's connection, made on first use by a backend's fast paths (psycopg's)."""
 
     @property
     def read_only(self) -> bool:

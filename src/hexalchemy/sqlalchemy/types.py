@@ -2,7 +2,7 @@
 
 How each is stored is the database's backend's choice (``Backend.utc_datetime_type``,
 ``Backend.exact_decimal_type``): these types check and normalise a value once, then hand
-it to the backend, which says what it is sent as.
+it to the backend's column type.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         """Refuse what the datetime rule refuses; convert to UTC (the backend's column type stores it: an ISO string on SQLite)."""
         if value is None:
             return None
-        return backend_for(dialect).utc_datetime_parameter(_utc(value))
+        return _utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         """Return an aware datetime in UTC."""
@@ -88,7 +88,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         if not isinstance(value, Decimal):
             raise ValueError(f"expected a Decimal, got {value!r}")
-        return backend_for(dialect).exact_decimal_parameter(value)
+        return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Return a ``Decimal``."""

@@ -108,6 +108,13 @@ def _rows(cursor: Any, rows: list[tuple[Any, ...]], describe: bool) -> Any:
     return (rows, _type_codes(cursor)) if describe else rows
 
 
+def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
+    """``[]`` when ``error`` is psycopg's refusal to fetch from a statement that returns no rows; else raise it."""
+    if cursor.description is not None:  # read only here: psycopg builds it anew on each access
+        raise error
+    return []
+
+
 @attrs.frozen
 class DriverQuery(DriverStep):
     """Run a pre-compiled statement on the psycopg cursor of transaction ``state``; return its rows.
@@ -126,21 +133,31 @@ class DriverQuery(DriverStep):
         """Execute on the sync cursor."""
         cursor = _cursor_sync(self.state)
         cursor.execute(self.sql, self.parameters)
-        return _rows(cursor, cursor.fetchall() if cursor.description is not None else [], self.describe)
+        try:
+            rows = cursor.fetchall()
+        except Exception as error:
+            rows = _no_rows(cursor, error)
+        return _rows(cursor, rows, self.describe)
 
     async def run_async(self) -> Any:
         """Execute on the async cursor."""
         cursor = await _cursor_async(self.state)
         await cursor.execute(self.sql, self.parameters)
-        return _rows(cursor, await cursor.fetchall() if cursor.description is not None else [], self.describe)
+        try:
+            rows = await cursor.fetchall()
+        except Exception as error:
+            rows = _no_rows(cursor, error)
+        return _rows(cursor, rows, self.describe)
 
     def run_bridged(self) -> Any:
         """Execute on the async cursor, from inside the greenlet bridge."""
         cursor = _cursor_sync(self.state)
         await_(cursor.execute(self.sql, self.parameters))
-        return _rows(
-            cursor, await_(cursor.fetchall()) if cursor.description is not None else [], self.describe
-        )
+        try:
+            rows = await_(cursor.fetchall())
+        except Exception as error:
+            rows = _no_rows(cursor, error)
+        return _rows(cursor, rows, self.describe)
 
 
 @attrs.frozen

@@ -40,7 +40,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Insert, String, Table
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from hexalchemy.ports import (
     ConfigError,
@@ -79,6 +79,28 @@ _MEMORY_POOL_REFUSED: Final[dict[bool, tuple[str, ...]]] = {
 def _is_file_database(url: URL) -> bool:
     # The test SQLAlchemy's pysqlite and aiosqlite dialects use to choose their pool.
     return bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
+
+
+class _UtcText(TypeDecorator[dt.datetime]):
+    """How SQLite stores a ``UtcDateTime``: its UTC time as ISO 8601 text, to the microsecond (fixed width)."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> str | None:
+        """The ISO 8601 text of an aware UTC datetime."""
+        return None if value is None else value.isoformat(timespec="microseconds")
+
+
+class _DecimalText(TypeDecorator[Decimal]):
+    """How SQLite stores an ``ExactDecimal``: its text."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        """The decimal's text."""
+        return None if value is None else str(value)
 
 
 def _literal(text: str, dialect: Dialect) -> str:
@@ -214,19 +236,11 @@ class SQLiteBackend(Backend):
     # -------------------------------------------------------------------- tables and values
     def utc_datetime_type(self) -> TypeEngine[Any]:
         """Text: a fixed-width ISO 8601 string in UTC, which sorts chronologically."""
-        return String(32)
-
-    def utc_datetime_parameter(self, value: dt.datetime) -> Any:
-        """The ISO 8601 text, to the microsecond."""
-        return value.isoformat(timespec="microseconds")
+        return _UtcText()
 
     def exact_decimal_type(self, precision: int | None, scale: int | None) -> TypeEngine[Any]:
         """Text: SQLite's NUMERIC affinity goes through binary floats (compared as text in SQL)."""
-        return String(64)
-
-    def exact_decimal_parameter(self, value: Decimal) -> Any:
-        """The decimal's text."""
-        return str(value)
+        return _DecimalText()
 
     def partial_index(self, where: ColumnElement[bool]) -> dict[str, Any]:
         """``sqlite_where``."""
