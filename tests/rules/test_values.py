@@ -104,6 +104,12 @@ def test_a_quick_expression_holds_only_for_values_its_rule_keeps_unchanged(name:
         assert stored is value or (type(stored) is type(value) and str(stored) == str(value))
 
 
+@pytest.mark.parametrize("value", ["-1", "10", "1.5", "1E+1"])
+def test_a_declared_scale_quick_expression_does_not_keep_fewer_places(value: str) -> None:
+    rule = RULES["Decimal(5, 2)"]
+    assert not _quick(rule)(Decimal(value))  # "-1" and "10" have no point where ".find" says -1
+
+
 @pytest.mark.parametrize(
     ("given_value", "stored"),
     [
