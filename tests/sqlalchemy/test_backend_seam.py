@@ -14,17 +14,25 @@ from __future__ import annotations
 import ast
 import textwrap
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 import pytest
 import sqlalchemy.dialects
-from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy import Column, Integer, MetaData, Table, select
 from sqlalchemy.engine import URL
 
 import hexalchemy
 from hexalchemy.ports import ConfigError
-from hexalchemy.sqlalchemy import Backend, backend_for, backends
+from hexalchemy.sqlalchemy import (
+    Backend,
+    DatabaseConfig,
+    ExactDecimal,
+    backend_for,
+    backends,
+    create_engine,
+)
 from hexalchemy.sqlalchemy._portable import json_type, partial_index
 from hexalchemy.sqlalchemy.backend import _MODULES
 
@@ -217,3 +225,25 @@ def test_the_portable_helpers_ask_every_backend() -> None:
     assert set(partial_index(table.c.x > 0)) == {"postgresql_where", "sqlite_where"}
     compiled = {name: json_type().compile(dialect=URL.create(name).get_dialect()()) for name in _MODULES}
     assert compiled == {"postgresql": "JSONB", "sqlite": "JSON"}
+
+
+# -- what a backend stores --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"), [("-1", "-1.00"), ("1.5", "1.50"), ("12.34", "12.34"), ("NaN", "NaN")]
+)
+def test_sqlite_pads_an_exact_decimal_to_its_scale_as_numeric_does(
+    tmp_path: Path, given: str, stored: str
+) -> None:
+    metadata = MetaData()
+    table = Table("t", metadata, Column("id", Integer, primary_key=True), Column("d", ExactDecimal(9, 2)))
+    engine = create_engine(DatabaseConfig(url=f"sqlite:///{tmp_path / 'd.db'}"))
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(table.insert().values(id=1, d=Decimal(given)))
+            assert connection.exec_driver_sql("SELECT d FROM t").scalar() == stored
+            assert str(connection.execute(select(table.c.d)).scalar()) == stored
+    finally:
+        engine.dispose()

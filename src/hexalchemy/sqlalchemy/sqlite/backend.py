@@ -33,7 +33,7 @@ import datetime as dt
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 
 from sqlalchemy import ColumnElement, Connection, Dialect, Insert, String, Table, event, literal
@@ -93,14 +93,26 @@ class _UtcText(TypeDecorator[dt.datetime]):
 
 
 class _DecimalText(TypeDecorator[Decimal]):
-    """How SQLite stores an ``ExactDecimal``: its text."""
+    """How SQLite stores an ``ExactDecimal``: its text, padded to the declared scale as ``NUMERIC(p, s)`` stores it."""
 
     impl = String(64)
     cache_ok = True
 
+    def __init__(self, scale: int | None = None) -> None:
+        super().__init__()
+        self.scale = scale
+
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        """The decimal's text."""
-        return None if value is None else str(value)
+        """The decimal's text, with at least ``scale`` digits after the point (``1.5`` -> ``1.50``)."""
+        if value is None:
+            return None
+        if self.scale is not None and value.is_finite():
+            _, digits, exponent = value.as_tuple()
+            if isinstance(exponent, int) and exponent > -self.scale:
+                # padding only: the value rules refused more places than the scale
+                context = Context(prec=len(digits) + max(exponent, 0) + self.scale + 1)
+                value = value.quantize(Decimal(1).scaleb(-self.scale), context=context)
+        return str(value)
 
 
 def _literal(text: str, dialect: Dialect) -> str:
@@ -239,8 +251,8 @@ class SQLiteBackend(Backend):
         return _UtcText()
 
     def exact_decimal_type(self, precision: int | None, scale: int | None) -> TypeEngine[Any]:
-        """Text: SQLite's NUMERIC affinity goes through binary floats (compared as text in SQL)."""
-        return _DecimalText()
+        """Text, padded to the scale: SQLite's NUMERIC affinity goes through binary floats (compared as text in SQL)."""
+        return _DecimalText(scale)
 
     def partial_index(self, where: ColumnElement[bool]) -> dict[str, Any]:
         """``sqlite_where``."""
