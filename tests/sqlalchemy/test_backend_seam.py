@@ -29,6 +29,7 @@ from hexalchemy.sqlalchemy import (
     Backend,
     DatabaseConfig,
     ExactDecimal,
+    UtcDateTime,
     backend_for,
     backends,
     create_engine,
@@ -225,6 +226,10 @@ def test_the_portable_helpers_ask_every_backend() -> None:
     assert set(partial_index(table.c.x > 0)) == {"postgresql_where", "sqlite_where"}
     compiled = {name: json_type().compile(dialect=URL.create(name).get_dialect()()) for name in _MODULES}
     assert compiled == {"postgresql": "JSONB", "sqlite": "JSON"}
+
+
+def test_the_column_types_compile_for_a_database_without_a_backend() -> None:
+    assert (str(UtcDateTime()), str(ExactDecimal(9, 2))) == ("DATETIME", "NUMERIC(9, 2)")
 
 
 # -- what a backend stores --------------------------------------------------------------------------

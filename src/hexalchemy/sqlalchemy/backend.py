@@ -237,13 +237,23 @@ class Backend:
         return None
 
 
-def backend_for(dialect: Dialect | str) -> Backend:
-    """The backend of ``dialect`` (a SQLAlchemy dialect or its name); ``ConfigError`` for a database hexalchemy does not support."""
+def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:
+    """The backend of ``dialect`` (a SQLAlchemy dialect or its name); ``ConfigError`` for a database hexalchemy does not support.
+
+    ``portable``: for such a database, the portable :class:`Backend` instead (the column
+    types use it, so that a type still compiles for SQLAlchemy's default dialect, in a
+    message or a migration script).
+    """
     name = dialect if isinstance(dialect, str) else dialect.name
     backend = _LOADED.get(name)
     if backend is None:
+        if portable and name not in _MODULES:
+            return _PORTABLE
         backend = _load(name)
     return backend
+
+
+_PORTABLE: Final = Backend()
 
 
 def _load(name: str) -> Backend:

@@ -41,7 +41,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """The backend's column type: ``timestamptz`` on PostgreSQL, a string on SQLite."""
-        return dialect.type_descriptor(backend_for(dialect).utc_datetime_type())
+        return dialect.type_descriptor(backend_for(dialect, portable=True).utc_datetime_type())
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
         """Refuse what the datetime rule refuses; convert to UTC (the backend's column type stores it: an ISO string on SQLite)."""
@@ -80,7 +80,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """The backend's column type: ``NUMERIC(precision, scale)`` on PostgreSQL, a string on SQLite."""
-        return dialect.type_descriptor(backend_for(dialect).exact_decimal_type(self.precision, self.scale))
+        return dialect.type_descriptor(
+            backend_for(dialect, portable=True).exact_decimal_type(self.precision, self.scale)
+        )
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         """Pass the decimal on (the backend's column type stores it: a string on SQLite)."""
