@@ -69,6 +69,8 @@ def append_only_statements(table_name: str, dialect_name: str) -> list[str]:
     trigger ``BEFORE UPDATE OR DELETE`` and a statement trigger ``BEFORE TRUNCATE``; on SQLite
     two ``RAISE(ABORT, ...)`` triggers. Both surface as ``ConstraintViolationError``.
     """
+    if not isinstance(table_name, str) or not table_name:
+        raise ConfigError("table_name", table_name, "must be the evidence table's name")
     function = f"{table_name}_append_only"
     message = f"hexalchemy: {table_name} is append-only"
     if dialect_name == "postgresql":
@@ -87,7 +89,7 @@ def append_only_statements(table_name: str, dialect_name: str) -> list[str]:
             f"BEGIN SELECT RAISE(ABORT, '{message}: {operation} refused'); END"
             for operation in ("UPDATE", "DELETE")
         ]
-    raise ConfigError("dialect", dialect_name, "the agent store supports postgresql and sqlite")
+    raise ConfigError("dialect_name", dialect_name, "the agent store supports postgresql and sqlite")
 
 
 def _install_append_only(table: Table) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 
 __all__ = ["READ_ONLY_EXECUTION_OPTION", "create_async_engine", "create_engine"]
@@ -92,6 +93,7 @@ def create_async_engine(config: DatabaseConfig) -> AsyncEngine:
 
 
 def _url_for(config: DatabaseConfig, *, is_async: bool) -> URL:
+    check_instance("config", config, DatabaseConfig, error=ConfigError)
     url = make_url(config.url)
     if url.get_backend_name() == "sqlite":
         return url.set(drivername=_ASYNC_SQLITE_DRIVER if is_async else _SYNC_SQLITE_DRIVER)
