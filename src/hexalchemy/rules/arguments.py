@@ -68,6 +68,7 @@ MAX_BIGINT: Final = 2**63 - 1
 """The largest value of a 64-bit column (and so of a cursor)."""
 
 _TEXT_LIKE: Final = (str, bytes, bytearray, memoryview)
+_ZERO: Final = dt.timedelta(0)
 
 
 def _refuse(error: ArgumentError, name: str, value: object, reason: str) -> NoReturn:
@@ -111,13 +112,10 @@ def check_duration(
     error: ArgumentError = InvalidArgumentError,
 ) -> dt.timedelta:
     """Return ``value`` if it is a timedelta above 0 (or 0 with ``allow_zero``) and at most ``maximum``."""
-    lowest = "0" if allow_zero else "above 0"
-    if (
-        not isinstance(value, dt.timedelta)
-        or value < dt.timedelta(0)
-        or (value == dt.timedelta(0) and not allow_zero)
-        or value > maximum
+    if not isinstance(value, dt.timedelta) or not (
+        _ZERO < value <= maximum or (allow_zero and value == _ZERO)
     ):
+        lowest = "0" if allow_zero else "above 0"
         _refuse(error, name, value, f"must be a datetime.timedelta {lowest} and at most {maximum}")
     return value
 
