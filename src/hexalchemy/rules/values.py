@@ -333,7 +333,8 @@ def _decimal_rule(precision: int | None, scale: int | None, allow_non_finite: bo
     # Quick: plain notation with exactly ``places`` digits after the point, within the
     # precision, and not a negative zero.
     if places:
-        digits_after = f'{{value}}_text.find(".") == len({{value}}_text) - {places + 1}'
+        # find() is -1 without a point: the length check must not match it (-1 is "12" for places=2)
+        digits_after = f'{{value}}_text.find(".") == len({{value}}_text) - {places + 1} > 0'
     else:
         digits_after = '{value}.is_finite() and "." not in {value}_text'
     quick = (
