@@ -38,8 +38,17 @@ from typing import Any, NoReturn, TextIO
 import sqlalchemy
 
 from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay
-from hexalchemy.ports import AsyncPublisher, ConfigError, DeadLetter, HexalchemyError, OutboxStats, Publisher
+from hexalchemy.ports import (
+    AsyncPublisher,
+    ConfigError,
+    DeadLetter,
+    HexalchemyError,
+    InvalidArgumentError,
+    OutboxStats,
+    Publisher,
+)
 from hexalchemy.rules import OutboxPolicy
+from hexalchemy.rules.arguments import MAX_BATCH, MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.sqlalchemy.outbox import (
@@ -56,8 +65,10 @@ _DEFAULT_PUBLISHER = "hexalchemy.outbox:LoggingPublisher"
 _DEFAULT_ASYNC_PUBLISHER = "hexalchemy.outbox:AsyncLoggingPublisher"
 _BAD_ARGUMENTS = 2
 _FAILED = 1
-_MAX_SECONDS = 365 * 24 * 3600.0
+_MAX_SECONDS = MAX_DURATION.total_seconds()
 """The longest duration an option takes (a year): a lease or a delay beyond it is a typo."""
+_MAX_ATTEMPTS = 2**31 - 1
+"""The attempts column is a 32-bit integer."""
 
 
 class _UsageError(Exception):
@@ -75,13 +86,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    value = parse_decimal_int(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"not an integer (ASCII decimal digits): {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _count(maximum: int) -> Callable[[str], int]:
+    """An option's parser: an int from 1 to ``maximum``, in ASCII decimal digits."""
+
+    def count(text: str) -> int:
+        value = parse_decimal_int(text)
+        if value is None:
+            raise argparse.ArgumentTypeError(f"not an integer (ASCII decimal digits): {text!r}")
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {value}")
+        return value
+
+    return count
 
 
 def _seconds(text: str) -> float:
@@ -135,7 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a callable that returns the publisher, called with no arguments "
         f"(default: {_DEFAULT_PUBLISHER}, or {_DEFAULT_ASYNC_PUBLISHER} with --async)",
     )
-    relay.add_argument("--batch-size", type=_positive_int, default=100, metavar="N", help="default: 100")
+    relay.add_argument(
+        "--batch-size",
+        type=_count(MAX_BATCH),
+        default=100,
+        metavar="N",
+        help=f"1 to {MAX_BATCH} (default: 100)",
+    )
     relay.add_argument(
         "--lease", type=_seconds, default=30.0, metavar="SECONDS", help="how long a claim lasts (default: 30)"
     )
@@ -171,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     relay.add_argument(
         "--max-attempts",
-        type=_positive_int,
+        type=_count(_MAX_ATTEMPTS),
         default=OutboxPolicy().max_attempts,
         metavar="N",
         help=f"claims before a message is dead-lettered (default: {OutboxPolicy().max_attempts})",
@@ -195,7 +217,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dead = actions.add_parser("dead-letters", help="list the oldest dead letters")
     database(dead)
-    dead.add_argument("--limit", type=_positive_int, default=100, metavar="N", help="default: 100")
+    dead.add_argument(
+        "--limit", type=_count(MAX_BATCH), default=100, metavar="N", help=f"1 to {MAX_BATCH} (default: 100)"
+    )
     dead.add_argument("--json", action="store_true", help="print one JSON object per line")
     return parser
 
@@ -269,7 +293,12 @@ def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher
             raise _UsageError(f"--publisher {spec}: {module_name!r} has no attribute {attribute!r}") from None
     if not callable(target):
         raise _UsageError(f"--publisher {spec}: {attribute!r} is not callable")
-    publisher = target()
+    try:
+        publisher = target()
+    except Exception as error:
+        raise _UsageError(
+            f"--publisher {spec}: the factory raised {type(error).__name__}: {error}"
+        ) from error
     publish = getattr(publisher, "publish", None)
     if not callable(publish):
         raise _UsageError(f"--publisher {spec}: {publisher!r} has no publish() method")
@@ -475,6 +504,13 @@ def _configure_logging(verbosity: int, action: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hexalchemy`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = _parser()
+    if argv is not None and (
+        isinstance(argv, str)
+        or not isinstance(argv, Sequence)
+        or not all(isinstance(item, str) for item in argv)
+    ):
+        print(f"hexalchemy: error: the arguments must be a list of str, not {argv!r}", file=sys.stderr)
+        return _BAD_ARGUMENTS
     try:
         arguments = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on bad arguments (2)
@@ -482,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(arguments.verbose, arguments.action)
     try:
         return _COMMANDS[arguments.action](arguments, sys.stdout)
-    except (_UsageError, ConfigError) as error:
+    except (_UsageError, ConfigError, InvalidArgumentError) as error:
         print(
             f"hexalchemy: error: {error} (see hexalchemy outbox {arguments.action} --help)", file=sys.stderr
         )

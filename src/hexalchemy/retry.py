@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import random as _random
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TypeVar
 
 import attrs
@@ -39,10 +40,20 @@ import attrs
 from hexalchemy.ports import (
     AsyncTransactionManager,
     ConfigError,
+    InvalidArgumentError,
     IsolationLevel,
     RetryableError,
     TransactionManager,
     TransactionUsageError,
+)
+from hexalchemy.rules import (
+    check_begin,
+    check_callable,
+    check_has_methods,
+    check_instance,
+    check_positive_int,
+    check_seconds,
+    random_fraction,
 )
 
 __all__ = ["RetryPolicy", "run_in_transaction", "run_in_transaction_async"]
@@ -62,10 +73,7 @@ def _check_attempts(_instance: object, attribute: attrs.Attribute[int], value: i
 def _check_delay(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(attribute.name, value, "must be a number of seconds")
-    if not math.isfinite(value):
-        raise ConfigError(attribute.name, value, "must be a finite number of seconds")
-    if value < 0:
-        raise ConfigError(attribute.name, value, "must be at least 0 seconds")
+    check_seconds(attribute.name, value, error=ConfigError)
 
 
 def _check_retry_on(
@@ -123,8 +131,7 @@ class RetryPolicy:
 
     def backoff_cap(self, retry: int) -> float:
         """The largest wait before retry number ``retry`` (1 for the first retry), in seconds."""
-        if retry < 1:
-            raise ValueError(f"retry numbers start at 1, got {retry!r}")
+        check_positive_int("retry", retry, maximum=sys.maxsize)
         if self.base_delay == 0:
             return 0.0
         try:
@@ -135,7 +142,8 @@ class RetryPolicy:
 
     def delay(self, retry: int, random: Callable[[], float] = _random.random) -> float:
         """The wait before retry number ``retry``: ``random()`` (in ``[0, 1)``) times the cap."""
-        return random() * self.backoff_cap(retry)
+        cap = self.backoff_cap(retry)
+        return random_fraction(random) * cap
 
 
 _DEFAULT_POLICY = RetryPolicy()
@@ -153,8 +161,12 @@ class _Attempts:
         policy: RetryPolicy,
         random: Callable[[], float],
     ) -> None:
-        if not isinstance(policy, RetryPolicy):
-            raise TypeError(f"policy must be a RetryPolicy, not {policy!r}")
+        check_has_methods("transactions", transactions, ("begin",))
+        if not isinstance(getattr(transactions, "in_transaction", None), bool):
+            raise InvalidArgumentError("transactions", transactions, "must be a transaction manager")
+        check_callable("work", work)
+        check_instance("policy", policy, RetryPolicy)
+        check_callable("random", random)
         if transactions.in_transaction:
             raise TransactionUsageError(
                 "run_in_transaction() was called inside an active transaction of the same manager: "
@@ -196,14 +208,49 @@ class _Attempts:
         return delay
 
 
+def _block(block: object) -> AbstractContextManager[None]:
+    """What a sync manager's ``begin()`` returns; an async manager's is refused (``InvalidArgumentError``)."""
+    if not isinstance(block, AbstractContextManager):
+        raise InvalidArgumentError(
+            "transactions",
+            block,
+            "begin() must return a context manager: use run_in_transaction_async() for an async manager",
+        )
+    return block
+
+
+def _async_block(block: object) -> AbstractAsyncContextManager[None]:
+    """What an async manager's ``begin()`` returns; a sync manager's is refused (``InvalidArgumentError``)."""
+    if not isinstance(block, AbstractAsyncContextManager):
+        raise InvalidArgumentError(
+            "transactions",
+            block,
+            "begin() must return an async context manager: use run_in_transaction() for a sync manager",
+        )
+    return block
+
+
+def _awaitable(result: Awaitable[R]) -> Awaitable[R]:
+    """What an async ``work()`` returned, if it can be awaited; else ``InvalidArgumentError``."""
+    if not inspect.isawaitable(result):
+        raise InvalidArgumentError(
+            "work",
+            result,
+            "work() must return an awaitable: run_in_transaction_async() awaits it (use async def)",
+        )
+    return result
+
+
 def _refuse_awaitable(result: object) -> None:
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
             close()  # a coroutine that is never awaited would warn
-        raise TypeError(
+        raise InvalidArgumentError(
+            "work",
+            result,
             "work() returned an awaitable: run_in_transaction() runs synchronous work; "
-            "use run_in_transaction_async() with an AsyncTransactionManager"
+            "use run_in_transaction_async() with an AsyncTransactionManager",
         )
 
 
@@ -231,9 +278,11 @@ def run_in_transaction(
             ``transactions`` (retrying a savepoint cannot fix a serialization failure).
     """
     attempts = _Attempts(transactions, work, policy, random)
+    check_begin(read_only, isolation_level)
+    check_callable("sleep", sleep)
     while True:
         try:
-            with transactions.begin(read_only=read_only, isolation_level=isolation_level):
+            with _block(transactions.begin(read_only=read_only, isolation_level=isolation_level)):
                 result = work()
                 _refuse_awaitable(result)
             return result
@@ -265,10 +314,12 @@ async def run_in_transaction_async(
             ``transactions`` (retrying a savepoint cannot fix a serialization failure).
     """
     attempts = _Attempts(transactions, work, policy, random)
+    check_begin(read_only, isolation_level)
+    check_callable("sleep", sleep)
     while True:
         try:
-            async with transactions.begin(read_only=read_only, isolation_level=isolation_level):
-                result = await work()
+            async with _async_block(transactions.begin(read_only=read_only, isolation_level=isolation_level)):
+                result = await _awaitable(work())
             return result
         except BaseException as error:
             delay = attempts.next_delay(error)

@@ -16,6 +16,7 @@ from hexalchemy.ports import (
     Evidence,
     EvidenceKind,
     InvalidAgentDataError,
+    InvalidArgumentError,
     SignalKind,
 )
 from hexalchemy.rules import (
@@ -225,15 +226,15 @@ def test_bad_values_are_refused(build: Any) -> None:
 
 @pytest.mark.parametrize("value", [0, -1, MAX_PAGE_LIMIT + 1, True, 1.5, None])
 def test_bad_limits_are_refused(value: object) -> None:
-    with pytest.raises(InvalidAgentDataError):
+    with pytest.raises(InvalidArgumentError, match="limit"):
         check_limit(value)
-    with pytest.raises(InvalidAgentDataError):
+    with pytest.raises(InvalidArgumentError, match="maximum"):
         check_maximum(value)
 
 
 def test_bad_lease_durations_are_refused() -> None:
-    for value in (dt.timedelta(0), dt.timedelta(seconds=-1), 5):
-        with pytest.raises(InvalidAgentDataError):
+    for value in (dt.timedelta(0), dt.timedelta(seconds=-1), dt.timedelta(days=366), 5):
+        with pytest.raises(InvalidArgumentError, match="lease_for"):
             check_lease_for(value)
 
 

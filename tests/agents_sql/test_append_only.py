@@ -15,6 +15,7 @@ from hexalchemy.ports import (
     DuplicateEntityError,
     Evidence,
     InvalidAgentDataError,
+    InvalidArgumentError,
     SignalKind,
 )
 from hexalchemy.rules import chain_evidence, new_agent_state, new_evidence, new_signal
@@ -124,13 +125,11 @@ def test_a_repeated_evidence_id_writes_nothing(sqlite_agents: SqlAgents) -> None
             "kind",
         ),
         (lambda a: a.signals.consume("a", ["cancel"]), "accepted_kinds"),
-        (lambda a: a.signals.consume("a", [SignalKind.CANCEL], maximum=0), "maximum"),
         (
             lambda a: a.states.save(attrs.evolve(new_agent_state("a", "t"), metadata={"x": float("inf")})),
             "metadata",
         ),
         (lambda a: a.states.list_by_status("active"), "status"),
-        (lambda a: a.evidence.list_by_manifest_ref("m", after="not-a-cursor"), "after"),
         (lambda a: a.evidence.get(str(uuid.uuid4())), "id"),
     ],
 )
@@ -140,4 +139,22 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(
     with pytest.raises(InvalidAgentDataError) as raised, sqlite_agents.transactions.begin():
         call(sqlite_agents)
     assert raised.value.field == field
+    nothing_written(sqlite_agents)
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda a: a.signals.consume("a", [SignalKind.CANCEL], maximum=0), "maximum"),
+        (lambda a: a.evidence.list_by_manifest_ref("m", after="not-a-cursor"), "after"),
+        (lambda a: a.evidence.append_all(new_evidence("a", "note")), "entries"),
+        (lambda a: a.signals.consume("a", "cancel"), "accepted_kinds"),
+    ],
+)
+def test_a_bad_argument_is_a_clear_error_and_writes_nothing(
+    sqlite_agents: SqlAgents, call: Callable[[SqlAgents], object], argument: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as raised, sqlite_agents.transactions.begin():
+        call(sqlite_agents)
+    assert raised.value.argument == argument
     nothing_written(sqlite_agents)

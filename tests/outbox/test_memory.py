@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from hexalchemy import rules
-from hexalchemy.ports import ConfigError, InvalidMessageError
+from hexalchemy.ports import ConfigError, InvalidArgumentError, InvalidMessageError
 from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.testing import (
     InMemoryOutboxRelayStore,
@@ -35,7 +35,7 @@ def test_the_shared_rules_validate_and_deduplicate_a_batch() -> None:
     assert [message.payload for message in kept] == [b"1", b"3"]
     assert all(message.created_at.tzinfo is dt.UTC for message in kept)
     for limit, lease_for in [(0, LONG), (True, LONG), (1, dt.timedelta(0)), (1, 5)]:
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgumentError):
             rules.check_claim(limit, lease_for)
     with pytest.raises(InvalidMessageError, match="payload"):
         rules.prepare_batch([attrs.evolve(batch[0], payload=b"x" * 11)], 10)
@@ -96,7 +96,7 @@ def test_the_fake_clock_decides_when_messages_are_due() -> None:
 def test_a_naive_clock_is_refused() -> None:
     transactions = InMemoryTransactionManager()
     store = InMemoryOutboxRelayStore(transactions, clock=lambda: dt.datetime.now().replace(tzinfo=None))
-    with pytest.raises(ValueError, match="clock"):
+    with pytest.raises(ConfigError, match="clock"):
         store.stats()
 
 
@@ -129,11 +129,11 @@ def test_relay_store_arguments_are_checked() -> None:
     store = InMemoryOutboxRelayStore(transactions)
     lease = store.claim(limit=1, lease_for=LONG)
     not_text: Any = 42
-    with pytest.raises(ValueError, match="error"):
+    with pytest.raises(InvalidArgumentError, match="error"):
         store.reject(lease, uuid.uuid4(), not_text)
-    with pytest.raises(ValueError, match="limit"):
+    with pytest.raises(InvalidArgumentError, match="limit"):
         store.dead_letters(limit=0)
-    with pytest.raises(ValueError, match="dead_before"):
+    with pytest.raises(InvalidArgumentError, match="dead_before"):
         store.purge(dead_before=dt.datetime.now().replace(tzinfo=None))
     assert store.requeue([]) == 0
 

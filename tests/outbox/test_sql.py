@@ -11,7 +11,7 @@ from typing import Any, Final
 import pytest
 from sqlalchemy import Engine, MetaData, event, inspect, select
 
-from hexalchemy.ports import ConfigError, TransactionUsageError
+from hexalchemy.ports import ConfigError, InvalidArgumentError, TransactionUsageError
 from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.sqlalchemy import (
     Schema,
@@ -213,20 +213,21 @@ def test_relay_store_arguments_are_checked(sql_outbox: SqlHarness) -> None:
     relay = sql_outbox.relay
     lease = relay.claim(limit=1, lease_for=LONG)
     not_text: Any = 42
-    with pytest.raises(ValueError, match="error"):
+    with pytest.raises(InvalidArgumentError, match="error"):
         relay.reject(lease, uuid.uuid4(), not_text)
-    with pytest.raises(ValueError, match="error"):
+    with pytest.raises(InvalidArgumentError, match="error"):
         relay.dead_letter(lease, uuid.uuid4(), not_text)
-    with pytest.raises(ValueError, match="limit"):
+    with pytest.raises(InvalidArgumentError, match="limit"):
         relay.dead_letters(limit=0)
-    with pytest.raises(ValueError, match="dead_before"):
+    with pytest.raises(InvalidArgumentError, match="dead_before"):
         relay.purge(dead_before=dt.datetime.now())
     assert relay.requeue([]) == 0
     assert relay.acknowledge(lease, []) == relay.release(lease, [])
 
 
 def test_an_unsupported_dialect_is_refused() -> None:
-    engine: Any = type("FakeEngine", (), {"dialect": type("D", (), {"name": "mysql"})()})()
+    engine: Any = Engine.__new__(Engine)  # an engine on a dialect hexalchemy lacks
+    engine.dialect = type("D", (), {"name": "mysql"})()
     with pytest.raises(ConfigError, match="dialect"):
         SqlAlchemyOutboxRelayStore(TABLES, engine)
 

@@ -133,7 +133,7 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         ([], "required"),
         (["outbox"], "required"),
         (["outbox", "launch"], "invalid choice"),
-        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "0"], "must be at least 1"),
+        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "0"], "must be from 1 to 10000"),
         (["outbox", "relay", "--url", "sqlite://", "--lease", "-3"], "more than 0"),
         (["outbox", "relay", "--url", "sqlite://", "--lease", "nan"], "not a number"),
         (["outbox", "relay", "--url", "sqlite://", "--lease", "1e300"], "at most"),

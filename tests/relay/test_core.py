@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hexalchemy.outbox import RelayCounters, RelaySettings
-from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult
+from hexalchemy.ports import ConfigError, InvalidArgumentError, OutboxMessage, PublishResult
 from hexalchemy.rules import describe_error, new_message, sort_results
 from hexalchemy.rules.outbox_results import MISSING_RESULT
 
@@ -68,7 +68,7 @@ def test_the_idle_delay_doubles_up_to_its_cap() -> None:
     settings = RelaySettings(min_idle_delay=0.1, max_idle_delay=0.5)
     assert [settings.idle_delay(polls) for polls in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
     assert settings.idle_delay(10_000) == 0.5
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgumentError, match="idle_polls"):
         settings.idle_delay(0)
 
 
@@ -80,7 +80,7 @@ def test_the_error_delay_is_jittered_within_a_doubling_cap() -> None:
     assert settings.error_delay(5, random=lambda: 0.0) == 1.5
     assert settings.error_delay(100_000, random=lambda: 1.0) == 3.0
     assert RelaySettings(error_backoff=0).error_delay(3) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgumentError, match="failures"):
         settings.error_delay(0)
 
 
@@ -134,7 +134,7 @@ def test_results_for_unknown_messages_are_logged_and_ignored(caplog: pytest.LogC
 
 @pytest.mark.parametrize("results", [None, "ok", 3, [None], [("id", None)]])
 def test_results_of_the_wrong_type_are_a_type_error(results: object) -> None:
-    with pytest.raises(TypeError, match="PublishResult"):
+    with pytest.raises(InvalidArgumentError, match="PublishResult"):
         sort_results([message()], results)
 
 

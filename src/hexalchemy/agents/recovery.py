@@ -42,6 +42,7 @@ from hexalchemy.ports import (
     EvidenceReader,
     InvalidAgentDataError,
 )
+from hexalchemy.rules import check_has_methods, check_iterable
 
 __all__ = ["Decision", "RecoveryAction", "decide", "decide_from_log", "decide_from_log_async"]
 
@@ -75,12 +76,14 @@ def _checked(state: AgentState) -> AgentState:
 
 def decide_from_log(state: AgentState, log: EvidenceReader) -> Decision:
     """Decide how to resume ``state`` from its last action boundary in ``log`` (one read, in the ambient transaction)."""
+    check_has_methods("log", log, ("last",))
     boundary = log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))
 
 
 async def decide_from_log_async(state: AgentState, log: AsyncEvidenceReader) -> Decision:
     """The async twin of :func:`decide_from_log`."""
+    check_has_methods("log", log, ("last",))
     boundary = await log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
     return decide(state, () if boundary is None else (boundary,))
 
@@ -93,7 +96,7 @@ def decide(state: AgentState, evidence: Iterable[Evidence]) -> Decision:
     """
     _checked(state)
     last: Evidence | None = None
-    for entry in evidence:
+    for entry in check_iterable("evidence", evidence):
         if not isinstance(entry, Evidence):
             raise InvalidAgentDataError("evidence", entry, "must hold Evidence entries")
         if entry.agent_id != state.id:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import math
 import random as _random
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Generator, Mapping
@@ -41,7 +41,16 @@ from hexalchemy.ports import (
     OutboxMessage,
     Publisher,
 )
-from hexalchemy.rules import describe_error, sort_results
+from hexalchemy.rules import (
+    check_has_methods,
+    check_instance,
+    check_positive_int,
+    check_seconds,
+    describe_error,
+    random_fraction,
+    sort_results,
+)
+from hexalchemy.rules.arguments import MAX_BATCH
 
 R = TypeVar("R")
 
@@ -51,15 +60,8 @@ logger: Final = logging.getLogger("hexalchemy.outbox.relay")
 
 
 def _to_seconds(option: str, value: object) -> float:
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigError(option, value, "must be a number of seconds or a datetime.timedelta")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError(option, value, "must be a finite duration of at least 0 seconds")
-    return seconds
+    """A duration option in seconds: from 0 to :data:`~hexalchemy.rules.arguments.MAX_DURATION` (a year)."""
+    return check_seconds(option, value, error=ConfigError)
 
 
 def _min_idle_delay(value: float | dt.timedelta) -> float:
@@ -79,17 +81,11 @@ def _max_error_backoff(value: float | dt.timedelta) -> float:
 
 
 def _lease(value: float | dt.timedelta) -> dt.timedelta:
-    seconds = _to_seconds("lease_for", value)
-    if seconds <= 0:
-        raise ConfigError("lease_for", value, "must be longer than 0 seconds")
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=check_seconds("lease_for", value, allow_zero=False, error=ConfigError))
 
 
 def _check_batch_size(_instance: object, _attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError("batch_size", value, "must be an integer")
-    if value < 1:
-        raise ConfigError("batch_size", value, "must be at least 1")
+    check_positive_int("batch_size", value, maximum=MAX_BATCH, error=ConfigError)
 
 
 class DeliveryMode(enum.Enum):
@@ -159,8 +155,7 @@ class RelaySettings:
 
     def idle_delay(self, idle_polls: int) -> float:
         """The sleep after ``idle_polls`` empty claims in a row (1 for the first): doubling, capped."""
-        if idle_polls < 1:
-            raise ValueError(f"idle polls start at 1, got {idle_polls!r}")
+        check_positive_int("idle_polls", idle_polls, maximum=sys.maxsize)
         return _doubled(self.min_idle_delay, self.max_idle_delay, idle_polls)
 
     def error_delay(self, failures: int, random: Callable[[], float] = _random.random) -> float:
@@ -169,10 +164,9 @@ class RelaySettings:
         The cap doubles from ``error_backoff`` up to ``max_error_backoff``; the wait is drawn
         from ``[cap / 2, cap)`` so that relays failing together do not retry together.
         """
-        if failures < 1:
-            raise ValueError(f"failures start at 1, got {failures!r}")
+        check_positive_int("failures", failures, maximum=sys.maxsize)
         cap = _doubled(self.error_backoff, self.max_error_backoff, failures)
-        return cap * (0.5 + random() / 2)
+        return cap * (0.5 + random_fraction(random) / 2)
 
 
 def _doubled(first: float, cap: float, count: int) -> float:
@@ -315,6 +309,14 @@ async def drive_async(plan: Plan[R], sleep: Callable[[Sleep], Any]) -> R:
 # --- the plans -------------------------------------------------------------------------------
 
 
+_DELIVERY_METHODS: Final = ("claim", "acknowledge", "reject", "release", "deliver")
+"""What a relay calls on its store: an :class:`~hexalchemy.ports.OutboxDelivery`'s methods."""
+
+
+def _refuse_name(name: object) -> str:
+    raise ConfigError("name", name, "must be a str")
+
+
 class RelayCore:
     """The relay's logic over a store and a publisher, sync or async: plans, counters, state."""
 
@@ -327,10 +329,10 @@ class RelayCore:
         settings: RelaySettings,
         name: str,
     ) -> None:
-        self._store = store
-        self._publisher = publisher
-        self.settings = settings
-        self.name = name
+        self._store = check_has_methods("store", store, _DELIVERY_METHODS, error=ConfigError)
+        self._publisher = check_has_methods("publisher", publisher, ("publish",), error=ConfigError)
+        self.settings = check_instance("settings", settings, RelaySettings, error=ConfigError)
+        self.name = name if isinstance(name, str) else _refuse_name(name)
         self.tally = _Tally()
         self._running = False
         self._running_lock = threading.Lock()

@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -26,13 +26,22 @@ import cattrs
 from hexalchemy.ports import (
     AsyncOutboxWriter,
     AsyncRepository,
+    ConfigError,
     EntitySpec,
+    InvalidValueError,
     MappingError,
     OutboxMessage,
     OutboxWriter,
     Repository,
 )
-from hexalchemy.rules import new_message
+from hexalchemy.rules import (
+    check_callable,
+    check_has_methods,
+    check_instance,
+    check_items,
+    check_iterable,
+    new_message,
+)
 
 __all__ = ["AsyncEventRecordingRepository", "EventRecordingRepository", "EventSerializer"]
 
@@ -44,6 +53,14 @@ def _class_name(event: object) -> str:
     return type(event).__name__
 
 
+def _check_converter(_instance: object, _attribute: object, value: object) -> None:
+    check_instance("converter", value, cattrs.Converter, error=ConfigError)
+
+
+def _check_topic_for(_instance: object, _attribute: object, value: object) -> None:
+    check_callable("topic_for", value, error=ConfigError)
+
+
 @attrs.frozen
 class EventSerializer:
     """Turns domain events into outbox messages with a cattrs converter.
@@ -52,18 +69,28 @@ class EventSerializer:
     defaults to cattrs' JSON preconfigured converter.
     """
 
-    converter: cattrs.Converter = attrs.field(factory=lambda: _json_converter())
-    topic_for: Callable[[object], str] = _class_name
+    converter: cattrs.Converter = attrs.field(factory=lambda: _json_converter(), validator=_check_converter)
+    topic_for: Callable[[object], str] = attrs.field(default=_class_name, validator=_check_topic_for)
 
     def messages(
         self, spec: EntitySpec[Any, Any], aggregate: object, events: Iterable[object]
     ) -> list[OutboxMessage]:
         """One validated message per event of ``aggregate``, in the order raised."""
+        check_instance("spec", spec, EntitySpec)
+        check_instance("aggregate", aggregate, spec.cls)
         key = spec.key_of(aggregate)
         ordering_key = f"{spec.cls.__qualname__}:{key}"
         messages = []
-        for event in events:
-            payload = json.dumps(self.converter.unstructure(event), separators=(",", ":")).encode()
+        for event in check_iterable("events", events):
+            try:
+                payload = json.dumps(self.converter.unstructure(event), separators=(",", ":")).encode()
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise InvalidValueError(
+                    spec.cls,
+                    spec.events_field or "events",
+                    event,
+                    f"the event cannot be serialised to JSON: {exc}",
+                ) from exc
             messages.append(
                 new_message(
                     self.topic_for(event),
@@ -88,6 +115,28 @@ def _json_converter() -> cattrs.Converter:
     return converter
 
 
+_REPOSITORY_METHODS: Final = (
+    "get",
+    "get_or_none",
+    "contains",
+    "range",
+    "save",
+    "save_all",
+    "delete",
+    "delete_all",
+)
+
+
+def _check_wiring(repository: object, writer: object, spec: object, serializer: object) -> None:
+    """Refuse what cannot be wired (``ConfigError`` naming it), and a spec with no events field (``MappingError``)."""
+    check_has_methods("repository", repository, _REPOSITORY_METHODS, error=ConfigError)
+    check_has_methods("writer", writer, ("add", "add_all"), error=ConfigError)
+    checked = check_instance("spec", spec, EntitySpec, error=ConfigError)
+    if serializer is not None:
+        check_instance("serializer", serializer, EventSerializer, error=ConfigError)
+    _require_events_field(checked)
+
+
 def _require_events_field(spec: EntitySpec[Any, Any]) -> None:
     if spec.events_field is None:
         raise MappingError(
@@ -96,14 +145,22 @@ def _require_events_field(spec: EntitySpec[Any, Any]) -> None:
 
 
 class _EventBatch(Generic[T]):
-    """What one save writes: the aggregates to store (without events) and the messages."""
+    """What one save writes: the aggregates to store (without events) and the messages.
+
+    ``argument`` names what the caller gave (``aggregate`` for one, ``aggregates`` for many):
+    it must hold instances of the spec's class (``InvalidArgumentError`` otherwise).
+    """
 
     def __init__(
-        self, spec: EntitySpec[T, Any], serializer: EventSerializer, aggregates: Iterable[T]
+        self, spec: EntitySpec[T, Any], serializer: EventSerializer, argument: str, aggregates: object
     ) -> None:
         self.bare: list[T] = []
         self.messages: list[OutboxMessage] = []
-        for aggregate in aggregates:
+        if argument == "aggregate":
+            checked = [check_instance(argument, aggregates, spec.cls)]
+        else:
+            checked = check_items(argument, aggregates, spec.cls)
+        for aggregate in checked:
             self.messages.extend(serializer.messages(spec, aggregate, spec.pending_events(aggregate)))
             self.bare.append(spec.without_events(aggregate))
 
@@ -124,7 +181,7 @@ class EventRecordingRepository(Generic[T, K]):
         *,
         serializer: EventSerializer | None = None,
     ) -> None:
-        _require_events_field(spec)
+        _check_wiring(repository, writer, spec, serializer)
         self.repository = repository
         self.writer = writer
         self.spec = spec
@@ -148,7 +205,7 @@ class EventRecordingRepository(Generic[T, K]):
 
     def save(self, aggregate: T, /) -> T:
         """Save the aggregate and write its pending events to the outbox; return it without them."""
-        batch = _EventBatch(self.spec, self.serializer, [aggregate])
+        batch = _EventBatch(self.spec, self.serializer, "aggregate", aggregate)
         saved = self.repository.save(batch.bare[0])
         if batch.messages:
             self.writer.add_all(batch.messages)
@@ -156,7 +213,7 @@ class EventRecordingRepository(Generic[T, K]):
 
     def save_all(self, aggregates: Iterable[T], /) -> list[T]:
         """Save many aggregates and write all their pending events to the outbox."""
-        batch = _EventBatch(self.spec, self.serializer, aggregates)
+        batch = _EventBatch(self.spec, self.serializer, "aggregates", aggregates)
         saved = self.repository.save_all(batch.bare)
         if batch.messages:
             self.writer.add_all(batch.messages)
@@ -164,14 +221,14 @@ class EventRecordingRepository(Generic[T, K]):
 
     def delete(self, aggregate: T, /) -> None:
         """Delete the aggregate, recording its pending events (a deletion event, say)."""
-        batch = _EventBatch(self.spec, self.serializer, [aggregate])
+        batch = _EventBatch(self.spec, self.serializer, "aggregate", aggregate)
         self.repository.delete(batch.bare[0])
         if batch.messages:
             self.writer.add_all(batch.messages)
 
     def delete_all(self, aggregates: Iterable[T], /) -> None:
         """Delete many aggregates, recording their pending events."""
-        batch = _EventBatch(self.spec, self.serializer, aggregates)
+        batch = _EventBatch(self.spec, self.serializer, "aggregates", aggregates)
         self.repository.delete_all(batch.bare)
         if batch.messages:
             self.writer.add_all(batch.messages)
@@ -188,7 +245,7 @@ class AsyncEventRecordingRepository(Generic[T, K]):
         *,
         serializer: EventSerializer | None = None,
     ) -> None:
-        _require_events_field(spec)
+        _check_wiring(repository, writer, spec, serializer)
         self.repository = repository
         self.writer = writer
         self.spec = spec
@@ -212,7 +269,7 @@ class AsyncEventRecordingRepository(Generic[T, K]):
 
     async def save(self, aggregate: T, /) -> T:
         """Save the aggregate and write its pending events to the outbox; return it without them."""
-        batch = _EventBatch(self.spec, self.serializer, [aggregate])
+        batch = _EventBatch(self.spec, self.serializer, "aggregate", aggregate)
         saved = await self.repository.save(batch.bare[0])
         if batch.messages:
             await self.writer.add_all(batch.messages)
@@ -220,7 +277,7 @@ class AsyncEventRecordingRepository(Generic[T, K]):
 
     async def save_all(self, aggregates: Iterable[T], /) -> list[T]:
         """Save many aggregates and write all their pending events to the outbox."""
-        batch = _EventBatch(self.spec, self.serializer, aggregates)
+        batch = _EventBatch(self.spec, self.serializer, "aggregates", aggregates)
         saved = await self.repository.save_all(batch.bare)
         if batch.messages:
             await self.writer.add_all(batch.messages)
@@ -228,14 +285,14 @@ class AsyncEventRecordingRepository(Generic[T, K]):
 
     async def delete(self, aggregate: T, /) -> None:
         """Delete the aggregate, recording its pending events."""
-        batch = _EventBatch(self.spec, self.serializer, [aggregate])
+        batch = _EventBatch(self.spec, self.serializer, "aggregate", aggregate)
         await self.repository.delete(batch.bare[0])
         if batch.messages:
             await self.writer.add_all(batch.messages)
 
     async def delete_all(self, aggregates: Iterable[T], /) -> None:
         """Delete many aggregates, recording their pending events."""
-        batch = _EventBatch(self.spec, self.serializer, aggregates)
+        batch = _EventBatch(self.spec, self.serializer, "aggregates", aggregates)
         await self.repository.delete_all(batch.bare)
         if batch.messages:
             await self.writer.add_all(batch.messages)

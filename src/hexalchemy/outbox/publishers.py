@@ -12,7 +12,8 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult
+from hexalchemy.rules import check_instance, check_int, check_items
 
 __all__ = ["AsyncLoggingPublisher", "LoggingPublisher"]
 
@@ -28,10 +29,13 @@ class _Logger:
     __slots__ = ("level", "logger")
 
     def __init__(self, logger: logging.Logger | None, level: int) -> None:
+        if logger is not None:
+            check_instance("logger", logger, logging.Logger, error=ConfigError)
         self.logger = logger if logger is not None else logging.getLogger(_DEFAULT_LOGGER)
-        self.level = level
+        self.level = check_int("level", level, minimum=0, maximum=logging.CRITICAL, error=ConfigError)
 
     def publish(self, messages: Sequence[OutboxMessage]) -> list[PublishResult]:
+        messages = check_items("messages", messages, OutboxMessage)
         for message in messages:
             payload = message.payload
             shown = payload[:PAYLOAD_PREVIEW_BYTES]

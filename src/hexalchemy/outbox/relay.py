@@ -24,7 +24,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
 from hexalchemy.outbox._core import (
     DeliveryMode,
@@ -36,7 +36,8 @@ from hexalchemy.outbox._core import (
     drive_async,
     logger,
 )
-from hexalchemy.ports import AsyncOutboxDelivery, AsyncPublisher, OutboxDelivery, Publisher
+from hexalchemy.ports import AsyncOutboxDelivery, AsyncPublisher, ConfigError, OutboxDelivery, Publisher
+from hexalchemy.rules import check_has_methods
 
 __all__ = [
     "AsyncOutboxRelay",
@@ -47,6 +48,8 @@ __all__ = [
     "RelaySettings",
     "WakeUp",
 ]
+
+T = TypeVar("T")
 
 STOP_CHECK_INTERVAL: Final = 0.1
 """Seconds: while a sync relay sleeps on a wake-up source, how often it checks its stop event."""
@@ -150,7 +153,7 @@ class OutboxRelay:
             batch_size, lease_for, min_idle_delay, max_idle_delay, error_backoff, max_error_backoff, delivery
         )
         self._core = RelayCore(store, publisher, settings, name)
-        self._wake_up = wake_up
+        self._wake_up = _checked_wake_up(wake_up)
 
     @property
     def settings(self) -> RelaySettings:
@@ -184,6 +187,7 @@ class OutboxRelay:
         finished: messages already handed to the publisher are acknowledged or rejected,
         and messages claimed but not yet published are released at once.
         """
+        check_has_methods("stop", stop, ("is_set", "wait"))
         self._core.start_running()
         try:
             drive(self._core.loop(stop.is_set), lambda step: self._sleep(step, stop))
@@ -243,7 +247,7 @@ class AsyncOutboxRelay:
             batch_size, lease_for, min_idle_delay, max_idle_delay, error_backoff, max_error_backoff, delivery
         )
         self._core = RelayCore(store, publisher, settings, name)
-        self._wake_up = wake_up
+        self._wake_up = _checked_wake_up(wake_up)
 
     @property
     def settings(self) -> RelaySettings:
@@ -269,6 +273,7 @@ class AsyncOutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver messages until ``stop`` is set, then return (see :meth:`OutboxRelay.run`)."""
+        check_has_methods("stop", stop, ("is_set", "wait"))
         self._core.start_running()
         try:
             await drive_async(self._core.loop(stop.is_set), lambda step: self._sleep(step, stop))
@@ -304,6 +309,13 @@ class AsyncOutboxRelay:
     @staticmethod
     async def _sleep_forbidden(step: Sleep) -> bool:  # pragma: no cover - a batch never sleeps
         raise AssertionError("a batch does not sleep")
+
+
+def _checked_wake_up(wake_up: T) -> T:
+    """``wake_up`` if it is None or has ``wait`` and ``clear``; else ``ConfigError``."""
+    if wake_up is not None:
+        check_has_methods("wake_up", wake_up, ("wait", "clear"), error=ConfigError)
+    return wake_up
 
 
 def _never() -> bool:

@@ -121,6 +121,19 @@ class EntitySpec(Generic[T, K]):
         key_type: object = None,
     ) -> None:
         types = field_types(cls)
+        if not isinstance(key, str) and not (
+            isinstance(key, tuple) and all(isinstance(name, str) for name in key)
+        ):
+            raise MappingError(
+                cls, f"the key must name a field (a str) or fields (a tuple of str), not {key!r}"
+            )
+        for option, name in (("version", version), ("events", events)):
+            if name is not None and not isinstance(name, str):
+                raise MappingError(cls, f"the {option} must name a field (a str) or be None, not {name!r}")
+        if columns is not None and not isinstance(columns, Mapping):
+            raise MappingError(
+                cls, f"the columns must be a mapping of field paths to ColumnOptions, not {columns!r}"
+            )
         key_fields = (key,) if isinstance(key, str) else tuple(key)
         if not key_fields:
             raise MappingError(cls, "the key names no field")

@@ -12,15 +12,36 @@ constants, such as ``MAX_TOPIC_LENGTH``, stay in their module).
 from hexalchemy.rules.agent_checks import (
     check_after_sequence,
     check_agent_id,
+    check_cursor,
     check_evidence_kind,
     check_lease_for,
     check_limit,
     check_maximum,
     check_runner,
+    check_runner_lease,
+    check_signal_kinds,
 )
 from hexalchemy.rules.agent_states import new_agent_state, validate_agent_state
+from hexalchemy.rules.arguments import (
+    check_aware_datetime,
+    check_bool,
+    check_callable,
+    check_duration,
+    check_has_methods,
+    check_instance,
+    check_int,
+    check_items,
+    check_iterable,
+    check_list,
+    check_positive_int,
+    check_seconds,
+    check_uuid,
+    clock_time,
+    random_fraction,
+    utc_or_none,
+)
 from hexalchemy.rules.domain import EntityDomain, split_optional, strip_newtype
-from hexalchemy.rules.evidence import new_evidence, validate_evidence
+from hexalchemy.rules.evidence import new_evidence, prepare_entries, validate_evidence
 from hexalchemy.rules.evidence_chain import (
     canonical_evidence_bytes,
     chain_evidence,
@@ -31,7 +52,17 @@ from hexalchemy.rules.ids import time_ordered_uuid
 from hexalchemy.rules.json_columns import json_problem, json_rule, json_suspect
 from hexalchemy.rules.json_values import canonical_json, normalize_json
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
-from hexalchemy.rules.outbox_arguments import check_claim, check_error, check_outbox_limit, check_retry_after
+from hexalchemy.rules.outbox_arguments import (
+    check_claim,
+    check_dead_before,
+    check_error,
+    check_lease,
+    check_message_id,
+    check_message_ids,
+    check_outbox_limit,
+    check_publish,
+    check_retry_after,
+)
 from hexalchemy.rules.outbox_messages import new_message, prepare_batch, validate_message
 from hexalchemy.rules.outbox_policy import OutboxPolicy, exhausted_error
 from hexalchemy.rules.outbox_results import (
@@ -43,6 +74,7 @@ from hexalchemy.rules.outbox_results import (
 )
 from hexalchemy.rules.signals import new_signal, validate_signal
 from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
+from hexalchemy.rules.transactions import check_begin, check_commit_failure
 from hexalchemy.rules.values import (
     RefusedValueError,
     ValueRule,
@@ -66,6 +98,26 @@ __all__ = [
     "split_optional",
     "strip_newtype",
     "value_object_rule",
+    # the arguments of public calls
+    "check_aware_datetime",
+    "check_bool",
+    "check_callable",
+    "check_duration",
+    "check_has_methods",
+    "check_instance",
+    "check_int",
+    "check_items",
+    "check_iterable",
+    "check_list",
+    "check_positive_int",
+    "check_seconds",
+    "check_uuid",
+    "clock_time",
+    "random_fraction",
+    "utc_or_none",
+    # transactions
+    "check_begin",
+    "check_commit_failure",
     # text
     "encodes_as_utf8",
     "holds_unencodable_text",
@@ -82,8 +134,13 @@ __all__ = [
     "OutboxPolicy",
     "Outcome",
     "check_claim",
+    "check_dead_before",
     "check_error",
+    "check_lease",
+    "check_message_id",
+    "check_message_ids",
     "check_outbox_limit",
+    "check_publish",
     "check_retry_after",
     "describe_error",
     "exhausted_error",
@@ -96,14 +153,18 @@ __all__ = [
     # agents
     "check_after_sequence",
     "check_agent_id",
+    "check_cursor",
     "check_evidence_kind",
     "check_lease_for",
     "check_limit",
     "check_maximum",
     "check_runner",
+    "check_runner_lease",
+    "check_signal_kinds",
     "new_agent_state",
     "new_evidence",
     "new_signal",
+    "prepare_entries",
     "validate_agent_state",
     "validate_evidence",
     "validate_signal",

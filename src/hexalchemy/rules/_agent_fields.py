@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from hexalchemy.ports import InvalidAgentDataError
+from hexalchemy.rules.arguments import check_aware_datetime
 from hexalchemy.rules.text import encodes_as_utf8
 
 __all__ = ["check_datetime", "check_text"]
@@ -27,8 +26,7 @@ def check_text(field: str, value: object, limit: int, *, optional: bool = False)
 
 
 def check_datetime(field: str, value: object, *, optional: bool = False) -> None:
-    """Raise :class:`InvalidAgentDataError` unless ``value`` is a timezone-aware datetime."""
+    """Raise :class:`InvalidAgentDataError` unless ``value`` is a timezone-aware datetime within years 1..9999 in UTC."""
     if value is None and optional:
         return
-    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
-        raise InvalidAgentDataError(field, value, "must be a timezone-aware datetime")
+    check_aware_datetime(field, value, error=InvalidAgentDataError)

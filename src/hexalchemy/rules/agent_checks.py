@@ -1,33 +1,51 @@
-"""The checks of the agent stores' arguments: ids, runners, kinds, limits, cursors and lease lengths.
+"""The checks of the agent stores' arguments: ids, runners, kinds, limits, cursors, leases and lease lengths.
 
-Each returns the argument as the store uses it, or raises
-:class:`~hexalchemy.ports.InvalidAgentDataError` naming it, before anything is read or written.
+Each returns the argument as the store uses it, or raises an error naming it, before
+anything is read or written: :class:`~hexalchemy.ports.InvalidAgentDataError` for what names
+stored data (an agent id, a runner, a kind), :class:`~hexalchemy.ports.InvalidArgumentError`
+for how the call works (a limit, a cursor, a lease, a lease length).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Callable
 
-from hexalchemy.ports import EvidenceKind, InvalidAgentDataError
+from hexalchemy.ports import (
+    EvidenceKind,
+    InvalidAgentDataError,
+    InvalidArgumentError,
+    RunnerLease,
+    SignalKind,
+)
 from hexalchemy.rules._agent_fields import check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH, MAX_PAGE_LIMIT
+from hexalchemy.rules.arguments import (
+    MAX_BIGINT,
+    check_duration,
+    check_int,
+    check_iterable,
+    check_positive_int,
+)
 
 __all__ = [
     "check_after_sequence",
     "check_agent_id",
+    "check_cursor",
     "check_evidence_kind",
     "check_lease_for",
     "check_limit",
     "check_maximum",
     "check_runner",
+    "check_runner_lease",
+    "check_signal_kinds",
 ]
 
 
 def check_limit(limit: object, field: str = "limit") -> int:
-    """Return ``limit`` if it is an int in 1..:data:`MAX_PAGE_LIMIT`, else raise :class:`InvalidAgentDataError`."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise InvalidAgentDataError(field, limit, f"must be an int from 1 to {MAX_PAGE_LIMIT}")
-    return limit
+    """Return ``limit`` if it is an int in 1..:data:`MAX_PAGE_LIMIT`, else raise :class:`InvalidArgumentError`."""
+    return check_positive_int(field, limit, maximum=MAX_PAGE_LIMIT)
 
 
 def check_maximum(maximum: object) -> int:
@@ -36,10 +54,26 @@ def check_maximum(maximum: object) -> int:
 
 
 def check_after_sequence(after_sequence: object) -> int:
-    """Return ``after_sequence`` if it is an int >= 0 (a listing's cursor), else raise :class:`InvalidAgentDataError`."""
-    if not isinstance(after_sequence, int) or isinstance(after_sequence, bool) or after_sequence < 0:
-        raise InvalidAgentDataError("after_sequence", after_sequence, "must be an int >= 0")
-    return after_sequence
+    """Return ``after_sequence`` if it is an int from 0 to ``2**63 - 1`` (a listing's cursor), else raise :class:`InvalidArgumentError`."""
+    return check_int("after_sequence", after_sequence, minimum=0, maximum=MAX_BIGINT)
+
+
+def check_cursor(after: object, parse: Callable[[str], object] = str) -> str | None:
+    """Return ``after`` if it is None or a cursor str ``parse`` accepts, else raise :class:`InvalidArgumentError`.
+
+    A cursor is the last item's id of a previous page: an agent id (checked as one), or the
+    text of an evidence id (``parse=uuid.UUID``).
+    """
+    if after is None:
+        return None
+    if not isinstance(after, str):
+        raise InvalidArgumentError("after", after, "must be a cursor str from a previous page, or None")
+    try:
+        check_agent_id(after, "after")
+        parse(after)
+    except (InvalidAgentDataError, ValueError):
+        raise InvalidArgumentError("after", after, "is not a cursor of this listing") from None
+    return after
 
 
 def check_evidence_kind(kind: object) -> str:
@@ -52,10 +86,20 @@ def check_evidence_kind(kind: object) -> str:
 
 
 def check_lease_for(lease_for: object) -> dt.timedelta:
-    """Return ``lease_for`` if it is a positive timedelta, else raise :class:`InvalidAgentDataError`."""
-    if not isinstance(lease_for, dt.timedelta) or lease_for <= dt.timedelta(0):
-        raise InvalidAgentDataError("lease_for", lease_for, "must be a timedelta > 0")
-    return lease_for
+    """Return ``lease_for`` if it is a timedelta above 0 and at most :data:`~hexalchemy.rules.arguments.MAX_DURATION`, else raise :class:`InvalidArgumentError`."""
+    return check_duration("lease_for", lease_for)
+
+
+def check_runner_lease(lease: object) -> RunnerLease:
+    """Return ``lease`` if it is a :class:`~hexalchemy.ports.RunnerLease` (from ``claim_resumable``), else raise :class:`InvalidArgumentError`."""
+    if (
+        not isinstance(lease, RunnerLease)
+        or not isinstance(lease.token, uuid.UUID)
+        or not isinstance(lease.agent_id, str)
+        or not isinstance(lease.runner, str)
+    ):
+        raise InvalidArgumentError("lease", lease, "must be a RunnerLease from claim_resumable")
+    return lease
 
 
 def check_agent_id(agent_id: object, field: str = "agent_id") -> str:
@@ -70,3 +114,16 @@ def check_runner(runner: object) -> str:
     check_text("runner", runner, MAX_AGENT_ID_LENGTH)
     assert isinstance(runner, str)
     return runner
+
+
+def check_signal_kinds(accepted_kinds: object) -> list[SignalKind]:
+    """Return ``accepted_kinds`` as a list of :class:`~hexalchemy.ports.SignalKind`.
+
+    Not an iterable (or a str): :class:`InvalidArgumentError`; an item that is not a
+    ``SignalKind``: :class:`InvalidAgentDataError` (an unknown kind).
+    """
+    kinds = check_iterable("accepted_kinds", accepted_kinds)
+    for kind in kinds:
+        if not isinstance(kind, SignalKind):
+            raise InvalidAgentDataError("accepted_kinds", kind, "must be a SignalKind")
+    return [kind for kind in kinds if isinstance(kind, SignalKind)]

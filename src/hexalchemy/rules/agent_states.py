@@ -10,6 +10,7 @@ import attrs
 from hexalchemy.ports import AgentState, AgentStatus, InvalidAgentDataError, JsonValue
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH, MAX_AGENT_TEXT_LENGTH
+from hexalchemy.rules.arguments import MAX_BIGINT, check_int
 from hexalchemy.rules.json_values import normalize_json
 
 __all__ = ["new_agent_state", "validate_agent_state"]
@@ -27,6 +28,8 @@ def new_agent_state(
     input_ref: str | None = None,
 ) -> AgentState:
     """Build and validate a new state (version 0); set the other fields with ``attrs.evolve``."""
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidAgentDataError("metadata", metadata, "must be a mapping of str to JSON")
     state = AgentState(
         id=id,
         agent_type=agent_type,
@@ -39,6 +42,8 @@ def new_agent_state(
 
 def validate_agent_state(state: AgentState) -> AgentState:
     """Raise :class:`~hexalchemy.ports.InvalidAgentDataError` on the first bad field; return the state as stored (normalised metadata)."""
+    if not isinstance(state, AgentState):
+        raise InvalidAgentDataError("state", state, "must be an AgentState")
     check_text("id", state.id, MAX_AGENT_ID_LENGTH)
     check_text("agent_type", state.agent_type, MAX_AGENT_ID_LENGTH)
     if not isinstance(state.status, AgentStatus):
@@ -52,7 +57,7 @@ def validate_agent_state(state: AgentState) -> AgentState:
     metadata = normalize_json("metadata", state.metadata)
     check_datetime("created_at", state.created_at, optional=True)
     check_datetime("updated_at", state.updated_at, optional=True)
-    if not isinstance(state.version, int) or isinstance(state.version, bool) or state.version < 0:
-        raise InvalidAgentDataError("version", state.version, "must be an int >= 0")
+    # saved as version + 1, in a 64-bit column
+    check_int("version", state.version, minimum=0, maximum=MAX_BIGINT - 1, error=InvalidAgentDataError)
     assert isinstance(metadata, dict)
     return attrs.evolve(state, metadata=metadata)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from typing import cast
 
 import attrs
 
-from hexalchemy.ports import Evidence, EvidenceKind, InvalidAgentDataError, JsonValue
+from hexalchemy.ports import Evidence, EvidenceKind, InvalidAgentDataError, InvalidArgumentError, JsonValue
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH, MAX_AGENT_TEXT_LENGTH
+from hexalchemy.rules.arguments import check_aware_datetime, check_iterable
 from hexalchemy.rules.ids import time_ordered_uuid
 from hexalchemy.rules.json_values import normalize_json
 
-__all__ = ["new_evidence", "validate_evidence"]
+__all__ = ["new_evidence", "prepare_entries", "validate_evidence"]
 
 
 def new_evidence(
@@ -30,7 +32,7 @@ def new_evidence(
     now: dt.datetime | None = None,
 ) -> Evidence:
     """Validate and build a new entry; raise :class:`~hexalchemy.ports.InvalidAgentDataError` on bad input."""
-    created_at = now if now is not None else dt.datetime.now(dt.UTC)
+    created_at = dt.datetime.now(dt.UTC) if now is None else check_aware_datetime("now", now)
     entry = Evidence(
         id=time_ordered_uuid(created_at),
         agent_id=agent_id,
@@ -40,7 +42,10 @@ def new_evidence(
         digest=digest,
         manifest_ref=manifest_ref,
         reference=reference,
-        sensitive_fields=tuple(sensitive_fields),
+        # each is checked to be a str by validate_evidence
+        sensitive_fields=tuple(
+            cast(list[str], check_iterable("sensitive_fields", sensitive_fields, error=InvalidAgentDataError))
+        ),
         created_at=created_at,
     )
     return validate_evidence(entry)
@@ -52,6 +57,8 @@ def validate_evidence(entry: Evidence) -> Evidence:
     The entry returned has its payload normalised and ``created_at`` in UTC, rounded to
     microseconds (what every adapter stores and hashes).
     """
+    if not isinstance(entry, Evidence):
+        raise InvalidAgentDataError("entry", entry, "must be an Evidence")
     if not isinstance(entry.id, uuid.UUID):
         raise InvalidAgentDataError("id", entry.id, "must be a UUID")
     check_text("agent_id", entry.agent_id, MAX_AGENT_ID_LENGTH)
@@ -68,3 +75,23 @@ def validate_evidence(entry: Evidence) -> Evidence:
     return attrs.evolve(
         entry, kind=str(entry.kind), payload=payload, created_at=entry.created_at.astimezone(dt.UTC)
     )
+
+
+def prepare_entries(entries: object) -> list[Evidence]:
+    """Validate every entry of an append (see :func:`validate_evidence`) and return them as stored, in order.
+
+    Not an iterable (or a str, or one entry alone): :class:`~hexalchemy.ports.InvalidArgumentError`;
+    an item that is not an :class:`~hexalchemy.ports.Evidence`, a bad field, or one id twice:
+    :class:`~hexalchemy.ports.InvalidAgentDataError`.
+    """
+    if isinstance(entries, Evidence):
+        raise InvalidArgumentError("entries", entries, "must be an iterable of Evidence (use append for one)")
+    checked: list[Evidence] = []
+    for entry in check_iterable("entries", entries):
+        if not isinstance(entry, Evidence):
+            raise InvalidAgentDataError("entry", entry, "must be an Evidence")
+        checked.append(validate_evidence(entry))
+    ids = [entry.id for entry in checked]
+    if len(set(ids)) != len(ids):
+        raise InvalidAgentDataError("entries", "<ids>", "contain the same evidence id twice")
+    return checked

@@ -14,8 +14,10 @@ from typing import Final
 
 import attrs
 
-from hexalchemy.ports import Evidence, VerifyResult
+from hexalchemy.ports import Evidence, InvalidArgumentError, VerifyResult
+from hexalchemy.rules.arguments import MAX_BIGINT, check_instance, check_int, check_items
 from hexalchemy.rules.json_values import canonical_json
+from hexalchemy.rules.text import encodes_as_utf8
 
 __all__ = [
     "EVIDENCE_HASH_VERSION",
@@ -92,9 +94,20 @@ def canonical_evidence_bytes(entry: Evidence, *, payload_json: str | None = None
     (``2026-01-02T03:04:05.000006+00:00``), ``sensitive_fields`` as a list and
     ``previous_hash`` as null for the first entry. ``payload_json``: the payload's
     :func:`canonical_json`, when the caller has it already.
+
+    Something else than an ``Evidence`` (or one whose fields cannot be encoded), or a
+    ``payload_json`` that is not a str, is an :class:`~hexalchemy.ports.InvalidArgumentError`.
     """
+    check_instance("entry", entry, Evidence)
+    if payload_json is not None and (not isinstance(payload_json, str) or not encodes_as_utf8(payload_json)):
+        raise InvalidArgumentError(
+            "payload_json", payload_json, "must be the payload's canonical JSON text, or None"
+        )
     text = canonical_json(entry.payload) if payload_json is None else payload_json
-    return _canonical_evidence_text(entry, text).encode("utf-8")
+    try:
+        return _canonical_evidence_text(entry, text).encode("utf-8")
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a field of the wrong type
+        raise InvalidArgumentError("entry", entry, f"cannot be encoded ({exc})") from None
 
 
 def evidence_hash(entry: Evidence, *, payload_json: str | None = None) -> str:
@@ -111,11 +124,35 @@ def chain_evidence(
     payload's :func:`canonical_json`, when the caller has it already. Every adapter chains
     with this function, so that they all compute the same chain.
     """
+    check_instance("entry", entry, Evidence)
+    check_int("sequence", sequence, minimum=1, maximum=MAX_BIGINT)
+    if previous_hash is not None and (
+        not isinstance(previous_hash, str) or not encodes_as_utf8(previous_hash)
+    ):
+        raise InvalidArgumentError(
+            "previous_hash", previous_hash, "must be the previous entry's hash (a str), or None"
+        )
     numbered = attrs.evolve(entry, sequence=sequence, previous_hash=previous_hash, hash="")
     # The copy is new and not yet shared: set its hash in place (attrs' way for a frozen
     # class) instead of copying it once more.
     object.__setattr__(numbered, "hash", evidence_hash(numbered, payload_json=payload_json))
     return numbered
+
+
+def _position(name: str, value: object) -> tuple[int, str | None]:
+    """A chain position ``(sequence, hash)``: an int from 0 and a hash str (None at 0)."""
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not isinstance(value[0], int)
+        or isinstance(value[0], bool)
+        or value[0] < 0
+        or not (value[1] is None or isinstance(value[1], str))
+    ):
+        raise InvalidArgumentError(
+            name, value, "must be a (sequence, hash) pair: an int >= 0 and a str or None"
+        )
+    return value[0], value[1]
 
 
 def verify_chain(
@@ -136,9 +173,14 @@ def verify_chain(
     (``(0, None)`` before the first), kept apart from the entries. Given, the chain must
     also end there: that catches entries deleted from the end, which the chain alone
     cannot show, and entries added after it.
+
+    Something else than an iterable of ``Evidence``, or a ``previous`` or ``recorded_head``
+    that is not a ``(sequence, hash)`` pair, is an :class:`~hexalchemy.ports.InvalidArgumentError`.
     """
-    found, hash = previous
-    for entry in entries:
+    found, hash = _position("previous", previous)
+    if recorded_head is not None:
+        _position("recorded_head", recorded_head)
+    for entry in check_items("entries", entries, Evidence):
         expected = found + 1
         if entry.sequence != expected:
             return VerifyResult(False, expected, f"expected sequence {expected}, found {entry.sequence}")

@@ -8,11 +8,26 @@ import threading
 import time
 import uuid
 
+from hexalchemy.ports import InvalidArgumentError
+
 __all__ = ["time_ordered_uuid"]
 
 _uuid_lock = threading.Lock()
 _last_uuid_ms = 0
 _last_uuid_counter = 0
+
+
+def _timestamp(now: object) -> float:
+    if not isinstance(now, dt.datetime):
+        raise InvalidArgumentError("now", now, "must be a datetime or None")
+    try:
+        return now.timestamp()
+    except (
+        OverflowError,
+        ValueError,
+        OSError,
+    ):  # naive: read as local time, which may fall outside years 1..9999
+        raise InvalidArgumentError("now", now, "must fall within years 1..9999") from None
 
 
 def time_ordered_uuid(now: dt.datetime | None = None) -> uuid.UUID:
@@ -22,7 +37,7 @@ def time_ordered_uuid(now: dt.datetime | None = None) -> uuid.UUID:
     those made in the same millisecond), so they index well and read as creation order.
     """
     global _last_uuid_ms, _last_uuid_counter
-    millis = int((now.timestamp() if now is not None else time.time()) * 1000)
+    millis = int((time.time() if now is None else _timestamp(now)) * 1000)
     with _uuid_lock:
         if millis <= _last_uuid_ms:
             millis = _last_uuid_ms

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from hexalchemy.ports import InvalidAgentDataError, JsonValue
+from hexalchemy.ports import InvalidAgentDataError, InvalidArgumentError, JsonValue
 from hexalchemy.rules.agent_limits import MAX_AGENT_PAYLOAD_BYTES
+from hexalchemy.rules.arguments import MAX_BIGINT, check_positive_int
 
 __all__ = ["canonical_json", "normalize_json"]
 
@@ -50,6 +51,7 @@ def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_
     that are not str at any depth (JSON would turn ``{1: "a"}`` into ``{"1": "a"}``), NUL
     characters in strings, and encodings larger than ``limit`` bytes.
     """
+    check_positive_int("limit", limit, maximum=MAX_BIGINT)
     try:
         text = _encode_json(value)
     except (TypeError, ValueError) as exc:
@@ -81,7 +83,11 @@ def normalize_json(field: str, value: object, *, limit: int = MAX_AGENT_PAYLOAD_
 def canonical_json(value: object) -> str:
     """The canonical JSON text of a JSON-able ``value``: sorted keys, no whitespace, characters as they are.
 
-    What evidence hashes cover and how a validated payload is stored. Raises ``TypeError``
-    or ``ValueError`` for a value JSON cannot hold (``normalize_json`` validates first).
+    What evidence hashes cover and how a validated payload is stored. Raises
+    :class:`~hexalchemy.ports.InvalidArgumentError` for a value JSON cannot hold
+    (``normalize_json`` validates first, naming the field).
     """
-    return _encode_json(value)
+    try:
+        return _encode_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidArgumentError("value", value, f"must be JSON-able ({exc})") from None

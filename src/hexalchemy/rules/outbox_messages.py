@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, cast
 
 import attrs
 
 from hexalchemy.ports import InvalidMessageError, OutboxMessage
+from hexalchemy.rules.arguments import check_aware_datetime, check_int, check_iterable, check_positive_int
 from hexalchemy.rules.ids import time_ordered_uuid
 from hexalchemy.rules.text import encodes_as_utf8
 
@@ -32,6 +33,8 @@ MAX_PAYLOAD_BYTES: Final = 1024 * 1024
 MAX_HEADER_COUNT: Final = 64
 """The most headers one message may carry."""
 _MAX_HEADER_VALUE: Final = 4096
+_MAX_ATTEMPTS: Final = 2**31 - 1  # the attempts column is a 32-bit integer
+_MAX_PAYLOAD_LIMIT: Final = 2**63 - 1
 
 
 def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False) -> None:
@@ -68,8 +71,15 @@ def new_message(
     now: dt.datetime | None = None,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> OutboxMessage:
-    """Validate and build a new message; raise :class:`~hexalchemy.ports.InvalidMessageError` on bad input."""
-    created_at = now if now is not None else dt.datetime.now(dt.UTC)
+    """Validate and build a new message; raise :class:`~hexalchemy.ports.InvalidMessageError` on bad input.
+
+    ``now`` (the message's ``created_at``, the current time by default) must be an aware datetime,
+    ``max_payload_bytes`` an int >= 1 (:class:`~hexalchemy.ports.InvalidArgumentError` otherwise).
+    """
+    created_at = dt.datetime.now(dt.UTC) if now is None else check_aware_datetime("now", now)
+    check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
+    if headers is not None and not isinstance(headers, Mapping):
+        raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
     message = OutboxMessage(
         id=time_ordered_uuid(created_at),
         topic=topic,
@@ -85,7 +95,13 @@ def new_message(
 
 
 def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
-    """Raise :class:`~hexalchemy.ports.InvalidMessageError` naming the first thing wrong with ``message``."""
+    """Raise :class:`~hexalchemy.ports.InvalidMessageError` naming the first thing wrong with ``message``.
+
+    Datetimes must be aware, their UTC value within years 1..9999.
+    """
+    if not isinstance(message, OutboxMessage):
+        raise InvalidMessageError("message", message, "must be an OutboxMessage")
+    check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
     if not isinstance(message.id, uuid.UUID):
         raise InvalidMessageError("id", message.id, "must be a UUID")
     _check_text("topic", message.topic, MAX_TOPIC_LENGTH)
@@ -101,11 +117,8 @@ def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAY
         if value is not None:
             _check_text(field, value, MAX_KEY_LENGTH)
     for field in ("created_at", "available_at"):
-        value = getattr(message, field)
-        if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidMessageError(field, value, "must be a timezone-aware datetime")
-    if not isinstance(message.attempts, int) or message.attempts < 0:
-        raise InvalidMessageError("attempts", message.attempts, "must be an int >= 0")
+        check_aware_datetime(field, getattr(message, field), error=InvalidMessageError)
+    check_int("attempts", message.attempts, minimum=0, maximum=_MAX_ATTEMPTS, error=InvalidMessageError)
 
 
 def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> list[OutboxMessage]:
@@ -116,7 +129,7 @@ def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> 
     message. The kept ones are new: zero attempts, no error, datetimes in UTC, their own
     copy of the headers.
     """
-    batch = list(messages)
+    batch = check_iterable("messages", messages)
     for message in batch:
         if not isinstance(message, OutboxMessage):
             raise InvalidMessageError("message", message, "must be an OutboxMessage")
@@ -124,7 +137,7 @@ def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> 
     ids: set[uuid.UUID] = set()
     keys: set[tuple[str, str]] = set()
     kept: list[OutboxMessage] = []
-    for message in batch:
+    for message in cast(list[OutboxMessage], batch):
         key = (message.topic, message.idempotency_key) if message.idempotency_key is not None else None
         if message.id in ids or (key is not None and key in keys):
             continue

@@ -10,20 +10,29 @@ from typing import Final
 import attrs
 
 from hexalchemy.ports import ConfigError
+from hexalchemy.rules.arguments import (
+    MAX_BIGINT,
+    check_duration,
+    check_int,
+    check_positive_int,
+    random_fraction,
+)
 
 __all__ = ["OutboxPolicy", "exhausted_error"]
 
 _MAX_EXPONENT: Final = 62
 
 
+_MAX_ATTEMPTS: Final = 2**31 - 1
+"""The attempts column is a 32-bit integer."""
+
+
 def _check_max_attempts(_instance: object, _attribute: object, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError("max_attempts", value, "must be an int >= 1")
+    check_positive_int("max_attempts", value, maximum=_MAX_ATTEMPTS, error=ConfigError)
 
 
 def _check_delay(_instance: object, attribute: attrs.Attribute[dt.timedelta], value: object) -> None:
-    if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
-        raise ConfigError(attribute.name, value, "must be a timedelta > 0")
+    check_duration(attribute.name, value, error=ConfigError)
 
 
 def _check_archive(_instance: object, _attribute: object, value: object) -> None:
@@ -62,9 +71,10 @@ class OutboxPolicy:
         Uniform between 0 and ``min(max_delay, base_delay * 2 ** (attempts - 1))``;
         ``random`` returns a float in [0, 1).
         """
+        check_int("attempts", attempts, minimum=0, maximum=MAX_BIGINT)
         exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
         cap = min(self.max_delay.total_seconds(), self.base_delay.total_seconds() * 2.0**exponent)
-        return dt.timedelta(seconds=cap * random())
+        return dt.timedelta(seconds=cap * random_fraction(random))
 
 
 def exhausted_error(attempts: int) -> str:

@@ -9,7 +9,8 @@ from typing import Final
 
 import attrs
 
-from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.ports import InvalidArgumentError, OutboxMessage, PublishResult
+from hexalchemy.rules.arguments import check_instance, check_items
 
 __all__ = [
     "MAX_ERROR_LENGTH",
@@ -54,10 +55,15 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
     lost message is not); results for messages not in the batch are logged and ignored.
 
     Raises:
-        TypeError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`.
+        InvalidArgumentError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`
+            (what a publisher that returned something else gets), or ``messages`` not a
+            sequence of :class:`~hexalchemy.ports.OutboxMessage`.
     """
+    messages = _messages(messages)
     if isinstance(results, str | bytes) or not isinstance(results, Iterable):
-        raise TypeError(f"the publisher must return a sequence of PublishResult, not {results!r}")
+        raise InvalidArgumentError(
+            "results", results, "the publisher must return a sequence of PublishResult"
+        )
     if isinstance(results, list | tuple) and len(results) == len(messages):
         # The common case, checked without hashing: one success per message, in batch order.
         published_in_order = tuple(message.id for message in messages)
@@ -71,7 +77,9 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
     by_id: dict[uuid.UUID, PublishResult] = {}
     for result in results:
         if not isinstance(result, PublishResult):
-            raise TypeError(f"the publisher returned {result!r} where a PublishResult was expected")
+            raise InvalidArgumentError(
+                "results", result, "the publisher returned this where a PublishResult was expected"
+            )
         previous = by_id.get(result.message_id)
         if previous is None or previous.ok:
             by_id[result.message_id] = result
@@ -94,6 +102,12 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
     return Outcome(published=tuple(published), failed=tuple(failed))
 
 
+def _messages(messages: object) -> Sequence[OutboxMessage]:
+    if isinstance(messages, list | tuple) and all(type(message) is OutboxMessage for message in messages):
+        return messages  # a batch as the stores build it: checked without a copy
+    return check_items("messages", messages, OutboxMessage)
+
+
 def describe_error(error: BaseException) -> str:
     """The text recorded as a message's last error when the whole batch failed."""
     text = str(error)
@@ -102,5 +116,7 @@ def describe_error(error: BaseException) -> str:
 
 def publisher_raised(messages: Sequence[OutboxMessage], error: BaseException) -> Outcome:
     """The outcome of a batch whose publisher raised ``error``: every message failed."""
+    messages = _messages(messages)
+    check_instance("error", error, BaseException)
     reason = f"the publisher raised {describe_error(error)}"
     return Outcome(published=(), failed=tuple((message, reason) for message in messages))

@@ -10,6 +10,7 @@ import attrs
 from hexalchemy.ports import InvalidAgentDataError, JsonValue, Signal, SignalKind
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
+from hexalchemy.rules.arguments import check_aware_datetime
 from hexalchemy.rules.ids import time_ordered_uuid
 from hexalchemy.rules.json_values import normalize_json
 
@@ -25,7 +26,7 @@ def new_signal(
     now: dt.datetime | None = None,
 ) -> Signal:
     """Validate and build a new signal; raise :class:`~hexalchemy.ports.InvalidAgentDataError` on bad input."""
-    sent_at = now if now is not None else dt.datetime.now(dt.UTC)
+    sent_at = dt.datetime.now(dt.UTC) if now is None else check_aware_datetime("now", now)
     signal = Signal(
         id=time_ordered_uuid(sent_at),
         agent_id=agent_id,
@@ -39,6 +40,8 @@ def new_signal(
 
 def validate_signal(signal: Signal) -> Signal:
     """Raise :class:`~hexalchemy.ports.InvalidAgentDataError` on the first bad field; return the signal as stored."""
+    if not isinstance(signal, Signal):
+        raise InvalidAgentDataError("signal", signal, "must be a Signal")
     if not isinstance(signal.id, uuid.UUID):
         raise InvalidAgentDataError("id", signal.id, "must be a UUID")
     check_text("agent_id", signal.agent_id, MAX_AGENT_ID_LENGTH)

@@ -21,7 +21,7 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
-from hexalchemy.ports import ColumnOptions, InvalidValueError, MappingError
+from hexalchemy.ports import ColumnOptions, InvalidArgumentError, InvalidValueError, MappingError
 from hexalchemy.rules.text import text_problem
 
 __all__ = [
@@ -98,6 +98,8 @@ class ValueRule:
 
 def bind_rule(rule: ValueRule, entity_type: type[object], field: str) -> Callable[[Any], Any]:
     """Return ``value -> stored value`` for ``field`` of ``entity_type``, raising :class:`InvalidValueError` instead of :class:`RefusedValueError`."""
+    if not isinstance(rule, ValueRule):
+        raise InvalidArgumentError("rule", rule, "must be a ValueRule")
     normalize = rule.normalize
 
     def check(value: Any) -> Any:
@@ -331,8 +333,8 @@ def _decimal_rule(precision: int | None, scale: int | None, allow_non_finite: bo
     # Quick: plain notation with exactly ``places`` digits after the point, within the
     # precision, and not a negative zero.
     if places:
-        # (and a point at all: "-1".find(".") is -1, as is len("-1") - 3)
-        digits_after = f'{{value}}_text.find(".") == len({{value}}_text) - {places + 1} >= 0'
+        # find() is -1 without a point: the length check must not match it (-1 is "12" for places=2)
+        digits_after = f'{{value}}_text.find(".") == len({{value}}_text) - {places + 1} > 0'
     else:
         digits_after = '{value}.is_finite() and "." not in {value}_text'
     quick = (
@@ -399,6 +401,8 @@ def _enum_rule(cls: type[enum.Enum]) -> ValueRule:
 
 def value_object_rule(cls: type[object], *, optional: bool) -> ValueRule:
     """The rule of a nested attrs value object: an instance of ``cls`` (or None when optional); it is returned as is."""
+    if not isinstance(cls, type):
+        raise InvalidArgumentError("cls", cls, "must be a class")
 
     def normalize(value: Any) -> Any:
         if isinstance(value, cls) or (optional and value is None):
@@ -425,6 +429,8 @@ _SCALARS: Final[dict[object, ValueRule]] = {
 
 def declared_scale(options: ColumnOptions) -> int | None:
     """The scale a ``Decimal`` field's options declare: ``scale``, 0 when only ``precision`` is given, None without precision."""
+    if not isinstance(options, ColumnOptions):
+        raise InvalidArgumentError("options", options, "must be a ColumnOptions")
     if options.precision is None:
         return None
     return 0 if options.scale is None else options.scale
@@ -493,6 +499,12 @@ def rule_for(
     option, for a type outside the scalars) raise :class:`MappingError` naming
     ``entity_type`` and ``field``.
     """
+    if options is not None and not isinstance(options, ColumnOptions):
+        raise InvalidArgumentError("options", options, "must be a ColumnOptions or None")
+    try:
+        hash(python_type)
+    except TypeError:
+        raise InvalidArgumentError("python_type", python_type, "must be a type") from None
     options = options or ColumnOptions()
     rule: ValueRule | None
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):

@@ -59,7 +59,6 @@ from sqlalchemy import (
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
-    ConfigError,
     ConstraintViolationError,
     DuplicateEntityError,
     EntityNotFoundError,
@@ -80,13 +79,18 @@ from hexalchemy.rules import (
     chain_evidence,
     check_after_sequence,
     check_agent_id,
+    check_cursor,
     check_evidence_kind,
     check_lease_for,
     check_limit,
     check_maximum,
     check_runner,
+    check_runner_lease,
+    check_signal_kinds,
+    check_uuid,
+    clock_time,
+    prepare_entries,
     validate_agent_state,
-    validate_evidence,
     validate_signal,
     verify_chain,
 )
@@ -158,22 +162,8 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _check_cursor(after: object, parse: Callable[[str], object]) -> Any:
-    if after is None:
-        return None
-    if not isinstance(after, str):
-        raise InvalidAgentDataError("after", after, "must be a cursor str from a previous page, or None")
-    try:
-        return parse(after)
-    except ValueError as exc:
-        raise InvalidAgentDataError("after", after, "is not a cursor of this listing") from exc
-
-
 def _now(clock: Clock) -> dt.datetime:
-    now = clock()
-    if not isinstance(now, dt.datetime) or now.utcoffset() is None:
-        raise ConfigError("clock", now, "must return timezone-aware datetimes")
-    return now.astimezone(dt.UTC)
+    return clock_time(clock)
 
 
 def _state(row: Mapping[str, Any]) -> AgentState:
@@ -356,7 +346,7 @@ class AgentStateCore:
         """Plan: one page of the agents in ``statuses``, ordered by id."""
         state = self.transactions.require(AgentState)
         check_limit(limit)
-        start = _check_cursor(after, str)
+        start = check_cursor(after)
         parameters = {
             "hx_statuses": [status.value for status in statuses],
             "hx_after": "" if start is None else start,
@@ -394,8 +384,7 @@ class AgentStateCore:
             raise InvalidAgentDataError("state", state, "must be an AgentState")
         checked = validate_agent_state(state)
         if lease is not None:
-            if not isinstance(lease, RunnerLease):
-                raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
+            lease = check_runner_lease(lease)
             if lease.agent_id != checked.id:
                 raise InvalidAgentDataError(
                     "lease", lease.agent_id, f"is a lease on another agent than {checked.id!r}"
@@ -455,7 +444,7 @@ class AgentStateCore:
     def claim_resumable(self, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:
         """Plan: lease the least recently updated resume candidate whose lease is free or expired."""
         check_runner(runner)
-        check_lease_for(lease_for)
+        lease_for = check_lease_for(lease_for)
         return self._own(functools.partial(self._claim, runner=runner, lease_for=lease_for))
 
     def _claim(self, connection: Any, *, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:
@@ -473,9 +462,7 @@ class AgentStateCore:
 
     def extend(self, lease: RunnerLease, lease_for: dt.timedelta) -> Plan[RunnerLease]:
         """Plan: move a held lease's expiry to now + ``lease_for``."""
-        if not isinstance(lease, RunnerLease):
-            raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
-        check_lease_for(lease_for)
+        lease, lease_for = check_runner_lease(lease), check_lease_for(lease_for)
         return self._own(functools.partial(self._extend, lease=lease, lease_for=lease_for))
 
     def _extend(self, connection: Any, *, lease: RunnerLease, lease_for: dt.timedelta) -> Plan[RunnerLease]:
@@ -493,8 +480,7 @@ class AgentStateCore:
 
     def release(self, lease: RunnerLease) -> Plan[bool]:
         """Plan: clear a held lease; False when it was already lost."""
-        if not isinstance(lease, RunnerLease):
-            raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
+        lease = check_runner_lease(lease)
         return self._own(functools.partial(self._release, lease=lease))
 
     def _release(self, connection: Any, *, lease: RunnerLease) -> Plan[bool]:
@@ -712,14 +698,7 @@ class SignalQueueCore:
         """Plan: consume the longest accepted prefix of the agent's pending signals, in one statement."""
         state = self.transactions.require(Signal, write=True)
         check_agent_id(agent_id)
-        given: object = accepted_kinds
-        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
-            raise InvalidAgentDataError("accepted_kinds", given, "must be an iterable of SignalKind")
-        kinds: list[SignalKind] = []
-        for kind in given:
-            if not isinstance(kind, SignalKind):
-                raise InvalidAgentDataError("accepted_kinds", kind, "must be a SignalKind")
-            kinds.append(kind)
+        kinds = check_signal_kinds(accepted_kinds)
         check_maximum(maximum)
         if not kinds:
             return []
@@ -802,16 +781,8 @@ class EvidenceLogCore:
         PostgreSQL (the insert in a data-modifying CTE), two on SQLite.
         """
         state = self.transactions.require(Evidence, write=True)
-        if isinstance(entries, (str, bytes, Evidence)) or not isinstance(entries, Iterable):
-            raise InvalidAgentDataError("entries", entries, "must be an iterable of Evidence")
-        checked: list[Evidence] = []
-        for entry in entries:
-            if not isinstance(entry, Evidence):
-                raise InvalidAgentDataError("entry", entry, "must be an Evidence")
-            checked.append(validate_evidence(entry))
+        checked = prepare_entries(entries)
         ids = [entry.id for entry in checked]
-        if len(set(ids)) != len(ids):
-            raise InvalidAgentDataError("entries", "<ids>", "contain the same evidence id twice")
         if not checked:
             return []
         execute = state.connection.execute
@@ -917,8 +888,7 @@ class EvidenceLogCore:
     def get(self, id: uuid.UUID) -> Plan[Evidence]:
         """Plan: the entry with this id, or ``EntityNotFoundError``."""
         state = self.transactions.require(Evidence)
-        if not isinstance(id, uuid.UUID):
-            raise InvalidAgentDataError("id", id, "must be a UUID")
+        check_uuid("id", id, error=InvalidAgentDataError)
         result = yield Call(state.connection.execute, (self.get_statement, {"hx_id": id}))
         rows = _rows(result)
         if not rows:
@@ -956,7 +926,8 @@ class EvidenceLogCore:
         state = self.transactions.require(Evidence)
         check_agent_id(manifest_ref, "manifest_ref")
         check_limit(limit)
-        start = _check_cursor(after, uuid.UUID)
+        cursor = check_cursor(after, uuid.UUID)
+        start = None if cursor is None else uuid.UUID(cursor)
         parameters: dict[str, Any] = {"hx_manifest": manifest_ref, "hx_limit": limit + 1}
         if start is None:
             result = yield Call(state.connection.execute, (self.by_manifest_statement, parameters))

@@ -94,6 +94,8 @@ def append_only_statements(table: Table | str, dialect: Dialect | str) -> list[s
     each with ``connection.exec_driver_sql`` (in an Alembic migration,
     ``op.get_bind().exec_driver_sql(statement)``).
     """
+    if not isinstance(table, Table | str) or not (table.name if isinstance(table, Table) else table):
+        raise ConfigError("table", table, "must be the evidence table, or its name")
     backend = backend_for(dialect)
     if isinstance(dialect, str):
         dialect = URL.create(backend.name).get_dialect()()

@@ -61,8 +61,13 @@ from hexalchemy.rules import (
     OutboxPolicy,
     Outcome,
     check_claim,
+    check_dead_before,
     check_error,
+    check_lease,
+    check_message_id,
+    check_message_ids,
     check_outbox_limit,
+    check_publish,
     check_retry_after,
     exhausted_error,
     prepare_batch,
@@ -138,10 +143,6 @@ def _values(row: Sequence[Any]) -> dict[str, Any]:
 def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
     """``row`` (of :data:`MESSAGE_COLUMNS`) with one more attempt counted."""
     return (*row[:ATTEMPTS], row[ATTEMPTS] + 1, *row[ATTEMPTS + 1 :])
-
-
-def _distinct(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
-    return list(dict.fromkeys(ids))
 
 
 def _done(value: R) -> Plan[R]:
@@ -530,7 +531,7 @@ class OutboxRelayCore:
     # -------------------------------------------------------------------------------- claim
     def claim(self, limit: int, lease_for: dt.timedelta) -> Plan[Lease]:
         """Plan: lease up to ``limit`` due messages, dead-lettering those at the attempt limit."""
-        check_claim(limit, lease_for)
+        limit, lease_for = check_claim(limit, lease_for)
         token = uuid.uuid4()
         return self._own(
             functools.partial(self.due_messages.claim, limit=limit, lease_for=lease_for, token=token)
@@ -539,9 +540,7 @@ class OutboxRelayCore:
     # ------------------------------------------------------------------------- locked delivery
     def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
         """Plan: take, publish and settle up to ``limit`` due messages in one transaction."""
-        check_outbox_limit(limit)
-        if not callable(publish):
-            raise TypeError(f"publish must be callable, not {publish!r}")
+        limit, publish = check_outbox_limit(limit), check_publish(publish)
         return self._own(functools.partial(self._deliver, publish=publish, limit=limit))
 
     def _deliver(
@@ -599,7 +598,7 @@ class OutboxRelayCore:
     # ------------------------------------------------------------------------------ outcomes
     def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:
         """Plan: delete (or archive) the messages ``lease`` still holds."""
-        wanted = _distinct(ids)
+        lease, wanted = check_lease(lease), check_message_ids(ids)
         if not wanted:
             return _done(AcknowledgeResult(0, 0))
         return self._own(functools.partial(self._acknowledge, lease=lease, wanted=wanted))
@@ -621,8 +620,8 @@ class OutboxRelayCore:
         self, lease: Lease, id: uuid.UUID, error: str, retry_after: dt.timedelta | None
     ) -> Plan[AcknowledgeResult]:
         """Plan: give the message back for a retry after a backoff, or bury it at the attempt limit."""
-        text = check_error(error)
-        check_retry_after(retry_after)
+        lease, id, text = check_lease(lease), check_message_id(id), check_error(error)
+        retry_after = check_retry_after(retry_after)
         return self._own(
             functools.partial(self._reject, lease=lease, id=id, error=text, retry_after=retry_after)
         )
@@ -664,7 +663,7 @@ class OutboxRelayCore:
 
     def dead_letter(self, lease: Lease, id: uuid.UUID, error: str) -> Plan[AcknowledgeResult]:
         """Plan: move a message ``lease`` still holds to the dead letters."""
-        text = check_error(error)
+        lease, id, text = check_lease(lease), check_message_id(id), check_error(error)
         return self._own(functools.partial(self._dead_letter, lease=lease, id=id, error=text))
 
     def _dead_letter(
@@ -675,7 +674,7 @@ class OutboxRelayCore:
 
     def release(self, lease: Lease, ids: Iterable[uuid.UUID]) -> Plan[AcknowledgeResult]:
         """Plan: give messages back, available now, without counting the attempt."""
-        wanted = _distinct(ids)
+        lease, wanted = check_lease(lease), check_message_ids(ids)
         if not wanted:
             return _done(AcknowledgeResult(0, 0))
         return self._own(functools.partial(self._release, lease=lease, wanted=wanted))
@@ -691,8 +690,7 @@ class OutboxRelayCore:
     # ---------------------------------------------------------------------------- dead letters
     def dead_letters(self, limit: int) -> Plan[list[DeadLetter]]:
         """Plan: the oldest dead letters."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+        limit = check_outbox_limit(limit)
         return self._own(functools.partial(self._dead_letters, limit=limit), read_only=True)
 
     def _dead_letters(self, connection: Any, *, limit: int) -> Plan[list[DeadLetter]]:
@@ -701,7 +699,7 @@ class OutboxRelayCore:
 
     def requeue(self, ids: Iterable[uuid.UUID] | None) -> Plan[int]:
         """Plan: move dead letters back to the outbox (available now, zero attempts, same key order)."""
-        wanted = None if ids is None else _distinct(ids)
+        wanted = None if ids is None else check_message_ids(ids)
         if wanted == []:
             return _done(0)
         return self._own(functools.partial(self._requeue, wanted=wanted))
@@ -720,8 +718,7 @@ class OutboxRelayCore:
 
     def purge(self, dead_before: dt.datetime) -> Plan[int]:
         """Plan: delete dead letters that failed, and archived messages acknowledged, before ``dead_before``."""
-        if not isinstance(dead_before, dt.datetime) or dead_before.utcoffset() is None:
-            raise ValueError(f"dead_before must be a timezone-aware datetime, not {dead_before!r}")
+        dead_before = check_dead_before(dead_before)
         return self._own(functools.partial(self._purge, dead_before=dead_before))
 
     def _purge(self, connection: Any, *, dead_before: dt.datetime) -> Plan[int]:

@@ -26,12 +26,15 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 from hexalchemy.ports import (
+    ConfigError,
     ConstraintViolationError,
     DuplicateEntityError,
     EntityNotFoundError,
     InvalidValueError,
     VersionConflictError,
 )
+from hexalchemy.rules import check_instance, check_items, check_list, check_positive_int
+from hexalchemy.rules.arguments import MAX_BIGINT
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
@@ -109,8 +112,10 @@ class RepositoryCore(Generic[T, K]):
     def __init__(
         self, mapping: TableMapping[T, K], transactions: TransactionCore, copy_threshold: int | None
     ) -> None:
-        if copy_threshold is not None and copy_threshold < 1:
-            raise ValueError(f"copy_threshold must be >= 1 or None, not {copy_threshold!r}")
+        if copy_threshold is not None:
+            copy_threshold = check_positive_int(
+                "copy_threshold", copy_threshold, maximum=MAX_BIGINT, error=ConfigError
+            )
         self.mapping = mapping
         self.spec = mapping.spec
         self.entity_type = mapping.spec.cls
@@ -261,6 +266,7 @@ class RepositoryCore(Generic[T, K]):
 
     def range(self, ids: Iterable[K]) -> Plan[list[T]]:
         """Plan: the aggregates for ``ids``, in their order, missing ones left out."""
+        ids = check_list("ids", ids)
         state = self.transactions.require(self.entity_type)
         wanted = self.mapping.check_keys(ids)
         if not wanted:
@@ -286,6 +292,7 @@ class RepositoryCore(Generic[T, K]):
     # ------------------------------------------------------------------------------ writes
     def save(self, aggregate: T) -> Plan[T]:
         """Plan: insert (version 0), version-checked update, or upsert (unversioned)."""
+        aggregate = check_instance("aggregate", aggregate, self.entity_type)
         state = self.transactions.require(self.entity_type, write=True)
         self._refuse_pending_events(aggregate)
         execute = state.connection.execute
@@ -311,6 +318,7 @@ class RepositoryCore(Generic[T, K]):
 
         Every row is converted (and so checked by the value rules) before the first statement.
         """
+        aggregates = check_items("aggregates", aggregates, self.entity_type)
         state = self.transactions.require(self.entity_type, write=True)
         batch = list(aggregates)
         if not batch:
@@ -391,6 +399,7 @@ class RepositoryCore(Generic[T, K]):
 
     def delete(self, aggregate: T) -> Plan[None]:
         """Plan: delete one aggregate, version-checked."""
+        aggregate = check_instance("aggregate", aggregate, self.entity_type)
         state = self.transactions.require(self.entity_type, write=True)
         key = self.mapping.check_key(self.spec.key_of(aggregate))
         params = self._key_params(key)
@@ -407,6 +416,7 @@ class RepositoryCore(Generic[T, K]):
 
     def delete_all(self, aggregates: Iterable[T]) -> Plan[None]:
         """Plan: delete many, version-checked, all or nothing, inside a savepoint."""
+        aggregates = check_items("aggregates", aggregates, self.entity_type)
         state = self.transactions.require(self.entity_type, write=True)
         batch = list(aggregates)
         if not batch:

@@ -244,7 +244,12 @@ def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:
     types use it, so that a type still compiles for SQLAlchemy's default dialect, in a
     message or a migration script).
     """
-    name = dialect if isinstance(dialect, str) else dialect.name
+    if isinstance(dialect, str):
+        name = dialect
+    elif isinstance(dialect, Dialect):
+        name = dialect.name
+    else:
+        raise ConfigError("dialect", dialect, "must be a SQLAlchemy dialect or a dialect name")
     backend = _LOADED.get(name)
     if backend is None:
         if portable and name not in _MODULES:

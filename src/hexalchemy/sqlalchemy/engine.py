@@ -31,6 +31,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
+from hexalchemy.ports.errors import ConfigError
+from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend, backend_for
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 
@@ -75,6 +77,7 @@ def create_async_engine(config: DatabaseConfig) -> AsyncEngine:
 
 
 def _url_for(config: DatabaseConfig, *, is_async: bool) -> tuple[Backend, URL]:
+    check_instance("config", config, DatabaseConfig, error=ConfigError)
     url = make_url(config.url)
     backend = backend_for(url.get_backend_name())
     return backend, backend.engine_url(url, is_async=is_async)

@@ -39,10 +39,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, field_types
+from hexalchemy.ports import (
+    ColumnOptions,
+    ConfigError,
+    EntitySpec,
+    InvalidArgumentError,
+    InvalidValueError,
+    MappingError,
+    field_types,
+)
 from hexalchemy.rules import (
     ValueRule,
     bind_rule,
+    check_instance,
+    check_iterable,
     declared_scale,
     json_problem,
     json_rule,
@@ -506,6 +516,16 @@ def _assume_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
+def _converted(convert: Callable[[Any], T], rows: object, cls: type[object]) -> list[T]:
+    """``rows`` converted by ``convert``; what is not an iterable of such rows is an ``InvalidArgumentError``."""
+    try:
+        return [convert(row) for row in check_iterable("rows", rows)]
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise InvalidArgumentError(
+            "rows", rows, f"must hold rows to build {cls.__qualname__} from ({exc})"
+        ) from exc
+
+
 class RowMapping(Generic[T]):
     """Turns result rows into objects of an attrs class, by column label.
 
@@ -521,6 +541,12 @@ class RowMapping(Generic[T]):
         converter: cattrs.Converter | None = None,
         custom_types: Mapping[Any, TypeEngine[Any]] | None = None,
     ) -> None:
+        if converter is not None:
+            check_instance("converter", converter, cattrs.Converter, error=ConfigError)
+        if custom_types is not None and not isinstance(custom_types, Mapping):
+            raise ConfigError(
+                "custom_types", custom_types, "must be a mapping of Python types to column types"
+            )
         converter = converter or make_converter()
         planner = _Planner(cls, converter, custom_types or {})
         root = planner.plan(cls, (), "", False)
@@ -541,9 +567,8 @@ class RowMapping(Generic[T]):
         return tuple(leaf.column_name for leaf in self.leaves)
 
     def from_rows(self, rows: collections.abc.Iterable[Any]) -> list[T]:
-        """Convert many rows."""
-        convert = self.from_row
-        return [convert(row) for row in rows]
+        """Convert many rows (``InvalidArgumentError`` for something else than rows with this mapping's labels)."""
+        return _converted(self.from_row, rows, self.cls)
 
 
 class TableMapping(Generic[T, K]):
@@ -625,9 +650,8 @@ class TableMapping(Generic[T, K]):
         return select(*self.columns)
 
     def from_rows(self, rows: collections.abc.Iterable[Sequence[Any]]) -> list[T]:
-        """Convert many rows of :meth:`select`."""
-        convert = self.from_row
-        return [convert(row) for row in rows]
+        """Convert many rows of :meth:`select` (``InvalidArgumentError`` for something else than such rows)."""
+        return _converted(self.from_row, rows, self.spec.cls)
 
     def __repr__(self) -> str:
         return f"TableMapping({self.spec.cls.__qualname__} -> {self.table.name})"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import cattrs
@@ -10,7 +11,9 @@ from sqlalchemy import Engine, FromClause, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
-from hexalchemy.ports import EntitySpec, MappingError
+from hexalchemy.ports import EntitySpec, InvalidArgumentError, MappingError
+from hexalchemy.rules import check_callable, check_instance
+from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
 
 __all__ = ["Schema"]
@@ -50,6 +53,11 @@ class Schema:
         Without them, the hooks already registered on ``schema.converter`` are used.
         Register types before mapping the classes that use them.
         """
+        _check_key("python_type", python_type)
+        _check_column_type(column_type)
+        for name, hook in (("unstructure", unstructure), ("structure", structure)):
+            if hook is not None:
+                check_callable(name, hook)
         if unstructure is not None:
             self.converter.register_unstructure_hook(python_type, unstructure)
         if structure is not None:
@@ -63,6 +71,7 @@ class Schema:
         With a name, the table is derived from the class and added to ``metadata``. With a
         ``Table``, it is checked against the class.
         """
+        check_instance("spec", spec, EntitySpec)
         if spec.cls in self._mappings:
             raise MappingError(spec.cls, f"already mapped to table {self._mappings[spec.cls].table.name!r}")
         if isinstance(table, str):
@@ -102,6 +111,7 @@ class Schema:
 
     def mapping_for(self, cls: type[T]) -> TableMapping[T, Any]:
         """Return the mapping built for ``cls``; ``MappingError`` if it was never mapped."""
+        _check_key("cls", cls)
         mapping = self._mappings.get(cls)
         if mapping is None:
             raise MappingError(cls, "not mapped by this schema; call schema.map(...) first")
@@ -114,19 +124,59 @@ class Schema:
         return tuple(self._mappings.values())
 
     def create_all(self, engine: Engine) -> None:
-        """Create every table that does not exist yet."""
-        self.metadata.create_all(engine)
+        """Create every table that does not exist yet.
+
+        A database error (unreachable, refused DDL...) is raised as a hexalchemy
+        ``DatabaseError`` (its ``__cause__`` the driver's).
+        """
+        check_instance("engine", engine, Engine)
+        with _translated():
+            self.metadata.create_all(engine)
 
     def drop_all(self, engine: Engine) -> None:
-        """Drop every table of this schema that exists."""
-        self.metadata.drop_all(engine)
+        """Drop every table of this schema that exists (errors as :meth:`create_all`)."""
+        check_instance("engine", engine, Engine)
+        with _translated():
+            self.metadata.drop_all(engine)
 
     async def create_all_async(self, engine: AsyncEngine) -> None:
-        """Create every table that does not exist yet, through an async engine."""
-        async with engine.begin() as connection:
-            await connection.run_sync(self.metadata.create_all)
+        """Create every table that does not exist yet, through an async engine (errors as :meth:`create_all`)."""
+        check_instance("engine", engine, AsyncEngine)
+        with _translated():
+            async with engine.begin() as connection:
+                await connection.run_sync(self.metadata.create_all)
 
     async def drop_all_async(self, engine: AsyncEngine) -> None:
-        """Drop every table of this schema that exists, through an async engine."""
-        async with engine.begin() as connection:
-            await connection.run_sync(self.metadata.drop_all)
+        """Drop every table of this schema that exists, through an async engine (errors as :meth:`create_all`)."""
+        check_instance("engine", engine, AsyncEngine)
+        with _translated():
+            async with engine.begin() as connection:
+                await connection.run_sync(self.metadata.drop_all)
+
+
+def _check_column_type(column_type: object) -> None:
+    """Refuse what is neither a SQLAlchemy column type nor a column type class."""
+    if isinstance(column_type, TypeEngine):
+        return
+    if not (isinstance(column_type, type) and issubclass(column_type, TypeEngine)):
+        raise InvalidArgumentError("column_type", column_type, "must be a SQLAlchemy column type")
+
+
+def _check_key(name: str, value: object) -> None:
+    """Refuse a class (or type) the schema cannot look up: it must be hashable."""
+    try:
+        hash(value)
+    except TypeError:
+        raise InvalidArgumentError(name, value, "must be a class") from None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Raise the database's errors in the block as hexalchemy errors (see ``_errors.py``)."""
+    try:
+        yield
+    except Exception as error:
+        translated = translate_error(error)
+        if translated is error:
+            raise
+        raise translated from error

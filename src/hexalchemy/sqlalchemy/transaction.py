@@ -13,7 +13,12 @@ import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from contextvars import ContextVar
 from typing import Any
 
@@ -24,12 +29,14 @@ from sqlalchemy.util import greenlet_spawn
 
 from hexalchemy.ports import (
     CommitError,
+    ConfigError,
     IsolationLevel,
     NoActiveTransactionError,
     ReadOnlyTransactionError,
     RetryableError,
     TransactionUsageError,
 )
+from hexalchemy.rules import check_begin, check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
@@ -230,7 +237,7 @@ class SqlAlchemyTransactionManager:
     """
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.engine = check_instance("engine", engine, Engine, error=ConfigError)
         self._core = TransactionCore(engine.dialect, threading.get_ident, f"sync.{id(self)}")
 
     @property
@@ -243,11 +250,19 @@ class SqlAlchemyTransactionManager:
         """The shared transaction logic; repositories read the active state from it."""
         return self._core
 
-    @contextmanager
     def begin(
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
-    ) -> Iterator[None]:
-        """Open a transaction (or a savepoint); commit on success, roll back on exception."""
+    ) -> AbstractContextManager[None]:
+        """Open a transaction (or a savepoint); commit on success, roll back on exception.
+
+        ``read_only`` must be a bool and ``isolation_level`` an :class:`~hexalchemy.ports.IsolationLevel`
+        or None (``InvalidArgumentError`` at the call otherwise).
+        """
+        read_only, isolation_level = check_begin(read_only, isolation_level)
+        return self._begin(read_only, isolation_level)
+
+    @contextmanager
+    def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> Iterator[None]:
         plan = self._core.plan(self.engine, read_only, isolation_level)
         drive(plan)
         try:
@@ -296,7 +311,7 @@ class AsyncSqlAlchemyTransactionManager:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        self.engine = check_instance("engine", engine, AsyncEngine, error=ConfigError)
         self._core = TransactionCore(engine.dialect, _current_task, f"async.{id(self)}")
 
     @property
@@ -309,17 +324,24 @@ class AsyncSqlAlchemyTransactionManager:
         """The shared transaction logic; repositories read the active state from it."""
         return self._core
 
-    @asynccontextmanager
-    async def begin(
+    def begin(
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Open a transaction (or a savepoint); commit on success, roll back on exception.
+
+        ``read_only`` must be a bool and ``isolation_level`` an :class:`~hexalchemy.ports.IsolationLevel`
+        or None (``InvalidArgumentError`` at the call otherwise).
 
         The outermost transaction opens (connect, options, begin) in one crossing of
         SQLAlchemy's greenlet bridge, on the engine's sync face, and closes (commit or
         rollback, then close) in another; a savepoint crosses at each call, as any async
         SQLAlchemy call does.
         """
+        read_only, isolation_level = check_begin(read_only, isolation_level)
+        return self._begin(read_only, isolation_level)
+
+    @asynccontextmanager
+    async def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> AsyncIterator[None]:
         outer = self._core.state_or_none() is None  # a savepoint uses the open connection only
         plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
         await _drive(plan, None, bridged=outer)

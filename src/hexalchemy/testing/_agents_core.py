@@ -21,6 +21,7 @@ import attrs
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
+    ConfigError,
     DuplicateEntityError,
     EntityNotFoundError,
     EntitySpec,
@@ -40,17 +41,26 @@ from hexalchemy.rules import (
     chain_evidence,
     check_after_sequence,
     check_agent_id,
+    check_callable,
+    check_cursor,
     check_evidence_kind,
+    check_instance,
     check_lease_for,
     check_limit,
     check_maximum,
+    check_positive_int,
     check_runner,
+    check_runner_lease,
+    check_signal_kinds,
+    check_uuid,
+    clock_time,
+    prepare_entries,
     validate_agent_state,
-    validate_evidence,
     validate_signal,
     verify_chain,
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
+from hexalchemy.rules.arguments import MAX_BIGINT
 from hexalchemy.testing._memory_core import _MISSING, _TransactionCore, _TxState
 
 __all__ = ["Clock", "Tamper"]
@@ -76,10 +86,12 @@ def _utcnow() -> dt.datetime:
 
 
 def _now(clock: Clock) -> dt.datetime:
-    now = clock()
-    if not isinstance(now, dt.datetime) or now.utcoffset() is None:
-        raise ValueError(f"the clock must return timezone-aware datetimes, not {now!r}")
-    return now.astimezone(dt.UTC)
+    return clock_time(clock)
+
+
+def _clock(clock: object) -> Clock:
+    """The store's clock: ``clock`` if callable, the UTC wall clock for None; else ``ConfigError``."""
+    return _utcnow if clock is None else check_callable("clock", clock, error=ConfigError)
 
 
 # -- stored rows ------------------------------------------------------------------------------
@@ -163,12 +175,6 @@ def _page(items: list[R], limit: int, cursor: Callable[[R], str]) -> Page[R]:
     return Page(tuple(shown), cursor(shown[-1]) if more and shown else None)
 
 
-def _check_after(after: object) -> str | None:
-    if after is not None and not isinstance(after, str):
-        raise InvalidAgentDataError("after", after, "must be a cursor str or None")
-    return after
-
-
 # -- agent states -------------------------------------------------------------------------------
 
 
@@ -177,7 +183,7 @@ class _StateCore:
 
     def __init__(self, core: _TransactionCore, clock: Clock | None) -> None:
         self._core = core
-        self._clock: Clock = clock if clock is not None else _utcnow
+        self._clock: Clock = _clock(clock)
 
     def get_or_none(self, id: str) -> AgentState | None:
         check_agent_id(id, "id")
@@ -224,13 +230,11 @@ class _StateCore:
         return self._save(given, None)
 
     def save_owned(self, given: AgentState, lease: RunnerLease) -> AgentState:
-        if not isinstance(lease, RunnerLease):
-            raise InvalidAgentDataError("lease", lease, "must be a RunnerLease")
-        return self._save(given, lease)
+        return self._save(given, check_runner_lease(lease))
 
     def _list(self, statuses: frozenset[AgentStatus], limit: int, after: str | None) -> Page[AgentState]:
         check_limit(limit)
-        _check_after(after)
+        check_cursor(after)
         state = self._core.require(AgentState, write=False)
         with self._core.lock:
             rows = _visible(self._core, state, _StateRow)
@@ -278,7 +282,7 @@ class _StateCore:
 
     def claim_resumable(self, runner: str, lease_for: dt.timedelta) -> RunnerLease | None:
         check_runner(runner)
-        check_lease_for(lease_for)
+        lease_for = check_lease_for(lease_for)
         now = self._start()
         with self._core.lock:
             leases = self._leases()
@@ -305,7 +309,7 @@ class _StateCore:
         )
 
     def extend(self, lease: RunnerLease, lease_for: dt.timedelta) -> RunnerLease:
-        check_lease_for(lease_for)
+        lease, lease_for = check_runner_lease(lease), check_lease_for(lease_for)
         now = self._start()
         with self._core.lock:
             self._check_lease(lease, now)
@@ -314,6 +318,7 @@ class _StateCore:
         return attrs.evolve(lease, expires_at=now + lease_for)
 
     def release(self, lease: RunnerLease) -> bool:
+        lease = check_runner_lease(lease)
         now = self._start()
         with self._core.lock:
             try:
@@ -332,7 +337,7 @@ class _SignalCore:
 
     def __init__(self, core: _TransactionCore, clock: Clock | None) -> None:
         self._core = core
-        self._clock: Clock = clock if clock is not None else _utcnow
+        self._clock: Clock = _clock(clock)
 
     def _rows(self, state: _TxState, agent_id: str) -> list[_SignalRow]:
         """The agent's signals in sequence order (lock held)."""
@@ -382,10 +387,7 @@ class _SignalCore:
     def consume(self, agent_id: str, accepted_kinds: Iterable[SignalKind], maximum: int) -> list[Signal]:
         check_maximum(maximum)
         check_agent_id(agent_id)
-        accepted = frozenset(accepted_kinds)
-        for kind in accepted:
-            if not isinstance(kind, SignalKind):
-                raise InvalidAgentDataError("accepted_kinds", kind, "must be SignalKind values")
+        accepted = frozenset(check_signal_kinds(accepted_kinds))
         state = self._core.require(Signal, write=True)
         now = _now(self._clock)
         consumed: list[Signal] = []
@@ -419,14 +421,7 @@ class _EvidenceCore:
         ]
 
     def append_all(self, given: Iterable[Evidence]) -> list[Evidence]:
-        entries: list[Evidence] = []
-        for entry in given:
-            if not isinstance(entry, Evidence):
-                raise InvalidAgentDataError("entry", entry, "must be an Evidence")
-            entries.append(validate_evidence(entry))
-        ids = [entry.id for entry in entries]
-        if len(set(ids)) != len(ids):
-            raise InvalidAgentDataError("entries", ids, "an id appears twice in one batch")
+        entries = prepare_entries(given)
         state = self._core.require(Evidence, write=True)
         stored: list[Evidence] = []
         with self._core.lock:
@@ -459,8 +454,7 @@ class _EvidenceCore:
         return copy.deepcopy(stored)
 
     def get(self, id: uuid.UUID) -> Evidence:
-        if not isinstance(id, uuid.UUID):
-            raise InvalidAgentDataError("id", id, "must be a UUID")
+        check_uuid("id", id, error=InvalidAgentDataError)
         state = self._core.require(Evidence, write=False)
         with self._core.lock:
             for row in _visible(self._core, state, _EvidenceRow).values():
@@ -491,11 +485,8 @@ class _EvidenceCore:
     def list_by_manifest_ref(self, manifest_ref: str, limit: int, after: str | None) -> Page[Evidence]:
         check_agent_id(manifest_ref, "manifest_ref")
         check_limit(limit)
-        _check_after(after)
-        try:
-            after_id = uuid.UUID(after) if after is not None else None
-        except ValueError as exc:
-            raise InvalidAgentDataError("after", after, "is not a cursor of this listing") from exc
+        cursor = check_cursor(after, uuid.UUID)
+        after_id = None if cursor is None else uuid.UUID(cursor)
         state = self._core.require(Evidence, write=False)
         with self._core.lock:
             rows = _visible(self._core, state, _EvidenceRow)
@@ -520,16 +511,22 @@ class _EvidenceCore:
         return verify_chain(entries, recorded_head=recorded)
 
     def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
+        check_agent_id(agent_id)
+        check_positive_int("sequence", sequence, maximum=MAX_BIGINT - 1)
+        check_instance("how", how, Tamper)
         with self._core.lock:
             table = cast(dict[object, _EvidenceRow], self._core.committed.setdefault(_EvidenceRow, {}))
             key = (agent_id, sequence)
-            row = table[key]
+            row = table.get(key)
+            following = (agent_id, sequence + 1)
+            if row is None or (how is Tamper.REORDER and following not in table):
+                missing = key if row is None else following
+                raise EntityNotFoundError(Evidence, missing)
             if how is Tamper.EDIT:
                 table[key] = attrs.evolve(row, entry=attrs.evolve(row.entry, payload={"tampered": True}))
             elif how is Tamper.DELETE:
                 del table[key]
             else:
-                following = (agent_id, sequence + 1)
                 other = table[following]
                 table[key] = attrs.evolve(other, key=key, entry=attrs.evolve(other.entry, sequence=sequence))
                 table[following] = attrs.evolve(

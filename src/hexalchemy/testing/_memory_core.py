@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from hexalchemy.ports import (
     CommitError,
+    ConfigError,
     DuplicateEntityError,
     EntityNotFoundError,
     EntitySpec,
@@ -28,7 +29,13 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VersionConflictError,
 )
-from hexalchemy.rules import EntityDomain
+from hexalchemy.rules import (
+    EntityDomain,
+    check_commit_failure,
+    check_instance,
+    check_items,
+    check_list,
+)
 
 __all__: list[str] = []
 
@@ -171,6 +178,7 @@ class _TransactionCore:
 
     def fail_next_commit(self, error: Exception | None) -> None:
         """Arm a failure for the next outermost commit."""
+        error = check_commit_failure(error)
         failure = (
             error if error is not None else RuntimeError("commit failure injected by fail_next_commit()")
         )
@@ -295,12 +303,20 @@ def _current_task() -> object:
         return None
 
 
+def _core_of(transactions: object, manager: type[object]) -> _TransactionCore:
+    """The core of ``transactions``, an in-memory manager of class ``manager``; ``ConfigError`` otherwise."""
+    checked: Any = check_instance("transactions", transactions, manager, error=ConfigError)
+    core: _TransactionCore = checked._core
+    return core
+
+
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
     __slots__ = ("_spec", "_cls", "_core", "_domain")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
+        check_instance("spec", spec, EntitySpec, error=ConfigError)
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
@@ -336,6 +352,7 @@ class _RepositoryCore(Generic[T, K]):
             return self._core.visible(state, self._cls, key) is not _MISSING
 
     def range(self, ids: Iterable[K]) -> list[T]:
+        ids = check_list("ids", ids)
         state = self._core.require(self._cls, write=False)
         keys = [self._normalize(id) for id in ids]
         with self._core.lock:
@@ -396,6 +413,7 @@ class _RepositoryCore(Generic[T, K]):
         seen.add(key)
 
     def save(self, aggregate: T) -> T:
+        aggregate = check_instance("aggregate", aggregate, self._spec.cls)
         state = self._core.require(self._cls, write=True)
         key, version, result, stored = self._prepare_save(aggregate)
         with self._core.lock:
@@ -404,6 +422,7 @@ class _RepositoryCore(Generic[T, K]):
         return result
 
     def save_all(self, aggregates: Iterable[T]) -> list[T]:
+        aggregates = check_items("aggregates", aggregates, self._spec.cls)
         state = self._core.require(self._cls, write=True)
         prepared = [self._prepare_save(aggregate) for aggregate in aggregates]
         with self._core.lock:
@@ -416,9 +435,11 @@ class _RepositoryCore(Generic[T, K]):
         return [result for _, _, result, _ in prepared]
 
     def delete(self, aggregate: T) -> None:
+        aggregate = check_instance("aggregate", aggregate, self._spec.cls)
         self.delete_all((aggregate,))
 
     def delete_all(self, aggregates: Iterable[T]) -> None:
+        aggregates = check_items("aggregates", aggregates, self._spec.cls)
         state = self._core.require(self._cls, write=True)
         targets = [
             (self._normalize(self._spec.key_of(aggregate)), self._spec.version_of(aggregate))

@@ -22,6 +22,7 @@ from hexalchemy.ports import (
     DeadLetter,
     DeliveryResult,
     EntitySpec,
+    InvalidArgumentError,
     Lease,
     OutboxMessage,
     OutboxStats,
@@ -30,15 +31,22 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import (
     OutboxPolicy,
+    check_callable,
     check_claim,
+    check_dead_before,
     check_error,
+    check_lease,
+    check_message_id,
+    check_message_ids,
     check_outbox_limit,
+    check_publish,
     check_retry_after,
     exhausted_error,
     prepare_batch,
     publisher_raised,
     sort_results,
     stored_error,
+    utc_or_none,
 )
 from hexalchemy.testing._memory_core import _TransactionCore, _TxState
 
@@ -173,6 +181,22 @@ class _WriterCore:
             return [_copy(row.message) for row in _table(self._core).values()]
 
 
+def _checked_policy(policy: object) -> RelayPolicy:
+    """``policy`` if it has what a :class:`RelayPolicy` has (``OutboxPolicy()`` for None), else ``ConfigError``."""
+    if policy is None:
+        return OutboxPolicy()
+    max_attempts = getattr(policy, "max_attempts", None)
+    if (
+        not isinstance(max_attempts, int)
+        or isinstance(max_attempts, bool)
+        or max_attempts < 1
+        or not isinstance(getattr(policy, "archive", None), bool)
+        or not callable(getattr(policy, "retry_delay", None))
+    ):
+        raise ConfigError("policy", policy, "must be an OutboxPolicy (or a RelayPolicy)")
+    return cast(RelayPolicy, policy)
+
+
 _DELIVERY_HOLD: Final = dt.timedelta(days=3650)
 """The lease of a locked delivery: it ends with the delivery, never by expiring."""
 
@@ -186,8 +210,8 @@ class _RelayCore:
         self, core: _TransactionCore, policy: RelayPolicy | None, clock: Callable[[], dt.datetime] | None
     ) -> None:
         self._core = core
-        self._policy: RelayPolicy = policy if policy is not None else OutboxPolicy()
-        self._clock = clock if clock is not None else _utcnow
+        self._policy: RelayPolicy = _checked_policy(policy)
+        self._clock = _utcnow if clock is None else check_callable("clock", clock, error=ConfigError)
 
     def _start(self) -> dt.datetime:
         """Refuse a call made inside a transaction of the manager; return the clock's time, in UTC."""
@@ -196,10 +220,12 @@ class _RelayCore:
                 "the outbox relay store runs each call in its own transaction; "
                 "call it outside the transactions of its manager"
             )
-        now = self._clock()
-        if not isinstance(now, dt.datetime) or now.utcoffset() is None:
-            raise ValueError(f"the clock must return timezone-aware datetimes, not {now!r}")
-        return now.astimezone(dt.UTC)
+        now = utc_or_none(self._clock())
+        if now is None:
+            raise ConfigError(
+                "clock", self._clock, "must return timezone-aware datetimes within years 1..9999"
+            )
+        return now
 
     def _rows(self) -> tuple[dict[uuid.UUID, _Stored], _Shelf]:
         """The messages, every one stamped with its commit order, and the shelf (lock held)."""
@@ -221,7 +247,10 @@ class _RelayCore:
         shelf.dead[row.id] = _Buried(DeadLetter(row.message, error, now), row.order)
 
     def claim(self, limit: int, lease_for: dt.timedelta) -> Lease:
-        check_claim(limit, lease_for)
+        limit, lease_for = check_claim(limit, lease_for)
+        return self._claim(limit, lease_for)
+
+    def _claim(self, limit: int, lease_for: dt.timedelta) -> Lease:
         now = self._start()
         token = uuid.uuid4()
         until = now + lease_for
@@ -260,10 +289,13 @@ class _RelayCore:
 
     # locked delivery: a lease that outlives the publisher stands for the SQL store's row locks
 
-    def start_delivery(self, limit: int) -> Lease:
-        """Take up to ``limit`` due messages for a locked delivery (an empty lease when none is due)."""
-        check_outbox_limit(limit)
-        return self.claim(limit, _DELIVERY_HOLD)
+    def start_delivery(self, limit: int, publish: object) -> Lease:
+        """Take up to ``limit`` due messages for a locked delivery (an empty lease when none is due).
+
+        ``publish`` is only checked here (callable), before anything is taken.
+        """
+        check_publish(publish)
+        return self._claim(check_outbox_limit(limit), _DELIVERY_HOLD)
 
     def settle_delivery(
         self, lease: Lease, results: Sequence[PublishResult] | None, error: Exception | None
@@ -274,7 +306,7 @@ class _RelayCore:
             outcome = (
                 publisher_raised(messages, error) if error is not None else sort_results(messages, results)
             )
-        except TypeError as exc:
+        except InvalidArgumentError as exc:  # the publisher returned something else than results
             error, outcome = exc, publisher_raised(messages, exc)
         self.acknowledge(lease, outcome.published)
         retried = dead_lettered = 0
@@ -289,7 +321,7 @@ class _RelayCore:
         self.release(lease, [message.id for message in lease.messages])
 
     def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
-        wanted = list(dict.fromkeys(ids))
+        lease, wanted = check_lease(lease), check_message_ids(ids)
         now = self._start()
         done = 0
         with self._core.lock:
@@ -307,8 +339,8 @@ class _RelayCore:
     def reject(
         self, lease: Lease, id: uuid.UUID, error: str, retry_after: dt.timedelta | None
     ) -> AcknowledgeResult:
-        text = check_error(error)
-        check_retry_after(retry_after)
+        lease, id, text = check_lease(lease), check_message_id(id), check_error(error)
+        retry_after = check_retry_after(retry_after)
         now = self._start()
         with self._core.lock:
             table, shelf = self._rows()
@@ -329,7 +361,7 @@ class _RelayCore:
         return AcknowledgeResult(1, 0)
 
     def dead_letter(self, lease: Lease, id: uuid.UUID, error: str) -> AcknowledgeResult:
-        text = check_error(error)
+        lease, id, text = check_lease(lease), check_message_id(id), check_error(error)
         now = self._start()
         with self._core.lock:
             table, shelf = self._rows()
@@ -340,7 +372,7 @@ class _RelayCore:
         return AcknowledgeResult(1, 0)
 
     def release(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
-        wanted = list(dict.fromkeys(ids))
+        lease, wanted = check_lease(lease), check_message_ids(ids)
         now = self._start()
         done = 0
         with self._core.lock:
@@ -355,8 +387,7 @@ class _RelayCore:
         return AcknowledgeResult(done, len(wanted) - done)
 
     def dead_letters(self, limit: int) -> list[DeadLetter]:
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+        limit = check_outbox_limit(limit)
         self._start()
         with self._core.lock:
             _, shelf = self._rows()
@@ -367,11 +398,12 @@ class _RelayCore:
         return [attrs.evolve(letter, message=_copy(letter.message)) for letter in letters]
 
     def requeue(self, ids: Iterable[uuid.UUID] | None) -> int:
+        given = None if ids is None else check_message_ids(ids)
         now = self._start()
         moved = 0
         with self._core.lock:
             table, shelf = self._rows()
-            wanted = list(shelf.dead) if ids is None else list(dict.fromkeys(ids))
+            wanted = list(shelf.dead) if given is None else given
             keys = {key for row in table.values() if (key := _idempotency(row.message)) is not None}
             for id in wanted:
                 buried = shelf.dead.get(id)
@@ -391,8 +423,7 @@ class _RelayCore:
         return moved
 
     def purge(self, dead_before: dt.datetime) -> int:
-        if not isinstance(dead_before, dt.datetime) or dead_before.utcoffset() is None:
-            raise ValueError(f"dead_before must be a timezone-aware datetime, not {dead_before!r}")
+        dead_before = check_dead_before(dead_before)
         self._start()
         with self._core.lock:
             _, shelf = self._rows()

@@ -19,12 +19,18 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 
-from hexalchemy.ports import OutboxMessage, PublishResult
+from hexalchemy.ports import ConfigError, InvalidArgumentError, OutboxMessage, PublishResult
+from hexalchemy.rules import check_callable, check_instance, check_items, check_uuid
 
 __all__ = ["AsyncCollectingPublisher", "CollectingPublisher"]
 
 _FailRule = Callable[[OutboxMessage], "str | None"]
 """Decides a message's fate: an error text to refuse it, ``None`` to accept it."""
+
+
+def _check_error_text(error: object) -> None:
+    if not isinstance(error, str) or not error:
+        raise InvalidArgumentError("error", error, "must be a non-empty str (the broker's refusal)")
 
 
 class _Collector:
@@ -33,6 +39,8 @@ class _Collector:
     __slots__ = ("_batches", "_delivered", "_failed", "_lock", "_raise", "_rules", "on_publish")
 
     def __init__(self, on_publish: Callable[[Sequence[OutboxMessage]], object] | None) -> None:
+        if on_publish is not None:
+            check_callable("on_publish", on_publish, error=ConfigError)
         self._lock = threading.Lock()
         self._delivered: list[OutboxMessage] = []
         self._failed: list[tuple[OutboxMessage, str]] = []
@@ -42,6 +50,7 @@ class _Collector:
         self.on_publish = on_publish
 
     def publish(self, messages: Sequence[OutboxMessage]) -> list[PublishResult]:
+        messages = check_items("messages", messages, OutboxMessage)
         if self.on_publish is not None:
             self.on_publish(messages)
         with self._lock:
@@ -127,18 +136,23 @@ class _Shell:
 
     def fail_message(self, id: uuid.UUID, error: str = "refused by the test publisher") -> None:
         """Refuse the message with this id on every attempt (a poison message)."""
+        check_uuid("id", id)
+        _check_error_text(error)
         self._collector.add_rule(lambda message: error if message.id == id else None)
 
     def fail_when(self, rule: _FailRule) -> None:
         """Refuse every message for which ``rule`` returns an error text (it is called under a lock)."""
-        self._collector.add_rule(rule)
+        self._collector.add_rule(check_callable("rule", rule))
 
     def fail_always(self, error: str = "the test broker refuses everything") -> None:
         """Refuse every message (the broker answers, but says no)."""
+        _check_error_text(error)
         self._collector.add_rule(lambda _message: error)
 
     def raise_on_publish(self, error: Exception | None) -> None:
         """Raise ``error`` from every ``publish`` call (the broker is unreachable); ``None`` stops that."""
+        if error is not None:
+            check_instance("error", error, Exception)
         self._collector.raise_on_publish(error)
 
     def heal(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
+    ConfigError,
     Evidence,
     EvidenceKind,
     Page,
@@ -19,6 +20,7 @@ from hexalchemy.ports import (
     SignalKind,
     VerifyResult,
 )
+from hexalchemy.rules import check_callable, check_instance
 from hexalchemy.sqlalchemy._agents_core import (
     AgentStateCore,
     Clock,
@@ -30,6 +32,11 @@ from hexalchemy.sqlalchemy._agents_tables import AgentTables
 from hexalchemy.sqlalchemy._bridge import plan_engine_async, run_own_plan_async
 from hexalchemy.sqlalchemy._operations import run_plan_async
 from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager
+
+
+def _clock(clock: object) -> Clock:
+    """The store's clock: ``clock`` if callable, UTC now for None; else ``ConfigError``."""
+    return utcnow if clock is None else check_callable("clock", clock, error=ConfigError)
 
 
 class AsyncSqlAlchemyAgentStateStore:
@@ -45,10 +52,12 @@ class AsyncSqlAlchemyAgentStateStore:
         *,
         clock: Clock | None = None,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = AgentStateCore(
-            tables, transactions.core, plan_engine_async(transactions.engine), clock or utcnow
+            tables, transactions.core, plan_engine_async(transactions.engine), _clock(clock)
         )
 
     async def get(self, id: str, /) -> AgentState:
@@ -103,9 +112,11 @@ class AsyncSqlAlchemySignalQueue:
         *,
         clock: Clock | None = None,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = SignalQueueCore(tables, transactions.core, clock or utcnow)
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
+        )
+        self._core = SignalQueueCore(tables, transactions.core, _clock(clock))
 
     async def send(self, signal: Signal, /) -> Signal:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
@@ -132,8 +143,10 @@ class AsyncSqlAlchemyEvidenceLog:
     """Each agent's append-only, hash-chained evidence, in the ambient transaction; implements ``AsyncEvidenceLog``."""
 
     def __init__(self, tables: AgentTables, transactions: AsyncSqlAlchemyTransactionManager) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = EvidenceLogCore(tables, transactions.core)
 
     async def append(self, entry: Evidence, /) -> Evidence:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hexalchemy.ports import (
     AcknowledgeResult,
+    ConfigError,
     DeadLetter,
     DeliveryResult,
     Lease,
@@ -19,7 +20,7 @@ from hexalchemy.ports import (
     OutboxStats,
 )
 from hexalchemy.ports.outbox import AsyncPublish
-from hexalchemy.rules import OutboxPolicy
+from hexalchemy.rules import OutboxPolicy, check_instance
 from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
 from hexalchemy.sqlalchemy._bridge import plan_engine_async, run_own_plan_async
 from hexalchemy.sqlalchemy._operations import run_plan_async
@@ -43,8 +44,10 @@ class AsyncSqlAlchemyOutboxWriter:
         *,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, OutboxTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = OutboxWriterCore(tables, transactions.core, max_payload_bytes)
 
     async def add(self, message: OutboxMessage, /) -> bool:
@@ -73,13 +76,13 @@ class AsyncSqlAlchemyOutboxRelayStore:
         *,
         policy: OutboxPolicy = OutboxPolicy(),  # noqa: B008 - immutable
     ) -> None:
-        self.tables = tables
+        self.tables = check_instance("tables", tables, OutboxTables, error=ConfigError)
         self.policy = policy
         if isinstance(engine, AsyncSqlAlchemyTransactionManager):
             self.engine = engine.engine
             ambient = engine.core
         else:
-            self.engine = engine
+            self.engine = check_instance("engine", engine, AsyncEngine, error=ConfigError)
             ambient = None
         self._core = OutboxRelayCore(
             tables, plan_engine_async(self.engine), self.engine.dialect, ambient, policy

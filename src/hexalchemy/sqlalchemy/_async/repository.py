@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
+from hexalchemy.ports import ConfigError
+from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy._operations import run_plan_async
 from hexalchemy.sqlalchemy._repository_core import DEFAULT_COPY_THRESHOLD, RepositoryCore
 from hexalchemy.sqlalchemy.mapping import TableMapping
@@ -30,8 +32,10 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
         *,
         copy_threshold: int | None = DEFAULT_COPY_THRESHOLD,
     ) -> None:
-        self.mapping = mapping
-        self.transactions = transactions
+        self.mapping = check_instance("mapping", mapping, TableMapping, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = RepositoryCore(mapping, transactions.core, copy_threshold)
 
     async def get(self, id: K, /) -> T:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
+    ConfigError,
     Evidence,
     EvidenceKind,
     Page,
@@ -21,6 +22,7 @@ from hexalchemy.ports import (
     SignalKind,
     VerifyResult,
 )
+from hexalchemy.rules import check_callable, check_instance
 from hexalchemy.sqlalchemy._agents_core import (
     AgentStateCore,
     Clock,
@@ -33,6 +35,11 @@ from hexalchemy.sqlalchemy._bridge import plan_engine
 from hexalchemy.sqlalchemy._operations import run_plan
 from hexalchemy.sqlalchemy._outbox_core import run_own_plan
 from hexalchemy.sqlalchemy.transaction import SqlAlchemyTransactionManager
+
+
+def _clock(clock: object) -> Clock:
+    """The store's clock: ``clock`` if callable, UTC now for None; else ``ConfigError``."""
+    return utcnow if clock is None else check_callable("clock", clock, error=ConfigError)
 
 
 class SqlAlchemyAgentStateStore:
@@ -48,10 +55,12 @@ class SqlAlchemyAgentStateStore:
         *,
         clock: Clock | None = None,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = AgentStateCore(
-            tables, transactions.core, plan_engine(transactions.engine), clock or utcnow
+            tables, transactions.core, plan_engine(transactions.engine), _clock(clock)
         )
 
     def get(self, id: str, /) -> AgentState:
@@ -106,9 +115,11 @@ class SqlAlchemySignalQueue:
         *,
         clock: Clock | None = None,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
-        self._core = SignalQueueCore(tables, transactions.core, clock or utcnow)
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
+        )
+        self._core = SignalQueueCore(tables, transactions.core, _clock(clock))
 
     def send(self, signal: Signal, /) -> Signal:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
@@ -133,8 +144,10 @@ class SqlAlchemyEvidenceLog:
     """Each agent's append-only, hash-chained evidence, in the ambient transaction; implements ``EvidenceLog``."""
 
     def __init__(self, tables: AgentTables, transactions: SqlAlchemyTransactionManager) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, AgentTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = EvidenceLogCore(tables, transactions.core)
 
     def append(self, entry: Evidence, /) -> Evidence:

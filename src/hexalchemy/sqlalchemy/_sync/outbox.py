@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from hexalchemy.ports import (
     AcknowledgeResult,
+    ConfigError,
     DeadLetter,
     DeliveryResult,
     Lease,
@@ -21,7 +22,7 @@ from hexalchemy.ports import (
     OutboxStats,
 )
 from hexalchemy.ports.outbox import Publish
-from hexalchemy.rules import OutboxPolicy
+from hexalchemy.rules import OutboxPolicy, check_instance
 from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
 from hexalchemy.sqlalchemy._bridge import plan_engine
 from hexalchemy.sqlalchemy._operations import run_plan
@@ -45,8 +46,10 @@ class SqlAlchemyOutboxWriter:
         *,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
-        self.tables = tables
-        self.transactions = transactions
+        self.tables = check_instance("tables", tables, OutboxTables, error=ConfigError)
+        self.transactions = check_instance(
+            "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
+        )
         self._core = OutboxWriterCore(tables, transactions.core, max_payload_bytes)
 
     def add(self, message: OutboxMessage, /) -> bool:
@@ -75,13 +78,13 @@ class SqlAlchemyOutboxRelayStore:
         *,
         policy: OutboxPolicy = OutboxPolicy(),  # noqa: B008 - immutable
     ) -> None:
-        self.tables = tables
+        self.tables = check_instance("tables", tables, OutboxTables, error=ConfigError)
         self.policy = policy
         if isinstance(engine, SqlAlchemyTransactionManager):
             self.engine = engine.engine
             ambient = engine.core
         else:
-            self.engine = engine
+            self.engine = check_instance("engine", engine, Engine, error=ConfigError)
             ambient = None
         self._core = OutboxRelayCore(tables, plan_engine(self.engine), self.engine.dialect, ambient, policy)
 

@@ -32,6 +32,8 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.rules import check_instance, check_seconds
+from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 
 if TYPE_CHECKING:  # psycopg is an optional dependency: imported when a listener connects
@@ -62,6 +64,8 @@ def _check_channel(channel: str) -> str:
 
 
 def _conninfo(database: DatabaseConfig | str) -> str:
+    if not isinstance(database, DatabaseConfig | str):
+        raise ConfigError("database", database, "must be a DatabaseConfig or a PostgreSQL URL")
     config = database if isinstance(database, DatabaseConfig) else DatabaseConfig(url=database)
     url = make_url(config.url)
     if url.get_backend_name() != "postgresql":
@@ -79,6 +83,7 @@ def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT
     A function ``hexalchemy_outbox_notify()`` (created or replaced) and a statement-level
     trigger ``<table>_notify`` (dropped and created again), so running it twice is harmless.
     """
+    check_instance("table", table, sqlalchemy.Table, error=ConfigError)
     _check_channel(channel)
     preparer = _DIALECT.identifier_preparer
     target = preparer.format_table(table)
@@ -99,9 +104,23 @@ def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT
 def install_notify_trigger(
     connection: sqlalchemy.Connection, table: sqlalchemy.Table, *, channel: str = DEFAULT_NOTIFY_CHANNEL
 ) -> None:
-    """Run :func:`notify_trigger_statements` on ``connection`` (inside its transaction)."""
-    for statement in notify_trigger_statements(table, channel=channel):
-        connection.exec_driver_sql(statement)
+    """Run :func:`notify_trigger_statements` on ``connection`` (inside its transaction).
+
+    ``connection`` must be a PostgreSQL connection (``ConfigError``); a failing statement is a
+    ``DatabaseError``.
+    """
+    statements = notify_trigger_statements(table, channel=channel)
+    check_instance("connection", connection, sqlalchemy.Connection, error=ConfigError)
+    if connection.dialect.name != _DIALECT.name:
+        raise ConfigError("connection", connection, "LISTEN/NOTIFY needs a PostgreSQL database")
+    try:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    except Exception as error:
+        translated = translate_error(error)
+        if translated is error:
+            raise
+        raise translated from error
 
 
 def _listen(channel: str) -> str:
@@ -138,8 +157,12 @@ class PostgresNotifyWakeUp:
     def wait(self, timeout: float | None = None, /) -> bool:
         """Block up to ``timeout`` seconds for a notification; return whether one came.
 
-        Raises the driver's error when the connection fails (the next call reconnects).
+        ``timeout`` is None (no limit) or a number of seconds from 0 to a year
+        (``InvalidArgumentError`` otherwise). Raises the driver's error when the connection
+        fails (the next call reconnects).
         """
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
         try:
             connection = self._connect()
             received = False

@@ -12,7 +12,13 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from hexalchemy.ports import EntitySpec, IsolationLevel
-from hexalchemy.testing._memory_core import _Block, _core_per_thread, _RepositoryCore
+from hexalchemy.rules import check_begin
+from hexalchemy.testing._memory_core import (
+    _Block,
+    _core_of,
+    _core_per_thread,
+    _RepositoryCore,
+)
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -52,6 +58,7 @@ class InMemoryTransactionManager:
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
     ) -> AbstractContextManager[None]:
         """Open a transaction, or a savepoint when the caller (task or thread) is in one already."""
+        read_only, isolation_level = check_begin(read_only, isolation_level)
         return _SyncBlock(_Block(self._core, read_only, isolation_level))
 
     @property
@@ -77,7 +84,7 @@ class InMemoryRepository(Generic[T, K]):
     __slots__ = ("_core",)
 
     def __init__(self, spec: EntitySpec[T, K], transactions: InMemoryTransactionManager) -> None:
-        self._core = _RepositoryCore(spec, transactions._core)
+        self._core = _RepositoryCore(spec, _core_of(transactions, InMemoryTransactionManager))
 
     def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""

@@ -20,6 +20,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.ports.outbox import Publish
 from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
+from hexalchemy.testing._memory_core import _core_of
 from hexalchemy.testing._outbox_core import RelayPolicy, _RelayCore, _WriterCore
 from hexalchemy.testing.memory import InMemoryTransactionManager
 
@@ -36,7 +37,7 @@ class InMemoryOutboxWriter:
     def __init__(
         self, transactions: InMemoryTransactionManager, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES
     ) -> None:
-        self._core = _WriterCore(transactions._core, max_payload_bytes)
+        self._core = _WriterCore(_core_of(transactions, InMemoryTransactionManager), max_payload_bytes)
 
     def add(self, message: OutboxMessage, /) -> bool:
         """Add one message; False if its id or its topic's idempotency key is already in the outbox."""
@@ -68,7 +69,7 @@ class InMemoryOutboxRelayStore:
         policy: RelayPolicy | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._core = _RelayCore(transactions._core, policy, clock)
+        self._core = _RelayCore(_core_of(transactions, InMemoryTransactionManager), policy, clock)
 
     def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
@@ -94,7 +95,7 @@ class InMemoryOutboxRelayStore:
 
     def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
         """Take, publish and settle up to ``limit`` due messages as one delivery (see ``LockedDelivery.deliver``)."""
-        lease = self._core.start_delivery(limit)
+        lease = self._core.start_delivery(limit, publish)
         if not lease.messages:
             return DeliveryResult(0, 0, 0, 0)
         try:

@@ -26,6 +26,7 @@ from hexalchemy.ports import (
     Evidence,
     EvidenceKind,
     InvalidAgentDataError,
+    InvalidArgumentError,
     LeaseLostError,
     NoActiveTransactionError,
     RetryableError,
@@ -38,6 +39,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import evidence_hash, new_agent_state, new_evidence, new_signal
 from hexalchemy.rules.agent_limits import MAX_AGENT_PAYLOAD_BYTES
+from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.testing.agents import Tamper
 from hexalchemy.testing.contracts._support import AsyncContract, BoomError, run_concurrently
 
@@ -288,6 +290,40 @@ class AsyncAgentStoreContract(AsyncContract):
         async with harness.transactions.begin():
             await harness.states.save_owned(lease.state, extended)
 
+    @pytest.mark.parametrize(
+        "lease_for",
+        [dt.timedelta(0), MAX_DURATION + dt.timedelta(seconds=1), dt.timedelta.max],
+        ids=["zero", "beyond-a-year", "max"],
+    )
+    async def test_a_bad_lease_length_is_refused(
+        self, harness: AsyncAgentHarness, lease_for: dt.timedelta
+    ) -> None:
+        await _save(harness, _agent())
+        with pytest.raises(InvalidArgumentError, match="lease_for"):
+            await harness.states.claim_resumable("runner-a", lease_for=lease_for)
+        assert await harness.states.claim_resumable("runner-a", lease_for=_LONG) is not None
+
+    async def test_the_lease_calls_refuse_what_is_not_a_runner_lease(
+        self, harness: AsyncAgentHarness
+    ) -> None:
+        await _save(harness, _agent())
+        lease = await harness.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None
+        not_a_lease: Any = lease.token
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            await harness.states.extend(not_a_lease, lease_for=_LONG)
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            await harness.states.release(not_a_lease)
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="lease"):
+                await harness.states.save_owned(lease.state, not_a_lease)
+        assert await harness.states.release(lease) is True
+
+    @pytest.mark.parametrize("after", [5, "", "a\x00b", "x" * 300], ids=["int", "empty", "nul", "long"])
+    async def test_a_bad_listing_cursor_is_refused(self, harness: AsyncAgentHarness, after: Any) -> None:
+        with pytest.raises(InvalidArgumentError, match="after"):
+            await _read(harness, lambda: harness.states.list_by_status(AgentStatus.ACTIVE, after=after))
+
     async def test_a_released_agent_can_be_claimed_again(self, harness: AsyncAgentHarness) -> None:
         await _save(harness, _agent())
         lease = await harness.states.claim_resumable("runner-a", lease_for=_LONG)
@@ -408,7 +444,7 @@ class AsyncAgentStoreContract(AsyncContract):
 
     async def test_a_maximum_below_one_is_refused(self, harness: AsyncAgentHarness) -> None:
         async with harness.transactions.begin():
-            with pytest.raises(InvalidAgentDataError):
+            with pytest.raises(InvalidArgumentError, match="maximum"):
                 await harness.signals.consume("agent-1", _ALL_KINDS, maximum=0)
 
     async def test_list_pending_stops_at_limit(self, harness: AsyncAgentHarness) -> None:
@@ -437,7 +473,7 @@ class AsyncAgentStoreContract(AsyncContract):
 
     @pytest.mark.parametrize("after", [-1, True, 1.5, "2"])
     async def test_a_bad_list_pending_cursor_is_refused(self, harness: AsyncAgentHarness, after: Any) -> None:
-        with pytest.raises(InvalidAgentDataError, match="after_sequence"):
+        with pytest.raises(InvalidArgumentError, match="after_sequence"):
             await _read(harness, lambda: harness.signals.list_pending("agent-1", after_sequence=after))
 
     async def test_concurrent_consumers_take_each_signal_exactly_once(

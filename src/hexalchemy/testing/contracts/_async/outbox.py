@@ -18,6 +18,7 @@ from hexalchemy.ports import (
     AsyncOutboxWriter,
     AsyncTransactionManager,
     DeliveryResult,
+    InvalidArgumentError,
     InvalidMessageError,
     Lease,
     NoActiveTransactionError,
@@ -29,6 +30,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.ports.outbox import AsyncPublish
 from hexalchemy.rules import new_message
+from hexalchemy.rules.arguments import MAX_BATCH, MAX_DURATION
 from hexalchemy.rules.outbox_results import MISSING_RESULT
 from hexalchemy.testing.contracts._support import AsyncContract, BoomError
 
@@ -293,10 +295,87 @@ class AsyncOutboxContract(AsyncContract):
         assert await _claim_ids(harness) == _ids(later)
 
     async def test_a_bad_claim_is_refused(self, harness: AsyncOutboxHarness) -> None:
-        with pytest.raises(ValueError, match="limit"):
+        with pytest.raises(InvalidArgumentError, match="limit"):
             await harness.relay.claim(limit=0, lease_for=_LONG)
-        with pytest.raises(ValueError, match="lease_for"):
+        with pytest.raises(InvalidArgumentError, match="lease_for"):
             await harness.relay.claim(limit=1, lease_for=dt.timedelta(0))
+
+    @pytest.mark.parametrize("limit", [MAX_BATCH + 1, 2**63])
+    async def test_a_claim_above_the_batch_bound_is_refused(
+        self, harness: AsyncOutboxHarness, limit: int
+    ) -> None:
+        await _commit(harness, _message())
+        with pytest.raises(InvalidArgumentError, match="limit"):
+            await harness.relay.claim(limit=limit, lease_for=_LONG)
+        assert len(await _claim_ids(harness)) == 1
+
+    @pytest.mark.parametrize("lease_for", [MAX_DURATION + dt.timedelta(seconds=1), dt.timedelta.max])
+    async def test_a_lease_longer_than_the_bound_is_refused(
+        self, harness: AsyncOutboxHarness, lease_for: dt.timedelta
+    ) -> None:
+        await _commit(harness, _message())
+        with pytest.raises(InvalidArgumentError, match="lease_for"):
+            await harness.relay.claim(limit=1, lease_for=lease_for)
+        assert len(await _claim_ids(harness)) == 1
+
+    async def test_outcomes_refuse_what_is_not_a_lease(self, harness: AsyncOutboxHarness) -> None:
+        (message,) = await _commit(harness, _message())
+        lease = await _claim(harness)
+        not_a_lease: Any = lease.token
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            await harness.relay.acknowledge(not_a_lease, [message.id])
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            await harness.relay.reject(not_a_lease, message.id, "x")
+        assert await harness.relay.acknowledge(lease, [message.id]) == AcknowledgeResult(1, 0)
+
+    @pytest.mark.parametrize("ids", [5, "not ids", [None], [str(uuid.UUID(int=1))]])
+    async def test_ids_must_be_an_iterable_of_uuids(self, harness: AsyncOutboxHarness, ids: Any) -> None:
+        (message,) = await _commit(harness, _message())
+        lease = await _claim(harness)
+        with pytest.raises(InvalidArgumentError, match="ids"):
+            await harness.relay.acknowledge(lease, ids)
+        with pytest.raises(InvalidArgumentError, match="ids"):
+            await harness.relay.release(lease, ids)
+        with pytest.raises(InvalidArgumentError, match="ids"):
+            await harness.relay.requeue(ids)
+        assert await harness.relay.acknowledge(lease, [message.id]) == AcknowledgeResult(1, 0)
+
+    @pytest.mark.parametrize("limit", [0, -1, MAX_BATCH + 1, cast(Any, "10")])
+    async def test_a_bad_dead_letters_limit_is_refused(self, harness: AsyncOutboxHarness, limit: int) -> None:
+        with pytest.raises(InvalidArgumentError, match="limit"):
+            await harness.relay.dead_letters(limit=limit)
+
+    @pytest.mark.parametrize(
+        "dead_before",
+        [
+            dt.datetime(2024, 1, 1),
+            dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            cast(Any, "2024-01-01"),
+        ],
+    )
+    async def test_purge_refuses_a_naive_or_out_of_range_time(
+        self, harness: AsyncOutboxHarness, dead_before: dt.datetime
+    ) -> None:
+        with pytest.raises(InvalidArgumentError, match="dead_before"):
+            await harness.relay.purge(dead_before=dead_before)
+
+    @pytest.mark.parametrize("messages", [5, None, "message"])
+    async def test_add_all_refuses_what_is_not_an_iterable(
+        self, harness: AsyncOutboxHarness, messages: Any
+    ) -> None:
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="messages"):
+                await harness.writer.add_all(messages)
+        assert await _claim_ids(harness) == []
+
+    async def test_a_message_time_beyond_year_9999_in_utc_is_refused(
+        self, harness: AsyncOutboxHarness
+    ) -> None:
+        late = dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone(-dt.timedelta(hours=1)))
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidMessageError, match="available_at"):
+                await harness.writer.add(attrs.evolve(_message(), available_at=late))
+        assert await _claim_ids(harness) == []
 
     async def test_the_relay_store_refuses_calls_inside_a_transaction(
         self, harness: AsyncOutboxHarness
@@ -441,7 +520,7 @@ class AsyncOutboxContract(AsyncContract):
     async def test_a_bad_retry_after_is_refused(self, harness: AsyncOutboxHarness) -> None:
         (message,) = await _commit(harness, _message())
         lease = await _claim(harness)
-        with pytest.raises(ValueError, match="retry_after"):
+        with pytest.raises(InvalidArgumentError, match="retry_after"):
             await harness.relay.reject(lease, message.id, "x", retry_after=dt.timedelta(seconds=-1))
 
     # -- locked delivery ---------------------------------------------------------------------------
@@ -546,7 +625,7 @@ class AsyncOutboxContract(AsyncContract):
 
         result = await _deliver(harness, wrong_results)
         assert (result.messages, result.published, result.retried) == (1, 0, 1)
-        assert isinstance(result.error, TypeError)
+        assert isinstance(result.error, InvalidArgumentError)
 
     async def test_the_failure_at_max_attempts_dead_letters_the_message(
         self, harness: AsyncOutboxHarness
@@ -590,7 +669,7 @@ class AsyncOutboxContract(AsyncContract):
         await _commit(harness, _message())
         broker = _Broker()
         for limit in (0, -1, cast(Any, "10"), cast(Any, True)):
-            with pytest.raises(ValueError, match="limit"):
+            with pytest.raises(InvalidArgumentError, match="limit"):
                 await _deliver(harness, broker.publish, limit=limit)
         assert broker.batches == 0
         assert len(await _claim_ids(harness)) == 1

@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -17,6 +17,7 @@ from hexalchemy.ports import (
     AsyncRepository,
     DuplicateEntityError,
     EntityNotFoundError,
+    InvalidArgumentError,
     InvalidValueError,
     NoActiveTransactionError,
     VersionConflictError,
@@ -390,6 +391,44 @@ class AsyncRepositoryContract(AsyncContract):
             assert await accounts.range(ids) == [existing]
         async with harness.transactions.begin():
             assert await accounts.range(ids) == [existing]
+
+    @pytest.mark.parametrize("given", [None, 5, "text", new_account], ids=["None", "int", "str", "function"])
+    async def test_save_refuses_what_is_not_an_aggregate_of_its_class(
+        self, harness: AsyncHarness, given: object
+    ) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="aggregate"):
+                await accounts.save(given)
+            with pytest.raises(InvalidArgumentError, match="aggregate"):
+                await accounts.delete(given)
+            assert harness.transactions.in_transaction
+
+    @pytest.mark.parametrize("given", [None, 5, "text", b"bytes"], ids=["None", "int", "str", "bytes"])
+    async def test_collections_refuse_what_is_not_a_collection(
+        self, harness: AsyncHarness, given: object
+    ) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="aggregates"):
+                await accounts.save_all(given)
+            with pytest.raises(InvalidArgumentError, match="aggregates"):
+                await accounts.delete_all(given)
+            with pytest.raises(InvalidArgumentError, match="ids"):
+                await accounts.range(given)
+            saved = await accounts.save(new_account())
+        async with harness.transactions.begin():
+            assert await accounts.get(saved.id) == saved
+
+    async def test_save_all_refuses_an_item_that_is_not_an_aggregate_and_saves_nothing(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        good = new_account("good")
+        async with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match=r"aggregates\[1\]"):
+                await accounts.save_all([good, None])
+            assert await accounts.range([good.id]) == []
 
     async def test_save_all_with_a_key_twice_raises_invalid_value_and_saves_nothing(
         self, harness: AsyncHarness

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -15,6 +15,7 @@ from hexalchemy.ports import (
     AsyncRepository,
     CommitError,
     DuplicateEntityError,
+    InvalidArgumentError,
     IsolationLevel,
     ReadOnlyTransactionError,
     TransactionUsageError,
@@ -218,6 +219,19 @@ class AsyncTransactionContract(AsyncContract):
             saved = await accounts.save(new_account())
         async with harness.transactions.begin():
             assert await accounts.get(saved.id) == saved
+
+    @pytest.mark.parametrize(
+        "arguments",
+        [{"read_only": "yes"}, {"read_only": 1}, {"isolation_level": "SERIALIZABLE"}],
+        ids=["read_only-str", "read_only-int", "isolation_level-str"],
+    )
+    async def test_begin_refuses_arguments_of_the_wrong_type_when_it_is_called(
+        self, harness: AsyncHarness, arguments: dict[str, object]
+    ) -> None:
+        begin: Any = harness.transactions.begin
+        with pytest.raises(InvalidArgumentError, match=next(iter(arguments))):
+            begin(**arguments)
+        assert not harness.transactions.in_transaction
 
     @pytest.mark.parametrize("level", list(IsolationLevel), ids=lambda level: level.name)
     async def test_an_outermost_transaction_accepts_every_isolation_level(

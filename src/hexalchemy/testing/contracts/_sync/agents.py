@@ -26,6 +26,7 @@ from hexalchemy.ports import (
     EvidenceKind,
     EvidenceLog,
     InvalidAgentDataError,
+    InvalidArgumentError,
     LeaseLostError,
     NoActiveTransactionError,
     RetryableError,
@@ -40,6 +41,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import evidence_hash, new_agent_state, new_evidence, new_signal
 from hexalchemy.rules.agent_limits import MAX_AGENT_PAYLOAD_BYTES
+from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.testing.agents import Tamper
 from hexalchemy.testing.contracts._support import (
     BoomError,
@@ -285,6 +287,35 @@ class AgentStoreContract(Contract):
         with harness.transactions.begin():
             harness.states.save_owned(lease.state, extended)
 
+    @pytest.mark.parametrize(
+        "lease_for",
+        [dt.timedelta(0), MAX_DURATION + dt.timedelta(seconds=1), dt.timedelta.max],
+        ids=["zero", "beyond-a-year", "max"],
+    )
+    def test_a_bad_lease_length_is_refused(self, harness: AgentHarness, lease_for: dt.timedelta) -> None:
+        _save(harness, _agent())
+        with pytest.raises(InvalidArgumentError, match="lease_for"):
+            harness.states.claim_resumable("runner-a", lease_for=lease_for)
+        assert harness.states.claim_resumable("runner-a", lease_for=_LONG) is not None
+
+    def test_the_lease_calls_refuse_what_is_not_a_runner_lease(self, harness: AgentHarness) -> None:
+        _save(harness, _agent())
+        lease = harness.states.claim_resumable("runner-a", lease_for=_LONG)
+        assert lease is not None
+        not_a_lease: Any = lease.token
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            harness.states.extend(not_a_lease, lease_for=_LONG)
+        with pytest.raises(InvalidArgumentError, match="lease"):
+            harness.states.release(not_a_lease)
+        with harness.transactions.begin(), pytest.raises(InvalidArgumentError, match="lease"):
+            harness.states.save_owned(lease.state, not_a_lease)
+        assert harness.states.release(lease) is True
+
+    @pytest.mark.parametrize("after", [5, "", "a\x00b", "x" * 300], ids=["int", "empty", "nul", "long"])
+    def test_a_bad_listing_cursor_is_refused(self, harness: AgentHarness, after: Any) -> None:
+        with pytest.raises(InvalidArgumentError, match="after"):
+            _read(harness, lambda: harness.states.list_by_status(AgentStatus.ACTIVE, after=after))
+
     def test_a_released_agent_can_be_claimed_again(self, harness: AgentHarness) -> None:
         _save(harness, _agent())
         lease = harness.states.claim_resumable("runner-a", lease_for=_LONG)
@@ -391,7 +422,7 @@ class AgentStoreContract(Contract):
         assert _read(harness, lambda: harness.signals.pending_count("agent-1")) == 2
 
     def test_a_maximum_below_one_is_refused(self, harness: AgentHarness) -> None:
-        with harness.transactions.begin(), pytest.raises(InvalidAgentDataError):
+        with harness.transactions.begin(), pytest.raises(InvalidArgumentError, match="maximum"):
             harness.signals.consume("agent-1", _ALL_KINDS, maximum=0)
 
     def test_list_pending_stops_at_limit(self, harness: AgentHarness) -> None:
@@ -420,7 +451,7 @@ class AgentStoreContract(Contract):
 
     @pytest.mark.parametrize("after", [-1, True, 1.5, "2"])
     def test_a_bad_list_pending_cursor_is_refused(self, harness: AgentHarness, after: Any) -> None:
-        with pytest.raises(InvalidAgentDataError, match="after_sequence"):
+        with pytest.raises(InvalidArgumentError, match="after_sequence"):
             _read(harness, lambda: harness.signals.list_pending("agent-1", after_sequence=after))
 
     def test_concurrent_consumers_take_each_signal_exactly_once(self, harness: AgentHarness) -> None:

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -18,6 +18,7 @@ import pytest
 from hexalchemy.ports import (
     DuplicateEntityError,
     EntityNotFoundError,
+    InvalidArgumentError,
     InvalidValueError,
     NoActiveTransactionError,
     Repository,
@@ -377,6 +378,42 @@ class RepositoryContract(Contract):
             assert accounts.range(ids) == [existing]
         with harness.transactions.begin():
             assert accounts.range(ids) == [existing]
+
+    @pytest.mark.parametrize("given", [None, 5, "text", new_account], ids=["None", "int", "str", "function"])
+    def test_save_refuses_what_is_not_an_aggregate_of_its_class(
+        self, harness: Harness, given: object
+    ) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="aggregate"):
+                accounts.save(given)
+            with pytest.raises(InvalidArgumentError, match="aggregate"):
+                accounts.delete(given)
+            assert harness.transactions.in_transaction
+
+    @pytest.mark.parametrize("given", [None, 5, "text", b"bytes"], ids=["None", "int", "str", "bytes"])
+    def test_collections_refuse_what_is_not_a_collection(self, harness: Harness, given: object) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match="aggregates"):
+                accounts.save_all(given)
+            with pytest.raises(InvalidArgumentError, match="aggregates"):
+                accounts.delete_all(given)
+            with pytest.raises(InvalidArgumentError, match="ids"):
+                accounts.range(given)
+            saved = accounts.save(new_account())
+        with harness.transactions.begin():
+            assert accounts.get(saved.id) == saved
+
+    def test_save_all_refuses_an_item_that_is_not_an_aggregate_and_saves_nothing(
+        self, harness: Harness
+    ) -> None:
+        accounts: Any = harness.repository(ACCOUNTS)
+        good = new_account("good")
+        with harness.transactions.begin():
+            with pytest.raises(InvalidArgumentError, match=r"aggregates\[1\]"):
+                accounts.save_all([good, None])
+            assert accounts.range([good.id]) == []
 
     def test_save_all_with_a_key_twice_raises_invalid_value_and_saves_nothing(self, harness: Harness) -> None:
         accounts = harness.repository(ACCOUNTS)

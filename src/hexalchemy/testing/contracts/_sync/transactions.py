@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from hexalchemy.ports import (
     CommitError,
     DuplicateEntityError,
+    InvalidArgumentError,
     IsolationLevel,
     ReadOnlyTransactionError,
     Repository,
@@ -198,6 +199,19 @@ class TransactionContract(Contract):
             saved = accounts.save(new_account())
         with harness.transactions.begin():
             assert accounts.get(saved.id) == saved
+
+    @pytest.mark.parametrize(
+        "arguments",
+        [{"read_only": "yes"}, {"read_only": 1}, {"isolation_level": "SERIALIZABLE"}],
+        ids=["read_only-str", "read_only-int", "isolation_level-str"],
+    )
+    def test_begin_refuses_arguments_of_the_wrong_type_when_it_is_called(
+        self, harness: Harness, arguments: dict[str, object]
+    ) -> None:
+        begin: Any = harness.transactions.begin
+        with pytest.raises(InvalidArgumentError, match=next(iter(arguments))):
+            begin(**arguments)
+        assert not harness.transactions.in_transaction
 
     @pytest.mark.parametrize("level", list(IsolationLevel), ids=lambda level: level.name)
     def test_an_outermost_transaction_accepts_every_isolation_level(
