@@ -23,7 +23,10 @@ class Settings:
 
     Every job runs each side ``warmup`` times untimed, then ``repetitions`` timed runs per
     side, alternating; ``get`` uses ``get_repetitions`` shorter runs of ``get_calls`` calls
-    instead, so that the pairs it compares are close together in time.
+    instead, so that the pairs it compares are close together in time. A run of the
+    9-column ``range9`` job is ``range_calls`` reads of ``range_ids`` ids; a run of the
+    short business transactions (``txn``) is ``transactions`` transactions, and they do
+    ``transaction_repetitions`` timed runs per side.
     """
 
     repetitions: int
@@ -31,10 +34,22 @@ class Settings:
     get_calls: int
     warmup: int
     rows: int = 10_000
+    range_calls: int = 20
+    range_ids: int = 1_000
+    transactions: int = 300
+    transaction_repetitions: int = 7
 
 
 FULL = Settings(repetitions=11, get_repetitions=41, get_calls=250, warmup=2)
-QUICK = Settings(repetitions=3, get_repetitions=9, get_calls=200, warmup=1)
+QUICK = Settings(
+    repetitions=3,
+    get_repetitions=9,
+    get_calls=200,
+    warmup=1,
+    range_calls=10,
+    transactions=100,
+    transaction_repetitions=3,
+)
 
 
 @attrs.define
@@ -113,9 +128,9 @@ class Timings:
 class Measurement:
     """One row of the table.
 
-    ``kind`` "latency": values are seconds per call, the ratio is hexalchemy / raw and the
-    target a maximum. "throughput": values are rows per second, the ratio is
-    hexalchemy / raw and the target a minimum.
+    ``kind`` "latency": values are seconds per ``unit`` (a call, a row, a transaction), the
+    ratio is hexalchemy / raw of the times and the target a maximum. "throughput": values
+    are rows per second, the ratio is hexalchemy / raw and the target a minimum.
     """
 
     operation: str
@@ -124,15 +139,16 @@ class Measurement:
     work: int
     timings: Timings
     target: float
+    unit: str = "call"
 
     @property
     def hexalchemy_value(self) -> float:
-        """Seconds per call (latency) or rows per second (throughput)."""
+        """Seconds per unit (latency) or rows per second (throughput)."""
         return self._value(self.timings.hexalchemy_median)
 
     @property
     def raw_value(self) -> float:
-        """Seconds per call (latency) or rows per second (throughput)."""
+        """Seconds per unit (latency) or rows per second (throughput)."""
         return self._value(self.timings.raw_median)
 
     def _value(self, seconds: float) -> float:
@@ -170,16 +186,21 @@ class Measurement:
 
     @property
     def cpu_per_unit(self) -> tuple[float, float]:
-        """Client CPU µs per call (get) or per row, hexalchemy and raw (medians)."""
+        """Client CPU µs per :attr:`per` (a call, a row, a transaction), hexalchemy and raw (medians)."""
         return (
             self.timings.hexalchemy_cpu_median / self.work * 1e6,
             self.timings.raw_cpu_median / self.work * 1e6,
         )
 
+    @property
+    def per(self) -> str:
+        """What a value and a CPU figure are per: the latency unit, or a row for throughput."""
+        return self.unit if self.kind == "latency" else "row"
+
     def format_value(self, value: float) -> str:
         """Render a value with its unit."""
         if self.kind == "latency":
-            return f"{value * 1e6:,.0f} µs/call"
+            return f"{value * 1e6:,.{1 if value < 1e-4 else 0}f} µs/{self.unit}"
         return f"{value:,.0f} rows/s"
 
 
@@ -275,10 +296,10 @@ def cpu_table(measurements: Sequence[Measurement]) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for m in measurements:
-        unit = "call" if m.kind == "latency" else "row"
+        unit = m.per
         hexalchemy, raw = m.cpu_per_unit
         lines.append(
-            f"| {m.operation} | {m.mode} | {hexalchemy:.1f} µs/{unit} | {raw:.1f} µs/{unit} | "
-            f"{hexalchemy - raw:+.1f} µs/{unit} |"
+            f"| {m.operation} | {m.mode} | {hexalchemy:,.1f} µs/{unit} | {raw:,.1f} µs/{unit} | "
+            f"{hexalchemy - raw:+,.1f} µs/{unit} |"
         )
     return "\n".join(lines)

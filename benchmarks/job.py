@@ -34,7 +34,10 @@ class Job:
     """A benchmarked operation.
 
     ``sync`` and ``async_`` prepare the table state the job needs and return its runners;
-    ``work`` is how many calls (latency) or rows (throughput) one run does.
+    ``work`` is how many calls (latency) or rows (throughput) one run does; ``unit`` names
+    what a latency job's work counts (a call, a row, a transaction). ``clean_up``, given
+    the database URL, drops what the job created (its tables) once it has been measured,
+    whether or not it succeeded.
     """
 
     name: str
@@ -45,18 +48,25 @@ class Job:
     repetitions: Callable[[Settings], int]
     sync: Callable[[SyncSides, Settings], Runners]
     async_: Callable[[AsyncSides, Settings], Awaitable[AsyncRunners]]
+    unit: str = "call"
+    clean_up: Callable[[str], None] | None = None
 
     def measure_sync(self, sides: SyncSides, settings: Settings) -> Measurement:
         """Prepare, then time both sides interleaved."""
-        runners = self.sync(sides, settings)
-        timings = interleave(
-            runners.hexalchemy, runners.raw, settings, self.repetitions(settings), f"{self.name} (sync)"
-        )
-        return Measurement(self.name, "sync", self.kind, self.work(settings), timings, self.target)
+        try:
+            runners = self.sync(sides, settings)
+            timings = interleave(
+                runners.hexalchemy, runners.raw, settings, self.repetitions(settings), f"{self.name} (sync)"
+            )
+        finally:
+            if self.clean_up is not None:
+                self.clean_up(sides.engine.url.render_as_string(hide_password=False))
+        return Measurement(self.name, "sync", self.kind, self.work(settings), timings, self.target, self.unit)
 
     async def measure_async(self, settings: Settings, url: str | None = None) -> Measurement:
         """Open fresh async sides, prepare, time both sides interleaved, close."""
-        sides = await AsyncSides.open(url or default_url())
+        url = url or default_url()
+        sides = await AsyncSides.open(url)
         try:
             runners = await self.async_(sides, settings)
             timings = await interleave_async(
@@ -68,4 +78,8 @@ class Job:
             )
         finally:
             await sides.close()
-        return Measurement(self.name, "async", self.kind, self.work(settings), timings, self.target)
+            if self.clean_up is not None:
+                self.clean_up(url)
+        return Measurement(
+            self.name, "async", self.kind, self.work(settings), timings, self.target, self.unit
+        )
