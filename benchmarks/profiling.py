@@ -1,6 +1,9 @@
 """Profile the timed part of one job with cProfile and print where the time goes.
 
-``python -m benchmarks.profiling get|range|insert|update [--async] [--side hexalchemy|raw|both]``
+``python -m benchmarks.profiling <job key> [--variant N] [--async] [--side hexalchemy|raw|both]``
+
+``--variant`` picks among the jobs of one key: for ``get9``, ``range9``, ``insert9`` and
+``update9``, 0 is the hand-written table and 1 the derived one.
 
 Only the timed block of each run is profiled (the untimed truncate and seed are not).
 With ``--side both`` (the default) both sides are profiled and the last listings show the
@@ -46,6 +49,8 @@ def _profile_sync(job: Job, url: str, runs: int, settings: Settings) -> dict[Sid
                     set_profiler(None)
         sides.drop_table()
     finally:
+        if job.clean_up is not None:
+            job.clean_up(url)
         sides.close()
     return profiles
 
@@ -72,6 +77,8 @@ async def _profile_async(job: Job, url: str, runs: int, settings: Settings) -> d
             await sides.close()
         creator.drop_table()
     finally:
+        if job.clean_up is not None:
+            job.clean_up(url)
         creator.close()
     return profiles
 
@@ -119,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("job", choices=[job.key for job in JOBS])
+    parser.add_argument("job", choices=list(dict.fromkeys(job.key for job in JOBS)))
+    parser.add_argument("--variant", type=int, default=0, help="which job of the key (default 0: the first)")
     parser.add_argument("--async", dest="use_async", action="store_true", help="profile the async side")
     parser.add_argument("--side", choices=("hexalchemy", "raw", "both"), default="both")
     parser.add_argument("--runs", type=int, default=5, help="profiled runs per side (default 5)")
@@ -127,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", help="also write the hexalchemy side's pstats data to this file")
     parser.add_argument("--url", default=default_url())
     arguments = parser.parse_args(argv)
-    job = next(job for job in JOBS if job.key == arguments.job)
+    job = [job for job in JOBS if job.key == arguments.job][arguments.variant]
     settings = FULL
     if arguments.use_async:
         profiles = asyncio.run(_profile_async(job, arguments.url, arguments.runs, settings))
@@ -143,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = pstats.Stats(profiles[side], stream=sys.stdout).strip_dirs()
         stats.sort_stats("cumulative").print_stats(arguments.limit)
     if arguments.side == "both":
-        unit = "call" if job.kind == "latency" else "row"
+        unit = job.unit if job.kind == "latency" else "row"
         print_overhead(profiles, arguments.runs * job.work(settings), unit, arguments.limit)
     return 0
 

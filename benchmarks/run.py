@@ -1,9 +1,16 @@
 """Run every benchmark job, sync and async, and print the markdown table on stdout.
 
-``python -m benchmarks.run [--quick] [--only get,range,insert,update] [--url URL]``
+``python -m benchmarks.run [--quick] [--only get,range,insert,update] [--mode sync] [--url URL]``
 
 Progress goes to stderr. The database URL defaults to ``$HEXALCHEMY_TEST_POSTGRESQL_URL``
-or the local test database; the ``bench_orders`` table is created and dropped.
+or the local test database; the ``bench_orders`` table is created and dropped, and so
+are each job's own tables.
+
+The ``--only`` keys: ``get``, ``range``, ``insert``, ``update`` (the 10-column ``Order``);
+``get9``, ``range9``, ``insert9``, ``update9`` (issue 12's 9-column ``Invoice``, on a
+hand-written and on a derived table); ``txn``, ``txn_outbox`` (the short business
+transaction, without and with an outbox message); ``outbox``, ``outbox_cost``,
+``agents_boundary``, ``agents_signals``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from benchmarks import (
     agents_support,
     get_by_id,
     insert_many,
+    invoice_get,
+    invoice_insert,
+    invoice_range,
+    invoice_update,
     outbox_cost,
     outbox_relay,
     outbox_support,
@@ -41,6 +52,10 @@ JOBS: Final[tuple[Job, ...]] = (
     range_read.JOB,
     insert_many.JOB,
     update_many.JOB,
+    *invoice_get.JOBS,  # --only get9: the 9-column aggregate, hand-written and derived table
+    *invoice_range.JOBS,  # --only range9
+    *invoice_insert.JOBS,  # --only insert9
+    *invoice_update.JOBS,  # --only update9: one field changed
     *outbox_relay.JOBS,  # --only outbox: relay throughput, 4 jobs
     *outbox_cost.JOBS,  # --only outbox_cost: what the outbox adds to a transaction, 2 jobs
     agents_boundary.JOB,  # --only agents_boundary: an agent's action boundary, p50 and p99
@@ -53,12 +68,17 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and calls (a smoke run)")
     parser.add_argument(
         "--only",
-        default=",".join(job.key for job in JOBS),
-        help="comma-separated jobs to run, of: " + ", ".join(job.key for job in JOBS),
+        default=",".join(dict.fromkeys(job.key for job in JOBS)),
+        help="comma-separated jobs to run, of: " + ", ".join(dict.fromkeys(job.key for job in JOBS)),
     )
     parser.add_argument("--mode", choices=("sync", "async", "both"), default="both")
     parser.add_argument("--url", default=default_url(), help="SQLAlchemy URL of the PostgreSQL database")
     return parser.parse_args(argv)
+
+
+def _setting(sides: SyncSides, name: str) -> str:
+    row = sides.raw.execute(f"SELECT current_setting('{name}')").fetchone()
+    return str(row[0]) if row is not None else "?"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     measurements: list[Measurement] = []
     sides = SyncSides(arguments.url)
     server = sides.raw.info.parameter_status("server_version") or "?"
+    durability = ", ".join(f"{name} {_setting(sides, name)}" for name in ("fsync", "synchronous_commit"))
     try:
         sides.create_table()
         for job in jobs:
@@ -93,14 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         sides.close()
     elapsed = time.perf_counter() - began
+    load_after = os.getloadavg()[0]
 
     print(
         f"hexalchemy vs raw psycopg 3, PostgreSQL {server}, Python {platform.python_version()}, "
-        f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__}); "
+        f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__}), "
+        f"{durability}; "
         f"{settings.warmup} warm-up run(s), then {settings.repetitions} runs per side "
-        f"({settings.get_repetitions} runs of {settings.get_calls} calls for get), alternating; "
+        f"({settings.get_repetitions} runs of {settings.get_calls} calls for get and get9, "
+        f"{settings.transaction_repetitions} runs of {settings.transactions} transactions for txn), alternating; "
         f"values are medians, ratio is the median of the paired ratios; {elapsed:.0f} s in all; "
-        f"1-minute load average {load_before:.2f} at the start"
+        f"1-minute load average {load_before:.2f} at the start, {load_after:.2f} at the end"
     )
     print()
     print(markdown_table(measurements))
