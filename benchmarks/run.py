@@ -41,6 +41,7 @@ from benchmarks import (
     outbox_relay,
     outbox_support,
     range_read,
+    short_transaction,
     update_many,
 )
 from benchmarks.databases import SyncSides, default_url
@@ -56,6 +57,7 @@ JOBS: Final[tuple[Job, ...]] = (
     *invoice_range.JOBS,  # --only range9
     *invoice_insert.JOBS,  # --only insert9
     *invoice_update.JOBS,  # --only update9: one field changed
+    *short_transaction.JOBS,  # --only txn, txn_outbox: BEGIN, save (+ message), COMMIT
     *outbox_relay.JOBS,  # --only outbox: relay throughput, 4 jobs
     *outbox_cost.JOBS,  # --only outbox_cost: what the outbox adds to a transaction, 2 jobs
     agents_boundary.JOB,  # --only agents_boundary: an agent's action boundary, p50 and p99
