@@ -1,6 +1,6 @@
 """What the short business transaction's extra client CPU is made of, one layer at a time (sync).
 
-``python -m benchmarks.txn_diagnose [--transactions 300] [--runs 7]``
+``python -m benchmarks.txn_diagnose [--transactions 300] [--runs 7] [--step N]``
 
 The ``txn`` job's transaction (``BEGIN``, the ``INSERT`` of one new ``Reservation``,
 ``COMMIT``, commit timed) is run in steps that add one layer each, interleaved, on the
@@ -20,7 +20,9 @@ same table:
 
 Each step's median client CPU and wall time per transaction, and the CPU it adds to the
 step before; then, without the database, the cost of the pieces ``save`` and ``add`` run
-per call (``timeit``). Nothing here is part of ``make bench``.
+per call (``timeit``). ``--step N`` runs step N alone (its warm-up run, then ``--runs``
+runs), for instruction counts: under ``valgrind --tool=callgrind``, the difference between
+``--runs 1`` and ``--runs 0`` is one run of the step. Nothing here is part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -132,9 +134,14 @@ def steps(sides: SyncSides) -> dict[str, Step]:
     }
 
 
-def measure(sides: SyncSides, transactions: int, runs: int) -> dict[str, tuple[list[float], list[float]]]:
-    """(CPU, wall) seconds per transaction of every run of every step; steps rotate their order per run."""
+def measure(
+    sides: SyncSides, transactions: int, runs: int, step: int | None = None
+) -> dict[str, tuple[list[float], list[float]]]:
+    """(CPU, wall) seconds per transaction of every run of every step (or of ``step`` alone); steps rotate their order per run."""
     labelled = steps(sides)
+    if step is not None:
+        label = list(labelled)[step - 1]
+        labelled = {label: labelled[label]}
     results: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in labelled}
     truncate = txn_tables().truncate_sql
     order = list(labelled)
@@ -183,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--transactions", type=int, default=300, help="transactions per step and run (300)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per step, after one warm-up (7)")
+    parser.add_argument("--step", type=int, choices=range(1, 8), help="run this step alone")
     parser.add_argument("--url", default=default_url())
     arguments = parser.parse_args(argv)
     sides = SyncSides(arguments.url)
@@ -190,13 +198,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables = txn_tables()
         tables.metadata.drop_all(sides.engine, tables=tables.tables)
         tables.metadata.create_all(sides.engine, tables=tables.tables)
-        results = measure(sides, arguments.transactions, arguments.runs)
+        results = measure(sides, arguments.transactions, arguments.runs, arguments.step)
     finally:
         drop_tables(arguments.url)
         sides.close()
     print(f"Short transaction, sync, {arguments.runs} runs of {arguments.transactions} per step (medians):\n")
     print("| step | client CPU µs/txn | CPU added to step | wall µs/txn |")
     print("|---|---:|---:|---:|")
+    if arguments.step is not None:
+        for label, (cpu, wall) in results.items():
+            if cpu:
+                print(
+                    f"{label}: {statistics.median(cpu) * 1e6:.0f} µs CPU, {statistics.median(wall) * 1e6:.0f} µs wall"
+                )
+        return 0
     cpus = [statistics.median(cpu) * 1e6 for cpu, _ in results.values()]
     for index, (label, (_, wall)) in enumerate(results.items()):
         reference = BASE_OF.get(index)
