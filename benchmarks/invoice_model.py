@@ -20,6 +20,7 @@ from typing import Any, Final
 import attrs
 from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table, Text, Uuid
 
+from hexalchemy.ports import ColumnOptions
 from hexalchemy.sqlalchemy import UtcDateTime
 
 COLUMNS: Final = (
@@ -76,6 +77,13 @@ def hand_written_table(name: str, metadata: MetaData) -> Table:
         Column("version", Integer, nullable=False),
     )
 
+
+HAND_WRITTEN_OPTIONS: Final = {
+    "customer": ColumnOptions(max_length=100),
+    "reference": ColumnOptions(max_length=40),
+    "amount": ColumnOptions(precision=18, scale=2),
+}
+"""What the hand-written table's columns hold, declared on its mapping (``EntitySpec(columns=...)``)."""
 
 _STATUSES: Final = tuple(InvoiceStatus)
 _EPOCH: Final = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

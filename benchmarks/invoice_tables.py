@@ -2,8 +2,9 @@
 
 :class:`Invoice` is mapped onto two tables of one ``MetaData``, each by a ``Schema`` of
 its own (a schema maps a class once): ``bench_invoices``, written by hand
-(:func:`~benchmarks.invoice_model.hand_written_table`), and ``bench_invoices_derived``,
-derived from the class. A job creates its table when it is set up (dropping a leftover
+(:func:`~benchmarks.invoice_model.hand_written_table`, its string lengths and the
+amount's precision and scale declared on the spec), and ``bench_invoices_derived``,
+derived from the class as it is. A job creates its table when it is set up (dropping a leftover
 one) and drops it when it is done (:func:`drop_tables`, the job's ``clean_up``).
 Autovacuum is off for them, as for ``bench_orders``.
 """
@@ -20,7 +21,14 @@ import psycopg
 from sqlalchemy import MetaData, Table
 
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
-from benchmarks.invoice_model import COLUMNS, Invoice, RawSql, hand_written_table, insert_params
+from benchmarks.invoice_model import (
+    COLUMNS,
+    HAND_WRITTEN_OPTIONS,
+    Invoice,
+    RawSql,
+    hand_written_table,
+    insert_params,
+)
 from hexalchemy.ports import EntitySpec
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyRepository,
@@ -60,11 +68,13 @@ class InvoiceTable:
 def invoice_tables() -> dict[Variant, InvoiceTable]:
     """Both mappings, built once (the sync and async repositories share them)."""
     metadata = MetaData()
-    spec = EntitySpec(Invoice, key="id", version="version", key_type=uuid.UUID)
     hand_written = Schema(metadata=metadata).map(
-        spec, table=hand_written_table(TABLE_NAMES["hand-written"], metadata)
+        EntitySpec(Invoice, key="id", version="version", key_type=uuid.UUID, columns=HAND_WRITTEN_OPTIONS),
+        table=hand_written_table(TABLE_NAMES["hand-written"], metadata),
     )
-    derived = Schema(metadata=metadata).map(spec, table=TABLE_NAMES["derived"])
+    derived = Schema(metadata=metadata).map(
+        EntitySpec(Invoice, key="id", version="version", key_type=uuid.UUID), table=TABLE_NAMES["derived"]
+    )
     tables: dict[Variant, InvoiceTable] = {}
     mappings: dict[Variant, TableMapping[Invoice, uuid.UUID]] = {
         "hand-written": hand_written,

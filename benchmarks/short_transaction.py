@@ -2,7 +2,7 @@
 
 hexalchemy, per transaction: ``with transactions.begin(): repository.save(reservation)``,
 a new 4-column ``Reservation`` (version 0: one ``INSERT``); with ``txn_outbox`` also
-``writer.add(OutboxMessage.create(topic, payload, headers=...))`` in the same transaction.
+``writer.add(new_message(topic, payload, headers=...))`` in the same transaction.
 
 Raw psycopg 3, on the connection it keeps (autocommit, one cursor kept for the job): ``with
 connection.transaction(): cursor.execute(INSERT ...)``, the parameters taken from the
@@ -42,7 +42,7 @@ from benchmarks.short_transaction_model import (
     raw_message_params,
     txn_tables,
 )
-from hexalchemy.ports import OutboxMessage
+from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyOutboxWriter,
     AsyncSqlAlchemyRepository,
@@ -80,7 +80,7 @@ def sync_runners(outbox: bool, sides: SyncSides, settings: Settings) -> Runners:
 
     def hexalchemy() -> Lap:
         raw.execute(tables.truncate_sql)
-        save, add, create = repository.save, writer.add, OutboxMessage.create
+        save, add, create = repository.save, writer.add, new_message
         with timed() as lap:
             if outbox:
                 for reservation, payload in events:
@@ -131,7 +131,7 @@ async def async_runners(outbox: bool, sides: AsyncSides, settings: Settings) -> 
 
     async def hexalchemy() -> Lap:
         await raw.execute(tables.truncate_sql)
-        save, add, create = repository.save, writer.add, OutboxMessage.create
+        save, add, create = repository.save, writer.add, new_message
         with timed() as lap:
             if outbox:
                 for reservation, payload in events:

@@ -16,7 +16,7 @@ same table:
 5. ``repository.save`` (the job's hexalchemy side): 4 plus the plan, the checks and the
    mapping;
 6. raw with the outbox message row (``txn_outbox``'s raw side);
-7. ``save`` and ``writer.add(OutboxMessage.create(...))`` (``txn_outbox``'s hexalchemy side).
+7. ``save`` and ``writer.add(new_message(...))`` (``txn_outbox``'s hexalchemy side).
 
 Each step's median client CPU and wall time per transaction, and the CPU it adds to the
 step before; then, without the database, the cost of the pieces ``save`` and ``add`` run
@@ -51,7 +51,7 @@ from benchmarks.short_transaction_model import (
     raw_message_params,
     txn_tables,
 )
-from hexalchemy.ports import OutboxMessage, time_ordered_uuid
+from hexalchemy.rules import new_message, time_ordered_uuid, validate_message
 from hexalchemy.sqlalchemy import SqlAlchemyOutboxWriter, SqlAlchemyRepository
 
 Step = Callable[[Sequence[Reservation]], None]
@@ -117,7 +117,7 @@ def steps(sides: SyncSides) -> dict[str, Step]:
                     cursor.execute(RAW_MESSAGE_SQL, raw_message_params(PAYLOAD, headers))
 
     def hexalchemy_save_and_add(reservations: Sequence[Reservation]) -> None:
-        save, add, create = repository.save, writer.add, OutboxMessage.create
+        save, add, create = repository.save, writer.add, new_message
         for r in reservations:
             with transactions.begin():
                 save(r)
@@ -130,7 +130,7 @@ def steps(sides: SyncSides) -> dict[str, Step]:
         "4. + the INSERT ... RETURNING through SQLAlchemy Core": hexalchemy_begin_core,
         "5. repository.save (the txn job)": hexalchemy_save,
         "6. raw with the outbox message row": raw_with_message,
-        "7. save + writer.add(OutboxMessage.create(...)) (txn_outbox)": hexalchemy_save_and_add,
+        "7. save + writer.add(new_message(...)) (txn_outbox)": hexalchemy_save_and_add,
     }
 
 
@@ -164,13 +164,13 @@ def pieces() -> list[tuple[str, float]]:
     tables = txn_tables()
     mapping = tables.reservations
     reservation = Reservation(uuid.uuid4(), "SKU-0001", 1)
-    message = OutboxMessage.create(TOPIC, PAYLOAD, headers=HEADERS)
+    message = new_message(TOPIC, PAYLOAD, headers=HEADERS)
     candidates: list[tuple[str, Callable[[], object]]] = [
         (
-            "OutboxMessage.create(topic, payload, headers=...)",
-            lambda: OutboxMessage.create(TOPIC, PAYLOAD, headers=HEADERS),
+            "new_message(topic, payload, headers=...)",
+            lambda: new_message(TOPIC, PAYLOAD, headers=HEADERS),
         ),
-        ("message.validate()", message.validate),
+        ("validate_message(message)", lambda: validate_message(message)),
         ("time_ordered_uuid()", time_ordered_uuid),
         ("uuid.uuid4() (raw's id)", uuid.uuid4),
         ("mapping.to_row(reservation)", lambda: mapping.to_row(reservation)),
