@@ -1,39 +1,22 @@
-"""Re-run a unit of work when its transaction fails for a transient reason.
+"""What the retrying runs share, written once: :class:`RetryPolicy`, :class:`Attempts`, the checks of what they are given.
 
-A serialization failure, a deadlock or a busy database aborts the *whole* transaction:
-the only fix is to run the unit of work again, from ``begin()``, against fresh data.
-:func:`run_in_transaction` (and its async twin :func:`run_in_transaction_async`) does
-that: it opens a transaction, runs ``work()`` inside it, and when the transaction fails
-with one of the errors of the :class:`RetryPolicy` it waits (capped exponential backoff
-with full jitter) and runs everything again, up to ``policy.attempts`` times::
-
-    def transfer() -> None:
-        source = accounts.get(source_id)
-        target = accounts.get(target_id)
-        accounts.save_all([source.withdraw(amount), target.deposit(amount)])
-
-    run_in_transaction(transactions, transfer, isolation_level=IsolationLevel.SERIALIZABLE)
-
-``work`` must be safe to run more than once: everything it does outside the database
-(sending mail, appending to a list) happens once per attempt.
-
-This is application-layer code: it speaks only to the ports, so it works with the SQL
-and the in-memory adapters alike. All decisions (validation, which errors to retry, how
-long to wait) live in :class:`RetryPolicy` and ``_Attempts``; the sync and async
-functions only differ in ``await``.
+:func:`~hexalchemy.retry.run_in_transaction` is generated from
+:func:`~hexalchemy.retry.run_in_transaction_async` (``_async/run.py``, ``make generate``).
+The two differ in what they accept from the caller, which is checked here by a pair of
+functions each: :func:`begin_block` / :func:`begin_block_async` (the manager's ``begin()``
+gives a context manager, or an async one) and :func:`work_result` / :func:`work_result_async`
+(``work()`` returns a result, or an awaitable).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import random as _random
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 
@@ -41,13 +24,11 @@ from hexalchemy.ports import (
     AsyncTransactionManager,
     ConfigError,
     InvalidArgumentError,
-    IsolationLevel,
     RetryableError,
     TransactionManager,
     TransactionUsageError,
 )
 from hexalchemy.rules import (
-    check_begin,
     check_callable,
     check_has_methods,
     check_instance,
@@ -56,11 +37,9 @@ from hexalchemy.rules import (
     random_fraction,
 )
 
-__all__ = ["RetryPolicy", "run_in_transaction", "run_in_transaction_async"]
-
 R = TypeVar("R")
 
-logger = logging.getLogger("hexalchemy.retry")
+logger: Final = logging.getLogger("hexalchemy.retry")
 
 
 def _check_attempts(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -146,10 +125,11 @@ class RetryPolicy:
         return random_fraction(random) * cap
 
 
-_DEFAULT_POLICY = RetryPolicy()
+DEFAULT_POLICY: Final = RetryPolicy()
+"""The policy of a call that gives none: five attempts, 10 ms to 1 s of backoff, :class:`~hexalchemy.ports.RetryableError` retried."""
 
 
-class _Attempts:
+class Attempts:
     """The non-I/O part of one retrying run: the nesting check and the retry decisions."""
 
     __slots__ = ("_policy", "_random", "_label", "attempt")
@@ -208,7 +188,7 @@ class _Attempts:
         return delay
 
 
-def _block(block: object) -> AbstractContextManager[None]:
+def begin_block(block: object) -> AbstractContextManager[None]:
     """What a sync manager's ``begin()`` returns; an async manager's is refused (``InvalidArgumentError``)."""
     if not isinstance(block, AbstractContextManager):
         raise InvalidArgumentError(
@@ -219,7 +199,7 @@ def _block(block: object) -> AbstractContextManager[None]:
     return block
 
 
-def _async_block(block: object) -> AbstractAsyncContextManager[None]:
+def begin_block_async(block: object) -> AbstractAsyncContextManager[None]:
     """What an async manager's ``begin()`` returns; a sync manager's is refused (``InvalidArgumentError``)."""
     if not isinstance(block, AbstractAsyncContextManager):
         raise InvalidArgumentError(
@@ -230,18 +210,8 @@ def _async_block(block: object) -> AbstractAsyncContextManager[None]:
     return block
 
 
-def _awaitable(result: Awaitable[R]) -> Awaitable[R]:
-    """What an async ``work()`` returned, if it can be awaited; else ``InvalidArgumentError``."""
-    if not inspect.isawaitable(result):
-        raise InvalidArgumentError(
-            "work",
-            result,
-            "work() must return an awaitable: run_in_transaction_async() awaits it (use async def)",
-        )
-    return result
-
-
-def _refuse_awaitable(result: object) -> None:
+def work_result(result: R) -> R:
+    """What a sync ``work()`` returned; an awaitable is refused (``InvalidArgumentError``), a coroutine closed."""
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
@@ -252,77 +222,15 @@ def _refuse_awaitable(result: object) -> None:
             "work() returned an awaitable: run_in_transaction() runs synchronous work; "
             "use run_in_transaction_async() with an AsyncTransactionManager",
         )
+    return result
 
 
-def run_in_transaction(
-    transactions: TransactionManager,
-    work: Callable[[], R],
-    *,
-    policy: RetryPolicy = _DEFAULT_POLICY,
-    read_only: bool = False,
-    isolation_level: IsolationLevel | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    random: Callable[[], float] = _random.random,
-) -> R:
-    """Run ``work()`` in a new transaction of ``transactions``; re-run it all on transient failure.
-
-    Each attempt is ``with transactions.begin(read_only=..., isolation_level=...): work()``:
-    the transaction commits when ``work`` returns, and its result is returned. When the
-    attempt (``work`` or the commit) raises one of ``policy.retry_on``, the transaction has
-    been rolled back; after ``sleep(delay)`` (see :class:`RetryPolicy`, ``random`` draws
-    the jitter) a new transaction runs ``work`` again. Any other error propagates at once;
-    after ``policy.attempts`` failed attempts the last error propagates.
-
-    Raises:
-        TransactionUsageError: the calling thread is already inside a transaction of
-            ``transactions`` (retrying a savepoint cannot fix a serialization failure).
-    """
-    attempts = _Attempts(transactions, work, policy, random)
-    check_begin(read_only, isolation_level)
-    check_callable("sleep", sleep)
-    while True:
-        try:
-            with _block(transactions.begin(read_only=read_only, isolation_level=isolation_level)):
-                result = work()
-                _refuse_awaitable(result)
-            return result
-        except BaseException as error:
-            delay = attempts.next_delay(error)
-            if delay is None:
-                raise
-        sleep(delay)
-
-
-async def run_in_transaction_async(
-    transactions: AsyncTransactionManager,
-    work: Callable[[], Awaitable[R]],
-    *,
-    policy: RetryPolicy = _DEFAULT_POLICY,
-    read_only: bool = False,
-    isolation_level: IsolationLevel | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    random: Callable[[], float] = _random.random,
-) -> R:
-    """Await ``work()`` in a new transaction of ``transactions``; re-run it all on transient failure.
-
-    The async twin of :func:`run_in_transaction`: each attempt is ``async with
-    transactions.begin(...): await work()``, and the wait between attempts is
-    ``await sleep(delay)``.
-
-    Raises:
-        TransactionUsageError: the calling task is already inside a transaction of
-            ``transactions`` (retrying a savepoint cannot fix a serialization failure).
-    """
-    attempts = _Attempts(transactions, work, policy, random)
-    check_begin(read_only, isolation_level)
-    check_callable("sleep", sleep)
-    while True:
-        try:
-            async with _async_block(transactions.begin(read_only=read_only, isolation_level=isolation_level)):
-                result = await _awaitable(work())
-            return result
-        except BaseException as error:
-            delay = attempts.next_delay(error)
-            if delay is None:
-                raise
-        await sleep(delay)
+def work_result_async(result: Awaitable[R]) -> Awaitable[R]:
+    """What an async ``work()`` returned, to await; anything else is refused (``InvalidArgumentError``)."""
+    if not inspect.isawaitable(result):
+        raise InvalidArgumentError(
+            "work",
+            result,
+            "work() must return an awaitable: run_in_transaction_async() awaits it (use async def)",
+        )
+    return result
