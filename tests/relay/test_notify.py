@@ -103,6 +103,18 @@ async def test_the_async_listener_survives_cancelled_waits(
         wake_up.clear()
 
 
+async def test_the_async_listener_waits_up_to_a_timeout_like_the_sync_one(
+    postgresql_engine: sqlalchemy.Engine, table: tuple[sqlalchemy.Table, str]
+) -> None:
+    scratch, channel = table
+    async with AsyncPostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel) as wake_up:
+        assert await wake_up.wait(0.05) is False  # connects and listens
+        await asyncio.to_thread(insert, postgresql_engine, scratch, 1, commit=False)
+        assert await wake_up.wait(0.2) is False
+        await asyncio.to_thread(insert, postgresql_engine, scratch, 2, commit=True)
+        assert await wake_up.wait(5) is True
+
+
 def test_bad_channels_and_databases_are_refused() -> None:
     table = sqlalchemy.Table("outbox", sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer))
     with pytest.raises(ConfigError, match="channel"):

@@ -1,0 +1,84 @@
+"""What the notify trigger and the listeners share: the channel, the connection string, the LISTEN statement.
+
+:class:`~hexalchemy.sqlalchemy.PostgresNotifyWakeUp` is generated from
+:class:`~hexalchemy.sqlalchemy.AsyncPostgresNotifyWakeUp` (``_async/notify.py``,
+``make generate``). The one thing they do differently is ``clear()``, which is sync in
+both (as :meth:`threading.Event.clear` and :meth:`asyncio.Event.clear` are): a sync
+connection can read and drop the notifications that have arrived, an async one cannot
+without awaiting. That step is :func:`drained` / :func:`drained_async`, written twice on
+purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy.engine import URL, make_url
+
+from hexalchemy.ports.errors import ConfigError
+from hexalchemy.sqlalchemy.config import DatabaseConfig
+
+if TYPE_CHECKING:  # psycopg is an optional dependency: imported when a listener connects
+    import psycopg
+
+DEFAULT_NOTIFY_CHANNEL: Final = "hexalchemy_outbox"
+"""The channel the trigger notifies and the wake-ups listen on, unless told otherwise."""
+
+_CHANNEL: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_DRAIN_TIMEOUT: Final = 0.001  # psycopg reads nothing with timeout=0
+
+DIALECT: Final = URL.create("postgresql+psycopg").get_dialect()()
+"""The dialect whose identifier preparer quotes the names (it needs no psycopg until it connects)."""
+
+
+def check_channel(channel: str) -> str:
+    """``channel`` if it is an identifier PostgreSQL takes unquoted; else ``ConfigError``."""
+    if not isinstance(channel, str) or _CHANNEL.match(channel) is None:
+        raise ConfigError(
+            "channel", channel, "must be an identifier: letters, digits and _, at most 63 characters"
+        )
+    return channel
+
+
+def conninfo(database: DatabaseConfig | str) -> str:
+    """The libpq connection string of a PostgreSQL ``database`` (a config or a URL); else ``ConfigError``."""
+    if not isinstance(database, DatabaseConfig | str):
+        raise ConfigError("database", database, "must be a DatabaseConfig or a PostgreSQL URL")
+    config = database if isinstance(database, DatabaseConfig) else DatabaseConfig(url=database)
+    url = make_url(config.url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError("url", url.render_as_string(), "LISTEN/NOTIFY needs a PostgreSQL database")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def listen_statement(channel: str) -> str:
+    """``LISTEN`` on a checked ``channel``."""
+    # letters, digits and _: nothing the preparer would double
+    return f"LISTEN {DIALECT.identifier_preparer.quote_identifier(channel)}"
+
+
+def drained(
+    connection: psycopg.Connection[tuple[object, ...]] | None,
+) -> psycopg.Connection[tuple[object, ...]] | None:
+    """``connection`` once the notifications that have arrived are read and dropped; None (closed) if that failed."""
+    if connection is None or connection.closed:
+        return connection
+    try:
+        for _ in connection.notifies(timeout=_DRAIN_TIMEOUT):
+            pass
+    except Exception:
+        connection.close()
+        return None
+    return connection
+
+
+def drained_async(
+    connection: psycopg.AsyncConnection[tuple[object, ...]] | None,
+) -> psycopg.AsyncConnection[tuple[object, ...]] | None:
+    """``connection`` as it is: an async connection cannot read without awaiting, and ``clear()`` is sync.
+
+    A relay that was woken claims everything due, so a notification left over only makes
+    one extra claim.
+    """
+    return connection
