@@ -24,106 +24,13 @@ rule, in order:
 5. Anything else (payload not an object, unknown or missing ``phase``): ``ASK_HUMAN``.
 
 The agent's status is not consulted: call these for resume candidates.
-Standard library, attrs and :mod:`hexalchemy.ports` only.
+Standard library, attrs, :mod:`hexalchemy.ports` and :mod:`hexalchemy.rules` only. The rule
+is in ``_decide.py``; :func:`decide_from_log_async` is written in ``_async/recovery.py`` and
+:func:`decide_from_log` generated from it (``make generate``).
 """
 
-from __future__ import annotations
-
-import enum
-from collections.abc import Iterable, Mapping
-
-import attrs
-
-from hexalchemy.ports import (
-    AgentState,
-    AsyncEvidenceReader,
-    Evidence,
-    EvidenceKind,
-    EvidenceReader,
-    InvalidAgentDataError,
-)
-from hexalchemy.rules import check_has_methods, check_iterable
+from hexalchemy.agents._async.recovery import decide_from_log_async
+from hexalchemy.agents._decide import Decision, RecoveryAction, decide
+from hexalchemy.agents._sync.recovery import decide_from_log
 
 __all__ = ["Decision", "RecoveryAction", "decide", "decide_from_log", "decide_from_log_async"]
-
-_BOUNDARY = EvidenceKind.ACTION_BOUNDARY.value
-
-
-class RecoveryAction(enum.Enum):
-    """What a runner should do with a resumed agent."""
-
-    START = "start"
-    SKIP_COMPLETED = "skip_completed"
-    RETRY_IDEMPOTENT = "retry_idempotent"
-    ASK_HUMAN = "ask_human"
-
-
-@attrs.frozen
-class Decision:
-    """The outcome of :func:`decide`: the action, why, and the boundary that decided (None for START)."""
-
-    action: RecoveryAction
-    reason: str
-    boundary: Evidence | None = None
-
-
-def _checked(state: AgentState) -> AgentState:
-    given: object = state
-    if not isinstance(given, AgentState):
-        raise InvalidAgentDataError("state", given, "must be an AgentState")
-    return state
-
-
-def decide_from_log(state: AgentState, log: EvidenceReader) -> Decision:
-    """Decide how to resume ``state`` from its last action boundary in ``log`` (one read, in the ambient transaction)."""
-    check_has_methods("log", log, ("last",))
-    boundary = log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
-    return decide(state, () if boundary is None else (boundary,))
-
-
-async def decide_from_log_async(state: AgentState, log: AsyncEvidenceReader) -> Decision:
-    """The async twin of :func:`decide_from_log`."""
-    check_has_methods("log", log, ("last",))
-    boundary = await log.last(_checked(state).id, kind=EvidenceKind.ACTION_BOUNDARY)
-    return decide(state, () if boundary is None else (boundary,))
-
-
-def decide(state: AgentState, evidence: Iterable[Evidence]) -> Decision:
-    """Decide how to resume ``state`` from ``evidence`` (any order); see the module docstring.
-
-    ``evidence`` must hold the agent's last action boundary: one page of
-    ``list_by_agent`` may not. With a log at hand, use :func:`decide_from_log`.
-    """
-    _checked(state)
-    last: Evidence | None = None
-    for entry in check_iterable("evidence", evidence):
-        if not isinstance(entry, Evidence):
-            raise InvalidAgentDataError("evidence", entry, "must hold Evidence entries")
-        if entry.agent_id != state.id:
-            raise InvalidAgentDataError(
-                "evidence", entry.agent_id, f"belongs to another agent than {state.id!r}"
-            )
-        if entry.kind == _BOUNDARY and (last is None or entry.sequence > last.sequence):
-            last = entry
-    if last is None:
-        return Decision(RecoveryAction.START, "no action boundary was recorded")
-    payload = last.payload
-    if not isinstance(payload, Mapping):
-        return Decision(RecoveryAction.ASK_HUMAN, "the last action boundary has no payload object", last)
-    action = payload.get("action")
-    phase = payload.get("phase")
-    if phase == "completed":
-        return Decision(RecoveryAction.SKIP_COMPLETED, f"action {action!r} completed", last)
-    if phase == "started":
-        if payload.get("idempotent") is True:
-            return Decision(
-                RecoveryAction.RETRY_IDEMPOTENT, f"idempotent action {action!r} started, not completed", last
-            )
-        return Decision(
-            RecoveryAction.ASK_HUMAN,
-            f"non-idempotent action {action!r} started, not completed: it may have taken effect",
-            last,
-        )
-    return Decision(
-        RecoveryAction.ASK_HUMAN, f"the last action boundary has an unknown phase {phase!r}", last
-    )
