@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
-from tests.contracts.conftest import SqlHarness
+from tests.contracts._sync.harness import SqlHarness
 from tests.statements import counting_statements
 
 BATCH = 80
