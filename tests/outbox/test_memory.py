@@ -17,7 +17,7 @@ from hexalchemy.testing import (
     InMemoryOutboxWriter,
     InMemoryTransactionManager,
 )
-from tests.outbox.conftest import FakeClock
+from tests.clock import FakeClock
 
 LONG: Final = dt.timedelta(minutes=10)
 

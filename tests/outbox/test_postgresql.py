@@ -22,7 +22,9 @@ from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, cr
 from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
 from hexalchemy.sqlalchemy.postgresql._relay import LockingDueMessages
 from hexalchemy.testing.contracts._support import run_in_threads
-from tests.outbox.conftest import POLICY, PREFIX, TABLES, AsyncSqlHarness, SqlHarness
+from tests.outbox._async.harness import AsyncSqlHarness
+from tests.outbox._sync.harness import SqlHarness
+from tests.outbox.tables import POLICY, PREFIX, TABLES
 from tests.postgresql import POSTGRESQL_URL
 from tests.statements import counting_statements
 

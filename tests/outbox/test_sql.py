@@ -21,7 +21,8 @@ from hexalchemy.sqlalchemy import (
 )
 from hexalchemy.sqlalchemy._operations import Call, Plan, run_plan_bridged
 from hexalchemy.sqlalchemy._outbox_core import run_own_plan
-from tests.outbox.conftest import POLICY, PREFIX, TABLES, SqlHarness
+from tests.outbox._sync.harness import SqlHarness
+from tests.outbox.tables import POLICY, PREFIX, TABLES
 
 LONG: Final = dt.timedelta(minutes=10)
 

@@ -1,0 +1,20 @@
+"""The outbox tables of the outbox tests (a prefix per run) and the contract's relay policy."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from sqlalchemy import MetaData
+
+from hexalchemy.rules import OutboxPolicy
+from hexalchemy.sqlalchemy import outbox_tables
+from hexalchemy.testing.contracts.outbox import CONTRACT_BASE_DELAY, CONTRACT_MAX_ATTEMPTS, CONTRACT_MAX_DELAY
+
+PREFIX: Final = f"hx_test_outbox_{uuid.uuid4().hex[:8]}"
+"""Per test run, so that runs sharing the PostgreSQL server do not see each other's rows."""
+METADATA: Final = MetaData()
+TABLES: Final = outbox_tables(METADATA, prefix=PREFIX, archive=True)
+POLICY: Final = OutboxPolicy(
+    max_attempts=CONTRACT_MAX_ATTEMPTS, base_delay=CONTRACT_BASE_DELAY, max_delay=CONTRACT_MAX_DELAY
+)
