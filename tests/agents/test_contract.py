@@ -10,7 +10,8 @@ from hexalchemy.testing.contracts.agents import (
     AsyncAgentHarness,
     AsyncAgentStoreContract,
 )
-from tests.agents.conftest import AsyncMemoryAgentHarness, MemoryAgentHarness
+from tests.agents._async.harness import AsyncMemoryAgentHarness
+from tests.agents._sync.harness import MemoryAgentHarness
 
 
 class TestMemoryAgentStores(AgentStoreContract):

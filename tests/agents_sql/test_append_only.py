@@ -19,7 +19,8 @@ from hexalchemy.ports import (
     SignalKind,
 )
 from hexalchemy.rules import chain_evidence, new_agent_state, new_evidence, new_signal
-from tests.agents_sql.conftest import TABLES, SqlAgents
+from tests.agents_sql._sync.harness import SqlAgents
+from tests.agents_sql.tables import TABLES
 
 
 def one_entry(agents: SqlAgents) -> Evidence:

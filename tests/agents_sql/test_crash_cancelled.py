@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import Engine
 
+from tests.agents_sql._async.harness import AsyncSqlAgents
 from tests.agents_sql._async.test_crash import (
     AFTER,
     BEFORE,
@@ -31,7 +32,6 @@ from tests.agents_sql._async.test_crash import (
     prepare,
     snapshot,
 )
-from tests.agents_sql.conftest import AsyncSqlAgents
 from tests.agents_sql.crashing import CursorHook, Hook, ListenerHook, fail_on
 
 

@@ -28,7 +28,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
-from tests.agents_sql.conftest import SqlAgents
+from tests.agents_sql._sync.harness import SqlAgents
 from tests.postgresql import POSTGRESQL_URL
 from tests.statements import counting_statements
 

@@ -21,7 +21,8 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, agent_tables, create_engine
-from tests.agents_sql.conftest import TABLES, SqlAgents
+from tests.agents_sql._sync.harness import SqlAgents
+from tests.agents_sql.tables import TABLES
 
 
 def test_the_agent_ids_reference_the_states_and_lead_an_index(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.testing.contracts._support import run_in_threads
-from tests.agents_sql.conftest import TABLES, AsyncSqlAgents, SqlAgents
+from tests.agents_sql._async.harness import AsyncSqlAgents
+from tests.agents_sql._sync.harness import SqlAgents
+from tests.agents_sql.tables import TABLES
 from tests.statements import counting_statements
 
 pytestmark = pytest.mark.postgresql

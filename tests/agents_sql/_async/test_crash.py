@@ -41,7 +41,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine
-from tests.agents_sql.conftest import OUTBOX, AsyncSqlAgents
+from tests.agents_sql._async.harness import AsyncSqlAgents
 from tests.agents_sql.crashing import (
     CrashError,
     CursorHook,
@@ -52,6 +52,7 @@ from tests.agents_sql.crashing import (
     commit_acknowledgement_lost,
     fail_on,
 )
+from tests.agents_sql.tables import OUTBOX
 from tests.postgresql import POSTGRESQL_URL
 
 BEFORE = (1, 4, 0, 0)

@@ -42,7 +42,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.rules import new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
-from tests.agents_sql.conftest import OUTBOX, SqlAgents
+from tests.agents_sql._sync.harness import SqlAgents
 from tests.agents_sql.crashing import (
     CrashError,
     CursorHook,
@@ -53,6 +53,7 @@ from tests.agents_sql.crashing import (
     fail_on,
     time_limit,
 )
+from tests.agents_sql.tables import OUTBOX
 from tests.postgresql import POSTGRESQL_URL
 
 BEFORE = (1, 4, 0, 0)
