@@ -7,7 +7,6 @@ import math
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import attrs
@@ -40,6 +39,8 @@ from hexalchemy.testing import (
     InMemoryRepository,
     InMemoryTransactionManager,
 )
+from tests._async.retry_doubles import AsyncFakeSleep, AsyncRecordingManager
+from tests._sync.retry_doubles import FakeSleep, RecordingManager
 
 
 @attrs.frozen
@@ -50,26 +51,6 @@ class Counter:
 
 
 COUNTER = EntitySpec(Counter, key="id", version="version", key_type=int)
-
-
-class FakeSleep:
-    """Records the delays instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-class AsyncFakeSleep:
-    """Records the delays instead of sleeping (async)."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 class FakeRandom:
@@ -370,42 +351,6 @@ def test_another_threads_transaction_does_not_count_as_nesting(
     finally:
         release.set()
         thread.join()
-
-
-class RecordingManager:
-    """A TransactionManager that records the arguments of begin()."""
-
-    def __init__(self) -> None:
-        self.inner = InMemoryTransactionManager()
-        self.calls: list[tuple[bool, IsolationLevel | None]] = []
-
-    def begin(
-        self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
-    ) -> AbstractContextManager[None]:
-        self.calls.append((read_only, isolation_level))
-        return self.inner.begin(read_only=read_only, isolation_level=isolation_level)
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.inner.in_transaction
-
-
-class AsyncRecordingManager:
-    """An AsyncTransactionManager that records the arguments of begin()."""
-
-    def __init__(self) -> None:
-        self.inner = AsyncInMemoryTransactionManager()
-        self.calls: list[tuple[bool, IsolationLevel | None]] = []
-
-    def begin(
-        self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
-    ) -> AbstractAsyncContextManager[None]:
-        self.calls.append((read_only, isolation_level))
-        return self.inner.begin(read_only=read_only, isolation_level=isolation_level)
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.inner.in_transaction
 
 
 def test_read_only_and_isolation_level_apply_to_every_attempt() -> None:

@@ -9,8 +9,8 @@ from typing import Final, TypeVar
 
 import pytest
 
-from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
-from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+from hexalchemy.testing.contracts._async.harness import seed_async
+from hexalchemy.testing.contracts._sync.harness import seed
 
 __all__ = [
     "TIMEOUT",
@@ -46,20 +46,6 @@ class AsyncContract:
 
 class Contract:
     """Base of the generated sync contracts, in place of :class:`AsyncContract`: their tests need no mark."""
-
-
-def seed(harness: Harness, *accounts: Account) -> list[Account]:
-    """Save ``accounts`` in a committed transaction and return them as saved."""
-    repository = harness.repository(ACCOUNTS)
-    with harness.transactions.begin():
-        return repository.save_all(accounts)
-
-
-async def seed_async(harness: AsyncHarness, *accounts: Account) -> list[Account]:
-    """Save ``accounts`` in a committed transaction and return them as saved."""
-    repository = harness.repository(ACCOUNTS)
-    async with harness.transactions.begin():
-        return await repository.save_all(accounts)
 
 
 def run_in_threads(targets: Sequence[Callable[[], R]]) -> list[R | BaseException]:

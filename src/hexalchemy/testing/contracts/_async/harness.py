@@ -1,12 +1,13 @@
 # The async contracts in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`AsyncHarness`."""
+"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`AsyncHarness`, and :func:`seed_async`."""
 
 from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
 from hexalchemy.ports import AsyncRepository, AsyncTransactionManager, EntitySpec
+from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -36,3 +37,10 @@ class AsyncHarness(Protocol):
     def checked_out_connections(self) -> int:
         """How many database connections are checked out of the pool now (0 without a pool)."""
         ...
+
+
+async def seed_async(harness: AsyncHarness, *accounts: Account) -> list[Account]:
+    """Save ``accounts`` in a committed transaction and return them as saved."""
+    repository = harness.repository(ACCOUNTS)
+    async with harness.transactions.begin():
+        return await repository.save_all(accounts)

@@ -2,7 +2,7 @@
 # src/hexalchemy/testing/contracts/_async/harness.py
 # The async contracts in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`Harness`."""
+"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`Harness`, and :func:`seed`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hexalchemy.ports import (
     Repository,
     TransactionManager,
 )
+from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -42,3 +43,10 @@ class Harness(Protocol):
     def checked_out_connections(self) -> int:
         """How many database connections are checked out of the pool now (0 without a pool)."""
         ...
+
+
+def seed(harness: Harness, *accounts: Account) -> list[Account]:
+    """Save ``accounts`` in a committed transaction and return them as saved."""
+    repository = harness.repository(ACCOUNTS)
+    with harness.transactions.begin():
+        return repository.save_all(accounts)
