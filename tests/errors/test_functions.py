@@ -55,7 +55,7 @@ from hexalchemy.testing import (
 )
 from tests.errors.junk import JUNK
 from tests.errors.probe import NO_GOOD_VALUE, Probe, Subject, SyncWorld, public_methods
-from tests.errors.worlds import ITEMS, NOTES, Item, Note
+from tests.errors.samples import ITEMS, NOTES, Item, Note
 
 PACKAGES: Final = (
     "hexalchemy.ports",

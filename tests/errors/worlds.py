@@ -35,11 +35,10 @@ from hexalchemy.ports import (
     AgentStatus,
     EntitySpec,
     EvidenceKind,
-    OutboxMessage,
     PublishResult,
     SignalKind,
 )
-from hexalchemy.rules import OutboxPolicy, new_agent_state, new_evidence, new_message, new_signal
+from hexalchemy.rules import OutboxPolicy, new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import (
     AsyncPostgresNotifyWakeUp,
     AsyncSqlAlchemyAgentStateStore,
@@ -83,36 +82,13 @@ from hexalchemy.testing import (
     InMemoryTransactionManager,
     Tamper,
 )
+from tests.errors._async.seeding import seed_async
+from tests.errors._sync.seeding import seed
 from tests.errors.probe import NO_GOOD_VALUE, AsyncWorld, Subject, SyncWorld, World
+from tests.errors.samples import AGENT, ITEMS, LONG, MANIFEST, NOTES, Item, Note, Seeded, sample_message
 
 __all__ = ["Item", "Note", "build_world"]
 
-_LONG: Final = dt.timedelta(hours=1)
-_AGENT: Final = "agent-1"
-_MANIFEST: Final = "manifest"
-
-
-@attrs.frozen
-class Item:
-    """A versioned aggregate with an int key."""
-
-    id: int
-    name: str
-    version: int = 0
-
-
-@attrs.frozen
-class Note:
-    """A versioned aggregate that raises domain events."""
-
-    id: int
-    text: str
-    version: int = 0
-    events: tuple[object, ...] = ()
-
-
-ITEMS: Final = EntitySpec(Item, key="id", version="version", key_type=int)
-NOTES: Final = EntitySpec(Note, key="id", version="version", events="events", key_type=int)
 _ids = itertools.count(1000)
 
 
@@ -124,20 +100,7 @@ async def _publish_async(messages: Any) -> list[PublishResult]:
     return _publish(messages)
 
 
-@attrs.define
-class _Seeded:
-    """What seeding left for the good values: a held outbox lease, a runner lease, an evidence id."""
-
-    lease: Any = None
-    runner_lease: Any = None
-    evidence_id: uuid.UUID | None = None
-
-
-def _message() -> OutboxMessage:
-    return new_message("topic", b"payload", ordering_key=None)
-
-
-def _goods(world: Any, seeded: _Seeded, *, is_async: bool) -> dict[str, Mapping[str, Callable[[], object]]]:
+def _goods(world: Any, seeded: Seeded, *, is_async: bool) -> dict[str, Mapping[str, Callable[[], object]]]:
     """Good values by subject kind, then by parameter name (``method.parameter`` overrides)."""
     now = dt.datetime.now(dt.UTC)
     publisher = AsyncCollectingPublisher() if is_async else CollectingPublisher()
@@ -184,14 +147,14 @@ def _goods(world: Any, seeded: _Seeded, *, is_async: bool) -> dict[str, Mapping[
             "__init__.spec": lambda: NOTES,
         },
         "writer": {
-            "message": _message,
-            "messages": lambda: [_message()],
+            "message": sample_message,
+            "messages": lambda: [sample_message()],
             "__init__.tables": lambda: world.outbox,
             "__init__.transactions": lambda: world.transactions,
         },
         "store": {
             "limit": lambda: 2,
-            "lease_for": lambda: _LONG,
+            "lease_for": lambda: LONG,
             "lease": lease,
             "id": message_id,
             "ids": lambda: [message_id()],
@@ -208,41 +171,41 @@ def _goods(world: Any, seeded: _Seeded, *, is_async: bool) -> dict[str, Mapping[
             "__init__.publisher": lambda: publisher,
         },
         "publisher": {
-            "messages": lambda: [_message()],
+            "messages": lambda: [sample_message()],
             "id": lambda: uuid.uuid4(),
             "error": lambda: "refused",
             "rule": lambda: lambda message: None,
         },
         "states": {
-            "id": lambda: _AGENT,
+            "id": lambda: AGENT,
             "state": lambda: new_agent_state(f"agent-{next(_ids)}", "kind"),
             "save_owned.state": lambda: seeded.runner_lease.state,
             "lease": lambda: seeded.runner_lease,
             "status": lambda: AgentStatus.ACTIVE,
             "runner": lambda: "runner-1",
-            "lease_for": lambda: _LONG,
+            "lease_for": lambda: LONG,
             "__init__.tables": lambda: world.agents,
             "__init__.transactions": lambda: world.transactions,
         },
         "signals": {
-            "signal": lambda: new_signal(_AGENT, SignalKind.USER_MESSAGE, {"text": "hi"}),
-            "agent_id": lambda: _AGENT,
+            "signal": lambda: new_signal(AGENT, SignalKind.USER_MESSAGE, {"text": "hi"}),
+            "agent_id": lambda: AGENT,
             "accepted_kinds": lambda: [SignalKind.USER_MESSAGE],
             "__init__.tables": lambda: world.agents,
             "__init__.transactions": lambda: world.transactions,
         },
         "evidence": {
-            "entry": lambda: new_evidence(_AGENT, EvidenceKind.NOTE, {"n": 1}, manifest_ref=_MANIFEST),
-            "entries": lambda: [new_evidence(_AGENT, EvidenceKind.NOTE, {"n": 2})],
+            "entry": lambda: new_evidence(AGENT, EvidenceKind.NOTE, {"n": 1}, manifest_ref=MANIFEST),
+            "entries": lambda: [new_evidence(AGENT, EvidenceKind.NOTE, {"n": 2})],
             "id": lambda: seeded.evidence_id,
-            "agent_id": lambda: _AGENT,
-            "manifest_ref": lambda: _MANIFEST,
+            "agent_id": lambda: AGENT,
+            "manifest_ref": lambda: MANIFEST,
             "sequence": lambda: 1,
             "how": lambda: Tamper.EDIT,
             "__init__.tables": lambda: world.agents,
             "__init__.transactions": lambda: world.transactions,
         },
-        "logging": {"messages": lambda: [_message()]},
+        "logging": {"messages": lambda: [sample_message()]},
         "schema": {
             "spec": lambda: EntitySpec(_fresh_class(), key="id"),
             "table": lambda: f"{world.prefix}_mapped_{next(_ids)}",
@@ -383,7 +346,7 @@ class MemoryWorld(SyncWorld, _Wiring):
         self.states = InMemoryAgentStateStore(tm)
         self.signals = InMemorySignalQueue(tm)
         self.evidence = InMemoryEvidenceLog(tm)
-        self.seeded = _seed_sync(self)
+        self.seeded = seed(self)
         goods = _goods(self, self.seeded, is_async=False)
         self.subjects = _subjects(
             {
@@ -420,7 +383,7 @@ class AsyncMemoryWorld(AsyncWorld, _Wiring):
         self.states = AsyncInMemoryAgentStateStore(tm)
         self.signals = AsyncInMemorySignalQueue(tm)
         self.evidence = AsyncInMemoryEvidenceLog(tm)
-        self.seeded = self.loop.run_until_complete(_seed_async(self))
+        self.seeded = self.loop.run_until_complete(seed_async(self))
         goods = _goods(self, self.seeded, is_async=True)
         self.subjects = _subjects(
             {
@@ -499,7 +462,7 @@ class SqlWorld(SyncWorld, _Wiring):
         self.states = SqlAlchemyAgentStateStore(self.agents, tm)
         self.signals = SqlAlchemySignalQueue(self.agents, tm)
         self.evidence = SqlAlchemyEvidenceLog(self.agents, tm)
-        self.seeded = _seed_sync(self)
+        self.seeded = seed(self)
         goods = _goods(self, self.seeded, is_async=False)
         objects: dict[str, object] = {
             "transactions": tm,
@@ -551,7 +514,7 @@ class AsyncSqlWorld(AsyncWorld, _Wiring):
         self.states = AsyncSqlAlchemyAgentStateStore(self.agents, tm)
         self.signals = AsyncSqlAlchemySignalQueue(self.agents, tm)
         self.evidence = AsyncSqlAlchemyEvidenceLog(self.agents, tm)
-        self.seeded = self.loop.run_until_complete(_seed_async(self))
+        self.seeded = self.loop.run_until_complete(seed_async(self))
         goods = _goods(self, self.seeded, is_async=True)
         objects: dict[str, object] = {
             "transactions": tm,
@@ -596,49 +559,6 @@ def _drop_everything(engine: sqlalchemy.Engine, prefix: str) -> None:
                 connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{table.name}" CASCADE')
     else:
         metadata.drop_all(engine)
-
-
-# -- seeding --------------------------------------------------------------------------------------
-
-
-def _seed_sync(world: Any) -> _Seeded:
-    seeded = _Seeded()
-    tm = world.transactions
-    with tm.begin():
-        world.items.save_all([Item(1, "one"), Item(2, "two"), Item(3, "three")])
-        world.writer.add_all([_message() for _ in range(40)])
-        world.states.save(attrs.evolve(new_agent_state(_AGENT, "kind"), status=AgentStatus.ACTIVE))
-        world.states.save(new_agent_state("agent-2", "kind"))
-        world.signals.send(new_signal(_AGENT, SignalKind.USER_MESSAGE, {"text": "hi"}))
-        entries = world.evidence.append_all(
-            [new_evidence(_AGENT, EvidenceKind.NOTE, {"n": n}, manifest_ref=_MANIFEST) for n in range(3)]
-        )
-    seeded.evidence_id = entries[0].id
-    dead = world.store.claim(limit=1, lease_for=_LONG)
-    world.store.dead_letter(dead, dead.messages[0].id, "seeded dead letter")
-    seeded.lease = world.store.claim(limit=5, lease_for=_LONG)
-    seeded.runner_lease = world.states.claim_resumable("runner-1", lease_for=_LONG)
-    return seeded
-
-
-async def _seed_async(world: Any) -> _Seeded:
-    seeded = _Seeded()
-    tm = world.transactions
-    async with tm.begin():
-        await world.items.save_all([Item(1, "one"), Item(2, "two"), Item(3, "three")])
-        await world.writer.add_all([_message() for _ in range(40)])
-        await world.states.save(attrs.evolve(new_agent_state(_AGENT, "kind"), status=AgentStatus.ACTIVE))
-        await world.states.save(new_agent_state("agent-2", "kind"))
-        await world.signals.send(new_signal(_AGENT, SignalKind.USER_MESSAGE, {"text": "hi"}))
-        entries = await world.evidence.append_all(
-            [new_evidence(_AGENT, EvidenceKind.NOTE, {"n": n}, manifest_ref=_MANIFEST) for n in range(3)]
-        )
-    seeded.evidence_id = entries[0].id
-    dead = await world.store.claim(limit=1, lease_for=_LONG)
-    await world.store.dead_letter(dead, dead.messages[0].id, "seeded dead letter")
-    seeded.lease = await world.store.claim(limit=5, lease_for=_LONG)
-    seeded.runner_lease = await world.states.claim_resumable("runner-1", lease_for=_LONG)
-    return seeded
 
 
 def build_world(family: str, tmp_path: Any, postgresql_url: str | None) -> World:

@@ -1,0 +1,1 @@
+"""Sync test helpers, generated from ``_async`` by ``make generate``: do not edit them here."""
