@@ -1,15 +1,17 @@
-"""The hand-written sync and async twins expose the same public members with the same parameters.
+"""The sync and async twins expose the same public members with the same parameters.
 
 Signatures are compared by ``inspect.signature`` with async-ness removed: ``async def``
 versus ``def``, ``Awaitable[X]`` versus ``X``, and ``AsyncX`` versus ``X`` in annotations
 (``AsyncIterator``, ``AbstractAsyncContextManager``, ``AsyncTransactionManager``...).
 
 The twins written by hand are compared here: every port and its ``Async`` twin, the SQL
-transaction managers, ``run_in_transaction``. The adapter classes whose sync twin is
-generated from the async one (``make generate``: the SQL and in-memory repositories,
-in-memory transaction managers, outbox writers and relay stores, agent stores) are the
-same by construction, which ``tests/test_generated_code.py`` keeps true; here every one of
-them, sync and async, is checked against the port it implements.
+transaction managers. The twins whose sync side is generated from the async one
+(``make generate``: the SQL and in-memory adapters, the services and helpers of
+``docs/architecture.md``'s table of generated twins) are compared too, as a check of what
+the generator wrote, independent of the replacement table of ``[tool.unasyncd]``
+(``tests/test_generated_code.py`` checks that they are fresh, ``tests/test_twins_inventory.py``
+that no other twin is written by hand unlisted); every adapter, sync or async, is checked
+against the port it implements.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ import sqlalchemy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import hexalchemy.ports
+from hexalchemy.agents import decide_from_log, decide_from_log_async
+from hexalchemy.outbox import (
+    AsyncEventRecordingRepository,
+    AsyncLoggingPublisher,
+    AsyncOutboxRelay,
+    EventRecordingRepository,
+    LoggingPublisher,
+    OutboxRelay,
+)
 from hexalchemy.ports import (
     AgentStateStore,
     AsyncAgentStateStore,
@@ -45,6 +56,7 @@ from hexalchemy.ports import (
 )
 from hexalchemy.retry import run_in_transaction, run_in_transaction_async
 from hexalchemy.sqlalchemy import (
+    AsyncPostgresNotifyWakeUp,
     AsyncSqlAlchemyAgentStateStore,
     AsyncSqlAlchemyEvidenceLog,
     AsyncSqlAlchemyOutboxRelayStore,
@@ -53,6 +65,7 @@ from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemySignalQueue,
     AsyncSqlAlchemyTransactionManager,
     DatabaseConfig,
+    PostgresNotifyWakeUp,
     Schema,
     SqlAlchemyAgentStateStore,
     SqlAlchemyEvidenceLog,
@@ -65,6 +78,7 @@ from hexalchemy.sqlalchemy import (
     create_engine,
 )
 from hexalchemy.testing import (
+    AsyncCollectingPublisher,
     AsyncInMemoryAgentStateStore,
     AsyncInMemoryEvidenceLog,
     AsyncInMemoryOutboxRelayStore,
@@ -72,6 +86,7 @@ from hexalchemy.testing import (
     AsyncInMemoryRepository,
     AsyncInMemorySignalQueue,
     AsyncInMemoryTransactionManager,
+    CollectingPublisher,
     InMemoryAgentStateStore,
     InMemoryEvidenceLog,
     InMemoryOutboxRelayStore,
@@ -98,6 +113,34 @@ CLASS_TWINS: list[tuple[type[Any], type[Any]]] = [
     *port_twins(),
 ]
 CLASS_IDS = [sync.__name__ for sync, _ in CLASS_TWINS]
+
+# the twins whose sync side is generated (the same by construction, if the replacements are right)
+GENERATED_TWINS: list[tuple[type[Any], type[Any]]] = [
+    (SqlAlchemyRepository, AsyncSqlAlchemyRepository),
+    (SqlAlchemyOutboxWriter, AsyncSqlAlchemyOutboxWriter),
+    (SqlAlchemyOutboxRelayStore, AsyncSqlAlchemyOutboxRelayStore),
+    (SqlAlchemyAgentStateStore, AsyncSqlAlchemyAgentStateStore),
+    (SqlAlchemySignalQueue, AsyncSqlAlchemySignalQueue),
+    (SqlAlchemyEvidenceLog, AsyncSqlAlchemyEvidenceLog),
+    (PostgresNotifyWakeUp, AsyncPostgresNotifyWakeUp),
+    (InMemoryTransactionManager, AsyncInMemoryTransactionManager),
+    (InMemoryRepository, AsyncInMemoryRepository),
+    (InMemoryOutboxWriter, AsyncInMemoryOutboxWriter),
+    (InMemoryOutboxRelayStore, AsyncInMemoryOutboxRelayStore),
+    (InMemoryAgentStateStore, AsyncInMemoryAgentStateStore),
+    (InMemorySignalQueue, AsyncInMemorySignalQueue),
+    (InMemoryEvidenceLog, AsyncInMemoryEvidenceLog),
+    (CollectingPublisher, AsyncCollectingPublisher),
+    (OutboxRelay, AsyncOutboxRelay),
+    (LoggingPublisher, AsyncLoggingPublisher),
+    (EventRecordingRepository, AsyncEventRecordingRepository),
+]
+GENERATED_IDS = [sync.__name__ for sync, _ in GENERATED_TWINS]
+
+GENERATED_FUNCTIONS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
+    (run_in_transaction, run_in_transaction_async),
+    (decide_from_log, decide_from_log_async),
+]
 
 REPOSITORY_TWINS: list[tuple[type[Any], type[Any]]] = [
     (SqlAlchemyRepository, AsyncSqlAlchemyRepository),
@@ -158,10 +201,11 @@ def _unwrap(annotation: str, opener: str) -> str:
 
 
 def normalize_annotation(annotation: object) -> str:
-    """An annotation as text, with async-ness removed."""
+    """An annotation as text, with async-ness removed (an ``asyncio.Event`` is a ``threading.Event``, as unasyncd has it)."""
     if annotation is inspect.Parameter.empty:
         return ""
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+    text = text.replace("asyncio.Event", "threading.Event")
     text = _unwrap(text, "Awaitable[")
     text = _unwrap(text, "Coroutine[Any, Any,")
     return _ASYNC_PREFIX.sub("", text)
@@ -237,6 +281,7 @@ def test_normalize_annotation_removes_async_ness() -> None:
     assert normalize_annotation("Callable[[float], Awaitable[None]]") == "Callable[[float], None]"
     assert normalize_annotation("Awaitable[list[T]]") == "list[T]"
     assert normalize_annotation("TableMapping[T, K]") == "TableMapping[T, K]"
+    assert normalize_annotation("asyncio.Event") == "threading.Event"
 
 
 # --- the twins ------------------------------------------------------------------------------
@@ -264,6 +309,26 @@ def test_twins_have_the_same_signatures(sync: type[Any], async_: type[Any]) -> N
         assert describe(function_of(sync_member)) == describe(function_of(async_member)), (
             f"{sync.__name__}.{name} and {async_.__name__}.{name} differ"
         )
+
+
+@pytest.mark.parametrize(("sync", "async_"), GENERATED_TWINS, ids=GENERATED_IDS)
+def test_generated_twins_have_the_same_members_and_signatures(sync: type[Any], async_: type[Any]) -> None:
+    test_twins_have_the_same_public_members(sync, async_)
+    test_twins_have_the_same_signatures(sync, async_)
+    for name, member in public_members(sync).items():
+        if kind_of(member) in ("method", "staticmethod", "classmethod"):
+            assert not inspect.iscoroutinefunction(function_of(member)), f"{sync.__name__}.{name} is async"
+
+
+@pytest.mark.parametrize(
+    ("sync", "async_"), GENERATED_FUNCTIONS, ids=[s.__name__ for s, _ in GENERATED_FUNCTIONS]
+)
+def test_generated_functions_have_the_same_signature(
+    sync: Callable[..., Any], async_: Callable[..., Any]
+) -> None:
+    assert describe(sync) == describe(async_)
+    assert not inspect.iscoroutinefunction(sync)
+    assert inspect.iscoroutinefunction(async_)
 
 
 @pytest.mark.parametrize(("sync", "async_"), REPOSITORY_TWINS, ids=[s.__name__ for s, _ in REPOSITORY_TWINS])
