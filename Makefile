@@ -1,20 +1,40 @@
 # Every target creates .venv and installs what it needs on a fresh clone.
+# Two stamps: `make demo` installs only the runtime dependencies (seconds), every other target
+# the development toolchain (`pip install -e '.[dev]'`, a minute or more).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.runtime-installed
 export TEST_POSTGRESQL_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test lint typecheck architecture pytest bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The venv starts without pip (ensurepip alone takes seconds): the runtime install uses the pip of
+# $(PYTHON) (`pip --python`, pip >= 22.3) when it has one; the dev install puts pip in the venv.
+$(BIN)/python:
+	$(PYTHON) -m venv --without-pip $(VENV)
+
+# The demo runs hexalchemy from src/ (PYTHONPATH), so it needs no build of the package: only the
+# [project] dependencies of pyproject.toml, printed by tools/runtime_requirements.py.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python tools/runtime_requirements.py > $(VENV)/runtime-requirements.txt
+	if $(PYTHON) -m pip --python $(BIN)/python --version >/dev/null 2>&1; then \
+	    $(PYTHON) -m pip --python $(BIN)/python install -qq --disable-pip-version-check -r $(VENV)/runtime-requirements.txt; \
+	else \
+	    $(BIN)/python -m ensurepip --quiet && \
+	    $(BIN)/python -m pip install -qq --disable-pip-version-check -r $(VENV)/runtime-requirements.txt; \
+	fi
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --quiet
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+demo: $(RUNTIME_STAMP)
+	PYTHONPATH=src $(BIN)/python -W error examples/demo.py
 
 test: lint typecheck architecture pytest
 
