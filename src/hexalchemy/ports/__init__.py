@@ -183,3 +183,8 @@ __all__ += [
     "SignalQueue",
     "VerifyResult",
 ]
+
+# -- the inbox (idempotent consumer) -------------------------------------------------------------
+from hexalchemy.ports.inbox import AsyncInbox, Inbox, InboxEntry  # noqa: E402 - grouped with the inbox
+
+__all__ += ["AsyncInbox", "Inbox", "InboxEntry"]

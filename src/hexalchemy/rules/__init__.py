@@ -49,6 +49,7 @@ from hexalchemy.rules.evidence_chain import (
     verify_chain,
 )
 from hexalchemy.rules.ids import time_ordered_uuid
+from hexalchemy.rules.inbox import check_consumer, new_inbox_entry
 from hexalchemy.rules.json_columns import json_problem, json_rule, json_suspect
 from hexalchemy.rules.json_values import canonical_json, normalize_json
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
@@ -85,6 +86,8 @@ from hexalchemy.rules.values import (
 )
 
 __all__ = [
+    "check_consumer",
+    "new_inbox_entry",
     # the value domain: what each field type accepts and stores
     "EntityDomain",
     "RefusedValueError",

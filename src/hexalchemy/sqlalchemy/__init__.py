@@ -104,3 +104,12 @@ __all__ += [
     "agent_tables",
     "append_only_statements",
 ]
+
+# -- the inbox (idempotent consumer) -------------------------------------------------------------
+from hexalchemy.sqlalchemy.inbox import (  # noqa: E402 - grouped with the inbox
+    AsyncSqlAlchemyInbox,
+    SqlAlchemyInbox,
+    inbox_mapping,
+)
+
+__all__ += ["AsyncSqlAlchemyInbox", "SqlAlchemyInbox", "inbox_mapping"]

@@ -61,3 +61,8 @@ __all__ += [
     "InMemorySignalQueue",
     "Tamper",
 ]
+
+# -- the inbox (idempotent consumer) -------------------------------------------------------------
+from hexalchemy.testing.inbox import AsyncInMemoryInbox, InMemoryInbox  # noqa: E402
+
+__all__ += ["AsyncInMemoryInbox", "InMemoryInbox"]

@@ -62,6 +62,12 @@ from hexalchemy.testing.contracts.domain import (
     Tier,
 )
 from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+from hexalchemy.testing.contracts.inbox import (
+    AsyncInboxContract,
+    AsyncInboxHarness,
+    InboxContract,
+    InboxHarness,
+)
 from hexalchemy.testing.contracts.outbox import (
     AsyncOutboxContract,
     AsyncOutboxHarness,
@@ -86,6 +92,8 @@ __all__ = [
     "AsyncAgentStoreContract",
     "AsyncConcurrencyContract",
     "AsyncHarness",
+    "AsyncInboxContract",
+    "AsyncInboxHarness",
     "AsyncOutboxContract",
     "AsyncOutboxHarness",
     "AsyncRepositoryContract",
@@ -95,6 +103,8 @@ __all__ = [
     "ConcurrencyContract",
     "Draft",
     "Harness",
+    "InboxContract",
+    "InboxHarness",
     "Level",
     "Membership",
     "Money",
