@@ -339,9 +339,11 @@ def test_repository_methods_are_coroutines_exactly_on_the_async_side(
         if kind_of(member) != "method":
             continue
         assert not inspect.iscoroutinefunction(member), f"{sync.__name__}.{name} is async"
-        assert inspect.iscoroutinefunction(public_members(async_)[name]), (
-            f"{async_.__name__}.{name} is not async"
-        )
+        twin = public_members(async_)[name]
+        if inspect.isgeneratorfunction(member):  # a stream: an async generator on the async side
+            assert inspect.isasyncgenfunction(twin), f"{async_.__name__}.{name} is not an async generator"
+            continue
+        assert inspect.iscoroutinefunction(twin), f"{async_.__name__}.{name} is not async"
 
 
 def test_run_in_transaction_twins_have_the_same_signature() -> None:

@@ -188,3 +188,44 @@ __all__ += [
 from hexalchemy.ports.inbox import AsyncInbox, Inbox, InboxEntry  # noqa: E402 - grouped with the inbox
 
 __all__ += ["AsyncInbox", "Inbox", "InboxEntry"]
+
+# -- the query side: typed fields, conditions, orderings, queries, finders -----------------------
+from hexalchemy.ports.query import (  # noqa: E402 - grouped with the query side
+    AllOf,
+    AnyOf,
+    AsyncBulkDeleter,
+    AsyncFinder,
+    AsyncLister,
+    BulkDeleter,
+    Comparison,
+    Condition,
+    Field,
+    Finder,
+    IsNone,
+    Lister,
+    Not,
+    OneOf,
+    Ordering,
+    Query,
+    TextMatch,
+)
+
+__all__ += [
+    "AllOf",
+    "AnyOf",
+    "AsyncBulkDeleter",
+    "AsyncFinder",
+    "AsyncLister",
+    "BulkDeleter",
+    "Comparison",
+    "Condition",
+    "Field",
+    "Finder",
+    "IsNone",
+    "Lister",
+    "Not",
+    "OneOf",
+    "Ordering",
+    "Query",
+    "TextMatch",
+]

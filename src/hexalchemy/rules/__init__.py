@@ -73,6 +73,15 @@ from hexalchemy.rules.outbox_results import (
     sort_results,
     stored_error,
 )
+from hexalchemy.rules.queries import (
+    CheckedQuery,
+    FieldRef,
+    QueryRules,
+    check_find_limit,
+    check_page_size,
+    field_ref,
+    orderable,
+)
 from hexalchemy.rules.signals import new_signal, validate_signal
 from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
 from hexalchemy.rules.transactions import check_begin, check_commit_failure
@@ -101,6 +110,14 @@ __all__ = [
     "split_optional",
     "strip_newtype",
     "value_object_rule",
+    # queries
+    "CheckedQuery",
+    "FieldRef",
+    "QueryRules",
+    "check_find_limit",
+    "check_page_size",
+    "field_ref",
+    "orderable",
     # the arguments of public calls
     "check_aware_datetime",
     "check_bool",

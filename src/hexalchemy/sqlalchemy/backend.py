@@ -22,6 +22,7 @@ differently or better. Adding a database is one new module defining a subclass a
   :meth:`~Backend.append_only_statements`, :meth:`~Backend.drop_append_only_statements`;
 - statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
   :meth:`~Backend.upsert`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
+  :meth:`~Backend.comparable`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
   :attr:`~Backend.writes_in_cte`, :attr:`~Backend.max_bound_values`;
 - the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
   :meth:`~Backend.due_messages`;
@@ -200,6 +201,26 @@ class Backend:
         condition: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
         return condition
 
+    def comparable(
+        self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+        """How queries compare ``column``, holding values of ``stored_type``, as Python compares them; and how a value is bound against it.
+
+        ``ordered``: for ``<``, ``>`` and ``ORDER BY`` (else for ``=`` and ``IN``). Text must
+        order by code point, as Python's ``str``; the portable answer is the column itself.
+        """
+        return column, _unchanged
+
+    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``column`` starts with ``text``, case-sensitively, with no wildcard (NULL stays unknown)."""
+        condition: ColumnElement[bool] = column.startswith(text, autoescape=True)
+        return condition
+
+    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``column`` contains ``text``, case-sensitively, with no wildcard (NULL stays unknown)."""
+        condition: ColumnElement[bool] = column.contains(text, autoescape=True)
+        return condition
+
     def materialized(self, cte: CTE) -> CTE:
         """``cte`` evaluated once, as written (an optimisation fence), where the database must be told."""
         return cte
@@ -235,6 +256,10 @@ class Backend:
     def repository_path(self, core: RepositoryCore[Any, Any]) -> RepositoryPath[Any, Any] | None:
         """A faster way to run a repository's hot operations on this driver, or None."""
         return None
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:

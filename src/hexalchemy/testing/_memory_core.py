@@ -29,12 +29,18 @@ from hexalchemy.ports import (
     TransactionUsageError,
     VersionConflictError,
 )
+from hexalchemy.ports.agents import Page
+from hexalchemy.ports.query import Condition, Query
 from hexalchemy.rules import (
+    CheckedQuery,
     EntityDomain,
+    QueryRules,
     check_commit_failure,
+    check_find_limit,
     check_instance,
     check_items,
     check_list,
+    check_page_size,
 )
 
 __all__: list[str] = []
@@ -236,6 +242,22 @@ class _TransactionCore:
                 return layer.writes[row]
         return self.committed.get(entity_type, {}).get(key, _MISSING)
 
+    def visible_rows(self, state: _TxState, entity_type: type[object]) -> dict[object, object]:
+        """Every row of ``entity_type`` this transaction sees, by key (own writes over committed).
+
+        Call with ``lock`` held.
+        """
+        rows = dict(self.committed.get(entity_type, {}))
+        for layer in state.layers:
+            for (row_type, key), value in layer.writes.items():
+                if row_type is not entity_type:
+                    continue
+                if value is _MISSING:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = value
+        return rows
+
     def write(self, state: _TxState, spec: EntitySpec[Any, Any], key: object, value: object) -> None:
         """Buffer a write (a stored copy, or _MISSING to delete) in the innermost layer.
 
@@ -313,7 +335,7 @@ def _core_of(transactions: object, manager: type[object]) -> _TransactionCore:
 class _RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core", "_domain")
+    __slots__ = ("_spec", "_cls", "_core", "_domain", "_queries")
 
     def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
         check_instance("spec", spec, EntitySpec, error=ConfigError)
@@ -323,6 +345,7 @@ class _RepositoryCore(Generic[T, K]):
         # The value rules the SQL mapping applies too: the same values are refused, and stored
         # in the same normalised form (UTC datetimes, Decimals as a database returns them).
         self._domain = EntityDomain(spec)
+        self._queries: QueryRules[T] | None = None
 
     def _normalize(self, key: K) -> K:
         return self._domain.normalize_key(key)
@@ -452,6 +475,79 @@ class _RepositoryCore(Generic[T, K]):
                 self._check_delete(state, key, version)
             for key, _ in targets:
                 self._core.write(state, self._spec, key, _MISSING)
+
+    # -- queries --------------------------------------------------------------------------
+
+    @property
+    def query_rules(self) -> QueryRules[T]:
+        """The entity's query rules, built at the first query."""
+        if self._queries is None:
+            self._queries = QueryRules(self._spec)
+        return self._queries
+
+    def _matching(self, query: Query[T]) -> tuple[CheckedQuery[T], list[T]]:
+        """The checked query and the stored aggregates matching it, in its order (not copied)."""
+        rules = self.query_rules
+        checked = rules.check_query(query)
+        state = self._core.require(self._cls, write=False)
+        with self._core.lock:
+            rows = list(self._core.visible_rows(state, self._cls).values())
+        found = [cast(T, row) for row in rows if rules.matches(checked, cast(T, row))]
+        return checked, found
+
+    def find(self, query: Query[T], limit: int | None) -> list[T]:
+        limit = check_find_limit(limit)
+        checked, found = self._matching(query)
+        ordered = self.query_rules.sorted(checked, found)
+        return [self._copy(row) for row in (ordered if limit is None else ordered[:limit])]
+
+    def first(self, query: Query[T]) -> T | None:
+        found = self.find(query, 1)
+        return found[0] if found else None
+
+    def count(self, query: Query[T]) -> int:
+        return len(self._matching(query)[1])
+
+    def exists(self, query: Query[T]) -> bool:
+        return bool(self._matching(query)[1])
+
+    def page(self, query: Query[T], size: int, after: str | None) -> Page[T]:
+        size = check_page_size("size", size)
+        rules = self.query_rules
+        checked, found = self._matching(query)
+        if after is not None:
+            position = rules.position_of(checked, after)
+            found = [
+                row
+                for row in found
+                if rules.compare_positions(checked, rules.sort_values(checked, row), position) > 0
+            ]
+        ordered = rules.sorted(checked, found)
+        items = [self._copy(row) for row in ordered[:size]]
+        following = rules.cursor_of(checked, items[-1]) if len(ordered) > size else None
+        return Page(items=tuple(items), next_cursor=following)
+
+    def stream_chunks(self, query: Query[T], chunk_size: int) -> list[list[T]]:
+        """The matching aggregates in order, copied a chunk at a time (the snapshot of the call)."""
+        chunk_size = check_page_size("chunk_size", chunk_size)
+        checked, found = self._matching(query)
+        ordered = self.query_rules.sorted(checked, found)
+        return [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
+
+    def copies(self, rows: list[T]) -> list[T]:
+        """Deep copies of stored rows."""
+        return [self._copy(row) for row in rows]
+
+    def delete_where(self, condition: Condition[T]) -> int:
+        rules = self.query_rules
+        checked = rules.check_condition_of(condition)
+        state = self._core.require(self._cls, write=True)
+        with self._core.lock:
+            rows = self._core.visible_rows(state, self._cls)
+            doomed = [key for key, row in rows.items() if rules.truth(checked, cast(T, row)) is True]
+            for key in doomed:
+                self._core.write(state, self._spec, key, _MISSING)
+        return len(doomed)
 
 
 def _core_per_thread() -> _TransactionCore:

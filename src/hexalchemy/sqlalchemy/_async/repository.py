@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Generic, TypeVar
 
-from hexalchemy.ports import ConfigError
+from hexalchemy.ports import Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
+from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan_async
+from hexalchemy.sqlalchemy._query_core import QueryCore, stream_rows_async
 from hexalchemy.sqlalchemy._repository_core import DEFAULT_COPY_THRESHOLD, RepositoryCore
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager
@@ -19,7 +21,7 @@ K = TypeVar("K")
 
 
 class AsyncSqlAlchemyRepository(Generic[T, K]):
-    """A repository over SQLAlchemy Core; implements ``AsyncRepository[T, K]``.
+    """A repository over SQLAlchemy Core; implements ``AsyncRepository[T, K]``, ``AsyncFinder[T]`` and ``AsyncBulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
     aggregates with COPY (``None`` turns COPY off).
@@ -37,6 +39,14 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
             "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
         )
         self._core = RepositoryCore(mapping, transactions.core, copy_threshold)
+        self._query_core: QueryCore[T, K] | None = None
+
+    @property
+    def _queries(self) -> QueryCore[T, K]:
+        """The query statements and plans, built at the first query."""
+        if self._query_core is None:
+            self._query_core = QueryCore(self.mapping, self.transactions.core)
+        return self._query_core
 
     async def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""
@@ -69,3 +79,53 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
     async def delete_all(self, aggregates: Iterable[T], /) -> None:
         """Delete many aggregates in a constant number of round trips, all or nothing."""
         await run_plan_async(self._core.delete_all(aggregates))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    async def find(self, query: Query[T], /, *, limit: int | None = None) -> list[T]:
+        """The aggregates matching ``query``, in its order (at most ``limit`` of them)."""
+        return await run_plan_async(self._queries.find(query, limit))
+
+    async def first(self, query: Query[T], /) -> T | None:
+        """The first aggregate matching ``query`` in its order, or None."""
+        return await run_plan_async(self._queries.first(query))
+
+    async def count(self, query: Query[T], /) -> int:
+        """How many aggregates match ``query``."""
+        return await run_plan_async(self._queries.count(query))
+
+    async def exists(self, query: Query[T], /) -> bool:
+        """Whether an aggregate matches ``query``."""
+        return await run_plan_async(self._queries.exists(query))
+
+    async def page(self, query: Query[T], /, *, size: int, after: str | None = None) -> Page[T]:
+        """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
+        return await run_plan_async(self._queries.page(query, size, after))
+
+    async def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+        """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
+
+        On PostgreSQL the rows come through a server-side cursor of the transaction, so memory
+        stays bounded by the chunk; consume the stream inside that transaction.
+        """
+        connection, statement, chunk_size = self._queries.stream_statement(query, chunk_size)
+        from_rows = self.mapping.from_rows
+        try:
+            result = await stream_rows_async(connection, statement, chunk_size)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        try:
+            async for rows in result.partitions():
+                for aggregate in from_rows(rows):
+                    yield aggregate
+        except Exception as exc:
+            translated = translate_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            await result.close()
+
+    async def delete_where(self, condition: Condition[T], /) -> int:
+        """Delete every aggregate matching ``condition``, whatever its version; return how many."""
+        return await run_plan_async(self._queries.delete_where(condition))

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
-from hexalchemy.ports import ConfigError
+from hexalchemy.ports import Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
+from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan
+from hexalchemy.sqlalchemy._query_core import QueryCore, stream_rows
 from hexalchemy.sqlalchemy._repository_core import DEFAULT_COPY_THRESHOLD, RepositoryCore
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import SqlAlchemyTransactionManager
@@ -21,7 +23,7 @@ K = TypeVar("K")
 
 
 class SqlAlchemyRepository(Generic[T, K]):
-    """A repository over SQLAlchemy Core; implements ``Repository[T, K]``.
+    """A repository over SQLAlchemy Core; implements ``Repository[T, K]``, ``AsyncFinder[T]`` and ``AsyncBulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
     aggregates with COPY (``None`` turns COPY off).
@@ -39,6 +41,14 @@ class SqlAlchemyRepository(Generic[T, K]):
             "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
         )
         self._core = RepositoryCore(mapping, transactions.core, copy_threshold)
+        self._query_core: QueryCore[T, K] | None = None
+
+    @property
+    def _queries(self) -> QueryCore[T, K]:
+        """The query statements and plans, built at the first query."""
+        if self._query_core is None:
+            self._query_core = QueryCore(self.mapping, self.transactions.core)
+        return self._query_core
 
     def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""
@@ -71,3 +81,53 @@ class SqlAlchemyRepository(Generic[T, K]):
     def delete_all(self, aggregates: Iterable[T], /) -> None:
         """Delete many aggregates in a constant number of round trips, all or nothing."""
         run_plan(self._core.delete_all(aggregates))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def find(self, query: Query[T], /, *, limit: int | None = None) -> list[T]:
+        """The aggregates matching ``query``, in its order (at most ``limit`` of them)."""
+        return run_plan(self._queries.find(query, limit))
+
+    def first(self, query: Query[T], /) -> T | None:
+        """The first aggregate matching ``query`` in its order, or None."""
+        return run_plan(self._queries.first(query))
+
+    def count(self, query: Query[T], /) -> int:
+        """How many aggregates match ``query``."""
+        return run_plan(self._queries.count(query))
+
+    def exists(self, query: Query[T], /) -> bool:
+        """Whether an aggregate matches ``query``."""
+        return run_plan(self._queries.exists(query))
+
+    def page(self, query: Query[T], /, *, size: int, after: str | None = None) -> Page[T]:
+        """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
+        return run_plan(self._queries.page(query, size, after))
+
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
+        """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
+
+        On PostgreSQL the rows come through a server-side cursor of the transaction, so memory
+        stays bounded by the chunk; consume the stream inside that transaction.
+        """
+        connection, statement, chunk_size = self._queries.stream_statement(query, chunk_size)
+        from_rows = self.mapping.from_rows
+        try:
+            result = stream_rows(connection, statement, chunk_size)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        try:
+            for rows in result.partitions():
+                for aggregate in from_rows(rows):
+                    yield aggregate
+        except Exception as exc:
+            translated = translate_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            result.close()
+
+    def delete_where(self, condition: Condition[T], /) -> int:
+        """Delete every aggregate matching ``condition``, whatever its version; return how many."""
+        return run_plan(self._queries.delete_where(condition))

@@ -36,7 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Insert, String, Table, event, literal
+from sqlalchemy import ColumnElement, Connection, Dialect, Float, Insert, String, Table, event, func, literal
+from sqlalchemy import cast as cast_
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine
@@ -113,6 +114,10 @@ class _DecimalText(TypeDecorator[Decimal]):
                 context = Context(prec=len(digits) + max(exponent, 0) + self.scale + 1)
                 value = value.quantize(Decimal(1).scaleb(-self.scale), context=context)
         return str(value)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def _literal(text: str, dialect: Dialect) -> str:
@@ -297,6 +302,28 @@ class SQLiteBackend(Backend):
         return statements
 
     # -------------------------------------------------------------------------- statements
+    def comparable(
+        self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+        """Decimals, stored as text, compared as ``REAL`` (exact to 15 significant digits); the rest as stored.
+
+        SQLite compares text by its bytes (code point order, as Python) and the stored datetimes
+        are fixed-width UTC text, so both order as their values do.
+        """
+        if stored_type is Decimal:
+            return cast_(column, Float()), float
+        return column, _unchanged
+
+    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``instr(column, text) = 1``: SQLite's ``LIKE`` ignores the case of ASCII letters."""
+        condition: ColumnElement[bool] = func.instr(column, text) == 1
+        return condition
+
+    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``instr(column, text) > 0`` (see :meth:`starts_with`)."""
+        condition: ColumnElement[bool] = func.instr(column, text) > 0
+        return condition
+
     def insert(self, table: Table) -> Insert:
         """SQLite's ``INSERT``, with ``ON CONFLICT``."""
         return sqlite.insert(table)

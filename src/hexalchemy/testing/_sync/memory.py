@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from hexalchemy.ports import EntitySpec, IsolationLevel
+from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query
 from hexalchemy.rules import check_begin
 from hexalchemy.testing._memory_core import (
     _Block,
@@ -77,8 +77,9 @@ class InMemoryTransactionManager:
 class InMemoryRepository(Generic[T, K]):
     """A repository of aggregates ``T`` keyed by ``K``, kept in memory.
 
-    Implements :class:`~hexalchemy.ports.Repository`; works inside the ambient transaction
-    of ``transactions`` and stores and returns deep copies.
+    Implements :class:`~hexalchemy.ports.Repository`, :class:`~hexalchemy.ports.AsyncFinder`
+    and :class:`~hexalchemy.ports.AsyncBulkDeleter`; works inside the ambient transaction of
+    ``transactions`` and stores and returns deep copies.
     """
 
     __slots__ = ("_core",)
@@ -117,3 +118,35 @@ class InMemoryRepository(Generic[T, K]):
     def delete_all(self, aggregates: Iterable[T], /) -> None:
         """Delete many aggregates, all or nothing."""
         self._core.delete_all(aggregates)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def find(self, query: Query[T], /, *, limit: int | None = None) -> list[T]:
+        """The aggregates matching ``query``, in its order (at most ``limit`` of them)."""
+        return self._core.find(query, limit)
+
+    def first(self, query: Query[T], /) -> T | None:
+        """The first aggregate matching ``query`` in its order, or None."""
+        return self._core.first(query)
+
+    def count(self, query: Query[T], /) -> int:
+        """How many aggregates match ``query``."""
+        return self._core.count(query)
+
+    def exists(self, query: Query[T], /) -> bool:
+        """Whether an aggregate matches ``query``."""
+        return self._core.exists(query)
+
+    def page(self, query: Query[T], /, *, size: int, after: str | None = None) -> Page[T]:
+        """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
+        return self._core.page(query, size, after)
+
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
+        """Every aggregate matching ``query`` when the stream starts, in its order, copied ``chunk_size`` at a time."""
+        for chunk in self._core.stream_chunks(query, chunk_size):
+            for aggregate in self._core.copies(chunk):
+                yield aggregate
+
+    def delete_where(self, condition: Condition[T], /) -> int:
+        """Delete every aggregate matching ``condition``, whatever its version; return how many."""
+        return self._core.delete_where(condition)
