@@ -37,6 +37,7 @@ PUBLIC_PACKAGES = (
     "hexalchemy.retry",
     "hexalchemy.outbox",
     "hexalchemy.agents",
+    "hexalchemy.brokers",
 )
 
 

@@ -309,7 +309,7 @@ async def drive_async(plan: Plan[R], sleep: Callable[[Sleep], Any]) -> R:
 # --- the plans -------------------------------------------------------------------------------
 
 
-_DELIVERY_METHODS: Final = ("claim", "acknowledge", "reject", "release", "deliver")
+_DELIVERY_METHODS: Final = ("claim", "acknowledge", "reject", "dead_letter", "release", "deliver")
 """What a relay calls on its store: an :class:`~hexalchemy.ports.OutboxDelivery`'s methods."""
 
 
@@ -401,7 +401,10 @@ class RelayCore:
             acknowledged: AcknowledgeResult = yield Call(self._store.acknowledge, (lease, outcome.published))
             self._count_stale(acknowledged, "acknowledge")
         for message, reason in outcome.failed:
-            yield from self._reject(lease, message, reason)
+            if message.id in outcome.permanent:
+                yield from self._dead_letter(lease, message, reason)
+            else:
+                yield from self._reject(lease, message, reason)
         return len(messages)
 
     def _deliver(self) -> Plan[int]:
@@ -447,6 +450,18 @@ class RelayCore:
         result: AcknowledgeResult = yield Call(self._store.reject, (lease, message.id, error))
         self.tally.add(retried=result.done - result.dead_lettered, dead_lettered=result.dead_lettered)
         self._count_stale(result, "reject")
+
+    def _dead_letter(self, lease: Lease, message: OutboxMessage, error: str) -> Plan[None]:
+        logger.warning(
+            "relay %s: message %s (topic %r) failed for good, dead-lettered: %s",
+            self.name,
+            message.id,
+            message.topic,
+            error,
+        )
+        result: AcknowledgeResult = yield Call(self._store.dead_letter, (lease, message.id, error))
+        self.tally.add(dead_lettered=result.done)
+        self._count_stale(result, "dead letter")
 
     def _release(self, lease: Lease, ids: list[uuid.UUID]) -> Plan[None]:
         logger.info("relay %s: stopping; releasing %d unpublished message(s)", self.name, len(ids))

@@ -229,3 +229,8 @@ __all__ += [
     "Query",
     "TextMatch",
 ]
+
+# -- broker routing ------------------------------------------------------------------------------
+from hexalchemy.ports.routing import Route  # noqa: E402 - grouped with the broker routing
+
+__all__ += ["Route"]

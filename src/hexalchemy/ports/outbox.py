@@ -104,10 +104,18 @@ class AcknowledgeResult:
 
 @attrs.frozen
 class PublishResult:
-    """The outcome of publishing one message: ``error`` is None on success."""
+    """The outcome of publishing one message: ``error`` is None on success.
+
+    A failure is retryable unless ``permanent``: a retryable one (connection lost, timeout,
+    broker back-pressure) is given back for a later attempt after a backoff; a permanent
+    one (unroutable, too large, refused by the broker) is dead-lettered at once, since no
+    retry can succeed.
+    """
 
     message_id: uuid.UUID
     error: str | None = None
+    permanent: bool = False
+    """Whether the failure is permanent (dead-letter now) rather than retryable; ignored on success."""
 
     @property
     def ok(self) -> bool:

@@ -45,6 +45,8 @@ class Outcome:
     """Accepted by the broker: acknowledge."""
     failed: tuple[tuple[OutboxMessage, str], ...]
     """Refused (or not mentioned) by the publisher, with the error: reject."""
+    permanent: frozenset[uuid.UUID] = frozenset()
+    """Of ``failed``, the ids whose failure the publisher called permanent: dead-letter them now."""
 
 
 def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
@@ -52,7 +54,7 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
 
     A message with no result failed (:data:`MISSING_RESULT`); when the publisher reported a
     message more than once, a failure wins over a success (a needless redelivery is safe, a
-    lost message is not); results for messages not in the batch are logged and ignored.
+    lost message is not); a failure marked ``permanent`` is listed in :attr:`Outcome.permanent`; results for messages not in the batch are logged and ignored.
 
     Raises:
         InvalidArgumentError: ``results`` is not an iterable of :class:`~hexalchemy.ports.PublishResult`
@@ -85,12 +87,15 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
             by_id[result.message_id] = result
     published: list[uuid.UUID] = []
     failed: list[tuple[OutboxMessage, str]] = []
+    permanent: set[uuid.UUID] = set()
     for message in messages:
         outcome = by_id.pop(message.id, None)
         if outcome is None:
             failed.append((message, MISSING_RESULT))
         elif outcome.error is not None:
             failed.append((message, outcome.error))
+            if outcome.permanent is True:
+                permanent.add(message.id)
         else:
             published.append(message.id)
     if by_id:
@@ -99,7 +104,7 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
             len(by_id),
             ", ".join(sorted(str(key) for key in by_id)),
         )
-    return Outcome(published=tuple(published), failed=tuple(failed))
+    return Outcome(published=tuple(published), failed=tuple(failed), permanent=frozenset(permanent))
 
 
 def _messages(messages: object) -> Sequence[OutboxMessage]:

@@ -584,7 +584,7 @@ class OutboxRelayCore:
         buried: list[dict[str, Any]] = []
         for message, error in outcome.failed:
             values = {**_values(rows[message.id]), "last_error": stored_error(error)}
-            if message.attempts >= self.policy.max_attempts:
+            if message.attempts >= self.policy.max_attempts or message.id in outcome.permanent:
                 buried.append({**values, "hx_error": values["last_error"], **self._clock(now)})
             else:
                 delay = self.policy.retry_delay(message.attempts)

@@ -311,6 +311,9 @@ class _RelayCore:
         self.acknowledge(lease, outcome.published)
         retried = dead_lettered = 0
         for message, text in outcome.failed:
+            if message.id in outcome.permanent:
+                dead_lettered += self.dead_letter(lease, message.id, stored_error(text)).done
+                continue
             result = self.reject(lease, message.id, stored_error(text), None)
             dead_lettered += result.dead_lettered
             retried += result.done - result.dead_lettered

@@ -1,0 +1,132 @@
+"""The Redis Streams publisher's logic, written once for the sync and async publishers.
+
+Each message becomes one ``EVALSHA`` of :data:`SCRIPT` in a pipeline: the batch goes out in
+one round trip, and the replies come back together. The script adds the entry with
+``XADD`` (trimming the stream with ``MAXLEN`` as configured) only when the message's
+dedup key is absent, then sets that key with the dedup window as its expiry, all
+atomically: a message republished within the window is not added twice (its result is a
+success). Errors are classified here, once: a lost connection, a timeout, a loading or
+read-only server and an out-of-memory refusal are retryable; any other refusal is
+permanent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from redis import exceptions
+
+from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
+from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
+from hexalchemy.rules import check_positive_int, describe_error
+from hexalchemy.rules.arguments import MAX_BIGINT, check_duration
+
+__all__ = ["DEFAULT_DEDUP_WINDOW", "DEFAULT_MAX_LENGTH", "SCRIPT", "RedisCore"]
+
+SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return false
+end
+local args = {'XADD', KEYS[1]}
+if ARGV[1] ~= '0' then
+  table.insert(args, 'MAXLEN')
+  if ARGV[2] == '1' then table.insert(args, '~') end
+  table.insert(args, ARGV[1])
+end
+table.insert(args, '*')
+for i = 4, #ARGV do table.insert(args, ARGV[i]) end
+local id = redis.call(unpack(args))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+return id
+"""
+"""Add one entry unless its dedup key exists; KEYS: stream, dedup key; ARGV: maxlen (0: none), approximate, window, fields."""
+
+SCRIPT_SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+DEFAULT_MAX_LENGTH: Final = 1_000_000
+"""The stream length kept unless told otherwise (trimmed approximately)."""
+DEFAULT_DEDUP_WINDOW: Final = dt.timedelta(hours=24)
+"""How long a message's dedup key is kept unless told otherwise."""
+
+_RETRYABLE: Final = (
+    exceptions.ConnectionError,
+    exceptions.TimeoutError,
+    exceptions.BusyLoadingError,
+    exceptions.ReadOnlyError,
+    exceptions.OutOfMemoryError,
+    exceptions.TryAgainError,
+)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a Redis error is worth a retry (the one classification of the Redis publishers)."""
+    return isinstance(error, _RETRYABLE) or not isinstance(error, exceptions.ResponseError)
+
+
+def _fields(route: Route) -> list[bytes | str]:
+    return ["payload", route.payload, "headers", json.dumps(dict(route.headers), sort_keys=True)]
+
+
+class RedisCore:
+    """The settings, the commands of a batch and how their replies settle each message."""
+
+    __slots__ = ("_arguments", "dedup_prefix", "route")
+
+    def __init__(
+        self,
+        *,
+        max_length: int | None,
+        approximate: bool,
+        dedup_window: dt.timedelta,
+        dedup_prefix: str,
+        route: Callable[[OutboxMessage], Route] | None,
+    ) -> None:
+        if max_length is not None:
+            check_positive_int("max_length", max_length, maximum=MAX_BIGINT, error=ConfigError)
+        if not isinstance(approximate, bool):
+            raise ConfigError("approximate", approximate, "must be a bool")
+        check_duration("dedup_window", dedup_window, error=ConfigError)
+        window = int(dedup_window.total_seconds())
+        if window < 1:
+            raise ConfigError("dedup_window", dedup_window, "must be at least one second")
+        if not isinstance(dedup_prefix, str) or not dedup_prefix:
+            raise ConfigError("dedup_prefix", dedup_prefix, "must be a non-empty str")
+        self.route = routing_function(route)
+        self.dedup_prefix = dedup_prefix
+        self._arguments = (str(max_length or 0), "1" if approximate else "0", str(window))
+
+    def routed(self, messages: Sequence[OutboxMessage]) -> Routed:
+        """The batch routed (messages whose routing function failed are settled already)."""
+        return route_batch(messages, self.route)
+
+    def command(self, route: Route) -> tuple[Any, ...]:
+        """The ``EVALSHA`` arguments of one message (after the sha)."""
+        dedup_key = f"{self.dedup_prefix}{route.destination}:{route.dedup_id}"
+        return (2, route.destination, dedup_key, *self._arguments, *_fields(route))
+
+    @staticmethod
+    def missing_script(replies: Sequence[object]) -> bool:
+        """Whether the server had lost the script (it restarted): load it and send the batch again."""
+        return any(isinstance(reply, exceptions.NoScriptError) for reply in replies)
+
+    @staticmethod
+    def results(routed: Routed, replies: Sequence[object]) -> list[PublishResult]:
+        """One result per message from its reply: an entry id or nil (a duplicate) succeed, an error fails."""
+        results = list(routed.failed)
+        for message, reply in zip(routed.messages, replies, strict=True):
+            if isinstance(reply, BaseException):
+                results.append(
+                    PublishResult(message.id, describe_error(reply), permanent=not is_retryable(reply))
+                )
+            else:
+                results.append(PublishResult(message.id))
+        return results
+
+    @staticmethod
+    def lost(routed: Routed, error: BaseException) -> list[PublishResult]:
+        """The batch's results when the pipeline as a whole failed: retryable unless Redis refused it."""
+        return [*routed.failed, *all_failed(routed.messages, error, permanent=not is_retryable(error))]

@@ -1,0 +1,1 @@
+"""The sync broker publishers, generated from ``_async`` by ``make generate``: do not edit them here."""

@@ -1,0 +1,27 @@
+"""Redis Streams publishers (the ``hexalchemy[redis]`` extra): :class:`RedisStreamPublisher` and its async twin.
+
+::
+
+    publisher = RedisStreamPublisher("redis://127.0.0.1:6379/0", max_length=100_000)
+    relay = OutboxRelay(store, publisher)
+
+Each batch is one pipeline of one ``EVALSHA`` per message, sent and answered in one round
+trip. The script adds the entry (``XADD``, with the ``MAXLEN`` trimming you set) only when
+the message's dedup key is absent, then keeps that key for ``dedup_window``: a message the
+relay publishes again (its acknowledgement was lost) is not added twice. See
+``docs/brokers.md``. The async publisher is written in ``_async/redis.py`` over
+``redis.asyncio``; the sync one is generated from it, over ``redis.Redis``.
+"""
+
+from hexalchemy.brokers._async.redis import AsyncRedisStreamPublisher
+from hexalchemy.brokers._redis_core import DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_LENGTH, SCRIPT, is_retryable
+from hexalchemy.brokers._sync.redis import RedisStreamPublisher
+
+__all__ = [
+    "DEFAULT_DEDUP_WINDOW",
+    "DEFAULT_MAX_LENGTH",
+    "SCRIPT",
+    "AsyncRedisStreamPublisher",
+    "RedisStreamPublisher",
+    "is_retryable",
+]

@@ -1,0 +1,87 @@
+"""Broker routing rules: the default :class:`~hexalchemy.ports.Route` of a message, and the checks of any route.
+
+The default route sends a message to ``topic`` (a Redis stream, a NATS subject, a
+RabbitMQ routing key), with the message's headers plus the ones named here, and
+deduplicates on the outbox message id. Consumers read the message id back from
+:data:`MESSAGE_ID_HEADER`; ``hexalchemy.brokers`` consumer helpers do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Final
+
+from hexalchemy.ports import InvalidArgumentError, OutboxMessage, Route
+from hexalchemy.rules.text import text_problem
+
+__all__ = [
+    "IDEMPOTENCY_KEY_HEADER",
+    "MESSAGE_ID_HEADER",
+    "ORDERING_KEY_HEADER",
+    "TOPIC_HEADER",
+    "checked_route",
+    "default_route",
+    "message_id_of",
+]
+
+MESSAGE_ID_HEADER: Final = "hexalchemy-message-id"
+"""The header carrying the outbox message id (a UUID's text): what an inbox records."""
+TOPIC_HEADER: Final = "hexalchemy-topic"
+"""The header carrying the message's topic."""
+ORDERING_KEY_HEADER: Final = "hexalchemy-ordering-key"
+"""The header carrying the message's ordering key, when it has one."""
+IDEMPOTENCY_KEY_HEADER: Final = "hexalchemy-idempotency-key"
+"""The header carrying the message's idempotency key, when it has one."""
+
+
+def default_route(message: OutboxMessage) -> Route:
+    """The route of ``message`` unless told otherwise: to its topic, deduplicated on its id.
+
+    The headers are the message's own plus :data:`MESSAGE_ID_HEADER`, :data:`TOPIC_HEADER`
+    and, when set, :data:`ORDERING_KEY_HEADER` and :data:`IDEMPOTENCY_KEY_HEADER`.
+    """
+    headers = dict(message.headers)
+    headers[MESSAGE_ID_HEADER] = str(message.id)
+    headers[TOPIC_HEADER] = message.topic
+    if message.ordering_key is not None:
+        headers[ORDERING_KEY_HEADER] = message.ordering_key
+    if message.idempotency_key is not None:
+        headers[IDEMPOTENCY_KEY_HEADER] = message.idempotency_key
+    return Route(
+        destination=message.topic, payload=message.payload, headers=headers, dedup_id=str(message.id)
+    )
+
+
+def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessage) -> Route:
+    """``route(message)``, checked: ``InvalidArgumentError`` naming what a routing function got wrong."""
+    result = route(message)
+    if not isinstance(result, Route):
+        raise InvalidArgumentError("route", result, "a routing function must return a Route")
+    for name, text in (("destination", result.destination), ("dedup_id", result.dedup_id)):
+        if not isinstance(text, str) or not text:
+            raise InvalidArgumentError(f"route.{name}", text, "must be a non-empty str")
+        problem = text_problem(text)
+        if problem is not None:
+            raise InvalidArgumentError(f"route.{name}", text, problem)
+    if not isinstance(result.payload, bytes):
+        raise InvalidArgumentError("route.payload", result.payload, "must be bytes")
+    for key, value in dict(result.headers).items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InvalidArgumentError("route.headers", {key: value}, "must map non-empty str to str")
+    return result
+
+
+def message_id_of(headers: object) -> uuid.UUID | None:
+    """The outbox message id a delivered message carries in :data:`MESSAGE_ID_HEADER`, or None (absent or not a UUID)."""
+    if not hasattr(headers, "get"):
+        return None
+    value = headers.get(MESSAGE_ID_HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
