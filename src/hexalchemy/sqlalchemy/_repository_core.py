@@ -9,12 +9,15 @@ PostgreSQL's psycopg cursor and COPY), the plans hand them to it while it is usa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     Column,
     Select,
+    Uuid,
     and_,
     bindparam,
     delete,
@@ -36,7 +39,7 @@ from hexalchemy.ports import (
 from hexalchemy.rules import check_instance, check_items, check_list, check_positive_int
 from hexalchemy.rules.arguments import MAX_BIGINT
 from hexalchemy.sqlalchemy._operations import Call, Plan
-from hexalchemy.sqlalchemy.mapping import TableMapping
+from hexalchemy.sqlalchemy.mapping import ChangedColumns, TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
 __all__ = ["DEFAULT_COPY_THRESHOLD", "RepositoryCore", "RepositoryPath"]
@@ -81,8 +84,13 @@ class RepositoryPath(Protocol[T, K]):
         """Plan: whether the key exists."""
         ...
 
-    def range(self, state: TransactionState, wanted: list[K], distinct: list[K]) -> Plan[list[T]]:
-        """Plan: the aggregates of ``wanted`` (``distinct``: each key once), in its order, missing ones left out."""
+    def range(
+        self, state: TransactionState, wanted: list[K], distinct: list[K], loaded: dict[Any, T] | None
+    ) -> Plan[list[T]]:
+        """Plan: the aggregates of ``wanted`` (``distinct``: each key once), in its order, missing ones left out.
+
+        ``loaded``: where to remember each aggregate read, by ``RepositoryCore.loaded_key`` (None: nowhere).
+        """
         ...
 
     def copies(self, count: int) -> bool:
@@ -97,13 +105,35 @@ class RepositoryPath(Protocol[T, K]):
         """Plan: insert new aggregates' rows in bulk; a duplicate key raises ``ConstraintViolationError``."""
         ...
 
-    def update_rows(self, updates: Sequence[tuple[T, int]]) -> list[Any]:
-        """The rows :meth:`update` sends for ``(aggregate, expected version)`` pairs (converted first too)."""
+    def update_rows(self, updates: Sequence[tuple[T, int]], changed: ChangedColumns[T] | None) -> list[Any]:
+        """The rows :meth:`update` sends for ``(aggregate, expected version)`` pairs (converted first too).
+
+        ``changed``: the columns to set (with the version), or None for every column.
+        """
         ...
 
-    def update(self, state: TransactionState, rows: list[Any]) -> Plan[int]:
+    def update(
+        self, state: TransactionState, rows: list[Any], changed: ChangedColumns[T] | None
+    ) -> Plan[int]:
         """Plan: the version-checked updates of :meth:`update_rows`; return how many rows matched."""
         ...
+
+
+def _zero(_aggregate: object) -> int:
+    return 0
+
+
+def _loaded_key_function(mapping: TableMapping[T, Any], by_int: bool) -> Callable[[T], Any]:
+    """``aggregate -> key`` for ``TransactionState.loaded``: a UUID key by its ``int`` when ``by_int``."""
+    key_of = mapping.spec.key_of
+    if not by_int:
+        return key_of
+
+    def loaded_key(aggregate: T) -> Any:
+        key = key_of(aggregate)
+        return key.int if type(key) is uuid.UUID else key
+
+    return loaded_key
 
 
 class RepositoryCore(Generic[T, K]):
@@ -165,6 +195,15 @@ class RepositoryCore(Generic[T, K]):
             lookup_target.in_(bindparam("hx_keys", expanding=True))
         )
         self.copy_threshold = copy_threshold
+        self.changes = mapping.changes
+        """``TableMapping.changes``: None when every update sets every column (no aggregate is remembered)."""
+        self._get_version: Callable[[T], Any] = (
+            operator.attrgetter(self.spec.version_field) if self.spec.version_field is not None else _zero
+        )
+        self.loaded_by_int = len(keys) == 1 and isinstance(keys[0].type, Uuid)
+        """Whether loaded aggregates are remembered by their UUID key's ``int`` (it hashes in C)."""
+        self.loaded_key: Callable[[T], Any] = _loaded_key_function(mapping, self.loaded_by_int)
+        """``aggregate -> the key it is remembered by`` in ``TransactionState.loaded``."""
         self.path: RepositoryPath[T, K] | None = backend.repository_path(self)
         """The backend's faster way for the hot operations, or None."""
 
@@ -181,6 +220,101 @@ class RepositoryCore(Generic[T, K]):
             params[self.version_key] = expected + 1
         return params
 
+    def _changed_params(self, aggregate: T, expected: int, changed: ChangedColumns[T]) -> dict[str, Any]:
+        """The parameters of the update of ``changed`` columns (keys taken as they are: they equal the loaded ones)."""
+        keys = self.mapping.column_keys
+        params = {
+            keys[index]: value
+            for index, value in zip(changed.indexes, changed.values(aggregate), strict=True)
+        }
+        for index, value in enumerate(self.spec.key_values(self.spec.key_of(aggregate))):
+            params[_key_param(index)] = value
+        if self.version_key is not None:
+            params[_EXPECTED_VERSION] = expected
+            params[self.version_key] = expected + 1
+        return params
+
+    # ------------------------------------------------------------------- loaded aggregates
+    def loaded(self, state: TransactionState) -> dict[Any, T] | None:
+        """This table's aggregates remembered in ``state`` (made on first use); None when none are kept."""
+        if self.changes is None:
+            return None
+        by_table = state.loaded
+        if by_table is None:
+            by_table = state.loaded = {}
+        loaded = by_table.get(self.mapping.table)
+        if loaded is None:
+            loaded = by_table[self.mapping.table] = {}
+        return loaded
+
+    def _forget(self, state: TransactionState, aggregates: Iterable[T]) -> None:
+        """Forget what was remembered of these aggregates' rows (inserted anew or deleted)."""
+        by_table = state.loaded
+        loaded = None if by_table is None else by_table.get(self.mapping.table)
+        if loaded:
+            loaded_key = self.loaded_key
+            for aggregate in aggregates:
+                loaded.pop(loaded_key(aggregate), None)
+
+    def _remember_updated(
+        self, state: TransactionState, loaded_keys: list[Any], saved: list[T], versions: list[int]
+    ) -> None:
+        """Remember the updated aggregates of a batch (``loaded_keys``: theirs) as saved."""
+        loaded = self.loaded(state)
+        if loaded is None:
+            return
+        if len(loaded_keys) == len(saved):
+            loaded.update(zip(loaded_keys, saved, strict=True))
+        else:
+            updated = [aggregate for aggregate, version in zip(saved, versions, strict=True) if version != 0]
+            loaded.update(zip(loaded_keys, updated, strict=True))
+
+    def _group_updates(
+        self, state: TransactionState, updates: Sequence[tuple[T, int]], keys: Sequence[Any]
+    ) -> list[tuple[ChangedColumns[T] | None, list[tuple[T, int]]]]:
+        """The updates (``keys``: their ``loaded_key``) grouped by the columns they set.
+
+        An aggregate read or saved in this transaction at the version it carries sets the
+        columns whose fields changed since (see ``TableMapping.changes``); any other sets
+        every column. A group whose columns another group's include joins it: one statement
+        for a batch whose aggregates changed some of the same fields.
+        """
+        changes = self.changes
+        by_table = state.loaded
+        loaded = None if changes is None or by_table is None else by_table.get(self.mapping.table)
+        if changes is None or not loaded:
+            return [(None, list(updates))]
+        groups: dict[int, list[tuple[T, int]]] = {}
+        get = loaded.get
+        for pair, key in zip(updates, keys, strict=True):
+            aggregate = pair[0]
+            old = get(key)
+            mask = changes(aggregate, old) if old is not None and type(old) is type(aggregate) else -1
+            group = groups.get(mask)
+            if group is None:
+                groups[mask] = [pair]
+            else:
+                group.append(pair)
+        full = groups.pop(-1, [])
+        masks = sorted(groups, key=int.bit_count, reverse=True)
+        kept: list[int] = []
+        for mask in masks:
+            wider = next((other for other in kept if mask & ~other == 0), None)
+            if wider is None:
+                kept.append(mask)
+            else:
+                groups[wider].extend(groups[mask])
+        result: list[tuple[ChangedColumns[T] | None, list[tuple[T, int]]]] = []
+        for mask in kept:
+            changed = self.mapping.changed_columns(mask)
+            if changed is None:
+                full.extend(groups[mask])
+            else:
+                result.append((changed, groups[mask]))
+        if full:
+            result.append((None, full))
+        return result
+
     def _refuse_pending_events(self, aggregate: T) -> None:
         if self.spec.events_field is not None and getattr(aggregate, self.spec.events_field):
             raise InvalidValueError(
@@ -190,6 +324,13 @@ class RepositoryCore(Generic[T, K]):
                 "the aggregate carries pending events that this repository would drop; "
                 "save it through hexalchemy.outbox.EventRecordingRepository",
             )
+
+    def _versions(self, batch: Sequence[T]) -> list[int]:
+        """The version of each aggregate, checked as :meth:`_version_of` checks one."""
+        versions = list(map(self._get_version, batch))
+        if all(type(version) is int for version in versions) and min(versions) >= 0:
+            return versions
+        return [self._version_of(aggregate) for aggregate in batch]
 
     def _version_of(self, aggregate: T) -> int:
         version = self.spec.version_of(aggregate)
@@ -242,10 +383,16 @@ class RepositoryCore(Generic[T, K]):
         id = self.mapping.check_key(id)
         path = self.path
         if path is not None and path.usable(state):
-            return (yield from path.get_or_none(state, id))
-        result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
-        row = result.first()
-        return None if row is None else self.mapping.from_row(row)
+            aggregate = yield from path.get_or_none(state, id)
+        else:
+            result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
+            row = result.first()
+            aggregate = None if row is None else self.mapping.from_row(row)
+        if aggregate is not None and self.changes is not None:
+            loaded = self.loaded(state)
+            if loaded is not None:
+                loaded[self.loaded_key(aggregate)] = aggregate
+        return aggregate
 
     def get(self, id: K) -> Plan[T]:
         """Plan: the aggregate with this key, or EntityNotFoundError."""
@@ -277,8 +424,9 @@ class RepositoryCore(Generic[T, K]):
         key_of = self.spec.key_of
         from_row = self.mapping.from_row
         path = self.path
+        loaded = self.loaded(state)
         if path is not None and path.ranges and path.usable(state):
-            return (yield from path.range(state, wanted, distinct))
+            return (yield from path.range(state, wanted, distinct, loaded))
         for start in range(0, len(distinct), self.range_chunk):
             chunk: list[Any] = distinct[start : start + self.range_chunk]
             if composite:
@@ -287,6 +435,9 @@ class RepositoryCore(Generic[T, K]):
             for row in result.all():
                 aggregate = from_row(row)
                 by_key[key_of(aggregate)] = aggregate
+        if loaded is not None:
+            loaded_key = self.loaded_key
+            loaded.update((loaded_key(aggregate), aggregate) for aggregate in by_key.values())
         return [by_key[key] for key in wanted if key in by_key]
 
     # ------------------------------------------------------------------------------ writes
@@ -306,11 +457,29 @@ class RepositoryCore(Generic[T, K]):
             result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
             if len(result.all()) != 1:
                 raise DuplicateEntityError(self.entity_type, key)
+            self._forget(state, (saved,))
             return saved
-        result = yield Call(execute, (self.update_statement, self._update_params(aggregate, version)))
-        if result.rowcount != 1:
+        loaded_key = self.loaded_key(aggregate)
+        [(changed, _)] = self._group_updates(state, ((aggregate, version),), (loaded_key,))
+        path = self.path
+        if path is not None and path.updates and path.usable(state):
+            rowcount = yield from path.update(
+                state, path.update_rows(((aggregate, version),), changed), changed
+            )
+        else:
+            params = (
+                self._update_params(aggregate, version)
+                if changed is None
+                else self._changed_params(aggregate, version, changed)
+            )
+            result = yield Call(execute, (self.update_statement, params))
+            rowcount = result.rowcount
+        if rowcount != 1:
             stored = yield from self._lookup(state, [key])
             raise self._conflict(key, version, stored)
+        loaded = self.loaded(state)
+        if loaded is not None:
+            loaded[loaded_key] = saved
         return saved
 
     def save_all(self, aggregates: Iterable[T]) -> Plan[list[T]]:
@@ -338,7 +507,7 @@ class RepositoryCore(Generic[T, K]):
                 raise
             yield Call(savepoint.commit)
             return batch
-        versions = [self._version_of(aggregate) for aggregate in batch]
+        versions = self._versions(batch)
         saved = [self.mapping.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
         new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
         path = self.path if self.path is not None and self.path.usable(state) else None
@@ -349,16 +518,24 @@ class RepositoryCore(Generic[T, K]):
                 copy_rows = path.copy_rows(new)
             else:
                 insert_rows = [self.mapping.to_row(aggregate) for aggregate in new]
+        loaded_key = self.loaded_key
+        loaded_keys = [loaded_key(aggregate) for aggregate in batch]
         updates = [(a, v) for a, v in zip(batch, versions, strict=True) if v != 0]
-        update_rows: list[Any] | None = None
-        update_params: list[Any] = []
-        if updates:
+        if len(updates) == len(batch):
+            update_loaded_keys = loaded_keys
+        else:
+            update_loaded_keys = [key for key, v in zip(loaded_keys, versions, strict=True) if v != 0]
+        groups = self._group_updates(state, updates, update_loaded_keys) if updates else []
+        update_rows: list[tuple[ChangedColumns[T] | None, list[Any]]] = []
+        for changed, group in groups:
             if path is not None and path.updates:
-                update_rows = path.update_rows(updates)
+                update_rows.append((changed, path.update_rows(group, changed)))
+            elif changed is None:
+                update_rows.append((changed, [self._update_params(a, v) for a, v in group]))
             else:
-                update_params = [self._update_params(a, v) for a, v in updates]
-        keys = self._check_distinct(batch)
-        update_keys = [(key, v) for key, v in zip(keys, versions, strict=True) if v != 0]
+                update_rows.append((changed, [self._changed_params(a, v, changed) for a, v in group]))
+        if len(set(loaded_keys)) != len(loaded_keys):
+            self._check_distinct(batch)  # raises naming the key given twice
         savepoint = yield Call(state.connection.begin_nested)
         failure: str | None = None
         try:
@@ -372,11 +549,13 @@ class RepositoryCore(Generic[T, K]):
                 if len(result.all()) != len(new):
                     failure = "insert"
             if failure is None and updates:
-                if path is not None and update_rows is not None:
-                    rowcount = yield from path.update(state, update_rows)
-                else:
-                    result = yield Call(execute, (self.update_statement, update_params))
-                    rowcount = result.rowcount
+                rowcount = 0
+                for changed, rows in update_rows:
+                    if path is not None and path.updates:
+                        rowcount += yield from path.update(state, rows, changed)
+                    else:
+                        result = yield Call(execute, (self.update_statement, rows))
+                        rowcount += result.rowcount
                 if rowcount != len(updates):
                     failure = "update"
         except BaseException:
@@ -384,6 +563,10 @@ class RepositoryCore(Generic[T, K]):
             raise
         if failure is None:
             yield Call(savepoint.commit)
+            if new:
+                self._forget(state, new)
+            if updates:
+                self._remember_updated(state, update_loaded_keys, saved, versions)
             return saved
         yield Call(savepoint.rollback)
         if failure == "insert":
@@ -391,6 +574,8 @@ class RepositoryCore(Generic[T, K]):
             stored = yield from self._lookup(state, new_keys)
             duplicate = next((key for key in new_keys if key in stored), new_keys[0])
             raise DuplicateEntityError(self.entity_type, duplicate)
+        key_of = self.spec.key_of
+        update_keys = [(key_of(aggregate), version) for aggregate, version in updates]
         stored = yield from self._lookup(state, [key for key, _ in update_keys])
         for key, version in update_keys:
             if stored.get(key, -1) != version:
@@ -408,6 +593,7 @@ class RepositoryCore(Generic[T, K]):
             version = self._version_of(aggregate)
             params[_EXPECTED_VERSION] = version
         result = yield Call(state.connection.execute, (self.delete_statement, params))
+        self._forget(state, (aggregate,))
         if result.rowcount != 1:
             stored: dict[Any, int | None] = {}
             if self.version_key is not None:
@@ -437,6 +623,7 @@ class RepositoryCore(Generic[T, K]):
             raise
         if result.rowcount == len(batch):
             yield Call(savepoint.commit)
+            self._forget(state, batch)
             return
         yield Call(savepoint.rollback)
         stored = yield from self._lookup(state, keys)

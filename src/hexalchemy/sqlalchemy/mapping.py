@@ -18,7 +18,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -66,7 +66,7 @@ from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._portable import json_type
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
-__all__ = ["Leaf", "RowMapping", "TableMapping", "make_converter"]
+__all__ = ["MAX_CHANGE_MASKS", "ChangedColumns", "Leaf", "RowMapping", "TableMapping", "make_converter"]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -320,9 +320,10 @@ class _Generator:
     # Every value is checked by the rule of its field (hexalchemy.rules), bound into the
     # globals: a rule's quick expression is written inline, its function called only when
     # the expression is false (or always, for a rule without one).
-    def write_lines(self) -> list[str]:
+    def write_lines(self, only: collections.abc.Set[str] | None = None) -> list[str]:
+        """Lines setting ``v<leaf index>`` from ``o``: every leaf, or those under the root's attributes ``only``."""
         lines: list[str] = []
-        self._write_node(self.root, "o", lines, "    ")
+        self._write_node(self.root, "o", lines, "    ", only)
         return lines
 
     def write_check(self, rule: ValueRule, field: str, var: str, lines: list[str], indent: str) -> None:
@@ -339,8 +340,17 @@ class _Generator:
         lines.append(f"{indent}if not ({expression}):")
         lines.append(f"{indent}    {var} = c{suffix}({var})")
 
-    def _write_node(self, node: _Node, var: str, lines: list[str], indent: str) -> None:
+    def _write_node(
+        self,
+        node: _Node,
+        var: str,
+        lines: list[str],
+        indent: str,
+        only: collections.abc.Set[str] | None = None,
+    ) -> None:
         for attribute, _, child in node.children:
+            if only is not None and attribute not in only:
+                continue
             access = f"{var}.{attribute}"
             if isinstance(child, Leaf):
                 self._write_leaf(child, access, lines, indent)
@@ -479,6 +489,114 @@ def _write_key_checks(generator: _Generator, spec: EntitySpec[Any, Any], key_lea
         f"    return ({', '.join(names)})\n\n"
         "def check_keys(keys):\n    return [check_key(k) for k in keys]\n"
     )
+
+
+MAX_CHANGE_MASKS: Final = 64
+"""How many different sets of changed columns a mapping generates an update for; beyond, every column is set."""
+
+
+@attrs.frozen
+class ChangedColumns(Generic[T]):
+    """The columns of one set of changed fields (:meth:`TableMapping.changed_columns`).
+
+    ``indexes``: the positions in :attr:`TableMapping.columns` of the columns set (the
+    version column, always set, is not among them); ``values(aggregate)``: their values,
+    checked by the fields' rules as ``to_values`` checks them, in that order.
+    """
+
+    mask: int
+    indexes: tuple[int, ...]
+    values: Callable[[T], tuple[Any, ...]]
+    lines: tuple[str, ...] = ()
+    """The body of ``values`` before its ``return``: sets ``v<index>`` from ``o``, for a backend's own generated rows."""
+    namespace: Mapping[str, Any] = attrs.field(factory=dict)
+    """The globals :attr:`lines` need."""
+
+
+@attrs.frozen
+class _ChangeGroup:
+    """A top-level field (not the key, not the version) and the columns it maps to."""
+
+    attribute: str
+    leaves: tuple[int, ...]
+    comparable: bool
+    """Its object's identity tells whether it changed (an immutable value)."""
+
+
+def _frozen(cls: type[object]) -> bool:
+    """Whether instances of the attrs class ``cls`` refuse attribute assignment (``@attrs.frozen``).
+
+    Tried on a bare instance, never initialised: only attrs' ``FrozenInstanceError`` says yes.
+    """
+    fields = attrs.fields(typing.cast(Any, cls))
+    if not fields:
+        return True
+    try:
+        instance = object.__new__(cls)
+        cls.__setattr__(instance, fields[0].name, None)
+    except attrs.exceptions.FrozenInstanceError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _comparable(node: Leaf | _Node) -> bool:
+    """Whether a field holding ``node`` cannot change in place: an immutable leaf, or a frozen value object of such."""
+    if isinstance(node, Leaf):
+        return node.kind != "hook" or _immutable(node.python_type)
+    return _frozen(node.cls) and all(_comparable(child) for _, _, child in node.children)
+
+
+def _immutable(tp: Any) -> bool:
+    """Whether a JSON field's type holds only immutable values (a tuple or frozenset of scalars)."""
+    tp = strip_newtype(split_optional(tp)[0])
+    if tp in _PLAIN_TYPES or tp is dt.datetime or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+        return True
+    if typing.get_origin(tp) in (tuple, frozenset):
+        return all(arg is Ellipsis or _immutable(arg) for arg in typing.get_args(tp))
+    return False
+
+
+def _change_groups(
+    root: _Node, spec: EntitySpec[Any, Any], leaf_index: Mapping[tuple[str, ...], int]
+) -> tuple[_ChangeGroup, ...]:
+    skip = {*spec.key_fields, spec.version_field}
+    groups = []
+    for attribute, _, child in root.children:
+        if attribute in skip:
+            continue
+        leaves = [child] if isinstance(child, Leaf) else _leaves(child)
+        groups.append(
+            _ChangeGroup(attribute, tuple(leaf_index[leaf.path] for leaf in leaves), _comparable(child))
+        )
+    return tuple(groups)
+
+
+def _changes_function(
+    spec: EntitySpec[T, Any], root: _Node, groups: Sequence[_ChangeGroup]
+) -> Callable[[T, T], int] | None:
+    """Generate ``changes(aggregate, loaded)`` (see :attr:`TableMapping.changes`), or None when it cannot tell."""
+    if spec.version_field is None or not _frozen(root.cls):
+        return None
+    always = sum(1 << bit for bit, group in enumerate(groups) if not group.comparable)
+    lines = [f"    if n.{spec.version_field} != o.{spec.version_field}:", "        return -1"]
+    for name in spec.key_fields:
+        lines.append(
+            f"    if n.{name} is not o.{name} and (type(n.{name}) is not type(o.{name}) or n.{name} != o.{name}):"
+        )
+        lines.append("        return -1")
+    lines.append(f"    m = {always}")
+    for bit, group in enumerate(groups):
+        if group.comparable:
+            lines.append(f"    if n.{group.attribute} is not o.{group.attribute}:")
+            lines.append(f"        m |= {1 << bit}")
+    lines.append("    return m")
+    source = "def changes(n, o):\n" + "\n".join(lines) + "\n"
+    function: Callable[[T, T], int] = compile_function(
+        "changes", source, {}, f"{spec.cls.__qualname__}.changes"
+    )
+    return function
 
 
 def _with_version_function(spec: EntitySpec[T, Any]) -> Callable[[T, int], T]:
@@ -639,6 +757,46 @@ class TableMapping(Generic[T, K]):
         )
         self.source = "\n".join([to_row_source, to_values_source, from_row_source, key_source])
         self.with_version: Callable[[T, int], T] = _with_version_function(spec)
+        self._generator = generator
+        self._groups = _change_groups(root, spec, generator.leaf_index)
+        self._changed: dict[int, ChangedColumns[T] | None] = {}
+        self.changes: Callable[[T, T], int] | None = _changes_function(spec, root, self._groups)
+        """``(aggregate, loaded) -> mask``: which groups of columns differ from ``loaded``, or -1.
+
+        None when a mapping cannot tell (its class is not frozen, or it has no version): then
+        every update sets every column. -1 when ``loaded`` is not the same row at the same
+        version. Bit ``i`` of the mask is the ``i``-th top-level field other than the key and
+        the version, set when the field's object is not the loaded one (``is``, never ``==``),
+        and always set for a field whose value may change in place (JSON, a registered
+        type, a value object that is not frozen).
+        """
+
+    def changed_columns(self, mask: int) -> ChangedColumns[T] | None:
+        """The columns a version-checked update of the groups in ``mask`` sets (see :attr:`changes`).
+
+        Generated on first use and kept; None beyond :data:`MAX_CHANGE_MASKS` masks (an update
+        then sets every column).
+        """
+        if mask in self._changed:
+            return self._changed[mask]
+        if len(self._changed) >= MAX_CHANGE_MASKS:
+            return None
+        attributes = [group.attribute for bit, group in enumerate(self._groups) if mask >> bit & 1]
+        indexes = tuple(
+            sorted(index for group in self._groups if group.attribute in attributes for index in group.leaves)
+        )
+        lines = self._generator.write_lines(frozenset(attributes))
+        values = "".join(f"v{index}, " for index in indexes)
+        source = "def changed_values(o):\n" + "\n".join(lines) + f"\n    return ({values})\n"
+        function = compile_function(
+            "changed_values",
+            source,
+            self._generator.globals,
+            f"{self.spec.cls.__qualname__}.changed_values_{mask}",
+        )
+        changed = ChangedColumns(mask, indexes, function, tuple(lines), self._generator.globals)
+        self._changed[mask] = changed
+        return changed
 
     @property
     def entity_type(self) -> type[T]:

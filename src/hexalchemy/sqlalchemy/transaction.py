@@ -60,6 +60,12 @@ class TransactionState:
     read_only_stack: list[bool]
     driver_cursor: Any = None
     """A driver cursor on this transaction's connection, made on first use by a backend's fast paths (psycopg's)."""
+    loaded: dict[Any, dict[Any, Any]] | None = None
+    """The aggregates read or saved in this transaction, per table, by key: what each row holds now.
+
+    A repository sets only the columns that changed since (``TableMapping.changes``). Made
+    on first use; dropped when a savepoint rolls back (the rows may hold older values again).
+    """
 
     @property
     def read_only(self) -> bool:
@@ -185,10 +191,15 @@ class TransactionCore:
             try:
                 yield BODY
             except BaseException as exc:
+                state.loaded = None
                 yield from _rollback_quietly(savepoint)
                 _raise_translated(exc)
                 raise
-            yield Call(savepoint.commit)
+            try:
+                yield Call(savepoint.commit)
+            except BaseException:
+                state.loaded = None
+                raise
         finally:
             state.read_only_stack.pop()
 

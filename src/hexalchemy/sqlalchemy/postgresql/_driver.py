@@ -34,6 +34,7 @@ from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._repository_core import RepositoryCore
+    from hexalchemy.sqlalchemy.mapping import ChangedColumns
     from hexalchemy.sqlalchemy.transaction import TransactionState
 
 __all__ = [
@@ -332,6 +333,7 @@ class RepositoryDriverPath(Generic[T, K]):
         self.key_processors = [key_type.bind_processor(dialect) for key_type in key_types]
         self.from_driver_row: Any = None  # built from the first result's column type codes
         self.update_sql: str | None = None
+        self._changed_updates: dict[int, tuple[str, Any]] = {}
         self._prepare_updates()
 
     def _prepare_updates(self) -> None:
@@ -445,8 +447,13 @@ class RepositoryDriverPath(Generic[T, K]):
         """Whether :meth:`range` can serve this repository (one key column, bound as an array)."""
         return self.range_sql is not None
 
-    def range(self, state: TransactionState, wanted: list[K], distinct: list[K]) -> Plan[list[T]]:
-        """Plan: the aggregates for ``wanted`` (``distinct``: the same keys once each), in order, missing ones left out."""
+    def range(
+        self, state: TransactionState, wanted: list[K], distinct: list[K], loaded: dict[Any, T] | None
+    ) -> Plan[list[T]]:
+        """Plan: the aggregates for ``wanted`` (``distinct``: the same keys once each), in order, missing ones left out.
+
+        Each one read is remembered in ``loaded`` (when given) by ``RepositoryCore.loaded_key``.
+        """
         assert self.range_sql is not None
         key_of = self.spec.key_of
         processor = self.key_processors[0]
@@ -458,12 +465,16 @@ class RepositoryDriverPath(Generic[T, K]):
             # (check_keys made every key a UUID).
             key_index = self.core.key_index
             by_int = {row[key_index].int: from_driver_row(row) for row in rows}
+            if loaded is not None:
+                loaded.update(by_int)  # loaded_key of a UUID key: its int
             uuids = cast(list[uuid.UUID], wanted)
             return [found for key in uuids if (found := by_int.get(key.int)) is not None]
         by_key = {}
         for row in rows:
             aggregate = from_driver_row(row)
             by_key[key_of(aggregate)] = aggregate
+        if loaded is not None:
+            loaded.update(by_key)
         return [by_key[key] for key in wanted if key in by_key]
 
     def copies(self, count: int) -> bool:
@@ -484,16 +495,71 @@ class RepositoryDriverPath(Generic[T, K]):
         """Whether :meth:`update` can serve this repository (it has a version column)."""
         return self.update_sql is not None
 
-    def update_rows(self, updates: Sequence[tuple[T, int]]) -> list[Any]:
-        """The positional parameter rows of the version-checked updates of ``(aggregate, expected version)``."""
-        update_row = self.update_row
+    def update_rows(self, updates: Sequence[tuple[T, int]], changed: ChangedColumns[T] | None) -> list[Any]:
+        """The positional parameter rows of the version-checked updates of ``(aggregate, expected version)``.
+
+        ``changed``: the columns set (with the version), or None for every column.
+        """
+        update_row = self.update_row if changed is None else self._changed_update(changed)[1]
         return [update_row(aggregate, version) for aggregate, version in updates]
 
-    def update(self, state: TransactionState, rows: list[Any]) -> Plan[int]:
+    def update(
+        self, state: TransactionState, rows: list[Any], changed: ChangedColumns[T] | None
+    ) -> Plan[int]:
         """Plan: run the updates; return how many rows matched."""
-        assert self.update_sql is not None
-        rowcount: int = yield DriverExecuteMany(state, self.update_sql, rows)
+        sql = self.update_sql if changed is None else self._changed_update(changed)[0]
+        assert sql is not None
+        rowcount: int = yield DriverExecuteMany(state, sql, rows)
         return rowcount
+
+    def _changed_update(self, changed: ChangedColumns[T]) -> tuple[str, Any]:
+        """The SQL and the generated row function of the update of ``changed`` columns (made once per set)."""
+        found = self._changed_updates.get(changed.mask)
+        if found is None:
+            found = self._changed_updates[changed.mask] = self._prepare_changed_update(changed)
+        return found
+
+    def _prepare_changed_update(self, changed: ChangedColumns[T]) -> tuple[str, Any]:
+        mapping = self.mapping
+        version = mapping.version_column
+        assert version is not None
+        expected = self.core.expected_version_parameter
+        key_columns = mapping.key_columns
+        set_columns = [mapping.columns[index] for index in changed.indexes]
+        statement = (
+            update(mapping.table)
+            .where(
+                *[column == bindparam(_key_param(i)) for i, column in enumerate(key_columns)],
+                version == bindparam(expected),
+            )
+            .values({column: bindparam(f"hx_set_{i}") for i, column in enumerate([*set_columns, version])})
+        )
+        names = [f"hx_set_{i}" for i in range(len(set_columns) + 1)]
+        names += [_key_param(i) for i in range(len(key_columns))]
+        sql = _positional(str(statement.compile(dialect=self.dialect)), [*names, expected])
+        processors = self._bind_processors()
+        namespace: dict[str, Any] = dict(changed.namespace)
+        values = []
+        for index in changed.indexes:
+            if processors[index] is None:
+                values.append(f"v{index}")
+            else:
+                namespace[f"_p{index}"] = processors[index]
+                values.append(f"(None if v{index} is None else _p{index}(v{index}))")
+        values.append("e + 1")
+        for position, field in enumerate(self.spec.key_fields):
+            processor = self.key_processors[position]
+            if processor is None:
+                values.append(f"o.{field}")
+            else:
+                namespace[f"_k{position}"] = processor
+                values.append(f"_k{position}(o.{field})")
+        body = "".join(f"{line}\n" for line in changed.lines)
+        source = f"def update_row(o, e):\n{body}    return ({', '.join(values)}, e)\n"
+        row = compile_function(
+            "update_row", source, namespace, f"{self.entity_type.__qualname__}.update_row_{changed.mask}"
+        )
+        return sql, row
 
     @functools.cached_property
     def _copy_row(self) -> Any:

@@ -39,6 +39,13 @@ from hexalchemy.testing.contracts.harness import AsyncHarness
 LARGE_BATCH: Final = 100
 """The size of the "large" batches: above the 64 rows from which PostgreSQL saves new rows with COPY."""
 
+_NOON: Final = dt.datetime(2024, 5, 6, 12, 0, tzinfo=dt.UTC)
+
+
+class _RollbackError(Exception):
+    """Raised to roll a savepoint back."""
+
+
 _Call = Callable[[AsyncRepository[Account, uuid.UUID], Account], Awaitable[object]]
 
 _CALLS: Final[dict[str, _Call]] = {
@@ -194,6 +201,109 @@ class AsyncRepositoryContract(AsyncContract):
             updated = await accounts.save(attrs.evolve(saved, owner="bob", tags=(), tier=Tier.GOLD))
         async with harness.transactions.begin():
             assert await accounts.get(saved.id) == updated
+
+    # An adapter may set only the columns that changed since the aggregate was read or saved in
+    # the transaction: each of these checks that every field is stored all the same.
+    async def test_save_of_a_read_aggregate_with_fields_changed_one_at_a_time_stores_every_field(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        [saved] = await seed_async(harness, new_account(tags=("x",)))
+        async with harness.transactions.begin():
+            loaded = await accounts.get(saved.id)
+            first = await accounts.save(attrs.evolve(loaded, owner="bob"))
+            second = await accounts.save(attrs.evolve(first, balance=Money(Decimal("3.50"), "USD")))
+            third = await accounts.save(
+                attrs.evolve(second, tier=Tier.GOLD, tags=("y", "z"), closed_at=_NOON)
+            )
+        async with harness.transactions.begin():
+            assert await accounts.get(saved.id) == third
+        assert third == attrs.evolve(
+            saved,
+            owner="bob",
+            balance=Money(Decimal("3.50"), "USD"),
+            tier=Tier.GOLD,
+            tags=("y", "z"),
+            closed_at=_NOON,
+            version=4,
+        )
+
+    async def test_save_all_of_read_aggregates_changed_in_different_fields_stores_each_one(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        seeded = await seed_async(harness, *_varied_accounts(LARGE_BATCH))
+        ids = [account.id for account in seeded]
+        async with harness.transactions.begin():
+            loaded = await accounts.range(ids)
+            changed = [
+                attrs.evolve(account, points=index)
+                if index % 3 == 0
+                else attrs.evolve(account, tier=Tier.PLATINUM, closed_at=None)
+                if index % 3 == 1
+                else account
+                for index, account in enumerate(loaded)
+            ]
+            saved = await accounts.save_all(changed)
+        async with harness.transactions.begin():
+            assert await accounts.range(ids) == saved
+        assert saved == [attrs.evolve(account, version=2) for account in changed]
+
+    async def test_save_of_a_read_mutable_aggregate_changed_in_place_stores_the_change(
+        self, harness: AsyncHarness
+    ) -> None:
+        drafts = harness.repository(DRAFTS)
+        async with harness.transactions.begin():
+            await drafts.save(Draft(1, ["first"]))
+        async with harness.transactions.begin():
+            draft = await drafts.get(1)
+            draft.lines.append("second")
+            await drafts.save(draft)
+        async with harness.transactions.begin():
+            assert await drafts.get(1) == Draft(1, ["first", "second"], version=2)
+
+    async def test_save_of_an_aggregate_read_before_its_key_was_deleted_and_saved_anew_stores_it_whole(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        [saved] = await seed_async(harness, new_account("first", points=1))
+        async with harness.transactions.begin():
+            loaded = await accounts.get(saved.id)
+            await accounts.delete(loaded)
+            await accounts.save(attrs.evolve(loaded, owner="anew", points=9, version=0))
+            final = await accounts.save(attrs.evolve(loaded, points=3))
+        async with harness.transactions.begin():
+            assert await accounts.get(saved.id) == final == attrs.evolve(saved, points=3, version=2)
+
+    async def test_save_all_of_aggregates_read_before_their_keys_were_deleted_and_saved_anew_stores_them_whole(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        seeded = await seed_async(harness, *_varied_accounts(LARGE_BATCH))
+        ids = [account.id for account in seeded]
+        async with harness.transactions.begin():
+            loaded = await accounts.range(ids)
+            await accounts.delete_all(loaded)
+            await accounts.save_all([attrs.evolve(account, owner="anew", version=0) for account in loaded])
+            final = await accounts.save_all([attrs.evolve(account, points=3) for account in loaded])
+        async with harness.transactions.begin():
+            assert await accounts.range(ids) == final
+        assert [account.owner for account in final] == [account.owner for account in seeded]
+
+    async def test_save_after_a_rolled_back_savepoint_stores_the_aggregate_given(
+        self, harness: AsyncHarness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        [saved] = await seed_async(harness, new_account("first", points=1))
+        async with harness.transactions.begin():
+            loaded = await accounts.get(saved.id)
+            with pytest.raises(_RollbackError):
+                async with harness.transactions.begin():
+                    await accounts.save(attrs.evolve(loaded, owner="rolled back", points=5))
+                    raise _RollbackError
+            final = await accounts.save(attrs.evolve(loaded, points=7))
+        async with harness.transactions.begin():
+            assert await accounts.get(saved.id) == final == attrs.evolve(saved, points=7, version=2)
 
     async def test_save_of_version_0_for_an_existing_key_raises_duplicate_entity_naming_type_and_id(
         self, harness: AsyncHarness
