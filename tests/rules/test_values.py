@@ -269,7 +269,7 @@ def test_json_problem_names_the_path_to_the_part_that_breaks_the_rule(value: obj
 
 def test_the_json_rule_keeps_a_value_as_it_is_and_refuses_none_unless_optional() -> None:
     value = {"door": ["blue", 1.5]}
-    assert json_rule(optional=False).normalize(value) is value
-    assert json_rule(optional=True).normalize(None) is None
+    assert json_rule(dict[str, list[str | float]], optional=False).normalize(value) is value
+    assert json_rule(list[int], optional=True).normalize(None) is None
     with pytest.raises(RefusedValueError, match="not Optional"):
-        json_rule(optional=False).normalize(None)
+        json_rule(list[int], optional=False).normalize(None)

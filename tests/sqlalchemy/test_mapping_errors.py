@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -589,3 +589,57 @@ def test_register_type_works_with_a_hand_written_table(sqlite_engine: sqlalchemy
         saved = products.save(Product(7, "jam", Money(Decimal("4.00"), "GBP"), None))
     with transactions.begin(read_only=True):
         assert products.get(7) == saved
+
+
+# -- registered types: held to the rule of their column's type ------------------------------------
+
+
+@attrs.frozen
+class Cents:
+    amount: object
+
+
+@attrs.frozen
+class Wallet:
+    id: int
+    balance: Cents
+
+
+def _wallet_schema(column_type: Any, unstructure: Callable[[Cents], object]) -> Any:
+    schema = Schema()
+    schema.register_type(Cents, column_type, unstructure=unstructure, structure=Cents)
+    table = Table(
+        "wallets", schema.metadata, Column("id", BigInteger, primary_key=True), Column("balance", column_type)
+    )
+    return schema.map(EntitySpec(Wallet, key="id"), table=table)
+
+
+@pytest.mark.parametrize(
+    ("column_type", "amount", "words"),
+    [
+        (BigInteger(), 2**64, "64 bits"),
+        (BigInteger(), "1", "expected an int"),
+        (Numeric(10, 2), 1.5, "expected a Decimal"),
+        (Numeric(10, 2), Decimal("sNaN"), "signalling NaN"),
+        (Numeric(10, 2), Decimal("1.234"), "scale"),
+        (String(3), "abcd", "longer than 3"),
+        (DateTime(timezone=True), dt.datetime(2020, 1, 1), "aware"),
+    ],
+)
+def test_a_registered_type_is_held_to_the_rule_of_its_column_type(
+    column_type: Any, amount: object, words: str
+) -> None:
+    mapping = _wallet_schema(column_type, lambda cents: cents.amount)
+    with pytest.raises(InvalidValueError, match=words) as caught:
+        mapping.to_row(Wallet(1, Cents(amount)))
+    assert caught.value.field == "balance"
+
+
+def test_what_a_registered_hook_raises_is_an_invalid_value_naming_the_field() -> None:
+    def broken(cents: Cents) -> object:
+        raise ValueError("no cents")
+
+    mapping = _wallet_schema(BigInteger(), broken)
+    with pytest.raises(InvalidValueError, match="no cents") as caught:
+        mapping.to_row(Wallet(1, Cents(1)))
+    assert caught.value.field == "balance"

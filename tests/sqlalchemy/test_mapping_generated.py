@@ -95,7 +95,7 @@ items = st.builds(
     backup=st.none() | places,
     labels=st.lists(texts()).map(tuple),
     points=st.lists(points, max_size=3),
-    extra=st.dictionaries(texts(), st.integers(), max_size=3),
+    extra=st.dictionaries(texts(), int64s(), max_size=3),
     seen=st.none() | st.datetimes(timezones=st.just(dt.UTC)),
     version=int64s().filter(lambda version: version >= 0),
 )

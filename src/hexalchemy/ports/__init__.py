@@ -5,7 +5,7 @@ The rules that build and validate the value types (factories such as ``new_messa
 ids, JSON rules, hashing, the outbox policy) live in :mod:`hexalchemy.rules`.
 """
 
-from hexalchemy.ports.columns import ColumnOptions, column
+from hexalchemy.ports.columns import ColumnOptions, column, split_optional, strip_newtype
 from hexalchemy.ports.entity import EntitySpec, field_types
 from hexalchemy.ports.errors import (
     CommitError,
@@ -123,6 +123,8 @@ __all__ = [
     "Writer",
     "column",
     "field_types",
+    "split_optional",
+    "strip_newtype",
 ]
 
 # -- durable AI-agent persistence ---------------------------------------------------------------

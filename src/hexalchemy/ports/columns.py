@@ -8,6 +8,7 @@ on every adapter, and a table derived from the class uses them for its column ty
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Final
@@ -16,7 +17,7 @@ import attrs
 
 from hexalchemy.ports.errors import MappingError
 
-__all__ = ["COLUMN_OPTIONS_KEY", "ColumnOptions", "column"]
+__all__ = ["COLUMN_OPTIONS_KEY", "ColumnOptions", "column", "split_optional", "strip_newtype"]
 
 COLUMN_OPTIONS_KEY: Final = "hexalchemy.column"
 """The key of an attrs field's ``metadata`` under which :func:`column` puts the field's options."""
@@ -59,21 +60,26 @@ def column(
     return {COLUMN_OPTIONS_KEY: options}
 
 
-def _split_optional(tp: Any) -> Any:
-    args = typing.get_args(tp)
-    if type(None) in args and len(args) == 2:
-        return next(arg for arg in args if arg is not type(None))
-    return tp
+def split_optional(tp: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None`` (or ``Optional[X]``); ``(tp, False)`` for anything else."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        rest = [arg for arg in args if arg is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return rest[0], True
+    return tp, False
 
 
-def _strip_newtype(tp: Any) -> Any:
+def strip_newtype(tp: Any) -> Any:
+    """The base type of a ``typing.NewType`` (of a NewType of a NewType...); ``tp`` itself otherwise."""
     while hasattr(tp, "__supertype__"):
         tp = tp.__supertype__
     return tp
 
 
 def _value_object(tp: Any) -> type[object] | None:
-    tp = _strip_newtype(_split_optional(tp))
+    tp = strip_newtype(split_optional(tp)[0])
     return tp if isinstance(tp, type) and attrs.has(tp) else None
 
 

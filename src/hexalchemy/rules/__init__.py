@@ -40,7 +40,7 @@ from hexalchemy.rules.arguments import (
     random_fraction,
     utc_or_none,
 )
-from hexalchemy.rules.domain import EntityDomain, split_optional, strip_newtype
+from hexalchemy.rules.domain import EntityDomain
 from hexalchemy.rules.evidence import new_evidence, prepare_entries, validate_evidence
 from hexalchemy.rules.evidence_chain import (
     canonical_evidence_bytes,
@@ -111,8 +111,6 @@ __all__ = [
     "json_rule",
     "json_suspect",
     "rule_for",
-    "split_optional",
-    "strip_newtype",
     "value_object_rule",
     # queries
     "CheckedQuery",

@@ -8,7 +8,6 @@ SQL mapping's generated ``to_row`` refuses and normalises (both take their rules
 from __future__ import annotations
 
 import collections.abc
-import types
 import typing
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
@@ -16,10 +15,11 @@ from typing import Any, Final, Generic, TypeVar
 import attrs
 
 from hexalchemy.ports import EntitySpec, MappingError, field_types
+from hexalchemy.ports.columns import split_optional, strip_newtype
 from hexalchemy.rules.json_columns import json_rule
 from hexalchemy.rules.values import bind_rule, rule_for, value_object_rule
 
-__all__ = ["EntityDomain", "split_optional", "strip_newtype"]
+__all__ = ["EntityDomain"]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -39,24 +39,6 @@ _COLLECTION_ORIGINS: Final[frozenset[object]] = frozenset(
         collections.abc.MutableMapping,
     }
 )
-
-
-def split_optional(tp: Any) -> tuple[Any, bool]:
-    """``(X, True)`` for ``X | None`` (or ``Optional[X]``); ``(tp, False)`` for anything else."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        args = typing.get_args(tp)
-        rest = [arg for arg in args if arg is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            return rest[0], True
-    return tp, False
-
-
-def strip_newtype(tp: Any) -> Any:
-    """The base type of a ``typing.NewType`` (of a NewType of a NewType...); ``tp`` itself otherwise."""
-    while hasattr(tp, "__supertype__"):
-        tp = tp.__supertype__
-    return tp
 
 
 @attrs.frozen
@@ -119,7 +101,7 @@ class EntityDomain(Generic[T, K]):
                 self._used.add(path)
             scalar = rule_for(self.spec.cls, path, tp, options, optional=optional)
             if scalar is None and typing.get_origin(tp) in _COLLECTION_ORIGINS:
-                scalar = json_rule(optional=optional)
+                scalar = json_rule(tp, optional=optional)
             check = None if scalar is None else bind_rule(scalar, self.spec.cls, path)
             fields.append(_Field(attribute.name, init_name, check, None))
         return _Node(cls, tuple(fields))

@@ -375,6 +375,8 @@ _DATE_RULE: Final = ValueRule("datetime.date", _normalize_date, "type({value}) i
 def _normalize_datetime(value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         _refuse_type("an aware datetime.datetime", value)
+    if value.tzinfo is dt.UTC and type(value) is dt.datetime:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise RefusedValueError("datetimes must be timezone-aware", value)
     try:

@@ -16,7 +16,7 @@ import datetime as dt
 import enum
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Generic, Literal, TypeVar
 
@@ -30,6 +30,8 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Float,
+    Integer,
     Numeric,
     Select,
     String,
@@ -47,6 +49,8 @@ from hexalchemy.ports import (
     InvalidValueError,
     MappingError,
     field_types,
+    split_optional,
+    strip_newtype,
 )
 from hexalchemy.rules import (
     ValueRule,
@@ -58,8 +62,6 @@ from hexalchemy.rules import (
     json_rule,
     json_suspect,
     rule_for,
-    split_optional,
-    strip_newtype,
     value_object_rule,
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
@@ -305,15 +307,22 @@ class _Generator:
     """Writes the source of to_row/to_values/from_row for a planned class."""
 
     def __init__(
-        self, root: _Node, leaves: Sequence[Leaf], column_keys: Sequence[str], converter: cattrs.Converter
+        self,
+        root: _Node,
+        leaves: Sequence[Leaf],
+        column_keys: Sequence[str],
+        converter: cattrs.Converter,
+        custom_types: Collection[object],
     ):
         self.root = root
+        self.custom_types = custom_types
         self.leaves = list(leaves)
         self.column_keys = list(column_keys)
         self.converter = converter
         self.globals: dict[str, Any] = {"_json_suspect": json_suspect}
         self.leaf_index = {leaf.path: index for index, leaf in enumerate(self.leaves)}
         self.aware_leaves: set[tuple[str, ...]] = set()
+        self.storage_types: dict[tuple[str, ...], TypeEngine[Any]] = {}  # the table's, where it has one
         self._checks = 0
 
     # --- writing: object -> values -------------------------------------------------------
@@ -371,17 +380,8 @@ class _Generator:
         index = self.leaf_index[leaf.path]
         var = f"v{index}"
         lines.append(f"{indent}{var} = {access}")
-        if leaf.kind == "hook":  # JSON, or a registered type: checked as what it unstructures to
-            self.globals[f"u{index}"] = self.converter.get_unstructure_hook(leaf.python_type)
-            self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
-            lines.append(f"{indent}if {var} is not None:")
-            lines.append(f"{indent}    w{index} = u{index}({var})")
-            lines.append(f"{indent}    if _json_suspect(w{index}):")
-            lines.append(f"{indent}        j{index}({var}, w{index})")
-            lines.append(f"{indent}    {var} = w{index}")
-            if not leaf.optional:
-                lines.append(f"{indent}else:")
-                self.write_check(json_rule(optional=False), leaf.dotted_path, var, lines, indent + "    ")
+        if leaf.kind == "hook":
+            self._write_hook_leaf(leaf, index, var, lines, indent)
             return
         rule = rule_for(
             self.root.cls, leaf.dotted_path, leaf.python_type, leaf.options, optional=leaf.optional
@@ -395,6 +395,31 @@ class _Generator:
                 lines.append(f"{indent}    {var} = {var}.value")
             else:
                 lines.append(f"{indent}{var} = {var}.value")
+
+    def _write_hook_leaf(self, leaf: Leaf, index: int, var: str, lines: list[str], indent: str) -> None:
+        """A JSON collection is checked by its typed JSON rule, then unstructured; a registered
+        type is unstructured, then checked by the rule of its column's type."""
+        collection = typing.get_origin(leaf.python_type) is not None
+        if collection:
+            rule = json_rule(leaf.python_type, optional=leaf.optional, kept=self.custom_types)
+            self.write_check(rule, leaf.dotted_path, var, lines, indent)
+        self.globals[f"u{index}"] = _unstructurer(
+            self.root.cls, leaf.dotted_path, leaf.python_type, self.converter
+        )
+        lines.append(f"{indent}if {var} is not None:")
+        lines.append(f"{indent}    w{index} = u{index}({var})")
+        storage = _storage_rule(self.storage_types.get(leaf.path, leaf.column_type))
+        if storage is None:  # JSON: what the converter made must be plain JSON too
+            self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
+            lines.append(f"{indent}    if _json_suspect(w{index}):")
+            lines.append(f"{indent}        j{index}({var}, w{index})")
+        else:
+            self.write_check(storage, leaf.dotted_path, f"w{index}", lines, indent + "    ")
+        lines.append(f"{indent}    {var} = w{index}")
+        if not (collection or leaf.optional):
+            lines.append(f"{indent}else:")
+            refuse = json_rule(leaf.python_type, optional=False, kept=self.custom_types)
+            self.write_check(refuse, leaf.dotted_path, var, lines, indent + "    ")
 
     # --- reading: row -> object ----------------------------------------------------------
     def read_expression(self, accessor: Callable[[int, Leaf], str]) -> str:
@@ -614,6 +639,61 @@ def _with_version_function(spec: EntitySpec[T, Any]) -> Callable[[T, int], T]:
     return function
 
 
+def _unstructurer(
+    cls: type[object], field: str, python_type: Any, converter: cattrs.Converter
+) -> Callable[[Any], Any]:
+    """The converter's unstructure hook for ``python_type``; what it raises becomes ``InvalidValueError`` naming ``field``."""
+    hook = converter.get_unstructure_hook(python_type)
+
+    def unstructure(value: Any) -> Any:
+        try:
+            return hook(value)
+        except Exception as exc:  # a user's hook: anything it raises is about this value
+            raise InvalidValueError(
+                cls, field, value, f"the converter cannot unstructure it ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    return unstructure
+
+
+def _storage_rule(column_type: TypeEngine[Any] | None) -> ValueRule | None:
+    """The value rule of what a registered type unstructures to, from its column's type; None for JSON.
+
+    A registered type's hook returns what the column stores (an int for an integer column,
+    a Decimal for a numeric one...): it is held to the rule a field of that type would have,
+    with the column's length or precision and scale.
+    """
+    if isinstance(column_type, UtcDateTime | DateTime):
+        return rule_for(object, "", dt.datetime, None, optional=True)
+    if column_type is None:
+        return None
+    stored = _impl(column_type)
+    python_type = next((found for kind, found in _STORAGE_KINDS if isinstance(stored, kind)), None)
+    if python_type is None:  # JSON, or a type hexalchemy does not know: the JSON rule
+        return None
+    options = None
+    if isinstance(stored, String) and stored.length:
+        options = ColumnOptions(max_length=stored.length)
+    elif isinstance(stored, Numeric) and not isinstance(stored, Float):
+        if not stored.asdecimal:
+            python_type = float
+        elif stored.precision is not None:
+            options = ColumnOptions(precision=stored.precision, scale=stored.scale or 0)
+    return rule_for(object, "", python_type, options, optional=True)
+
+
+_STORAGE_KINDS: tuple[tuple[type[TypeEngine[Any]], type[object]], ...] = (
+    (Boolean, bool),
+    (Integer, int),
+    (Float, float),
+    (Numeric, Decimal),
+    (String, str),
+    (Uuid, uuid.UUID),
+    (Date, dt.date),
+)
+"""Column types and the Python type they store, most specific first (a Float is a Numeric)."""
+
+
 def _json_explainer(cls: type[object], field: str) -> Callable[[object, object], None]:
     """``(value, unstructured) -> None``: raise ``InvalidValueError`` naming the first part that breaks the JSON rule.
 
@@ -670,7 +750,9 @@ class RowMapping(Generic[T]):
         root = planner.plan(cls, (), "", False)
         self.cls = cls
         self.leaves: tuple[Leaf, ...] = tuple(_leaves(root))
-        generator = _Generator(root, self.leaves, [leaf.column_name for leaf in self.leaves], converter)
+        generator = _Generator(
+            root, self.leaves, [leaf.column_name for leaf in self.leaves], converter, custom_types or {}
+        )
         generator.aware_leaves = {leaf.path for leaf in self.leaves if leaf.kind == "datetime"}
         expression = generator.read_expression(lambda _, leaf: f"m[{leaf.column_name!r}]")
         source = f"def from_row(r):\n    m = r._mapping\n    return {expression}\n"
@@ -725,7 +807,10 @@ class TableMapping(Generic[T, K]):
             _check_version_column(cls, spec.version_field or "", self.version_column)
         self.column_keys: tuple[str, ...] = tuple(column.key for column in self.columns)
 
-        generator = _Generator(root, leaves, self.column_keys, converter)
+        generator = _Generator(root, leaves, self.column_keys, converter, custom_types)
+        generator.storage_types = {
+            leaf.path: column.type for leaf, column in zip(leaves, self.columns, strict=True)
+        }
         generator.aware_leaves = {
             leaf.path
             for leaf, column in zip(leaves, self.columns, strict=True)

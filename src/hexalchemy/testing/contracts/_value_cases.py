@@ -150,7 +150,16 @@ ACCEPTED: Final[tuple[Accepted, ...]] = (
     _same(
         "JSON with extreme floats", "parts", (Part("", _INT64_MAX, _DOUBLE_MAX), Part("a", 0, _DOUBLE_TINY))
     ),
-    _same("JSON with a huge int", "parts", (Part("big", 10**30, 1.5),)),
+    Accepted("a list for a tuple in JSON", "parts", [Part("a", 1, 1.5)], (Part("a", 1, 1.5),)),
+    Accepted("an int for a float in JSON", "parts", (Part("a", 1, 2),), (Part("a", 1, 2.0),)),
+    Accepted("negative zero float in JSON", "parts", (Part("a", 1, -0.0),), (Part("a", 1, 0.0),)),
+    Accepted(
+        "a Decimal's positive exponent in JSON",
+        "parts",
+        (Part("a", 1, 1.0, Decimal("1E+5")),),
+        (Part("a", 1, 1.0, Decimal("100000")),),
+    ),
+    _same("JSON with exact decimals", "parts", (Part("a", 1, 1.0, Decimal("0.10")),)),
 )
 """Each rule's boundary values: accepted on every adapter, and read back in the stored form given."""
 
@@ -250,6 +259,34 @@ REFUSED: Final[tuple[Refused, ...]] = (
         "Infinity in JSON", "parts", (Part("a", 1, -math.inf),), "parts[0].weight", "Infinity", -math.inf
     ),
     Refused("None for a JSON column", "notes", None, "notes", "not Optional"),
+    Refused("a huge int in JSON", "parts", (Part("big", 10**30, 1.5),), "parts[0].count", "64 bits", 10**30),
+    Refused(
+        "a float for an int in JSON",
+        "parts",
+        (Part("a", typing.cast(int, 1.5), 1.0),),
+        "parts[0].count",
+        "expected an int",
+        1.5,
+    ),
+    Refused("an int for text in JSON", "notes", {"door": 5}, 'notes["door"]', "expected a str", 5),
+    Refused("a str for a value object in JSON", "parts", ("x",), "parts[0]", "expected a Part", "x"),
+    Refused("a str for a JSON collection", "parts", "ab", "parts", "expected a list or a tuple", "ab"),
+    Refused(
+        "a NaN Decimal in JSON",
+        "parts",
+        (Part("a", 1, 1.0, Decimal("NaN")),),
+        "parts[0].cost",
+        "NaN",
+        Decimal("NaN"),
+    ),
+    Refused(
+        "a signalling NaN Decimal in JSON",
+        "parts",
+        (Part("a", 1, 1.0, Decimal("sNaN")),),
+        "parts[0].cost",
+        "signalling NaN",
+        Decimal("sNaN"),
+    ),
     # optional text
     Refused("NUL in optional text", "comment", "\x00", "comment", "NUL"),
 )

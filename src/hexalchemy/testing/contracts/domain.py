@@ -125,6 +125,7 @@ class Part:
     sku: str
     count: int
     weight: float
+    cost: Decimal = Decimal("0")
 
 
 @attrs.frozen

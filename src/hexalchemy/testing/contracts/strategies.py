@@ -140,12 +140,10 @@ def _places() -> st.SearchStrategy[Place]:
 
 
 def specimens() -> st.SearchStrategy[Specimen]:
-    """New (version 0) specimens with values from the whole value domain.
-
-    Floats inside JSON are never -0.0 (PostgreSQL's JSONB reads it back as 0.0, the one
-    difference of stored form the rules leave to a database: see docs/mapping.md).
-    """
-    json_floats = st.floats(allow_nan=False, allow_infinity=False).map(lambda number: number or 0.0)
+    """New (version 0) specimens with values from the whole value domain, inside JSON too."""
+    floats = st.floats(allow_nan=False, allow_infinity=False) | st.integers(
+        min_value=-(2**53), max_value=2**53
+    )
     return st.builds(
         Specimen,
         id=st.uuids(),
@@ -153,8 +151,7 @@ def specimens() -> st.SearchStrategy[Specimen]:
         code=texts(max_size=8),
         count=int64s(),
         flag=st.booleans(),
-        ratio=st.floats(allow_nan=False, allow_infinity=False)
-        | st.integers(min_value=-(2**53), max_value=2**53),
+        ratio=floats,
         amount=_domain_decimals(),
         price=_prices(),
         measure=_domain_decimals()
@@ -166,7 +163,8 @@ def specimens() -> st.SearchStrategy[Specimen]:
         origin=_places(),
         destination=st.none() | _places(),
         parts=st.lists(
-            st.builds(Part, sku=texts(max_size=10), count=st.integers(), weight=json_floats), max_size=3
+            st.builds(Part, sku=texts(max_size=10), count=int64s(), weight=floats, cost=_domain_decimals()),
+            max_size=3,
         ).map(tuple),
         notes=st.dictionaries(texts(max_size=10), texts(max_size=10), max_size=3),
         comment=st.none() | texts(),
