@@ -27,7 +27,14 @@ from typing import Any, Final, Generic, TypeVar, overload
 
 import attrs
 
-from hexalchemy.ports import EntitySpec, InvalidArgumentError, MappingError, field_types
+from hexalchemy.ports import (
+    EntitySpec,
+    InvalidArgumentError,
+    MappingError,
+    field_types,
+    split_optional,
+    strip_newtype,
+)
 from hexalchemy.ports.columns import COLUMN_OPTIONS_KEY, ColumnOptions
 from hexalchemy.ports.query import (
     AllOf,
@@ -43,7 +50,6 @@ from hexalchemy.ports.query import (
     TextMatch,
 )
 from hexalchemy.rules.arguments import check_instance, check_int, check_positive_int
-from hexalchemy.rules.domain import split_optional, strip_newtype
 from hexalchemy.rules.values import bind_rule, rule_for
 
 __all__ = [
