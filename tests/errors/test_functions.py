@@ -36,6 +36,7 @@ from hexalchemy.ports import (
 from hexalchemy.retry import RetryPolicy
 from hexalchemy.rules import (
     OutboxPolicy,
+    default_route,
     new_agent_state,
     new_evidence,
     new_message,
@@ -116,6 +117,11 @@ NOT_PROBED: Final = {
     "UtcDateTime": "a SQLAlchemy column type: SQLAlchemy calls its methods, with the mapping's checked values",
     "RelayPolicy": "a protocol (what the in-memory relay store needs of its policy)",
     "EntityDomain": "an entity's value rules, compiled for the in-memory repository, which hands them checked aggregates",
+    "SqlAlchemyInbox": "its constructor checks through rules.inbox (check_consumer, probed with the functions) "
+    "and its calls through new_inbox_entry (probed too); the inbox contract covers the refusals in a transaction",
+    "AsyncSqlAlchemyInbox": "as SqlAlchemyInbox",
+    "InMemoryInbox": "as SqlAlchemyInbox, over the same rules",
+    "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }
@@ -350,6 +356,14 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "failures": lambda: 1,
         "idle_polls": lambda: 1,
         "argv": lambda: ["outbox", "stats", "--url", "sqlite:///:memory:"],
+        # the inbox and the broker routes
+        "consumer": lambda: "billing",
+        "message_id": lambda: uuid.uuid4(),
+        "received_at": lambda: now,
+        "schema": lambda: Schema(),
+        "inbox_mapping.table": lambda: "hx_inbox",
+        "route": lambda: default_route,
+        "headers": lambda: {},
     }
 
     def good(method: str, parameter: str) -> object:

@@ -307,6 +307,9 @@ def test_an_abandoned_claim_is_delivered_by_another_relay_and_its_late_acknowled
 
     assert relay.run_once() == 0  # still leased to the dead relay
     wait_until(lambda: relay.run_once() == 2)
+    # both follow a claim that ended with no outcome: each goes alone (poison isolation)
+    assert len(publisher.delivered_ids) == 1 and relay.counters.isolated == 1
+    assert relay.run_once() == 1
     assert sorted(publisher.delivered_ids) == sorted(ids(messages))
 
     late = outbox.store.acknowledge(dead_relay, ids(messages))

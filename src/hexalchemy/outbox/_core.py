@@ -46,6 +46,7 @@ from hexalchemy.rules import (
     check_instance,
     check_positive_int,
     check_seconds,
+    crashed_before,
     describe_error,
     random_fraction,
     sort_results,
@@ -203,6 +204,8 @@ class RelayCounters:
     """Batches that failed with an exception of the store or the publisher."""
     batches: int = 0
     """Claims that returned at least one message."""
+    isolated: int = 0
+    """Messages published alone because an earlier claim of theirs ended with no outcome (poison isolation)."""
 
     def __add__(self, other: RelayCounters) -> RelayCounters:
         if not isinstance(other, RelayCounters):
@@ -382,6 +385,37 @@ class RelayCore:
         if stopping():
             yield from self._release(lease, [message.id for message in messages])
             return len(messages)
+        suspects = [message for message in messages if crashed_before(message)]
+        if not suspects:
+            yield from self._publish(lease, messages)
+            return len(messages)
+        # Poison isolation: a message whose earlier claim ended with no outcome may have
+        # killed that relay. Its batch-mates go first, as a batch; then it goes alone, and
+        # the other suspects are given back (no attempt counted) for later claims, one each.
+        lone, others = suspects[0], [m.id for m in suspects[1:]]
+        innocents = [message for message in messages if not crashed_before(message)]
+        if others:
+            result: AcknowledgeResult = yield Call(self._store.release, (lease, others))
+            self._count_stale(result, "release")
+        if innocents:
+            try:
+                yield from self._publish(lease, innocents)
+            except Exception:
+                yield from self._release(lease, [lone.id])
+                raise
+        logger.info(
+            "relay %s: message %s (attempt %d) follows a claim that ended with no outcome: "
+            "publishing it alone",
+            self.name,
+            lone.id,
+            lone.attempts,
+        )
+        self.tally.add(isolated=1)
+        yield from self._publish(lease, [lone])
+        return len(messages)
+
+    def _publish(self, lease: Lease, messages: list[OutboxMessage] | tuple[OutboxMessage, ...]) -> Plan[None]:
+        """Publish ``messages`` of ``lease`` as one batch, then acknowledge, reject or dead-letter each."""
         try:
             results = yield Call(self._publisher.publish, (messages,))
             outcome = sort_results(messages, results)
@@ -405,7 +439,6 @@ class RelayCore:
                 yield from self._dead_letter(lease, message, reason)
             else:
                 yield from self._reject(lease, message, reason)
-        return len(messages)
 
     def _deliver(self) -> Plan[int]:
         """One locked delivery: the store publishes and settles the batch in its transaction."""

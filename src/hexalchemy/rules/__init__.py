@@ -65,7 +65,7 @@ from hexalchemy.rules.outbox_arguments import (
     check_retry_after,
 )
 from hexalchemy.rules.outbox_messages import new_message, prepare_batch, validate_message
-from hexalchemy.rules.outbox_policy import OutboxPolicy, exhausted_error
+from hexalchemy.rules.outbox_policy import OutboxPolicy, crashed_before, exhausted_error
 from hexalchemy.rules.outbox_results import (
     Outcome,
     describe_error,
@@ -96,6 +96,7 @@ from hexalchemy.rules.values import (
 )
 
 __all__ = [
+    "crashed_before",
     "checked_route",
     "default_route",
     "message_id_of",

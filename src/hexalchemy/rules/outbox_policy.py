@@ -9,16 +9,17 @@ from typing import Final
 
 import attrs
 
-from hexalchemy.ports import ConfigError
+from hexalchemy.ports import ConfigError, OutboxMessage
 from hexalchemy.rules.arguments import (
     MAX_BIGINT,
     check_duration,
+    check_instance,
     check_int,
     check_positive_int,
     random_fraction,
 )
 
-__all__ = ["OutboxPolicy", "exhausted_error"]
+__all__ = ["OutboxPolicy", "crashed_before", "exhausted_error"]
 
 _MAX_EXPONENT: Final = 62
 
@@ -83,3 +84,17 @@ def exhausted_error(attempts: int) -> str:
         f"gave up after {attempts} attempts: each lease expired before the relay "
         "acknowledged or rejected the message"
     )
+
+
+def crashed_before(message: OutboxMessage) -> bool:
+    """Whether an earlier claim of ``message`` ended with no outcome: a suspect of killing its relay.
+
+    A claimed message counts this claim in ``attempts``; a rejection records ``last_error``
+    and a release gives the attempt back. So a message claimed more than once with no
+    error recorded was last claimed by a relay that neither acknowledged, rejected nor
+    released it: the relay died (or outlived its lease). Relays publish such a message
+    alone, so that a message that kills its relay cannot take innocent batch-mates to the
+    dead letters with it.
+    """
+    check_instance("message", message, OutboxMessage)
+    return message.attempts > 1 and message.last_error is None

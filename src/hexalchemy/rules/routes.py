@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from hexalchemy.ports import InvalidArgumentError, OutboxMessage, Route
+from hexalchemy.rules.arguments import check_callable, check_instance
 from hexalchemy.rules.text import text_problem
 
 __all__ = [
@@ -41,6 +42,7 @@ def default_route(message: OutboxMessage) -> Route:
     The headers are the message's own plus :data:`MESSAGE_ID_HEADER`, :data:`TOPIC_HEADER`
     and, when set, :data:`ORDERING_KEY_HEADER` and :data:`IDEMPOTENCY_KEY_HEADER`.
     """
+    check_instance("message", message, OutboxMessage)
     headers = dict(message.headers)
     headers[MESSAGE_ID_HEADER] = str(message.id)
     headers[TOPIC_HEADER] = message.topic
@@ -55,7 +57,12 @@ def default_route(message: OutboxMessage) -> Route:
 
 def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessage) -> Route:
     """``route(message)``, checked: ``InvalidArgumentError`` naming what a routing function got wrong."""
-    result = route(message)
+    check_callable("route", route)
+    check_instance("message", message, OutboxMessage)
+    try:
+        result = route(message)
+    except Exception as error:
+        raise InvalidArgumentError("route", route, f"the routing function raised {error!r}") from error
     if not isinstance(result, Route):
         raise InvalidArgumentError("route", result, "a routing function must return a Route")
     for name, text in (("destination", result.destination), ("dedup_id", result.dedup_id)):
