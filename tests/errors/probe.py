@@ -210,8 +210,8 @@ def public_methods(obj: object) -> Iterator[tuple[str, Callable[..., Any]]]:
     for name, member in inspect.getmembers(type(obj)):
         if name.startswith("_") or isinstance(member, property):
             continue
-        if inspect.isfunction(member) or inspect.ismethoddescriptor(member):
-            yield name, getattr(obj, name)
+        if inspect.isfunction(member) or inspect.ismethoddescriptor(member) or inspect.ismethod(member):
+            yield name, getattr(obj, name)  # ismethod: a classmethod (DatabaseConfig.from_env)
 
 
 def _parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:

@@ -14,7 +14,7 @@ import enum
 import importlib
 import inspect
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -169,6 +169,25 @@ def _probed(method: str, parameter: str) -> bool:
     return parameter not in _CHECK_OPTIONS or method in ("new_evidence", "new_signal", "check_evidence_kind")
 
 
+def _valid_environment(method: str, parameter: str, value: object) -> bool:
+    """``from_env(environ=None)`` reads ``os.environ``; any mapping of str to str is an
+    environment, and any non-empty str a prefix: all valid.
+
+    The error then names the variable that is missing, not the argument, as it should.
+    """
+    if method != "from_env":
+        return False
+    if parameter == "prefix":
+        return isinstance(value, str) and value != ""
+    return parameter == "environ" and (
+        value is None
+        or (
+            isinstance(value, Mapping)
+            and all(isinstance(item, str) for pair in value.items() for item in pair)
+        )
+    )
+
+
 def _valid_for_another_database(function: str, parameter: str, value: object) -> bool:
     """A valid channel: install_notify_trigger then refuses this world's SQLite connection, which it should."""
     return (
@@ -208,10 +227,10 @@ class FunctionWorld(SyncWorld):
                 )
                 for package in PACKAGES
             ),
+            Subject("DatabaseConfig", self.config, goods, transactional=False, blocks=_valid_environment),
             *(
                 Subject(type(obj).__name__, obj, goods, transactional=False)
                 for obj in (
-                    self.config,
                     RetryPolicy(),
                     OutboxPolicy(),
                     RelaySettings(),
@@ -325,6 +344,7 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "channel": lambda: "hx_channel",
         "url": lambda: "sqlite:///:memory:",
         "environ": lambda: {"HEXALCHEMY_DATABASE_URL": "sqlite:///:memory:"},
+        "from_env.prefix": lambda: "HEXALCHEMY_",
         "cls": lambda: Item,
         "spec": lambda: NOTES,
         "aggregate": lambda: Item(1, "x"),

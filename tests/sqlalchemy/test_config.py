@@ -398,3 +398,19 @@ def test_every_option_round_trips_through_the_environment() -> None:
     assert {name: getattr(config, name) for name in values} == {
         name: expected for name, (_, _, expected) in values.items()
     }
+
+
+@pytest.mark.parametrize(
+    ("environ", "prefix", "named"),
+    [
+        (5, "HEXALCHEMY_", "environ"),
+        ({1: 2}, "HEXALCHEMY_", "environ"),
+        ({"HEXALCHEMY_DATABASE_URL": 5}, "HEXALCHEMY_", "environ"),
+        ({}, 5, "prefix"),
+        ({}, "", "prefix"),
+    ],
+)
+def test_from_env_refuses_junk_arguments_naming_them(environ: Any, prefix: Any, named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DatabaseConfig.from_env(environ, prefix=prefix)
+    assert caught.value.option == named

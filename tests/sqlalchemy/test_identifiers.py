@@ -66,10 +66,12 @@ from hexalchemy.sqlalchemy.agents import (
     SqlAlchemyAgentStateStore,
     SqlAlchemyEvidenceLog,
     SqlAlchemySignalQueue,
+    append_only_statements,
 )
 from hexalchemy.sqlalchemy.outbox import OutboxTables
 from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
 from hexalchemy.sqlalchemy.postgresql._driver import CopyRows, DriverExecuteMany, DriverQuery
+from hexalchemy.sqlalchemy.postgresql.backend import BACKEND
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 WEIRD: Final = "\"'; --%(x)s %s é"
@@ -649,3 +651,29 @@ def test_the_longest_prefix_creates_its_tables_on_postgresql(postgresql_engine: 
         assert {table.name for table in metadata.sorted_tables} <= names
     finally:
         metadata.drop_all(postgresql_engine)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("name", [LONG_TABLE_NAME, "e" * 63, "e" * 52])
+def test_append_only_triggers_on_a_long_table_name_get_distinct_names(
+    postgresql_engine: Engine, name: str
+) -> None:
+    metadata = MetaData()
+    table = sqlalchemy.Table(name, metadata, sqlalchemy.Column("id", sqlalchemy.Integer, primary_key=True))
+    metadata.drop_all(postgresql_engine)
+    metadata.create_all(postgresql_engine)
+    try:
+        with postgresql_engine.begin() as connection:
+            for statement in append_only_statements(table, "postgresql"):
+                connection.exec_driver_sql(statement)
+            connection.execute(sqlalchemy.insert(table).values(id=1))
+        with (
+            pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"),
+            postgresql_engine.begin() as connection,
+        ):
+            connection.execute(sqlalchemy.delete(table))
+    finally:
+        metadata.drop_all(postgresql_engine)  # the triggers go with the table, then the function
+        with postgresql_engine.begin() as connection:
+            for statement in BACKEND.drop_append_only_statements(table, postgresql_engine.dialect):
+                connection.exec_driver_sql(statement)

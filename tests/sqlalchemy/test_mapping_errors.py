@@ -20,7 +20,7 @@ import sqlalchemy
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, column
+from hexalchemy.ports import ColumnOptions, ConfigError, EntitySpec, InvalidValueError, MappingError, column
 from hexalchemy.sqlalchemy import (
     DatabaseConfig,
     ExactDecimal,
@@ -643,3 +643,15 @@ def test_what_a_registered_hook_raises_is_an_invalid_value_naming_the_field() ->
     with pytest.raises(InvalidValueError, match="no cents") as caught:
         mapping.to_row(Wallet(1, Cents(1)))
     assert caught.value.field == "balance"
+
+
+@pytest.mark.parametrize("name", ["", "a\x00b", "x" * 64, "é" * 32])
+def test_a_table_name_no_database_keeps_as_written_is_refused(name: str) -> None:
+    with pytest.raises(MappingError, match="table name"):
+        Schema().map(EntitySpec(Wallet, key="id"), table=name)
+
+
+@pytest.mark.parametrize(("argument", "value"), [("metadata", 5), ("converter", object())])
+def test_a_schema_refuses_what_is_not_a_metadata_or_a_converter(argument: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=argument):
+        Schema(**{argument: value})

@@ -31,6 +31,7 @@ differently or better. Adding a database is one new module defining a subclass a
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -132,6 +133,21 @@ class Backend:
     # -------------------------------------------------------------------- tables and values
     max_identifier_bytes: ClassVar[int] = 63
     """The longest table, index, trigger or function name the database keeps whole, in UTF-8 bytes."""
+
+    def derived_identifier(self, name: str, suffix: str) -> str:
+        """``name + suffix`` (a trigger or function named after a table), fitted to :attr:`max_identifier_bytes`.
+
+        A name that would be too long keeps as much of ``name`` as fits (whole characters)
+        followed by 8 hex digits of a hash of the whole ``name`` and then ``suffix``, so two
+        long table names never share a derived name and the database never cuts one short.
+        """
+        whole = f"{name}{suffix}"
+        if len(whole.encode()) <= self.max_identifier_bytes:
+            return whole
+        tag = f"_{hashlib.sha256(name.encode()).hexdigest()[:8]}{suffix}"
+        room = self.max_identifier_bytes - len(tag.encode())
+        kept = name.encode()[:room].decode(errors="ignore")
+        return f"{kept}{tag}"
 
     def utc_datetime_type(self) -> TypeEngine[Any]:
         """The column type behind :class:`~hexalchemy.sqlalchemy.UtcDateTime`; it is given aware datetimes in UTC.

@@ -229,9 +229,16 @@ class DatabaseConfig:
             ConfigError: naming the environment variable and its value (a URL's password
                 is hidden) for a missing URL, an unknown variable or a bad value.
         """
-        if not prefix:
-            raise ConfigError("prefix", prefix, "must not be empty")
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigError("prefix", prefix, "must be a non-empty str")
+        if environ is not None and not isinstance(environ, Mapping):
+            raise ConfigError(
+                "environ", environ, "must be a mapping of str to str (like os.environ), or None"
+            )
         env: Mapping[str, str] = os.environ if environ is None else environ
+        for name, value in env.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ConfigError("environ", {name: value}, "must map str names to str values")
         options = {prefix + option.env_suffix: option for option in _OPTIONS}
 
         folded_prefix = prefix.casefold()

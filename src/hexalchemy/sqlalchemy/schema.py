@@ -11,9 +11,10 @@ from sqlalchemy import Engine, FromClause, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
-from hexalchemy.ports import EntitySpec, InvalidArgumentError, MappingError
+from hexalchemy.ports import ConfigError, EntitySpec, InvalidArgumentError, MappingError
 from hexalchemy.rules import check_callable, check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
+from hexalchemy.sqlalchemy._portable import identifier_limit
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
 
 __all__ = ["Schema"]
@@ -34,6 +35,10 @@ class Schema:
     def __init__(
         self, *, metadata: MetaData | None = None, converter: cattrs.Converter | None = None
     ) -> None:
+        if metadata is not None:
+            check_instance("metadata", metadata, MetaData, error=ConfigError)
+        if converter is not None:
+            check_instance("converter", converter, cattrs.Converter, error=ConfigError)
         self.metadata = metadata if metadata is not None else MetaData()
         self.converter = converter if converter is not None else make_converter()
         self._column_types: dict[Any, TypeEngine[Any]] = {}
@@ -72,6 +77,8 @@ class Schema:
         ``Table``, it is checked against the class.
         """
         check_instance("spec", spec, EntitySpec)
+        if isinstance(table, str | Table):
+            _check_table_name(spec.cls, table if isinstance(table, str) else table.name)
         if spec.cls in self._mappings:
             raise MappingError(spec.cls, f"already mapped to table {self._mappings[spec.cls].table.name!r}")
         if isinstance(table, str):
@@ -180,3 +187,18 @@ def _translated() -> Iterator[None]:
         if translated is error:
             raise
         raise translated from error
+
+
+def _check_table_name(cls: type[object], name: str) -> None:
+    """A table name every supported database keeps as written, or ``MappingError``."""
+    limit = identifier_limit()
+    if not name:
+        raise MappingError(cls, "the table name is empty")
+    if "\x00" in name:
+        raise MappingError(cls, f"the table name {name!r} holds a NUL character")
+    if len(name.encode()) > limit:
+        raise MappingError(
+            cls,
+            f"the table name {name[:20]!r}... is {len(name.encode())} bytes long: the databases keep "
+            f"at most {limit} bytes (PostgreSQL would cut it short)",
+        )

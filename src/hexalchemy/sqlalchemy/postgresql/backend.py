@@ -79,7 +79,8 @@ def _copy_statement(table: Table, columns: Sequence[Any], dialect: Dialect) -> s
 
 
 def _append_only_function(table: Table, preparer: IdentifierPreparer) -> str:
-    return _qualified(preparer, table.schema, f"{table.name}_append_only")
+    name = BACKEND.derived_identifier(table.name, "_append_only")
+    return _qualified(preparer, table.schema, name)
 
 
 class PostgreSQLBackend(Backend):
@@ -150,14 +151,15 @@ class PostgreSQLBackend(Backend):
         ``BEFORE UPDATE OR DELETE`` and a statement trigger ``BEFORE TRUNCATE``.
 
         The function is ``<table>_append_only``, in the table's schema; the triggers are
-        ``<table>_no_change`` and ``<table>_no_truncate``. The message names the table
+        ``<table>_no_change`` and ``<table>_no_truncate`` (fitted to 63 bytes by
+        :meth:`~hexalchemy.sqlalchemy.backend.Backend.derived_identifier`). The message names the table
         (``TG_TABLE_NAME``): no name is written inside the function's body.
         """
         preparer = dialect.identifier_preparer
         target = preparer.format_table(table)
         function = _append_only_function(table, preparer)
-        no_change = preparer.quote(f"{table.name}_no_change")
-        no_truncate = preparer.quote(f"{table.name}_no_truncate")
+        no_change = preparer.quote(self.derived_identifier(table.name, "_no_change"))
+        no_truncate = preparer.quote(self.derived_identifier(table.name, "_no_truncate"))
         return [
             f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN RAISE EXCEPTION USING MESSAGE = 'hexalchemy: ' || TG_TABLE_NAME || ' is append-only: ' "
