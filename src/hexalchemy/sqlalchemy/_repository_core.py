@@ -93,6 +93,10 @@ class RepositoryPath(Protocol[T, K]):
         """
         ...
 
+    def insert(self, state: TransactionState, aggregate: T) -> Plan[bool]:
+        """Plan: insert one new aggregate (``core.insert_statement``), converted first; False for a duplicate key."""
+        ...
+
     def copies(self, count: int) -> bool:
         """Whether ``count`` new aggregates go through :meth:`copy`."""
         ...
@@ -453,16 +457,21 @@ class RepositoryCore(Generic[T, K]):
         version = self._version_of(aggregate)
         saved = self.mapping.with_version(aggregate, version + 1)
         key = self.spec.key_of(aggregate)
+        path = self.path
+        usable = path is not None and path.usable(state)
         if version == 0:
-            result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
-            if len(result.all()) != 1:
+            if path is not None and usable:
+                inserted = yield from path.insert(state, saved)
+            else:
+                result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
+                inserted = len(result.all()) == 1
+            if not inserted:
                 raise DuplicateEntityError(self.entity_type, key)
             self._forget(state, (saved,))
             return saved
         loaded_key = self.loaded_key(aggregate)
         [(changed, _)] = self._group_updates(state, ((aggregate, version),), (loaded_key,))
-        path = self.path
-        if path is not None and path.updates and path.usable(state):
+        if path is not None and path.updates and usable:
             rowcount = yield from path.update(
                 state, path.update_rows(((aggregate, version),), changed), changed
             )

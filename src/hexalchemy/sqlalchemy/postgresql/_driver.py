@@ -28,7 +28,7 @@ from sqlalchemy import JSON, Dialect, Uuid, bindparam, update
 from sqlalchemy.util import await_
 
 from hexalchemy.sqlalchemy._codegen import compile_function
-from hexalchemy.sqlalchemy._operations import DriverStep, Plan
+from hexalchemy.sqlalchemy._operations import Call, DriverStep, Plan
 from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement, json_text
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
@@ -476,6 +476,48 @@ class RepositoryDriverPath(Generic[T, K]):
         if loaded is not None:
             loaded.update(by_key)
         return [by_key[key] for key in wanted if key in by_key]
+
+    def insert(self, state: TransactionState, aggregate: T) -> Plan[bool]:
+        """Plan: insert one new aggregate (``INSERT ... ON CONFLICT DO NOTHING RETURNING``); False for a duplicate key."""
+        prepared = self._insert
+        if prepared is None:  # a column default SQLAlchemy computes: its way
+            result = yield Call(
+                state.connection.execute, (self.core.insert_statement, self.mapping.to_row(aggregate))
+            )
+            return len(result.all()) == 1
+        sql, insert_row = prepared
+        rows = yield DriverQuery(state, sql, insert_row(aggregate))
+        return len(rows) == 1
+
+    @functools.cached_property
+    def _insert(self) -> tuple[str, Any] | None:
+        """The repository's insert compiled for the cursor, and the generated ``aggregate -> parameters``.
+
+        None when the statement has a parameter that is not a mapped column (an unmapped
+        column's client-side default).
+        """
+        mapping = self.mapping
+        compiled = self.core.insert_statement.compile(
+            dialect=self.dialect, column_keys=list(mapping.column_keys)
+        )
+        sql, found = _positional_sql(str(compiled))
+        unescaped = {escaped: name for name, escaped in (compiled.escaped_bind_names or {}).items()}
+        index_of = {key: index for index, key in enumerate(mapping.column_keys)}
+        processors = self._bind_processors()
+        namespace: dict[str, Any] = {"to_values": mapping.to_values}
+        values = []
+        for name in found:
+            index = index_of.get(unescaped.get(name, name), -1)
+            if index < 0:
+                return None
+            if processors[index] is None:
+                values.append(f"v[{index}]")
+            else:
+                namespace[f"p{index}"] = processors[index]
+                values.append(f"(None if v[{index}] is None else p{index}(v[{index}]))")
+        source = f"def insert_row(o):\n    v = to_values(o)\n    return ({', '.join(values)},)\n"
+        row = compile_function("insert_row", source, namespace, f"{self.entity_type.__qualname__}.insert_row")
+        return sql, row
 
     def copies(self, count: int) -> bool:
         """Whether ``count`` new aggregates go by COPY (at least ``copy_threshold``)."""
