@@ -2,13 +2,11 @@
 
 Two hooks see the statements, each on its own side of SQLAlchemy:
 
-- :class:`ListenerHook`, a SQLAlchemy ``before_cursor_execute`` listener. While one is
-  attached the stores' driver fast path is off (see
-  :func:`hexalchemy.sqlalchemy._precompiled.use_driver`): every statement goes through
-  SQLAlchemy, the only path there is on SQLite.
+- :class:`ListenerHook`, a SQLAlchemy ``before_cursor_execute`` listener, with the
+  stores' driver fast paths turned off (``FAST_PATHS_EXECUTION_OPTION``): every statement
+  goes through SQLAlchemy, the only path there is on SQLite.
 - :class:`CursorHook`, on PostgreSQL: a psycopg ``cursor_factory`` that the pool's
-  ``connect`` event sets on each new connection. A pool event is no cursor-execute
-  listener, so the fast path stays on. SQLAlchemy and the fast path both take their
+  ``connect`` event sets on each new connection; the fast paths stay on. SQLAlchemy and the fast path both take their
   cursors from the psycopg connection's ``cursor()``, so this cursor sees the statements of
   both (``execute``, ``executemany``, ``copy``). The fast path sends positional parameters
   (``%s``), SQLAlchemy named ones (``%(name)s``): that tells which path sent a statement.
@@ -37,6 +35,8 @@ import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from tests.statements import sqlalchemy_path
 
 
 def events_of(engine: Engine | AsyncEngine) -> Engine:
@@ -115,11 +115,12 @@ class ListenerHook:
         def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             counter.see(statement, fast=False)
 
-        event.listen(self.engine, "before_cursor_execute", before)
-        try:
-            yield counter.sent
-        finally:
-            event.remove(self.engine, "before_cursor_execute", before)
+        with sqlalchemy_path(self.engine):
+            event.listen(self.engine, "before_cursor_execute", before)
+            try:
+                yield counter.sent
+            finally:
+                event.remove(self.engine, "before_cursor_execute", before)
 
     def check_path(self, sent: Sequence[Sent]) -> None:
         """The listener saw statements; none can have bypassed SQLAlchemy while it listened."""

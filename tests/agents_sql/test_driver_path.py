@@ -1,8 +1,9 @@
 """The pre-compiled psycopg path of the agent stores' hot statements (PostgreSQL).
 
-Without ``before_cursor_execute``/``after_cursor_execute`` listeners the stores send their
-hot statements on the psycopg cursor directly; with one they go through SQLAlchemy, so the
-listener sees them. Both paths must give the same results.
+The stores send their hot statements on the psycopg cursor directly (a cursor-execute
+listener attached or not); with the fast paths turned off
+(``FAST_PATHS_EXECUTION_OPTION``) they go through SQLAlchemy. Both paths must give the same
+results.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from tests.agents_sql._sync.harness import SqlAgents
 from tests.postgresql import POSTGRESQL_URL
-from tests.statements import counting_statements
+from tests.statements import counting_statements, sqlalchemy_path, sqlalchemy_statements
 
 
 def boundary(agents: SqlAgents, agent_id: str) -> tuple[AgentState, list[Signal], list[Evidence]]:
@@ -62,7 +63,7 @@ def shape(result: tuple[AgentState, list[Signal], list[Evidence]]) -> Any:
 @pytest.mark.postgresql
 def test_postgresql_driver_and_sqlalchemy_paths_agree(postgresql_agents: SqlAgents) -> None:
     fast = boundary(postgresql_agents, "fast")
-    with counting_statements(postgresql_agents.engine) as statements:
+    with sqlalchemy_statements(postgresql_agents.engine) as statements:
         slow = boundary(postgresql_agents, "slow")
     assert statements  # the listener saw the statements: they went through SQLAlchemy
     assert shape(fast) == shape(slow)
@@ -83,16 +84,15 @@ def test_postgresql_append_for_one_agent_checks_ids_while_numbering(postgresql_a
         agents.states.save(new_agent_state("a", "t"))
         first = agents.evidence.append(new_evidence("a", "note"))
     entries = [new_evidence("a", "note"), new_evidence("a", "note")]
-    with agents.transactions.begin(), counting_statements(agents.engine) as statements:
+    with counting_statements(agents.engine) as statements, agents.transactions.begin():
         agents.evidence.append_all(entries)
     assert len(statements) == 2  # number (with the duplicate-id check), then insert and head in one
     for fast in (True, False):
-        with agents.transactions.begin():
-            with counting_statements(agents.engine) if not fast else _nothing():
-                with pytest.raises(DuplicateEntityError):
-                    agents.evidence.append_all([new_evidence("a", "note"), first])
-                with pytest.raises(EntityNotFoundError, match="'nobody'"):
-                    agents.evidence.append(new_evidence("nobody", "note"))
+        with sqlalchemy_path(agents.engine) if not fast else _nothing(), agents.transactions.begin():
+            with pytest.raises(DuplicateEntityError):
+                agents.evidence.append_all([new_evidence("a", "note"), first])
+            with pytest.raises(EntityNotFoundError, match="'nobody'"):
+                agents.evidence.append(new_evidence("nobody", "note"))
             # nothing written, and the transaction is still usable
             assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1, 2, 3]
     with agents.transactions.begin(read_only=True):
@@ -116,9 +116,8 @@ def test_an_append_refuses_a_taken_id_in_a_batch_of_any_size(
         first = agents.evidence.append(new_evidence("a", "note"))
     for fast in (True, False):
         batch = [new_evidence("a", "note") for _ in range(size - 1)]
-        with agents.transactions.begin():
-            watched = counting_statements(agents.engine) if not fast else _nothing()
-            with watched, pytest.raises(DuplicateEntityError, match=str(first.id)):
+        with sqlalchemy_path(agents.engine) if not fast else _nothing(), agents.transactions.begin():
+            with pytest.raises(DuplicateEntityError, match=str(first.id)):
                 agents.evidence.append_all([*batch, first])
             assert [e.sequence for e in agents.evidence.list_by_agent("a")] == [1]
     fresh = [new_evidence("a", "note") for _ in range(size)]

@@ -23,6 +23,7 @@ from hexalchemy.rules import new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import DatabaseConfig, agent_tables, create_engine
 from tests.agents_sql._sync.harness import SqlAgents
 from tests.agents_sql.tables import TABLES
+from tests.statements import sqlalchemy_path
 
 
 def test_the_agent_ids_reference_the_states_and_lead_an_index(tmp_path: Path) -> None:
@@ -87,11 +88,13 @@ def state_deleted_before(engine: Engine, table_name: str, agent_id: str) -> Iter
             cursor.execute(f"DELETE FROM {TABLES.sequences.name} WHERE agent_id = '{agent_id}'")
             cursor.execute(f"DELETE FROM {TABLES.states.name} WHERE id = '{agent_id}'")
 
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+    # the fast paths off: the inserts go through SQLAlchemy, where the listener sees them
+    with sqlalchemy_path(engine):
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            yield
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
 
 
 def check_a_foreign_key_violation_is_not_found(agents: SqlAgents) -> None:

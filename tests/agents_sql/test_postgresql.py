@@ -97,7 +97,7 @@ def test_consume_is_one_statement(postgresql_agents: SqlAgents) -> None:
     with postgresql_agents.transactions.begin():
         for kind in (SignalKind.USER_MESSAGE, SignalKind.USER_MESSAGE, SignalKind.CANCEL):
             postgresql_agents.signals.send(new_signal("a", kind))
-    with postgresql_agents.transactions.begin(), counting_statements(postgresql_agents.engine) as statements:
+    with counting_statements(postgresql_agents.engine) as statements, postgresql_agents.transactions.begin():
         consumed = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE])
     assert [signal.sequence for signal in consumed] == [1, 2]
     assert len(statements) == 1

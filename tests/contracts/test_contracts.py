@@ -1,7 +1,9 @@
 """The contract suite against every adapter: in memory, SQLite (a file) and PostgreSQL, sync and async.
 
 Each contract class runs once per backend: the ``harness`` fixtures are parametrized, so
-a test's id names its backend (``...[sqlite]``).
+a test's id names its backend (``...[sqlite]``). The repository and round-trip contracts
+also run on PostgreSQL traced (``postgresql_traced``: OpenTelemetry's SQLAlchemy
+instrumentation attached, the fast paths on, each of their statements a span).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hexalchemy.testing.contracts import (
 )
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
+TRACED = [*BACKENDS, "postgresql_traced"]
 
 
 class _EveryBackend:
@@ -40,11 +43,25 @@ class _EveryAsyncBackend:
         return harness
 
 
-class TestRepository(_EveryBackend, RepositoryContract):
+class _EveryBackendTraced:
+    @pytest.fixture(params=TRACED)
+    def harness(self, request: pytest.FixtureRequest) -> Harness:
+        harness: Harness = request.getfixturevalue(f"{request.param}_harness")
+        return harness
+
+
+class _EveryAsyncBackendTraced:
+    @pytest.fixture(params=TRACED)
+    def harness(self, request: pytest.FixtureRequest) -> AsyncHarness:
+        harness: AsyncHarness = request.getfixturevalue(f"async_{request.param}_harness")
+        return harness
+
+
+class TestRepository(_EveryBackendTraced, RepositoryContract):
     pass
 
 
-class TestAsyncRepository(_EveryAsyncBackend, AsyncRepositoryContract):
+class TestAsyncRepository(_EveryAsyncBackendTraced, AsyncRepositoryContract):
     pass
 
 
@@ -64,11 +81,11 @@ class TestAsyncConcurrency(_EveryAsyncBackend, AsyncConcurrencyContract):
     pass
 
 
-class TestRoundTrip(_EveryBackend, RoundTripContract):
+class TestRoundTrip(_EveryBackendTraced, RoundTripContract):
     pass
 
 
-class TestAsyncRoundTrip(_EveryAsyncBackend, AsyncRoundTripContract):
+class TestAsyncRoundTrip(_EveryAsyncBackendTraced, AsyncRoundTripContract):
     pass
 
 

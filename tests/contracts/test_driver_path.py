@@ -1,22 +1,25 @@
-"""The repository's psycopg fast paths step aside while the engine is watched (PostgreSQL).
+"""The repository's psycopg fast paths stay on while the engine is watched, and report themselves (PostgreSQL).
 
 ``get``, ``contains``, ``range``, the version-checked updates of ``save_all`` and its
-COPY of new aggregates skip SQLAlchemy's statement execution on psycopg. While a
-``before_cursor_execute`` listener watches the engine (a tracer, a statement counter),
-they go through SQLAlchemy, so the listener sees every statement; results are the same.
+COPY of new aggregates skip SQLAlchemy's statement execution on psycopg. A
+``before_cursor_execute`` listener (a tracer, a statement counter) does not turn them off:
+it sees what goes through SQLAlchemy, the engine's statement hook sees the fast paths'
+statements, each statement is seen once, and the results are the same.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import attrs
 import pytest
 from sqlalchemy import event
 
+from hexalchemy.ports import DuplicateEntityError
+from hexalchemy.sqlalchemy.tracing import FastPathStatement, set_statement_hook, statement_hook
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
 from tests.contracts._sync.harness import SqlHarness
-from tests.statements import counting_statements
 
 BATCH = 80
 """New aggregates in one save_all: above the default copy_threshold (64)."""
@@ -43,23 +46,49 @@ def _exercise(harness: SqlHarness, owner: str) -> Outcome:
     return Outcome(saved, updated, got, contained, ranged)
 
 
+def _check(outcome: Outcome) -> None:
+    assert [account.version for account in outcome.saved] == [1] * BATCH
+    assert [(account.points, account.version) for account in outcome.updated] == [(7, 2)] * 3
+    assert outcome.got == outcome.updated[0] and outcome.contained
+    assert outcome.ranged == [*outcome.updated, *outcome.saved[3:]]
+
+
 @pytest.mark.postgresql
-def test_a_listener_sees_every_statement_and_the_results_are_the_same(postgresql_harness: SqlHarness) -> None:
-    fast = _exercise(postgresql_harness, "fast")
-    with counting_statements(postgresql_harness.engine) as statements:
+def test_a_listener_leaves_the_fast_paths_on_and_the_hook_sees_their_statements(
+    postgresql_harness: SqlHarness,
+) -> None:
+    engine = postgresql_harness.engine
+    unwatched = _exercise(postgresql_harness, "fast")
+    listened: list[str] = []
+    reported: list[FastPathStatement] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        listened.append(statement)
+
+    previous = statement_hook(engine)
+    event.listen(engine, "before_cursor_execute", before)
+    set_statement_hook(engine, reported.append)
+    try:
         watched = _exercise(postgresql_harness, "watched")
-    text = "\n".join(statements)
-    assert "INSERT INTO" in text  # the new aggregates went as an INSERT the listener saw, not a COPY
-    assert "UPDATE" in text and text.count("SELECT") >= 3  # the updates, get, contains and range
-    for outcome in (fast, watched):
-        assert [account.version for account in outcome.saved] == [1] * BATCH
-        assert [(account.points, account.version) for account in outcome.updated] == [(7, 2)] * 3
-        assert outcome.got == outcome.updated[0] and outcome.contained
-        assert outcome.ranged == [*outcome.updated, *outcome.saved[3:]]
+    finally:
+        set_statement_hook(engine, previous)
+        event.remove(engine, "before_cursor_execute", before)
+    for outcome in (unwatched, watched):
+        _check(outcome)
+    paths = Counter(statement.path for statement in reported)
+    assert paths == {"copy": 1, "executemany": 1, "precompiled": 3}  # COPY; the updates; get, contains, range
+    copy = next(statement for statement in reported if statement.path == "copy")
+    assert copy.sql.startswith("COPY ") and copy.rows == BATCH and copy.error is None
+    assert copy.duration_ns > 0 and copy.url.database == engine.url.database
+    assert next(statement for statement in reported if statement.path == "executemany").rows == 3
+    # What SQLAlchemy ran (the savepoints) its listener saw; no statement was seen by both.
+    assert any(text.startswith("SAVEPOINT") for text in listened)
+    assert not {text for text in listened} & {statement.sql for statement in reported}
+    assert not any(text.startswith(("COPY", "INSERT")) for text in listened)
 
 
 @pytest.mark.postgresql
-def test_a_listener_on_the_transaction_s_connection_sees_the_next_statements(
+def test_a_listener_on_the_transaction_s_connection_leaves_the_driver_path_on(
     postgresql_harness: SqlHarness,
 ) -> None:
     accounts = postgresql_harness.repository(ACCOUNTS)
@@ -72,9 +101,45 @@ def test_a_listener_on_the_transaction_s_connection_sees_the_next_statements(
         seen.append(statement)
 
     with postgresql_harness.transactions.begin():
-        assert accounts.get(account.id).owner == "watched"  # before the listener: the driver path
-        assert seen == []
         event.listen(postgresql_harness.transactions.connection(), "before_cursor_execute", before)
         assert accounts.get(account.id).owner == "watched"
         assert accounts.contains(account.id)
-    assert len(seen) == 2
+    assert seen == []  # both ran on the driver's cursor
+
+
+@pytest.mark.postgresql
+def test_a_failed_fast_path_statement_is_reported_with_its_error(postgresql_harness: SqlHarness) -> None:
+    accounts = postgresql_harness.repository(ACCOUNTS)
+    batch = [new_account(f"twice-{index}") for index in range(BATCH)]
+    with postgresql_harness.transactions.begin():
+        accounts.save_all(batch)
+    reported: list[FastPathStatement] = []
+    previous = statement_hook(postgresql_harness.engine)
+    set_statement_hook(postgresql_harness.engine, reported.append)
+    try:
+        with pytest.raises(DuplicateEntityError), postgresql_harness.transactions.begin():
+            accounts.save_all(batch)
+    finally:
+        set_statement_hook(postgresql_harness.engine, previous)
+    copy = next(statement for statement in reported if statement.path == "copy")
+    assert copy.error is not None and "duplicate key" in str(copy.error)
+
+
+@pytest.mark.postgresql
+def test_a_failing_hook_is_logged_and_the_statement_stands(
+    postgresql_harness: SqlHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    accounts = postgresql_harness.repository(ACCOUNTS)
+
+    def broken(_statement: FastPathStatement) -> None:
+        raise RuntimeError("hook broken")
+
+    previous = statement_hook(postgresql_harness.engine)
+    set_statement_hook(postgresql_harness.engine, broken)
+    try:
+        with postgresql_harness.transactions.begin():
+            saved = accounts.save_all([new_account(f"logged-{index}") for index in range(BATCH)])
+            assert accounts.get(saved[0].id) == saved[0]
+    finally:
+        set_statement_hook(postgresql_harness.engine, previous)
+    assert "hook broken" in caplog.text and "hexalchemy.tracing" in {r.name for r in caplog.records}

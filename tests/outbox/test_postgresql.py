@@ -26,7 +26,7 @@ from tests.outbox._async.harness import AsyncSqlHarness
 from tests.outbox._sync.harness import SqlHarness
 from tests.outbox.tables import POLICY, PREFIX, TABLES
 from tests.postgresql import POSTGRESQL_URL
-from tests.statements import counting_statements
+from tests.statements import counting_statements, sqlalchemy_statements
 
 pytestmark = pytest.mark.postgresql
 
@@ -145,8 +145,8 @@ def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
     assert result.published == 20
     # the take is pre-compiled and runs on the psycopg cursor
     assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
-    # while a cursor-execute listener watches, the same statement goes through SQLAlchemy
-    with counting_statements(postgresql_outbox.engine) as statements:
+    # with the fast paths off, the same statement goes through SQLAlchemy
+    with sqlalchemy_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
     assert len(statements) == 1 and len(driver_statements) == 1
@@ -199,8 +199,11 @@ def test_adding_one_message_runs_the_precompiled_insert_and_agrees_with_sqlalche
         assert postgresql_outbox.writer.add(fast)
         assert not postgresql_outbox.writer.add(attrs.evolve(fast, id=uuid.uuid4()))  # its key again
     assert len(driver_statements) == 2  # both on the psycopg cursor
-    # a cursor-execute listener sends them through SQLAlchemy, where it sees them
-    with counting_statements(postgresql_outbox.engine) as statements, postgresql_outbox.transactions.begin():
+    # with the fast paths off they go through SQLAlchemy, where a listener sees them
+    with (
+        sqlalchemy_statements(postgresql_outbox.engine) as statements,
+        postgresql_outbox.transactions.begin(),
+    ):
         assert not postgresql_outbox.writer.add(slow)  # through SQLAlchemy: the same refusal
         assert postgresql_outbox.writer.add(attrs.evolve(slow, idempotency_key="other"))
     assert len(statements) == 2 and len(driver_statements) == 2

@@ -3,8 +3,8 @@
 The tables, a PostgreSQL schema and the columns below are named with ``"``, ``'``, ``;``,
 spaces, ``--``, ``%``, psycopg placeholders, unicode, and up to 63 bytes (PostgreSQL's
 limit). Every repository, outbox and agent call runs on them, on SQLite and PostgreSQL,
-sync and async, on the psycopg fast paths (COPY included) and with a cursor-execute
-listener attached (the SQLAlchemy path). A name that reached SQL unquoted would break the
+sync and async, on the psycopg fast paths (COPY included) and with them turned off (the
+SQLAlchemy path, a cursor-execute listener watching). A name that reached SQL unquoted would break the
 statement, or do what the name says: the canary table must survive.
 """
 
@@ -68,6 +68,7 @@ from hexalchemy.sqlalchemy.agents import (
     SqlAlchemySignalQueue,
     append_only_statements,
 )
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
 from hexalchemy.sqlalchemy.outbox import OutboxTables
 from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
 from hexalchemy.sqlalchemy.postgresql._driver import CopyRows, DriverExecuteMany, DriverQuery
@@ -339,7 +340,7 @@ async def adapters(database: Database, mode: str) -> AsyncIterator[Adapters]:
 
 @contextlib.contextmanager
 def watched(engine: Engine, path: str) -> Iterator[list[str]]:
-    """On the ``watched`` path, a cursor-execute listener sees every statement (the fast paths step aside)."""
+    """On the ``watched`` path every statement goes through SQLAlchemy (the fast paths turned off), seen by a listener."""
     statements: list[str] = []
     if path == "fast":
         yield statements
@@ -349,9 +350,11 @@ def watched(engine: Engine, path: str) -> Iterator[list[str]]:
         statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)
+    engine.update_execution_options(**{FAST_PATHS_EXECUTION_OPTION: False})
     try:
         yield statements
     finally:
+        engine.update_execution_options(**{FAST_PATHS_EXECUTION_OPTION: True})
         event.remove(engine, "before_cursor_execute", before)
 
 

@@ -113,3 +113,22 @@ from hexalchemy.sqlalchemy.inbox import (  # noqa: E402 - grouped with the inbox
 )
 
 __all__ += ["AsyncSqlAlchemyInbox", "SqlAlchemyInbox", "inbox_mapping"]
+
+# -- the fast paths' statements, reported: a hook per engine, OpenTelemetry spans ---------------
+from hexalchemy.sqlalchemy.tracing import (  # noqa: E402 - grouped with the tracing hook
+    FastPathStatement,
+    OpenTelemetryHook,
+    StatementHook,
+    opentelemetry_hook,
+    set_statement_hook,
+    statement_hook,
+)
+
+__all__ += [
+    "FastPathStatement",
+    "OpenTelemetryHook",
+    "StatementHook",
+    "opentelemetry_hook",
+    "set_statement_hook",
+    "statement_hook",
+]

@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # imported for annotations only: those modules import this on
     from hexalchemy.sqlalchemy.config import DatabaseConfig
     from hexalchemy.sqlalchemy.mapping import TableMapping
 
-__all__ = ["READ_ONLY_EXECUTION_OPTION", "Backend", "backend_for", "backends"]
+__all__ = ["FAST_PATHS_EXECUTION_OPTION", "READ_ONLY_EXECUTION_OPTION", "Backend", "backend_for", "backends"]
 
 READ_ONLY_EXECUTION_OPTION: Final = "hexalchemy_read_only"
 """Execution option: ``True`` on a connection whose transactions only read.
@@ -67,6 +67,14 @@ READ_ONLY_EXECUTION_OPTION: Final = "hexalchemy_read_only"
 Set by the transaction managers on a read-only transaction and by the relay store on its
 reads; a backend may act on it (SQLite begins such a transaction deferred instead of
 ``BEGIN IMMEDIATE``)."""
+
+FAST_PATHS_EXECUTION_OPTION: Final = "hexalchemy_fast_paths"
+"""Execution option: ``False`` on an engine or connection whose statements must all go through SQLAlchemy.
+
+A backend's driver fast paths (:meth:`Backend.prepare`, :meth:`Backend.repository_path`)
+then step aside, as they do when the engine echoes. Default: on. Attaching a listener or a
+tracer does not need it: the fast paths report their statements themselves
+(:mod:`hexalchemy.sqlalchemy.tracing`)."""
 
 _MODULES: Final = {
     "postgresql": "hexalchemy.sqlalchemy.postgresql.backend",

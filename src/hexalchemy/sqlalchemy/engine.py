@@ -19,7 +19,8 @@ unless the connection has the execution option :data:`READ_ONLY_EXECUTION_OPTION
 to ``True``, in which case it begins with a plain (deferred) ``BEGIN``.
 
 Nothing happens at import time; each call builds a new engine, which the caller owns
-and must dispose of.
+and must dispose of. The fast-path statements of an engine's connections are reported to
+its statement hook (:mod:`hexalchemy.sqlalchemy.tracing`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy
+import sqlalchemy.ext.asyncio
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.rules import check_instance
@@ -69,7 +70,11 @@ def create_async_engine(config: DatabaseConfig) -> AsyncEngine:
             pool).
     """
     backend, url = _url_for(config, is_async=True)
-    engine = _sa_create_async_engine(url, **_engine_arguments(config, backend, url, is_async=True))
+    # Looked up at each call, as sqlalchemy.create_engine above: an instrumentation that wraps
+    # SQLAlchemy's engine factories (OpenTelemetry's, without engine=) sees hexalchemy's engines too.
+    engine = sqlalchemy.ext.asyncio.create_async_engine(
+        url, **_engine_arguments(config, backend, url, is_async=True)
+    )
     # Engine and pool events of an async engine are registered on its sync engine; the
     # connect event then receives SQLAlchemy's adapted driver connection.
     backend.prepare_engine(engine.sync_engine, config, url)

@@ -10,8 +10,10 @@
   JSON headers quickly.
 
 Every path steps aside, to SQLAlchemy, while :func:`driver_path_allowed` says no: the engine
-echoes, a cursor-execute listener watches it, or a schema is translated. psycopg is an
-optional dependency: it is imported where a cursor is made, never at import time.
+echoes, or a schema is translated. SQLAlchemy's listeners do not see these statements; each
+step reports its own to the connection's statement hook (:class:`ReportedStep`, see
+:mod:`hexalchemy.sqlalchemy.tracing`), so a tracer attached never changes the path. psycopg
+is an optional dependency: it is imported where a cursor is made, never at import time.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import attrs
 from sqlalchemy import JSON, Dialect, Uuid, bindparam, update
@@ -30,6 +33,9 @@ from sqlalchemy.util import await_
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, DriverStep, Plan
 from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement, json_text
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.postgresql.backend import PostgreSQLBackend
+from hexalchemy.sqlalchemy.tracing import FastPath, FastPathStatement, StatementHook, _hook_for, _report_to
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
@@ -43,6 +49,7 @@ __all__ = [
     "DriverQuery",
     "DriverStatement",
     "RelayConnection",
+    "ReportedStep",
     "RepositoryDriverPath",
     "driver_path_allowed",
     "uses_psycopg",
@@ -63,24 +70,107 @@ def uses_psycopg(dialect: Dialect) -> bool:
 def driver_path_allowed(state: DriverTarget) -> bool:
     """Whether the fast paths may bypass SQLAlchemy on this connection, now.
 
-    Not when the engine echoes, nor while a ``before_cursor_execute`` or
-    ``after_cursor_execute`` listener watches it (they see every statement, as they would
-    without the fast path), nor with a ``schema_translate_map`` (the SQL is compiled
-    without one). Asked at every statement: a listener may come mid-transaction.
+    Not when the engine echoes (its log would miss the statements), nor with a
+    ``schema_translate_map`` (the SQL is compiled without one), nor with the execution
+    option :data:`~hexalchemy.sqlalchemy.backend.FAST_PATHS_EXECUTION_OPTION` set to
+    ``False``. Listeners do not matter:
+    SQLAlchemy's cursor-execute listeners see the statements SQLAlchemy runs, and the
+    fast paths report theirs to the engine's statement hook
+    (:mod:`hexalchemy.sqlalchemy.tracing`). Asked at every statement: the options may
+    change mid-transaction.
     """
     connection = state.connection
     sync = getattr(connection, "sync_connection", None) or connection
-    # SQLAlchemy's own test before it looks for listeners: ``_has_events`` is set on a
-    # connection or engine (or their class) once any connection listener is added.
-    # Without the attribute, look at the listeners.
-    if getattr(sync, "_has_events", True) or getattr(sync.engine, "_has_events", True):
-        dispatch = sync.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-            return False
-    return not (sync.engine.echo or sync.get_execution_options().get("schema_translate_map"))
+    options = sync.get_execution_options()
+    return not (
+        sync.engine.echo
+        or options.get("schema_translate_map")
+        or options.get(FAST_PATHS_EXECUTION_OPTION, True) is False
+    )
 
 
 # ------------------------------------------------------------------------------ the steps
+class ReportedStep(DriverStep):
+    """A driver step that reports its statement to the connection's statement hook, when there is one.
+
+    Subclasses perform the statement in :meth:`perform`, :meth:`perform_async` and
+    :meth:`perform_bridged`; without a hook nothing is timed.
+    """
+
+    __slots__ = ()
+    path: ClassVar[FastPath]
+
+    def target(self) -> Any:
+        """The SQLAlchemy connection (sync or async) the statement runs on."""
+        raise NotImplementedError
+
+    def statement(self) -> tuple[str, int]:
+        """The SQL text sent, and how many parameter rows go with it."""
+        raise NotImplementedError
+
+    def perform(self) -> Any:
+        """Run the statement with a sync driver."""
+        raise NotImplementedError
+
+    async def perform_async(self) -> Any:
+        """Run the statement with an async driver."""
+        raise NotImplementedError
+
+    def perform_bridged(self) -> Any:
+        """Run the statement with an async driver from inside the greenlet bridge."""
+        raise NotImplementedError
+
+    def _report(self, hook: StatementHook, wall: int, started: int, error: BaseException | None) -> None:
+        duration = time.perf_counter_ns() - started
+        sql, rows = self.statement()
+        url = self.target().engine.url
+        _report_to(
+            hook, FastPathStatement(self.path, sql, rows, wall, duration, PostgreSQLBackend.name, url, error)
+        )
+
+    def run(self) -> Any:
+        """Run the statement with a sync driver, reported."""
+        hook = _hook_for(self.target())
+        if hook is None:
+            return self.perform()
+        wall, started = time.time_ns(), time.perf_counter_ns()
+        try:
+            result = self.perform()
+        except BaseException as error:
+            self._report(hook, wall, started, error)
+            raise
+        self._report(hook, wall, started, None)
+        return result
+
+    async def run_async(self) -> Any:
+        """Run the statement with an async driver, reported."""
+        hook = _hook_for(self.target())
+        if hook is None:
+            return await self.perform_async()
+        wall, started = time.time_ns(), time.perf_counter_ns()
+        try:
+            result = await self.perform_async()
+        except BaseException as error:
+            self._report(hook, wall, started, error)
+            raise
+        self._report(hook, wall, started, None)
+        return result
+
+    def run_bridged(self) -> Any:
+        """Run the statement with an async driver from inside the greenlet bridge, reported."""
+        hook = _hook_for(self.target())
+        if hook is None:
+            return self.perform_bridged()
+        wall, started = time.time_ns(), time.perf_counter_ns()
+        try:
+            result = self.perform_bridged()
+        except BaseException as error:
+            self._report(hook, wall, started, error)
+            raise
+        self._report(hook, wall, started, None)
+        return result
+
+
 def _type_codes(cursor: Any) -> list[Any]:
     return [column.type_code for column in cursor.description]
 
@@ -117,7 +207,7 @@ def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
 
 
 @attrs.frozen
-class DriverQuery(DriverStep):
+class DriverQuery(ReportedStep):
     """Run a pre-compiled statement on the psycopg cursor of transaction ``state``; return its rows.
 
     The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is made once
@@ -130,7 +220,17 @@ class DriverQuery(DriverStep):
     describe: bool = False
     """Also return the type codes of the result's columns: ``(rows, type_codes)``."""
 
-    def run(self) -> Any:
+    path: ClassVar[FastPath] = "precompiled"
+
+    def target(self) -> Any:
+        """The transaction's connection."""
+        return self.state.connection
+
+    def statement(self) -> tuple[str, int]:
+        """The SQL, one parameter row."""
+        return self.sql, 1
+
+    def perform(self) -> Any:
         """Execute on the sync cursor."""
         cursor = _cursor_sync(self.state)
         cursor.execute(self.sql, self.parameters)
@@ -140,7 +240,7 @@ class DriverQuery(DriverStep):
             rows = _no_rows(cursor, error)
         return _rows(cursor, rows, self.describe)
 
-    async def run_async(self) -> Any:
+    async def perform_async(self) -> Any:
         """Execute on the async cursor."""
         cursor = await _cursor_async(self.state)
         await cursor.execute(self.sql, self.parameters)
@@ -150,7 +250,7 @@ class DriverQuery(DriverStep):
             rows = _no_rows(cursor, error)
         return _rows(cursor, rows, self.describe)
 
-    def run_bridged(self) -> Any:
+    def perform_bridged(self) -> Any:
         """Execute on the async cursor, from inside the greenlet bridge."""
         cursor = _cursor_sync(self.state)
         await_(cursor.execute(self.sql, self.parameters))
@@ -162,28 +262,38 @@ class DriverQuery(DriverStep):
 
 
 @attrs.frozen
-class DriverExecuteMany(DriverStep):
+class DriverExecuteMany(ReportedStep):
     """Run a pre-compiled statement once per parameter row on the psycopg cursor; return the rowcount."""
 
     state: DriverTarget
     sql: str
     rows: Sequence[Sequence[Any]]
 
-    def run(self) -> int:
+    path: ClassVar[FastPath] = "executemany"
+
+    def target(self) -> Any:
+        """The transaction's connection."""
+        return self.state.connection
+
+    def statement(self) -> tuple[str, int]:
+        """The SQL, and the number of parameter rows."""
+        return self.sql, len(self.rows)
+
+    def perform(self) -> int:
         """Execute on the sync cursor."""
         cursor = _cursor_sync(self.state)
         cursor.executemany(self.sql, self.rows)
         rowcount: int = cursor.rowcount
         return rowcount
 
-    async def run_async(self) -> int:
+    async def perform_async(self) -> int:
         """Execute on the async cursor."""
         cursor = await _cursor_async(self.state)
         await cursor.executemany(self.sql, self.rows)
         rowcount: int = cursor.rowcount
         return rowcount
 
-    def run_bridged(self) -> int:
+    def perform_bridged(self) -> int:
         """Execute on the async cursor, from inside the greenlet bridge."""
         cursor = _cursor_sync(self.state)
         await_(cursor.executemany(self.sql, self.rows))
@@ -192,7 +302,7 @@ class DriverExecuteMany(DriverStep):
 
 
 @attrs.frozen
-class CopyRows(DriverStep):
+class CopyRows(ReportedStep):
     """COPY ``rows`` into PostgreSQL through the driver connection behind ``connection``.
 
     ``sql`` goes without parameters, so psycopg sends it as it is (see ``backend._copy_statement``).
@@ -202,21 +312,31 @@ class CopyRows(DriverStep):
     sql: str
     rows: Sequence[Sequence[Any]]
 
-    def run(self) -> None:
+    path: ClassVar[FastPath] = "copy"
+
+    def target(self) -> Any:
+        """The transaction's connection."""
+        return self.connection
+
+    def statement(self) -> tuple[str, int]:
+        """The COPY statement, and the number of rows copied."""
+        return self.sql, len(self.rows)
+
+    def perform(self) -> None:
         """COPY through the sync connection."""
         driver_connection = self.connection.connection.driver_connection
         with driver_connection.cursor() as cursor, cursor.copy(self.sql) as copy:
             for row in self.rows:
                 copy.write_row(row)
 
-    async def run_async(self) -> None:
+    async def perform_async(self) -> None:
         """COPY through the async connection."""
         raw = await self.connection.get_raw_connection()
         async with raw.driver_connection.cursor() as cursor, cursor.copy(self.sql) as copy:
             for row in self.rows:
                 await copy.write_row(row)
 
-    def run_bridged(self) -> None:  # pragma: no cover - no bridged plan copies
+    def perform_bridged(self) -> None:  # pragma: no cover - no bridged plan copies
         """Not supported: no plan run inside the bridge copies."""
         raise AssertionError("COPY is not supported inside the greenlet bridge")
 
@@ -639,25 +759,12 @@ def _load_json(data: str | bytes) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-@functools.cache
-def _headers_loader() -> type[Any]:
-    """psycopg's loader of ``json`` values with :func:`_load_json`, for the relay store's own cursors only.
-
-    Made on first use: psycopg is an optional dependency, and only its cursors get here.
-    """
-    from psycopg.types.json import JsonLoader
-
-    class HeadersLoader(JsonLoader):
-        _loads = staticmethod(_load_json)
-
-    return HeadersLoader
-
-
 class RelayConnection:
     """What a :class:`DriverQuery` needs of a relay plan's own connection: it, and a cursor made on first use.
 
-    The cursor decodes the headers with :func:`_headers_loader`'s loader: registered on this cursor
-    only, it leaves the connection (the application's, from the pool) as it was.
+    The cursor decodes JSON (the headers) with :func:`_load_json`, set with psycopg's
+    ``set_json_loads`` on this cursor only: the connection (the application's, from the pool)
+    stays as it was. psycopg is an optional dependency: imported here, on first use.
     """
 
     __slots__ = ("_cursor", "connection")
@@ -671,8 +778,10 @@ class RelayConnection:
         """The psycopg cursor of :attr:`connection`."""
         if self._cursor is None:
             sync = getattr(self.connection, "sync_connection", None) or self.connection
+            from psycopg.types.json import set_json_loads
+
             self._cursor = sync.connection.driver_connection.cursor()
-            self._cursor.adapters.register_loader("json", _headers_loader())
+            set_json_loads(_load_json, self._cursor)
         return self._cursor
 
     @driver_cursor.setter

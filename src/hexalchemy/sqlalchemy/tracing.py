@@ -1,0 +1,287 @@
+"""The statements hexalchemy runs below SQLAlchemy, reported: a hook per engine, and OpenTelemetry spans.
+
+A backend's fast paths (on PostgreSQL with psycopg: pre-compiled statements on the
+driver's cursor, their ``executemany``, and COPY) do not go through SQLAlchemy's statement
+execution, so SQLAlchemy's ``before_cursor_execute``/``after_cursor_execute`` listeners
+(OpenTelemetry's SQLAlchemy instrumentation, APM agents, statement counters) never see
+them. hexalchemy reports each of them itself, once it has run, to the engine's
+:class:`StatementHook`; statements that go through SQLAlchemy are left to SQLAlchemy's
+listeners and never reported here, so nothing is seen twice. Attaching a listener does not
+change which path runs.
+
+- :func:`set_statement_hook` sets an engine's hook (``None``: report nothing);
+  :func:`statement_hook` tells which one is in force.
+- Without a hook set, an engine reports to :func:`opentelemetry_hook` when
+  ``opentelemetry-api`` is installed (``pip install 'hexalchemy[otel]'``): a span per
+  statement, through the global tracer provider, child of the current span. With the API
+  alone (no SDK configured) those spans are OpenTelemetry's no-op ones.
+- :class:`FastPathStatement` is what a hook receives.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+import attrs
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hexalchemy.ports import ConfigError, InvalidArgumentError
+from hexalchemy.rules import check_callable
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+__all__ = [
+    "STATEMENT_HOOK_OPTION",
+    "FastPathStatement",
+    "OpenTelemetryHook",
+    "StatementHook",
+    "opentelemetry_hook",
+    "set_statement_hook",
+    "statement_hook",
+]
+
+STATEMENT_HOOK_OPTION: Final = "hexalchemy_statement_hook"
+"""The execution option that holds an engine's (or a connection's) :class:`StatementHook`.
+
+Set it with :func:`set_statement_hook`, which checks the hook; a connection's own
+``execution_options(hexalchemy_statement_hook=...)`` overrides the engine's for that connection.
+"""
+
+FastPath = Literal["precompiled", "executemany", "copy"]
+"""How a statement ran: ``precompiled`` (one execution of a statement compiled once, on the
+driver's cursor), ``executemany`` (the same, once per parameter row, pipelined) or ``copy``."""
+
+_LOG: Final = logging.getLogger("hexalchemy.tracing")
+
+
+@attrs.frozen
+class FastPathStatement:
+    """One statement a fast path ran, as given to a :class:`StatementHook` once it has finished."""
+
+    path: FastPath
+    """How it ran (see :data:`FastPath`)."""
+    sql: str
+    """Its SQL text, as sent to the driver (placeholders, no values)."""
+    rows: int
+    """How many parameter rows it sent: 1 for one execution, the row count for ``executemany`` and COPY."""
+    start_time_ns: int
+    """When it began, in nanoseconds since the epoch (:func:`time.time_ns`)."""
+    duration_ns: int
+    """How long it took, in nanoseconds (a monotonic clock)."""
+    system: str
+    """The database, as SQLAlchemy names its dialect and OpenTelemetry its ``db.system`` (``postgresql``)."""
+    url: URL
+    """The engine's URL (``host``, ``port``, ``database``, ``username``; render it with ``hide_password``)."""
+    error: BaseException | None = None
+    """What it raised (the driver's error, raised on after the hook), or None."""
+
+
+class StatementHook(Protocol):
+    """What an engine reports each fast-path statement to (see :func:`set_statement_hook`).
+
+    Called in the thread or task that ran the statement, after it finished or failed, and
+    inside the caller's context (its current OpenTelemetry span, say). An exception it raises
+    is logged (logger ``hexalchemy.tracing``) and does not affect the statement.
+    """
+
+    def __call__(self, statement: FastPathStatement, /) -> None:
+        """Receive one statement."""
+
+
+def _sync_engine(engine: object, name: str = "engine") -> Engine:
+    if isinstance(engine, AsyncEngine):
+        return engine.sync_engine
+    if isinstance(engine, Engine):
+        return engine
+    raise InvalidArgumentError(name, engine, "must be a sqlalchemy Engine or AsyncEngine")
+
+
+def set_statement_hook(engine: Engine | AsyncEngine, hook: StatementHook | None) -> None:
+    """Report the fast-path statements of ``engine``'s connections to ``hook`` (``None``: to nothing).
+
+    Replaces the default (:func:`opentelemetry_hook`, when ``opentelemetry-api`` is
+    installed) and any hook set before, for the connections the engine opens after the
+    call, sync or async (a connection already open keeps the hook it was opened with).
+
+    Raises:
+        InvalidArgumentError: ``engine`` is not a SQLAlchemy engine, or ``hook`` is neither
+            callable nor ``None``.
+    """
+    sync_engine = _sync_engine(engine)
+    if hook is not None:
+        check_callable("hook", hook)
+    sync_engine.update_execution_options(**{STATEMENT_HOOK_OPTION: hook})
+
+
+def statement_hook(engine: Engine | AsyncEngine) -> StatementHook | None:
+    """The hook ``engine``'s fast-path statements are reported to now, or None (the default resolved).
+
+    Raises:
+        InvalidArgumentError: ``engine`` is not a SQLAlchemy engine.
+    """
+    return _hook_of(_sync_engine(engine).get_execution_options())
+
+
+def _hook_of(options: Mapping[str, Any]) -> StatementHook | None:
+    """The hook in force for a connection with these execution options (the default when none is set)."""
+    if STATEMENT_HOOK_OPTION in options:
+        hook: StatementHook | None = options[STATEMENT_HOOK_OPTION]
+        return hook
+    return _default_hook()
+
+
+def _hook_for(connection: Any) -> StatementHook | None:
+    """The hook in force for ``connection`` (a SQLAlchemy ``Connection`` or ``AsyncConnection``)."""
+    sync = getattr(connection, "sync_connection", None) or connection
+    return _hook_of(sync.get_execution_options())
+
+
+def _report_to(hook: StatementHook, statement: FastPathStatement) -> None:
+    """Give ``statement`` to ``hook``; log what it raises, never raise it."""
+    try:
+        hook(statement)
+    except Exception:
+        _LOG.exception("hexalchemy: the statement hook %r failed", hook)
+
+
+# ------------------------------------------------------------------------------ OpenTelemetry
+@functools.cache
+def _default_hook() -> StatementHook | None:
+    """:func:`opentelemetry_hook` on the global tracer provider when ``opentelemetry-api`` is installed, else None."""
+    try:
+        return OpenTelemetryHook()
+    except ConfigError:
+        return None
+
+
+_STABILITY_VARIABLE: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+
+
+def _conventions() -> tuple[bool, bool]:
+    """Whether to write the older ``db.*`` attributes, and the stable ones, as ``OTEL_SEMCONV_STABILITY_OPT_IN`` says.
+
+    As OpenTelemetry's own instrumentations: the older ones by default, the stable ones
+    with ``database``, both with ``database/dup``.
+    """
+    modes = {mode.strip() for mode in os.environ.get(_STABILITY_VARIABLE, "").split(",")}
+    if "database/dup" in modes:
+        return True, True
+    if "database" in modes:
+        return False, True
+    return True, False
+
+
+def _operation(sql: str) -> str:
+    words = sql.split(None, 1)
+    return words[0].upper() if words else ""
+
+
+class OpenTelemetryHook:
+    """A :class:`StatementHook` that records each statement as an OpenTelemetry span.
+
+    The span is a ``CLIENT`` span named like OpenTelemetry's SQLAlchemy instrumentation
+    names its own (the statement's first word and the database name, ``COPY shop``), a
+    child of the span current where the statement ran, timed from the statement's start
+    to its end. Its attributes are the database semantic conventions' (``db.system``,
+    ``db.name``, ``db.statement``, ``db.operation``, ``db.user``, ``net.peer.name``,
+    ``net.peer.port``; with ``OTEL_SEMCONV_STABILITY_OPT_IN=database`` the stable
+    ``db.system.name``, ``db.namespace``, ``db.query.text``, ``db.operation.name``,
+    ``server.address``, ``server.port``; both with ``database/dup``), plus
+    ``db.operation.batch.size`` for more than one row and ``hexalchemy.path`` (the
+    :data:`FastPath`). A failed statement's span has status ``ERROR`` and the exception
+    recorded.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        """Record spans through ``tracer_provider`` (default: the global one, looked up at each span).
+
+        Raises:
+            ConfigError: ``opentelemetry-api`` is not installed.
+            InvalidArgumentError: ``tracer_provider`` has no ``get_tracer``.
+        """
+        try:
+            from opentelemetry import trace
+        except ImportError as error:
+            raise ConfigError(
+                "OpenTelemetryHook",
+                tracer_provider,
+                "OpenTelemetry spans need opentelemetry-api: pip install 'hexalchemy[otel]'",
+            ) from error
+        if tracer_provider is not None and not callable(getattr(tracer_provider, "get_tracer", None)):
+            raise InvalidArgumentError("tracer_provider", tracer_provider, "must be a TracerProvider")
+        from hexalchemy import __version__
+
+        self._trace = trace
+        self._tracer = trace.get_tracer("hexalchemy", __version__, tracer_provider)
+        self._old, self._new = _conventions()
+        self._attributes: dict[URL, dict[str, Any]] = {}
+
+    def _url_attributes(self, system: str, url: URL) -> dict[str, Any]:
+        attributes = self._attributes.get(url)
+        if attributes is None:
+            attributes = {}
+            if self._old:
+                attributes["db.system"] = system
+                if url.database:
+                    attributes["db.name"] = url.database
+                if url.username:
+                    attributes["db.user"] = url.username
+                if url.host:
+                    attributes["net.peer.name"] = url.host
+                if url.port:
+                    attributes["net.peer.port"] = url.port
+            if self._new:
+                attributes["db.system.name"] = system
+                if url.database:
+                    attributes["db.namespace"] = url.database
+                if url.host:
+                    attributes["server.address"] = url.host
+                if url.port:
+                    attributes["server.port"] = url.port
+            self._attributes[url] = attributes
+        return attributes
+
+    def __call__(self, statement: FastPathStatement, /) -> None:
+        """Record ``statement`` as a span, child of the current span."""
+        trace = self._trace
+        url = statement.url
+        operation = _operation(statement.sql)
+        name = " ".join(part for part in (operation, url.database) if part) or statement.system
+        span = self._tracer.start_span(
+            name, kind=trace.SpanKind.CLIENT, start_time=statement.start_time_ns, record_exception=False
+        )
+        if span.is_recording():
+            attributes = dict(self._url_attributes(statement.system, url))
+            if self._old:
+                attributes["db.statement"] = statement.sql
+                attributes["db.operation"] = operation
+            if self._new:
+                attributes["db.query.text"] = statement.sql
+                attributes["db.operation.name"] = operation
+            if statement.rows > 1:
+                attributes["db.operation.batch.size"] = statement.rows
+            attributes["hexalchemy.path"] = statement.path
+            span.set_attributes(attributes)
+            if statement.error is not None:
+                span.record_exception(statement.error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(statement.error)))
+        span.end(end_time=statement.start_time_ns + statement.duration_ns)
+
+
+def opentelemetry_hook(tracer_provider: TracerProvider | None = None) -> StatementHook:
+    """A hook recording each fast-path statement as an OpenTelemetry span (see :class:`OpenTelemetryHook`).
+
+    Give it the ``tracer_provider`` you give OpenTelemetry's SQLAlchemy instrumentation,
+    if not the global one.
+
+    Raises:
+        ConfigError: ``opentelemetry-api`` is not installed.
+    """
+    return OpenTelemetryHook(tracer_provider)

@@ -1,0 +1,211 @@
+"""Traced as in production, the fast paths stay on and every statement they run is a span (PostgreSQL).
+
+With OpenTelemetry's SQLAlchemy instrumentation attached (``tests/tracing.py``), a
+repository's COPY, pre-compiled reads and pipelined updates still run on psycopg, give the
+results they give untraced, and are recorded by hexalchemy as spans with the database
+attributes, children of the caller's span; SQLAlchemy's own statements are the
+instrumentation's spans, and no statement is recorded twice. Also: the hook's argument checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import attrs
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+from sqlalchemy import Engine
+
+from hexalchemy.ports import DuplicateEntityError, InvalidArgumentError
+from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
+from hexalchemy.sqlalchemy.tracing import (
+    OpenTelemetryHook,
+    opentelemetry_hook,
+    set_statement_hook,
+    statement_hook,
+)
+from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
+from tests.contracts._async.harness import AsyncSqlHarness
+from tests.contracts._sync.harness import SqlHarness
+from tests.tracing import Tracing, traced
+
+BATCH = 80
+"""New aggregates in one save_all: above the default copy_threshold (64), so COPY."""
+
+
+@attrs.frozen
+class Outcome:
+    saved: list[Account]
+    updated: list[Account]
+    got: Account
+    ranged: list[Account]
+
+
+def _exercise(harness: SqlHarness) -> Outcome:
+    accounts = harness.repository(ACCOUNTS)
+    batch = [new_account(f"owner-{index}") for index in range(BATCH)]
+    with harness.transactions.begin():
+        saved = accounts.save_all(batch)
+    with harness.transactions.begin():
+        updated = accounts.save_all([attrs.evolve(account, points=7) for account in saved[:3]])
+        got = accounts.get(saved[0].id)
+        ranged = accounts.range([account.id for account in saved])
+    return Outcome(saved, updated, got, ranged)
+
+
+def _shape(outcome: Outcome) -> object:
+    """What does not depend on the ids and owners: versions, points, the order of reads."""
+    index = {account.id: n for n, account in enumerate(outcome.saved)}
+    return (
+        [account.version for account in outcome.saved],
+        [(account.points, account.version) for account in outcome.updated],
+        (index[outcome.got.id], outcome.got.points, outcome.got.version),
+        [(index[account.id], account.points, account.version) for account in outcome.ranged],
+    )
+
+
+def _paths(tracing: Tracing) -> Counter[str]:
+    return Counter(statement.path for statement in tracing.reported)
+
+
+def _span(tracing: Tracing, path: str) -> ReadableSpan:
+    return next(
+        span
+        for span in tracing.hexalchemy_spans()
+        if span.attributes is not None and span.attributes.get("hexalchemy.path") == path
+    )
+
+
+@pytest.mark.postgresql
+def test_traced_the_fast_paths_run_give_the_same_results_and_are_spans(
+    postgresql_harness: SqlHarness, postgresql_config: DatabaseConfig
+) -> None:
+    untraced = _exercise(postgresql_harness)
+    engine = create_engine(postgresql_config)
+    try:
+        with traced(engine) as tracing:
+            parent = tracing.provider.get_tracer("test").start_span("request")
+            with trace.use_span(parent, end_on_exit=True):
+                outcome = _exercise(SqlHarness(engine))
+        tracing.check(engine.url.database)
+    finally:
+        engine.dispose()
+    assert _shape(outcome) == _shape(untraced)
+    assert _paths(tracing) == {"copy": 1, "executemany": 1, "precompiled": 2}  # COPY; updates; get, range
+    copy = _span(tracing, "copy")
+    assert copy.attributes is not None and copy.attributes["db.operation.batch.size"] == BATCH
+    assert str(copy.attributes["db.statement"]).startswith("COPY ")
+    assert copy.attributes["net.peer.name"] == engine.url.host
+    assert copy.parent is not None and copy.parent.span_id == parent.get_span_context().span_id
+    # SQLAlchemy's statements (the savepoints) are the instrumentation's spans
+    assert any(statement.startswith("SAVEPOINT") for statement in tracing.sqlalchemy_statements())
+
+
+@pytest.mark.postgresql
+async def test_traced_async_the_fast_paths_run_and_are_spans(
+    async_postgresql_traced_harness: AsyncSqlHarness,
+) -> None:
+    harness = async_postgresql_traced_harness
+    accounts = harness.repository(ACCOUNTS)
+    batch = [new_account(f"async-{index}") for index in range(BATCH)]
+    async with harness.transactions.begin():
+        saved = await accounts.save_all(batch)
+    async with harness.transactions.begin():
+        assert await accounts.get(saved[5].id) == saved[5]
+        assert await accounts.range([a.id for a in saved]) == saved
+    # The fixture checks every span of the fast paths.
+
+
+@pytest.mark.postgresql
+def test_a_failed_copy_is_an_error_span(
+    postgresql_harness: SqlHarness, postgresql_config: DatabaseConfig
+) -> None:
+    engine = create_engine(postgresql_config)
+    try:
+        harness = SqlHarness(engine)
+        accounts = harness.repository(ACCOUNTS)
+        batch = [new_account(f"twice-{index}") for index in range(BATCH)]
+        with traced(engine) as tracing:
+            with harness.transactions.begin():
+                accounts.save_all(batch)
+            with pytest.raises(DuplicateEntityError), harness.transactions.begin():
+                accounts.save_all(batch)
+        tracing.check(engine.url.database)
+    finally:
+        engine.dispose()
+    failed = [span for span in tracing.hexalchemy_spans() if span.status.status_code is StatusCode.ERROR]
+    assert len(failed) == 1 and failed[0].attributes is not None
+    assert failed[0].attributes["hexalchemy.path"] == "copy"
+    assert "duplicate key" in (failed[0].status.description or "")
+    assert [event.name for event in failed[0].events] == ["exception"]
+
+
+@pytest.mark.postgresql
+def test_the_stable_conventions_on_request(
+    postgresql_harness: SqlHarness, postgresql_config: DatabaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database")
+    engine = create_engine(postgresql_config)
+    tracing = Tracing()  # its OpenTelemetry hook is made now, with the variable set
+    set_statement_hook(engine, tracing.hook)
+    try:
+        harness = SqlHarness(engine)
+        with harness.transactions.begin():
+            assert harness.repository(ACCOUNTS).get_or_none(uuid.uuid4()) is None
+    finally:
+        engine.dispose()
+    (span,) = tracing.hexalchemy_spans()
+    attributes = span.attributes or {}
+    assert attributes["db.system.name"] == "postgresql" and "db.system" not in attributes
+    assert attributes["db.namespace"] == engine.url.database
+    assert str(attributes["db.query.text"]).startswith("SELECT")
+    assert attributes["db.operation.name"] == "SELECT"
+    assert attributes["server.address"] == engine.url.host
+
+
+def test_without_a_hook_set_an_engine_reports_to_opentelemetry() -> None:
+    engine = create_engine(DatabaseConfig(url="sqlite://"))
+    try:
+        assert isinstance(statement_hook(engine), OpenTelemetryHook)  # opentelemetry-api is installed here
+        set_statement_hook(engine, None)
+        assert statement_hook(engine) is None
+    finally:
+        engine.dispose()
+
+
+async def test_an_async_engine_takes_a_hook_too() -> None:
+    engine = create_async_engine(DatabaseConfig(url="sqlite+aiosqlite://"))
+    try:
+        set_statement_hook(engine, print)
+        assert statement_hook(engine) is print
+        assert statement_hook(engine.sync_engine) is print
+    finally:
+        await engine.dispose()
+
+
+def test_a_hook_that_is_not_callable_is_refused(sqlite_engine: Engine) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^hook=5: must be callable"):
+        set_statement_hook(sqlite_engine, 5)  # type: ignore[arg-type]
+
+
+def test_an_engine_that_is_not_an_engine_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^engine='sqlite://': must be a sqlalchemy Engine"):
+        set_statement_hook("sqlite://", print)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match=r"^engine=None"):
+        statement_hook(None)  # type: ignore[arg-type]
+
+
+def test_a_tracer_provider_that_is_not_one_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^tracer_provider=5: must be a TracerProvider"):
+        opentelemetry_hook(5)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sqlite_engine() -> Iterator[Engine]:
+    engine = create_engine(DatabaseConfig(url="sqlite://"))
+    yield engine
+    engine.dispose()
