@@ -51,8 +51,9 @@ architecture: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+# TRACED=1: every job untraced, then with OpenTelemetry's SQLAlchemy instrumentation and hexalchemy's spans.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(if $(TRACED),--traced)
 
 # Rewrite the generated sync code from its async source (unasyncd, [tool.unasyncd] in pyproject.toml).
 .PHONY: generate

@@ -74,7 +74,7 @@ from benchmarks.agents_support import (
     signals_from_rows,
 )
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides
-from benchmarks.harness import QUICK, Lap, Settings, timed
+from benchmarks.harness import QUICK, TINY, Lap, Settings, timed
 from benchmarks.job import AsyncRunners, Runners
 from benchmarks.recording import current_recorder
 from hexalchemy.ports import (
@@ -102,6 +102,7 @@ from hexalchemy.sqlalchemy import (
 BOUNDARIES: Final = 50
 """Boundaries per run."""
 QUICK_BOUNDARIES: Final = 40
+TINY_BOUNDARIES: Final = 5
 RUNS: Final = 10
 """Timed runs per side (``--quick``: 3)."""
 SIGNALS_PER_BOUNDARY: Final = 3
@@ -115,6 +116,8 @@ _NO_FIELDS: Final = json_param([])
 
 
 def _boundaries(settings: Settings) -> int:
+    if settings == TINY:
+        return TINY_BOUNDARIES
     return QUICK_BOUNDARIES if settings.repetitions <= QUICK.repetitions else BOUNDARIES
 
 

@@ -44,7 +44,7 @@ from benchmarks.agents_support import (
     signals_from_rows,
 )
 from benchmarks.databases import AsyncRawConnection, AsyncSides, SyncSides
-from benchmarks.harness import QUICK, Lap, Settings, timed
+from benchmarks.harness import QUICK, TINY, Lap, Settings, timed
 from benchmarks.job import AsyncRunners, Runners
 from hexalchemy.ports import AgentStatus, SignalKind
 from hexalchemy.rules import new_agent_state, new_signal
@@ -75,6 +75,8 @@ RAW_SEND_SQL: Final = (
 
 
 def _signals(settings: Settings) -> int:
+    if settings == TINY:
+        return MAXIMUM  # one consume, one send transaction of 100
     return QUICK_SIGNALS if settings.repetitions <= QUICK.repetitions else SIGNALS_PER_RUN
 
 

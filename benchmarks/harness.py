@@ -50,6 +50,18 @@ QUICK = Settings(
     transactions=100,
     transaction_repetitions=3,
 )
+TINY = Settings(
+    repetitions=1,
+    get_repetitions=1,
+    get_calls=5,
+    warmup=0,
+    rows=200,
+    range_calls=1,
+    range_ids=100,
+    transactions=5,
+    transaction_repetitions=1,
+)
+"""One run of each job at a token size (200 rows: above the COPY threshold): a smoke test, not a measurement."""
 
 
 @attrs.define

@@ -33,7 +33,7 @@ from typing import Final
 import psycopg
 
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
-from benchmarks.harness import QUICK, Lap, Settings
+from benchmarks.harness import QUICK, TINY, Lap, Settings
 from benchmarks.job import AsyncRunners, Runners
 from benchmarks.outbox_support import (
     RAW_CLAIM_SQL,
@@ -66,12 +66,15 @@ from hexalchemy.sqlalchemy import (
 MESSAGES: Final = 20_000
 """Messages in the outbox at the start of every run."""
 QUICK_MESSAGES: Final = 5_000
+TINY_MESSAGES: Final = 1_000
 RATIO_TARGET: Final = 0.7
 THROUGHPUT_TARGET: Final = 10_000.0
 """Messages per second, with 4 relays."""
 
 
 def _messages(settings: Settings) -> int:
+    if settings == TINY:
+        return TINY_MESSAGES
     return QUICK_MESSAGES if settings.repetitions <= QUICK.repetitions else MESSAGES
 
 

@@ -1,6 +1,13 @@
 """Run every benchmark job, sync and async, and print the markdown table on stdout.
 
-``python -m benchmarks.run [--quick] [--only get,range,insert,update] [--mode sync] [--url URL]``
+``python -m benchmarks.run [--quick | --tiny] [--traced] [--only get,range,insert,update] [--mode sync] [--url URL]``
+
+``--traced`` (``make bench TRACED=1``) runs every job twice: untraced, then traced as a
+service with OpenTelemetry would be (:mod:`benchmarks.tracing`: the SDK with a batch
+processor, the SQLAlchemy instrumentation on every engine, hexalchemy's spans of its fast
+paths), and prints both tables, the traced/untraced ratio of each job's figure and the
+spans each traced job made; ``--traced-only`` skips the untraced run. ``--tiny`` runs each job at a token size: a smoke test, no
+figures worth reading.
 
 Progress goes to stderr. The database URL defaults to ``$HEXALCHEMY_TEST_POSTGRESQL_URL``
 or the local test database; the ``bench_orders`` table is created and dropped, and so
@@ -21,6 +28,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
@@ -44,9 +52,13 @@ from benchmarks import (
     short_transaction,
     update_many,
 )
+from benchmarks import tracing as benchmarks_tracing
 from benchmarks.databases import SyncSides, default_url
-from benchmarks.harness import FULL, QUICK, Measurement, cpu_table, markdown_table
+from benchmarks.harness import FULL, QUICK, TINY, Measurement, Settings, cpu_table, markdown_table
 from benchmarks.job import Job
+
+TRACED_TARGET: Final = 1.2
+"""Issue 12: every figure traced within 1.2x of the untraced one."""
 
 JOBS: Final[tuple[Job, ...]] = (
     get_by_id.JOB,
@@ -68,6 +80,13 @@ JOBS: Final[tuple[Job, ...]] = (
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and calls (a smoke run)")
+    parser.add_argument("--tiny", action="store_true", help="one run of each job at a token size (a test)")
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="run every job untraced, then traced (OpenTelemetry SDK and SQLAlchemy instrumentation), and compare",
+    )
+    parser.add_argument("--traced-only", action="store_true", help="run every job traced only (a test)")
     parser.add_argument(
         "--only",
         default=",".join(dict.fromkeys(job.key for job in JOBS)),
@@ -83,9 +102,70 @@ def _setting(sides: SyncSides, name: str) -> str:
     return str(row[0]) if row is not None else "?"
 
 
+def _measure(
+    jobs: Sequence[Job],
+    modes: Sequence[str],
+    settings: Settings,
+    url: str,
+    tracing: benchmarks_tracing.Tracing | None = None,
+) -> tuple[list[Measurement], list[tuple[str, str, Counter[str]]]]:
+    """Measure ``jobs`` in ``modes``; with ``tracing``, also the spans each job made."""
+    measurements: list[Measurement] = []
+    spans: list[tuple[str, str, Counter[str]]] = []
+    sides = SyncSides(url)
+    try:
+        sides.create_table()
+        for job in jobs:
+            for mode in modes:
+                if mode == "sync":
+                    measurements.append(job.measure_sync(sides, settings))
+                else:
+                    measurements.append(asyncio.run(job.measure_async(settings, url)))
+                if tracing is not None:
+                    spans.append((job.name, mode, tracing.flush()))
+        sides.drop_table()
+    finally:
+        sides.close()
+    return measurements, spans
+
+
+def _slowdown(untraced: Measurement, traced: Measurement) -> float:
+    """How much longer hexalchemy's work took traced, against raw's in the same run (1.0: no cost)."""
+    if untraced.kind == "latency":
+        return traced.ratio / untraced.ratio
+    return untraced.ratio / traced.ratio
+
+
+def traced_table(untraced: Sequence[Measurement], traced: Sequence[Measurement]) -> str:
+    """Each job's figure untraced and traced, and their ratio (in time: above 1 is slower traced)."""
+    lines = [
+        "| operation | sync/async | untraced ratio | traced ratio | traced / untraced (time) | target | met? |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for before, after in zip(untraced, traced, strict=True):
+        slowdown = _slowdown(before, after)
+        lines.append(
+            f"| {before.operation} | {before.mode} | {before.ratio:.2f}x | {after.ratio:.2f}x | "
+            f"{slowdown:.2f}x | <= {TRACED_TARGET:g}x | {'yes' if slowdown <= TRACED_TARGET else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def spans_table(spans: Sequence[tuple[str, str, Counter[str]]]) -> str:
+    """The spans each traced job made, by source."""
+    sources = sorted({source for _, _, counts in spans for source in counts})
+    lines = [
+        "| operation | sync/async | " + " | ".join(sources) + " |",
+        "|---|---|" + "---:|" * len(sources),
+    ]
+    for name, mode, counts in spans:
+        lines.append(f"| {name} | {mode} | " + " | ".join(f"{counts[source]:,}" for source in sources) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    settings = QUICK if arguments.quick else FULL
+    settings = TINY if arguments.tiny else QUICK if arguments.quick else FULL
     keys = {key.strip() for key in arguments.only.split(",") if key.strip()}
     unknown = keys - {job.key for job in JOBS}
     if unknown:
@@ -101,20 +181,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     began = time.perf_counter()
-    measurements: list[Measurement] = []
     sides = SyncSides(arguments.url)
-    server = sides.raw.info.parameter_status("server_version") or "?"
-    durability = ", ".join(f"{name} {_setting(sides, name)}" for name in ("fsync", "synchronous_commit"))
     try:
-        sides.create_table()
-        for job in jobs:
-            if "sync" in modes:
-                measurements.append(job.measure_sync(sides, settings))
-            if "async" in modes:
-                measurements.append(asyncio.run(job.measure_async(settings, arguments.url)))
-        sides.drop_table()
+        server = sides.raw.info.parameter_status("server_version") or "?"
+        durability = ", ".join(f"{name} {_setting(sides, name)}" for name in ("fsync", "synchronous_commit"))
     finally:
         sides.close()
+    measurements: list[Measurement] = []
+    if not arguments.traced_only:
+        measurements, _ = _measure(jobs, modes, settings, arguments.url)
+    traced: list[Measurement] = []
+    spans: list[tuple[str, str, Counter[str]]] = []
+    if arguments.traced or arguments.traced_only:
+        print("traced: OpenTelemetry SDK, SQLAlchemy instrumentation, hexalchemy's spans", file=sys.stderr)
+        tracing = benchmarks_tracing.start()
+        try:
+            traced, spans = _measure(jobs, modes, settings, arguments.url, tracing)
+        finally:
+            benchmarks_tracing.stop(tracing)
     elapsed = time.perf_counter() - began
     load_after = os.getloadavg()[0]
 
@@ -128,12 +212,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"values are medians, ratio is the median of the paired ratios; {elapsed:.0f} s in all; "
         f"1-minute load average {load_before:.2f} at the start, {load_after:.2f} at the end"
     )
-    print()
-    print(markdown_table(measurements))
-    print()
-    print("Client CPU time (this process only; the round trips and the server's work are not in it):")
-    print()
-    print(cpu_table(measurements))
+    if measurements:
+        print()
+        print(markdown_table(measurements))
+        print()
+        print("Client CPU time (this process only; the round trips and the server's work are not in it):")
+        print()
+        print(cpu_table(measurements))
+    if traced:
+        print()
+        print("Traced (OpenTelemetry's SQLAlchemy instrumentation, hexalchemy's spans, SDK batch processor):")
+        print()
+        print(markdown_table(traced))
+        print()
+        print(cpu_table(traced))
+        if measurements:
+            print()
+            print("Traced against untraced, each job's figure (hexalchemy / raw in the same run):")
+            print()
+            print(traced_table(measurements, traced))
+        print()
+        print(
+            "Spans each traced job made (sqlalchemy: the instrumentation's; hexalchemy:<path>: the fast paths'):"
+        )
+        print()
+        print(spans_table(spans))
+        return 0  # the outbox and agent jobs' own tables would mix the two runs
     outbox_report = outbox_support.report()
     if outbox_report:
         print()
