@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -16,7 +18,7 @@ import sqlalchemy
 from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
-from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage, PublishResult
+from hexalchemy.ports import AcknowledgeResult, DeadlockError, Lease, OutboxMessage, PublishResult
 from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
 from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
@@ -348,7 +350,9 @@ def test_concurrent_producers_of_a_key_get_gapless_sequences_in_commit_order(
     assert delivered == sorted(numbers, key=numbers.__getitem__)
 
 
-def test_a_producer_of_a_key_waits_for_the_previous_one_to_commit(postgresql_outbox: SqlHarness) -> None:
+def test_a_key_is_numbered_in_commit_order_and_locked_only_at_the_commit(
+    postgresql_outbox: SqlHarness,
+) -> None:
     first, second = (
         new_message("t", b"1", ordering_key="k"),
         new_message("t", b"2", ordering_key="k"),
@@ -371,13 +375,63 @@ def test_a_producer_of_a_key_waits_for_the_previous_one_to_commit(postgresql_out
 
     def conductor() -> bool:
         assert added.wait(10)
-        blocked = not second_done.wait(0.3)  # the second producer waits on the key's row
+        went_on = second_done.wait(10)  # the first producer holds no key lock until its commit
         finish.set()
-        return blocked
+        return went_on
 
     outcomes = run_in_threads([first_producer, second_producer, conductor])
     assert outcomes == [None, None, True]
-    assert sequences(postgresql_outbox, "k") == {first.id: 1, second.id: 2}
+    assert sequences(postgresql_outbox, "k") == {second.id: 1, first.id: 2}  # commit order
+
+
+def test_producers_adding_overlapping_keys_in_opposite_orders_do_not_deadlock(
+    postgresql_outbox: SqlHarness,
+) -> None:
+    both_added = threading.Barrier(2, timeout=10)
+
+    def producer(keys: list[str]) -> None:
+        with postgresql_outbox.transactions.begin():
+            for key in keys:
+                postgresql_outbox.writer.add(new_message("t", key.encode(), ordering_key=key))
+                time.sleep(0.05)
+            both_added.wait()
+
+    outcomes = run_in_threads([lambda: producer(["a", "b"]), lambda: producer(["b", "a"])])
+    assert outcomes == [None, None]
+
+
+def test_eight_producers_adding_four_overlapping_keys_in_random_orders_never_deadlock(
+    postgresql_outbox: SqlHarness,
+) -> None:
+    keys = ["k0", "k1", "k2", "k3"]
+    committed: list[list[dict[str, uuid.UUID]]] = [[] for _ in range(8)]
+    deadlocks = [0]
+
+    def producer(index: int) -> None:
+        chance = random.Random(index)
+        for _ in range(6):
+            order = chance.sample(keys, len(keys))
+            added: dict[str, uuid.UUID] = {}
+            try:
+                with postgresql_outbox.transactions.begin():
+                    for key in order:
+                        message = new_message("t", f"{index}".encode(), ordering_key=key)
+                        postgresql_outbox.writer.add(message)
+                        added[key] = message.id
+                        time.sleep(0.002)
+            except DeadlockError:
+                deadlocks[0] += 1
+                continue
+            committed[index].append(added)
+
+    outcomes = run_in_threads([functools.partial(producer, index) for index in range(8)])
+    assert outcomes == [None] * 8 and deadlocks == [0]
+    for key in keys:
+        numbers = sequences(postgresql_outbox, key)
+        assert sorted(numbers.values()) == list(range(1, 8 * 6 + 1))  # every commit numbered, no gaps
+        for transactions in committed:  # each producer's commits of the key in its commit order
+            mine = [numbers[added[key]] for added in transactions]
+            assert mine == sorted(mine)
 
 
 # -- cancellation ------------------------------------------------------------------------------------

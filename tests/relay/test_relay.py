@@ -17,6 +17,7 @@ import sqlalchemy
 from hexalchemy.outbox import DeliveryMode, OutboxRelay
 from hexalchemy.ports import (
     AcknowledgeResult,
+    ConfigError,
     DeadLetter,
     DeliveryResult,
     Lease,
@@ -26,6 +27,7 @@ from hexalchemy.ports import (
     PublishResult,
 )
 from hexalchemy.ports.outbox import Publish
+from hexalchemy.testing import InMemoryOutboxRelayStore, InMemoryOutboxWriter, InMemoryTransactionManager
 from hexalchemy.testing.publishers import CollectingPublisher
 from tests.relay.conftest import FAST, MAX_ATTEMPTS, POLICY, Outbox, message
 
@@ -411,3 +413,13 @@ def test_the_loop_survives_lost_connections(
         postgresql_outbox.commit(later)
         wait_until(lambda: publisher.delivered_ids == [later.id])
     assert relay.counters.errors >= 1
+
+
+def test_an_in_memory_store_whose_clock_is_behind_the_messages_refuses_to_claim() -> None:
+    transactions = InMemoryTransactionManager()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    store = InMemoryOutboxRelayStore(transactions, clock=lambda: past)
+    with transactions.begin():
+        InMemoryOutboxWriter(transactions).add(message())
+    with pytest.raises(ConfigError, match=r"clock.*behind the messages"):
+        store.claim(limit=10, lease_for=dt.timedelta(seconds=30))

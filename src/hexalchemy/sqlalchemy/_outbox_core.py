@@ -203,14 +203,34 @@ class OutboxWriterCore:
         added = yield from self.add_all((message,))
         return added == 1
 
+    def number_keys(self, connection: Any, keyed: list[tuple[uuid.UUID, str]]) -> Plan[None]:
+        """Plan, run just before the commit: number the transaction's keyed messages, key by key.
+
+        One upsert takes every key's row lock at once, in sorted key order, and holds them
+        until the commit that follows: producers of overlapping keys wait for each other in
+        one order, so they cannot deadlock, however their transactions interleaved their
+        ``add`` calls; and a key's numbers are given in commit order.
+        """
+        counts = collections.Counter(key for _, key in keyed)
+        requests = [{"ordering_key": key, "last_sequence": counts[key]} for key in sorted(counts)]
+        result = yield Call(connection.execute, (self.sequence_statement, requests))
+        following = {key: last - counts[key] + 1 for key, last in result.all()}
+        numbers = []
+        for id, key in keyed:
+            numbers.append({"hx_id": id, "hx_sequence": following[key]})
+            following[key] += 1
+        yield Call(connection.execute, (self.sequence_update, numbers))
+
     def add_all(self, messages: Iterable[OutboxMessage]) -> Plan[int]:
-        """Plan: validate, insert, then number the inserted messages of each ordering key.
+        """Plan: validate and insert; the inserted keyed messages are numbered just before the commit.
 
         Messages are inserted first, so that only those actually inserted take a
-        ``key_sequence``: committed messages of a key have no gaps. The sequence upsert
-        locks each key's row until commit (keys in sorted order, so producers cannot
-        deadlock on them), which makes sequence order the commit order. At most three
-        statements, whatever the number of messages.
+        ``key_sequence``: committed messages of a key have no gaps. Their numbering is left
+        to :meth:`number_keys`, which the transaction runs once before its commit, for
+        every keyed message of every ``add`` of the transaction: the key locks are taken
+        all at once, in sorted order, at the end (no deadlock between producers that add
+        overlapping keys in different orders), and sequence order is commit order. One
+        statement per call, whatever the number of messages, and two at the commit.
         """
         state = self.transactions.require(OutboxMessage, write=True)
         batch = prepare_batch(messages, self.max_payload_bytes)
@@ -238,17 +258,9 @@ class OutboxWriterCore:
         else:
             result = yield Call(execute, (self.insert_statement, rows))
             added = {row[0] for row in result.all()}
-        keyed = [(m.id, m.ordering_key) for m in batch if m.id in added and m.ordering_key is not None]
-        if keyed:
-            counts = collections.Counter(key for _, key in keyed)
-            requests = [{"ordering_key": key, "last_sequence": counts[key]} for key in sorted(counts)]
-            result = yield Call(execute, (self.sequence_statement, requests))
-            following = {key: last - counts[key] + 1 for key, last in result.all()}
-            numbers = []
-            for id, key in keyed:
-                numbers.append({"hx_id": id, "hx_sequence": following[key]})
-                following[key] += 1
-            yield Call(execute, (self.sequence_update, numbers))
+        for message in batch:
+            if message.ordering_key is not None and message.id in added:
+                state.defer(self.number_keys, (message.id, message.ordering_key))
         return len(added)
 
 

@@ -51,6 +51,10 @@ __all__ = [
 logger = logging.getLogger("hexalchemy.transaction")
 
 
+BeforeCommit = Callable[[Any, list[Any]], "Plan[None]"]
+"""A hook run before the outermost commit with the transaction's connection and its items (see ``TransactionState.defer``)."""
+
+
 @attrs.define(eq=False)
 class TransactionState:
     """The transaction of one thread or task: its connection and its nesting."""
@@ -66,6 +70,21 @@ class TransactionState:
     A repository sets only the columns that changed since (``TableMapping.changes``). Made
     on first use; dropped when a savepoint rolls back (the rows may hold older values again).
     """
+
+    before_commit: list[tuple[BeforeCommit, Any]] | None = None
+    """Work an adapter left for the end of the transaction: ``(hook, item)`` pairs, in order.
+
+    Just before the outermost commit, each hook runs once, as ``hook(connection, items)``,
+    with the items it was given in this transaction (a rolled-back savepoint drops the
+    ones it added). The outbox writer numbers an ordering key's messages there, so that a
+    transaction takes its keys' locks all at once, in one order (no deadlock).
+    """
+
+    def defer(self, hook: BeforeCommit, item: Any) -> None:
+        """Leave ``item`` for ``hook`` to handle just before the outermost commit."""
+        if self.before_commit is None:
+            self.before_commit = []
+        self.before_commit.append((hook, item))
 
     @property
     def read_only(self) -> bool:
@@ -174,6 +193,9 @@ class TransactionCore:
                 _raise_translated(exc)
                 raise
             try:
+                state = self.current.get()
+                if state is not None and state.before_commit:
+                    yield from _run_before_commit(connection, state.before_commit)
                 yield Call(transaction.commit)
             except BaseException as exc:  # a cancelled commit must not go back to the pool open
                 yield from _rollback_quietly(transaction)
@@ -187,11 +209,14 @@ class TransactionCore:
     def _nested(self, state: TransactionState, read_only: bool) -> Plan[None]:
         savepoint = yield Call(state.connection.begin_nested)
         state.read_only_stack.append(read_only or state.read_only)
+        deferred = len(state.before_commit) if state.before_commit else 0
         try:
             try:
                 yield BODY
             except BaseException as exc:
                 state.loaded = None
+                if state.before_commit:
+                    del state.before_commit[deferred:]  # the work of the rolled-back savepoint
                 yield from _rollback_quietly(savepoint)
                 _raise_translated(exc)
                 raise
@@ -202,6 +227,16 @@ class TransactionCore:
                 raise
         finally:
             state.read_only_stack.pop()
+
+
+def _run_before_commit(connection: Any, deferred: list[tuple[BeforeCommit, Any]]) -> Plan[None]:
+    """Run each hook once, in the order of its first item, with all its items."""
+    grouped: dict[BeforeCommit, list[Any]] = {}
+    for hook, item in deferred:
+        grouped.setdefault(hook, []).append(item)
+    deferred.clear()
+    for hook, items in grouped.items():
+        yield from hook(connection, items)
 
 
 def _raise_translated(error: BaseException) -> None:

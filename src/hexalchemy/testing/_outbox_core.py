@@ -139,6 +139,29 @@ def _shelf(core: _TransactionCore) -> _Shelf:
     return shelf
 
 
+CLOCK_TOLERANCE: Final = dt.timedelta(seconds=1)
+"""How far behind a new message's ``created_at`` the store's clock may be before a claim refuses to go on."""
+
+
+def _check_clock(rows: Iterable[_Stored], now: dt.datetime) -> None:
+    """Refuse a clock behind the messages: a claim would find nothing due, silently, until it caught up."""
+    ahead = [
+        row.message.created_at
+        for row in rows
+        if row.lease_token is None
+        and row.message.attempts == 0
+        and row.message.created_at - now > CLOCK_TOLERANCE
+    ]
+    if ahead:
+        raise ConfigError(
+            "clock",
+            now,
+            f"is behind the messages' timestamps by {max(ahead) - now} ({len(ahead)} message(s) written "
+            "after the time it gives): nothing would be claimed until it caught up; give the store a "
+            "clock that is not behind the wall clock (move a fake clock forward only)",
+        )
+
+
 class _WriterCore:
     """The writer's operations, shared by the sync and async writers."""
 
@@ -273,6 +296,8 @@ class _RelayCore:
                 ),
                 key=_delivery_order,
             )[:limit]
+            if not due:
+                _check_clock(table.values(), now)
             for row in due:
                 if row.message.attempts >= self._policy.max_attempts:
                     self._bury(table, shelf, row, exhausted_error(self._policy.max_attempts), now)
