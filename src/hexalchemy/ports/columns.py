@@ -33,7 +33,12 @@ class ColumnOptions:
       which ``scale`` after the point (``scale`` is 0 when only ``precision`` is given; a
       derived table uses ``ExactDecimal(precision, scale)``);
     - ``allow_non_finite``: a ``float`` or ``Decimal`` field also accepts NaN and
-      ±Infinity (never a signalling NaN).
+      ±Infinity (never a signalling NaN);
+    - ``json``: the field holds a JSON value as it is (``None``, ``bool``, ``int``, ``float``,
+      ``str``, and lists and str-keyed mappings of them), whatever its annotation says (a
+      union alias such as ``JsonValue``): it is checked by the JSON rule, stored in a JSON
+      column and read back as the database's JSON decoding gives it (lists and dicts).
+      ``None`` is accepted when the annotation includes it.
 
     The value rules (:func:`hexalchemy.rules.rule_for`) check the options when a mapping or
     an in-memory repository is built: an option out of range, or one that cannot apply to
@@ -44,6 +49,7 @@ class ColumnOptions:
     precision: int | None = attrs.field(default=None, kw_only=True)
     scale: int | None = attrs.field(default=None, kw_only=True)
     allow_non_finite: bool = attrs.field(default=False, kw_only=True)
+    json: bool = attrs.field(default=False, kw_only=True)
 
 
 def column(
@@ -52,10 +58,15 @@ def column(
     precision: int | None = None,
     scale: int | None = None,
     allow_non_finite: bool = False,
+    json: bool = False,
 ) -> dict[str, ColumnOptions]:
     """Return attrs field metadata declaring :class:`ColumnOptions`: ``attrs.field(metadata=column(max_length=100))``."""
     options = ColumnOptions(
-        max_length=max_length, precision=precision, scale=scale, allow_non_finite=allow_non_finite
+        max_length=max_length,
+        precision=precision,
+        scale=scale,
+        allow_non_finite=allow_non_finite,
+        json=json,
     )
     return {COLUMN_OPTIONS_KEY: options}
 

@@ -50,7 +50,7 @@ from hexalchemy.rules.evidence_chain import (
 )
 from hexalchemy.rules.ids import time_ordered_uuid
 from hexalchemy.rules.inbox import check_consumer, new_inbox_entry
-from hexalchemy.rules.json_columns import json_problem, json_rule, json_suspect
+from hexalchemy.rules.json_columns import json_problem, json_rule, json_suspect, json_value_rule
 from hexalchemy.rules.json_values import canonical_json, normalize_json
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.rules.outbox_arguments import (
@@ -110,6 +110,7 @@ __all__ = [
     "declared_scale",
     "json_problem",
     "json_rule",
+    "json_value_rule",
     "json_suspect",
     "rule_for",
     "value_object_rule",

@@ -26,9 +26,12 @@ from hexalchemy.rules.arguments import check_bool, check_iterable
 from hexalchemy.rules.text import text_problem
 from hexalchemy.rules.values import RefusedValueError, ValueRule, rule_for, value_object_rule
 
-__all__ = ["json_problem", "json_rule", "json_suspect"]
+__all__ = ["json_problem", "json_rule", "json_suspect", "json_value_rule"]
 
 _NOT_FINITE: Final = "NaN and ±Infinity cannot be stored in JSON"
+
+_SUSPECT_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+"""Built once: ``json.dumps`` with options other than its defaults builds an encoder per call (about 5 µs)."""
 
 
 def json_suspect(value: object) -> bool:
@@ -39,7 +42,7 @@ def json_suspect(value: object) -> bool:
     write (not plain JSON) is suspect too, and left to :func:`json_problem`.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = _SUSPECT_ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError):
         return True
     if "\\u0000" in text:
@@ -329,3 +332,25 @@ def json_rule(tp: Any, *, optional: bool, kept: Collection[object] = ()) -> Valu
 
     name = getattr(tp, "__name__", None) or repr(tp)
     return ValueRule(f"JSON {name}" if not optional else f"JSON {name} | None", normalize)
+
+
+def json_value_rule(*, optional: bool) -> ValueRule:
+    """The rule of a field declared ``ColumnOptions(json=True)``: any JSON value, kept as it is.
+
+    :func:`json_problem` finds nothing in it (strings without NUL or lone surrogates, finite
+    floats, anywhere inside); None is refused unless ``optional``. No declared element type
+    is checked: the field's annotation is a JSON union (``JsonValue``), not a collection type.
+    """
+    check_bool("optional", optional)
+
+    def normalize(value: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise RefusedValueError("None is refused: the field's type is not Optional (X | None)", value)
+        problem = json_problem(value)
+        if problem is not None:
+            raise problem
+        return value
+
+    return ValueRule("JSON value | None" if optional else "JSON value", normalize)

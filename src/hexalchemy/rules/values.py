@@ -385,7 +385,13 @@ def _normalize_datetime(value: Any) -> dt.datetime:
         raise RefusedValueError("its UTC value must fall within years 1..9999", value) from None
 
 
-_DATETIME_RULE: Final = ValueRule("aware datetime (stored in UTC)", _normalize_datetime)
+_DATETIME_RULE: Final = ValueRule(
+    "aware datetime (stored in UTC)",
+    _normalize_datetime,
+    # already in UTC (a datetime in UTC is within years 1..9999 by construction): stored as it is
+    "type({value}) is {DT} and {value}.tzinfo is {UTC}",
+    {"DT": dt.datetime, "UTC": dt.UTC},
+)
 
 
 def _enum_rule(cls: type[enum.Enum]) -> ValueRule:
@@ -418,6 +424,17 @@ def value_object_rule(cls: type[object], *, optional: bool) -> ValueRule:
     return ValueRule(cls.__qualname__, normalize, "type({value}) is {C}", {"C": cls})
 
 
+def _normalize_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    _refuse_type("bytes", value)
+
+
+_BYTES_RULE: Final = ValueRule("bytes", _normalize_bytes, "type({value}) is bytes")
+
+
 # -- choosing the rule of a field ---------------------------------------------------------------------
 
 _SCALARS: Final[dict[object, ValueRule]] = {
@@ -426,6 +443,7 @@ _SCALARS: Final[dict[object, ValueRule]] = {
     uuid.UUID: _UUID_RULE,
     dt.date: _DATE_RULE,
     dt.datetime: _DATETIME_RULE,
+    bytes: _BYTES_RULE,
 }
 
 
@@ -458,6 +476,9 @@ def _option_problem(options: ColumnOptions) -> str | None:
     flag: object = options.allow_non_finite  # typed bool, but given at run time
     if not isinstance(flag, bool):
         return f"allow_non_finite={flag!r}: must be a bool"
+    json_flag: object = options.json
+    if not isinstance(json_flag, bool):
+        return f"json={json_flag!r}: must be a bool"
     return None
 
 
@@ -472,6 +493,7 @@ def _check_options(
         "precision": options.precision is not None,
         "scale": options.scale is not None,
         "allow_non_finite": options.allow_non_finite,
+        "json": options.json,
     }
     wrong = sorted(name for name, set_ in given.items() if set_ and name not in allowed)
     if wrong:
@@ -479,7 +501,8 @@ def _check_options(
         raise MappingError(
             entity_type,
             f"{', '.join(wrong)} cannot apply to a field of type {type_name} "
-            "(max_length: str; precision and scale: Decimal; allow_non_finite: float and Decimal)",
+            "(max_length: str; precision and scale: Decimal; allow_non_finite: float and Decimal; "
+            "json: a field stored as a JSON value)",
             field=field,
         )
 
@@ -495,8 +518,11 @@ def rule_for(
     """The rule of a field of ``python_type`` (Optional and NewType already removed), or None for a type outside the scalars.
 
     The scalar types are ``str``, ``int``, ``bool``, ``float``, ``Decimal``, ``uuid.UUID``,
-    ``datetime.date``, ``datetime.datetime`` and enums (collections take
-    :func:`~hexalchemy.rules.json_rule`). ``options`` are the field's declared
+    ``datetime.date``, ``datetime.datetime``, ``bytes`` (a ``bytearray`` or ``memoryview`` is
+    stored as ``bytes``) and enums (collections take
+    :func:`~hexalchemy.rules.json_rule`; a field declared ``json=True`` takes
+    :func:`~hexalchemy.rules.json_value_rule`, None
+    allowed when ``python_type`` is a union holding it). ``options`` are the field's declared
     :class:`~hexalchemy.ports.ColumnOptions`; options that cannot apply to the type (any
     option, for a type outside the scalars) raise :class:`MappingError` naming
     ``entity_type`` and ``field``.
@@ -509,6 +535,11 @@ def rule_for(
         raise InvalidArgumentError("python_type", python_type, "must be a type") from None
     options = options or ColumnOptions()
     rule: ValueRule | None
+    if options.json is True:
+        _check_options(entity_type, field, python_type, options, {"json"})
+        from hexalchemy.rules.json_columns import json_value_rule  # imports this module
+
+        return json_value_rule(optional=optional or type(None) in typing.get_args(python_type))
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
         _check_options(entity_type, field, python_type, options, set())
         rule = _enum_rule(python_type)

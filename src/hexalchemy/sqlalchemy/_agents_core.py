@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -95,9 +95,9 @@ from hexalchemy.rules import (
     verify_chain,
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
-from hexalchemy.sqlalchemy._agents_tables import AgentTables
+from hexalchemy.sqlalchemy._agents_tables import AgentTables, agent_mappings
 from hexalchemy.sqlalchemy._operations import Call, Plan
-from hexalchemy.sqlalchemy._precompiled import JsonText, Statement, utc
+from hexalchemy.sqlalchemy._precompiled import JsonText, Statement, statement_reader, utc
 from hexalchemy.sqlalchemy.backend import Backend
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
@@ -106,47 +106,6 @@ __all__ = ["AgentStateCore", "Clock", "EvidenceLogCore", "SignalQueueCore", "utc
 
 Clock = Callable[[], dt.datetime]
 
-STATE_FIELDS: Final = (
-    "id",
-    "agent_type",
-    "status",
-    "transition",
-    "reason",
-    "current_activity",
-    "input_ref",
-    "output_ref",
-    "last_event_cursor",
-    "recovery_marker",
-    "metadata",
-    "created_at",
-    "updated_at",
-    "version",
-)
-SIGNAL_FIELDS: Final = (
-    "id",
-    "agent_id",
-    "sequence",
-    "kind",
-    "payload",
-    "idempotency_key",
-    "sent_at",
-    "consumed_at",
-)
-EVIDENCE_FIELDS: Final = (
-    "id",
-    "agent_id",
-    "sequence",
-    "kind",
-    "payload",
-    "summary",
-    "digest",
-    "manifest_ref",
-    "reference",
-    "sensitive_fields",
-    "created_at",
-    "previous_hash",
-    "hash",
-)
 _RESUMABLE: Final = sorted(status.value for status in ACTIVE_STATUSES)
 _MAX_INSERT_ROWS: Final = 32
 """An agent's entries in a batch are inserted by one multi-row ``INSERT`` up to this many, else by ``executemany``;
@@ -166,96 +125,16 @@ def _now(clock: Clock) -> dt.datetime:
     return clock_time(clock)
 
 
-def _state(row: Mapping[str, Any]) -> AgentState:
-    return AgentState(
-        id=row["id"],
-        agent_type=row["agent_type"],
-        status=AgentStatus(row["status"]),
-        transition=row["transition"],
-        reason=row["reason"],
-        current_activity=row["current_activity"],
-        input_ref=row["input_ref"],
-        output_ref=row["output_ref"],
-        last_event_cursor=row["last_event_cursor"],
-        recovery_marker=row["recovery_marker"],
-        metadata=dict(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
-
-
-def _signal(row: Mapping[str, Any]) -> Signal:
-    return Signal(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        kind=SignalKind(row["kind"]),
-        payload=row["payload"],
-        idempotency_key=row["idempotency_key"],
-        sequence=row["sequence"],
-        sent_at=row["sent_at"],
-        consumed_at=row["consumed_at"],
-    )
-
-
-def _signal_row(row: Sequence[Any]) -> Signal:
-    """A signal from a row of :data:`SIGNAL_FIELDS` (from SQLAlchemy or the driver)."""
-    id, agent_id, sequence, kind, payload, idempotency_key, sent_at, consumed_at = row
-    return Signal(
-        id=id,
-        agent_id=agent_id,
-        kind=SignalKind(kind),
-        payload=payload,
-        idempotency_key=idempotency_key,
-        sequence=sequence,
-        sent_at=utc(sent_at),
-        consumed_at=utc(consumed_at),
-    )
-
-
-def _evidence(row: Mapping[str, Any]) -> Evidence:
-    return Evidence(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        kind=row["kind"],
-        payload=row["payload"],
-        summary=row["summary"],
-        digest=row["digest"],
-        manifest_ref=row["manifest_ref"],
-        reference=row["reference"],
-        sensitive_fields=tuple(row["sensitive_fields"]),
-        created_at=row["created_at"],
-        sequence=row["sequence"],
-        previous_hash=row["previous_hash"],
-        hash=row["hash"],
-    )
-
-
-def _rows(result: Any) -> list[Mapping[str, Any]]:
-    return [row._mapping for row in result.all()]
-
-
-_PAYLOAD: Final = EVIDENCE_FIELDS.index("payload")
-_SENSITIVE_FIELDS: Final = EVIDENCE_FIELDS.index("sensitive_fields")
-
-
 @functools.cache
-def _row_keys(index: int) -> tuple[str, ...]:
-    """The parameter names of the ``index``-th row of a multi-row evidence ``INSERT``."""
-    return tuple(f"hx_{index}_{name}" for name in EVIDENCE_FIELDS)
+def _row_keys(index: int, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameter names of the ``index``-th row of a multi-row evidence ``INSERT`` of columns ``names``."""
+    return tuple(f"hx_{index}_{name}" for name in names)
 
 
 @functools.lru_cache(maxsize=256)
 def _json_list(values: tuple[str, ...]) -> JsonText:
     """A tuple of str (an entry's ``sensitive_fields``, most often empty) as a JSON list."""
     return JsonText(canonical_json(values))
-
-
-def _evidence_row(entry: Evidence) -> dict[str, Any]:
-    """The evidence table's row of a chained entry."""
-    row = {name: getattr(entry, name) for name in EVIDENCE_FIELDS}
-    row["sensitive_fields"] = list(entry.sensitive_fields)
-    return row
 
 
 def _write(backend: Backend, plan: Plan[R], agent_id: str) -> Plan[R]:
@@ -277,7 +156,11 @@ class AgentStateCore:
         self.clock = clock
         backend = transactions.backend
         s = tables.states
-        columns = [s.c[name] for name in STATE_FIELDS]
+        self.mapping = mapping = agent_mappings(tables).states
+        # The mapping's generated conversion, without its value rules: validate_agent_state
+        # checked the state first with the store's own, stricter ones.
+        self.to_row = mapping.to_row_trusted
+        columns = list(mapping.columns)
         by_id = s.c.id == bindparam("hx_id", type_=String())
         self.get_statement = select(*columns).where(by_id)
         self.insert_statement = backend.ignore_conflicts(backend.insert(s)).returning(s.c.id)
@@ -288,7 +171,7 @@ class AgentStateCore:
         held = (s.c.lease_token == token, s.c.lease_expires_at > now)
         self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
         dialect = transactions.dialect
-        keys = [name for name in STATE_FIELDS if name not in ("id", "created_at")]
+        keys = [name for name in mapping.column_keys if name not in ("id", "created_at")]
         self.update = backend.prepare(self.update_statement, dialect, keys)
         self.owned_update = backend.prepare(self.owned_update_statement, dialect, keys)
         self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
@@ -332,8 +215,8 @@ class AgentStateCore:
         state = self.transactions.require(AgentState)
         check_agent_id(id, "id")
         result = yield Call(state.connection.execute, (self.get_statement, {"hx_id": id}))
-        rows = _rows(result)
-        return _state(rows[0]) if rows else None
+        row = result.first()
+        return None if row is None else self.mapping.from_row(row)
 
     def get(self, id: str) -> Plan[AgentState]:
         """Plan: the agent's state, or ``EntityNotFoundError``."""
@@ -353,7 +236,7 @@ class AgentStateCore:
             "hx_limit": limit + 1,
         }
         result = yield Call(state.connection.execute, (self.list_statement, parameters))
-        states = [_state(row) for row in _rows(result)]
+        states = self.mapping.from_rows(result.all())
         if len(states) > limit:
             return Page(tuple(states[:limit]), states[limit - 1].id)
         return Page(tuple(states), None)
@@ -370,9 +253,9 @@ class AgentStateCore:
 
     # ----------------------------------------------------------------------------- writes
     def _values(self, state: AgentState, now: dt.datetime) -> dict[str, Any]:
-        values = {name: getattr(state, name) for name in STATE_FIELDS if name not in ("created_at",)}
-        values["status"] = state.status.value
-        values["metadata"] = dict(state.metadata)
+        """The state's row as saved now: the mapping's row, with ``updated_at`` now and the next version."""
+        values = self.to_row(state)
+        del values["created_at"]  # set at the first save, kept afterwards
         values["updated_at"] = now
         values["version"] = state.version + 1
         return values
@@ -452,10 +335,10 @@ class AgentStateCore:
         token = uuid.uuid4()
         parameters = {"hx_now": now, "hx_token": token, "hx_until": now + lease_for, "hx_runner": runner}
         result = yield Call(connection.execute, (self.claim_statement, parameters))
-        rows = _rows(result)
-        if not rows:
+        row = result.first()
+        if row is None:
             return None
-        state = _state(rows[0])
+        state = self.mapping.from_row(row)
         return RunnerLease(
             agent_id=state.id, runner=runner, token=token, expires_at=now + lease_for, state=state
         )
@@ -592,15 +475,19 @@ class SignalQueueCore:
         self.clock = clock
         self.backend = backend = transactions.backend
         g, q = tables.signals, tables.sequences
+        self.mapping = mapping = agent_mappings(tables).signals
+        # validate_signal checked the signal first, with the store's own stricter rules
+        self.to_row = mapping.to_row_trusted
+        self.read = statement_reader(mapping)
         self.sequences = _Sequences(tables, transactions, "signal_sequence")
         dialect = transactions.dialect
         agent = bindparam("hx_agent", type_=String())
         self.give_back_statement = (
             update(q).where(q.c.agent_id == agent).values(signal_sequence=q.c.signal_sequence - 1)
         )
-        columns = [g.c[name] for name in SIGNAL_FIELDS]
+        columns = list(mapping.columns)
         self.insert_statement = backend.ignore_conflicts(backend.insert(g)).returning(g.c.id)
-        self.insert = backend.prepare(self.insert_statement, dialect, SIGNAL_FIELDS)
+        self.insert = backend.prepare(self.insert_statement, dialect, mapping.column_keys)
         self.by_key_statement = select(*columns).where(
             g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
         )
@@ -654,8 +541,8 @@ class SignalQueueCore:
         if numbered is None:
             raise EntityNotFoundError(AgentState, checked.agent_id)
         sequence = numbered[0]
-        row = {name: getattr(checked, name) for name in SIGNAL_FIELDS}
-        row.update(sequence=sequence, kind=checked.kind.value)
+        row = self.to_row(checked)
+        row["sequence"] = sequence
         inserted = yield from _write(self.backend, self.insert.run(state, row), checked.agent_id)
         if inserted:
             return attrs.evolve(checked, sequence=sequence)
@@ -671,8 +558,8 @@ class SignalQueueCore:
             return None
         parameters = {"hx_agent": signal.agent_id, "hx_key": signal.idempotency_key}
         result = yield Call(state.connection.execute, (self.by_key_statement, parameters))
-        rows = _rows(result)
-        return _signal(rows[0]) if rows else None
+        row = result.first()
+        return None if row is None else self.mapping.from_row(row)
 
     def list_pending(self, agent_id: str, limit: int, after_sequence: int) -> Plan[list[Signal]]:
         """Plan: the agent's pending signals after ``after_sequence``, in sequence order."""
@@ -682,7 +569,7 @@ class SignalQueueCore:
         check_after_sequence(after_sequence)
         parameters = {"hx_agent": agent_id, "hx_after": after_sequence, "hx_limit": limit}
         result = yield Call(state.connection.execute, (self.pending_statement, parameters))
-        return [_signal(row) for row in _rows(result)]
+        return self.mapping.from_rows(result.all())
 
     def pending_count(self, agent_id: str) -> Plan[int]:
         """Plan: how many signals of the agent are pending."""
@@ -709,7 +596,8 @@ class SignalQueueCore:
             "hx_now": _now(self.clock),
         }
         rows = yield from self.consume_.run(state, parameters)
-        return sorted((_signal_row(row) for row in rows), key=lambda signal: signal.sequence)
+        read = self.read
+        return sorted([read(row) for row in rows], key=lambda signal: signal.sequence)
 
 
 class EvidenceLogCore:
@@ -721,6 +609,12 @@ class EvidenceLogCore:
         self.tables = tables
         self.backend = backend = transactions.backend
         self.dialect = transactions.dialect
+        self.mapping = mapping = agent_mappings(tables).evidence
+        # prepare_entries checked every entry first, with the log's own stricter rules
+        self.to_row = mapping.to_row_trusted
+        self.names: tuple[str, ...] = mapping.column_keys
+        self.payload = self.names.index("payload")
+        self.sensitive_fields = self.names.index("sensitive_fields")
         self.sequences = _Sequences(tables, transactions, "evidence_sequence")
         self.inserts: dict[int, Statement] = {}
         """Per number of rows (up to :data:`_MAX_INSERT_ROWS`), the statement that inserts them."""
@@ -730,7 +624,7 @@ class EvidenceLogCore:
             update(q).where(q.c.agent_id == agent).values(evidence_head=bindparam("hx_head", type_=String()))
         )
         self.head = backend.prepare(self.head_statement, self.dialect)
-        columns = [e.c[name] for name in EVIDENCE_FIELDS]
+        columns = list(mapping.columns)
         self.insert_statement = insert(e)
         self.taken_statement = select(e.c.id).where(e.c.id.in_(bindparam("hx_ids", expanding=True)))
         self.get_statement = select(*columns).where(e.c.id == bindparam("hx_id", type_=Uuid(as_uuid=True)))
@@ -842,8 +736,9 @@ class EvidenceLogCore:
 
         ``chained``: each entry with its payload's JSON, which goes to the driver as it is.
         """
+        to_row = self.to_row
         if len(chained) > _MAX_INSERT_ROWS:
-            rows = [_evidence_row(entry) for entry, _ in chained]
+            rows = [to_row(entry) for entry, _ in chained]
             yield Call(state.connection.execute, (self.insert_statement, rows))
         else:
             statement = self.inserts.get(len(chained))
@@ -851,13 +746,12 @@ class EvidenceLogCore:
                 statement = self.inserts[len(chained)] = self._insert_rows_statement(len(chained))
             parameters: dict[str, Any] = {"hx_agent": agent_id, "hx_head": head}
             encoded: dict[str, JsonText] = {}
+            names = self.names
             for index, (entry, payload_json) in enumerate(chained):
-                keys = _row_keys(index)
-                for name, key in zip(EVIDENCE_FIELDS, keys, strict=True):
-                    parameters[key] = getattr(entry, name)
-                parameters[keys[_SENSITIVE_FIELDS]] = list(entry.sensitive_fields)
-                encoded[keys[_PAYLOAD]] = payload_json
-                encoded[keys[_SENSITIVE_FIELDS]] = _json_list(entry.sensitive_fields)
+                keys = _row_keys(index, names)
+                parameters.update(zip(keys, to_row(entry).values(), strict=True))
+                encoded[keys[self.payload]] = payload_json
+                encoded[keys[self.sensitive_fields]] = _json_list(entry.sensitive_fields)
             yield from statement.run(state, parameters, encoded)
             if self.backend.writes_in_cte:
                 return  # the statement moved the head too
@@ -867,7 +761,10 @@ class EvidenceLogCore:
         """The ``INSERT`` of ``count`` entries in one statement (with the head's ``UPDATE``, where a CTE may write)."""
         e = self.tables.evidence
         values = [
-            {name: bindparam(f"hx_{index}_{name}", type_=e.c[name].type) for name in EVIDENCE_FIELDS}
+            {
+                name: bindparam(key, type_=e.c[name].type)
+                for name, key in zip(self.names, _row_keys(index, self.names), strict=True)
+            }
             for index in range(count)
         ]
         statement: Any = insert(e).values(values)
@@ -890,10 +787,10 @@ class EvidenceLogCore:
         state = self.transactions.require(Evidence)
         check_uuid("id", id, error=InvalidAgentDataError)
         result = yield Call(state.connection.execute, (self.get_statement, {"hx_id": id}))
-        rows = _rows(result)
-        if not rows:
+        row = result.first()
+        if row is None:
             raise EntityNotFoundError(Evidence, id)
-        return _evidence(rows[0])
+        return self.mapping.from_row(row)
 
     def list_by_agent(self, agent_id: str, limit: int, after_sequence: int) -> Plan[list[Evidence]]:
         """Plan: the agent's entries after ``after_sequence``, in sequence order."""
@@ -903,7 +800,7 @@ class EvidenceLogCore:
         check_after_sequence(after_sequence)
         parameters = {"hx_agent": agent_id, "hx_after": after_sequence, "hx_limit": limit}
         result = yield Call(state.connection.execute, (self.by_agent_statement, parameters))
-        return [_evidence(row) for row in _rows(result)]
+        return self.mapping.from_rows(result.all())
 
     def last(self, agent_id: str, kind: str | EvidenceKind | None) -> Plan[Evidence | None]:
         """Plan: the agent's entry with the highest sequence (of this kind, when given), or None.
@@ -918,8 +815,8 @@ class EvidenceLogCore:
             parameters["hx_kind"] = check_evidence_kind(kind)
             statement = self.last_of_kind_statement
         result = yield Call(state.connection.execute, (statement, parameters))
-        rows = _rows(result)
-        return _evidence(rows[0]) if rows else None
+        row = result.first()
+        return None if row is None else self.mapping.from_row(row)
 
     def list_by_manifest_ref(self, manifest_ref: str, limit: int, after: str | None) -> Plan[Page[Evidence]]:
         """Plan: one page of the entries with this manifest_ref, ordered by id."""
@@ -934,7 +831,7 @@ class EvidenceLogCore:
         else:
             parameters["hx_after"] = start
             result = yield Call(state.connection.execute, (self.by_manifest_after_statement, parameters))
-        entries = [_evidence(row) for row in _rows(result)]
+        entries = self.mapping.from_rows(result.all())
         if len(entries) > limit:
             return Page(tuple(entries[:limit]), str(entries[limit - 1].id))
         return Page(tuple(entries), None)
@@ -963,7 +860,7 @@ class EvidenceLogCore:
                 "hx_limit": _VERIFY_PAGE,
             }
             result = yield Call(execute, (self.chain_page_statement, parameters))
-            entries = [_evidence(row) for row in _rows(result)]
+            entries = self.mapping.from_rows(result.all())
             if not entries:
                 break
             verdict = verify_chain(entries, previous=previous)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any, Final
 
 import attrs
@@ -23,19 +25,79 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 
-from hexalchemy.ports import ConfigError
+from hexalchemy.ports import AgentState, ColumnOptions, ConfigError, EntitySpec, Evidence, Signal
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
 from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
 from hexalchemy.sqlalchemy.backend import backend_for
+from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["DEFAULT_PREFIX", "AgentTables", "agent_tables", "append_only_statements"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "EVIDENCE_SPEC",
+    "SIGNAL_SPEC",
+    "STATE_SPEC",
+    "AgentMappings",
+    "AgentTables",
+    "agent_mappings",
+    "agent_tables",
+    "append_only_statements",
+]
 
 DEFAULT_PREFIX: Final = "hexalchemy_agent"
 """The prefix of the agent table names when none is given."""
 
 HASH_LENGTH: Final = 64
+
+_ID: Final = ColumnOptions(max_length=MAX_AGENT_ID_LENGTH)
+_JSON: Final = ColumnOptions(json=True)
+
+STATE_SPEC: Final = EntitySpec(
+    AgentState,
+    key="id",
+    key_type=str,
+    version="version",
+    columns={
+        **{
+            name: _ID
+            for name in (
+                "id",
+                "agent_type",
+                "input_ref",
+                "output_ref",
+                "last_event_cursor",
+                "recovery_marker",
+            )
+        },
+        "metadata": _JSON,
+    },
+)
+""":class:`~hexalchemy.ports.AgentState` as hexalchemy's mapping sees it (the runner lease's columns unmapped)."""
+
+SIGNAL_SPEC: Final = EntitySpec(
+    Signal,
+    key="id",
+    key_type=uuid.UUID,
+    columns={"agent_id": _ID, "idempotency_key": _ID, "payload": _JSON},
+)
+""":class:`~hexalchemy.ports.Signal` as hexalchemy's mapping sees it."""
+
+EVIDENCE_SPEC: Final = EntitySpec(
+    Evidence,
+    key="id",
+    key_type=uuid.UUID,
+    columns={
+        **{name: _ID for name in ("agent_id", "kind", "digest", "manifest_ref", "reference")},
+        "payload": _JSON,
+        "previous_hash": ColumnOptions(max_length=HASH_LENGTH),
+        "hash": ColumnOptions(max_length=HASH_LENGTH),
+    },
+)
+""":class:`~hexalchemy.ports.Evidence` as hexalchemy's mapping sees it (``sensitive_fields``: a JSON list)."""
+
+LEASE_COLUMNS: Final = ("lease_owner", "lease_token", "lease_expires_at")
+"""The states table's columns that :class:`~hexalchemy.ports.AgentState` does not map: the runner lease."""
 
 _NAME_SUFFIXES: Final = (
     "_states_status",
@@ -81,6 +143,33 @@ class AgentTables:
     sequences: Table
     signals: Table
     evidence: Table
+
+
+@attrs.frozen
+class AgentMappings:
+    """How the agent store's rows convert: hexalchemy's own generated mappings, as for users' aggregates.
+
+    ``states`` (:data:`STATE_SPEC`, the :data:`LEASE_COLUMNS` unmapped), ``signals``
+    (:data:`SIGNAL_SPEC`) and ``evidence`` (:data:`EVIDENCE_SPEC`). The stores write rows with
+    ``to_row_trusted`` (their own validation, stricter than the value rules, runs first) and
+    read them with ``from_row``, or with a reader of driver rows
+    (:func:`~hexalchemy.sqlalchemy._precompiled.statement_reader`).
+    """
+
+    states: TableMapping[AgentState, str]
+    signals: TableMapping[Signal, uuid.UUID]
+    evidence: TableMapping[Evidence, uuid.UUID]
+
+
+@functools.cache
+def agent_mappings(tables: AgentTables) -> AgentMappings:
+    """Build (once per :class:`AgentTables`) the mappings of the agent tables' rows; ``MappingError`` if they do not fit."""
+    schema = Schema(metadata=tables.states.metadata)
+    return AgentMappings(
+        schema.map(STATE_SPEC, table=tables.states, unmapped=LEASE_COLUMNS),
+        schema.map(SIGNAL_SPEC, table=tables.signals),
+        schema.map(EVIDENCE_SPEC, table=tables.evidence),
+    )
 
 
 def append_only_statements(table: Table | str, dialect: Dialect | str) -> list[str]:
@@ -230,4 +319,6 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
     )
     Index(f"{prefix}_evidence_manifest", evidence.c.manifest_ref, evidence.c.id)
     _install_append_only(evidence)
-    return AgentTables(states, sequences, signals, evidence)
+    tables = AgentTables(states, sequences, signals, evidence)
+    agent_mappings(tables)  # built here, at composition time: a mismatch fails now, not at the first call
+    return tables

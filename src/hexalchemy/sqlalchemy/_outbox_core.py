@@ -24,7 +24,7 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -81,68 +81,28 @@ from hexalchemy.sqlalchemy._operations import (
     drive,
     run_plan,
 )
-from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables
+from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
 from hexalchemy.sqlalchemy.backend import backend_for
 from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
 __all__ = [
-    "ATTEMPTS",
     "ClientClock",
     "DueMessages",
     "OutboxRelayCore",
     "OutboxWriterCore",
     "RelayClock",
     "SelectedDueMessages",
-    "message_from_row",
     "run_own_plan",
     "utcnow",
 ]
 
 R = TypeVar("R")
 
-ATTEMPTS: Final = MESSAGE_COLUMNS.index("attempts")
-"""The index of ``attempts`` in a row of :data:`MESSAGE_COLUMNS`."""
-
 
 def utcnow() -> dt.datetime:
     """Python's clock, in UTC."""
     return dt.datetime.now(dt.UTC)
-
-
-def message_from_row(row: Sequence[Any], *, attempt: int = 0) -> OutboxMessage:
-    """A message from a row whose first columns are :data:`MESSAGE_COLUMNS`, in order.
-
-    ``attempt`` is added to the stored attempts (1 for a message being delivered). The times
-    are put in UTC, as ``UtcDateTime`` returns them (rows read on the psycopg cursor come in
-    the session's time zone). Built in one step, with no helper calls and no copies (the
-    driver's payload and headers are fresh objects): at a batch of 1,000, every copy of a
-    row costs the relay a measurable share of its time.
-    """
-    created_at, available_at = row[7], row[8]
-    if created_at.tzinfo is not dt.UTC:
-        created_at, available_at = created_at.astimezone(dt.UTC), available_at.astimezone(dt.UTC)
-    return OutboxMessage(
-        id=row[0],
-        topic=row[1],
-        payload=row[2],
-        headers=row[3],
-        ordering_key=row[4],
-        idempotency_key=row[6],
-        created_at=created_at,
-        available_at=available_at,
-        attempts=row[9] + attempt,
-        last_error=row[10],
-    )
-
-
-def _values(row: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(MESSAGE_COLUMNS, row, strict=False))
-
-
-def _attempted(row: Sequence[Any]) -> tuple[Any, ...]:
-    """``row`` (of :data:`MESSAGE_COLUMNS`) with one more attempt counted."""
-    return (*row[:ATTEMPTS], row[ATTEMPTS] + 1, *row[ATTEMPTS + 1 :])
 
 
 def _done(value: R) -> Plan[R]:
@@ -181,11 +141,15 @@ class OutboxWriterCore:
         self.max_payload_bytes = max_payload_bytes
         backend = transactions.backend
         messages = tables.messages
+        mapping = outbox_mappings(tables).messages
+        # The mapping's generated conversion, without its value rules: prepare_batch checked
+        # each message with the outbox's own, stricter ones, and put it in stored form.
+        self.to_row = mapping.to_row_trusted
         # No conflict target: a message repeating a stored id, or the idempotency key of a
         # stored message of its topic (the partial unique index), is dropped.
         self.insert_statement = backend.ignore_conflicts(backend.insert(messages)).returning(messages.c.id)
         # One message (what a business transaction usually adds): the backend may pre-compile it.
-        self.insert_one = backend.prepare(self.insert_statement, transactions.dialect, MESSAGE_COLUMNS)
+        self.insert_one = backend.prepare(self.insert_statement, transactions.dialect, mapping.column_keys)
         keys = tables.sequences
         self.sequence_statement = backend.upsert(
             backend.insert(keys),
@@ -237,22 +201,8 @@ class OutboxWriterCore:
         if not batch:
             return 0
         execute = state.connection.execute
-        rows = [
-            {
-                "id": message.id,
-                "topic": message.topic,
-                "payload": message.payload,
-                "headers": message.headers,
-                "ordering_key": message.ordering_key,
-                "key_sequence": None,
-                "idempotency_key": message.idempotency_key,
-                "created_at": message.created_at,
-                "available_at": message.available_at,
-                "attempts": 0,
-                "last_error": None,
-            }
-            for message in batch
-        ]
+        to_row = self.to_row
+        rows = [to_row(message) for message in batch]
         if len(rows) == 1:
             added = {row[0] for row in (yield from self.insert_one.run(state, rows[0]))}
         else:
@@ -312,7 +262,16 @@ class DueMessages(Protocol):
         ...
 
     def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
-        """Plan: delete (and so lock) up to ``limit`` due rows; return them in delivery order."""
+        """Plan: delete (and so lock) up to ``limit`` due rows; return them in delivery order.
+
+        The rows hold :attr:`OutboxRelayCore.stored` (their attempts counting this one): what
+        :attr:`read` converts, and what goes back to a table as it is.
+        """
+        ...
+
+    @property
+    def read(self) -> Callable[[Sequence[Any]], OutboxMessage]:
+        """The message of a row :meth:`take` returned (the messages mapping's generated conversion)."""
         ...
 
 
@@ -336,10 +295,12 @@ class SelectedDueMessages:
             "available_at": lease_until,  # the expiry: an expired lease is due again
             "attempts": m.c.attempts + 1,
         }
-        self.due_statement = core.due(*MESSAGE_COLUMNS, lock=lock)
+        # the rows as they are once this attempt is counted
+        self.due_statement = core.due(*core.stored, lock=lock, attempted=True)
         self.lease_statement = update(m).where(m.c.id.in_(core.ids)).values(leasing)
         self.take_any_statement = delete(m).where(m.c.id.in_(core.ids)).returning(*core.columns)
         self.drop_statement = delete(m).where(m.c.id.in_(core.ids))
+        self.read: Callable[[Sequence[Any]], OutboxMessage] = core.mapping.from_row
 
     def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
         """Plan: select the due rows, then bury or lease them."""
@@ -348,9 +309,9 @@ class SelectedDueMessages:
         clock = core.clock.parameters(now, hx_lease=lease_for)
         result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
         rows = result.all()
-        max_attempts = core.policy.max_attempts
-        exhausted = [row[0] for row in rows if row[ATTEMPTS] >= max_attempts]
-        leased = [row for row in rows if row[ATTEMPTS] < max_attempts]
+        max_attempts, attempts = core.policy.max_attempts, core.attempts
+        exhausted = [row[0] for row in rows if row[attempts] > max_attempts]
+        leased = [row for row in rows if row[attempts] <= max_attempts]
         if exhausted:
             extra = {"hx_error": core.exhausted_error, **clock}
             yield from core.move(
@@ -359,8 +320,8 @@ class SelectedDueMessages:
         if leased:
             parameters = {"hx_ids": [row[0] for row in leased], "hx_token": token, **clock}
             yield Call(connection.execute, (self.lease_statement, parameters))
-        messages = [message_from_row(row, attempt=1) for row in leased]
-        return Lease(token, now + lease_for, tuple(messages))
+        read = self.read
+        return Lease(token, now + lease_for, tuple([read(row) for row in leased]))
 
     def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
         """Plan: select the due rows, then delete them."""
@@ -402,7 +363,13 @@ class OutboxRelayCore:
         self.now = self.clock.now
         self.ids: BindParameter[Any] = bindparam("hx_ids", expanding=True)
         self.token: BindParameter[Any] = bindparam("hx_token", type_=Uuid(as_uuid=True))
-        self.columns = [tables.messages.c[name] for name in MESSAGE_COLUMNS]
+        self.mapping = mapping = outbox_mappings(tables).messages
+        self.stored: tuple[str, ...] = (*mapping.column_keys, "key_sequence")
+        """The columns of a message row that moves between tables: the mapped ones (in the
+        mapping's order: ``from_row`` reads them), then ``key_sequence``."""
+        self.attempts = self.stored.index("attempts")
+        self.columns = [tables.messages.c[name] for name in self.stored]
+        self.dead_letter_mapping = outbox_mappings(tables).dead_letters
         self.bury_statement = backend.insert(tables.dead_letters).values(
             error=bindparam("hx_error", type_=Text()), failed_at=self.now
         )
@@ -447,7 +414,7 @@ class OutboxRelayCore:
         """Dead letters, requeue, purge and stats."""
         m, d, archive = self.tables.messages, self.tables.dead_letters, self.tables.archive
         self.dead_letters_statement = (
-            select(*[d.c[name] for name in MESSAGE_COLUMNS], d.c.error, d.c.failed_at)
+            select(*outbox_mappings(self.tables).dead_letter_columns)
             .order_by(d.c.failed_at, d.c.id)
             .limit(bindparam("hx_limit"))
         )
@@ -490,15 +457,22 @@ class OutboxRelayCore:
         """The clock parameters of a statement (see :meth:`RelayClock.parameters`)."""
         return self.clock.parameters(now, **delays)
 
-    def due(self, *names: str, lock: bool = False) -> Any:
-        """Due messages in delivery order: available, and first of their ordering key."""
+    def due(self, *names: str, lock: bool = False, attempted: bool = False) -> Any:
+        """Due messages in delivery order: available, and first of their ordering key.
+
+        ``attempted``: ``attempts`` is selected with this attempt counted (one more than stored).
+        """
         outer = self.tables.messages.alias("m")
         earlier = self.tables.messages.alias("e")
         blocked = exists().where(
             earlier.c.ordering_key == outer.c.ordering_key, earlier.c.key_sequence < outer.c.key_sequence
         )
+        columns = [
+            (outer.c.attempts + 1).label("attempts") if attempted and name == "attempts" else outer.c[name]
+            for name in names
+        ]
         statement = (
-            select(*[outer.c[name] for name in names])
+            select(*columns)
             .where(outer.c.available_at <= self.now, or_(outer.c.ordering_key.is_(None), ~blocked))
             .order_by(outer.c.available_at, outer.c.id)
             .limit(bindparam("hx_limit", type_=Integer()))
@@ -530,6 +504,15 @@ class OutboxRelayCore:
         yield from _close_quietly(connection)
         return result
 
+    def values(self, row: Sequence[Any], **extra: Any) -> dict[str, Any]:
+        """The parameters that write ``row`` (of :attr:`stored`, as read) to a table again, with ``extra``.
+
+        A row moves between the outbox's tables as it was read: no message is built from it.
+        """
+        values = dict(zip(self.stored, row, strict=False))
+        values.update(extra)
+        return values
+
     def move(
         self, connection: Any, take: Any, parameters: dict[str, Any], target: Any, extra: dict[str, Any]
     ) -> Plan[int]:
@@ -537,7 +520,7 @@ class OutboxRelayCore:
         result = yield Call(connection.execute, (take, parameters))
         rows = result.all()
         if rows:
-            yield Call(connection.execute, (target, [{**_values(row), **extra} for row in rows]))
+            yield Call(connection.execute, (target, [self.values(row, **extra) for row in rows]))
         return len(rows)
 
     # -------------------------------------------------------------------------------- claim
@@ -558,19 +541,20 @@ class OutboxRelayCore:
     def _deliver(
         self, connection: Any, *, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int
     ) -> Plan[DeliveryResult]:
+        # the rows as they are once this attempt is counted
         taken = yield from self.due_messages.take(connection, limit)
         now = utcnow()
-        max_attempts = self.policy.max_attempts
-        exhausted = [row for row in taken if row[ATTEMPTS] >= max_attempts]
+        max_attempts, attempts = self.policy.max_attempts, self.attempts
+        exhausted = [row for row in taken if row[attempts] > max_attempts]
         if exhausted:
             extra = {"hx_error": self.exhausted_error, **self._clock(now)}
-            yield Call(
-                connection.execute, (self.bury_statement, [{**_values(row), **extra} for row in exhausted])
-            )
-        live = [row for row in taken if row[ATTEMPTS] < max_attempts] if exhausted else taken
+            buried = [self.values(row, attempts=row[attempts] - 1, **extra) for row in exhausted]
+            yield Call(connection.execute, (self.bury_statement, buried))
+        live = [row for row in taken if row[attempts] <= max_attempts] if exhausted else taken
         if not live:
             return DeliveryResult(0, 0, 0, 0)
-        messages = [message_from_row(row, attempt=1) for row in live]  # already in delivery order
+        read = self.due_messages.read
+        messages = [read(row) for row in live]  # already in delivery order
         error: Exception | None = None
         try:
             results = yield Call(publish, (messages,))
@@ -579,23 +563,23 @@ class OutboxRelayCore:
             error = exc
             outcome = publisher_raised(messages, exc)
         if outcome.failed or self.archive_statement is not None:
-            rows = {row[0]: _attempted(row) for row in live}  # only when a row must be written again
+            rows = {row[0]: row for row in live}  # only when a row must be written again
         else:
             return DeliveryResult(len(messages), len(outcome.published), 0, 0, error)
         if self.archive_statement is not None and outcome.published:
-            archived = [{**_values(rows[id]), **self._clock(now)} for id in outcome.published]
+            archived = [self.values(rows[id], **self._clock(now)) for id in outcome.published]
             yield Call(connection.execute, (self.archive_statement, archived))
         retried, dead_lettered = yield from self._settle_failures(connection, rows, outcome, now)
         return DeliveryResult(len(messages), len(outcome.published), retried, dead_lettered, error)
 
     def _settle_failures(
-        self, connection: Any, rows: dict[uuid.UUID, tuple[Any, ...]], outcome: Outcome, now: dt.datetime
+        self, connection: Any, rows: dict[uuid.UUID, Sequence[Any]], outcome: Outcome, now: dt.datetime
     ) -> Plan[tuple[int, int]]:
         """Put failed messages back after their backoff, or bury those at the attempt limit."""
         again: list[dict[str, Any]] = []
         buried: list[dict[str, Any]] = []
         for message, error in outcome.failed:
-            values = {**_values(rows[message.id]), "last_error": stored_error(error)}
+            values = self.values(rows[message.id], last_error=stored_error(error))
             if message.attempts >= self.policy.max_attempts or message.id in outcome.permanent:
                 buried.append({**values, "hx_error": values["last_error"], **self._clock(now)})
             else:
@@ -707,7 +691,7 @@ class OutboxRelayCore:
 
     def _dead_letters(self, connection: Any, *, limit: int) -> Plan[list[DeadLetter]]:
         result = yield Call(connection.execute, (self.dead_letters_statement, {"hx_limit": limit}))
-        return [DeadLetter(message_from_row(row), row[11], row[12]) for row in result.all()]
+        return self.dead_letter_mapping.from_rows(result.all())
 
     def requeue(self, ids: Iterable[uuid.UUID] | None) -> Plan[int]:
         """Plan: move dead letters back to the outbox (available now, zero attempts, same key order)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any, Final
 
 import attrs
@@ -9,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ColumnElement,
     Index,
     Integer,
     LargeBinary,
@@ -19,13 +22,22 @@ from sqlalchemy import (
     Uuid,
 )
 
-from hexalchemy.ports import ConfigError
+from hexalchemy.ports import ColumnOptions, ConfigError, DeadLetter, EntitySpec, OutboxMessage
 from hexalchemy.rules.outbox_messages import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
 from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
+from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["DEFAULT_PREFIX", "MESSAGE_COLUMNS", "OutboxTables", "outbox_tables"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "MESSAGE_COLUMNS",
+    "MESSAGE_SPEC",
+    "OutboxMappings",
+    "OutboxTables",
+    "outbox_mappings",
+    "outbox_tables",
+]
 
 DEFAULT_PREFIX: Final = "hexalchemy_outbox"
 """The prefix of the outbox table names when none is given."""
@@ -44,6 +56,24 @@ MESSAGE_COLUMNS: Final = (
     "last_error",
 )
 """The columns that every outbox table (messages, dead letters, archive) has."""
+
+_KEY = ColumnOptions(max_length=MAX_KEY_LENGTH)
+MESSAGE_SPEC: Final = EntitySpec(
+    OutboxMessage,
+    key="id",
+    key_type=uuid.UUID,
+    columns={
+        "topic": ColumnOptions(max_length=MAX_TOPIC_LENGTH),
+        "ordering_key": _KEY,
+        "idempotency_key": _KEY,
+        "headers": ColumnOptions(json=True),  # a str -> str mapping, kept as the JSON object it is
+    },
+)
+""":class:`~hexalchemy.ports.OutboxMessage` as hexalchemy's mapping sees it: the columns' limits, headers as JSON."""
+
+BOOKKEEPING: Final = ("key_sequence", "lease_token", "lease_expires_at")
+"""The messages table's columns that :class:`~hexalchemy.ports.OutboxMessage` does not map: the writer numbers
+``key_sequence``, the relay store keeps the lease. ``Schema.map(..., unmapped=BOOKKEEPING)``."""
 
 _NAME_SUFFIXES: Final = (
     "_messages",
@@ -77,6 +107,36 @@ class OutboxTables:
     sequences: Table
     dead_letters: Table
     archive: Table | None = None
+
+
+@attrs.frozen
+class OutboxMappings:
+    """How the outbox's rows convert: hexalchemy's own generated mapping, as for users' aggregates.
+
+    - ``messages``: :class:`~hexalchemy.ports.OutboxMessage` on the messages table
+      (:data:`MESSAGE_SPEC`, the :data:`BOOKKEEPING` columns unmapped). The writer's rows
+      come from its ``to_row_trusted`` (the writer validated the messages with stricter rules
+      first), the relay store's messages from its ``from_row`` (or a ``row_reader`` on a
+      driver's raw rows).
+    - ``dead_letters``: :class:`~hexalchemy.ports.DeadLetter` from rows of
+      ``dead_letter_columns`` (the dead letters table's columns, labelled as the row mapping
+      names them: ``message_id``, ..., ``error``, ``failed_at``).
+    """
+
+    messages: TableMapping[OutboxMessage, uuid.UUID]
+    dead_letters: RowMapping[DeadLetter]
+    dead_letter_columns: tuple[ColumnElement[Any], ...]
+
+
+@functools.cache
+def outbox_mappings(tables: OutboxTables) -> OutboxMappings:
+    """Build (once per :class:`OutboxTables`) the mappings of the outbox's rows; ``MappingError`` if the tables do not fit."""
+    schema = Schema(metadata=tables.messages.metadata)
+    messages = schema.map(MESSAGE_SPEC, table=tables.messages, unmapped=BOOKKEEPING)
+    dead_letters = schema.row_mapping(DeadLetter)
+    table = tables.dead_letters
+    columns = tuple(table.c[leaf.path[-1]].label(leaf.column_name) for leaf in dead_letters.leaves)
+    return OutboxMappings(messages, dead_letters, columns)
 
 
 def _message_columns() -> list[Column[Any]]:
@@ -168,4 +228,6 @@ def outbox_tables(
             comment="hexalchemy transactional outbox: delivered messages",
         )
         Index(f"{prefix}_archive_acknowledged", archive_table.c.acknowledged_at)
-    return OutboxTables(messages, sequences, dead_letters, archive_table)
+    tables = OutboxTables(messages, sequences, dead_letters, archive_table)
+    outbox_mappings(tables)  # built here, at composition time: a mismatch fails now, not at the first call
+    return tables

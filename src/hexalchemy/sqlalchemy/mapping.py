@@ -32,6 +32,7 @@ from sqlalchemy import (
     Double,
     Float,
     Integer,
+    LargeBinary,
     Numeric,
     Select,
     String,
@@ -61,6 +62,7 @@ from hexalchemy.rules import (
     json_problem,
     json_rule,
     json_suspect,
+    json_value_rule,
     rule_for,
     value_object_rule,
 )
@@ -73,7 +75,7 @@ __all__ = ["MAX_CHANGE_MASKS", "ChangedColumns", "Leaf", "RowMapping", "TableMap
 T = TypeVar("T")
 K = TypeVar("K")
 
-LeafKind = Literal["plain", "datetime", "enum", "hook"]
+LeafKind = Literal["plain", "datetime", "enum", "hook", "json"]
 
 _PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
     str: String,
@@ -83,6 +85,7 @@ _PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
     Decimal: ExactDecimal,
     uuid.UUID: Uuid,
     dt.date: Date,
+    bytes: LargeBinary,
 }
 _COLLECTION_ORIGINS: frozenset[object] = frozenset(
     {
@@ -189,8 +192,9 @@ class _Planner:
             tp, is_optional = split_optional(hints[field.name])
             tp = strip_newtype(tp)
             nullable = optional or is_optional
-            if attrs.has(tp) and tp not in self.custom_types:
-                if dotted in self.options:
+            declared = self.options.get(dotted)
+            if attrs.has(tp) and tp not in self.custom_types and not (declared and declared.json):
+                if declared is not None:
                     raise MappingError(
                         self.root,
                         "column options apply to a field stored in one column, not a value object",
@@ -218,6 +222,9 @@ class _Planner:
         options = self.options.get(dotted)
         # The rule checks the options fit the type (MappingError otherwise); the SQL types use them.
         rule_for(self.root, dotted, tp, options, optional=optional)
+        if options is not None and options.json:
+            optional = optional or type(None) in typing.get_args(tp)
+            return Leaf(path, column_name, "json", tp, nullable or optional, json_type(), optional, options)
         if tp in self.custom_types:
             return Leaf(path, column_name, "hook", tp, nullable, self.custom_types[tp], optional, options)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -255,6 +262,8 @@ class _Planner:
     def _json_problem(self, tp: Any) -> str | None:
         tp, _ = split_optional(tp)
         tp = strip_newtype(tp)
+        if tp is bytes:
+            return "JSON has no bytes (store them in a bytes field of their own)"
         if tp in _PLAIN_TYPES or tp is dt.datetime or tp in self.custom_types:
             return None
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -324,6 +333,8 @@ class _Generator:
         self.aware_leaves: set[tuple[str, ...]] = set()
         self.storage_types: dict[tuple[str, ...], TypeEngine[Any]] = {}  # the table's, where it has one
         self._checks = 0
+        self.checking = True
+        """False: write no rule checks (the values are in stored form, checked elsewhere)."""
 
     # --- writing: object -> values -------------------------------------------------------
     # Every value is checked by the rule of its field (hexalchemy.rules), bound into the
@@ -337,6 +348,8 @@ class _Generator:
 
     def write_check(self, rule: ValueRule, field: str, var: str, lines: list[str], indent: str) -> None:
         """Write ``var = <rule applied to var>``, naming ``field`` when it refuses."""
+        if not self.checking:
+            return
         suffix = str(self._checks)
         self._checks += 1
         self.globals[f"c{suffix}"] = bind_rule(rule, self.root.cls, field)
@@ -380,6 +393,19 @@ class _Generator:
         index = self.leaf_index[leaf.path]
         var = f"v{index}"
         lines.append(f"{indent}{var} = {access}")
+        if leaf.kind == "json":  # a JSON value as it is: checked by the JSON rule, stored unchanged
+            if not self.checking:
+                return
+            self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
+            lines.append(f"{indent}if {var} is not None:")
+            lines.append(f"{indent}    if _json_suspect({var}):")
+            lines.append(f"{indent}        j{index}({var}, {var})")
+            if not leaf.optional:
+                lines.append(f"{indent}else:")
+                self.write_check(
+                    json_value_rule(optional=False), leaf.dotted_path, var, lines, indent + "    "
+                )
+            return
         if leaf.kind == "hook":
             self._write_hook_leaf(leaf, index, var, lines, indent)
             return
@@ -407,6 +433,9 @@ class _Generator:
             self.root.cls, leaf.dotted_path, leaf.python_type, self.converter
         )
         lines.append(f"{indent}if {var} is not None:")
+        if not self.checking:
+            lines.append(f"{indent}    {var} = u{index}({var})")
+            return
         lines.append(f"{indent}    w{index} = u{index}({var})")
         storage = _storage_rule(self.storage_types.get(leaf.path, leaf.column_type))
         if storage is None:  # JSON: what the converter made must be plain JSON too
@@ -569,6 +598,8 @@ def _frozen(cls: type[object]) -> bool:
 def _comparable(node: Leaf | _Node) -> bool:
     """Whether a field holding ``node`` cannot change in place: an immutable leaf, or a frozen value object of such."""
     if isinstance(node, Leaf):
+        if node.kind == "json":  # any JSON value, lists and dicts included: it may change in place
+            return False
         return node.kind != "hook" or _immutable(node.python_type)
     return _frozen(node.cls) and all(_comparable(child) for _, _, child in node.children)
 
@@ -776,6 +807,9 @@ class TableMapping(Generic[T, K]):
 
     Public for hand-written queries: ``columns`` (in mapping order) with ``select()``,
     ``from_row`` for rows of ``select()``, and ``to_row`` for the column values of an object.
+    ``from_row`` reads the first ``len(columns)`` values of a row: a query may select more
+    columns after them. ``unmapped`` names the table's columns the class does not map (see
+    :meth:`~hexalchemy.sqlalchemy.Schema.map`).
     """
 
     def __init__(
@@ -786,6 +820,7 @@ class TableMapping(Generic[T, K]):
         converter: cattrs.Converter,
         custom_types: Mapping[Any, TypeEngine[Any]],
         derived: bool,
+        unmapped: collections.abc.Iterable[str] = (),
     ) -> None:
         cls = spec.cls
         planner = _Planner(cls, converter, custom_types, spec.column_options)
@@ -795,7 +830,10 @@ class TableMapping(Generic[T, K]):
         self.table = table
         self.converter = converter
         self.leaves: tuple[Leaf, ...] = tuple(leaves)
-        self.columns: tuple[Column[Any], ...] = tuple(_match_columns(cls, table, leaves, derived))
+        self.unmapped: tuple[Column[Any], ...] = _unmapped_columns(cls, table, unmapped)
+        self.columns: tuple[Column[Any], ...] = tuple(
+            _match_columns(cls, table, leaves, derived, {column.name for column in self.unmapped})
+        )
         by_path = {leaf.path: column for leaf, column in zip(leaves, self.columns, strict=True)}
         by_leaf = {leaf.path: leaf for leaf in leaves}
         self.key_columns: tuple[Column[Any], ...] = tuple(by_path[(name,)] for name in spec.key_fields)
@@ -811,11 +849,15 @@ class TableMapping(Generic[T, K]):
         generator.storage_types = {
             leaf.path: column.type for leaf, column in zip(leaves, self.columns, strict=True)
         }
-        generator.aware_leaves = {
+        self._root = root
+        self._custom_types = custom_types
+        self._storage_types = generator.storage_types
+        self._aware_leaves = {
             leaf.path
             for leaf, column in zip(leaves, self.columns, strict=True)
             if leaf.kind == "datetime" and not isinstance(column.type, UtcDateTime)
         }
+        generator.aware_leaves = self._aware_leaves
         write = generator.write_lines()
         values = ", ".join(f"v{index}" for index in range(len(leaves)))
         row = ", ".join(f"{key!r}: v{index}" for index, key in enumerate(self.column_keys))
@@ -833,6 +875,18 @@ class TableMapping(Generic[T, K]):
         self.from_row: Callable[[Sequence[Any]], T] = compile_function(
             "from_row", from_row_source, generator.globals, f"{label}.from_row"
         )
+        generator.checking = False
+        trusted_source = (
+            "def to_row_trusted(o):\n" + "\n".join(generator.write_lines()) + f"\n    return {{{row}}}\n"
+        )
+        generator.checking = True
+        self.to_row_trusted: Callable[[T], dict[str, Any]] = compile_function(
+            "to_row_trusted", trusted_source, generator.globals, f"{label}.to_row_trusted"
+        )
+        """:attr:`to_row` without the value rules, for objects already checked by rules at least as strict
+        and in stored form (datetimes in UTC...): enums still become their values, registered types and
+        collections are still unstructured. A wrong value gets to the database unchecked: use it only
+        behind such a validation (the outbox writer's, for its messages)."""
         key_source = _write_key_checks(generator, spec, [by_leaf[(name,)] for name in spec.key_fields])
         self.check_key: Callable[[K], K] = compile_function(
             "check_key", key_source, generator.globals, f"{label}.check_key"
@@ -840,7 +894,9 @@ class TableMapping(Generic[T, K]):
         self.check_keys: Callable[[collections.abc.Iterable[K]], list[K]] = compile_function(
             "check_keys", key_source, generator.globals, f"{label}.check_keys"
         )
-        self.source = "\n".join([to_row_source, to_values_source, from_row_source, key_source])
+        self.source = "\n".join(
+            [to_row_source, to_values_source, from_row_source, trusted_source, key_source]
+        )
         self.with_version: Callable[[T, int], T] = _with_version_function(spec)
         self._generator = generator
         self._groups = _change_groups(root, spec, generator.leaf_index)
@@ -896,6 +952,39 @@ class TableMapping(Generic[T, K]):
         """Convert many rows of :meth:`select` (``InvalidArgumentError`` for something else than such rows)."""
         return _converted(self.from_row, rows, self.spec.cls)
 
+    def row_reader(self, processors: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], T]:
+        """Generate :attr:`from_row` for rows whose values still need converting, such as a driver's raw rows.
+
+        ``processors[i]`` (None: nothing to do) turns the row's i-th value into what
+        :attr:`from_row` expects, for example a column type's result processor. They are
+        called in the generated function itself, each once per row, with no intermediate
+        row; values after ``len(processors)`` are ignored. Built once per caller and kept.
+        """
+        given = list(check_iterable("processors", processors))
+        if len(given) != len(self.columns) or not all(p is None or callable(p) for p in given):
+            raise InvalidArgumentError(
+                "processors",
+                processors,
+                f"must hold a callable or None per mapped column ({len(self.columns)})",
+            )
+        processors = typing.cast(list[Callable[[Any], Any] | None], given)
+        generator = _Generator(self._root, self.leaves, self.column_keys, self.converter, self._custom_types)
+        generator.storage_types = self._storage_types
+        generator.aware_leaves = self._aware_leaves
+        prelude = []
+        for index, processor in enumerate(processors):
+            if processor is not None:
+                generator.globals[f"q{index}"] = processor
+                prelude.append(f"    a{index} = q{index}(r[{index}])\n")
+        expression = generator.read_expression(
+            lambda index, _: f"a{index}" if processors[index] is not None else f"r[{index}]"
+        )
+        source = f"def read_row(r):\n{''.join(prelude)}    return {expression}\n"
+        reader: Callable[[Sequence[Any]], T] = compile_function(
+            "read_row", source, generator.globals, f"{self.spec.cls.__qualname__}.read_row"
+        )
+        return reader
+
     def __repr__(self) -> str:
         return f"TableMapping({self.spec.cls.__qualname__} -> {self.table.name})"
 
@@ -937,8 +1026,29 @@ def _check_unique_names(cls: type[object], leaves: Sequence[Leaf]) -> None:
         seen[leaf.column_name] = leaf
 
 
+def _unmapped_columns(
+    cls: type[object], table: Table, names: collections.abc.Iterable[str]
+) -> tuple[Column[Any], ...]:
+    """The columns ``names`` of ``table``, which the class does not map; ``MappingError`` for a name that is no column."""
+    if isinstance(names, str):
+        raise MappingError(cls, f"unmapped must be a collection of column names, not the str {names!r}")
+    columns = []
+    for name in check_iterable("unmapped", names):
+        if not isinstance(name, str) or name not in table.c:
+            raise MappingError(cls, f"unmapped names {name!r}, which is no column of table {table.name!r}")
+        column = table.c[name]
+        if column.primary_key:
+            raise MappingError(cls, "a primary key column cannot be left unmapped", column=column.name)
+        columns.append(column)
+    return tuple(columns)
+
+
 def _match_columns(
-    cls: type[object], table: Table, leaves: Sequence[Leaf], derived: bool
+    cls: type[object],
+    table: Table,
+    leaves: Sequence[Leaf],
+    derived: bool,
+    unmapped: collections.abc.Set[str] = frozenset(),
 ) -> list[Column[Any]]:
     _check_unique_names(cls, leaves)
     by_name = {column.name: column for column in table.columns}
@@ -956,13 +1066,22 @@ def _match_columns(
                 field=leaf.dotted_path,
                 column=leaf.column_name,
             )
+        if column.name in unmapped:
+            raise MappingError(
+                cls, "the column is declared unmapped but a field maps it", field=leaf.dotted_path
+            )
         if not derived:
             _check_column_type(cls, leaf, column)
             _check_column_limits(cls, leaf, column)
         matched.append(column)
     mapped = {id(column) for column in matched}
     for column in table.columns:
-        if id(column) not in mapped and column.server_default is None and column.default is None:
+        if (
+            id(column) not in mapped
+            and column.name not in unmapped
+            and column.server_default is None
+            and column.default is None
+        ):
             raise MappingError(
                 cls,
                 f"column of table {table.name!r} has no field and no default",
@@ -998,6 +1117,8 @@ def _check_version_column(cls: type[object], field: str, column: Column[Any]) ->
 
 
 def _expected_storage_type(leaf: Leaf) -> Any:
+    if leaf.kind == "json":
+        return "json"
     if leaf.kind == "enum":
         first = next(iter(leaf.python_type)).value
         return type(first)
@@ -1015,7 +1136,7 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
             return
         raise MappingError(
             cls,
-            f"a collection field needs a JSON column, not {column.type!r}",
+            f"a collection or json=True field needs a JSON column, not {column.type!r}",
             field=leaf.dotted_path,
             column=column.name,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -70,11 +70,24 @@ class Schema:
             self.converter.register_structure_hook(python_type, lambda value, _: convert(value))
         self._column_types[python_type] = column_type
 
-    def map(self, spec: EntitySpec[T, K], *, table: str | Table | FromClause) -> TableMapping[T, K]:
+    def map(
+        self,
+        spec: EntitySpec[T, K],
+        *,
+        table: str | Table | FromClause,
+        unmapped: Iterable[str] = (),
+    ) -> TableMapping[T, K]:
         """Build the mapping of ``spec``'s class onto a table; raise ``MappingError`` on any mismatch.
 
         With a name, the table is derived from the class and added to ``metadata``. With a
         ``Table``, it is checked against the class.
+
+        ``unmapped`` names columns of a given ``Table`` that the class does not map, which
+        otherwise are a ``MappingError`` unless they have a default: bookkeeping your own
+        statements maintain (a lease, a sequence number, a timestamp of a move). ``to_row``
+        leaves them out (an ``INSERT`` of its rows gives them their default or NULL, or
+        whatever the statement's own ``.values(...)`` says) and ``from_row`` does not read
+        them. A primary key column cannot be unmapped.
         """
         check_instance("spec", spec, EntitySpec)
         if isinstance(table, str | Table):
@@ -82,6 +95,8 @@ class Schema:
         if spec.cls in self._mappings:
             raise MappingError(spec.cls, f"already mapped to table {self._mappings[spec.cls].table.name!r}")
         if isinstance(table, str):
+            if unmapped:
+                raise MappingError(spec.cls, "unmapped applies to a Table you wrote, not a derived one")
             if table in self.metadata.tables:
                 raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
             columns = _derive_columns(spec, self.converter, self._column_types)
@@ -107,7 +122,12 @@ class Schema:
                     "Schema(metadata=that_metadata) so one MetaData holds every table",
                 )
             mapping = TableMapping(
-                spec, table, converter=self.converter, custom_types=self._column_types, derived=False
+                spec,
+                table,
+                converter=self.converter,
+                custom_types=self._column_types,
+                derived=False,
+                unmapped=unmapped,
             )
         self._mappings[spec.cls] = mapping
         return mapping

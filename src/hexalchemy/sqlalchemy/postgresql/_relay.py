@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -29,11 +29,11 @@ from sqlalchemy import (
     update,
 )
 
-from hexalchemy.ports import Lease
+from hexalchemy.ports import Lease, OutboxMessage
 from hexalchemy.sqlalchemy._operations import Plan
-from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, message_from_row, utcnow
+from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, utcnow
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS
-from hexalchemy.sqlalchemy._precompiled import utc
+from hexalchemy.sqlalchemy._precompiled import statement_reader, utc
 from hexalchemy.sqlalchemy.postgresql._driver import RelayConnection
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -96,6 +96,7 @@ class LockingDueMessages:
             )
             .cte("buried")
         )
+        # the columns of core.stored: its mapped ones, which the mapping's reader converts, first
         returned = [due.c.available_at if c.key == "available_at" else c for c in core.columns]
         leased = (
             update(m)
@@ -107,16 +108,23 @@ class LockingDueMessages:
         )
         # Sorted by the server, which has the rows at hand: the lease holds them in delivery order.
         self.claim_statement: Any = select(
-            *[leased.c[name] for name in (*MESSAGE_COLUMNS, "lease_expires_at")]
+            *[leased.c[name] for name in (*core.stored, "lease_expires_at")]
         ).order_by(leased.c.available_at, leased.c.id)
         self.claim_due = backend.prepare(self.claim_statement, core.dialect)
         deliverable = backend.materialized(core.due("id", lock=True).cte("deliverable"))
         taken = delete(m).where(m.c.id == deliverable.c.id).returning(*core.columns).cte("taken")
         # Sorted by the server, which has the rows at hand: the relay publishes them as they come.
-        self.take_statement: Any = select(*[taken.c[name] for name in MESSAGE_COLUMNS]).order_by(
-            taken.c.available_at, taken.c.id
-        )
+        # the rows as they are once this attempt is counted
+        self.take_statement: Any = select(
+            *[
+                (taken.c.attempts + 1).label("attempts") if name == "attempts" else taken.c[name]
+                for name in core.stored
+            ]
+        ).order_by(taken.c.available_at, taken.c.id)
         self.take_due = backend.prepare(self.take_statement, core.dialect)
+        # Rows read on the psycopg cursor come with their times in the session's time zone:
+        # the mapping's generated reader puts them in UTC, as UtcDateTime does on SQLAlchemy's path.
+        self.read: Callable[[Sequence[Any]], OutboxMessage] = statement_reader(core.mapping)
 
     def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
         """Plan: one statement: pick and lock due rows (skipping locked ones), bury or lease them."""
@@ -129,10 +137,11 @@ class LockingDueMessages:
             "hx_lease": lease_for,
         }
         rows = yield from self.claim_due.run(RelayConnection(connection), parameters)
-        messages = [message_from_row(row) for row in rows]  # already in delivery order
+        read = self.read
+        messages = [read(row) for row in rows]  # already in delivery order
         # The database's expiry (now() is the start of this transaction); Python's clock only
         # for an empty lease, which holds nothing.
-        expires_at = utc(rows[0][len(MESSAGE_COLUMNS)]) if rows else utcnow() + lease_for
+        expires_at = utc(rows[0][len(core.stored)]) if rows else utcnow() + lease_for
         return Lease(token, expires_at, tuple(messages))
 
     def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
