@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
-from hexalchemy.testing.contracts import AsyncHarness, Harness
+from hexalchemy.testing.contracts import AsyncHarness, AsyncQueryHarness, Harness, QueryHarness
 from tests.contracts._async.harness import AsyncMemoryHarness, AsyncSqlHarness
 from tests.contracts._sync.harness import MemoryHarness, SqlHarness
 from tests.contracts.schema import SCHEMA
@@ -147,4 +147,11 @@ def _static_checks(
     memory: MemoryHarness, async_memory: AsyncMemoryHarness, sql: SqlHarness, async_sql: AsyncSqlHarness
 ) -> tuple[Harness, AsyncHarness, Harness, AsyncHarness]:
     """Never called: mypy checks here that every harness implements its protocol."""
+    return memory, async_memory, sql, async_sql
+
+
+def _static_query_checks(
+    memory: MemoryHarness, async_memory: AsyncMemoryHarness, sql: SqlHarness, async_sql: AsyncSqlHarness
+) -> tuple[QueryHarness, AsyncQueryHarness, QueryHarness, AsyncQueryHarness]:
+    """Never called: mypy checks here that every harness implements the query contract's protocol."""
     return memory, async_memory, sql, async_sql

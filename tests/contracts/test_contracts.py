@@ -13,12 +13,16 @@ import pytest
 from hexalchemy.testing.contracts import (
     AsyncConcurrencyContract,
     AsyncHarness,
+    AsyncQueryContract,
+    AsyncQueryHarness,
     AsyncRepositoryContract,
     AsyncRoundTripContract,
     AsyncTransactionContract,
     AsyncValueContract,
     ConcurrencyContract,
     Harness,
+    QueryContract,
+    QueryHarness,
     RepositoryContract,
     RoundTripContract,
     TransactionContract,
@@ -94,4 +98,26 @@ class TestValues(_EveryBackend, ValueContract):
 
 
 class TestAsyncValues(_EveryAsyncBackend, AsyncValueContract):
+    pass
+
+
+class _EveryQueryBackend:
+    @pytest.fixture(params=BACKENDS)
+    def harness(self, request: pytest.FixtureRequest) -> QueryHarness:
+        harness: QueryHarness = request.getfixturevalue(f"{request.param}_harness")
+        return harness
+
+
+class _EveryAsyncQueryBackend:
+    @pytest.fixture(params=BACKENDS)
+    def harness(self, request: pytest.FixtureRequest) -> AsyncQueryHarness:
+        harness: AsyncQueryHarness = request.getfixturevalue(f"async_{request.param}_harness")
+        return harness
+
+
+class TestQueries(_EveryQueryBackend, QueryContract):
+    pass
+
+
+class TestAsyncQueries(_EveryAsyncQueryBackend, AsyncQueryContract):
     pass

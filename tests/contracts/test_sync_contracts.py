@@ -15,6 +15,7 @@ from hexalchemy.testing.contracts import (
     AgentStoreContract,
     ConcurrencyContract,
     OutboxContract,
+    QueryContract,
     RepositoryContract,
     RoundTripContract,
     TransactionContract,
@@ -29,6 +30,7 @@ SYNC_CONTRACTS: list[type[Any]] = [
     ValueContract,
     OutboxContract,
     AgentStoreContract,
+    QueryContract,
 ]
 
 

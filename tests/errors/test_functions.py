@@ -37,6 +37,7 @@ from hexalchemy.retry import RetryPolicy
 from hexalchemy.rules import (
     OutboxPolicy,
     default_route,
+    field_ref,
     new_agent_state,
     new_evidence,
     new_message,
@@ -106,6 +107,7 @@ PROBED_HERE: Final = frozenset(
         "RowMapping",
         "TableMapping",
         "EntitySpec",
+        "FieldRef",
     }
 )
 """Classes probed below (constructor and methods, see :func:`_subjects`)."""
@@ -122,6 +124,8 @@ NOT_PROBED: Final = {
     "AsyncSqlAlchemyInbox": "as SqlAlchemyInbox",
     "InMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
+    "QueryRules": "an entity's query rules, for adapters: check_query and check_condition_of are probed through "
+    "every repository's find, count, page, stream and delete_where (test_adapters.py); the rest take what they return",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }
@@ -245,6 +249,7 @@ class FunctionWorld(SyncWorld):
                 transactional=False,
                 members=lambda: public_methods(self.mapping),
             ),
+            Subject("FieldRef", field_ref(Item, lambda item: item.name), goods, transactional=False),
             Subject(
                 "EntitySpec",
                 ITEMS,
@@ -346,6 +351,11 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "environ": lambda: {"HEXALCHEMY_DATABASE_URL": "sqlite:///:memory:"},
         "from_env.prefix": lambda: "HEXALCHEMY_",
         "cls": lambda: Item,
+        "entity": lambda: Item,
+        "path": lambda: lambda item: item.name,
+        "__init__.field": lambda: field_ref(Item, lambda item: item.name).field,
+        "values": lambda: ["x"],
+        "startswith.prefix": lambda: "x",
         "spec": lambda: NOTES,
         "aggregate": lambda: Item(1, "x"),
         "messages.events": lambda: [],

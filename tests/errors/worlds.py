@@ -36,9 +36,10 @@ from hexalchemy.ports import (
     EntitySpec,
     EvidenceKind,
     PublishResult,
+    Query,
     SignalKind,
 )
-from hexalchemy.rules import OutboxPolicy, new_agent_state, new_evidence, new_signal
+from hexalchemy.rules import OutboxPolicy, field_ref, new_agent_state, new_evidence, new_signal
 from hexalchemy.sqlalchemy import (
     AsyncPostgresNotifyWakeUp,
     AsyncSqlAlchemyAgentStateStore,
@@ -89,6 +90,8 @@ from tests.errors.samples import AGENT, ITEMS, LONG, MANIFEST, NOTES, Item, Note
 
 __all__ = ["Item", "Note", "build_world"]
 
+ITEM_NAME: Final = field_ref(Item, lambda item: item.name)
+
 _ids = itertools.count(1000)
 
 
@@ -133,6 +136,12 @@ def _goods(world: Any, seeded: Seeded, *, is_async: bool) -> dict[str, Mapping[s
             "ids": lambda: [1, 2],
             "aggregate": lambda: Item(next(_ids), "item"),
             "aggregates": lambda: [Item(next(_ids), "item")],
+            "query": lambda: Query(Item, where=ITEM_NAME.eq("item"), order_by=[ITEM_NAME.asc()]),
+            "condition": lambda: ITEM_NAME.eq("no such item"),
+            "limit": lambda: 2,
+            "size": lambda: 2,
+            "after": lambda: None,
+            "chunk_size": lambda: 2,
             "__init__.spec": lambda: ITEMS,
             "__init__.mapping": lambda: world.items_mapping,
             "__init__.transactions": lambda: world.transactions,

@@ -49,7 +49,7 @@ from hexalchemy.ports.query import (
     Query,
     TextMatch,
 )
-from hexalchemy.rules.arguments import check_instance, check_int, check_positive_int
+from hexalchemy.rules.arguments import check_instance, check_int, check_list, check_positive_int
 from hexalchemy.rules.values import bind_rule, rule_for
 
 __all__ = [
@@ -179,7 +179,7 @@ class FieldRef(Generic[E, V_contra]):
 
     def in_(self, values: Iterable[V_contra]) -> Condition[E]:
         """The value is one of ``values`` (none of an empty list; a None among them matches a None value)."""
-        return OneOf(self.field, tuple(values))
+        return OneOf(self.field, tuple(check_list("values", values)))
 
     def is_none(self) -> Condition[E]:
         """The value (or a value object on its way) is None."""
@@ -574,8 +574,8 @@ def check_page_size(name: str, value: object) -> int:
     return check_positive_int(name, value, maximum=MAX_PAGE_SIZE)
 
 
-def check_find_limit(value: object) -> int | None:
+def check_find_limit(limit: object) -> int | None:
     """``find``'s limit: None, or an int from 0."""
-    if value is None:
+    if limit is None:
         return None
-    return check_int("limit", value, minimum=0, maximum=2**62)
+    return check_int("limit", limit, minimum=0, maximum=2**62)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from hexalchemy.ports import Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
@@ -21,7 +21,7 @@ K = TypeVar("K")
 
 
 class AsyncSqlAlchemyRepository(Generic[T, K]):
-    """A repository over SQLAlchemy Core; implements ``AsyncRepository[T, K]``, ``AsyncFinder[T]`` and ``AsyncBulkDeleter[T]``.
+    """A repository over SQLAlchemy Core; implements ``AsyncRepository[T, K]``, ``AsyncFinder[T]``, ``AsyncLister[T]`` and ``AsyncBulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
     aggregates with COPY (``None`` turns COPY off).
@@ -102,13 +102,18 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return await run_plan_async(self._queries.page(query, size, after))
 
-    async def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
 
-        On PostgreSQL the rows come through a server-side cursor of the transaction, so memory
-        stays bounded by the chunk; consume the stream inside that transaction.
+        The query and the transaction are checked at the call; the rows are read as the
+        iterator is consumed. On PostgreSQL they come through a server-side cursor of the
+        transaction, so memory stays bounded by the chunk; consume the stream inside that
+        transaction.
         """
         connection, statement, chunk_size = self._queries.stream_statement(query, chunk_size)
+        return self._stream(connection, statement, chunk_size)
+
+    async def _stream(self, connection: Any, statement: Any, chunk_size: int) -> AsyncIterator[T]:
         from_rows = self.mapping.from_rows
         try:
             result = await stream_rows_async(connection, statement, chunk_size)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from hexalchemy.ports import Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
@@ -23,7 +23,7 @@ K = TypeVar("K")
 
 
 class SqlAlchemyRepository(Generic[T, K]):
-    """A repository over SQLAlchemy Core; implements ``Repository[T, K]``, ``AsyncFinder[T]`` and ``AsyncBulkDeleter[T]``.
+    """A repository over SQLAlchemy Core; implements ``Repository[T, K]``, ``Finder[T]``, ``Lister[T]`` and ``BulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
     aggregates with COPY (``None`` turns COPY off).
@@ -107,10 +107,15 @@ class SqlAlchemyRepository(Generic[T, K]):
     def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
 
-        On PostgreSQL the rows come through a server-side cursor of the transaction, so memory
-        stays bounded by the chunk; consume the stream inside that transaction.
+        The query and the transaction are checked at the call; the rows are read as the
+        iterator is consumed. On PostgreSQL they come through a server-side cursor of the
+        transaction, so memory stays bounded by the chunk; consume the stream inside that
+        transaction.
         """
         connection, statement, chunk_size = self._queries.stream_statement(query, chunk_size)
+        return self._stream(connection, statement, chunk_size)
+
+    def _stream(self, connection: Any, statement: Any, chunk_size: int) -> Iterator[T]:
         from_rows = self.mapping.from_rows
         try:
             result = stream_rows(connection, statement, chunk_size)

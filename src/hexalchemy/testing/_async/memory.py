@@ -70,8 +70,8 @@ class AsyncInMemoryTransactionManager:
 class AsyncInMemoryRepository(Generic[T, K]):
     """A repository of aggregates ``T`` keyed by ``K``, kept in memory.
 
-    Implements :class:`~hexalchemy.ports.AsyncRepository`, :class:`~hexalchemy.ports.AsyncFinder`
-    and :class:`~hexalchemy.ports.AsyncBulkDeleter`; works inside the ambient transaction of
+    Implements :class:`~hexalchemy.ports.AsyncRepository`, :class:`~hexalchemy.ports.AsyncFinder`,
+    :class:`~hexalchemy.ports.AsyncLister` and :class:`~hexalchemy.ports.AsyncBulkDeleter`; works inside the ambient transaction of
     ``transactions`` and stores and returns deep copies.
     """
 
@@ -134,9 +134,12 @@ class AsyncInMemoryRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return self._core.page(query, size, after)
 
-    async def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
-        """Every aggregate matching ``query`` when the stream starts, in its order, copied ``chunk_size`` at a time."""
-        for chunk in self._core.stream_chunks(query, chunk_size):
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+        """Every aggregate matching ``query`` at the call, in its order, copied ``chunk_size`` at a time."""
+        return self._stream(self._core.stream_chunks(query, chunk_size))
+
+    async def _stream(self, chunks: list[list[T]]) -> AsyncIterator[T]:
+        for chunk in chunks:
             for aggregate in self._core.copies(chunk):
                 yield aggregate
 

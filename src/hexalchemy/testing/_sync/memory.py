@@ -77,8 +77,8 @@ class InMemoryTransactionManager:
 class InMemoryRepository(Generic[T, K]):
     """A repository of aggregates ``T`` keyed by ``K``, kept in memory.
 
-    Implements :class:`~hexalchemy.ports.Repository`, :class:`~hexalchemy.ports.AsyncFinder`
-    and :class:`~hexalchemy.ports.AsyncBulkDeleter`; works inside the ambient transaction of
+    Implements :class:`~hexalchemy.ports.Repository`, :class:`~hexalchemy.ports.Finder`,
+    :class:`~hexalchemy.ports.Lister` and :class:`~hexalchemy.ports.BulkDeleter`; works inside the ambient transaction of
     ``transactions`` and stores and returns deep copies.
     """
 
@@ -142,8 +142,11 @@ class InMemoryRepository(Generic[T, K]):
         return self._core.page(query, size, after)
 
     def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
-        """Every aggregate matching ``query`` when the stream starts, in its order, copied ``chunk_size`` at a time."""
-        for chunk in self._core.stream_chunks(query, chunk_size):
+        """Every aggregate matching ``query`` at the call, in its order, copied ``chunk_size`` at a time."""
+        return self._stream(self._core.stream_chunks(query, chunk_size))
+
+    def _stream(self, chunks: list[list[T]]) -> Iterator[T]:
+        for chunk in chunks:
             for aggregate in self._core.copies(chunk):
                 yield aggregate
 

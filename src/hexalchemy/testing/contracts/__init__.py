@@ -18,7 +18,8 @@ contracts) wired to an empty store::
         ...  # the same fixture
 
 Every contract takes its adapters from that one fixture, ``harness``: the repository,
-transaction, concurrency, round-trip and value contracts a :class:`Harness`, the outbox contracts
+transaction, concurrency, round-trip and value contracts a :class:`Harness`, the query
+contract a :class:`QueryHarness` (its repositories also implement the query ports), the outbox contracts
 an :class:`OutboxHarness` (:mod:`~.outbox`), the agent-store contracts an
 :class:`AgentHarness` (:mod:`~.agents`), each with its ``Async*`` twin. The harness serves
 the sample aggregates of :mod:`hexalchemy.testing.contracts.domain` (map every spec of
@@ -28,7 +29,7 @@ declare async fixtures with ``pytest_asyncio.fixture``); the round-trip contract
 Hypothesis. Both come with the ``testing`` extra.
 
 Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
-samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`,
+samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`, :mod:`~.queries`,
 :mod:`~.transactions`, :mod:`~.concurrency`, :mod:`~.roundtrip`, :mod:`~.values`,
 :mod:`~.outbox` and :mod:`~.agents` (the contracts). Every contract but the concurrency one
 (threads and tasks behave differently there) is written once, async, in ``_async``;
@@ -61,7 +62,14 @@ from hexalchemy.testing.contracts.domain import (
     Specimen,
     Tier,
 )
-from hexalchemy.testing.contracts.harness import AsyncHarness, Harness
+from hexalchemy.testing.contracts.harness import (
+    AsyncHarness,
+    AsyncQueryHarness,
+    AsyncQueryRepository,
+    Harness,
+    QueryHarness,
+    QueryRepository,
+)
 from hexalchemy.testing.contracts.inbox import (
     AsyncInboxContract,
     AsyncInboxHarness,
@@ -74,6 +82,7 @@ from hexalchemy.testing.contracts.outbox import (
     OutboxContract,
     OutboxHarness,
 )
+from hexalchemy.testing.contracts.queries import AsyncQueryContract, QueryContract
 from hexalchemy.testing.contracts.repository import AsyncRepositoryContract, RepositoryContract
 from hexalchemy.testing.contracts.roundtrip import AsyncRoundTripContract, RoundTripContract
 from hexalchemy.testing.contracts.transactions import AsyncTransactionContract, TransactionContract
@@ -96,6 +105,9 @@ __all__ = [
     "AsyncInboxHarness",
     "AsyncOutboxContract",
     "AsyncOutboxHarness",
+    "AsyncQueryContract",
+    "AsyncQueryHarness",
+    "AsyncQueryRepository",
     "AsyncRepositoryContract",
     "AsyncRoundTripContract",
     "AsyncTransactionContract",
@@ -112,6 +124,9 @@ __all__ = [
     "OutboxHarness",
     "Part",
     "Place",
+    "QueryContract",
+    "QueryHarness",
+    "QueryRepository",
     "RepositoryContract",
     "RoundTripContract",
     "Shade",

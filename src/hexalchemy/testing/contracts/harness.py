@@ -14,11 +14,21 @@ them, in the fixture) and the harness must serve the specs of
 take their own harnesses from the same fixture name: :class:`~.outbox.OutboxHarness` and
 :class:`~.agents.AgentHarness`.
 
+The query contract takes a :class:`QueryHarness` (:class:`AsyncQueryHarness`): the same,
+but its repositories also implement the query ports (:class:`QueryRepository`).
+
 :class:`AsyncHarness` is written in ``_async/harness.py``; ``make generate`` writes
 :class:`Harness` from it into ``_sync/harness.py``.
 """
 
-from hexalchemy.testing.contracts._async.harness import AsyncHarness
-from hexalchemy.testing.contracts._sync.harness import Harness
+from hexalchemy.testing.contracts._async.harness import AsyncHarness, AsyncQueryHarness, AsyncQueryRepository
+from hexalchemy.testing.contracts._sync.harness import Harness, QueryHarness, QueryRepository
 
-__all__ = ["AsyncHarness", "Harness"]
+__all__ = [
+    "AsyncHarness",
+    "AsyncQueryHarness",
+    "AsyncQueryRepository",
+    "Harness",
+    "QueryHarness",
+    "QueryRepository",
+]

@@ -2,14 +2,17 @@
 # src/hexalchemy/testing/contracts/_async/harness.py
 # The async contracts in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`Harness`, and :func:`seed`."""
+"""The harness of the repository, transaction, concurrency, round-trip and value contracts: :class:`Harness`, and :func:`seed`; the query contract's :class:`QueryHarness`."""
 
 from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
 from hexalchemy.ports import (
+    BulkDeleter,
     EntitySpec,
+    Finder,
+    Lister,
     Repository,
     TransactionManager,
 )
@@ -17,6 +20,7 @@ from hexalchemy.testing.contracts.domain import ACCOUNTS, Account
 
 T = TypeVar("T")
 K = TypeVar("K")
+K_contra = TypeVar("K_contra", contravariant=True)
 
 
 class Harness(Protocol):
@@ -50,3 +54,20 @@ def seed(harness: Harness, *accounts: Account) -> list[Account]:
     repository = harness.repository(ACCOUNTS)
     with harness.transactions.begin():
         return repository.save_all(accounts)
+
+
+class QueryRepository(Repository[T, K_contra], Finder[T], Lister[T], BulkDeleter[T], Protocol[T, K_contra]):
+    """A repository that also finds, lists and deletes by query: what the query contract tests."""
+
+
+class QueryHarness(Protocol):
+    """The adapters under test for the query contract, wired to an empty store (as :class:`Harness`)."""
+
+    @property
+    def transactions(self) -> TransactionManager:
+        """The transaction manager every repository of this harness uses."""
+        ...
+
+    def repository(self, spec: EntitySpec[T, K]) -> QueryRepository[T, K]:
+        """Return a repository of ``spec`` (one of the sample specs) that also implements the query ports."""
+        ...
