@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import attrs
 from redis import exceptions
 
 from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
@@ -25,7 +26,7 @@ from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_positive_int, describe_error
 from hexalchemy.rules.arguments import MAX_BIGINT, check_duration
 
-__all__ = ["DEFAULT_DEDUP_WINDOW", "DEFAULT_MAX_LENGTH", "SCRIPT", "RedisCore"]
+__all__ = ["DEFAULT_DEDUP_WINDOW", "DEFAULT_MAX_LENGTH", "SCRIPT", "RedisCore", "StreamEntry", "stream_entry"]
 
 SCRIPT: Final = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -130,3 +131,31 @@ class RedisCore:
     def lost(routed: Routed, error: BaseException) -> list[PublishResult]:
         """The batch's results when the pipeline as a whole failed: retryable unless Redis refused it."""
         return [*routed.failed, *all_failed(routed.messages, error, permanent=not is_retryable(error))]
+
+
+@attrs.frozen
+class StreamEntry:
+    """One entry a Redis Streams consumer read: where it is, and what the publisher wrote."""
+
+    stream: str
+    entry_id: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+def stream_entry(stream: str, entry_id: object, fields: object) -> StreamEntry:
+    """The entry of an ``XREADGROUP``/``XAUTOCLAIM`` reply, as the publisher wrote it (``payload``, ``headers``)."""
+    values: dict[Any, Any] = dict(fields) if isinstance(fields, dict) else {}
+    payload = values.get(b"payload", values.get("payload", b""))
+    raw = values.get(b"headers", values.get("headers", b"{}"))
+    try:
+        headers = json.loads(raw)
+    except (TypeError, ValueError):
+        headers = {}
+    identifier = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return StreamEntry(
+        stream,
+        identifier,
+        payload if isinstance(payload, bytes) else str(payload).encode(),
+        {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+    )

@@ -26,15 +26,17 @@ from typing import Final
 import nats
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._nats_core import MSG_ID_HEADER, headers_of, is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import describe_error
+from hexalchemy.rules import describe_error, message_id_of
 
-__all__ = ["DEFAULT_TIMEOUT", "MSG_ID_HEADER", "AsyncJetStreamPublisher", "is_retryable"]
+__all__ = ["DEFAULT_TIMEOUT", "MSG_ID_HEADER", "AsyncJetStreamPublisher", "handle_jetstream", "is_retryable"]
 
 logger: Final = logging.getLogger("hexalchemy.brokers.nats")
 
@@ -163,3 +165,24 @@ async def _log_error(error: Exception) -> None:
 
 def _failed(message: OutboxMessage, error: BaseException) -> PublishResult:
     return PublishResult(message.id, describe_error(error), permanent=not is_retryable(error))
+
+
+async def handle_jetstream(handler: AsyncInboxHandler[Msg], message: Msg) -> bool:
+    """Apply a JetStream message once through ``handler`` (inbox and effects in one transaction), then ack it (``ack_sync``).
+
+    The ack is sent only after the handler's transaction committed; a message with no
+    outbox message id (:data:`~hexalchemy.rules.routes.MESSAGE_ID_HEADER`, else a UUID in
+    ``Nats-Msg-Id``) is acknowledged and logged, never applied. Returns whether the effects
+    were applied now (False: a duplicate, or no id).
+    """
+    headers = message.headers or {}
+    message_id = message_id_of(headers) or message_id_of(
+        {"hexalchemy-message-id": headers.get(MSG_ID_HEADER)}
+    )
+    applied = False
+    if message_id is None:
+        logger.warning("a message on %s carries no message id: acknowledged, not applied", message.subject)
+    else:
+        applied = await handler.handle(message_id, message)
+    await message.ack_sync(timeout=DEFAULT_TIMEOUT)  # the server confirms it took the ack
+    return applied

@@ -20,19 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 
+from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._rabbitmq_core import is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import describe_error
+from hexalchemy.rules import describe_error, message_id_of
+from hexalchemy.rules.routes import MESSAGE_ID_HEADER
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncRabbitMQPublisher", "is_retryable"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncRabbitMQPublisher", "handle_rabbitmq", "is_retryable"]
+
+logger: Final = logging.getLogger("hexalchemy.brokers.rabbitmq")
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds a batch waits for its confirmations unless told otherwise."""
@@ -158,3 +163,27 @@ class AsyncRabbitMQPublisher:
         if self._owned and self._connection is not None and not self._connection.is_closed:
             await self._connection.close()
             self._connection = None
+
+
+async def handle_rabbitmq(
+    handler: AsyncInboxHandler[AbstractIncomingMessage], message: AbstractIncomingMessage
+) -> bool:
+    """Apply a RabbitMQ message once through ``handler`` (inbox and effects in one transaction), then ack it.
+
+    The ack is sent only after the handler's transaction committed (consume with
+    ``no_ack=False``); the outbox message id comes from the
+    :data:`~hexalchemy.rules.routes.MESSAGE_ID_HEADER` header, else the ``message_id``
+    property. A message with neither is acknowledged and logged, never applied. Returns
+    whether the effects were applied now (False: a duplicate, or no id).
+    """
+    headers = {str(k): v for k, v in (message.headers or {}).items()}
+    message_id = message_id_of(headers) or message_id_of({MESSAGE_ID_HEADER: message.message_id})
+    applied = False
+    if message_id is None:
+        logger.warning(
+            "a message from %s carries no message id: acknowledged, not applied", message.routing_key
+        )
+    else:
+        applied = await handler.handle(message_id, message)
+    await message.ack()
+    return applied

@@ -8,20 +8,35 @@
 Each batch is one pipeline of one ``EVALSHA`` per message, sent and answered in one round
 trip. The script adds the entry (``XADD``, with the ``MAXLEN`` trimming you set) only when
 the message's dedup key is absent, then keeps that key for ``dedup_window``: a message the
-relay publishes again (its acknowledgement was lost) is not added twice. See
+relay publishes again (its acknowledgement was lost) is not added twice. The consumers
+(:class:`RedisStreamConsumer`, :class:`AsyncRedisStreamConsumer`) read a consumer group
+and acknowledge an entry only after its inbox transaction committed. See
 ``docs/brokers.md``. The async publisher is written in ``_async/redis.py`` over
 ``redis.asyncio``; the sync one is generated from it, over ``redis.Redis``.
 """
 
 from hexalchemy.brokers._async.redis import AsyncRedisStreamPublisher
-from hexalchemy.brokers._redis_core import DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_LENGTH, SCRIPT, is_retryable
+from hexalchemy.brokers._async.redis_consumer import AsyncRedisStreamConsumer
+from hexalchemy.brokers._redis_core import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_MAX_LENGTH,
+    SCRIPT,
+    StreamEntry,
+    is_retryable,
+    stream_entry,
+)
 from hexalchemy.brokers._sync.redis import RedisStreamPublisher
+from hexalchemy.brokers._sync.redis_consumer import RedisStreamConsumer
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
     "DEFAULT_MAX_LENGTH",
     "SCRIPT",
+    "AsyncRedisStreamConsumer",
     "AsyncRedisStreamPublisher",
+    "RedisStreamConsumer",
     "RedisStreamPublisher",
+    "StreamEntry",
     "is_retryable",
+    "stream_entry",
 ]
