@@ -151,34 +151,56 @@ class Schema:
         return tuple(self._mappings.values())
 
     def create_all(self, engine: Engine) -> None:
-        """Create every table that does not exist yet.
+        """Create every table that does not exist yet (with an async engine: :meth:`create_all_async`).
 
         A database error (unreachable, refused DDL...) is raised as a hexalchemy
         ``DatabaseError`` (its ``__cause__`` the driver's).
         """
-        check_instance("engine", engine, Engine)
+        _check_engine(engine, "create_all")
         with _translated():
             self.metadata.create_all(engine)
 
     def drop_all(self, engine: Engine) -> None:
         """Drop every table of this schema that exists (errors as :meth:`create_all`)."""
-        check_instance("engine", engine, Engine)
+        _check_engine(engine, "drop_all")
         with _translated():
             self.metadata.drop_all(engine)
 
     async def create_all_async(self, engine: AsyncEngine) -> None:
-        """Create every table that does not exist yet, through an async engine (errors as :meth:`create_all`)."""
-        check_instance("engine", engine, AsyncEngine)
+        """Create every table that does not exist yet, through an async engine: ``await schema.create_all_async(engine)``.
+
+        It makes everything :meth:`create_all` makes (tables, indexes, the triggers of the
+        agent tables), in one transaction; errors as :meth:`create_all`.
+        """
+        _check_async_engine(engine, "create_all")
         with _translated():
             async with engine.begin() as connection:
                 await connection.run_sync(self.metadata.create_all)
 
     async def drop_all_async(self, engine: AsyncEngine) -> None:
         """Drop every table of this schema that exists, through an async engine (errors as :meth:`create_all`)."""
-        check_instance("engine", engine, AsyncEngine)
+        _check_async_engine(engine, "drop_all")
         with _translated():
             async with engine.begin() as connection:
                 await connection.run_sync(self.metadata.drop_all)
+
+
+def _check_engine(engine: object, operation: str) -> None:
+    """Refuse what is not a sync engine; name the async call for an async engine."""
+    if isinstance(engine, AsyncEngine):
+        raise InvalidArgumentError(
+            "engine", engine, f"is an AsyncEngine: call `await schema.{operation}_async(engine)` instead"
+        )
+    check_instance("engine", engine, Engine)
+
+
+def _check_async_engine(engine: object, operation: str) -> None:
+    """Refuse what is not an async engine; name the sync call for a sync engine."""
+    if isinstance(engine, Engine):
+        raise InvalidArgumentError(
+            "engine", engine, f"is a sync Engine: call `schema.{operation}(engine)` instead"
+        )
+    check_instance("engine", engine, AsyncEngine)
 
 
 def _check_column_type(column_type: object) -> None:
