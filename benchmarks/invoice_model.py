@@ -81,6 +81,7 @@ def hand_written_table(name: str, metadata: MetaData) -> Table:
 HAND_WRITTEN_OPTIONS: Final = {
     "customer": ColumnOptions(max_length=100),
     "reference": ColumnOptions(max_length=40),
+    "quantity": ColumnOptions(bits=32),
     "amount": ColumnOptions(precision=18, scale=2),
 }
 """What the hand-written table's columns hold, declared on its mapping (``EntitySpec(columns=...)``)."""

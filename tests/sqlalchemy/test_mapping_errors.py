@@ -645,7 +645,7 @@ def test_what_a_registered_hook_raises_is_an_invalid_value_naming_the_field() ->
     assert caught.value.field == "balance"
 
 
-@pytest.mark.parametrize("name", ["", "a\x00b", "x" * 64, "é" * 32])
+@pytest.mark.parametrize("name", ["", "a\x00b", "\ud800", "x" * 64, "é" * 32])
 def test_a_table_name_no_database_keeps_as_written_is_refused(name: str) -> None:
     with pytest.raises(MappingError, match="table name"):
         Schema().map(EntitySpec(Wallet, key="id"), table=name)
@@ -655,3 +655,65 @@ def test_a_table_name_no_database_keeps_as_written_is_refused(name: str) -> None
 def test_a_schema_refuses_what_is_not_a_metadata_or_a_converter(argument: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=argument):
         Schema(**{argument: value})
+
+
+# -- hand-written columns narrower than the field's rule ------------------------------------------
+
+
+@attrs.frozen
+class Narrow:
+    id: int
+    value: int
+
+
+@pytest.mark.parametrize(
+    ("value_type", "column_type", "words"),
+    [
+        (int, Integer(), "bits=32"),
+        (int, sqlalchemy.SmallInteger(), "bits=16"),
+        (float, sqlalchemy.REAL(), "32-bit floats"),
+        (float, sqlalchemy.Float(precision=24), "32-bit floats"),
+        (str, sqlalchemy.CHAR(5), "pads"),
+    ],
+)
+def test_a_column_narrower_than_the_field_rule_is_refused_with_the_fix(
+    value_type: type[object], column_type: Any, words: str
+) -> None:
+    cls = attrs.make_class("Narrow", {"id": attrs.field(type=int), "value": attrs.field(type=value_type)})
+    schema = Schema()
+    table = Table(
+        "narrow", schema.metadata, Column("id", BigInteger, primary_key=True), Column("value", column_type)
+    )
+    with pytest.raises(MappingError, match=words):
+        schema.map(EntitySpec(cls, key="id"), table=table)
+
+
+@pytest.mark.parametrize(("bits", "column_type"), [(32, Integer()), (16, sqlalchemy.SmallInteger())])
+def test_declared_bits_map_onto_a_narrow_integer_column_and_bound_the_rule(
+    bits: int, column_type: Any
+) -> None:
+    schema = Schema()
+    table = Table(
+        "narrow", schema.metadata, Column("id", BigInteger, primary_key=True), Column("value", column_type)
+    )
+    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=bits)})
+    mapping = schema.map(spec, table=table)
+    assert mapping.to_row(Narrow(1, 2 ** (bits - 1) - 1))["value"] == 2 ** (bits - 1) - 1
+    with pytest.raises(InvalidValueError, match=f"{bits} bits"):
+        mapping.to_row(Narrow(1, 2 ** (bits - 1)))
+
+
+def test_declared_bits_shape_a_derived_column() -> None:
+    schema = Schema()
+    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=16)})
+    mapping = schema.map(spec, table="narrow")
+    assert isinstance(mapping.table.c.value.type, sqlalchemy.SmallInteger)
+
+
+def test_bits_must_be_16_32_or_64_and_only_on_an_int() -> None:
+    with pytest.raises(MappingError, match="16, 32 or 64"):
+        Schema().map(EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=8)}), table="n")
+    with pytest.raises(MappingError, match="bits"):
+        Schema().map(
+            EntitySpec(Wallet, key="id", columns={"id": ColumnOptions(bits=32, max_length=3)}), table="w"
+        )

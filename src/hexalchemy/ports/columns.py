@@ -39,6 +39,9 @@ class ColumnOptions:
       union alias such as ``JsonValue``): it is checked by the JSON rule, stored in a JSON
       column and read back as the database's JSON decoding gives it (lists and dicts).
       ``None`` is accepted when the annotation includes it.
+    - ``bits``: an ``int`` field holds a signed integer of at most 16, 32 or 64 bits (64
+      by default; a derived table uses ``SmallInteger``, ``Integer`` or ``BigInteger``). A
+      hand-written ``Integer`` column needs ``bits=32``, a ``SmallInteger`` one ``bits=16``.
 
     The value rules (:func:`hexalchemy.rules.rule_for`) check the options when a mapping or
     an in-memory repository is built: an option out of range, or one that cannot apply to
@@ -50,6 +53,7 @@ class ColumnOptions:
     scale: int | None = attrs.field(default=None, kw_only=True)
     allow_non_finite: bool = attrs.field(default=False, kw_only=True)
     json: bool = attrs.field(default=False, kw_only=True)
+    bits: int | None = attrs.field(default=None, kw_only=True)
 
 
 def column(
@@ -59,6 +63,7 @@ def column(
     scale: int | None = None,
     allow_non_finite: bool = False,
     json: bool = False,
+    bits: int | None = None,
 ) -> dict[str, ColumnOptions]:
     """Return attrs field metadata declaring :class:`ColumnOptions`: ``attrs.field(metadata=column(max_length=100))``."""
     options = ColumnOptions(
@@ -67,6 +72,7 @@ def column(
         scale=scale,
         allow_non_finite=allow_non_finite,
         json=json,
+        bits=bits,
     )
     return {COLUMN_OPTIONS_KEY: options}
 

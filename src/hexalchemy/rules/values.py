@@ -158,20 +158,26 @@ def _text_rule(max_length: int | None) -> ValueRule:
 # -- numbers ---------------------------------------------------------------------------------------
 
 
-def _normalize_int(given: object) -> int:
-    if isinstance(given, bool) or not isinstance(given, int):
-        _refuse_type("an int", given)
-    value = given if type(given) is int else int(given)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise RefusedValueError("an int must fit in 64 bits (-2**63 .. 2**63-1)", value)
-    return value
+def _int_rule(bits: int) -> ValueRule:
+    lowest, highest = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def normalize(given: object) -> int:
+        if isinstance(given, bool) or not isinstance(given, int):
+            _refuse_type("an int", given)
+        value = given if type(given) is int else int(given)
+        if not lowest <= value <= highest:
+            raise RefusedValueError(
+                f"an int must fit in {bits} bits (-2**{bits - 1} .. 2**{bits - 1}-1)", value
+            )
+        return value
+
+    return ValueRule(
+        f"int ({bits} bits)", normalize, f"type({{value}}) is int and {lowest} <= {{value}} <= {highest}"
+    )
 
 
-_INT_RULE: Final = ValueRule(
-    "int (64 bits)",
-    _normalize_int,
-    f"type({{value}}) is int and {INT64_MIN} <= {{value}} <= {INT64_MAX}",
-)
+_INT_RULES: Final = {bits: _int_rule(bits) for bits in (16, 32, 64)}
+_INT_RULE: Final = _INT_RULES[64]
 
 
 def _normalize_bool(value: object) -> bool:
@@ -473,6 +479,8 @@ def _option_problem(options: ColumnOptions) -> str | None:
             return f"scale={options.scale!r} needs a precision too (NUMERIC(precision, scale))"
         if not whole(options.scale, 0) or options.scale > options.precision:
             return f"scale={options.scale!r}: must be an int from 0 to the precision ({options.precision})"
+    if options.bits is not None and options.bits not in _INT_RULES:
+        return f"bits={options.bits!r}: must be 16, 32 or 64"
     flag: object = options.allow_non_finite  # typed bool, but given at run time
     if not isinstance(flag, bool):
         return f"allow_non_finite={flag!r}: must be a bool"
@@ -494,6 +502,7 @@ def _check_options(
         "scale": options.scale is not None,
         "allow_non_finite": options.allow_non_finite,
         "json": options.json,
+        "bits": options.bits is not None,
     }
     wrong = sorted(name for name, set_ in given.items() if set_ and name not in allowed)
     if wrong:
@@ -502,7 +511,7 @@ def _check_options(
             entity_type,
             f"{', '.join(wrong)} cannot apply to a field of type {type_name} "
             "(max_length: str; precision and scale: Decimal; allow_non_finite: float and Decimal; "
-            "json: a field stored as a JSON value)",
+            "bits: int; json: a field stored as a JSON value)",
             field=field,
         )
 
@@ -552,6 +561,9 @@ def rule_for(
     elif python_type is Decimal:
         _check_options(entity_type, field, python_type, options, {"precision", "scale", "allow_non_finite"})
         rule = _decimal_rule(options.precision, options.scale, options.allow_non_finite)
+    elif python_type is int:
+        _check_options(entity_type, field, python_type, options, {"bits"})
+        rule = _INT_RULES[options.bits or 64]
     elif python_type in _SCALARS:
         _check_options(entity_type, field, python_type, options, set())
         rule = _SCALARS[python_type]

@@ -67,6 +67,7 @@ MESSAGE_SPEC: Final = EntitySpec(
         "ordering_key": _KEY,
         "idempotency_key": _KEY,
         "headers": ColumnOptions(json=True),  # a str -> str mapping, kept as the JSON object it is
+        "attempts": ColumnOptions(bits=32),  # an INTEGER column
     },
 )
 """:class:`~hexalchemy.ports.OutboxMessage` as hexalchemy's mapping sees it: the columns' limits, headers as JSON."""

@@ -23,7 +23,10 @@ from typing import Any, Final, Generic, Literal, TypeVar
 import attrs
 import cattrs
 from sqlalchemy import (
+    CHAR,
     JSON,
+    NCHAR,
+    REAL,
     BigInteger,
     Boolean,
     Column,
@@ -35,6 +38,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     Select,
+    SmallInteger,
     String,
     Table,
     Uuid,
@@ -87,6 +91,7 @@ _PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
     dt.date: Date,
     bytes: LargeBinary,
 }
+_INTEGER_TYPES: dict[int, Callable[[], TypeEngine[Any]]] = {16: SmallInteger, 32: Integer, 64: BigInteger}
 _COLLECTION_ORIGINS: frozenset[object] = frozenset(
     {
         list,
@@ -299,6 +304,8 @@ def _derived_type(tp: Any, options: ColumnOptions | None) -> TypeEngine[Any]:
             return String(options.max_length)
         if tp is Decimal and options.precision is not None:
             return ExactDecimal(options.precision, declared_scale(options))
+        if tp is int and options.bits is not None:
+            return _INTEGER_TYPES[options.bits]()
     return _PLAIN_TYPES[tp]()
 
 
@@ -832,7 +839,14 @@ class TableMapping(Generic[T, K]):
         self.leaves: tuple[Leaf, ...] = tuple(leaves)
         self.unmapped: tuple[Column[Any], ...] = _unmapped_columns(cls, table, unmapped)
         self.columns: tuple[Column[Any], ...] = tuple(
-            _match_columns(cls, table, leaves, derived, {column.name for column in self.unmapped})
+            _match_columns(
+                cls,
+                table,
+                leaves,
+                derived,
+                {column.name for column in self.unmapped},
+                version=spec.version_field,
+            )
         )
         by_path = {leaf.path: column for leaf, column in zip(leaves, self.columns, strict=True)}
         by_leaf = {leaf.path: leaf for leaf in leaves}
@@ -1049,6 +1063,8 @@ def _match_columns(
     leaves: Sequence[Leaf],
     derived: bool,
     unmapped: collections.abc.Set[str] = frozenset(),
+    *,
+    version: str | None = None,
 ) -> list[Column[Any]]:
     _check_unique_names(cls, leaves)
     by_name = {column.name: column for column in table.columns}
@@ -1072,7 +1088,8 @@ def _match_columns(
             )
         if not derived:
             _check_column_type(cls, leaf, column)
-            _check_column_limits(cls, leaf, column)
+            if leaf.path != (version,):  # the version counts from 0 by one: any integer column holds it
+                _check_column_limits(cls, leaf, column)
         matched.append(column)
     mapped = {id(column) for column in matched}
     for column in table.columns:
@@ -1179,12 +1196,13 @@ def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> 
 
     The rules refuse what the declaration refuses, so a column that holds less would fail (or
     round) where the rules let a value through: ``String(n)`` needs ``max_length <= n``,
-    ``Numeric(p, s)`` needs ``precision <= p`` and ``scale == s``.
+    ``Numeric(p, s)`` needs ``precision <= p`` and ``scale == s``, ``Integer`` ``bits=32``;
+    a column that changes what it stores (32-bit floats, space-padded ``CHAR``) is refused.
     """
     stored = _impl(column.type)
     declared = leaf.options or ColumnOptions()
-    problem: str | None = None
-    if isinstance(stored, String) and stored.length:
+    problem = _narrow_column_problem(leaf, stored, declared)
+    if problem is None and isinstance(stored, String) and stored.length:
         if leaf.kind == "enum":
             longest = max((len(str(member.value)) for member in leaf.python_type), default=0)
             if longest > stored.length:
@@ -1207,6 +1225,26 @@ def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> 
             )
     if problem is not None:
         raise MappingError(cls, problem, field=leaf.dotted_path, column=column.name)
+
+
+def _narrow_column_problem(leaf: Leaf, stored: TypeEngine[Any], declared: ColumnOptions) -> str | None:
+    """Why ``stored`` cannot hold every value the field's rule accepts (ints, floats, fixed-width text), or None."""
+    if leaf.python_type is int and isinstance(stored, Integer) and not isinstance(stored, BigInteger):
+        bits = 16 if isinstance(stored, SmallInteger) else 32
+        if (declared.bits or 64) > bits:
+            return f"the column holds {bits}-bit integers: declare {_declare(leaf, f'bits={bits}')}"
+    if leaf.kind == "enum" and isinstance(stored, Integer) and not isinstance(stored, BigInteger):
+        bits = 16 if isinstance(stored, SmallInteger) else 32
+        widest = max((abs(int(member.value)) for member in leaf.python_type), default=0)
+        if widest >= 2 ** (bits - 1):
+            return f"the column holds {bits}-bit integers but {leaf.python_type.__qualname__} has {widest}: widen it"
+    if leaf.python_type is float and isinstance(stored, Float):
+        precision = getattr(stored, "precision", None)
+        if isinstance(stored, REAL) or (precision is not None and precision <= 24):
+            return "the column holds 32-bit floats, which round a float: use Double (or Float())"
+    if leaf.python_type is str and isinstance(stored, CHAR | NCHAR):
+        return "a CHAR column pads its text with spaces on PostgreSQL: use String(n)"
+    return None
 
 
 def _declare(leaf: Leaf, options: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import ConfigError, EntitySpec, InvalidArgumentError, MappingError
-from hexalchemy.rules import check_callable, check_instance
+from hexalchemy.rules import check_callable, check_instance, text_problem
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._portable import identifier_limit
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
@@ -236,8 +236,9 @@ def _check_table_name(cls: type[object], name: str) -> None:
     limit = identifier_limit()
     if not name:
         raise MappingError(cls, "the table name is empty")
-    if "\x00" in name:
-        raise MappingError(cls, f"the table name {name!r} holds a NUL character")
+    problem = text_problem(name)
+    if problem is not None:
+        raise MappingError(cls, f"the table name {name!r}: {problem}")
     if len(name.encode()) > limit:
         raise MappingError(
             cls,
