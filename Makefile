@@ -22,13 +22,13 @@ $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
 	if $(PYTHON) -m pip --python $(BIN)/python --version >/dev/null 2>&1; then \
 	    $(PYTHON) -m pip --python $(BIN)/python install -qq --disable-pip-version-check -r $(VENV)/runtime-requirements.txt; \
 	else \
-	    $(BIN)/python -m ensurepip --quiet && \
+	    $(BIN)/python -m ensurepip >/dev/null && \
 	    $(BIN)/python -m pip install -qq --disable-pip-version-check -r $(VENV)/runtime-requirements.txt; \
 	fi
 	touch $(RUNTIME_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --quiet
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip >/dev/null
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
