@@ -126,6 +126,8 @@ NOT_PROBED: Final = {
     "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "QueryRules": "an entity's query rules, for adapters: check_query and check_condition_of are probed through "
     "every repository's find, count, page, stream and delete_where (test_adapters.py); the rest take what they return",
+    "OpenTelemetryHook": "a statement hook hexalchemy calls with its own FastPathStatement; its constructor's "
+    "argument is probed through opentelemetry_hook, which builds it",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }
@@ -378,6 +380,9 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "connection": lambda: world.connection,
         "rows": lambda: [],
         "key": lambda: "id",
+        "changed_columns.mask": lambda: 0,
+        "engine": lambda: world.engine,
+        "hook": lambda: lambda statement: None,
         # retry and relay
         "transactions": lambda: world.memory,
         "work": lambda: lambda: None,

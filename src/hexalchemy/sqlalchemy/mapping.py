@@ -61,6 +61,7 @@ from hexalchemy.rules import (
     ValueRule,
     bind_rule,
     check_instance,
+    check_int,
     check_iterable,
     declared_scale,
     json_problem,
@@ -931,7 +932,13 @@ class TableMapping(Generic[T, K]):
 
         Generated on first use and kept; None beyond :data:`MAX_CHANGE_MASKS` masks (an update
         then sets every column).
+
+        Raises:
+            InvalidArgumentError: ``mask`` is not an int from 0 to ``2**n - 1``, ``n`` the
+                number of fields :attr:`changes` tells apart.
         """
+        if type(mask) is not int or not 0 <= mask < 1 << len(self._groups):
+            check_int("mask", mask, minimum=0, maximum=(1 << len(self._groups)) - 1)
         if mask in self._changed:
             return self._changed[mask]
         if len(self._changed) >= MAX_CHANGE_MASKS:
