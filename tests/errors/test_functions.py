@@ -46,6 +46,7 @@ from hexalchemy.rules import (
 )
 from hexalchemy.sqlalchemy import (
     DatabaseConfig,
+    OpenTelemetryHook,
     Schema,
     create_engine,
     outbox_tables,
@@ -108,6 +109,7 @@ PROBED_HERE: Final = frozenset(
         "TableMapping",
         "EntitySpec",
         "FieldRef",
+        "OpenTelemetryHook",
     }
 )
 """Classes probed below (constructor and methods, see :func:`_subjects`)."""
@@ -252,6 +254,7 @@ class FunctionWorld(SyncWorld):
                 members=lambda: public_methods(self.mapping),
             ),
             Subject("FieldRef", field_ref(Item, lambda item: item.name), goods, transactional=False),
+            Subject("OpenTelemetryHook", OpenTelemetryHook(), goods, transactional=False),
             Subject(
                 "EntitySpec",
                 ITEMS,
@@ -399,6 +402,10 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "inbox_mapping.table": lambda: "hx_inbox",
         "route": lambda: default_route,
         "headers": lambda: {},
+        # tracing
+        "engine": lambda: world.engine,
+        "hook": lambda: None,
+        "tracer_provider": lambda: None,
     }
 
     def good(method: str, parameter: str) -> object:

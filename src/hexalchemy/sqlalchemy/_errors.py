@@ -19,11 +19,18 @@ __all__ = ["translate_error"]
 def translate_error(error: Exception) -> Exception:
     """Return the hexalchemy error for ``error`` (its ``__cause__`` set), or ``error`` itself.
 
-    hexalchemy errors and errors that are not the database's (a bug in user code, say)
-    are returned unchanged.
+    A driver's own error (raised on a fast path) is first wrapped as SQLAlchemy wraps it
+    (``Backend.driver_error``), so the hexalchemy error's ``__cause__`` is SQLAlchemy's
+    ``DBAPIError`` whichever path ran the statement. hexalchemy errors and errors that are
+    not the database's (a bug in user code, say) are returned unchanged.
     """
     if isinstance(error, HexalchemyError):
         return error
+    for backend in backends():
+        wrapped = backend.driver_error(error)
+        if wrapped is not None:
+            error = wrapped
+            break
     translated = _translate(error)
     if translated is None:
         return error
@@ -32,11 +39,11 @@ def translate_error(error: Exception) -> Exception:
 
 
 def _translate(error: Exception) -> HexalchemyError | None:
-    for backend in backends():
-        translated = backend.translate_error(error)
-        if translated is not None:
-            return translated
     if isinstance(error, sa_exc.DBAPIError):
+        for backend in backends():
+            translated = backend.translate_error(error)
+            if translated is not None:
+                return translated
         original = error.orig
         message = str(original) if original is not None else str(error)
         if isinstance(error, sa_exc.IntegrityError):

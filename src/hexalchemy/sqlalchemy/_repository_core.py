@@ -39,6 +39,7 @@ from hexalchemy.ports import (
 from hexalchemy.rules import check_instance, check_items, check_list, check_positive_int
 from hexalchemy.rules.arguments import MAX_BIGINT
 from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._refusals import bind_refusal
 from hexalchemy.sqlalchemy.mapping import ChangedColumns, TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
@@ -448,6 +449,15 @@ class RepositoryCore(Generic[T, K]):
     def save(self, aggregate: T) -> Plan[T]:
         """Plan: insert (version 0), version-checked update, or upsert (unversioned)."""
         aggregate = check_instance("aggregate", aggregate, self.entity_type)
+        try:
+            return (yield from self._save(aggregate))
+        except Exception as error:
+            refusal = bind_refusal(self.mapping, self.transactions.dialect, (aggregate,), error)
+            if refusal is None:
+                raise
+            raise refusal from error
+
+    def _save(self, aggregate: T) -> Plan[T]:
         state = self.transactions.require(self.entity_type, write=True)
         self._refuse_pending_events(aggregate)
         execute = state.connection.execute
@@ -496,9 +506,17 @@ class RepositoryCore(Generic[T, K]):
 
         Every row is converted (and so checked by the value rules) before the first statement.
         """
-        aggregates = check_items("aggregates", aggregates, self.entity_type)
+        batch = check_items("aggregates", aggregates, self.entity_type)
+        try:
+            return (yield from self._save_all(batch))
+        except Exception as error:
+            refusal = bind_refusal(self.mapping, self.transactions.dialect, batch, error)
+            if refusal is None:
+                raise
+            raise refusal from error
+
+    def _save_all(self, batch: list[T]) -> Plan[list[T]]:
         state = self.transactions.require(self.entity_type, write=True)
-        batch = list(aggregates)
         if not batch:
             return []
         if self.spec.events_field is not None:

@@ -46,6 +46,7 @@ from sqlalchemy import (
     bindparam,
     insert,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import TypeEngine
@@ -59,7 +60,13 @@ if TYPE_CHECKING:  # imported for annotations only: those modules import this on
     from hexalchemy.sqlalchemy.config import DatabaseConfig
     from hexalchemy.sqlalchemy.mapping import TableMapping
 
-__all__ = ["FAST_PATHS_EXECUTION_OPTION", "READ_ONLY_EXECUTION_OPTION", "Backend", "backend_for", "backends"]
+__all__ = [
+    "FAST_PATHS_EXECUTION_OPTION",
+    "READ_ONLY_EXECUTION_OPTION",
+    "Backend",
+    "backend_for",
+    "backends",
+]
 
 READ_ONLY_EXECUTION_OPTION: Final = "hexalchemy_read_only"
 """Execution option: ``True`` on a connection whose transactions only read.
@@ -125,11 +132,29 @@ class Backend:
         return {} if isolation_level is None else {"isolation_level": isolation_level.value}
 
     # ------------------------------------------------------------------------------ errors
-    def translate_error(self, error: Exception) -> HexalchemyError | None:
+    def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
+        """An error of this database's driver itself (raised on a fast path) wrapped as SQLAlchemy wraps it, or None.
+
+        Every path then reports the same: the hexalchemy error's ``__cause__`` is SQLAlchemy's
+        ``DBAPIError`` with the driver's error in ``orig``, whichever path ran the statement.
+        """
+        return None
+
+    @staticmethod
+    def wrap_driver_error(error: Exception, driver_base: type[Exception]) -> sa_exc.DBAPIError:
+        """``error``, raised by a driver outside SQLAlchemy, wrapped as SQLAlchemy wraps it (for :meth:`driver_error`).
+
+        ``driver_base`` is the driver's base error class (``psycopg.Error``): SQLAlchemy picks the
+        ``DBAPIError`` subclass (``IntegrityError``, ``OperationalError``...) by the error's class.
+        """
+        wrapped = sa_exc.DBAPIError.instance(None, None, error, driver_base)
+        return wrapped if isinstance(wrapped, sa_exc.DBAPIError) else sa_exc.DBAPIError(None, None, error)
+
+    def translate_error(self, error: sa_exc.DBAPIError) -> HexalchemyError | None:
         """The most specific hexalchemy error for a driver error of this database, or None to leave it to the generic rules.
 
-        ``error`` is SQLAlchemy's ``DBAPIError`` (the driver's error in ``orig``) or an
-        error of the driver itself, raised on a fast path. The generic rules make an
+        ``error`` is SQLAlchemy's ``DBAPIError``, the driver's error in ``orig`` (a fast path's
+        error is wrapped first, by :meth:`driver_error`). The generic rules make an
         ``IntegrityError`` a ``ConstraintViolationError`` and any other a ``DatabaseError``.
         """
         return None

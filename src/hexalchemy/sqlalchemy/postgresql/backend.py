@@ -35,7 +35,6 @@ from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import (
     ConstraintViolationError,
-    DatabaseError,
     DeadlockError,
     HexalchemyError,
     IsolationLevel,
@@ -109,27 +108,26 @@ class PostgreSQLBackend(Backend):
         return options
 
     # ------------------------------------------------------------------------------ errors
-    def translate_error(self, error: Exception) -> HexalchemyError | None:
-        """Serialization failures and deadlocks by SQLSTATE; psycopg's own errors (the fast paths) too."""
-        if isinstance(error, sa_exc.DBAPIError):
-            original = error.orig
-            sqlstate = getattr(original, "sqlstate", None)
-            message = str(original) if original is not None else str(error)
-            if sqlstate == _SERIALIZATION_FAILURE:
-                return SerializationConflictError(message)
-            if sqlstate == _DEADLOCK_DETECTED:
-                return DeadlockError(message)
-            return None
+    def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
+        """An error of psycopg itself (the fast paths), wrapped as SQLAlchemy wraps it."""
         if not type(error).__module__.startswith("psycopg"):
             return None
-        sqlstate = getattr(error, "sqlstate", None)
+        import psycopg
+
+        if not isinstance(error, psycopg.Error):
+            return None
+        return self.wrap_driver_error(error, psycopg.Error)
+
+    def translate_error(self, error: sa_exc.DBAPIError) -> HexalchemyError | None:
+        """Serialization failures and deadlocks by SQLSTATE."""
+        original = error.orig
+        sqlstate = getattr(original, "sqlstate", None)
+        message = str(original) if original is not None else str(error)
         if sqlstate == _SERIALIZATION_FAILURE:
-            return SerializationConflictError(str(error))
+            return SerializationConflictError(message)
         if sqlstate == _DEADLOCK_DETECTED:
-            return DeadlockError(str(error))
-        if sqlstate is not None and sqlstate.startswith(_INTEGRITY_CONSTRAINT_CLASS):
-            return ConstraintViolationError(str(error))
-        return DatabaseError(str(error))
+            return DeadlockError(message)
+        return None
 
     def is_foreign_key_violation(self, error: ConstraintViolationError) -> bool:
         """SQLSTATE ``23503``."""

@@ -47,7 +47,6 @@ from hexalchemy.ports import (
     ConfigError,
     ConstraintViolationError,
     DatabaseBusyError,
-    DatabaseError,
     HexalchemyError,
     IsolationLevel,
     MappingError,
@@ -232,16 +231,20 @@ class SQLiteBackend(Backend):
         return {}
 
     # ------------------------------------------------------------------------------ errors
-    def translate_error(self, error: Exception) -> HexalchemyError | None:
-        """ "database is locked" (and its kin) is a ``DatabaseBusyError``; the driver's own errors are ``DatabaseError``."""
-        if isinstance(error, sa_exc.DBAPIError):
-            original = error.orig
-            message = str(original) if original is not None else str(error)
-            if isinstance(error, sa_exc.OperationalError) and any(text in message for text in _BUSY_MESSAGES):
-                return DatabaseBusyError(message)
-            return None
-        if type(error).__module__.startswith(_DRIVER_MODULES):
-            return DatabaseError(str(error))
+    def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
+        """An error of ``sqlite3`` (or ``aiosqlite``) raised outside SQLAlchemy, wrapped as SQLAlchemy wraps it."""
+        if isinstance(error, sqlite3.Error):
+            return self.wrap_driver_error(error, sqlite3.Error)
+        if type(error).__module__.startswith(_DRIVER_MODULES):  # aiosqlite's own (a closed connection)
+            return sa_exc.DBAPIError(None, None, error)
+        return None
+
+    def translate_error(self, error: sa_exc.DBAPIError) -> HexalchemyError | None:
+        """ "database is locked" (and its kin) is a ``DatabaseBusyError``."""
+        original = error.orig
+        message = str(original) if original is not None else str(error)
+        if isinstance(error, sa_exc.OperationalError) and any(text in message for text in _BUSY_MESSAGES):
+            return DatabaseBusyError(message)
         return None
 
     def is_foreign_key_violation(self, error: ConstraintViolationError) -> bool:
