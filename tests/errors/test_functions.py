@@ -128,8 +128,6 @@ NOT_PROBED: Final = {
     "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "QueryRules": "an entity's query rules, for adapters: check_query and check_condition_of are probed through "
     "every repository's find, count, page, stream and delete_where (test_adapters.py); the rest take what they return",
-    "OpenTelemetryHook": "a statement hook hexalchemy calls with its own FastPathStatement; its constructor's "
-    "argument is probed through opentelemetry_hook, which builds it",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }
@@ -403,8 +401,6 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "route": lambda: default_route,
         "headers": lambda: {},
         # tracing
-        "engine": lambda: world.engine,
-        "hook": lambda: None,
         "tracer_provider": lambda: None,
     }
 
