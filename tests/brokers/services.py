@@ -76,9 +76,11 @@ def wait_until_reachable(url: str, seconds: float) -> None:
     pytest.fail(f"the broker at {url} did not come back within {seconds} s", pytrace=False)
 
 
-def restart(name: str, url: str, *, down_for: float = 0.5, seconds: float = 60.0) -> None:
-    """Stop the broker ``name`` and start it again with the machine's own command."""
-    subprocess.run(STOP[name], shell=True, check=False, capture_output=True, timeout=60)
+def restart(
+    name: str, url: str, *, down_for: float = 0.5, seconds: float = 60.0, stop: str | None = None
+) -> None:
+    """Stop the broker ``name`` (with ``stop``, a shell command, instead of :data:`STOP`'s) and start it again with the machine's own command."""
+    subprocess.run(stop or STOP[name], shell=True, check=False, capture_output=True, timeout=60)
     deadline = time.monotonic() + 20
     while reachable(url, timeout=0.2) and time.monotonic() < deadline:
         time.sleep(0.1)
