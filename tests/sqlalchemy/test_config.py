@@ -51,6 +51,9 @@ def test_defaults() -> None:
         "sqlite:///:memory:",
         "sqlite+pysqlite:///app.db",
         "sqlite+aiosqlite:///app.db",
+        "sqlite:///app.db?timeout=3&check_same_thread=false",
+        "sqlite:///file:app.db?mode=ro&uri=true",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test?application_name=billing&sslmode=disable",
     ],
 )
 def test_supported_urls_are_kept_as_given(url: str) -> None:
@@ -79,6 +82,10 @@ def test_supported_drivers_constant() -> None:
         ("postgresql://u@h:65536/db", "port must be a number from 1 to 65535"),
         ("", "not a database URL"),
         ("sqlite://user@host/app.db", "a SQLite URL names a file"),
+        ("postgresql://u@h/db?pool_size=5", "'pool_size', which is not a libpq connection parameter"),
+        ("postgresql://u@h/db?sslmod=require", "'sslmod', which is not a libpq connection parameter"),
+        ("sqlite:///app.db?foo=1", "'foo', which SQLite's driver does not take"),
+        ("sqlite:///app.db?mode=ro", "SQLite URI parameters need uri=true"),
     ],
 )
 def test_bad_urls_are_refused(url: str, reason: str) -> None:
@@ -147,6 +154,7 @@ def test_good_values_are_accepted(option: str, value: object) -> None:
         ("pool_timeout", math.inf, "finite"),
         ("pool_timeout", "30", "finite"),
         ("pool_timeout", False, "finite"),
+        ("pool_timeout", 1e300, "at most 31536000 seconds"),
         ("pool_recycle", -2, "at least -1"),
         ("pool_recycle", 60.0, "integer"),
         ("sqlite_busy_timeout", -0.5, "at least 0"),

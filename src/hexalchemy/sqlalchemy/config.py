@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 
@@ -129,6 +130,11 @@ def _validate_pool_timeout(
         raise ConfigError(attribute.name, value, "must be a finite number of seconds or None") from None
     if seconds <= 0:
         raise ConfigError(attribute.name, value, "must be greater than 0 seconds")
+    if seconds > MAX_DURATION.total_seconds():
+        # the pool's wait would overflow the platform's time_t (a raw OverflowError at checkout)
+        raise ConfigError(
+            attribute.name, value, f"must be at most {MAX_DURATION.total_seconds():.0f} seconds (a year)"
+        )
 
 
 def _validate_busy_timeout(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -164,7 +170,7 @@ class DatabaseConfig:
     * ``max_overflow`` / ``HEXALCHEMY_MAX_OVERFLOW`` -- connections opened beyond
       ``pool_size`` under load, at least 0; -1 means unlimited.
     * ``pool_timeout`` / ``HEXALCHEMY_POOL_TIMEOUT`` -- seconds to wait for a free
-      connection before giving up, greater than 0.
+      connection before giving up, greater than 0 and at most a year.
     * ``pool_recycle`` / ``HEXALCHEMY_POOL_RECYCLE`` -- replace connections older than
       this many seconds, at least 0; -1 means never.
     * ``pool_pre_ping`` / ``HEXALCHEMY_POOL_PRE_PING`` -- test each connection when it

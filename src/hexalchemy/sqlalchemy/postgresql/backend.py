@@ -100,6 +100,23 @@ class PostgreSQLBackend(Backend):
             url.set(drivername="postgresql+psycopg") if url.drivername == self.name else url
         )
 
+    def url_problem(self, url: URL) -> str | None:
+        """A query argument libpq does not know (``?pool_size=5``, a typo) is refused; libpq checks the values when connecting."""
+        if not url.query:
+            return None
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import make_conninfo
+
+        for name in url.query:
+            try:
+                make_conninfo("", **{name: "1"})
+            except ProgrammingError:
+                return (
+                    f"the URL's query names {name!r}, which is not a libpq connection parameter "
+                    "(pool options go to DatabaseConfig, not the URL)"
+                )
+        return None
+
     def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The isolation level asked for, and ``READ ONLY`` for a read-only transaction."""
         options = super().transaction_options(read_only, isolation_level)

@@ -65,6 +65,10 @@ _ASYNC_DRIVER: Final = "sqlite+aiosqlite"
 _BUSY_MESSAGES: Final = ("database is locked", "database table is locked", "database is busy")
 _FOREIGN_KEY_MESSAGE: Final = "FOREIGN KEY constraint failed"
 _DRIVER_MODULES: Final = (sqlite3.__name__, "aiosqlite")
+_QUERY_ARGUMENTS: Final = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+)
+"""The URL query arguments SQLAlchemy's SQLite dialects pass to the driver (others need ``uri=true``)."""
 
 # create_engine() pool arguments that the single-connection pools SQLAlchemy uses for
 # SQLite memory databases do not take (SingletonThreadPool for pysqlite, StaticPool for
@@ -157,6 +161,12 @@ class SQLiteBackend(Backend):
             return (
                 "a SQLite URL names a file and has no user, password, host or port: use "
                 "sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite:///:memory:"
+            )
+        unknown = sorted(set(url.query) - _QUERY_ARGUMENTS)
+        if unknown and url.query.get("uri") != "true":
+            return (
+                f"the URL's query names {', '.join(map(repr, unknown))}, which SQLite's driver does not take "
+                f"(it takes {', '.join(sorted(_QUERY_ARGUMENTS))}; SQLite URI parameters need uri=true)"
             )
         return None
 
