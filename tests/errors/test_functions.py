@@ -369,6 +369,8 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "run_in_transaction_async.sleep": lambda: asyncio.sleep,
         "entity_type": lambda: Item,
         "rule_for.field": lambda: "name",
+        "stored_server_default.field": lambda: "name",
+        "stored_server_default.options": lambda: ColumnOptions(server_default="x"),
         "normalize_json.field": lambda: "payload",
         "bind_rule.field": lambda: "name",
         "python_type": lambda: str,

@@ -8,19 +8,33 @@ on every adapter, and a table derived from the class uses them for its column ty
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import types
 import typing
+import uuid
 from collections.abc import Mapping
-from typing import Any, Final
+from decimal import Decimal
+from typing import Any, Final, TypeAlias
 
 import attrs
 
 from hexalchemy.ports.errors import MappingError
 
-__all__ = ["COLUMN_OPTIONS_KEY", "ColumnOptions", "column", "split_optional", "strip_newtype"]
+__all__ = [
+    "COLUMN_OPTIONS_KEY",
+    "ColumnOptions",
+    "DefaultValue",
+    "column",
+    "split_optional",
+    "strip_newtype",
+]
 
 COLUMN_OPTIONS_KEY: Final = "hexalchemy.column"
 """The key of an attrs field's ``metadata`` under which :func:`column` puts the field's options."""
+
+DefaultValue: TypeAlias = str | int | float | Decimal | uuid.UUID | dt.date | enum.Enum
+"""What a ``server_default`` may be: a value of the field's scalar type (``bool`` is an ``int``, ``datetime`` a ``date``)."""
 
 
 @attrs.frozen
@@ -43,6 +57,24 @@ class ColumnOptions:
       by default; a derived table uses ``SmallInteger``, ``Integer`` or ``BigInteger``). A
       hand-written ``Integer`` column needs ``bits=32``, a ``SmallInteger`` one ``bits=16``.
 
+    What a derived table makes of the field's column (on a ``Table`` you wrote, declare
+    these on the table itself; only ``name`` and ``unique`` apply there, see below):
+
+    - ``name``: the column's name (by default the field's name, or ``ship_to_street`` for
+      the field ``street`` of the value object ``ship_to``); on a ``Table`` you wrote, the
+      column the field maps to;
+    - ``index``: an index on the column (named ``<table>_<column>_idx``);
+    - ``unique``: a unique constraint on the column (``<table>_<column>_key``): every
+      adapter, the in-memory one included, refuses a second aggregate holding the same
+      value (NULLs never collide) with :class:`ConstraintViolationError`. On a ``Table``
+      you wrote, the table must have that unique constraint (or a unique index). For a
+      constraint over several fields, use ``EntitySpec(unique=[("customer", "number")])``;
+    - ``server_default``: the value the database gives the column when an ``INSERT`` leaves
+      it out (a migration adding a column to a table holding rows, another program's
+      rows); a value of the field's type that the field's rule accepts. The repositories
+      always write every column;
+    - ``comment``: the column's comment in the database's catalogue (not kept by SQLite).
+
     The value rules (:func:`hexalchemy.rules.rule_for`) check the options when a mapping or
     an in-memory repository is built: an option out of range, or one that cannot apply to
     the field's type, is a :class:`MappingError` naming the field.
@@ -54,6 +86,11 @@ class ColumnOptions:
     allow_non_finite: bool = attrs.field(default=False, kw_only=True)
     json: bool = attrs.field(default=False, kw_only=True)
     bits: int | None = attrs.field(default=None, kw_only=True)
+    name: str | None = attrs.field(default=None, kw_only=True)
+    index: bool = attrs.field(default=False, kw_only=True)
+    unique: bool = attrs.field(default=False, kw_only=True)
+    server_default: DefaultValue | None = attrs.field(default=None, kw_only=True)
+    comment: str | None = attrs.field(default=None, kw_only=True)
 
 
 def column(
@@ -64,6 +101,11 @@ def column(
     allow_non_finite: bool = False,
     json: bool = False,
     bits: int | None = None,
+    name: str | None = None,
+    index: bool = False,
+    unique: bool = False,
+    server_default: DefaultValue | None = None,
+    comment: str | None = None,
 ) -> dict[str, ColumnOptions]:
     """Return attrs field metadata declaring :class:`ColumnOptions`: ``attrs.field(metadata=column(max_length=100))``."""
     options = ColumnOptions(
@@ -73,6 +115,11 @@ def column(
         allow_non_finite=allow_non_finite,
         json=json,
         bits=bits,
+        name=name,
+        index=index,
+        unique=unique,
+        server_default=server_default,
+        comment=comment,
     )
     return {COLUMN_OPTIONS_KEY: options}
 
@@ -131,7 +178,7 @@ def _check_path(root: type[object], path: str) -> None:
         cls = _value_object(fields[part][1])
 
 
-def _declared_options(
+def _declared_options(  # pyright: ignore[reportUnusedFunction] - EntitySpec calls it
     cls: type[object], columns: Mapping[str, ColumnOptions] | None
 ) -> dict[str, ColumnOptions]:
     """Every field's declared :class:`ColumnOptions`, by dotted path: attrs metadata and ``columns`` merged.
@@ -156,3 +203,76 @@ def _declared_options(
             )
         found[path] = options
     return found
+
+
+def _field_type(root: type[object], path: str) -> Any:
+    """The declared type of the field at dotted ``path`` (``_check_path`` has passed)."""
+    cls: type[object] | None = root
+    tp: Any = None
+    for part in path.split("."):
+        assert cls is not None  # _check_path has passed: each part but the last is a value object
+        tp = _fields_of(cls)[part][1]
+        cls = _value_object(tp)
+    return tp
+
+
+def _field_paths(fields: object) -> tuple[str, ...] | None:
+    """``fields`` as a tuple of paths when it is a non-empty tuple or list of str; None otherwise."""
+    if not isinstance(fields, tuple | list):
+        return None
+    items = typing.cast(tuple[object, ...] | list[object], fields)
+    paths = tuple(item for item in items if isinstance(item, str))
+    return paths if paths and len(paths) == len(items) else None
+
+
+def _column_sets(  # pyright: ignore[reportUnusedFunction] - EntitySpec calls it
+    cls: type[object],
+    option: str,
+    declared: object,
+    options: Mapping[str, ColumnOptions],
+    flag: str,
+) -> tuple[tuple[str, ...], ...]:
+    """The field sets of ``EntitySpec(indexes=...)`` or ``(unique=...)``, then the fields whose options set ``flag``.
+
+    Each set names one or more stored scalar fields by dotted path (a str is a set of one);
+    ``MappingError`` for anything else: a path naming no field, a value object, a collection
+    or a JSON field, a field named twice in a set, a set declared twice.
+    """
+    if isinstance(declared, str) or not isinstance(declared, typing.Iterable):
+        raise MappingError(
+            cls,
+            f"the {option} must be a list of field sets (a tuple of dotted field paths), not {declared!r}",
+        )
+    sets: list[tuple[str, ...]] = []
+    for item in typing.cast(typing.Iterable[object], declared):
+        fields: object = (item,) if isinstance(item, str) else item
+        paths = _field_paths(fields)
+        if paths is None:
+            raise MappingError(
+                cls, f"each of the {option} is a field path or a non-empty tuple of them, not {item!r}"
+            )
+        for path in paths:
+            _check_path(cls, path)
+        if len(set(paths)) != len(paths):
+            raise MappingError(cls, f"the {option} name a field twice in {paths!r}", field=paths[0])
+        sets.append(paths)
+    sets.extend((path,) for path, _declared_options in options.items() if getattr(_declared_options, flag))
+    for paths in sets:
+        for path in paths:
+            tp = strip_newtype(split_optional(_field_type(cls, path))[0])
+            field_options = options.get(path)
+            if (
+                _value_object(tp) is not None
+                or typing.get_origin(tp) is not None
+                or (field_options is not None and field_options.json)
+            ):
+                raise MappingError(
+                    cls,
+                    f"the {option} name a field not stored in a column of its own (a value object, "
+                    "a collection or a JSON value): name the fields of a value object",
+                    field=path,
+                )
+    if len(set(sets)) != len(sets):
+        twice = next(paths for paths in sets if sets.count(paths) > 1)
+        raise MappingError(cls, f"the {option} declare {twice!r} twice", field=twice[0])
+    return tuple(sets)

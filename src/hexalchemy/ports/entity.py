@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import operator
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
-from hexalchemy.ports.columns import ColumnOptions, _declared_options
+from hexalchemy.ports.columns import (  # one package: the spec reads its columns module
+    ColumnOptions,
+    _column_sets,  # pyright: ignore[reportPrivateUsage]
+    _declared_options,  # pyright: ignore[reportPrivateUsage]
+)
 from hexalchemy.ports.errors import InvalidValueError, MappingError
 
 __all__ = ["EntitySpec", "field_types"]
@@ -78,14 +82,33 @@ class EntitySpec(Generic[T, K]):
     (``{"note": ColumnOptions(max_length=100), "ship_to.street": ColumnOptions(max_length=80)}``),
     as ``attrs.field(metadata=column(...))`` does on the class; a path that names no field, or
     a field declared both ways, is a :class:`MappingError`.
+
+    ``indexes`` and ``unique`` declare indexes and unique constraints over one or more
+    fields (``unique=[("customer", "number")]``; a str is one field), beside those
+    ``ColumnOptions(index=True)`` and ``ColumnOptions(unique=True)`` declare on one field:
+    a derived table creates them, and every adapter refuses an aggregate whose values of a
+    unique set another aggregate already holds (:class:`ConstraintViolationError`; a set
+    holding a None never collides). They are listed, the spec's first, in :attr:`indexes`
+    and :attr:`unique`.
     """
 
-    __slots__ = ("_key_getter", "cls", "column_options", "events_field", "key_fields", "version_field")
+    __slots__ = (
+        "_key_getter",
+        "cls",
+        "column_options",
+        "events_field",
+        "indexes",
+        "key_fields",
+        "unique",
+        "version_field",
+    )
 
     cls: type[T]
     key_fields: tuple[str, ...]
     version_field: str | None
     column_options: Mapping[str, ColumnOptions]
+    indexes: tuple[tuple[str, ...], ...]
+    unique: tuple[tuple[str, ...], ...]
 
     @overload
     def __init__(
@@ -96,6 +119,8 @@ class EntitySpec(Generic[T, K]):
         version: str | None = None,
         events: str | None = None,
         columns: Mapping[str, ColumnOptions] | None = None,
+        indexes: Iterable[str | tuple[str, ...]] = (),
+        unique: Iterable[str | tuple[str, ...]] = (),
     ) -> None: ...
 
     @overload
@@ -107,6 +132,8 @@ class EntitySpec(Generic[T, K]):
         version: str | None = None,
         events: str | None = None,
         columns: Mapping[str, ColumnOptions] | None = None,
+        indexes: Iterable[str | tuple[str, ...]] = (),
+        unique: Iterable[str | tuple[str, ...]] = (),
         key_type: type[K],
     ) -> None: ...
 
@@ -118,6 +145,8 @@ class EntitySpec(Generic[T, K]):
         version: str | None = None,
         events: str | None = None,
         columns: Mapping[str, ColumnOptions] | None = None,
+        indexes: Iterable[str | tuple[str, ...]] = (),
+        unique: Iterable[str | tuple[str, ...]] = (),
         key_type: object = None,
     ) -> None:
         types = field_types(cls)
@@ -156,6 +185,8 @@ class EntitySpec(Generic[T, K]):
         self.version_field = version
         self.events_field = _check_events_field(cls, events, key_fields, version)
         self.column_options = _declared_options(cls, columns)
+        self.indexes = _column_sets(cls, "indexes", indexes, self.column_options, "index")
+        self.unique = _column_sets(cls, "unique", unique, self.column_options, "unique")
         getter: Callable[[Any], Any] = operator.attrgetter(*key_fields)
         self._key_getter: Callable[[T], K] = getter
 

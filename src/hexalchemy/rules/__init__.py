@@ -92,6 +92,7 @@ from hexalchemy.rules.values import (
     bind_rule,
     declared_scale,
     rule_for,
+    stored_server_default,
     value_object_rule,
 )
 
@@ -113,6 +114,7 @@ __all__ = [
     "json_value_rule",
     "json_suspect",
     "rule_for",
+    "stored_server_default",
     "value_object_rule",
     # queries
     "CheckedQuery",

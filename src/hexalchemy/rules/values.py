@@ -35,6 +35,7 @@ __all__ = [
     "bind_rule",
     "declared_scale",
     "rule_for",
+    "stored_server_default",
     "value_object_rule",
 ]
 
@@ -484,9 +485,19 @@ def _option_problem(options: ColumnOptions) -> str | None:
     flag: object = options.allow_non_finite  # typed bool, but given at run time
     if not isinstance(flag, bool):
         return f"allow_non_finite={flag!r}: must be a bool"
-    json_flag: object = options.json
-    if not isinstance(json_flag, bool):
-        return f"json={json_flag!r}: must be a bool"
+    for flag_name in ("json", "index", "unique"):
+        flag = getattr(options, flag_name)
+        if not isinstance(flag, bool):
+            return f"{flag_name}={flag!r}: must be a bool"
+    for text_name in ("name", "comment"):
+        text: object = getattr(options, text_name)
+        if text is None:
+            continue
+        if not isinstance(text, str) or not text:
+            return f"{text_name}={text!r}: must be a non-empty str or None"
+        problem = text_problem(text)
+        if problem is not None:
+            return f"{text_name}={text!r}: {problem}"
     return None
 
 
@@ -503,6 +514,7 @@ def _check_options(
         "allow_non_finite": options.allow_non_finite,
         "json": options.json,
         "bits": options.bits is not None,
+        "server_default": options.server_default is not None,
     }
     wrong = sorted(name for name, set_ in given.items() if set_ and name not in allowed)
     if wrong:
@@ -511,7 +523,8 @@ def _check_options(
             entity_type,
             f"{', '.join(wrong)} cannot apply to a field of type {type_name} "
             "(max_length: str; precision and scale: Decimal; allow_non_finite: float and Decimal; "
-            "bits: int; json: a field stored as a JSON value)",
+            "bits: int; json: a field stored as a JSON value; server_default: a field of a scalar type "
+            "but bytes)",
             field=field,
         )
 
@@ -550,24 +563,61 @@ def rule_for(
 
         return json_value_rule(optional=optional or type(None) in typing.get_args(python_type))
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
-        _check_options(entity_type, field, python_type, options, set())
+        _check_options(entity_type, field, python_type, options, {"server_default"})
         rule = _enum_rule(python_type)
     elif python_type is str:
-        _check_options(entity_type, field, python_type, options, {"max_length"})
+        _check_options(entity_type, field, python_type, options, {"max_length", "server_default"})
         rule = _text_rule(options.max_length)
     elif python_type is float:
-        _check_options(entity_type, field, python_type, options, {"allow_non_finite"})
+        _check_options(entity_type, field, python_type, options, {"allow_non_finite", "server_default"})
         rule = _float_rule(options.allow_non_finite)
     elif python_type is Decimal:
-        _check_options(entity_type, field, python_type, options, {"precision", "scale", "allow_non_finite"})
+        _check_options(
+            entity_type,
+            field,
+            python_type,
+            options,
+            {"precision", "scale", "allow_non_finite", "server_default"},
+        )
         rule = _decimal_rule(options.precision, options.scale, options.allow_non_finite)
     elif python_type is int:
-        _check_options(entity_type, field, python_type, options, {"bits"})
+        _check_options(entity_type, field, python_type, options, {"bits", "server_default"})
         rule = _INT_RULES[options.bits or 64]
     elif python_type in _SCALARS:
-        _check_options(entity_type, field, python_type, options, set())
+        # bytes: no literal that every database reads back the same
+        _check_options(
+            entity_type, field, python_type, options, set() if python_type is bytes else {"server_default"}
+        )
         rule = _SCALARS[python_type]
     else:
         _check_options(entity_type, field, python_type, options, set())
         return None
+    if options.server_default is not None:
+        stored_server_default(entity_type, field, rule, options)
     return _optional(rule) if optional else rule
+
+
+def stored_server_default(
+    entity_type: type[object], field: str, rule: ValueRule, options: ColumnOptions
+) -> object:
+    """The stored form of ``options.server_default`` by the field's ``rule`` (an enum: its value); None without one.
+
+    A default the rule refuses is a :class:`MappingError` naming ``entity_type`` and ``field``.
+    """
+    given: dict[str, object] = {"rule": rule, "options": options, "entity_type": entity_type, "field": field}
+    for name, kind, what in (
+        ("rule", ValueRule, "a ValueRule"),
+        ("options", ColumnOptions, "a ColumnOptions"),
+        ("entity_type", type, "a class"),
+        ("field", str, "a field path (a str)"),
+    ):
+        if not isinstance(given[name], kind):
+            raise InvalidArgumentError(name, given[name], f"must be {what}")
+    value = options.server_default
+    if value is None:
+        return None
+    try:
+        stored = rule.normalize(value)
+    except RefusedValueError as refused:
+        raise MappingError(entity_type, f"server_default={value!r}: {refused.reason}", field=field) from None
+    return stored.value if isinstance(stored, enum.Enum) else stored

@@ -17,7 +17,7 @@ from sqlalchemy.types import TypeEngine
 from hexalchemy.ports import ConfigError
 from hexalchemy.sqlalchemy.backend import backends
 
-__all__ = ["check_prefix", "identifier_limit", "json_type", "partial_index"]
+__all__ = ["check_prefix", "derived_name", "identifier_limit", "json_type", "partial_index"]
 
 
 def json_type() -> TypeEngine[Any]:
@@ -65,3 +65,13 @@ def check_prefix(prefix: object, suffixes: Sequence[str]) -> str:
             f"the databases' limit of {limit} bytes: use a prefix of at most {room} bytes",
         )
     return prefix
+
+
+def derived_name(name: str, suffix: str) -> str:
+    """``name + suffix`` (an index or constraint named after its table and columns), fitted to every database's limit.
+
+    The backend with the shortest limit fits it (see ``Backend.derived_identifier``), so the
+    name is the same on every database.
+    """
+    shortest = min(backends(), key=lambda backend: backend.max_identifier_bytes)
+    return shortest.derived_identifier(name, suffix)

@@ -565,12 +565,13 @@ class RepositoryCore(Generic[T, K]):
             self._check_distinct(batch)  # raises naming the key given twice
         savepoint = yield Call(state.connection.begin_nested)
         failure: str | None = None
+        violation: ConstraintViolationError | None = None
         try:
             if path is not None and copy_rows is not None:
                 try:
                     yield from path.copy(state, copy_rows)
-                except ConstraintViolationError:
-                    failure = "insert"
+                except ConstraintViolationError as error:  # a duplicate key, or another constraint
+                    failure, violation = "insert", error
             elif insert_rows:
                 result = yield Call(execute, (self.insert_statement, insert_rows))
                 if len(result.all()) != len(new):
@@ -599,8 +600,10 @@ class RepositoryCore(Generic[T, K]):
         if failure == "insert":
             new_keys = [self.spec.key_of(aggregate) for aggregate in new]
             stored = yield from self._lookup(state, new_keys)
-            duplicate = next((key for key in new_keys if key in stored), new_keys[0])
-            raise DuplicateEntityError(self.entity_type, duplicate)
+            duplicate = next((key for key in new_keys if key in stored), None)
+            if duplicate is None and violation is not None:
+                raise violation  # no key is taken: a unique constraint (or another) refused the rows
+            raise DuplicateEntityError(self.entity_type, new_keys[0] if duplicate is None else duplicate)
         key_of = self.spec.key_of
         update_keys = [(key_of(aggregate), version) for aggregate, version in updates]
         stored = yield from self._lookup(state, [key for key, _ in update_keys])

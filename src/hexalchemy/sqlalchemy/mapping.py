@@ -34,6 +34,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     Float,
+    Index,
     Integer,
     LargeBinary,
     Numeric,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    UniqueConstraint,
     Uuid,
     select,
 )
@@ -73,6 +75,12 @@ from hexalchemy.rules import (
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._portable import json_type
+from hexalchemy.sqlalchemy._table_options import (
+    check_column_name,
+    check_table_options,
+    column_keywords,
+    derived_constraints,
+)
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
 __all__ = ["MAX_CHANGE_MASKS", "ChangedColumns", "Leaf", "RowMapping", "TableMapping", "make_converter"]
@@ -194,11 +202,11 @@ class _Planner:
             if not field.init:
                 raise MappingError(self.root, "fields with init=False cannot be mapped", field=dotted)
             name = field.alias or field.name
-            column_name = f"{prefix}{name}"
+            declared = self.options.get(dotted)
+            column_name = declared.name if declared is not None and declared.name else f"{prefix}{name}"
             tp, is_optional = split_optional(hints[field.name])
             tp = strip_newtype(tp)
             nullable = optional or is_optional
-            declared = self.options.get(dotted)
             if attrs.has(tp) and tp not in self.custom_types and not (declared and declared.json):
                 if declared is not None:
                     raise MappingError(
@@ -850,6 +858,8 @@ class TableMapping(Generic[T, K]):
             )
         )
         by_path = {leaf.path: column for leaf, column in zip(leaves, self.columns, strict=True)}
+        if not derived:
+            check_table_options(spec, table, {".".join(path): column for path, column in by_path.items()})
         by_leaf = {leaf.path: leaf for leaf in leaves}
         self.key_columns: tuple[Column[Any], ...] = tuple(by_path[(name,)] for name in spec.key_fields)
         self.version_column: Column[Any] | None = (
@@ -1011,15 +1021,19 @@ class TableMapping(Generic[T, K]):
 
 
 def _derive_columns(
-    spec: EntitySpec[Any, Any], converter: cattrs.Converter, custom_types: Mapping[Any, TypeEngine[Any]]
-) -> list[Column[Any]]:
-    """Plan the columns of a table derived from ``spec``'s class."""
+    spec: EntitySpec[Any, Any],
+    converter: cattrs.Converter,
+    custom_types: Mapping[Any, TypeEngine[Any]],
+    table_name: str,
+) -> list[Column[Any] | Index | UniqueConstraint]:
+    """Plan the columns, indexes and unique constraints of a table derived from ``spec``'s class."""
     planner = _Planner(spec.cls, converter, custom_types, spec.column_options)
     leaves = _leaves(planner.plan(spec.cls, (), "", False, skip=spec.events_field))
     _check_unique_names(spec.cls, leaves)
     key_paths = {(name,) for name in spec.key_fields}
-    columns: list[Column[Any]] = []
+    columns: list[Column[Any] | Index | UniqueConstraint] = []
     for leaf in leaves:
+        check_column_name(spec.cls, leaf)
         if leaf.path in key_paths and len(leaf.path) == 1 and leaf.nullable:
             raise MappingError(spec.cls, "a key field cannot be Optional", field=leaf.dotted_path)
         primary = leaf.path in key_paths
@@ -1027,11 +1041,18 @@ def _derive_columns(
         if column_type is None:  # pragma: no cover - every planned leaf has a type
             raise MappingError(spec.cls, "no column type", field=leaf.dotted_path)
         columns.append(
-            Column(leaf.column_name, column_type, primary_key=primary, nullable=leaf.nullable and not primary)
+            Column(
+                leaf.column_name,
+                column_type,
+                primary_key=primary,
+                nullable=leaf.nullable and not primary,
+                **column_keywords(spec.cls, leaf),
+            )
         )
     for name in spec.key_fields:
         if not any(leaf.path == (name,) for leaf in leaves):
             raise MappingError(spec.cls, "a key field must be a scalar, not a value object", field=name)
+    columns.extend(derived_constraints(spec, table_name, leaves))
     return columns
 
 

@@ -99,7 +99,7 @@ class Schema:
                 raise MappingError(spec.cls, "unmapped applies to a Table you wrote, not a derived one")
             if table in self.metadata.tables:
                 raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
-            columns = _derive_columns(spec, self.converter, self._column_types)
+            columns = _derive_columns(spec, self.converter, self._column_types, table)
             mapped_table = Table(table, self.metadata, *columns)
             try:
                 mapping = TableMapping(

@@ -42,6 +42,7 @@ from hexalchemy.rules import (
     check_list,
     check_page_size,
 )
+from hexalchemy.testing._unique import check_unique
 
 __all__: list[str] = []
 
@@ -202,6 +203,7 @@ class _TransactionCore:
                 ) from failure
             for row, value in layer.writes.items():
                 self._validate(row, value, layer.expected[row])
+            self._validate_unique(layer)
             for row, value in layer.writes.items():
                 entity_type, key = row
                 table = self.committed.setdefault(entity_type, {})
@@ -210,6 +212,23 @@ class _TransactionCore:
                         table.pop(key, None)
                 else:
                     table[key] = value
+
+    def _validate_unique(self, layer: _Layer) -> None:
+        """Refuse the commit when a written row collides with a row another transaction committed."""
+        written: dict[type[object], list[tuple[object, object]]] = {}
+        specs: dict[type[object], EntitySpec[Any, Any]] = {}
+        for (entity_type, key), value in layer.writes.items():
+            spec = layer.expected[(entity_type, key)].spec
+            if spec.unique and value is not _MISSING:
+                written.setdefault(entity_type, []).append((key, value))
+                specs[entity_type] = spec
+        for entity_type, new in written.items():
+            rows = {
+                key: value
+                for key, value in self.committed.get(entity_type, {}).items()
+                if layer.writes.get((entity_type, key), value) is not _MISSING
+            }
+            check_unique(specs[entity_type], rows, new)
 
     def _validate(self, row: _RowId, value: object, expected: _Expected) -> None:
         entity_type, key = row
@@ -421,6 +440,10 @@ class _RepositoryCore(Generic[T, K]):
         if stored != version:
             raise VersionConflictError(self._cls, key, version, stored)
 
+    def _check_unique(self, state: _TxState, new: list[tuple[K, object]]) -> None:
+        if self._spec.unique:
+            check_unique(self._spec, self._core.visible_rows(state, self._cls), new)
+
     def _check_delete(self, state: _TxState, key: K, version: int) -> None:
         current = self._core.visible(state, self._cls, key)
         if current is _MISSING:
@@ -441,6 +464,7 @@ class _RepositoryCore(Generic[T, K]):
         key, version, result, stored = self._prepare_save(aggregate)
         with self._core.lock:
             self._check_save(state, key, version)
+            self._check_unique(state, [(key, stored)])
             self._core.write(state, self._spec, key, stored)
         return result
 
@@ -453,6 +477,7 @@ class _RepositoryCore(Generic[T, K]):
             for key, version, _, _ in prepared:
                 self._check_batch_key(seen, key)
                 self._check_save(state, key, version)
+            self._check_unique(state, [(key, stored) for key, _, _, stored in prepared])
             for key, _, _, stored in prepared:
                 self._core.write(state, self._spec, key, stored)
         return [result for _, _, result, _ in prepared]
