@@ -73,7 +73,7 @@ POLICY: Final = OutboxPolicy(
 )
 LEASE: Final = 3.0
 """Seconds a relay's lease lasts: how long the messages of a killed relay wait."""
-LANE_LOCK_MS: Final = 3_000
+LANE_LOCK_MS: Final = 10_000
 """How long a Redis lane lock lasts unless renewed: how long a killed consumer's lanes wait."""
 
 
@@ -357,8 +357,8 @@ async def consume_redis(config: Config, index: int, transactions: Any, inbox: An
             stream=config.destination(lane),
             group=CONSUMER,
             consumer=me,
-            count=20,
-            claim_idle=dt.timedelta(milliseconds=300),
+            count=5,  # a short step: the lock is renewed before each
+            claim_idle=dt.timedelta(seconds=1),
         )
 
         async def step() -> int:

@@ -24,6 +24,7 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +41,8 @@ from hexalchemy.ports import OutboxStats
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 from hexalchemy.sqlalchemy.outbox import SqlAlchemyOutboxRelayStore
 from tests.brokers.end_to_end import KEYS, LANES, POLICY, Config, tables
-from tests.brokers.services import AMQP_URL, NATS_URL, REDIS_URL, require, restart
+from tests.brokers.nats_cluster import NatsCluster
+from tests.brokers.services import AMQP_URL, NATS_URL, REDIS_URL, require, restart, without_broker
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 pytestmark = pytest.mark.postgresql
@@ -63,8 +65,9 @@ class Broker:
     url: str
     setup: Callable[[Config], None]
     teardown: Callable[[Config], None]
-    restart: Callable[[], None]
+    restart: Callable[[], str | None]
     servers: tuple[str, ...] = ()
+    label: str = ""
 
 
 @attrs.define
@@ -187,9 +190,11 @@ def run_oracle(broker: Broker, work: Path) -> Figures:
 
         def restart_the_broker() -> None:
             at = time.monotonic() - started
-            broker.restart()
+            said = broker.restart()
             figures.faults.append(
-                f"{broker.name} restarted at {at:.1f} s (up again after {time.monotonic() - started - at:.1f} s)"
+                f"{broker.name}: {said} at {at:.1f} s"
+                if said
+                else f"{broker.name} restarted at {at:.1f} s (up again after {time.monotonic() - started - at:.1f} s)"
             )
 
         def kill_a_consumer() -> None:
@@ -251,7 +256,7 @@ def run_oracle(broker: Broker, work: Path) -> Figures:
         figures.deduplicated = sum(counter["duplicates"] for counter in consumers)
         figures.redelivered = len(delivered) - len(set(delivered))
         figures.applied = len(effects)
-        print(figures.line(broker.name))
+        print(figures.line(broker.label or broker.name))
         try:
             check(figures, ledger, effects, sequence, rolled_back, stats)
         except AssertionError:
@@ -335,9 +340,18 @@ def _nats_setup(servers: list[str], replicas: int) -> Callable[[Config], None]:
 
             client = await nats.connect(servers=servers)
             jetstream = client.jetstream(timeout=10)
-            await jetstream.add_stream(
-                StreamConfig(name=config.subject, subjects=[f"{config.subject}.>"], num_replicas=replicas)
+            stream = StreamConfig(
+                name=config.subject, subjects=[f"{config.subject}.>"], num_replicas=replicas
             )
+            deadline = time.monotonic() + 30
+            while True:  # a new cluster answers 503 until it has elected its leaders
+                try:
+                    await jetstream.add_stream(stream)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
             for lane in LANES:
                 await jetstream.add_consumer(
                     config.subject,
@@ -418,6 +432,26 @@ BROKERS: Final = {
 }
 
 
+def _kill_the_stream_leader(cluster: NatsCluster, subject: Callable[[], str]) -> Callable[[], str]:
+    def kill() -> str:
+        async def leader() -> str:
+            import nats
+
+            client = await nats.connect(servers=cluster.urls)
+            try:
+                info = await client.jetstream(timeout=10).stream_info(subject())
+                assert info.cluster is not None and info.cluster.leader is not None
+                return info.cluster.leader
+            finally:
+                await client.close()
+
+        name = asyncio.run(leader())
+        cluster.kill(name)
+        return f"node {name}, the stream's leader, SIGKILLed"
+
+    return kill
+
+
 @pytest.fixture
 def work(tmp_path: Path, postgresql_problem: str | None) -> Iterator[Path]:
     if postgresql_problem is not None:
@@ -430,3 +464,32 @@ def test_every_committed_message_is_applied_once_in_key_order_through_faults(nam
     broker = BROKERS[name]()
     require(name, broker.url)
     run_oracle(broker, work)
+
+
+def test_a_three_node_jetstream_cluster_that_loses_a_node_loses_nothing_and_applies_nothing_twice(
+    work: Path,
+) -> None:
+    """The NATS oracle on a cluster of three nodes the test starts (stream and consumers R3); the stream's leader is killed."""
+    if shutil.which("nats-server") is None and not Path("/usr/sbin/nats-server").exists():
+        without_broker("nats-server is not installed")
+    cluster = NatsCluster(work / "cluster")
+    try:
+        cluster.wait_until_up(30)
+        subject: list[str] = []
+
+        def setup(config: Config) -> None:
+            subject.append(config.subject)
+            _nats_setup(cluster.urls, 3)(config)
+
+        broker = Broker(
+            "nats",
+            cluster.urls[0],
+            setup,
+            _nats_teardown(cluster.urls),
+            _kill_the_stream_leader(cluster, lambda: subject[0]),
+            servers=tuple(cluster.urls),
+            label="nats, 3-node cluster, R3",
+        )
+        run_oracle(broker, work)
+    finally:
+        cluster.close()

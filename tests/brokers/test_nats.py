@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import nats
+import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from hexalchemy.brokers.nats import MSG_ID_HEADER, AsyncJetStreamPublisher
+from hexalchemy.brokers.nats import MSG_ID_HEADER, AsyncJetStreamPublisher, is_retryable
 from hexalchemy.ports import AsyncPublisher, ConfigError, OutboxMessage, Route
 from hexalchemy.rules import default_route
 from hexalchemy.rules.routes import MESSAGE_ID_HEADER
@@ -89,6 +90,13 @@ async def test_a_subject_no_stream_listens_on_fails_for_good(
     results = {r.message_id: r for r in await publisher.publish([good, lost])}
     assert results[good.id].ok
     assert not results[lost.id].ok and results[lost.id].permanent
+
+
+def test_no_responders_on_a_subject_a_stream_listens_on_is_retryable() -> None:
+    # a replicated stream whose leader died answers nothing until a new one is elected
+    # (tests/brokers/test_end_to_end.py kills the leader of a 3-node cluster)
+    assert is_retryable(nats.js.errors.NoStreamResponseError(), stream_bound=True)
+    assert not is_retryable(nats.js.errors.NoStreamResponseError())
 
 
 async def test_a_payload_over_the_servers_limit_fails_for_good(client: Client, subject: str) -> None:

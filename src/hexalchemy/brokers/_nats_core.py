@@ -8,6 +8,11 @@ Retryable: a connection closed, reconnecting or stale, a timeout, a full outboun
 too many publishes in flight, and JetStream answering 503 (no leader yet, or it is
 unavailable) or 5xx. Permanent: a payload over the server's limit, no stream bound to
 the subject (JetStream's "no responders": unroutable), and any other refusal (4xx).
+
+"No responders" alone does not tell an unroutable subject from a replicated stream whose
+leader just died (a cluster electing a new one answers nothing for a moment): the
+publisher asks JetStream which stream listens on the subject and passes the answer as
+``stream_bound``; only a subject no stream listens on fails for good.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ _PERMANENT: Final = (
 )
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Whether a NATS error is worth a retry (the one classification of the JetStream publisher)."""
+def is_retryable(error: BaseException, *, stream_bound: bool = False) -> bool:
+    """Whether a NATS error is worth a retry (the one classification of the JetStream publisher).
+
+    ``stream_bound``: JetStream said a stream listens on the message's subject (or could
+    not say), so "no responders" means a stream without a leader for now, not an
+    unroutable message.
+    """
+    if isinstance(error, nats.js.errors.NoStreamResponseError) and stream_bound:
+        return True
     if isinstance(error, _PERMANENT):
         return False
     if isinstance(error, nats.js.errors.APIError):

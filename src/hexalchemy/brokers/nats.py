@@ -25,6 +25,7 @@ from typing import Final
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -137,7 +138,8 @@ class AsyncJetStreamPublisher:
         pending = [future for future in futures if isinstance(future, asyncio.Future)]
         if pending:
             await asyncio.wait(pending, timeout=self._timeout)
-        for message, future in zip(routed.messages, futures, strict=True):
+        bound = await self._bound_subjects(jetstream, routed, futures)
+        for message, route, future in zip(routed.messages, routed.routes, futures, strict=True):
             if isinstance(future, BaseException):
                 results.append(_failed(message, future))
             elif not future.done():
@@ -148,10 +150,42 @@ class AsyncJetStreamPublisher:
             elif future.cancelled():
                 results.append(PublishResult(message.id, "the publish was cancelled", permanent=False))
             elif (failure := future.exception()) is not None:
-                results.append(_failed(message, failure))
+                results.append(_failed(message, failure, stream_bound=route.destination in bound))
             else:
                 results.append(PublishResult(message.id))
         return results
+
+    async def _bound_subjects(
+        self,
+        jetstream: JetStreamContext,
+        routed: Routed,
+        futures: Sequence[asyncio.Future[PubAck] | BaseException],
+    ) -> set[str]:
+        """The subjects of the batch that JetStream answered with "no responders" but that a stream listens on.
+
+        A replicated stream whose leader died answers nothing until a new one is elected:
+        those messages are retryable. A subject JetStream cannot say anything about (it
+        does not answer either) counts as bound; only one it says no stream listens on is
+        unroutable.
+        """
+        unanswered = {
+            route.destination
+            for route, future in zip(routed.routes, futures, strict=True)
+            if isinstance(future, asyncio.Future)
+            and future.done()
+            and not future.cancelled()
+            and isinstance(future.exception(), nats.js.errors.NoStreamResponseError)
+        }
+        bound: set[str] = set()
+        for subject in unanswered:
+            try:
+                await jetstream.find_stream_name_by_subject(subject)
+            except nats.js.errors.NotFoundError:
+                continue
+            except Exception:  # JetStream cannot answer now either: not a verdict on the subject
+                pass
+            bound.add(subject)
+        return bound
 
     async def aclose(self) -> None:
         """Close the client if the publisher connected it itself."""
@@ -163,8 +197,10 @@ async def _log_error(error: Exception) -> None:
     logger.debug("NATS client: %s", describe_error(error))
 
 
-def _failed(message: OutboxMessage, error: BaseException) -> PublishResult:
-    return PublishResult(message.id, describe_error(error), permanent=not is_retryable(error))
+def _failed(message: OutboxMessage, error: BaseException, *, stream_bound: bool = False) -> PublishResult:
+    return PublishResult(
+        message.id, describe_error(error), permanent=not is_retryable(error, stream_bound=stream_bound)
+    )
 
 
 async def handle_jetstream(handler: AsyncInboxHandler[Msg], message: Msg) -> bool:
