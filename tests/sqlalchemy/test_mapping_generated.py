@@ -157,3 +157,62 @@ def test_an_optional_value_object_is_none_when_its_presence_column_is_null() -> 
     restored = MAPPING.from_row(MAPPING.to_values(item))
     assert restored.backup is None
     assert restored.place.corner is None
+
+
+@given(items, int64s().filter(lambda version: version >= 0))
+def test_with_version_makes_what_evolve_makes(item: Item, version: int) -> None:
+    copy = MAPPING.with_version(item, version)
+    assert copy == attrs.evolve(item, version=version)
+    assert type(copy) is Item
+    assert all(getattr(copy, name) is getattr(item, name) for name in ("id", "place", "points", "extra"))
+    assert "new" in MAPPING.with_version.__code__.co_names  # made slot by slot: Item's __init__ only stores
+
+
+def _positive(instance: object, attribute: object, value: int) -> None:
+    if value < 0:
+        raise ValueError("negative")
+
+
+@attrs.frozen
+class Checked:
+    id: int
+    size: int = attrs.field(validator=_positive)
+    version: int = 0
+
+
+@attrs.frozen
+class Counted:
+    id: int
+    version: int = 0
+    made: list[int] = attrs.field(factory=list, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.made.append(self.version)
+
+
+@attrs.frozen(cache_hash=True)
+class Hashed:
+    id: int
+    version: int = 0
+
+
+@attrs.define(frozen=True, slots=False)
+class Unslotted:
+    id: int
+    version: int = 0
+
+
+def test_with_version_runs_init_when_it_does_more_than_store() -> None:
+    """A validator, a post-init, a cached hash or a __dict__: the copy goes through __init__, as evolve's."""
+    for cls in (Checked, Hashed, Unslotted):
+        mapping = Schema().map(
+            EntitySpec(cls, key="id", version="version"), table=f"t_{cls.__name__.lower()}"
+        )
+        original = cls(1, 2) if cls is Checked else cls(1)  # type: ignore[call-arg]
+        copy = mapping.with_version(original, 7)
+        assert copy == attrs.evolve(original, version=7)
+        assert hash(copy) == hash(attrs.evolve(original, version=7))
+        assert "new" not in mapping.with_version.__code__.co_names, cls  # made by calling the class
+    counted = Counted(1)
+    counting = Schema().map(EntitySpec(Counted, key="id", version="version"), table="t_counted")
+    assert counting.with_version(counted, 3).made == [0, 3]
