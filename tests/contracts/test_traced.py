@@ -9,6 +9,9 @@ instrumentation's spans, and no statement is recorded twice. Also: the hook's ar
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -175,6 +178,28 @@ def test_without_a_hook_set_an_engine_reports_to_opentelemetry() -> None:
         assert statement_hook(engine) is None
     finally:
         engine.dispose()
+
+
+_NO_PROVIDER_YET = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from hexalchemy.sqlalchemy.tracing import OpenTelemetryHook, _hook_for
+from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
+
+hook = OpenTelemetryHook()
+engine = create_engine(DatabaseConfig(url="sqlite://"))
+with engine.connect() as connection:
+    assert not hook.recording() and _hook_for(connection) is None  # no provider: no span, no timing
+    assert OpenTelemetryHook(TracerProvider()).recording()
+    trace.set_tracer_provider(TracerProvider())
+    assert hook.recording() and isinstance(_hook_for(connection), OpenTelemetryHook)
+"""
+
+
+def test_the_default_hook_is_skipped_until_a_tracer_provider_is_set() -> None:
+    """OpenTelemetry's default global provider makes no-op spans: the fast paths skip the hook until one is set."""
+    env = {key: value for key, value in os.environ.items() if key != "OTEL_PYTHON_TRACER_PROVIDER"}
+    subprocess.run([sys.executable, "-c", _NO_PROVIDER_YET], check=True, env=env, timeout=60)
 
 
 async def test_an_async_engine_takes_a_hook_too() -> None:

@@ -13,8 +13,8 @@ change which path runs.
   :func:`statement_hook` tells which one is in force.
 - Without a hook set, an engine reports to :func:`opentelemetry_hook` when
   ``opentelemetry-api`` is installed (``pip install 'hexalchemy[otel]'``): a span per
-  statement, through the global tracer provider, child of the current span. With the API
-  alone (no SDK configured) those spans are OpenTelemetry's no-op ones.
+  statement, through the global tracer provider, child of the current span. While no
+  provider is set (the API alone, no SDK configured), it is skipped: no span, no timing.
 - :class:`FastPathStatement` is what a hook receives.
 """
 
@@ -138,9 +138,16 @@ def _hook_of(options: Mapping[str, Any]) -> StatementHook | None:
 
 
 def _hook_for(connection: Any) -> StatementHook | None:
-    """The hook in force for ``connection`` (a SQLAlchemy ``Connection`` or ``AsyncConnection``)."""
+    """The hook to report a statement on ``connection`` (a SQLAlchemy ``Connection`` or ``AsyncConnection``) to, now.
+
+    None when there is none, or when it is an :class:`OpenTelemetryHook` that would make a
+    no-op span (see :meth:`OpenTelemetryHook.recording`): then the statement is not even timed.
+    """
     sync = getattr(connection, "sync_connection", None) or connection
-    return _hook_of(sync.get_execution_options())
+    hook = _hook_of(sync.get_execution_options())
+    if isinstance(hook, OpenTelemetryHook) and not hook.recording():
+        return None
+    return hook
 
 
 def _report_to(hook: StatementHook, statement: FastPathStatement) -> None:
@@ -219,9 +226,21 @@ class OpenTelemetryHook:
         from hexalchemy import __version__
 
         self._trace = trace
+        self._global = tracer_provider is None
+        self._no_op = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         self._tracer = trace.get_tracer("hexalchemy", __version__, tracer_provider)
         self._old, self._new = _conventions()
         self._attributes: dict[URL, dict[str, Any]] = {}
+
+    def recording(self) -> bool:
+        """Whether a span made now could be recorded.
+
+        False while the hook takes its spans from the global tracer provider and none is
+        set (OpenTelemetry's default, whose spans are no-ops): the fast paths then skip
+        the hook, and the timing. True as soon as a provider is set, and always for a
+        provider given to the hook.
+        """
+        return not self._global or not isinstance(self._trace.get_tracer_provider(), self._no_op)
 
     def _url_attributes(self, system: str, url: URL) -> dict[str, Any]:
         attributes = self._attributes.get(url)
