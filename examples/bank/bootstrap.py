@@ -28,7 +28,7 @@ from hexalchemy.testing import InMemoryRepository, InMemoryTransactionManager
 
 TM = TypeVar("TM", bound=TransactionManager)
 
-ACCOUNT = EntitySpec(Account, key="id", version="version", key_type=AccountId)
+ACCOUNT: EntitySpec[Account, AccountId] = EntitySpec(Account, key="id", version="version", key_type=AccountId)
 """How hexalchemy identifies an account: by ``id``, optimistically locked by ``version``.
 Both the SQL and the in-memory adapters are built from it."""
 

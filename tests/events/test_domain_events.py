@@ -197,7 +197,7 @@ def test_an_event_that_cannot_be_a_message_writes_nothing(wiring: Wiring) -> Non
 
 def test_a_spec_without_an_events_field_is_refused() -> None:
     transactions = InMemoryTransactionManager()
-    spec = EntitySpec(Order, key="id", version="version")
+    spec = EntitySpec(Order, key="id", version="version", key_type=uuid.UUID)
     with pytest.raises(MappingError, match="events field"):
         EventRecordingRepository(
             InMemoryRepository(spec, transactions), InMemoryOutboxWriter(transactions), spec
@@ -211,4 +211,4 @@ def test_an_events_field_without_a_default_is_refused() -> None:
         events: tuple[object, ...]
 
     with pytest.raises(MappingError, match="needs a default"):
-        EntitySpec(Bare, key="id", events="events")
+        EntitySpec(Bare, key="id", events="events", key_type=int)

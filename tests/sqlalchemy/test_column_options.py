@@ -56,7 +56,7 @@ def _ddl(table: Table) -> str:
 
 
 def test_options_are_found_on_attrs_fields_and_in_the_spec_by_dotted_path() -> None:
-    spec = EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=100)})
+    spec = EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=100)}, key_type=int)
     assert spec.column_options == {
         "ship_to.city": ColumnOptions(max_length=30),
         "note": ColumnOptions(max_length=100),
@@ -65,20 +65,20 @@ def test_options_are_found_on_attrs_fields_and_in_the_spec_by_dotted_path() -> N
 
 def test_an_unknown_path_is_a_mapping_error_when_the_spec_is_built() -> None:
     with pytest.raises(MappingError) as caught:
-        EntitySpec(Order, key="id", columns={"ship_to.zip": ColumnOptions(max_length=10)})
+        EntitySpec(Order, key="id", columns={"ship_to.zip": ColumnOptions(max_length=10)}, key_type=int)
     assert caught.value.field == "ship_to.zip"
     assert "name a field the class does not have" in caught.value.reason
 
 
 def test_a_field_declared_both_ways_is_a_mapping_error() -> None:
     with pytest.raises(MappingError) as caught:
-        EntitySpec(Order, key="id", columns={"ship_to.city": ColumnOptions(max_length=10)})
+        EntitySpec(Order, key="id", columns={"ship_to.city": ColumnOptions(max_length=10)}, key_type=int)
     assert caught.value.field == "ship_to.city"
     assert "both" in caught.value.reason
 
 
 def test_options_on_a_value_object_are_a_mapping_error() -> None:
-    spec = EntitySpec(Order, key="id", columns={"ship_to": ColumnOptions(max_length=10)})
+    spec = EntitySpec(Order, key="id", columns={"ship_to": ColumnOptions(max_length=10)}, key_type=int)
     with pytest.raises(MappingError, match="not a value object"):
         Schema().map(spec, table="orders")
     with pytest.raises(MappingError, match="not a value object"):
@@ -86,7 +86,7 @@ def test_options_on_a_value_object_are_a_mapping_error() -> None:
 
 
 def test_options_that_cannot_apply_are_a_mapping_error_on_every_adapter() -> None:
-    spec = EntitySpec(Order, key="id", columns={"total": ColumnOptions(max_length=10)})
+    spec = EntitySpec(Order, key="id", columns={"total": ColumnOptions(max_length=10)}, key_type=int)
     with pytest.raises(MappingError, match="cannot apply") as caught:
         Schema().map(spec, table="orders")
     assert caught.value.field == "total"
@@ -102,6 +102,7 @@ def test_a_derived_table_takes_its_lengths_precision_and_scale_from_the_options(
         Order,
         key="id",
         columns={"note": ColumnOptions(max_length=100), "total": ColumnOptions(precision=12, scale=2)},
+        key_type=int,
     )
     mapping = Schema().map(spec, table="orders")
     ddl = _ddl(mapping.table)
@@ -112,7 +113,7 @@ def test_a_derived_table_takes_its_lengths_precision_and_scale_from_the_options(
 
 
 def test_a_precision_alone_means_scale_zero() -> None:
-    spec = EntitySpec(Order, key="id", columns={"total": ColumnOptions(precision=12)})
+    spec = EntitySpec(Order, key="id", columns={"total": ColumnOptions(precision=12)}, key_type=int)
     assert "total NUMERIC(12, 0) NOT NULL" in _ddl(Schema().map(spec, table="orders").table)
 
 
@@ -136,7 +137,7 @@ def _map_hand_written(spec: EntitySpec[Order, Any], note: Any, total: Any, city:
 
 def test_a_bounded_string_column_needs_a_max_length_declared_within_it() -> None:
     with pytest.raises(MappingError) as caught:
-        _map_hand_written(EntitySpec(Order, key="id"), String(50), ExactDecimal())
+        _map_hand_written(EntitySpec(Order, key="id", key_type=int), String(50), ExactDecimal())
     error = caught.value
     assert (error.field, error.column) == ("note", "note")
     assert "at most 50 characters" in error.reason
@@ -144,24 +145,24 @@ def test_a_bounded_string_column_needs_a_max_length_declared_within_it() -> None
 
 
 def test_a_max_length_beyond_the_column_is_a_mapping_error() -> None:
-    spec = EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=51)})
+    spec = EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=51)}, key_type=int)
     with pytest.raises(MappingError, match="at most 50 characters"):
         _map_hand_written(spec, String(50), ExactDecimal())
 
 
 def test_a_max_length_within_the_column_and_an_unbounded_column_are_accepted() -> None:
     _map_hand_written(
-        EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=40)}),
+        EntitySpec(Order, key="id", columns={"note": ColumnOptions(max_length=40)}, key_type=int),
         String(50),
         ExactDecimal(),
     )
-    _map_hand_written(EntitySpec(Order, key="id"), Text(), ExactDecimal())
-    _map_hand_written(EntitySpec(Order, key="id"), String(), ExactDecimal())
+    _map_hand_written(EntitySpec(Order, key="id", key_type=int), Text(), ExactDecimal())
+    _map_hand_written(EntitySpec(Order, key="id", key_type=int), String(), ExactDecimal())
 
 
 def test_a_value_object_field_on_a_narrower_column_is_a_mapping_error() -> None:
     with pytest.raises(MappingError) as caught:
-        _map_hand_written(EntitySpec(Order, key="id"), Text(), ExactDecimal(), city=String(20))
+        _map_hand_written(EntitySpec(Order, key="id", key_type=int), Text(), ExactDecimal(), city=String(20))
     assert (caught.value.field, caught.value.column) == ("ship_to.city", "ship_to_city")
 
 
@@ -182,7 +183,7 @@ def test_a_numeric_column_needs_a_precision_within_it_and_the_same_scale(
 ) -> None:
     columns = {} if declared is None else {"total": declared}
     with pytest.raises(MappingError) as caught:
-        _map_hand_written(EntitySpec(Order, key="id", columns=columns), Text(), column_type)
+        _map_hand_written(EntitySpec(Order, key="id", columns=columns, key_type=int), Text(), column_type)
     assert (caught.value.field, caught.value.column) == ("total", "total")
     assert "declare" in caught.value.reason
 
@@ -192,7 +193,9 @@ def test_a_numeric_column_needs_a_precision_within_it_and_the_same_scale(
 )
 def test_a_numeric_column_with_a_fitting_declaration_is_accepted(column_type: Any) -> None:
     for precision in (12, 5):
-        spec = EntitySpec(Order, key="id", columns={"total": ColumnOptions(precision=precision, scale=2)})
+        spec = EntitySpec(
+            Order, key="id", columns={"total": ColumnOptions(precision=precision, scale=2)}, key_type=int
+        )
         _map_hand_written(spec, Text(), column_type)
 
 
@@ -208,7 +211,7 @@ def test_an_enum_whose_values_do_not_fit_the_string_column_is_a_mapping_error() 
         "tagged", schema.metadata, Column("id", BigInteger, primary_key=True), Column("shade", String(4))
     )
     with pytest.raises(MappingError, match="has a value of 5: widen the column"):
-        schema.map(EntitySpec(Tagged, key="id"), table=table)
+        schema.map(EntitySpec(Tagged, key="id", key_type=int), table=table)
 
 
 # --- what a database cannot store ------------------------------------------------------------------
@@ -236,7 +239,7 @@ def sqlite() -> Iterator[SqlAlchemyTransactionManager]:
 def test_sqlite_refuses_a_float_field_that_allows_nan_when_the_repository_is_built(
     sqlite: SqlAlchemyTransactionManager,
 ) -> None:
-    mapping = Schema().map(EntitySpec(Sample, key="id"), table="samples")
+    mapping = Schema().map(EntitySpec(Sample, key="id", key_type=uuid.UUID), table="samples")
     with pytest.raises(MappingError) as caught:
         SqlAlchemyRepository(mapping, sqlite)
     assert (caught.value.field, caught.value.column) == ("reading", "reading")
@@ -250,7 +253,7 @@ def test_sqlite_refuses_a_decimal_on_a_plain_numeric_column_when_the_repository_
     table = Table(
         "priced", schema.metadata, Column("id", Uuid, primary_key=True), Column("amount", Numeric(10, 2))
     )
-    mapping = schema.map(EntitySpec(Priced, key="id"), table=table)
+    mapping = schema.map(EntitySpec(Priced, key="id", key_type=uuid.UUID), table=table)
     with pytest.raises(MappingError) as caught:
         SqlAlchemyRepository(mapping, sqlite)
     assert (caught.value.field, caught.value.column) == ("amount", "amount")
@@ -259,7 +262,7 @@ def test_sqlite_refuses_a_decimal_on_a_plain_numeric_column_when_the_repository_
 
 def test_sqlite_stores_a_derived_decimal_with_its_scale(sqlite: SqlAlchemyTransactionManager) -> None:
     schema = Schema()
-    mapping = schema.map(EntitySpec(Priced, key="id"), table="priced")
+    mapping = schema.map(EntitySpec(Priced, key="id", key_type=uuid.UUID), table="priced")
     with sqlite.begin():
         schema.metadata.create_all(sqlite.connection())
     repository = SqlAlchemyRepository(mapping, sqlite)
@@ -274,7 +277,7 @@ def test_postgresql_stores_nan_and_infinities_where_a_float_field_allows_them(
     postgresql_engine: sqlalchemy.Engine,
 ) -> None:
     schema = Schema()
-    mapping = schema.map(EntitySpec(Sample, key="id"), table="hx_test_samples")
+    mapping = schema.map(EntitySpec(Sample, key="id", key_type=uuid.UUID), table="hx_test_samples")
     schema.drop_all(postgresql_engine)
     schema.create_all(postgresql_engine)
     transactions = SqlAlchemyTransactionManager(postgresql_engine)

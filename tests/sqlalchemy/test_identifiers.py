@@ -160,15 +160,24 @@ def build_tables(schema_name: str | None) -> Tables:
     return Tables(
         metadata=metadata,
         items=schema.map(
-            EntitySpec(Item, key="id", version="version", columns={"note": ColumnOptions(max_length=200)}),
+            EntitySpec(
+                Item,
+                key="id",
+                version="version",
+                columns={"note": ColumnOptions(max_length=200)},
+                key_type=uuid.UUID,
+            ),
             table=items_table,
         ),
-        derived=schema.map(EntitySpec(Dérivé, key="id", version="version"), table=LONG_TABLE_NAME),
+        derived=schema.map(
+            EntitySpec(Dérivé, key="id", version="version", key_type=uuid.UUID), table=LONG_TABLE_NAME
+        ),
         settings=schema.map(
             EntitySpec(
                 Setting,
                 key="key",
                 columns={"key": ColumnOptions(max_length=100), "value": ColumnOptions(max_length=100)},
+                key_type=str,
             ),
             table=settings_table,
         ),
@@ -457,7 +466,9 @@ async def _exercise_repositories(built: Adapters) -> None:
 @pytest.mark.postgresql
 def test_copy_into_a_table_named_as_an_injection_copies_into_that_table(postgresql_engine: Engine) -> None:
     metadata = MetaData()
-    mapping = Schema(metadata=metadata).map(EntitySpec(Dérivé, key="id", version="version"), table=INJECTION)
+    mapping = Schema(metadata=metadata).map(
+        EntitySpec(Dérivé, key="id", version="version", key_type=uuid.UUID), table=INJECTION
+    )
     decoy = Table(
         "hx_t", metadata, *[Column(c.name, c.type, primary_key=c.primary_key) for c in mapping.columns]
     )

@@ -46,7 +46,7 @@ class Account:
     version: int = 0
 
 
-ACCOUNT = EntitySpec(Account, key="id", version="version")
+ACCOUNT = EntitySpec(Account, key="id", version="version", key_type=int)
 
 
 def account_columns(**replace: Column[Any] | None) -> list[Column[Any]]:
@@ -133,7 +133,7 @@ def test_a_nested_field_without_a_column_names_the_dotted_path_and_the_prefixed_
         Column("address_street", String, nullable=False),
     )
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Customer, key="id"), table=table)
+        schema.map(EntitySpec(Customer, key="id", key_type=int), table=table)
     assert_names(excinfo.value, Customer, field="address.city", column="address_city", says="no column")
 
 
@@ -172,7 +172,7 @@ class Place:
 
 def test_an_unsupported_type() -> None:
     with pytest.raises(MappingError) as excinfo:
-        Schema().map(EntitySpec(Place, key="id"), table="places")
+        Schema().map(EntitySpec(Place, key="id", key_type=int), table="places")
     assert_names(excinfo.value, Place, field="location", column=None, says="unsupported type")
     assert "register_type" in str(excinfo.value)
 
@@ -186,7 +186,7 @@ class Broken:
 def test_a_failed_derived_mapping_leaves_no_table_behind() -> None:
     schema = Schema()
     with pytest.raises(MappingError):
-        schema.map(EntitySpec(Broken, key="id"), table="broken")
+        schema.map(EntitySpec(Broken, key="id", key_type=int), table="broken")
     assert "broken" not in schema.metadata.tables
     assert schema.mappings == ()
 
@@ -225,7 +225,7 @@ def test_a_composite_key_against_a_single_column_primary_key() -> None:
         Column("line_no", BigInteger, nullable=False),
     )
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Line, key=("order_id", "line_no")), table=table)
+        schema.map(EntitySpec(Line, key=("order_id", "line_no"), key_type=tuple[int, int]), table=table)
     assert "['order_id', 'line_no']" in str(excinfo.value)
     assert "is ['order_id']" in str(excinfo.value)
 
@@ -262,7 +262,7 @@ def test_a_table_name_taken_in_the_metadata() -> None:
     schema = Schema()
     schema.map(ACCOUNT, table="accounts")
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Other, key="id"), table="accounts")
+        schema.map(EntitySpec(Other, key="id", key_type=int), table="accounts")
     assert_names(excinfo.value, Other, field=None, column=None, says="table 'accounts' already exists")
 
 
@@ -277,7 +277,7 @@ class Document:
 
 def test_a_non_int_version_field() -> None:
     with pytest.raises(MappingError) as excinfo:
-        EntitySpec(Document, key="id", version="revision")
+        EntitySpec(Document, key="id", version="revision", key_type=int)
     assert_names(
         excinfo.value, Document, field="revision", column=None, says="the version field must be an int"
     )
@@ -316,7 +316,7 @@ def test_a_naive_datetime_column_is_refused() -> None:
         Column("at", DateTime, nullable=False),
     )
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Event, key="id"), table=table)
+        schema.map(EntitySpec(Event, key="id", key_type=int), table=table)
     assert_names(excinfo.value, Event, field="at", column="at", says="DateTime(timezone=True)")
 
 
@@ -331,7 +331,7 @@ def test_aware_datetime_columns_are_accepted(column_type: sqlalchemy.types.TypeE
         Column("id", BigInteger, primary_key=True),
         Column("at", column_type, nullable=False),
     )
-    schema.map(EntitySpec(Event, key="id"), table=table)
+    schema.map(EntitySpec(Event, key="id", key_type=int), table=table)
 
 
 @attrs.frozen
@@ -351,7 +351,8 @@ def test_decimal_columns_are_accepted(column_type: sqlalchemy.types.TypeEngine[A
         Column("amount", column_type, nullable=False),
     )
     schema.map(
-        EntitySpec(Price, key="id", columns={"amount": ColumnOptions(precision=12, scale=2)}), table=table
+        EntitySpec(Price, key="id", columns={"amount": ColumnOptions(precision=12, scale=2)}, key_type=int),
+        table=table,
     )
 
 
@@ -364,7 +365,7 @@ def test_a_decimal_field_on_a_float_column_is_refused() -> None:
         Column("amount", sqlalchemy.Double, nullable=False),
     )
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Price, key="id"), table=table)
+        schema.map(EntitySpec(Price, key="id", key_type=int), table=table)
     assert_names(
         excinfo.value, Price, field="amount", column="amount", says="Decimal field cannot use a column"
     )
@@ -379,7 +380,7 @@ def sqlite_engine() -> Iterator[sqlalchemy.Engine]:
 
 def test_a_naive_datetime_is_refused_at_write(sqlite_engine: sqlalchemy.Engine) -> None:
     schema = Schema()
-    mapping = schema.map(EntitySpec(Event, key="id"), table="events")
+    mapping = schema.map(EntitySpec(Event, key="id", key_type=int), table="events")
     naive = Event(1, dt.datetime(2024, 5, 1, 12, 0))
 
     with pytest.raises(InvalidValueError) as excinfo:
@@ -417,7 +418,7 @@ class Booking:
 
 
 def test_a_naive_datetime_in_a_nested_value_object_names_the_dotted_path() -> None:
-    mapping = Schema().map(EntitySpec(Booking, key="id"), table="bookings")
+    mapping = Schema().map(EntitySpec(Booking, key="id", key_type=int), table="bookings")
     with pytest.raises(InvalidValueError) as excinfo:
         mapping.to_row(Booking(1, Window(dt.datetime(2024, 1, 1))))
     assert excinfo.value.field == "window.start"
@@ -439,7 +440,7 @@ class Setting:
 
 def test_an_enum_with_mixed_value_types() -> None:
     with pytest.raises(MappingError) as excinfo:
-        Schema().map(EntitySpec(Setting, key="id"), table="settings")
+        Schema().map(EntitySpec(Setting, key="id", key_type=int), table="settings")
     assert_names(excinfo.value, Setting, field="kind", column=None, says="all-str or all-int values")
 
 
@@ -469,7 +470,7 @@ def test_an_int_enum_field_on_a_string_column() -> None:
         Column("level", String(5), nullable=False),
     )
     with pytest.raises(MappingError) as excinfo:
-        schema.map(EntitySpec(Alarm, key="id"), table=table)
+        schema.map(EntitySpec(Alarm, key="id", key_type=int), table=table)
     assert_names(excinfo.value, Alarm, field="level", column="level", says="int field cannot use a column")
 
 
@@ -495,7 +496,7 @@ class Scores:
 
 def test_a_collection_with_non_str_keys() -> None:
     with pytest.raises(MappingError) as excinfo:
-        Schema().map(EntitySpec(Scores, key="id"), table="scores")
+        Schema().map(EntitySpec(Scores, key="id", key_type=int), table="scores")
     assert_names(excinfo.value, Scores, field="by_player", column=None, says="JSON object keys must be str")
 
 
@@ -611,7 +612,7 @@ def _wallet_schema(column_type: Any, unstructure: Callable[[Cents], object]) -> 
     table = Table(
         "wallets", schema.metadata, Column("id", BigInteger, primary_key=True), Column("balance", column_type)
     )
-    return schema.map(EntitySpec(Wallet, key="id"), table=table)
+    return schema.map(EntitySpec(Wallet, key="id", key_type=int), table=table)
 
 
 @pytest.mark.parametrize(
@@ -648,7 +649,7 @@ def test_what_a_registered_hook_raises_is_an_invalid_value_naming_the_field() ->
 @pytest.mark.parametrize("name", ["", "a\x00b", "\ud800", "x" * 64, "é" * 32])
 def test_a_table_name_no_database_keeps_as_written_is_refused(name: str) -> None:
     with pytest.raises(MappingError, match="table name"):
-        Schema().map(EntitySpec(Wallet, key="id"), table=name)
+        Schema().map(EntitySpec(Wallet, key="id", key_type=int), table=name)
 
 
 @pytest.mark.parametrize(("argument", "value"), [("metadata", 5), ("converter", object())])
@@ -696,7 +697,7 @@ def test_declared_bits_map_onto_a_narrow_integer_column_and_bound_the_rule(
     table = Table(
         "narrow", schema.metadata, Column("id", BigInteger, primary_key=True), Column("value", column_type)
     )
-    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=bits)})
+    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=bits)}, key_type=int)
     mapping = schema.map(spec, table=table)
     assert mapping.to_row(Narrow(1, 2 ** (bits - 1) - 1))["value"] == 2 ** (bits - 1) - 1
     with pytest.raises(InvalidValueError, match=f"{bits} bits"):
@@ -705,15 +706,18 @@ def test_declared_bits_map_onto_a_narrow_integer_column_and_bound_the_rule(
 
 def test_declared_bits_shape_a_derived_column() -> None:
     schema = Schema()
-    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=16)})
+    spec = EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=16)}, key_type=int)
     mapping = schema.map(spec, table="narrow")
     assert isinstance(mapping.table.c.value.type, sqlalchemy.SmallInteger)
 
 
 def test_bits_must_be_16_32_or_64_and_only_on_an_int() -> None:
     with pytest.raises(MappingError, match="16, 32 or 64"):
-        Schema().map(EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=8)}), table="n")
+        Schema().map(
+            EntitySpec(Narrow, key="id", columns={"value": ColumnOptions(bits=8)}, key_type=int), table="n"
+        )
     with pytest.raises(MappingError, match="bits"):
         Schema().map(
-            EntitySpec(Wallet, key="id", columns={"id": ColumnOptions(bits=32, max_length=3)}), table="w"
+            EntitySpec(Wallet, key="id", columns={"id": ColumnOptions(bits=32, max_length=3)}, key_type=int),
+            table="w",
         )

@@ -46,7 +46,10 @@ class Document:
 
 
 DOCUMENT = EntitySpec(
-    Document, key="id", columns={"body": ColumnOptions(json=True), "tags": ColumnOptions(json=True)}
+    Document,
+    key="id",
+    columns={"body": ColumnOptions(json=True), "tags": ColumnOptions(json=True)},
+    key_type=uuid.UUID,
 )
 
 
@@ -74,7 +77,7 @@ def _repository(schema: Schema, mapping: Any, transactions: SqlAlchemyTransactio
 
 def test_a_bytes_field_derives_a_binary_column_and_round_trips(sqlite: SqlAlchemyTransactionManager) -> None:
     schema = Schema()
-    mapping = schema.map(EntitySpec(Blob, key="id"), table="blobs")
+    mapping = schema.map(EntitySpec(Blob, key="id", key_type=uuid.UUID), table="blobs")
     assert isinstance(mapping.table.c.data.type, LargeBinary)
     assert mapping.table.c.note.nullable
     repository = _repository(schema, mapping, sqlite)
@@ -88,10 +91,10 @@ def test_a_bytearray_is_stored_as_bytes_and_a_str_is_refused_on_every_adapter(
     sqlite: SqlAlchemyTransactionManager,
 ) -> None:
     schema = Schema()
-    mapping = schema.map(EntitySpec(Blob, key="id"), table="blobs")
+    mapping = schema.map(EntitySpec(Blob, key="id", key_type=uuid.UUID), table="blobs")
     assert mapping.to_row(Blob(uuid.uuid4(), cast(Any, bytearray(b"ab"))))["data"] == b"ab"
     memory_transactions = InMemoryTransactionManager()
-    memory = InMemoryRepository(EntitySpec(Blob, key="id"), memory_transactions)
+    memory = InMemoryRepository(EntitySpec(Blob, key="id", key_type=uuid.UUID), memory_transactions)
     adapters: list[tuple[Any, Any]] = [
         (_repository(schema, mapping, sqlite), sqlite),
         (memory, memory_transactions),
@@ -109,7 +112,7 @@ def test_bytes_inside_a_json_collection_are_a_mapping_error() -> None:
         parts: list[bytes]
 
     with pytest.raises(MappingError, match="JSON has no bytes"):
-        Schema().map(EntitySpec(Chunks, key="id"), table="chunks")
+        Schema().map(EntitySpec(Chunks, key="id", key_type=uuid.UUID), table="chunks")
 
 
 # --- json=True -----------------------------------------------------------------------------------
@@ -161,7 +164,9 @@ def test_json_on_a_column_that_is_not_json_is_a_mapping_error() -> None:
 
 
 def test_json_with_another_option_is_a_mapping_error() -> None:
-    spec = EntitySpec(Job, key="id", columns={"name": ColumnOptions(json=True, max_length=3)})
+    spec = EntitySpec(
+        Job, key="id", columns={"name": ColumnOptions(json=True, max_length=3)}, key_type=uuid.UUID
+    )
     with pytest.raises(MappingError, match="max_length cannot apply"):
         Schema().map(spec, table="jobs")
 
@@ -185,9 +190,11 @@ def test_a_column_with_no_field_is_a_mapping_error_unless_declared_unmapped() ->
     schema = Schema()
     table = _jobs_table(schema)
     with pytest.raises(MappingError, match="has no field"):
-        schema.map(EntitySpec(Job, key="id"), table=table)
+        schema.map(EntitySpec(Job, key="id", key_type=uuid.UUID), table=table)
     mapping = schema.map(
-        EntitySpec(Job, key="id"), table=table, unmapped=("lease_owner", "attempts", "leased_until")
+        EntitySpec(Job, key="id", key_type=uuid.UUID),
+        table=table,
+        unmapped=("lease_owner", "attempts", "leased_until"),
     )
     assert [column.name for column in mapping.unmapped] == ["lease_owner", "attempts", "leased_until"]
     assert set(mapping.to_row(Job(uuid.uuid4(), "a"))) == {"id", "name"}
@@ -199,7 +206,9 @@ def test_unmapped_columns_are_left_to_the_statements_that_write_them(
     schema = Schema()
     table = _jobs_table(schema)
     mapping = schema.map(
-        EntitySpec(Job, key="id"), table=table, unmapped=("lease_owner", "attempts", "leased_until")
+        EntitySpec(Job, key="id", key_type=uuid.UUID),
+        table=table,
+        unmapped=("lease_owner", "attempts", "leased_until"),
     )
     with sqlite.begin():
         schema.metadata.create_all(sqlite.connection())
@@ -223,12 +232,14 @@ def test_unmapped_columns_are_left_to_the_statements_that_write_them(
 def test_a_wrong_unmapped_name_is_a_mapping_error(unmapped: Any, reason: str) -> None:
     schema = Schema()
     with pytest.raises(MappingError, match=reason):
-        schema.map(EntitySpec(Job, key="id"), table=_jobs_table(schema), unmapped=unmapped)
+        schema.map(
+            EntitySpec(Job, key="id", key_type=uuid.UUID), table=_jobs_table(schema), unmapped=unmapped
+        )
 
 
 def test_unmapped_applies_to_a_table_you_wrote_only() -> None:
     with pytest.raises(MappingError, match="a Table you wrote"):
-        Schema().map(EntitySpec(Job, key="id"), table="jobs", unmapped=("x",))
+        Schema().map(EntitySpec(Job, key="id", key_type=uuid.UUID), table="jobs", unmapped=("x",))
 
 
 # --- to_row_trusted and row_reader ---------------------------------------------------------------
@@ -242,7 +253,7 @@ class Timed:
 
 
 def test_to_row_trusted_converts_without_the_value_rules() -> None:
-    mapping = Schema().map(EntitySpec(Timed, key="id"), table="timed")
+    mapping = Schema().map(EntitySpec(Timed, key="id", key_type=uuid.UUID), table="timed")
     at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     good = Timed(uuid.uuid4(), at, "x")
     assert mapping.to_row_trusted(good) == mapping.to_row(good)
@@ -253,7 +264,7 @@ def test_to_row_trusted_converts_without_the_value_rules() -> None:
 
 
 def test_row_reader_applies_each_processor_once_before_converting() -> None:
-    mapping = Schema().map(EntitySpec(Timed, key="id"), table="timed")
+    mapping = Schema().map(EntitySpec(Timed, key="id", key_type=uuid.UUID), table="timed")
     calls: list[object] = []
 
     def to_utc(value: dt.datetime) -> dt.datetime:
@@ -270,7 +281,7 @@ def test_row_reader_applies_each_processor_once_before_converting() -> None:
 
 
 def test_row_reader_wants_one_processor_or_none_per_column() -> None:
-    mapping = Schema().map(EntitySpec(Timed, key="id"), table="timed")
+    mapping = Schema().map(EntitySpec(Timed, key="id", key_type=uuid.UUID), table="timed")
     with pytest.raises(InvalidArgumentError):
         mapping.row_reader([None])
     with pytest.raises(InvalidArgumentError):
@@ -285,7 +296,9 @@ def test_a_json_field_changed_in_place_is_saved(sqlite: SqlAlchemyTransactionMan
         version: int = 0
 
     schema = Schema()
-    spec = EntitySpec(Note, key="id", version="version", columns={"body": ColumnOptions(json=True)})
+    spec = EntitySpec(
+        Note, key="id", version="version", columns={"body": ColumnOptions(json=True)}, key_type=uuid.UUID
+    )
     repository = _repository(schema, schema.map(spec, table="notes"), sqlite)
     note = Note(uuid.uuid4(), {"items": [1]})
     with sqlite.begin():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 
@@ -62,6 +62,86 @@ def _check_events_field(
     return events
 
 
+def _key_fields(cls: type[object], key: object) -> tuple[str, ...]:
+    """The key's field names: ``key`` is a field name or a tuple of them (validated: user input)."""
+    if isinstance(key, str):
+        return (key,)
+    if isinstance(key, tuple):
+        names: tuple[object, ...] = tuple(cast("tuple[object, ...]", key))
+        if all(isinstance(name, str) for name in names):
+            return tuple(str(name) for name in names)
+    raise MappingError(cls, f"the key must name a field (a str) or fields (a tuple of str), not {key!r}")
+
+
+def _check_field_name(cls: type[object], option: str, name: object) -> None:
+    if name is not None and not isinstance(name, str):
+        raise MappingError(cls, f"the {option} must name a field (a str) or be None, not {name!r}")
+
+
+def _evolve(aggregate: T, **changes: object) -> T:
+    """``attrs.evolve`` of an aggregate whose class the spec has checked is an attrs class."""
+    evolve = cast("Callable[..., T]", attrs.evolve)
+    return evolve(aggregate, **changes)
+
+
+def _check_columns(cls: type[object], columns: object) -> None:
+    if columns is not None and not isinstance(columns, Mapping):
+        raise MappingError(
+            cls, f"the columns must be a mapping of field paths to ColumnOptions, not {columns!r}"
+        )
+
+
+def _same_type(given: object, declared: object) -> bool:
+    """Whether ``given`` (a ``key_type``) names the same type as a field's annotation."""
+    if given == declared:
+        return True
+    origin = typing.get_origin(given)
+    return (
+        origin is not None
+        and origin is typing.get_origin(declared)
+        and typing.get_args(given) == typing.get_args(declared)
+    )
+
+
+def _type_name(tp: object) -> str:
+    if isinstance(tp, typing.NewType):
+        return tp.__name__
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__qualname__
+    return repr(tp)
+
+
+def _check_key_type(
+    cls: type[object], key_fields: tuple[str, ...], types: Mapping[str, object], key_type: object
+) -> None:
+    """Refuse a ``key_type`` that is not the type of the key field (the tuple of them for a composite key).
+
+    ``key_type`` is what the type checkers take as the key type of every repository built
+    from the spec, so it must say what the key fields hold.
+    """
+    declared = [types[name] for name in key_fields]
+    if len(key_fields) == 1:
+        if _same_type(key_type, declared[0]):
+            return
+        expected = _type_name(declared[0])
+    else:
+        if (
+            typing.get_origin(key_type) is tuple
+            and all(
+                _same_type(given, field)
+                for given, field in zip(typing.get_args(key_type), declared, strict=False)
+            )
+            and len(typing.get_args(key_type)) == len(declared)
+        ):
+            return
+        expected = f"tuple[{', '.join(_type_name(tp) for tp in declared)}]"
+    raise MappingError(
+        cls,
+        f"the key_type {_type_name(key_type)} is not the type of the key {', '.join(key_fields)}: "
+        f"pass key_type={expected}",
+    )
+
+
 class EntitySpec(Generic[T, K]):
     """Identity of an aggregate class: which field(s) form its key and which field is its version.
 
@@ -75,8 +155,14 @@ class EntitySpec(Generic[T, K]):
     :class:`~hexalchemy.outbox.EventRecordingRepository` writes those events to the outbox
     in the same transaction as the aggregate.
 
-    Pass ``key_type`` (``key_type=UUID``) to give the key a precise static type; without it
-    the key type is ``Any``.
+    The key type ``K`` is static only: give it as ``key_type`` (``key_type=UUID``,
+    ``key_type=tuple[str, int]`` for a composite key), or by the declared type of the
+    variable (``ORDERS: EntitySpec[Order, OrderId] = EntitySpec(Order, key="id")``), which
+    is what a ``NewType`` key needs under pyright and a type alias under mypy (those
+    checkers cannot read a key type from such a value). With neither, ``K`` is not
+    inferred: mypy asks for an annotation and pyright strict reports an unknown type,
+    instead of a silent ``Any``. A ``key_type`` that is not the key field's type (the
+    tuple of the key fields' types) is a :class:`MappingError`.
 
     ``columns`` declares :class:`~hexalchemy.ports.ColumnOptions` by dotted field path
     (``{"note": ColumnOptions(max_length=100), "ship_to.street": ColumnOptions(max_length=80)}``),
@@ -109,19 +195,8 @@ class EntitySpec(Generic[T, K]):
     column_options: Mapping[str, ColumnOptions]
     indexes: tuple[tuple[str, ...], ...]
     unique: tuple[tuple[str, ...], ...]
-
-    @overload
-    def __init__(
-        self: EntitySpec[T, Any],
-        cls: type[T],
-        *,
-        key: str | tuple[str, ...],
-        version: str | None = None,
-        events: str | None = None,
-        columns: Mapping[str, ColumnOptions] | None = None,
-        indexes: Iterable[str | tuple[str, ...]] = (),
-        unique: Iterable[str | tuple[str, ...]] = (),
-    ) -> None: ...
+    events_field: str | None
+    _key_getter: Callable[[T], K]
 
     @overload
     def __init__(
@@ -137,6 +212,20 @@ class EntitySpec(Generic[T, K]):
         key_type: type[K],
     ) -> None: ...
 
+    @overload
+    def __init__(
+        self,
+        cls: type[T],
+        *,
+        key: str | tuple[str, ...],
+        version: str | None = None,
+        events: str | None = None,
+        columns: Mapping[str, ColumnOptions] | None = None,
+        indexes: Iterable[str | tuple[str, ...]] = (),
+        unique: Iterable[str | tuple[str, ...]] = (),
+        key_type: object = None,
+    ) -> None: ...
+
     def __init__(
         self,
         cls: type[T],
@@ -150,20 +239,10 @@ class EntitySpec(Generic[T, K]):
         key_type: object = None,
     ) -> None:
         types = field_types(cls)
-        if not isinstance(key, str) and not (
-            isinstance(key, tuple) and all(isinstance(name, str) for name in key)
-        ):
-            raise MappingError(
-                cls, f"the key must name a field (a str) or fields (a tuple of str), not {key!r}"
-            )
-        for option, name in (("version", version), ("events", events)):
-            if name is not None and not isinstance(name, str):
-                raise MappingError(cls, f"the {option} must name a field (a str) or be None, not {name!r}")
-        if columns is not None and not isinstance(columns, Mapping):
-            raise MappingError(
-                cls, f"the columns must be a mapping of field paths to ColumnOptions, not {columns!r}"
-            )
-        key_fields = (key,) if isinstance(key, str) else tuple(key)
+        key_fields = _key_fields(cls, key)
+        _check_field_name(cls, "version", version)
+        _check_field_name(cls, "events", events)
+        _check_columns(cls, columns)
         if not key_fields:
             raise MappingError(cls, "the key names no field")
         if len(set(key_fields)) != len(key_fields):
@@ -180,6 +259,8 @@ class EntitySpec(Generic[T, K]):
                 raise MappingError(
                     cls, f"the version field must be an int, not {types[version]!r}", field=version
                 )
+        if key_type is not None:
+            _check_key_type(cls, key_fields, types, key_type)
         self.cls = cls
         self.key_fields = key_fields
         self.version_field = version
@@ -187,8 +268,7 @@ class EntitySpec(Generic[T, K]):
         self.column_options = _declared_options(cls, columns)
         self.indexes = _column_sets(cls, "indexes", indexes, self.column_options, "index")
         self.unique = _column_sets(cls, "unique", unique, self.column_options, "unique")
-        getter: Callable[[Any], Any] = operator.attrgetter(*key_fields)
-        self._key_getter: Callable[[T], K] = getter
+        self._key_getter = cast("Callable[[T], K]", operator.attrgetter(*key_fields))
 
     @property
     def is_composite(self) -> bool:
@@ -230,15 +310,13 @@ class EntitySpec(Generic[T, K]):
         """Return ``aggregate`` with no pending events (itself when it carries none)."""
         if self.events_field is None or not getattr(aggregate, self.events_field):
             return aggregate
-        evolve: Callable[..., T] = attrs.evolve
-        return evolve(aggregate, **{self.events_field: ()})
+        return _evolve(aggregate, **{self.events_field: ()})
 
     def with_version(self, aggregate: T, version: int) -> T:
         """Return a copy of ``aggregate`` carrying ``version`` (works for frozen classes)."""
         if self.version_field is None:
             return aggregate
-        evolve: Callable[..., T] = attrs.evolve
-        return evolve(aggregate, **{self.version_field: version})
+        return _evolve(aggregate, **{self.version_field: version})
 
     def key_from_values(self, values: tuple[object, ...]) -> K:
         """Build a key from the values of the key fields, in ``key_fields`` order."""
@@ -248,14 +326,17 @@ class EntitySpec(Generic[T, K]):
     def key_values(self, key: K) -> tuple[object, ...]:
         """Split a key into the values of the key fields, in ``key_fields`` order."""
         if self.is_composite:
-            if not isinstance(key, tuple | list) or len(key) != len(self.key_fields):
-                raise InvalidValueError(
-                    self.cls,
-                    "key",
-                    key,
-                    f"a key is a tuple of the {len(self.key_fields)} fields {self.key_fields!r}",
-                )
-            return tuple(key)
+            given: object = key
+            if isinstance(given, tuple | list):
+                values = tuple(cast("tuple[object, ...] | list[object]", given))
+                if len(values) == len(self.key_fields):
+                    return values
+            raise InvalidValueError(
+                self.cls,
+                "key",
+                key,
+                f"a key is a tuple of the {len(self.key_fields)} fields {self.key_fields!r}",
+            )
         return (key,)
 
     def __repr__(self) -> str:

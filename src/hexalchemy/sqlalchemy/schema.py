@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import cattrs
 from sqlalchemy import Engine, FromClause, MetaData, Table
@@ -69,6 +69,19 @@ class Schema:
             convert = structure
             self.converter.register_structure_hook(python_type, lambda value, _: convert(value))
         self._column_types[python_type] = column_type
+
+    # Two overloads (a derived table, a given one) rather than one signature: given a union of
+    # specs (a loop over specs of different classes), both checkers then map each member and
+    # return the union of their mappings, where one signature would have to infer one T and K.
+    @overload
+    def map(
+        self, spec: EntitySpec[T, K], *, table: str, unmapped: Iterable[str] = ()
+    ) -> TableMapping[T, K]: ...
+
+    @overload
+    def map(
+        self, spec: EntitySpec[T, K], *, table: Table | FromClause, unmapped: Iterable[str] = ()
+    ) -> TableMapping[T, K]: ...
 
     def map(
         self,

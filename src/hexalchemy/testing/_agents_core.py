@@ -136,10 +136,10 @@ class _ChainHeadRow:
     hash: str
 
 
-_STATES: Final = EntitySpec(_StateRow, key="id", version="version")
-_SIGNALS: Final = EntitySpec(_SignalRow, key="key", version="version")
-_EVIDENCE: Final = EntitySpec(_EvidenceRow, key="key", version="version")
-_CHAIN_HEADS: Final = EntitySpec(_ChainHeadRow, key="agent_id", version="version")
+_STATES: Final = EntitySpec(_StateRow, key="id", version="version", key_type=str)
+_SIGNALS: Final = EntitySpec(_SignalRow, key="key", version="version", key_type=tuple[str, int])
+_EVIDENCE: Final = EntitySpec(_EvidenceRow, key="key", version="version", key_type=tuple[str, int])
+_CHAIN_HEADS: Final = EntitySpec(_ChainHeadRow, key="agent_id", version="version", key_type=str)
 
 
 def _visible(core: _TransactionCore, state: _TxState | None, cls: type[R]) -> dict[object, R]:

@@ -33,7 +33,9 @@ class _Recorded:
     version: int = 1
 
 
-_RECORDED: Final = EntitySpec(_Recorded, key=("consumer", "message_id"), version="version")
+_RECORDED: Final = EntitySpec(
+    _Recorded, key=("consumer", "message_id"), version="version", key_type=tuple[str, uuid.UUID]
+)
 
 
 def _utc_now() -> dt.datetime:

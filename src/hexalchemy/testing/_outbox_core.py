@@ -107,7 +107,7 @@ class _Stored:
     lease_expires_at: dt.datetime | None = None
 
 
-_STORED: Final = EntitySpec(_Stored, key="id")
+_STORED: Final = EntitySpec(_Stored, key="id", key_type=uuid.UUID)
 
 
 @attrs.frozen

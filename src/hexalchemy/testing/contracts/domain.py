@@ -158,7 +158,7 @@ ACCOUNTS: EntitySpec[Account, uuid.UUID] = EntitySpec(
 )
 """The spec of :class:`Account`: key ``id``, version ``version``."""
 
-MEMBERSHIPS: EntitySpec[Membership, tuple[str, int]] = EntitySpec(Membership, key=("team", "member"))
+MEMBERSHIPS = EntitySpec(Membership, key=("team", "member"), key_type=tuple[str, int])
 """The spec of :class:`Membership`: composite key ``(team, member)``, unversioned."""
 
 DRAFTS: EntitySpec[Draft, int] = EntitySpec(Draft, key="id", version="version", key_type=int)
@@ -178,13 +178,8 @@ SPECS: tuple[
     EntitySpec[Membership, tuple[str, int]],
     EntitySpec[Draft, int],
     EntitySpec[Specimen, uuid.UUID],
-] = (
-    ACCOUNTS,
-    MEMBERSHIPS,
-    DRAFTS,
-    SPECIMENS,
-)
-"""Every spec a harness must serve from ``repository()``."""
+] = (ACCOUNTS, MEMBERSHIPS, DRAFTS, SPECIMENS)
+"""Every spec a harness must serve from ``repository()`` (``for spec in SPECS: schema.map(spec, ...)``)."""
 
 
 def new_account(
