@@ -65,7 +65,9 @@ class Invoice:
     bill_to: Address = Address("Berlin")
 
 
-INVOICES = EntitySpec(Invoice, key="id", unique=[("customer", "number")], indexes=[("customer", "issued")])
+INVOICES = EntitySpec(
+    Invoice, key="id", unique=[("customer", "number")], indexes=[("customer", "issued")], key_type=int
+)
 
 DEFAULTS: dict[str, Any] = {
     "status": Status.PAID,
@@ -286,11 +288,11 @@ def _contacts(*constraints: Any) -> tuple[Schema, Table]:
 def test_a_table_you_wrote_maps_the_field_to_the_named_column_and_must_enforce_its_unique_set() -> None:
     schema, table = _contacts()
     with pytest.raises(MappingError) as caught:
-        schema.map(EntitySpec(Contact, key="id"), table=table)
+        schema.map(EntitySpec(Contact, key="id", key_type=int), table=table)
     assert caught.value.field == "email"
     assert "UniqueConstraint('mail')" in caught.value.reason
     schema, table = _contacts(UniqueConstraint("mail"))
-    mapping = schema.map(EntitySpec(Contact, key="id"), table=table)
+    mapping = schema.map(EntitySpec(Contact, key="id", key_type=int), table=table)
     assert [column.name for column in mapping.columns] == ["id", "mail"]
 
 
@@ -315,7 +317,7 @@ def test_options_that_shape_ddl_are_refused_on_a_table_you_wrote(
         "plain", schema.metadata, Column("id", BigInteger, primary_key=True), Column("mail", String)
     )
     with pytest.raises(MappingError) as caught:
-        schema.map(EntitySpec(Plain, key="id", columns={"mail": options}), table=table)
+        schema.map(EntitySpec(Plain, key="id", columns={"mail": options}, key_type=int), table=table)
     assert caught.value.field == "mail"
     assert ignored in caught.value.reason and "derived table" in caught.value.reason
 
@@ -358,11 +360,11 @@ def test_a_bad_option_is_a_mapping_error_naming_the_field(
     arguments: dict[str, Any], field: str | None, reason: str
 ) -> None:
     with pytest.raises(MappingError) as caught:
-        Schema().map(EntitySpec(Row, key="id", **arguments), table="rows")
+        Schema().map(EntitySpec(Row, key="id", **arguments, key_type=int), table="rows")
     if field is not None:
         assert caught.value.field == field
     assert reason in str(caught.value)
     if "64 bytes" in reason or "both map" in reason:
         return  # a column name: the in-memory adapter has no columns
     with pytest.raises(MappingError):
-        InMemoryRepository(EntitySpec(Row, key="id", **arguments), InMemoryTransactionManager())
+        InMemoryRepository(EntitySpec(Row, key="id", **arguments, key_type=int), InMemoryTransactionManager())
