@@ -25,6 +25,7 @@ PUBLIC_MODULES = (
     "hexalchemy.outbox",
     "hexalchemy.agents",
     "hexalchemy.brokers",
+    "hexalchemy.pytest_plugin",
 )
 NOT_RE_EXPORTING = ("hexalchemy.retry", "hexalchemy.brokers")
 """Packages whose modules are not re-exported: ``brokers`` imports no broker client until asked (optional extras)."""

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from hexalchemy.pytest_plugin import AsyncMemoryHarness, AsyncSqlHarness, MemoryHarness, SqlHarness
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.testing.contracts import AsyncHarness, AsyncQueryHarness, Harness, QueryHarness
-from tests.contracts._async.harness import AsyncMemoryHarness, AsyncSqlHarness
-from tests.contracts._sync.harness import MemoryHarness, SqlHarness
 from tests.contracts.schema import SCHEMA
 from tests.postgresql import (
     POSTGRESQL_URL,
@@ -59,7 +58,7 @@ def sqlite_config(tmp_path: Path) -> DatabaseConfig:
 def sqlite_harness(sqlite_config: DatabaseConfig) -> Iterator[SqlHarness]:
     engine = create_engine(sqlite_config)
     try:
-        yield SqlHarness(engine)
+        yield SqlHarness(engine, SCHEMA)
     finally:
         engine.dispose()
 
@@ -68,7 +67,7 @@ def sqlite_harness(sqlite_config: DatabaseConfig) -> Iterator[SqlHarness]:
 async def async_sqlite_harness(sqlite_config: DatabaseConfig) -> AsyncIterator[AsyncSqlHarness]:
     engine = create_async_engine(sqlite_config)
     try:
-        yield AsyncSqlHarness(engine)
+        yield AsyncSqlHarness(engine, SCHEMA)
     finally:
         await engine.dispose()
 
@@ -103,7 +102,7 @@ def empty_postgresql(postgresql_connection: Engine | str) -> Engine:
 
 @pytest.fixture
 def postgresql_harness(empty_postgresql: Engine) -> SqlHarness:
-    return SqlHarness(empty_postgresql)
+    return SqlHarness(empty_postgresql, SCHEMA)
 
 
 @pytest.fixture
@@ -112,7 +111,7 @@ async def async_postgresql_harness(
 ) -> AsyncIterator[AsyncSqlHarness]:
     engine = create_async_engine(postgresql_config)
     try:
-        yield AsyncSqlHarness(engine)
+        yield AsyncSqlHarness(engine, SCHEMA)
     finally:
         await engine.dispose()
 
@@ -124,7 +123,7 @@ def postgresql_traced_harness(
     engine = create_engine(postgresql_config)
     try:
         with traced(engine) as tracing:
-            yield SqlHarness(engine)
+            yield SqlHarness(engine, SCHEMA)
         tracing.check(engine.url.database)
     finally:
         engine.dispose()
@@ -137,7 +136,7 @@ async def async_postgresql_traced_harness(
     engine = create_async_engine(postgresql_config)
     try:
         with traced(engine) as tracing:
-            yield AsyncSqlHarness(engine)
+            yield AsyncSqlHarness(engine, SCHEMA)
         tracing.check(engine.url.database)
     finally:
         await engine.dispose()

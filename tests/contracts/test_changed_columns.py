@@ -12,8 +12,8 @@ import attrs
 import pytest
 from sqlalchemy import text
 
+from hexalchemy.pytest_plugin import SqlHarness
 from hexalchemy.testing.contracts.domain import ACCOUNTS, new_account
-from tests.contracts._sync.harness import SqlHarness
 from tests.statements import counting_statements
 
 

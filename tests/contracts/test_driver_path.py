@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import event
 
 from hexalchemy.ports import DuplicateEntityError
+from hexalchemy.pytest_plugin import SqlHarness
 from hexalchemy.sqlalchemy.tracing import FastPathStatement, set_statement_hook, statement_hook
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
-from tests.contracts._sync.harness import SqlHarness
 
 BATCH = 80
 """New aggregates in one save_all: above the default copy_threshold (64)."""

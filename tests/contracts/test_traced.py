@@ -24,6 +24,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy import Engine
 
 from hexalchemy.ports import DuplicateEntityError, InvalidArgumentError
+from hexalchemy.pytest_plugin import AsyncSqlHarness, SqlHarness
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.sqlalchemy.tracing import (
     OpenTelemetryHook,
@@ -32,8 +33,7 @@ from hexalchemy.sqlalchemy.tracing import (
     statement_hook,
 )
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
-from tests.contracts._async.harness import AsyncSqlHarness
-from tests.contracts._sync.harness import SqlHarness
+from tests.contracts.schema import SCHEMA
 from tests.tracing import Tracing, traced
 
 BATCH = 80
@@ -93,7 +93,7 @@ def test_traced_the_fast_paths_run_give_the_same_results_and_are_spans(
         with traced(engine) as tracing:
             parent = tracing.provider.get_tracer("test").start_span("request")
             with trace.use_span(parent, end_on_exit=True):
-                outcome = _exercise(SqlHarness(engine))
+                outcome = _exercise(SqlHarness(engine, SCHEMA))
         tracing.check(engine.url.database)
     finally:
         engine.dispose()
@@ -129,7 +129,7 @@ def test_a_failed_copy_is_an_error_span(
 ) -> None:
     engine = create_engine(postgresql_config)
     try:
-        harness = SqlHarness(engine)
+        harness = SqlHarness(engine, SCHEMA)
         accounts = harness.repository(ACCOUNTS)
         batch = [new_account(f"twice-{index}") for index in range(BATCH)]
         with traced(engine) as tracing:
@@ -156,7 +156,7 @@ def test_the_stable_conventions_on_request(
     tracing = Tracing()  # its OpenTelemetry hook is made now, with the variable set
     set_statement_hook(engine, tracing.hook)
     try:
-        harness = SqlHarness(engine)
+        harness = SqlHarness(engine, SCHEMA)
         with harness.transactions.begin():
             assert harness.repository(ACCOUNTS).get_or_none(uuid.uuid4()) is None
     finally:

@@ -5,7 +5,8 @@ The blocks of one file run in order, in one namespace, in a fresh temporary dire
 ``HEXALCHEMY_DATABASE_URL`` this test provides. A block is skipped when its fence reads
 ```` ```python no-run```` or its text contains ``# doctest: skip``; keep those rare. A block
 whose fence reads ```` ```python pytest```` is a complete test module: it is written to a
-file and run by pytest in a subprocess.
+file and run by pytest in a subprocess, where hexalchemy's pytest plugin finds the PostgreSQL
+test database in ``HEXALCHEMY_TEST_POSTGRESQL_URL`` (set to ``TEST_POSTGRESQL_URL``).
 
 The blocks must also pass ``mypy --strict``, and every public name of hexalchemy must
 appear in the documentation.
@@ -25,6 +26,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+from tests.postgresql import POSTGRESQL_URL, REQUIRE_POSTGRESQL
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SKIP_MARKER = "# doctest: skip"
@@ -38,6 +41,7 @@ PUBLIC_PACKAGES = (
     "hexalchemy.outbox",
     "hexalchemy.agents",
     "hexalchemy.brokers",
+    "hexalchemy.pytest_plugin",
 )
 
 
@@ -141,9 +145,11 @@ def test_test_modules_pass(block: Block, clean_environment: Path) -> None:
             "error",
             "-o",
             "asyncio_default_fixture_loop_scope=function",
+            *(["--hexalchemy-require-postgresql"] if REQUIRE_POSTGRESQL else []),
             module.name,
         ],
         cwd=clean_environment,
+        env={**os.environ, "HEXALCHEMY_TEST_POSTGRESQL_URL": POSTGRESQL_URL},
         capture_output=True,
         text=True,
         timeout=600,

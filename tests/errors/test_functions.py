@@ -69,6 +69,7 @@ PACKAGES: Final = (
     "hexalchemy.agents",
     "hexalchemy.retry",
     "hexalchemy.cli",
+    "hexalchemy.pytest_plugin",
 )
 
 PROBED_IN_WORLDS: Final = frozenset(
@@ -128,6 +129,11 @@ NOT_PROBED: Final = {
     "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "QueryRules": "an entity's query rules, for adapters: check_query and check_condition_of are probed through "
     "every repository's find, count, page, stream and delete_where (test_adapters.py); the rest take what they return",
+    "MemoryHarness": "the pytest plugin's harness: no argument; its methods are the in-memory adapters' (probed)",
+    "AsyncMemoryHarness": "as MemoryHarness",
+    "SqlHarness": "the pytest plugin's harness, built by its fixtures from their own engine and the checked "
+    "hexalchemy_schema; its constructor checks both (tests/pytest_plugin), its repositories are the SQL adapters (probed)",
+    "AsyncSqlHarness": "as SqlHarness",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }

@@ -1,0 +1,33 @@
+"""hexalchemy's pytest plugin: in-memory adapters and a database per test, as fixtures.
+
+Installed with hexalchemy (entry point ``pytest11`` named ``hexalchemy``; ``-p no:hexalchemy``
+turns it off). The fixtures are:
+
+- ``hexalchemy_memory`` / ``hexalchemy_async_memory``: a :class:`MemoryHarness` /
+  :class:`AsyncMemoryHarness`, the in-memory adapters on a new store;
+- ``hexalchemy_sqlite`` / ``hexalchemy_async_sqlite``: a :class:`SqlHarness` /
+  :class:`AsyncSqlHarness` on a new SQLite database (a file under ``tmp_path``, or
+  ``:memory:``) holding the tables of ``hexalchemy_schema``;
+- ``hexalchemy_postgresql`` / ``hexalchemy_async_postgresql``: the same on the PostgreSQL
+  database of ``hexalchemy_postgresql_url``, tables created once per session (a database
+  per pytest-xdist worker) and emptied before each test;
+- ``hexalchemy_schema`` (session): your :class:`~hexalchemy.sqlalchemy.Schema`, named by the
+  ``hexalchemy_schema`` option or defined by your own fixture of that name.
+
+Every harness serves the contract suites of :mod:`hexalchemy.testing.contracts` as their
+``harness`` fixture; with :func:`contract_schema` as the schema, the SQL ones too. The
+async fixtures need pytest-asyncio (``pip install 'hexalchemy[testing]'``).
+"""
+
+from hexalchemy.pytest_plugin._async.harness import AsyncMemoryHarness, AsyncSqlHarness
+from hexalchemy.pytest_plugin._sync.harness import MemoryHarness, SqlHarness
+from hexalchemy.pytest_plugin.tables import checked_out, contract_schema
+
+__all__ = [
+    "AsyncMemoryHarness",
+    "AsyncSqlHarness",
+    "MemoryHarness",
+    "SqlHarness",
+    "checked_out",
+    "contract_schema",
+]

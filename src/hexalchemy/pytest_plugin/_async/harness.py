@@ -1,0 +1,69 @@
+# The async harnesses in _async/ are the source; the sync ones in _sync/ are generated from
+# them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
+"""Harnesses on hexalchemy's own adapters: :class:`AsyncMemoryHarness`, :class:`AsyncSqlHarness`."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hexalchemy.ports import EntitySpec
+from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, checked_out
+from hexalchemy.rules import check_instance
+from hexalchemy.sqlalchemy import AsyncSqlAlchemyRepository, AsyncSqlAlchemyTransactionManager, Schema
+from hexalchemy.testing import AsyncInMemoryRepository, AsyncInMemoryTransactionManager
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+class AsyncMemoryHarness:
+    """The in-memory adapters on a fresh, empty store: ``transactions`` and ``repository(spec)``."""
+
+    def __init__(self) -> None:
+        self.transactions = AsyncInMemoryTransactionManager()
+
+    def repository(self, spec: EntitySpec[T, K]) -> AsyncInMemoryRepository[T, K]:
+        """A repository of ``spec`` on :attr:`transactions` (any spec: the memory store needs no table)."""
+        return AsyncInMemoryRepository(spec, self.transactions)
+
+    async def break_commit(self) -> None:
+        """Make the next outermost commit fail (``fail_next_commit()``)."""
+        self.transactions.fail_next_commit()
+
+    def checked_out_connections(self) -> int:
+        """Always 0: the memory store has no connections."""
+        return 0
+
+
+class AsyncSqlHarness:
+    """The SQLAlchemy adapters on ``engine``, whose tables (``schema``'s and :data:`COMMIT_BREAKER`) exist.
+
+    ``repository(spec)`` builds a repository from ``schema``'s mapping of ``spec``'s class;
+    ``break_commit()`` inserts, through the open transaction's connection, a row of
+    :data:`COMMIT_BREAKER` that violates its deferred foreign key, so the database refuses
+    the COMMIT.
+    """
+
+    def __init__(self, engine: AsyncEngine, schema: Schema) -> None:
+        check_instance("schema", schema, Schema)
+        self.engine = engine
+        self.schema = schema
+        self.transactions = AsyncSqlAlchemyTransactionManager(engine)
+        self._orphans = itertools.count(1)
+
+    def repository(self, spec: EntitySpec[T, K]) -> AsyncSqlAlchemyRepository[T, K]:
+        """A repository of ``spec`` on :attr:`transactions` (``MappingError`` if the schema did not map its class)."""
+        mapping = self.schema.mapping_for(spec.cls)
+        return AsyncSqlAlchemyRepository(mapping, self.transactions)
+
+    async def break_commit(self) -> None:
+        """Make the commit of the open transaction fail (a deferred foreign key violated)."""
+        orphan = COMMIT_BREAKER.insert().values(id=next(self._orphans), parent=-1)
+        await self.transactions.connection().execute(orphan)
+
+    def checked_out_connections(self) -> int:
+        """How many connections of the engine's pool are in use (0 for a single-connection pool)."""
+        return checked_out(self.engine.pool)

@@ -1,0 +1,1 @@
+"""The plugin's sync harnesses, generated from ``_async/`` by ``make generate``."""
