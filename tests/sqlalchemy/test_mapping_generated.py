@@ -206,7 +206,7 @@ def test_with_version_runs_init_when_it_does_more_than_store() -> None:
     """A validator, a post-init, a cached hash or a __dict__: the copy goes through __init__, as evolve's."""
     for cls in (Checked, Hashed, Unslotted):
         mapping = Schema().map(
-            EntitySpec(cls, key="id", version="version"), table=f"t_{cls.__name__.lower()}"
+            EntitySpec(cls, key="id", version="version", key_type=int), table=f"t_{cls.__name__.lower()}"
         )
         original = cls(1, 2) if cls is Checked else cls(1)  # type: ignore[call-arg]
         copy = mapping.with_version(original, 7)
@@ -214,5 +214,5 @@ def test_with_version_runs_init_when_it_does_more_than_store() -> None:
         assert hash(copy) == hash(attrs.evolve(original, version=7))
         assert "new" not in mapping.with_version.__code__.co_names, cls  # made by calling the class
     counted = Counted(1)
-    counting = Schema().map(EntitySpec(Counted, key="id", version="version"), table="t_counted")
+    counting = Schema().map(EntitySpec(Counted, key="id", version="version", key_type=int), table="t_counted")
     assert counting.with_version(counted, 3).made == [0, 3]
