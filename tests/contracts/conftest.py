@@ -4,6 +4,9 @@
 - SQLite: a new database file under ``tmp_path`` per test;
 - PostgreSQL: ``TEST_POSTGRESQL_URL``; the tables are created once per session
   and emptied before each test;
+- MariaDB: ``TEST_MARIADB_URL``, as PostgreSQL (skipped without a server, or failing when
+  ``TEST_REQUIRE_MARIADB=1``); a commit is broken by killing the session (no deferred
+  constraints there);
 - PostgreSQL traced: the same, on an engine of its own traced as in production
   (OpenTelemetry's SQLAlchemy instrumentation and hexalchemy's spans, ``tests/tracing.py``);
   after each test, every fast-path statement has its span and none was recorded twice. When the server is unreachable the PostgreSQL tests are
@@ -25,6 +28,14 @@ from hexalchemy.pytest_plugin import AsyncMemoryHarness, AsyncSqlHarness, Memory
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.testing.contracts import AsyncHarness, AsyncQueryHarness, Harness, QueryHarness
 from tests.contracts.schema import SCHEMA
+from tests.mariadb import (
+    MARIADB_URL,
+    kill_session,
+    kill_session_async,
+    mariadb_tables,
+    mariadb_with_tables,
+    without_mariadb,
+)
 from tests.postgresql import (
     POSTGRESQL_URL,
     engine_with_tables,
@@ -138,6 +149,47 @@ async def async_postgresql_traced_harness(
         with traced(engine) as tracing:
             yield AsyncSqlHarness(engine, SCHEMA)
         tracing.check(engine.url.database)
+    finally:
+        await engine.dispose()
+
+
+# -- MariaDB ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb_config() -> DatabaseConfig:
+    return DatabaseConfig(url=MARIADB_URL)
+
+
+@pytest.fixture(scope="session")
+def mariadb_connection() -> Iterator[Engine | str]:
+    """A session-wide engine with the contract tables created, or why the server is unreachable."""
+    yield from mariadb_with_tables(SCHEMA.metadata)
+
+
+@pytest.fixture
+def empty_mariadb(mariadb_connection: Engine | str) -> Engine:
+    """The session engine, with every contract table emptied (skip or fail without a server)."""
+    if isinstance(mariadb_connection, str):
+        without_mariadb(mariadb_connection)
+    with mariadb_connection.begin() as connection:
+        for table in reversed(mariadb_tables(SCHEMA.metadata)):
+            connection.execute(table.delete())
+    return mariadb_connection
+
+
+@pytest.fixture
+def mariadb_harness(empty_mariadb: Engine) -> SqlHarness:
+    return SqlHarness(empty_mariadb, SCHEMA, kill_session)
+
+
+@pytest.fixture
+async def async_mariadb_harness(
+    empty_mariadb: Engine, mariadb_config: DatabaseConfig
+) -> AsyncIterator[AsyncSqlHarness]:
+    engine = create_async_engine(mariadb_config)
+    try:
+        yield AsyncSqlHarness(engine, SCHEMA, kill_session_async)
     finally:
         await engine.dispose()
 

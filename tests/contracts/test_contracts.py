@@ -29,7 +29,7 @@ from hexalchemy.testing.contracts import (
     ValueContract,
 )
 
-BACKENDS = ["memory", "sqlite", "postgresql"]
+BACKENDS = ["memory", "sqlite", "postgresql", "mariadb"]
 TRACED = [*BACKENDS, "postgresql_traced"]
 
 

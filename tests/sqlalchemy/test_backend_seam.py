@@ -1,7 +1,8 @@
 """One module per database: no code outside the backend modules asks which database it talks to.
 
 An AST scan of ``src/hexalchemy`` fails on dialect branching anywhere but in
-``hexalchemy/sqlalchemy/postgresql/``, ``hexalchemy/sqlalchemy/sqlite/`` and the registry's
+``hexalchemy/sqlalchemy/postgresql/``, ``hexalchemy/sqlalchemy/sqlite/``,
+``hexalchemy/sqlalchemy/mariadb/`` and the registry's
 table of names in ``hexalchemy/sqlalchemy/backend.py``: a dialect or driver name in code
 (not in a docstring), a comparison with ``.dialect.name``, ``.driver``, ``dialect_name`` or a
 URL's backend or driver name, a dialect-prefixed keyword (``postgresql_where=``), an import
@@ -38,7 +39,11 @@ from hexalchemy.sqlalchemy._portable import json_type, partial_index
 from hexalchemy.sqlalchemy.backend import _MODULES
 
 SOURCE: Final = Path(hexalchemy.__file__).parent
-BACKEND_FOLDERS: Final = (SOURCE / "sqlalchemy" / "postgresql", SOURCE / "sqlalchemy" / "sqlite")
+BACKEND_FOLDERS: Final = (
+    SOURCE / "sqlalchemy" / "postgresql",
+    SOURCE / "sqlalchemy" / "sqlite",
+    SOURCE / "sqlalchemy" / "mariadb",
+)
 REGISTRY: Final = SOURCE / "sqlalchemy" / "backend.py"
 NAMING_MODULES: Final = (
     SOURCE / "pytest_plugin" / "_plugin.py",
@@ -51,7 +56,7 @@ REGISTRY_TABLE: Final = "_MODULES"
 
 DIALECTS: Final = frozenset({*sqlalchemy.dialects.__all__, "mariadb", *_MODULES})
 DRIVERS: Final = frozenset(
-    {"psycopg", "psycopg2", "asyncpg", "pg8000", "pysqlite", "aiosqlite", "pymysql", "mysqldb"}
+    {"psycopg", "psycopg2", "asyncpg", "pg8000", "pysqlite", "aiosqlite", "pymysql", "mysqldb", "aiomysql"}
 )
 DRIVER_MODULES: Final = frozenset({*DRIVERS, "sqlite3", "mysqlclient", "MySQLdb", "mariadb"})
 ALLOWED_STRINGS: Final = frozenset({"sqlite_busy_timeout"})
@@ -224,7 +229,7 @@ def test_every_registered_backend_is_its_modules_backend() -> None:
 
 
 def test_an_unsupported_database_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="hexalchemy supports postgresql, sqlite") as refused:
+    with pytest.raises(ConfigError, match="hexalchemy supports mariadb, postgresql, sqlite") as refused:
         backend_for("oracle")
     assert refused.value.option == "dialect"
 
@@ -233,7 +238,7 @@ def test_the_portable_helpers_ask_every_backend() -> None:
     table = Table("t", MetaData(), Column("x", Integer))
     assert set(partial_index(table.c.x > 0)) == {"postgresql_where", "sqlite_where"}
     compiled = {name: json_type().compile(dialect=URL.create(name).get_dialect()()) for name in _MODULES}
-    assert compiled == {"postgresql": "JSONB", "sqlite": "JSON"}
+    assert compiled == {"mariadb": "JSON", "postgresql": "JSONB", "sqlite": "JSON"}
 
 
 def test_the_column_types_compile_for_a_database_without_a_backend() -> None:

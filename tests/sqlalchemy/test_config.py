@@ -65,8 +65,26 @@ def test_plain_postgresql_is_normalised_to_psycopg() -> None:
     assert config.url == "postgresql+psycopg://user:p%40ss@db.example:5433/app?sslmode=require"
 
 
+def test_plain_mariadb_is_normalised_to_pymysql() -> None:
+    config = DatabaseConfig(url="mariadb://user:p%40ss@db.example:3307/app")
+    assert config.url == "mariadb+pymysql://user:p%40ss@db.example:3307/app"
+    assert DatabaseConfig(url="mariadb+aiomysql://db/app").url == "mariadb+aiomysql://db/app"
+
+
+def test_a_mysql_url_is_refused_with_the_mariadb_hint() -> None:
+    with pytest.raises(ConfigError, match="mariadb means mariadb\\+pymysql"):
+        DatabaseConfig(url="mysql+pymysql://db/app")
+
+
 def test_supported_drivers_constant() -> None:
-    assert {"postgresql+psycopg", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"} == SUPPORTED_DRIVERS
+    assert {
+        "postgresql+psycopg",
+        "sqlite",
+        "sqlite+pysqlite",
+        "sqlite+aiosqlite",
+        "mariadb+pymysql",
+        "mariadb+aiomysql",
+    } == SUPPORTED_DRIVERS
 
 
 @pytest.mark.parametrize(

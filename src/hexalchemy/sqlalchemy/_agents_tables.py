@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 
 from hexalchemy.ports import AgentState, ColumnOptions, ConfigError, EntitySpec, Evidence, Signal
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
-from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
+from hexalchemy.sqlalchemy._portable import check_prefix, partial_index, table_options, text_type
 from hexalchemy.sqlalchemy.backend import backend_for
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.schema import Schema
@@ -243,9 +243,9 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("id", String(MAX_AGENT_ID_LENGTH), primary_key=True),
         Column("agent_type", String(MAX_AGENT_ID_LENGTH), nullable=False),
         Column("status", String(32), nullable=False),
-        Column("transition", Text, nullable=True),
-        Column("reason", Text, nullable=True),
-        Column("current_activity", Text, nullable=True),
+        Column("transition", text_type(Text()), nullable=True),
+        Column("reason", text_type(Text()), nullable=True),
+        Column("current_activity", text_type(Text()), nullable=True),
         Column("input_ref", String(MAX_AGENT_ID_LENGTH), nullable=True),
         Column("output_ref", String(MAX_AGENT_ID_LENGTH), nullable=True),
         Column("last_event_cursor", String(MAX_AGENT_ID_LENGTH), nullable=True),
@@ -258,6 +258,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("lease_token", Uuid(as_uuid=True), nullable=True),
         Column("lease_expires_at", UtcDateTime, nullable=True),
         comment="hexalchemy agents: the state of each agent, with its runner lease",
+        **table_options(),
     )
     Index(f"{prefix}_states_status", states.c.status, states.c.id)
     # claim_resumable: resume candidates, least recently updated first.
@@ -270,6 +271,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("evidence_sequence", BigInteger, nullable=False),
         Column("evidence_head", String(HASH_LENGTH), nullable=True),
         comment="hexalchemy agents: the last signal and evidence sequence given out per agent",
+        **table_options(),
     )
     signals = Table(
         names[2],
@@ -284,6 +286,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("consumed_at", UtcDateTime, nullable=True),
         UniqueConstraint("agent_id", "sequence", name=f"{prefix}_signals_sequence"),
         comment="hexalchemy agents: the signal queue of each agent",
+        **table_options(),
     )
     Index(
         f"{prefix}_signals_idempotency",
@@ -306,7 +309,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("sequence", BigInteger, nullable=False),
         Column("kind", String(MAX_AGENT_ID_LENGTH), nullable=False),
         Column("payload", JSON, nullable=True),
-        Column("summary", Text, nullable=True),
+        Column("summary", text_type(Text()), nullable=True),
         Column("digest", String(MAX_AGENT_ID_LENGTH), nullable=True),
         Column("manifest_ref", String(MAX_AGENT_ID_LENGTH), nullable=True),
         Column("reference", String(MAX_AGENT_ID_LENGTH), nullable=True),
@@ -316,6 +319,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
         Column("hash", String(HASH_LENGTH), nullable=False),
         UniqueConstraint("agent_id", "sequence", name=f"{prefix}_evidence_sequence"),
         comment="hexalchemy agents: the append-only, hash-chained evidence log",
+        **table_options(),
     )
     Index(f"{prefix}_evidence_manifest", evidence.c.manifest_ref, evidence.c.id)
     _install_append_only(evidence)

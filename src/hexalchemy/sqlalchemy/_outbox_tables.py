@@ -14,7 +14,6 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -24,7 +23,13 @@ from sqlalchemy import (
 
 from hexalchemy.ports import ColumnOptions, ConfigError, DeadLetter, EntitySpec, OutboxMessage
 from hexalchemy.rules.outbox_messages import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
-from hexalchemy.sqlalchemy._portable import check_prefix, partial_index
+from hexalchemy.sqlalchemy._portable import (
+    binary_type,
+    check_prefix,
+    partial_index,
+    table_options,
+    text_type,
+)
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.types import UtcDateTime
@@ -144,7 +149,7 @@ def _message_columns() -> list[Column[Any]]:
     return [
         Column("id", Uuid(as_uuid=True), primary_key=True),
         Column("topic", String(MAX_TOPIC_LENGTH), nullable=False),
-        Column("payload", LargeBinary, nullable=False),
+        Column("payload", binary_type(), nullable=False),
         Column("headers", JSON, nullable=False),
         Column("ordering_key", String(MAX_KEY_LENGTH), nullable=True),
         Column("key_sequence", BigInteger, nullable=True),
@@ -152,7 +157,7 @@ def _message_columns() -> list[Column[Any]]:
         Column("created_at", UtcDateTime, nullable=False),
         Column("available_at", UtcDateTime, nullable=False),
         Column("attempts", Integer, nullable=False, default=0),
-        Column("last_error", Text, nullable=True),
+        Column("last_error", text_type(Text()), nullable=True),
     ]
 
 
@@ -185,6 +190,7 @@ def outbox_tables(
         Column("lease_token", Uuid(as_uuid=True), nullable=True),
         Column("lease_expires_at", UtcDateTime, nullable=True),
         comment="hexalchemy transactional outbox: messages waiting for delivery",
+        **table_options(),
     )
     # The claim walks this index in delivery order: available_at is also the lease expiry.
     Index(f"{prefix}_due", messages.c.available_at, messages.c.id)
@@ -209,14 +215,16 @@ def outbox_tables(
         Column("ordering_key", String(MAX_KEY_LENGTH), primary_key=True),
         Column("last_sequence", BigInteger, nullable=False),
         comment="hexalchemy transactional outbox: the last sequence given out per ordering key",
+        **table_options(),
     )
     dead_letters = Table(
         names[2],
         metadata,
         *_message_columns(),
-        Column("error", Text, nullable=False),
+        Column("error", text_type(Text()), nullable=False),
         Column("failed_at", UtcDateTime, nullable=False),
         comment="hexalchemy transactional outbox: messages that will not be retried",
+        **table_options(),
     )
     Index(f"{prefix}_dead_failed", dead_letters.c.failed_at, dead_letters.c.id)
     archive_table = None
@@ -227,6 +235,7 @@ def outbox_tables(
             *_message_columns(),
             Column("acknowledged_at", UtcDateTime, nullable=False),
             comment="hexalchemy transactional outbox: delivered messages",
+            **table_options(),
         )
         Index(f"{prefix}_archive_acknowledged", archive_table.c.acknowledged_at)
     tables = OutboxTables(messages, sequences, dead_letters, archive_table)

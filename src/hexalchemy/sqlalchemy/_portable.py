@@ -1,6 +1,10 @@
 """Table definitions that hold on every registered database (a table is defined before it meets one).
 
 - :func:`json_type`: ``JSON``, with each database's better JSON type as a variant;
+- :func:`text_type`, :func:`binary_type`: ``String()`` and ``LargeBinary()`` (text and bytes of
+  no declared length), with each database's type as a variant where those do not fit
+  (``LONGTEXT``, ``LONGBLOB`` on MariaDB);
+- :func:`table_options`: the ``Table`` keywords of every database (MariaDB's character set and collation);
 - :func:`partial_index`: the keywords of a partial index, for every database that has them;
 - :func:`check_prefix`: the prefix of the library's own table names (outbox, agents),
   short enough for every database's identifier limit (:func:`identifier_limit`).
@@ -11,13 +15,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement
+from sqlalchemy import JSON, ColumnElement, LargeBinary, String
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import ConfigError
 from hexalchemy.sqlalchemy.backend import backends
 
-__all__ = ["check_prefix", "derived_name", "identifier_limit", "json_type", "partial_index"]
+__all__ = [
+    "binary_type",
+    "check_prefix",
+    "derived_name",
+    "identifier_limit",
+    "json_type",
+    "partial_index",
+    "table_options",
+    "text_type",
+]
 
 
 def json_type() -> TypeEngine[Any]:
@@ -28,6 +41,37 @@ def json_type() -> TypeEngine[Any]:
         if variant is not None:
             json = json.with_variant(variant, backend.name)
     return json
+
+
+def text_type(base: TypeEngine[Any] | None = None, *, key: bool = False) -> TypeEngine[Any]:
+    """``base`` (``String()`` by default), with each database's type for text of no declared length as a variant.
+
+    ``LONGTEXT`` on MariaDB, or, for a primary key column (``key``), ``VARCHAR(255)``.
+    """
+    text: TypeEngine[Any] = String() if base is None else base
+    for backend in backends():
+        variant = backend.text_type(key=key)
+        if variant is not None:
+            text = text.with_variant(variant, backend.name)
+    return text
+
+
+def binary_type() -> TypeEngine[Any]:
+    """``LargeBinary()``, with each database's type for bytes of any length as a variant (``LONGBLOB`` on MariaDB)."""
+    binary: TypeEngine[Any] = LargeBinary()
+    for backend in backends():
+        variant = backend.binary_type()
+        if variant is not None:
+            binary = binary.with_variant(variant, backend.name)
+    return binary
+
+
+def table_options() -> dict[str, Any]:
+    """The ``Table`` keywords of every database, for a table hexalchemy defines (MariaDB: ``utf8mb4``, binary collation)."""
+    options: dict[str, Any] = {}
+    for backend in backends():
+        options.update(backend.table_options())
+    return options
 
 
 def partial_index(where: ColumnElement[bool]) -> dict[str, Any]:

@@ -148,10 +148,7 @@ class QueryCore(Generic[T, K]):
         clauses: list[UnaryExpression[Any]] = []
         for order in checked.ordering:
             expression, _, nullable = self._expression(order.field, ordered=True)
-            if order.descending:
-                clauses.append(expression.desc().nulls_last() if nullable else expression.desc())
-            else:
-                clauses.append(expression.asc().nulls_first() if nullable else expression.asc())
+            clauses.append(self.backend.order(expression, descending=order.descending, nullable=nullable))
         return clauses
 
     def after(self, checked: CheckedQuery[T], position: tuple[object, ...]) -> ColumnElement[bool]:

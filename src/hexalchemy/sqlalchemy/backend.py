@@ -1,8 +1,8 @@
 """The seam between hexalchemy's SQL adapters and the databases they run on.
 
 Everything that depends on which database is on the other end lives in one module per
-database, each holding a :class:`Backend` (``hexalchemy.sqlalchemy.postgresql`` and
-``hexalchemy.sqlalchemy.sqlite``); nothing outside them asks which database it talks to.
+database, each holding a :class:`Backend` (``hexalchemy.sqlalchemy.postgresql``,
+``hexalchemy.sqlalchemy.sqlite`` and ``hexalchemy.sqlalchemy.mariadb``); nothing outside them asks which database it talks to.
 The adapters find theirs with :func:`backend_for`, keyed by SQLAlchemy's dialect name
 in :data:`_MODULES`, the one table of database names outside those modules.
 
@@ -17,12 +17,12 @@ differently or better. Adding a database is one new module defining a subclass a
   :meth:`~Backend.transaction_options`;
 - errors: :meth:`~Backend.translate_error`, :meth:`~Backend.is_foreign_key_violation`;
 - tables and values: :attr:`~Backend.max_identifier_bytes`, :meth:`~Backend.utc_datetime_type`,
-  :meth:`~Backend.exact_decimal_type`, :meth:`~Backend.json_type`,
-  :meth:`~Backend.partial_index`, :meth:`~Backend.check_mapping`,
+  :meth:`~Backend.exact_decimal_type`, :meth:`~Backend.json_type`, :meth:`~Backend.text_type`,
+  :meth:`~Backend.binary_type`, :meth:`~Backend.table_options`, :meth:`~Backend.partial_index`, :meth:`~Backend.check_mapping`,
   :meth:`~Backend.append_only_statements`, :meth:`~Backend.drop_append_only_statements`;
 - statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
   :meth:`~Backend.upsert`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
-  :meth:`~Backend.comparable`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
+  :meth:`~Backend.comparable`, :meth:`~Backend.order`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
   :attr:`~Backend.writes_in_cte`, :attr:`~Backend.max_bound_values`;
 - the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
   :meth:`~Backend.due_messages`;
@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.sql.expression import CTE
+from sqlalchemy.sql.expression import CTE, UnaryExpression
 from sqlalchemy.types import TypeEngine
 
 from hexalchemy.ports import ConfigError, ConstraintViolationError, HexalchemyError, IsolationLevel
@@ -84,6 +84,7 @@ tracer does not need it: the fast paths report their statements themselves
 (:mod:`hexalchemy.sqlalchemy.tracing`)."""
 
 _MODULES: Final = {
+    "mariadb": "hexalchemy.sqlalchemy.mariadb.backend",
     "postgresql": "hexalchemy.sqlalchemy.postgresql.backend",
     "sqlite": "hexalchemy.sqlalchemy.sqlite.backend",
 }
@@ -203,6 +204,21 @@ class Backend:
         """The column type of the JSON columns a derived table gets, when better than SQLAlchemy's ``JSON``."""
         return None
 
+    def text_type(self, *, key: bool = False) -> TypeEngine[Any] | None:
+        """The column type of text of no declared length in a derived table, when SQLAlchemy's ``String()`` does not fit.
+
+        ``key``: for a primary key column (a database may index only bounded text).
+        """
+        return None
+
+    def binary_type(self) -> TypeEngine[Any] | None:
+        """The column type of bytes in a derived table, when SQLAlchemy's ``LargeBinary()`` does not fit."""
+        return None
+
+    def table_options(self) -> dict[str, Any]:
+        """The ``Table`` keywords every table hexalchemy defines gets on this database (its character set, say)."""
+        return {}
+
     def partial_index(self, where: ColumnElement[bool]) -> dict[str, Any]:
         """The ``Index`` keywords that index only the rows meeting ``where``; none where the database has no partial index.
 
@@ -259,6 +275,14 @@ class Backend:
         order by code point, as Python's ``str``; the portable answer is the column itself.
         """
         return column, _unchanged
+
+    def order(
+        self, expression: ColumnElement[Any], *, descending: bool, nullable: bool
+    ) -> UnaryExpression[Any]:
+        """``expression`` in an ``ORDER BY``: NULL first ascending, last descending (``NULLS FIRST``/``NULLS LAST``)."""
+        if descending:
+            return expression.desc().nulls_last() if nullable else expression.desc()
+        return expression.asc().nulls_first() if nullable else expression.asc()
 
     def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
         """``column`` starts with ``text``, case-sensitively, with no wildcard (NULL stays unknown)."""

@@ -37,7 +37,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    LargeBinary,
     Numeric,
     Select,
     SmallInteger,
@@ -75,7 +74,7 @@ from hexalchemy.rules import (
     value_object_rule,
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
-from hexalchemy.sqlalchemy._portable import json_type
+from hexalchemy.sqlalchemy._portable import binary_type, json_type, text_type
 from hexalchemy.sqlalchemy._table_options import (
     check_column_name,
     check_table_options,
@@ -92,14 +91,14 @@ K = TypeVar("K")
 LeafKind = Literal["plain", "datetime", "enum", "hook", "json"]
 
 _PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
-    str: String,
+    str: text_type,
     int: BigInteger,
     float: Double,
     bool: Boolean,
     Decimal: ExactDecimal,
     uuid.UUID: Uuid,
     dt.date: Date,
-    bytes: LargeBinary,
+    bytes: binary_type,
 }
 _INTEGER_TYPES: dict[int, Callable[[], TypeEngine[Any]]] = {16: SmallInteger, 32: Integer, 64: BigInteger}
 _COLLECTION_ORIGINS: frozenset[object] = frozenset(
@@ -1084,6 +1083,7 @@ def _derive_columns(
     leaves = _leaves(planner.plan(spec.cls, (), "", False, skip=spec.events_field))
     _check_unique_names(spec.cls, leaves)
     key_paths = {(name,) for name in spec.key_fields}
+    indexed_paths = {path for paths in (*spec.indexes, *spec.unique) for path in paths}
     columns: list[Column[Any] | Index | UniqueConstraint] = []
     for leaf in leaves:
         check_column_name(spec.cls, leaf)
@@ -1093,6 +1093,9 @@ def _derive_columns(
         column_type = leaf.column_type
         if column_type is None:  # pragma: no cover - every planned leaf has a type
             raise MappingError(spec.cls, "no column type", field=leaf.dotted_path)
+        indexed = primary or leaf.dotted_path in indexed_paths
+        if indexed and leaf.python_type is str and not getattr(column_type, "length", None):
+            column_type = text_type(key=True)  # a database may index only bounded text
         columns.append(
             Column(
                 leaf.column_name,

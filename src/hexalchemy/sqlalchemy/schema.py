@@ -14,7 +14,7 @@ from sqlalchemy.types import TypeEngine
 from hexalchemy.ports import ConfigError, EntitySpec, InvalidArgumentError, MappingError
 from hexalchemy.rules import check_callable, check_instance, text_problem
 from hexalchemy.sqlalchemy._errors import translate_error
-from hexalchemy.sqlalchemy._portable import identifier_limit
+from hexalchemy.sqlalchemy._portable import identifier_limit, table_options
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
 
 __all__ = ["Schema"]
@@ -113,7 +113,7 @@ class Schema:
             if table in self.metadata.tables:
                 raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
             columns = _derive_columns(spec, self.converter, self._column_types, table)
-            mapped_table = Table(table, self.metadata, *columns)
+            mapped_table = Table(table, self.metadata, *columns, **table_options())
             try:
                 mapping = TableMapping(
                     spec,

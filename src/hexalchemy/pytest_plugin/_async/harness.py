@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hexalchemy.ports import EntitySpec
 from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, checked_out
@@ -44,13 +45,21 @@ class AsyncSqlHarness:
     ``repository(spec)`` builds a repository from ``schema``'s mapping of ``spec``'s class;
     ``break_commit()`` inserts, through the open transaction's connection, a row of
     :data:`COMMIT_BREAKER` that violates its deferred foreign key, so the database refuses
-    the COMMIT.
+    the COMMIT. A database with no deferred constraints (MariaDB) is given
+    ``commit_breaker``: a function of the open transaction's connection that makes its
+    COMMIT fail (say, by having the server end the session).
     """
 
-    def __init__(self, engine: AsyncEngine, schema: Schema) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        schema: Schema,
+        commit_breaker: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
         check_instance("schema", schema, Schema)
         self.engine = engine
         self.schema = schema
+        self.commit_breaker = commit_breaker
         self.transactions = AsyncSqlAlchemyTransactionManager(engine)
         self._orphans = itertools.count(1)
 
@@ -60,7 +69,10 @@ class AsyncSqlHarness:
         return AsyncSqlAlchemyRepository(mapping, self.transactions)
 
     async def break_commit(self) -> None:
-        """Make the commit of the open transaction fail (a deferred foreign key violated)."""
+        """Make the commit of the open transaction fail (a deferred foreign key violated, or ``commit_breaker``)."""
+        if self.commit_breaker is not None:
+            await self.commit_breaker(self.transactions.connection())
+            return
         orphan = COMMIT_BREAKER.insert().values(id=next(self._orphans), parent=-1)
         await self.transactions.connection().execute(orphan)
 

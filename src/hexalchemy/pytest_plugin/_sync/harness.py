@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from hexalchemy.ports import EntitySpec
 from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, checked_out
@@ -53,13 +54,21 @@ class SqlHarness:
     ``repository(spec)`` builds a repository from ``schema``'s mapping of ``spec``'s class;
     ``break_commit()`` inserts, through the open transaction's connection, a row of
     :data:`COMMIT_BREAKER` that violates its deferred foreign key, so the database refuses
-    the COMMIT.
+    the COMMIT. A database with no deferred constraints (MariaDB) is given
+    ``commit_breaker``: a function of the open transaction's connection that makes its
+    COMMIT fail (say, by having the server end the session).
     """
 
-    def __init__(self, engine: Engine, schema: Schema) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        schema: Schema,
+        commit_breaker: Callable[[Connection], None] | None = None,
+    ) -> None:
         check_instance("schema", schema, Schema)
         self.engine = engine
         self.schema = schema
+        self.commit_breaker = commit_breaker
         self.transactions = SqlAlchemyTransactionManager(engine)
         self._orphans = itertools.count(1)
 
@@ -69,7 +78,10 @@ class SqlHarness:
         return SqlAlchemyRepository(mapping, self.transactions)
 
     def break_commit(self) -> None:
-        """Make the commit of the open transaction fail (a deferred foreign key violated)."""
+        """Make the commit of the open transaction fail (a deferred foreign key violated, or ``commit_breaker``)."""
+        if self.commit_breaker is not None:
+            self.commit_breaker(self.transactions.connection())
+            return
         orphan = COMMIT_BREAKER.insert().values(id=next(self._orphans), parent=-1)
         self.transactions.connection().execute(orphan)
 

@@ -1,0 +1,357 @@
+"""MariaDB (10.5 and later, through PyMySQL and aiomysql): everything hexalchemy does differently there.
+
+- URLs and engines: ``mariadb://`` means ``mariadb+pymysql://``; the sync engine uses
+  PyMySQL and the async engine aiomysql, whichever of the two the URL names (aiomysql is
+  built on PyMySQL's protocol code: both send and read values alike, and raise the same
+  error classes). Both are pure Python and install from PyPI anywhere; the C drivers
+  (mysqlclient, MariaDB Connector/Python) need MariaDB Connector/C's headers to build.
+  The connection uses ``utf8mb4``; every new connection gets ``time_zone = '+00:00'`` (the
+  database's clock reads UTC) and a strict ``sql_mode`` (``STRICT_ALL_TABLES``: a value
+  that does not fit is an error, never cut short or rounded in silence).
+- Transactions: isolation levels as asked; ``START TRANSACTION READ ONLY`` for a read-only
+  one. MariaDB has no transactional DDL: hexalchemy runs no DDL inside its transactions.
+- Errors (by MariaDB's error number): 1213 (deadlock) is a ``DeadlockError``, 1205 (lock
+  wait timeout) a ``DatabaseBusyError``; 1451/1452 are foreign key violations; a value the
+  column cannot hold (1406 data too long, 1264 out of range, 1366 incorrect value, 1292
+  incorrect datetime value, 1265 data truncated) is an ``InvalidValueError`` naming the
+  column; the append-only triggers' ``SIGNAL`` (1644) a ``ConstraintViolationError``.
+- Types: ``DATETIME(6)`` holding UTC (MariaDB's ``TIMESTAMP`` ends in 2038),
+  ``DECIMAL(p, s)`` for an ``ExactDecimal(p, s)``, its text for one of no declared precision
+  (a ``DECIMAL`` holds 65 digits and pads to its scale: text keeps every digit, NaN and
+  infinities; queries compare it as ``DECIMAL(65, 30)``), ``UUID`` for a ``Uuid``,
+  ``LONGTEXT``/``LONGBLOB`` for text and bytes of no declared length (``VARCHAR(255)`` for
+  a derived key column: an index holds 3,072 bytes). Tables are declared
+  ``utf8mb4`` with the collation ``utf8mb4_nopad_bin``: text compares and orders by code
+  point as Python's ``str`` does, case and trailing spaces included (MariaDB's default
+  collation ignores both). A float field that allows NaN is refused (``DOUBLE`` has none).
+- Statements: ``INSERT IGNORE`` (skips a row that conflicts on any unique index) and
+  ``INSERT ... ON DUPLICATE KEY UPDATE`` (the proposed row as ``inserted``); ``INSERT ...
+  RETURNING`` and ``DELETE ... RETURNING``, but no ``UPDATE ... RETURNING``.
+- Triggers: the append-only tables' ``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers
+  ``SIGNAL``. MariaDB has no trigger on ``TRUNCATE``: that needs the ``DROP`` privilege,
+  which the application's user should not have.
+- The outbox relay: Python's clock, and a select that locks the due rows ``FOR UPDATE SKIP
+  LOCKED``, then the writes (no ``UPDATE ... RETURNING``).
+
+Every SQL text written here by hand names tables and triggers through the dialect's
+identifier preparer, and quotes its text literals with SQLAlchemy's literal renderer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from sqlalchemy import ColumnElement, Connection, Dialect, Insert, String, Table, cast, event, literal
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from hexalchemy.ports import (
+    ConstraintViolationError,
+    DatabaseBusyError,
+    DeadlockError,
+    HexalchemyError,
+    InvalidValueError,
+    IsolationLevel,
+    MappingError,
+)
+from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend
+from hexalchemy.sqlalchemy.types import ExactDecimal
+
+if TYPE_CHECKING:
+    from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore
+    from hexalchemy.sqlalchemy.config import DatabaseConfig
+    from hexalchemy.sqlalchemy.mapping import TableMapping
+
+__all__ = ["BACKEND", "MAX_DECIMAL_PRECISION", "MAX_DECIMAL_SCALE", "MAX_KEY_TEXT_LENGTH", "MariaDBBackend"]
+
+_SYNC_DRIVER: Final = "mariadb+pymysql"
+_ASYNC_DRIVER: Final = "mariadb+aiomysql"
+_DRIVER_MODULES: Final = ("pymysql", "aiomysql")
+_CHARSET: Final = "utf8mb4"
+_COLLATION: Final = "utf8mb4_nopad_bin"
+_SQL_MODE: Final = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
+
+MAX_DECIMAL_PRECISION: Final = 65
+"""The most digits a MariaDB ``DECIMAL`` holds."""
+
+MAX_DECIMAL_SCALE: Final = 30
+"""The most digits after the point a MariaDB ``DECIMAL`` holds (hexalchemy's widest: ``DECIMAL(65, 30)``)."""
+
+MAX_KEY_TEXT_LENGTH: Final = 255
+"""The length of a derived ``str`` key column with no declared ``max_length`` (``VARCHAR(255)``)."""
+
+_DEADLOCK: Final = 1213
+_LOCK_WAIT_TIMEOUT: Final = 1205
+_FOREIGN_KEY: Final = frozenset({1451, 1452})
+_SIGNALLED: Final = 1644
+_VALUE_REFUSED: Final = frozenset({1264, 1265, 1292, 1366, 1406})
+_COLUMN_IN_MESSAGE: Final = re.compile(r"column [`']?(?P<column>[^`']+)[`']?")
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+class _Refused:
+    """Stands for a value the database refused, which its error does not show."""
+
+    def __repr__(self) -> str:
+        return "<the value>"
+
+
+def _errno(error: BaseException | None) -> int | None:
+    """MariaDB's error number of a PyMySQL or aiomysql error (its first argument), or None for another driver's."""
+    if error is None or not type(error).__module__.startswith(_DRIVER_MODULES):
+        return None
+    args = error.args
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _literal(text: str, dialect: Dialect) -> str:
+    """``text`` as a SQL string literal, rendered by SQLAlchemy."""
+    return str(literal(text, String()).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+class _UtcDateTime6(TypeDecorator[dt.datetime]):
+    """How MariaDB stores a ``UtcDateTime``: ``DATETIME(6)`` holding the UTC time (it keeps no zone)."""
+
+    impl = mysql.DATETIME(fsp=6)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """The UTC time of an aware datetime, without its zone."""
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+class _DecimalText(TypeDecorator[Decimal]):
+    """How MariaDB stores an ``ExactDecimal`` of no declared precision: its text, digit for digit.
+
+    A ``DECIMAL`` holds at most 65 digits and pads every value to its scale, where
+    PostgreSQL's ``NUMERIC`` keeps ``1.500`` and 131,072 digits; queries compare the text
+    as ``DECIMAL(65, 30)`` (see :meth:`MariaDBBackend.comparable`).
+    """
+
+    impl = mysql.LONGTEXT()
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        """The decimal's text."""
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        """The decimal of the stored text."""
+        return None if value is None else Decimal(value)
+
+
+class MariaDBBackend(Backend):
+    """MariaDB 10.5 and later, through PyMySQL (sync) and aiomysql (async)."""
+
+    name: ClassVar[str] = "mariadb"
+    url_drivers: ClassVar[frozenset[str]] = frozenset({_SYNC_DRIVER, _ASYNC_DRIVER})
+    url_hint: ClassVar[str] = "mariadb means mariadb+pymysql; the async engine uses aiomysql"
+    max_identifier_bytes: ClassVar[int] = 64
+    """MariaDB's limit is 64 characters: 64 bytes keeps every name within it."""
+    max_bound_values: ClassVar[int] = 32_000
+    """PyMySQL and aiomysql bind on the client: a statement is bounded by ``max_allowed_packet``, not a count."""
+
+    # -------------------------------------------------------------------- URLs and engines
+    def normalise_url(self, url: URL) -> URL | None:
+        """``mariadb://`` is ``mariadb+pymysql://``; PyMySQL and aiomysql only."""
+        return super().normalise_url(url.set(drivername=_SYNC_DRIVER) if url.drivername == self.name else url)
+
+    def engine_url(self, url: URL, *, is_async: bool) -> URL:
+        """PyMySQL for the sync engine, aiomysql for the async one, whichever the URL names; ``utf8mb4`` unless it says otherwise."""
+        url = url.set(drivername=_ASYNC_DRIVER if is_async else _SYNC_DRIVER)
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": _CHARSET})
+        return url
+
+    def prepare_engine(self, engine: Engine, config: DatabaseConfig, url: URL) -> None:
+        """UTC and a strict ``sql_mode`` on every connection; ``START TRANSACTION READ ONLY`` for a read-only transaction."""
+        setup = f"SET SESSION time_zone = '+00:00', sql_mode = '{_SQL_MODE}'"
+
+        def on_connect(dbapi_connection: Any, _connection_record: object) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(setup)
+            finally:
+                cursor.close()
+
+        def on_begin(connection: Connection) -> None:
+            # The driver begins a transaction implicitly at the first statement; a read-only one
+            # is begun explicitly instead.
+            if connection.get_execution_options().get(READ_ONLY_EXECUTION_OPTION):
+                connection.exec_driver_sql("START TRANSACTION READ ONLY")
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "begin", on_begin)
+
+    def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
+        """The isolation level asked for (read-only is begun by the engine's listener, see :meth:`prepare_engine`)."""
+        return super().transaction_options(read_only, isolation_level)
+
+    # ------------------------------------------------------------------------------ errors
+    def translate_error(self, error: Exception) -> HexalchemyError | None:
+        """Deadlocks, lock wait timeouts, values a column cannot hold and the triggers' refusals, by error number."""
+        original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+        number = _errno(original)
+        if number is None or original is None:
+            return None
+        message = str(original.args[1]) if len(original.args) > 1 else str(original)
+        if number == _DEADLOCK:
+            return DeadlockError(message)
+        if number == _LOCK_WAIT_TIMEOUT:
+            return DatabaseBusyError(message)
+        if number == _SIGNALLED:
+            return ConstraintViolationError(message)
+        if number in _VALUE_REFUSED:
+            found = _COLUMN_IN_MESSAGE.search(message)
+            column = found.group("column") if found else "?"
+            return InvalidValueError(None, column, _Refused(), f"MariaDB refused it: {message}")
+        return None
+
+    def is_foreign_key_violation(self, error: ConstraintViolationError) -> bool:
+        """Error 1451 (a referenced row deleted) or 1452 (a reference to no row)."""
+        cause = error.__cause__
+        original = getattr(cause, "orig", None) or cause
+        return _errno(original) in _FOREIGN_KEY
+
+    # -------------------------------------------------------------------- tables and values
+    def utc_datetime_type(self) -> TypeEngine[Any]:
+        """``DATETIME(6)`` holding the UTC time (``TIMESTAMP`` would end in 2038)."""
+        return _UtcDateTime6()
+
+    def exact_decimal_type(self, precision: int | None, scale: int | None) -> TypeEngine[Any]:
+        """``DECIMAL(p, s)``; ``DECIMAL(65, 30)`` without a declared precision (MariaDB's plain ``DECIMAL`` is ``DECIMAL(10, 0)``)."""
+        if precision is None:
+            return _DecimalText()
+        return mysql.DECIMAL(precision, scale or 0, asdecimal=True)
+
+    def text_type(self, *, key: bool = False) -> TypeEngine[Any] | None:
+        """``LONGTEXT`` (a ``VARCHAR`` needs a length, ``TEXT`` holds 64 KiB); ``VARCHAR(255)`` for a key (an index holds 3,072 bytes)."""
+        return mysql.VARCHAR(MAX_KEY_TEXT_LENGTH) if key else mysql.LONGTEXT()
+
+    def binary_type(self) -> TypeEngine[Any] | None:
+        """``LONGBLOB`` (a ``BLOB`` holds 64 KiB)."""
+        return mysql.LONGBLOB()
+
+    def table_options(self) -> dict[str, Any]:
+        """``utf8mb4`` with the collation ``utf8mb4_nopad_bin`` (text compared by code point), InnoDB."""
+        return {"mariadb_charset": _CHARSET, "mariadb_collate": _COLLATION, "mariadb_engine": "InnoDB"}
+
+    def check_mapping(self, mapping: TableMapping[Any, Any]) -> None:
+        """``DOUBLE`` has no NaN or infinity; a ``DECIMAL`` holds at most 65 digits, 30 after the point."""
+        for leaf, column in zip(mapping.leaves, mapping.columns, strict=True):
+            if leaf.kind != "plain":
+                continue
+            options = leaf.options
+            if leaf.python_type is float and options is not None and options.allow_non_finite:
+                raise MappingError(
+                    mapping.entity_type,
+                    "MariaDB's DOUBLE holds no NaN or infinity: allow_non_finite cannot be kept there",
+                    field=leaf.dotted_path,
+                    column=column.name,
+                )
+            stored = column.type
+            if leaf.python_type is Decimal and isinstance(stored, ExactDecimal):
+                precision, scale = stored.precision, stored.scale
+                if precision is not None and (precision > MAX_DECIMAL_PRECISION or (scale or 0) > 38):
+                    raise MappingError(
+                        mapping.entity_type,
+                        f"MariaDB's DECIMAL holds at most {MAX_DECIMAL_PRECISION} digits, 38 after the point",
+                        field=leaf.dotted_path,
+                        column=column.name,
+                    )
+
+    def append_only_statements(self, table: Table, dialect: Dialect) -> list[str]:
+        """Two triggers, ``<table>_no_update`` and ``<table>_no_delete``, that ``SIGNAL SQLSTATE '45000'``."""
+        preparer = dialect.identifier_preparer
+        target = preparer.format_table(table)
+        statements: list[str] = []
+        for operation in ("UPDATE", "DELETE"):
+            trigger = preparer.quote(self.derived_identifier(table.name, f"_no_{operation.lower()}"))
+            if table.schema is not None:
+                trigger = f"{preparer.quote_schema(table.schema)}.{trigger}"
+            message = _literal(f"hexalchemy: {table.name} is append-only: {operation} refused", dialect)
+            statements.append(
+                f"CREATE TRIGGER {trigger} BEFORE {operation} ON {target} FOR EACH ROW "
+                f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = {message}"
+            )
+        return statements
+
+    # -------------------------------------------------------------------------- statements
+    def comparable(
+        self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+        """Text by code point (``utf8mb4_nopad_bin``), UUIDs by their text, decimals stored as text as ``DECIMAL(65, 30)``.
+
+        MariaDB's ``UUID`` type orders its values by a rearrangement of their bytes, not as
+        Python orders UUIDs: they are ordered by their text, which does.
+        """
+        if stored_type is str:
+            return column.collate(_COLLATION), _unchanged
+        if stored_type is uuid.UUID and ordered:
+            return cast(column, mysql.CHAR(36)), str
+        if stored_type is Decimal and isinstance(column.type, ExactDecimal) and column.type.precision is None:
+            return cast(column, mysql.DECIMAL(MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE)), _unchanged
+        return column, _unchanged
+
+    def order(
+        self, expression: ColumnElement[Any], *, descending: bool, nullable: bool
+    ) -> UnaryExpression[Any]:
+        """Plain ``ASC``/``DESC``: MariaDB has no ``NULLS FIRST``, and orders NULL first ascending, last descending."""
+        return expression.desc() if descending else expression.asc()
+
+    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``LIKE`` under ``utf8mb4_nopad_bin``: case-sensitive whatever the column's collation."""
+        condition: ColumnElement[bool] = column.collate(_COLLATION).startswith(text, autoescape=True)
+        return condition
+
+    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+        """``LIKE`` under ``utf8mb4_nopad_bin`` (see :meth:`starts_with`)."""
+        condition: ColumnElement[bool] = column.collate(_COLLATION).contains(text, autoescape=True)
+        return condition
+
+    def insert(self, table: Table) -> Insert:
+        """MariaDB's ``INSERT``, with ``ON DUPLICATE KEY UPDATE``."""
+        return mysql.insert(table)
+
+    def ignore_conflicts(self, statement: Insert, keys: Sequence[Any] | None = None) -> Insert:
+        """``INSERT IGNORE``: a row that conflicts on any unique index is skipped.
+
+        ``IGNORE`` also turns the other refusals of a row (a foreign key, a value that does
+        not fit) into warnings: the value rules refuse such values before the statement, and
+        the callers count the rows inserted, so a row skipped for another reason than a
+        duplicate is an error there too.
+        """
+        return statement.prefix_with("IGNORE")
+
+    def upsert(
+        self, statement: Insert, keys: Sequence[Any], changes: Callable[[Any], Mapping[str, Any]]
+    ) -> Insert:
+        """``ON DUPLICATE KEY UPDATE ...``, the proposed row as ``inserted`` (a conflict on any unique index)."""
+        assert isinstance(statement, mysql.Insert)
+        return statement.on_duplicate_key_update(dict(changes(statement.inserted)))
+
+    # ----------------------------------------------------------------------- outbox relay
+    def due_messages(self, core: OutboxRelayCore) -> DueMessages:
+        """A select that locks the due rows ``FOR UPDATE SKIP LOCKED``, then the writes."""
+        from hexalchemy.sqlalchemy._outbox_core import SelectedDueMessages
+
+        return SelectedDueMessages(core, lock=True)
+
+
+BACKEND: Final = MariaDBBackend()
+"""The MariaDB backend (see :func:`hexalchemy.sqlalchemy.backend.backend_for`)."""
