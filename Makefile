@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 export TEST_POSTGRESQL_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint typecheck architecture pytest bench clean
+.PHONY: demo test lint typecheck architecture docs docs-serve pytest bench clean
 
 # The venv starts without pip (ensurepip alone takes seconds): the runtime install uses the pip of
 # $(PYTHON) (`pip --python`, pip >= 22.3) when it has one; the dev install puts pip in the venv.
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(RUNTIME_STAMP)
 	PYTHONPATH=src $(BIN)/python -W error examples/demo.py
 
-test: lint typecheck architecture pytest
+test: lint typecheck architecture docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
@@ -52,6 +52,15 @@ typecheck: $(STAMP)
 architecture: $(STAMP)
 	$(BIN)/lint-imports
 
+# The documentation site (mkdocs.yml: Material, search, the API reference from the docstrings) into site/;
+# --strict: a warning (a broken link or anchor, a page missing from the nav, a docstring griffe cannot
+# read) fails the build. NO_MKDOCS_2_WARNING silences Material's end-of-life banner, which is no warning.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
@@ -65,4 +74,4 @@ generate: $(STAMP)
 	$(BIN)/python tools/generate_sync.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .hypothesis
