@@ -56,7 +56,7 @@ architecture: $(STAMP)
 # --strict: a warning (a broken link or anchor, a page missing from the nav, a docstring griffe cannot
 # read) fails the build. NO_MKDOCS_2_WARNING silences Material's end-of-life banner, which is no warning.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
