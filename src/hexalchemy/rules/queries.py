@@ -23,7 +23,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Generic, TypeVar, overload
+from typing import Any, Final, Generic, TypeGuard, TypeVar, overload
 
 import attrs
 
@@ -135,6 +135,43 @@ def _resolve(entity: type[object], path: tuple[str, ...]) -> tuple[Any, bool]:
     return cls, optional
 
 
+# Runtime checks of what a caller passed (typed ``object``: a query may come from anywhere);
+# each guard names the generic type it proves with its parameters left open.
+def _is_field(value: object) -> TypeGuard[Field[Any]]:
+    return isinstance(value, Field)
+
+
+def _is_field_ref(value: object) -> TypeGuard[FieldRef[Any, Any]]:
+    return isinstance(value, FieldRef)
+
+
+def _is_condition(value: object) -> TypeGuard[Condition[Any]]:
+    return isinstance(value, Condition)
+
+
+def _is_query(value: object) -> TypeGuard[Query[Any]]:
+    return isinstance(value, Query)
+
+
+def _is_ordering(value: object) -> TypeGuard[Ordering[Any]]:
+    return isinstance(value, Ordering)
+
+
+def _is_attrs_class(value: object) -> bool:
+    return isinstance(value, type) and attrs.has(value)
+
+
+def _is_list(value: object) -> TypeGuard[list[object]]:
+    return isinstance(value, list)
+
+
+def _sequence_or_none(value: object) -> Sequence[object] | None:
+    """``value`` if it is a sequence other than a str (an ``order_by`` as given), else None."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return None
+    return typing.cast("Sequence[object]", value)
+
+
 class FieldRef(Generic[E, V_contra]):
     """A typed reference to a stored scalar of aggregates ``E`` whose values are ``V``: build it with :func:`field_ref`.
 
@@ -146,7 +183,8 @@ class FieldRef(Generic[E, V_contra]):
     __slots__ = ("field",)
 
     def __init__(self, field: Field[E]) -> None:
-        self.field = check_instance("field", field, Field)
+        check_instance("field", field, Field)
+        self.field = field
 
     @property
     def dotted_path(self) -> str:
@@ -226,8 +264,7 @@ def field_ref(entity: type[E], path: Any, /) -> FieldRef[E, Any]:
     Raise :class:`MappingError` naming the field when it does not exist, is a value object,
     a collection (stored as JSON) or a type outside the scalars.
     """
-    given: object = entity
-    if not (isinstance(given, type) and attrs.has(given)):
+    if not _is_attrs_class(entity):
         raise MappingError(entity, "not an attrs class (decorate it with @attrs.define or @attrs.frozen)")
     if isinstance(path, attrs.Attribute):
         own: dict[str, object] = {field.name: field for field in attrs.fields(typing.cast(Any, entity))}
@@ -269,7 +306,8 @@ class QueryRules(Generic[T]):
     """What an adapter needs to run queries on one entity: their checks, order, evaluation and cursors."""
 
     def __init__(self, spec: EntitySpec[T, Any]) -> None:
-        self.spec = check_instance("spec", spec, EntitySpec)
+        check_instance("spec", spec, EntitySpec)
+        self.spec = spec
         self.entity: type[T] = spec.cls
         self.key_fields: tuple[Field[T], ...] = tuple(
             Field(spec.cls, (name,), *_resolve(spec.cls, (name,))) for name in spec.key_fields
@@ -291,9 +329,9 @@ class QueryRules(Generic[T]):
 
     def check_field(self, field: object, *, compared: bool = True) -> Field[T]:
         """Return ``field`` if it is a stored scalar of this entity (MappingError naming it otherwise)."""
-        if isinstance(field, FieldRef):
+        if _is_field_ref(field):
             field = field.field
-        if not isinstance(field, Field):
+        if not _is_field(field):
             raise InvalidArgumentError("field", field, "must be a Field (build it with field_ref)")
         if field.entity is not self.entity:
             raise MappingError(
@@ -329,6 +367,8 @@ class QueryRules(Generic[T]):
 
     def check_condition(self, condition: object) -> Condition[T]:
         """``condition`` with every field checked and every value normalised by its field's rule."""
+        if not _is_condition(condition):
+            raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
         if isinstance(condition, Comparison):
             field = self.check_field(condition.field)
             if condition.operator not in ("eq", "ne", "lt", "le", "gt", "ge"):
@@ -368,7 +408,7 @@ class QueryRules(Generic[T]):
 
     def check_query(self, query: object) -> CheckedQuery[T]:
         """``query`` checked against this entity, its order made total by the key fields."""
-        if not isinstance(query, Query):
+        if not _is_query(query):
             raise InvalidArgumentError("query", query, f"must be a Query of {self.entity.__qualname__}")
         if query.entity is not self.entity:
             raise InvalidArgumentError(
@@ -378,13 +418,13 @@ class QueryRules(Generic[T]):
                 f"not of {self.entity.__qualname__}",
             )
         condition = None if query.where is None else self.check_condition(query.where)
-        order_by: object = query.order_by
-        if isinstance(order_by, str) or not isinstance(order_by, Sequence):
+        order_by = _sequence_or_none(query.order_by)
+        if order_by is None:
             raise InvalidArgumentError("order_by", query.order_by, "must be a sequence of orderings")
         ordering: list[Ordering[T]] = []
         seen: set[tuple[str, ...]] = set()
-        for order in query.order_by:
-            if not isinstance(order, Ordering):
+        for order in order_by:
+            if not _is_ordering(order):
                 raise InvalidArgumentError(
                     "ordering", order, "must be an Ordering (field.asc() or field.desc())"
                 )
@@ -404,8 +444,6 @@ class QueryRules(Generic[T]):
 
     def check_condition_of(self, condition: object) -> Condition[T]:
         """A ``delete_where`` condition: a Condition of this entity, checked."""
-        if not isinstance(condition, Condition):
-            raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
         return self.check_condition(condition)
 
     # -- evaluation (the in-memory adapter) ------------------------------------------------
@@ -511,8 +549,8 @@ class QueryRules(Generic[T]):
         if checksum != _checksum(checked, payload):
             raise InvalidArgumentError("after", cursor, reason)
         try:
-            values = json.loads(payload)
-            if not isinstance(values, list) or len(values) != len(checked.ordering):
+            values: object = json.loads(payload)
+            if not _is_list(values) or len(values) != len(checked.ordering):
                 raise ValueError(values)
             return tuple(
                 _decode(value, order.field) for value, order in zip(values, checked.ordering, strict=True)
