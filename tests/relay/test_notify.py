@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -12,11 +11,13 @@ import sqlalchemy
 
 from hexalchemy.ports import ConfigError
 from hexalchemy.sqlalchemy.outbox_notify import (
+    SLEEPERS_TABLE,
     AsyncPostgresNotifyWakeUp,
     PostgresNotifyWakeUp,
     install_notify_trigger,
     notify_trigger_statements,
 )
+from hexalchemy.sqlalchemy.postgresql._listening import conninfo
 from tests.postgresql import POSTGRESQL_URL
 
 pytestmark = pytest.mark.postgresql
@@ -39,6 +40,9 @@ def table(postgresql_engine: sqlalchemy.Engine) -> Iterator[tuple[sqlalchemy.Tab
     yield table, channel
     with postgresql_engine.begin() as connection:
         table.drop(connection)
+        connection.execute(
+            sqlalchemy.text(f"DELETE FROM {SLEEPERS_TABLE} WHERE channel = :c"), {"c": channel}
+        )
 
 
 def insert(engine: sqlalchemy.Engine, table: sqlalchemy.Table, value: int, *, commit: bool) -> None:
@@ -60,11 +64,54 @@ def test_a_committed_insert_wakes_the_listener_and_a_rollback_does_not(
         assert wake_up.wait(0.2) is False
         insert(postgresql_engine, scratch, 2, commit=True)
         assert wake_up.wait(5) is True
-        insert(postgresql_engine, scratch, 3, commit=True)
-        insert(postgresql_engine, scratch, 4, commit=True)
-        time.sleep(0.2)  # both notifications have arrived
+        insert(postgresql_engine, scratch, 3, commit=True)  # the listener is awake: no notification
         wake_up.clear()
+        assert wake_up.wait(0.1) is True  # marked asleep again: it was awake, so claim once more
         assert wake_up.wait(0.1) is False
+        insert(postgresql_engine, scratch, 4, commit=True)
+        assert wake_up.wait(5) is True
+
+
+def test_only_a_sleeping_listener_is_notified_and_a_producer_never_waits_for_another(
+    postgresql_engine: sqlalchemy.Engine, table: tuple[sqlalchemy.Table, str]
+) -> None:
+    """The trigger notifies (and takes the global notify lock at commit) only when a listener sleeps."""
+    import psycopg
+    from psycopg import sql
+
+    scratch, channel = table
+    counter = psycopg.Connection.connect(conninfo(POSTGRESQL_URL), autocommit=True)  # listens, never sleeps
+
+    def notifications() -> int:
+        return sum(1 for _ in counter.notifies(timeout=0.3))
+
+    try:
+        counter.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        with PostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel) as wake_up:
+            assert wake_up.wait(0.05) is False  # asleep from the start: nothing to claim again
+            for value in range(20):
+                insert(postgresql_engine, scratch, value, commit=True)
+            assert notifications() == 1  # the first commit woke it; the 19 others notified nothing
+            assert wake_up.wait(5) is True
+            for value in range(20, 40):  # the relay is busy (no clear, no wait): no notification
+                insert(postgresql_engine, scratch, value, commit=True)
+            assert notifications() == 0
+            wake_up.clear()
+            assert wake_up.wait(0.05) is True  # asleep again; it was awake, so one more claim
+            assert wake_up.wait(0.05) is False
+            # a producer holding the sleepers row (it will notify at its commit) makes no
+            # other producer wait: the other skips it and notifies nothing
+            with postgresql_engine.connect() as first, postgresql_engine.connect() as second:
+                first.execute(scratch.insert().values(id=100))
+                second.execute(sqlalchemy.text("SET LOCAL lock_timeout = '2s'"))
+                second.execute(scratch.insert().values(id=101))
+                second.commit()
+                assert wake_up.wait(0.2) is False
+                first.commit()
+            assert wake_up.wait(5) is True
+            assert notifications() == 1
+    finally:
+        counter.close()
 
 
 def test_the_listener_reconnects_after_its_connection_died(
@@ -77,9 +124,11 @@ def test_the_listener_reconnects_after_its_connection_died(
         with postgresql_engine.connect() as connection:
             connection.execute(
                 sqlalchemy.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = :listen"
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND (query = :listen OR query LIKE :sleep)"
                 ),
-                {"listen": f'LISTEN "{channel}"'},
+                {"listen": f'LISTEN "{channel}"', "sleep": f"UPDATE {SLEEPERS_TABLE} SET asleep%"},
             )
         with pytest.raises(Exception):  # noqa: B017 - the driver's error, whichever it is
             wake_up.wait(1)
@@ -134,5 +183,5 @@ def test_the_trigger_ddl_quotes_schema_and_table() -> None:
     statements = notify_trigger_statements(table, channel="events")
     assert statements[-1] == (
         'CREATE TRIGGER "odd""name_notify" AFTER INSERT ON app."odd""name" '
-        "FOR EACH STATEMENT EXECUTE FUNCTION hexalchemy_outbox_notify('events')"
+        "FOR EACH STATEMENT EXECUTE FUNCTION app.hexalchemy_outbox_notify('events')"
     )

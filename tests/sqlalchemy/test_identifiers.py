@@ -551,8 +551,9 @@ async def _exercise_outbox(built: Adapters) -> None:
 def test_the_notify_trigger_works_on_a_weird_schema(postgresql_database: Database) -> None:
     engine = create_engine(postgresql_database.config)
     try:
-        with PostgresNotifyWakeUp(postgresql_database.config) as wake_up:
-            assert not wake_up.wait(0.01)  # listening from now on
+        with PostgresNotifyWakeUp(postgresql_database.config, schema=SCHEMA_NAME) as wake_up:
+            wake_up.wait(0.01)  # listening from now on, and asleep
+            assert not wake_up.wait(0.01)
             with engine.begin() as connection:
                 connection.execute(
                     postgresql_database.tables.outbox.messages.insert().values(

@@ -2,7 +2,8 @@
 
 * :func:`notify_trigger_statements` / :func:`install_notify_trigger` -- the DDL of a
   statement-level ``AFTER INSERT`` trigger on the outbox table that notifies a channel
-  when the inserting transaction commits;
+  when the inserting transaction commits, only while a listener of the channel sleeps
+  (the sleepers table :data:`SLEEPERS_TABLE`), so busy writers take no global notify lock;
 * :class:`PostgresNotifyWakeUp` (and :class:`AsyncPostgresNotifyWakeUp`) -- a
   :class:`~hexalchemy.outbox.WakeUp` that ``LISTEN``\\s on the channel on its own psycopg
   connection. Give one to each relay::
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from hexalchemy.sqlalchemy.postgresql.notify import (
     DEFAULT_NOTIFY_CHANNEL,
+    SLEEPERS_TABLE,
     AsyncPostgresNotifyWakeUp,
     PostgresNotifyWakeUp,
     install_notify_trigger,
@@ -23,6 +25,7 @@ from hexalchemy.sqlalchemy.postgresql.notify import (
 
 __all__ = [
     "DEFAULT_NOTIFY_CHANNEL",
+    "SLEEPERS_TABLE",
     "AsyncPostgresNotifyWakeUp",
     "PostgresNotifyWakeUp",
     "install_notify_trigger",

@@ -11,8 +11,9 @@ purpose.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, LiteralString
 
 from sqlalchemy.engine import URL, make_url
 
@@ -22,8 +23,13 @@ from hexalchemy.sqlalchemy.config import DatabaseConfig
 if TYPE_CHECKING:  # psycopg is an optional dependency: imported when a listener connects
     import psycopg
 
+logger: Final = logging.getLogger("hexalchemy.outbox.notify")
+
 DEFAULT_NOTIFY_CHANNEL: Final = "hexalchemy_outbox"
 """The channel the trigger notifies and the wake-ups listen on, unless told otherwise."""
+
+SLEEPERS_TABLE: Final = "hexalchemy_outbox_sleepers"
+"""The table saying, per channel, whether a listener sleeps (``channel``, ``asleep``): the trigger notifies only then."""
 
 _CHANNEL: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DRAIN_TIMEOUT: Final = 0.001  # psycopg reads nothing with timeout=0
@@ -50,6 +56,46 @@ def conninfo(database: DatabaseConfig | str) -> str:
     if url.get_backend_name() != "postgresql":
         raise ConfigError("url", url.render_as_string(), "LISTEN/NOTIFY needs a PostgreSQL database")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sleepers_table(schema: str | None) -> str:
+    """The quoted name of the sleepers table in ``schema`` (None: the search path's)."""
+    preparer = DIALECT.identifier_preparer
+    name = preparer.quote(SLEEPERS_TABLE)
+    return name if schema is None else f"{preparer.quote_schema(schema)}.{name}"
+
+
+def check_schema(schema: object) -> str | None:
+    """``schema`` if it is None or a non-empty str without NUL; else ``ConfigError``."""
+    if schema is None:
+        return None
+    if not isinstance(schema, str) or not schema or "\x00" in schema:
+        raise ConfigError("schema", schema, "must be None or a schema name")
+    return schema
+
+
+def sleep_statement(schema: str | None) -> LiteralString:
+    """Mark the listeners of a channel (``%s``) asleep; returns a row only when they were awake.
+
+    A row locked by a producer that is waking them is skipped: its commit notifies.
+    """
+    table = sleepers_table(schema)
+    statement = (
+        f"UPDATE {table} SET asleep = true WHERE channel = "
+        f"(SELECT channel FROM {table} WHERE channel = %s AND NOT asleep FOR UPDATE SKIP LOCKED) "
+        "RETURNING true"
+    )
+    return _trusted(statement)
+
+
+def sleepers_row_statement(schema: str | None) -> LiteralString:
+    """Whether the sleepers table of ``schema`` has a row for a channel (``%s``); fails when it has no such table."""
+    return _trusted(f"SELECT true FROM {sleepers_table(schema)} WHERE channel = %s")
+
+
+def _trusted(statement: str) -> LiteralString:
+    """``statement`` as psycopg's typing wants it: its names were quoted by the preparer, its values are parameters."""
+    return statement  # pyright: ignore[reportReturnType]
 
 
 def listen_statement(channel: str) -> str:

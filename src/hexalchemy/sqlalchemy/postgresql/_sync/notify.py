@@ -14,9 +14,14 @@ from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.postgresql._listening import (
     DEFAULT_NOTIFY_CHANNEL,
     check_channel,
+    check_schema,
     conninfo,
     drained,
     listen_statement,
+    logger,
+    sleep_statement,
+    sleepers_row_statement,
+    sleepers_table,
 )
 
 if TYPE_CHECKING:  # psycopg is an optional dependency: imported when a listener connects
@@ -30,12 +35,30 @@ class PostgresNotifyWakeUp:
     the listener opens its own connection (autocommit, outside the engine's pool) on the
     first :meth:`wait`. Use one per relay, and :meth:`close` it (or use it as a context
     manager).
+
+    The trigger notifies only while a listener sleeps: the first :meth:`wait` after a
+    :meth:`clear` (or a new connection) marks the channel's listeners asleep in the
+    sleepers table of ``schema`` (the outbox tables' schema; None: the search path's)
+    and, when they were awake, returns True at once, so that the relay claims once more
+    (a message committed between its last claim and the mark did not notify). A database
+    whose trigger was installed before the sleepers table existed notifies at every
+    commit; the listener then only listens.
     """
 
-    def __init__(self, database: DatabaseConfig | str, *, channel: str = DEFAULT_NOTIFY_CHANNEL) -> None:
+    def __init__(
+        self,
+        database: DatabaseConfig | str,
+        *,
+        channel: str = DEFAULT_NOTIFY_CHANNEL,
+        schema: str | None = None,
+    ) -> None:
         self._conninfo = conninfo(database)
         self.channel = check_channel(channel)
+        self.schema = check_schema(schema)
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._asleep = False
+        self._marking = True
+        self._checked = False
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
@@ -48,7 +71,36 @@ class PostgresNotifyWakeUp:
                 connection.close()
                 raise
             self._connection = connection
+            self._asleep = False  # notifications may have been lost meanwhile: mark again
         return self._connection
+
+    def _fall_asleep(self, connection: psycopg.Connection[tuple[object, ...]]) -> bool:
+        """Mark the channel's listeners asleep, once per :meth:`clear`; True when they were awake."""
+        if self._asleep or not self._marking:
+            return False
+        import psycopg
+
+        try:
+            if not self._checked:
+                found = connection.execute(sleepers_row_statement(self.schema), (self.channel,))
+                if found.fetchone() is None:
+                    raise psycopg.errors.UndefinedTable
+                self._checked = True
+            cursor = connection.execute(sleep_statement(self.schema), (self.channel,))
+            woke = cursor.fetchone() is not None
+        except psycopg.errors.UndefinedTable:
+            # no sleepers row for the channel there: a trigger from an older hexalchemy
+            # (it notifies at every commit), or the tables' schema not given
+            logger.warning(
+                "no row for channel %r in %s: listening only (wake-ups come only from a trigger that "
+                "notifies at every commit; install the trigger, or give the listener the tables' schema=)",
+                self.channel,
+                sleepers_table(self.schema),
+            )
+            self._marking = False
+            return False
+        self._asleep = True
+        return woke
 
     def wait(self, timeout: float | None = None, /) -> bool:
         """Wait up to ``timeout`` seconds for a notification; return whether one came.
@@ -62,6 +114,8 @@ class PostgresNotifyWakeUp:
             timeout = check_seconds("timeout", timeout)
         try:
             connection = self._connect()
+            if self._fall_asleep(connection):
+                return True
             received = False
             # stop_after=1 still yields every notification that arrived together
             for _ in connection.notifies(timeout=timeout, stop_after=1):
@@ -72,12 +126,13 @@ class PostgresNotifyWakeUp:
             raise
 
     def clear(self) -> None:
-        """Discard the notifications already received, as far as that needs no wait.
+        """Discard the notifications already received, as far as that needs no wait; the next :meth:`wait` marks asleep again.
 
         A sync listener reads and drops them; an async one leaves them, to be consumed by
         :meth:`wait` one at a time (a relay that was woken claims everything due, so a
         notification left over only makes one extra claim).
         """
+        self._asleep = False
         self._connection = drained(self._connection)
 
     def close(self) -> None:
