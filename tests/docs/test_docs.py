@@ -15,6 +15,7 @@ appear in the documentation.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 import re
@@ -210,3 +211,74 @@ def test_every_public_name_is_documented(module_name: str) -> None:
     public: list[str] = list(getattr(module, "__all__", []))
     missing = sorted(set(public) - documented_names())
     assert not missing, f"public names of {module_name} that no document mentions: {missing}"
+
+
+def _public_callables() -> dict[str, str]:
+    """Each public class (but errors) and function of the public packages: name -> the package exporting it."""
+    found: dict[str, str] = {}
+    for package_name in PUBLIC_PACKAGES:
+        package = importlib.import_module(package_name)
+        for name in getattr(package, "__all__", []):
+            value = getattr(package, name)
+            if inspect.isfunction(value) or (inspect.isclass(value) and not issubclass(value, BaseException)):
+                found.setdefault(name, package_name)
+    return found
+
+
+_IMPORT = re.compile(r"from\s+hexalchemy[\w.]*\s+import\s+(\([^)]*\)|[^\n]*)")
+_DOTTED = re.compile(r"\bhexalchemy(?:\.[A-Za-z_]\w*)+")
+_DOTTED_CALL = re.compile(r"\b(hexalchemy(?:\.[A-Za-z_]\w*)+)\(")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+
+
+def _prose_and_python(path: Path) -> str:
+    """The text of a document but its code blocks in other languages than Python (trees, shell, SQL)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    others = {
+        index
+        for block in code_blocks(path)
+        if block.language != "python"
+        for index in range(block.line - 2, block.line + block.code.count("\n"))
+    }
+    return "\n".join(line for index, line in enumerate(lines) if index not in others)
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            if not hasattr(value, part):
+                return False
+            value = getattr(value, part)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_public_callable_a_document_calls_shows_its_import_path(path: Path) -> None:
+    """A constructor or function a page tells users to call (``Name(`` in its prose or Python) is imported in
+    one of its Python blocks or written with its module (``hexalchemy.sqlalchemy.agent_tables(schema)``);
+    every such dotted call names something that exists."""
+    text = _prose_and_python(path)
+    imported = {
+        name
+        for block in code_blocks(path)
+        if block.language == "python"
+        for names in _IMPORT.findall(block.code)
+        for name in re.findall(r"\w+", names)
+    }
+    dotted = set(_DOTTED.findall(text))
+    wrong = sorted(name for name in set(_DOTTED_CALL.findall(text)) if not _resolves(name))
+    assert not wrong, f"{path.name}: these dotted names do not exist: {wrong}"
+    shown = imported | {name.rsplit(".", 1)[-1] for name in dotted}
+    callables = _public_callables()
+    missing = sorted(
+        f"{name} (from {callables[name]})"
+        for name in set(_CALL.findall(text)) & set(callables)
+        if name not in shown
+    )
+    assert not missing, f"{path.name} tells users to call these without their import path: {missing}"
