@@ -1,4 +1,4 @@
-"""The in-memory agent stores' logic (private): :class:`_StateCore`, :class:`_SignalCore`, :class:`_EvidenceCore`.
+"""The in-memory agent stores' logic (private): :class:`StateCore`, :class:`SignalCore`, :class:`EvidenceCore`.
 
 Synchronous classes over the in-memory transaction machinery of
 :mod:`hexalchemy.testing.memory`; the public stores (:mod:`hexalchemy.testing.agents`)
@@ -61,7 +61,7 @@ from hexalchemy.rules import (
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.rules.arguments import MAX_BIGINT
-from hexalchemy.testing._memory_core import _MISSING, _TransactionCore, _TxState
+from hexalchemy.testing._memory_core import MISSING, TransactionCore, TxState
 
 __all__ = ["Clock", "Tamper"]
 
@@ -142,7 +142,7 @@ _EVIDENCE: Final = EntitySpec(_EvidenceRow, key="key", version="version", key_ty
 _CHAIN_HEADS: Final = EntitySpec(_ChainHeadRow, key="agent_id", version="version", key_type=str)
 
 
-def _visible(core: _TransactionCore, state: _TxState | None, cls: type[R]) -> dict[object, R]:
+def _visible(core: TransactionCore, state: TxState | None, cls: type[R]) -> dict[object, R]:
     """The rows of ``cls`` as the transaction sees them (its writes over committed); lock held."""
     rows = dict(core.committed.get(cls, {}))
     if state is not None:
@@ -150,14 +150,14 @@ def _visible(core: _TransactionCore, state: _TxState | None, cls: type[R]) -> di
             for (entity_type, key), value in layer.writes.items():
                 if entity_type is not cls:
                     continue
-                if value is _MISSING:
+                if value is MISSING:
                     rows.pop(key, None)
                 else:
                     rows[key] = value
     return cast(dict[object, R], rows)
 
 
-def _require_agents(core: _TransactionCore, state: _TxState, agent_ids: Iterable[str]) -> None:
+def _require_agents(core: TransactionCore, state: TxState, agent_ids: Iterable[str]) -> None:
     """Raise ``EntityNotFoundError(AgentState, id)`` for the first agent with no state the transaction sees.
 
     The in-memory twin of the SQL tables' foreign keys to the states table (lock held).
@@ -178,10 +178,10 @@ def _page(items: list[R], limit: int, cursor: Callable[[R], str]) -> Page[R]:
 # -- agent states -------------------------------------------------------------------------------
 
 
-class _StateCore:
+class StateCore:
     __slots__ = ("_core", "_clock")
 
-    def __init__(self, core: _TransactionCore, clock: Clock | None) -> None:
+    def __init__(self, core: TransactionCore, clock: Clock | None) -> None:
         self._core = core
         self._clock: Clock = _clock(clock)
 
@@ -332,14 +332,14 @@ class _StateCore:
 # -- signals --------------------------------------------------------------------------------------
 
 
-class _SignalCore:
+class SignalCore:
     __slots__ = ("_core", "_clock")
 
-    def __init__(self, core: _TransactionCore, clock: Clock | None) -> None:
+    def __init__(self, core: TransactionCore, clock: Clock | None) -> None:
         self._core = core
         self._clock: Clock = _clock(clock)
 
-    def _rows(self, state: _TxState, agent_id: str) -> list[_SignalRow]:
+    def _rows(self, state: TxState, agent_id: str) -> list[_SignalRow]:
         """The agent's signals in sequence order (lock held)."""
         rows = _visible(self._core, state, _SignalRow)
         return sorted((row for row in rows.values() if row.key[0] == agent_id), key=lambda row: row.key[1])
@@ -366,7 +366,7 @@ class _SignalCore:
             self._core.write(state, _SIGNALS, key, _SignalRow(key, 1, stored))
         return copy.deepcopy(stored)
 
-    def _pending(self, agent_id: str, write: bool) -> tuple[_TxState, list[_SignalRow]]:
+    def _pending(self, agent_id: str, write: bool) -> tuple[TxState, list[_SignalRow]]:
         check_agent_id(agent_id)
         state = self._core.require(Signal, write=write)
         return state, [row for row in self._rows(state, agent_id) if row.signal.consumed_at is None]
@@ -405,13 +405,13 @@ class _SignalCore:
 # -- evidence -------------------------------------------------------------------------------------
 
 
-class _EvidenceCore:
+class EvidenceCore:
     __slots__ = ("_core",)
 
-    def __init__(self, core: _TransactionCore) -> None:
+    def __init__(self, core: TransactionCore) -> None:
         self._core = core
 
-    def _entries(self, state: _TxState, agent_id: str) -> list[Evidence]:
+    def _entries(self, state: TxState, agent_id: str) -> list[Evidence]:
         rows = _visible(self._core, state, _EvidenceRow)
         return [
             row.entry

@@ -18,7 +18,7 @@ import attrs
 
 from hexalchemy.ports import ConfigError, EntitySpec, InboxEntry
 from hexalchemy.rules import check_aware_datetime, check_callable, check_consumer, clock_time, new_inbox_entry
-from hexalchemy.testing._memory_core import _MISSING, _TransactionCore
+from hexalchemy.testing._memory_core import MISSING, TransactionCore
 
 __all__: list[str] = []
 
@@ -42,14 +42,12 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class _InboxCore:
+class InboxCore:
     """One consumer's in-memory inbox over a transaction manager's core."""
 
     __slots__ = ("_clock", "_core", "consumer")
 
-    def __init__(
-        self, core: _TransactionCore, consumer: str, clock: Callable[[], dt.datetime] | None
-    ) -> None:
+    def __init__(self, core: TransactionCore, consumer: str, clock: Callable[[], dt.datetime] | None) -> None:
         self._core = core
         self.consumer = check_consumer(consumer)
         self._clock = check_callable("clock", clock, error=ConfigError) if clock is not None else _utc_now
@@ -59,7 +57,7 @@ class _InboxCore:
         state = self._core.require(InboxEntry, write=True)
         key = (entry.consumer, entry.message_id)
         with self._core.lock:
-            if self._core.visible(state, _Recorded, key) is not _MISSING:
+            if self._core.visible(state, _Recorded, key) is not MISSING:
                 return False
             recorded = _Recorded(
                 consumer=entry.consumer, message_id=entry.message_id, received_at=entry.received_at
@@ -78,6 +76,6 @@ class _InboxCore:
             for key in keys:
                 row = self._core.visible(state, _Recorded, key)
                 if isinstance(row, _Recorded) and row.consumer == self.consumer and row.received_at < before:
-                    self._core.write(state, _RECORDED, key, _MISSING)
+                    self._core.write(state, _RECORDED, key, MISSING)
                     purged += 1
         return purged

@@ -1,6 +1,6 @@
 """The in-memory transactions and repositories' logic (private).
 
-Synchronous classes (:class:`_TransactionCore`, :class:`_Block`, :class:`_RepositoryCore`)
+Synchronous classes (:class:`TransactionCore`, :class:`Block`, :class:`RepositoryCore`)
 that the public transaction managers and repositories (:mod:`hexalchemy.testing.memory`)
 are thin shells over; those are written once, async, in ``_async/memory.py`` and generated
 into ``_sync/memory.py``. The in-memory outbox and agent stores build on the same machinery.
@@ -56,7 +56,7 @@ class _Missing(enum.Enum):
     MISSING = enum.auto()
 
 
-_MISSING = _Missing.MISSING
+MISSING = _Missing.MISSING
 
 # A row is identified across entity classes by (entity class, key).
 _RowId = tuple[type[object], object]
@@ -80,7 +80,7 @@ class _Layer:
 
     def __init__(self, read_only: bool) -> None:
         self.read_only = read_only
-        # row -> stored deep copy, or _MISSING for a delete
+        # row -> stored deep copy, or MISSING for a delete
         self.writes: dict[_RowId, object] = {}
         # row -> committed state observed at the first write (only for rows first written here)
         self.expected: dict[_RowId, _Expected] = {}
@@ -92,7 +92,7 @@ class _Layer:
             parent.expected.setdefault(row, expected)
 
 
-class _TxState:
+class TxState:
     """One transaction of one thread or task: its owner and its stack of layers."""
 
     __slots__ = ("owner", "layers", "closed")
@@ -103,7 +103,7 @@ class _TxState:
         self.closed = False
 
 
-class _TransactionCore:
+class TransactionCore:
     """The committed store and the ambient transaction of one transaction manager."""
 
     def __init__(self, *, owner: Callable[[], object], owner_kind: str, opener: str, spawn_hint: str) -> None:
@@ -113,14 +113,14 @@ class _TransactionCore:
         self._spawn_hint = spawn_hint
         self.lock = threading.Lock()
         self.committed: dict[type[object], dict[object, object]] = {}
-        self._current: contextvars.ContextVar[_TxState | None] = contextvars.ContextVar(
+        self._current: contextvars.ContextVar[TxState | None] = contextvars.ContextVar(
             f"hexalchemy_memory_transaction_{id(self):x}", default=None
         )
         self._next_commit_failure: BaseException | None = None
 
     # -- the ambient transaction --------------------------------------------------------
 
-    def state(self) -> _TxState | None:
+    def state(self) -> TxState | None:
         """Return the calling thread's or task's open transaction, or None.
 
         Raise ``TransactionUsageError`` when the context holds a transaction opened by
@@ -143,7 +143,7 @@ class _TransactionCore:
         state = self._current.get()
         return state is not None and not state.closed and state.owner == self._owner()
 
-    def require(self, entity_type: type[object], *, write: bool) -> _TxState:
+    def require(self, entity_type: type[object], *, write: bool) -> TxState:
         """Return the open transaction for a repository call, or raise why there is none."""
         state = self.state()
         if state is None:
@@ -157,7 +157,7 @@ class _TransactionCore:
             )
         return state
 
-    def open(self, read_only: bool, isolation_level: IsolationLevel | None) -> tuple[_TxState, bool]:
+    def open(self, read_only: bool, isolation_level: IsolationLevel | None) -> tuple[TxState, bool]:
         """Open a transaction, or a savepoint inside the open one; return it and whether it is new.
 
         A transaction inherited through a copied context (a child task, ``asyncio.to_thread``)
@@ -165,7 +165,7 @@ class _TransactionCore:
         """
         state = self._current.get()
         if state is None or state.closed or state.owner != self._owner():
-            state = _TxState(self._owner(), read_only)
+            state = TxState(self._owner(), read_only)
             self._current.set(state)
             return state, True
         if isolation_level is not None:
@@ -176,7 +176,7 @@ class _TransactionCore:
         state.layers.append(_Layer(read_only or state.layers[-1].read_only))
         return state, False
 
-    def close(self, state: _TxState) -> None:
+    def close(self, state: TxState) -> None:
         """Forget the finished outermost transaction of this context."""
         state.closed = True
         self._current.set(None)
@@ -207,7 +207,7 @@ class _TransactionCore:
             for row, value in layer.writes.items():
                 entity_type, key = row
                 table = self.committed.setdefault(entity_type, {})
-                if value is _MISSING:
+                if value is MISSING:
                     if layer.expected[row].exists:
                         table.pop(key, None)
                 else:
@@ -219,26 +219,26 @@ class _TransactionCore:
         specs: dict[type[object], EntitySpec[Any, Any]] = {}
         for (entity_type, key), value in layer.writes.items():
             spec = layer.expected[(entity_type, key)].spec
-            if spec.unique and value is not _MISSING:
+            if spec.unique and value is not MISSING:
                 written.setdefault(entity_type, []).append((key, value))
                 specs[entity_type] = spec
         for entity_type, new in written.items():
             rows = {
                 key: value
                 for key, value in self.committed.get(entity_type, {}).items()
-                if layer.writes.get((entity_type, key), value) is not _MISSING
+                if layer.writes.get((entity_type, key), value) is not MISSING
             }
             check_unique(specs[entity_type], rows, new)
 
     def _validate(self, row: _RowId, value: object, expected: _Expected) -> None:
         entity_type, key = row
-        actual = self.committed.get(entity_type, {}).get(key, _MISSING)
+        actual = self.committed.get(entity_type, {}).get(key, MISSING)
         spec = expected.spec
         if not spec.is_versioned:
-            if value is _MISSING and expected.exists and actual is _MISSING:
+            if value is MISSING and expected.exists and actual is MISSING:
                 raise EntityNotFoundError(entity_type, key)
             return
-        if actual is _MISSING:
+        if actual is MISSING:
             if expected.exists:
                 raise EntityNotFoundError(entity_type, key)
             return
@@ -250,8 +250,8 @@ class _TransactionCore:
 
     # -- rows -----------------------------------------------------------------------------
 
-    def visible(self, state: _TxState, entity_type: type[object], key: object) -> object:
-        """Return the row as this transaction sees it (own writes over committed), or _MISSING.
+    def visible(self, state: TxState, entity_type: type[object], key: object) -> object:
+        """Return the row as this transaction sees it (own writes over committed), or MISSING.
 
         Call with ``lock`` held.
         """
@@ -259,9 +259,9 @@ class _TransactionCore:
         for layer in reversed(state.layers):
             if row in layer.writes:
                 return layer.writes[row]
-        return self.committed.get(entity_type, {}).get(key, _MISSING)
+        return self.committed.get(entity_type, {}).get(key, MISSING)
 
-    def visible_rows(self, state: _TxState, entity_type: type[object]) -> dict[object, object]:
+    def visible_rows(self, state: TxState, entity_type: type[object]) -> dict[object, object]:
         """Every row of ``entity_type`` this transaction sees, by key (own writes over committed).
 
         Call with ``lock`` held.
@@ -271,38 +271,38 @@ class _TransactionCore:
             for (row_type, key), value in layer.writes.items():
                 if row_type is not entity_type:
                     continue
-                if value is _MISSING:
+                if value is MISSING:
                     rows.pop(key, None)
                 else:
                     rows[key] = value
         return rows
 
-    def write(self, state: _TxState, spec: EntitySpec[Any, Any], key: object, value: object) -> None:
-        """Buffer a write (a stored copy, or _MISSING to delete) in the innermost layer.
+    def write(self, state: TxState, spec: EntitySpec[Any, Any], key: object, value: object) -> None:
+        """Buffer a write (a stored copy, or MISSING to delete) in the innermost layer.
 
         Call with ``lock`` held.
         """
         row = (spec.cls, key)
         if not any(row in layer.expected for layer in state.layers):
-            committed = self.committed.get(spec.cls, {}).get(key, _MISSING)
-            exists = committed is not _MISSING
+            committed = self.committed.get(spec.cls, {}).get(key, MISSING)
+            exists = committed is not MISSING
             version = spec.version_of(committed) if exists else 0
             state.layers[-1].expected[row] = _Expected(spec, exists, version)
         state.layers[-1].writes[row] = value
 
 
-class _Block:
+class Block:
     """One ``begin()`` block: opens on enter, commits/merges or discards on exit."""
 
     __slots__ = ("_core", "_read_only", "_isolation_level", "_state", "_layer", "_outermost")
 
     def __init__(
-        self, core: _TransactionCore, read_only: bool, isolation_level: IsolationLevel | None
+        self, core: TransactionCore, read_only: bool, isolation_level: IsolationLevel | None
     ) -> None:
         self._core = core
         self._read_only = read_only
         self._isolation_level = isolation_level
-        self._state: _TxState | None = None
+        self._state: TxState | None = None
         self._layer: _Layer | None = None
         self._outermost = False
 
@@ -344,19 +344,19 @@ def _current_task() -> object:
         return None
 
 
-def _core_of(transactions: object, manager: type[object]) -> _TransactionCore:
+def core_of(transactions: object, manager: type[object]) -> TransactionCore:
     """The core of ``transactions``, an in-memory manager of class ``manager``; ``ConfigError`` otherwise."""
     checked: Any = check_instance("transactions", transactions, manager, error=ConfigError)
-    core: _TransactionCore = checked._core
+    core: TransactionCore = checked._core
     return core
 
 
-class _RepositoryCore(Generic[T, K]):
+class RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
     __slots__ = ("_spec", "_cls", "_core", "_domain", "_queries")
 
-    def __init__(self, spec: EntitySpec[T, K], core: _TransactionCore) -> None:
+    def __init__(self, spec: EntitySpec[T, K], core: TransactionCore) -> None:
         check_instance("spec", spec, EntitySpec, error=ConfigError)
         self._spec = spec
         self._cls: type[object] = spec.cls
@@ -379,7 +379,7 @@ class _RepositoryCore(Generic[T, K]):
         key = self._normalize(id)
         with self._core.lock:
             value = self._core.visible(state, self._cls, key)
-        return None if value is _MISSING else self._copy(value)
+        return None if value is MISSING else self._copy(value)
 
     def get(self, id: K) -> T:
         found = self.get_or_none(id)
@@ -391,7 +391,7 @@ class _RepositoryCore(Generic[T, K]):
         state = self._core.require(self._cls, write=False)
         key = self._normalize(id)
         with self._core.lock:
-            return self._core.visible(state, self._cls, key) is not _MISSING
+            return self._core.visible(state, self._cls, key) is not MISSING
 
     def range(self, ids: Iterable[K]) -> list[T]:
         ids = check_list("ids", ids)
@@ -399,7 +399,7 @@ class _RepositoryCore(Generic[T, K]):
         keys = [self._normalize(id) for id in ids]
         with self._core.lock:
             values = [self._core.visible(state, self._cls, key) for key in keys]
-        return [self._copy(value) for value in values if value is not _MISSING]
+        return [self._copy(value) for value in values if value is not MISSING]
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -426,27 +426,27 @@ class _RepositoryCore(Generic[T, K]):
         stored = self._domain.normalize(result)
         return spec.key_of(stored), version, result, copy.deepcopy(stored)
 
-    def _check_save(self, state: _TxState, key: K, version: int) -> None:
+    def _check_save(self, state: TxState, key: K, version: int) -> None:
         if not self._spec.is_versioned:
             return
         current = self._core.visible(state, self._cls, key)
         if version == 0:
-            if current is not _MISSING:
+            if current is not MISSING:
                 raise DuplicateEntityError(self._cls, key)
             return
-        if current is _MISSING:
+        if current is MISSING:
             raise EntityNotFoundError(self._cls, key)
         stored = self._spec.version_of(cast(T, current))
         if stored != version:
             raise VersionConflictError(self._cls, key, version, stored)
 
-    def _check_unique(self, state: _TxState, new: list[tuple[K, object]]) -> None:
+    def _check_unique(self, state: TxState, new: list[tuple[K, object]]) -> None:
         if self._spec.unique:
             check_unique(self._spec, self._core.visible_rows(state, self._cls), new)
 
-    def _check_delete(self, state: _TxState, key: K, version: int) -> None:
+    def _check_delete(self, state: TxState, key: K, version: int) -> None:
         current = self._core.visible(state, self._cls, key)
-        if current is _MISSING:
+        if current is MISSING:
             raise EntityNotFoundError(self._cls, key)
         if self._spec.is_versioned:
             stored = self._spec.version_of(cast(T, current))
@@ -499,7 +499,7 @@ class _RepositoryCore(Generic[T, K]):
                 self._check_batch_key(seen, key)
                 self._check_delete(state, key, version)
             for key, _ in targets:
-                self._core.write(state, self._spec, key, _MISSING)
+                self._core.write(state, self._spec, key, MISSING)
 
     # -- queries --------------------------------------------------------------------------
 
@@ -571,13 +571,13 @@ class _RepositoryCore(Generic[T, K]):
             rows = self._core.visible_rows(state, self._cls)
             doomed = [key for key, row in rows.items() if rules.truth(checked, cast(T, row)) is True]
             for key in doomed:
-                self._core.write(state, self._spec, key, _MISSING)
+                self._core.write(state, self._spec, key, MISSING)
         return len(doomed)
 
 
-def _core_per_thread() -> _TransactionCore:
+def core_per_thread() -> TransactionCore:
     """The transaction core of a sync manager: each thread has a transaction of its own."""
-    return _TransactionCore(
+    return TransactionCore(
         owner=threading.get_ident,
         owner_kind="thread",
         opener="with transactions.begin():",
@@ -585,9 +585,9 @@ def _core_per_thread() -> _TransactionCore:
     )
 
 
-def _core_per_task() -> _TransactionCore:
+def core_per_task() -> TransactionCore:
     """The transaction core of an async manager: each asyncio task has a transaction of its own."""
-    return _TransactionCore(
+    return TransactionCore(
         owner=_current_task,
         owner_kind="asyncio task",
         opener="async with transactions.begin():",

@@ -1,4 +1,4 @@
-"""The in-memory outbox's logic (private): :class:`_WriterCore` and :class:`_RelayCore`.
+"""The in-memory outbox's logic (private): :class:`WriterCore` and :class:`RelayCore`.
 
 Synchronous classes over the in-memory transaction machinery of
 :mod:`hexalchemy.testing.memory`; the public writers and relay stores
@@ -48,7 +48,7 @@ from hexalchemy.rules import (
     stored_error,
     utc_or_none,
 )
-from hexalchemy.testing._memory_core import _TransactionCore, _TxState
+from hexalchemy.testing._memory_core import TransactionCore, TxState
 
 __all__ = ["RelayPolicy"]
 
@@ -125,12 +125,12 @@ class _Shelf:
     next_order: int = 0
 
 
-def _table(core: _TransactionCore) -> dict[uuid.UUID, _Stored]:
+def _table(core: TransactionCore) -> dict[uuid.UUID, _Stored]:
     """The committed messages, keyed by id, in commit order (call with the lock held)."""
     return cast(dict[uuid.UUID, _Stored], core.committed.setdefault(_Stored, {}))
 
 
-def _shelf(core: _TransactionCore) -> _Shelf:
+def _shelf(core: TransactionCore) -> _Shelf:
     """The shared dead letters and archive, kept in the manager's store (call with the lock held)."""
     shelves = core.committed.setdefault(_Shelf, {})
     shelf = shelves.get(None)
@@ -162,12 +162,12 @@ def _check_clock(rows: Iterable[_Stored], now: dt.datetime) -> None:
         )
 
 
-class _WriterCore:
+class WriterCore:
     """The writer's operations, shared by the sync and async writers."""
 
     __slots__ = ("_core", "_max_payload_bytes")
 
-    def __init__(self, core: _TransactionCore, max_payload_bytes: int) -> None:
+    def __init__(self, core: TransactionCore, max_payload_bytes: int) -> None:
         if (
             not isinstance(max_payload_bytes, int)
             or isinstance(max_payload_bytes, bool)
@@ -177,7 +177,7 @@ class _WriterCore:
         self._core = core
         self._max_payload_bytes = max_payload_bytes
 
-    def _visible(self, state: _TxState) -> list[_Stored]:
+    def _visible(self, state: TxState) -> list[_Stored]:
         rows = list(_table(self._core).values())
         for layer in state.layers:
             rows.extend(value for value in layer.writes.values() if isinstance(value, _Stored))
@@ -224,13 +224,13 @@ _DELIVERY_HOLD: Final = dt.timedelta(days=3650)
 """The lease of a locked delivery: it ends with the delivery, never by expiring."""
 
 
-class _RelayCore:
+class RelayCore:
     """The relay store's operations, shared by the sync and async stores."""
 
     __slots__ = ("_core", "_policy", "_clock")
 
     def __init__(
-        self, core: _TransactionCore, policy: RelayPolicy | None, clock: Callable[[], dt.datetime] | None
+        self, core: TransactionCore, policy: RelayPolicy | None, clock: Callable[[], dt.datetime] | None
     ) -> None:
         self._core = core
         self._policy: RelayPolicy = _checked_policy(policy)

@@ -7,7 +7,7 @@ aggregates are checked optimistically (first committer wins), and every aggregat
 stored and returned as a deep copy.
 
 All the logic lives in the synchronous private classes of ``_memory_core.py``
-(``_TransactionCore``, ``_Block``, ``_RepositoryCore``); the public classes are thin shells
+(``TransactionCore``, ``Block``, ``RepositoryCore``); the public classes are thin shells
 over them, the async ones written in ``_async/memory.py`` and the sync ones generated from
 them (``make generate``).
 """

@@ -19,8 +19,8 @@ from hexalchemy.ports import (
     SignalKind,
     VerifyResult,
 )
-from hexalchemy.testing._agents_core import Clock, Tamper, _EvidenceCore, _SignalCore, _StateCore
-from hexalchemy.testing._memory_core import _core_of
+from hexalchemy.testing._agents_core import Clock, EvidenceCore, SignalCore, StateCore, Tamper
+from hexalchemy.testing._memory_core import core_of
 from hexalchemy.testing.memory import AsyncInMemoryTransactionManager
 
 
@@ -33,7 +33,7 @@ class AsyncInMemoryAgentStateStore:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: AsyncInMemoryTransactionManager, *, clock: Clock | None = None) -> None:
-        self._core = _StateCore(_core_of(transactions, AsyncInMemoryTransactionManager), clock)
+        self._core = StateCore(core_of(transactions, AsyncInMemoryTransactionManager), clock)
 
     async def get(self, id: str, /) -> AgentState:
         """Return the agent's state; raise ``EntityNotFoundError`` if there is none."""
@@ -83,7 +83,7 @@ class AsyncInMemorySignalQueue:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: AsyncInMemoryTransactionManager, *, clock: Clock | None = None) -> None:
-        self._core = _SignalCore(_core_of(transactions, AsyncInMemoryTransactionManager), clock)
+        self._core = SignalCore(core_of(transactions, AsyncInMemoryTransactionManager), clock)
 
     async def send(self, signal: Signal, /) -> Signal:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
@@ -112,7 +112,7 @@ class AsyncInMemoryEvidenceLog:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: AsyncInMemoryTransactionManager) -> None:
-        self._core = _EvidenceCore(_core_of(transactions, AsyncInMemoryTransactionManager))
+        self._core = EvidenceCore(core_of(transactions, AsyncInMemoryTransactionManager))
 
     async def append(self, entry: Evidence, /) -> Evidence:
         """Append one entry; return it with its sequence, previous_hash and hash."""

@@ -8,8 +8,8 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from hexalchemy.testing._inbox_core import _InboxCore
-from hexalchemy.testing._memory_core import _core_of
+from hexalchemy.testing._inbox_core import InboxCore
+from hexalchemy.testing._memory_core import core_of
 from hexalchemy.testing.memory import AsyncInMemoryTransactionManager
 
 
@@ -29,7 +29,7 @@ class AsyncInMemoryInbox:
         consumer: str,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._core = _InboxCore(_core_of(transactions, AsyncInMemoryTransactionManager), consumer, clock)
+        self._core = InboxCore(core_of(transactions, AsyncInMemoryTransactionManager), consumer, clock)
 
     @property
     def consumer(self) -> str:

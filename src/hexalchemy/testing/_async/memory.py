@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query
 from hexalchemy.rules import check_begin
-from hexalchemy.testing._memory_core import _Block, _core_of, _core_per_task, _RepositoryCore
+from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_task
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -20,7 +20,7 @@ K = TypeVar("K")
 class _AsyncBlock(AbstractAsyncContextManager[None]):
     __slots__ = ("_block",)
 
-    def __init__(self, block: _Block) -> None:
+    def __init__(self, block: Block) -> None:
         self._block = block
 
     async def __aenter__(self) -> None:
@@ -45,14 +45,14 @@ class AsyncInMemoryTransactionManager:
     """
 
     def __init__(self) -> None:
-        self._core = _core_per_task()
+        self._core = core_per_task()
 
     def begin(
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
     ) -> AbstractAsyncContextManager[None]:
         """Open a transaction, or a savepoint when the caller (task or thread) is in one already."""
         read_only, isolation_level = check_begin(read_only, isolation_level)
-        return _AsyncBlock(_Block(self._core, read_only, isolation_level))
+        return _AsyncBlock(Block(self._core, read_only, isolation_level))
 
     @property
     def in_transaction(self) -> bool:
@@ -78,7 +78,7 @@ class AsyncInMemoryRepository(Generic[T, K]):
     __slots__ = ("_core",)
 
     def __init__(self, spec: EntitySpec[T, K], transactions: AsyncInMemoryTransactionManager) -> None:
-        self._core = _RepositoryCore(spec, _core_of(transactions, AsyncInMemoryTransactionManager))
+        self._core = RepositoryCore(spec, core_of(transactions, AsyncInMemoryTransactionManager))
 
     async def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""

@@ -21,8 +21,8 @@ from hexalchemy.ports import (
     SignalKind,
     VerifyResult,
 )
-from hexalchemy.testing._agents_core import Clock, Tamper, _EvidenceCore, _SignalCore, _StateCore
-from hexalchemy.testing._memory_core import _core_of
+from hexalchemy.testing._agents_core import Clock, EvidenceCore, SignalCore, StateCore, Tamper
+from hexalchemy.testing._memory_core import core_of
 from hexalchemy.testing.memory import InMemoryTransactionManager
 
 
@@ -35,7 +35,7 @@ class InMemoryAgentStateStore:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: InMemoryTransactionManager, *, clock: Clock | None = None) -> None:
-        self._core = _StateCore(_core_of(transactions, InMemoryTransactionManager), clock)
+        self._core = StateCore(core_of(transactions, InMemoryTransactionManager), clock)
 
     def get(self, id: str, /) -> AgentState:
         """Return the agent's state; raise ``EntityNotFoundError`` if there is none."""
@@ -85,7 +85,7 @@ class InMemorySignalQueue:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: InMemoryTransactionManager, *, clock: Clock | None = None) -> None:
-        self._core = _SignalCore(_core_of(transactions, InMemoryTransactionManager), clock)
+        self._core = SignalCore(core_of(transactions, InMemoryTransactionManager), clock)
 
     def send(self, signal: Signal, /) -> Signal:
         """Queue a signal (or find it by its idempotency key) and return it with its sequence."""
@@ -112,7 +112,7 @@ class InMemoryEvidenceLog:
     __slots__ = ("_core",)
 
     def __init__(self, transactions: InMemoryTransactionManager) -> None:
-        self._core = _EvidenceCore(_core_of(transactions, InMemoryTransactionManager))
+        self._core = EvidenceCore(core_of(transactions, InMemoryTransactionManager))
 
     def append(self, entry: Evidence, /) -> Evidence:
         """Append one entry; return it with its sequence, previous_hash and hash."""

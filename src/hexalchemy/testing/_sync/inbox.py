@@ -10,8 +10,8 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from hexalchemy.testing._inbox_core import _InboxCore
-from hexalchemy.testing._memory_core import _core_of
+from hexalchemy.testing._inbox_core import InboxCore
+from hexalchemy.testing._memory_core import core_of
 from hexalchemy.testing.memory import InMemoryTransactionManager
 
 
@@ -31,7 +31,7 @@ class InMemoryInbox:
         consumer: str,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._core = _InboxCore(_core_of(transactions, InMemoryTransactionManager), consumer, clock)
+        self._core = InboxCore(core_of(transactions, InMemoryTransactionManager), consumer, clock)
 
     @property
     def consumer(self) -> str:

@@ -13,12 +13,7 @@ from typing import Generic, TypeVar
 
 from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query
 from hexalchemy.rules import check_begin
-from hexalchemy.testing._memory_core import (
-    _Block,
-    _core_of,
-    _core_per_thread,
-    _RepositoryCore,
-)
+from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_thread
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -27,7 +22,7 @@ K = TypeVar("K")
 class _SyncBlock(AbstractContextManager[None]):
     __slots__ = ("_block",)
 
-    def __init__(self, block: _Block) -> None:
+    def __init__(self, block: Block) -> None:
         self._block = block
 
     def __enter__(self) -> None:
@@ -52,14 +47,14 @@ class InMemoryTransactionManager:
     """
 
     def __init__(self) -> None:
-        self._core = _core_per_thread()
+        self._core = core_per_thread()
 
     def begin(
         self, *, read_only: bool = False, isolation_level: IsolationLevel | None = None
     ) -> AbstractContextManager[None]:
         """Open a transaction, or a savepoint when the caller (task or thread) is in one already."""
         read_only, isolation_level = check_begin(read_only, isolation_level)
-        return _SyncBlock(_Block(self._core, read_only, isolation_level))
+        return _SyncBlock(Block(self._core, read_only, isolation_level))
 
     @property
     def in_transaction(self) -> bool:
@@ -85,7 +80,7 @@ class InMemoryRepository(Generic[T, K]):
     __slots__ = ("_core",)
 
     def __init__(self, spec: EntitySpec[T, K], transactions: InMemoryTransactionManager) -> None:
-        self._core = _RepositoryCore(spec, _core_of(transactions, InMemoryTransactionManager))
+        self._core = RepositoryCore(spec, core_of(transactions, InMemoryTransactionManager))
 
     def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""

@@ -20,8 +20,8 @@ from hexalchemy.ports import (
 )
 from hexalchemy.ports.outbox import Publish
 from hexalchemy.rules.outbox_messages import MAX_PAYLOAD_BYTES
-from hexalchemy.testing._memory_core import _core_of
-from hexalchemy.testing._outbox_core import RelayPolicy, _RelayCore, _WriterCore
+from hexalchemy.testing._memory_core import core_of
+from hexalchemy.testing._outbox_core import RelayCore, RelayPolicy, WriterCore
 from hexalchemy.testing.memory import InMemoryTransactionManager
 
 
@@ -37,7 +37,7 @@ class InMemoryOutboxWriter:
     def __init__(
         self, transactions: InMemoryTransactionManager, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES
     ) -> None:
-        self._core = _WriterCore(_core_of(transactions, InMemoryTransactionManager), max_payload_bytes)
+        self._core = WriterCore(core_of(transactions, InMemoryTransactionManager), max_payload_bytes)
 
     def add(self, message: OutboxMessage, /) -> bool:
         """Add one message; False if its id or its topic's idempotency key is already in the outbox."""
@@ -69,7 +69,7 @@ class InMemoryOutboxRelayStore:
         policy: RelayPolicy | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._core = _RelayCore(_core_of(transactions, InMemoryTransactionManager), policy, clock)
+        self._core = RelayCore(core_of(transactions, InMemoryTransactionManager), policy, clock)
 
     def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         """Lease up to ``limit`` due messages in delivery order, counting an attempt for each."""
