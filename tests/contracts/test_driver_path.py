@@ -18,7 +18,13 @@ from sqlalchemy import event
 
 from hexalchemy.ports import DuplicateEntityError
 from hexalchemy.pytest_plugin import SqlHarness
-from hexalchemy.sqlalchemy.tracing import FastPathStatement, set_statement_hook, statement_hook
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.tracing import (
+    STATEMENT_HOOK_OPTION,
+    FastPathStatement,
+    set_statement_hook,
+    statement_hook,
+)
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
 
 BATCH = 80
@@ -143,3 +149,35 @@ def test_a_failing_hook_is_logged_and_the_statement_stands(
     finally:
         set_statement_hook(postgresql_harness.engine, previous)
     assert "hook broken" in caplog.text and "hexalchemy.tracing" in {r.name for r in caplog.records}
+
+
+@pytest.mark.postgresql
+def test_options_changed_mid_transaction_are_followed_at_the_next_statement(
+    postgresql_harness: SqlHarness,
+) -> None:
+    """Turning the fast paths off, or setting another hook, on the transaction's connection takes effect at once."""
+    accounts = postgresql_harness.repository(ACCOUNTS)
+    account = new_account("switched")
+    with postgresql_harness.transactions.begin():
+        accounts.save(account)
+    first: list[FastPathStatement] = []
+    second: list[FastPathStatement] = []
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    with postgresql_harness.transactions.begin():
+        connection = postgresql_harness.transactions.connection()
+        event.listen(connection, "before_cursor_execute", before)
+        connection.execution_options(**{STATEMENT_HOOK_OPTION: first.append})
+        accounts.get(account.id)
+        connection.execution_options(**{STATEMENT_HOOK_OPTION: second.append})
+        accounts.get(account.id)
+        connection.execution_options(**{FAST_PATHS_EXECUTION_OPTION: False})
+        accounts.get(account.id)
+        connection.execution_options(**{FAST_PATHS_EXECUTION_OPTION: True})
+        accounts.contains(account.id)
+    assert [statement.path for statement in first] == ["precompiled"]
+    assert [statement.sql.split()[0] for statement in second] == ["SELECT", "SELECT"]  # get, then contains
+    assert len(seen) == 1 and seen[0].startswith("SELECT")  # the get with the fast paths off

@@ -145,7 +145,7 @@ def _hook_for(connection: Any) -> StatementHook | None:
     """
     sync = getattr(connection, "sync_connection", None) or connection
     hook = _hook_of(sync.get_execution_options())
-    if isinstance(hook, OpenTelemetryHook) and not hook.recording():
+    if type(hook) is OpenTelemetryHook and not hook.recording():
         return None
     return hook
 
@@ -169,6 +169,8 @@ def _default_hook() -> StatementHook | None:
 
 
 _STABILITY_VARIABLE: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+_DESCRIBED_STATEMENTS: Final = 512
+"""How many statements' span names and attributes a hook keeps (beyond, it starts again)."""
 
 
 def _conventions() -> tuple[bool, bool]:
@@ -227,10 +229,12 @@ class OpenTelemetryHook:
 
         self._trace = trace
         self._global = tracer_provider is None
+        self._recording = not self._global
         self._no_op = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         self._tracer = trace.get_tracer("hexalchemy", __version__, tracer_provider)
         self._old, self._new = _conventions()
         self._attributes: dict[URL, dict[str, Any]] = {}
+        self._described_statements: dict[tuple[str, URL, str, str], tuple[str, dict[str, Any]]] = {}
 
     def recording(self) -> bool:
         """Whether a span made now could be recorded.
@@ -240,7 +244,9 @@ class OpenTelemetryHook:
         the hook, and the timing. True as soon as a provider is set, and always for a
         provider given to the hook.
         """
-        return not self._global or not isinstance(self._trace.get_tracer_provider(), self._no_op)
+        if not self._recording and not isinstance(self._trace.get_tracer_provider(), self._no_op):
+            self._recording = True  # a global provider, once set, stays set
+        return self._recording
 
     def _url_attributes(self, system: str, url: URL) -> dict[str, Any]:
         attributes = self._attributes.get(url)
@@ -267,16 +273,14 @@ class OpenTelemetryHook:
             self._attributes[url] = attributes
         return attributes
 
-    def __call__(self, statement: FastPathStatement, /) -> None:
-        """Record ``statement`` as a span, child of the current span."""
-        trace = self._trace
-        url = statement.url
-        operation = _operation(statement.sql)
-        name = " ".join(part for part in (operation, url.database) if part) or statement.system
-        span = self._tracer.start_span(
-            name, kind=trace.SpanKind.CLIENT, start_time=statement.start_time_ns, record_exception=False
-        )
-        if span.is_recording():
+    def _described(self, statement: FastPathStatement) -> tuple[str, dict[str, Any]]:
+        """The span's name and attributes for ``statement`` (but the batch size), made once per statement text."""
+        key = (statement.system, statement.url, statement.sql, statement.path)
+        described = self._described_statements.get(key)
+        if described is None:
+            url = statement.url
+            operation = _operation(statement.sql)
+            name = " ".join(part for part in (operation, url.database) if part) or statement.system
             attributes = dict(self._url_attributes(statement.system, url))
             if self._old:
                 attributes["db.statement"] = statement.sql
@@ -284,13 +288,28 @@ class OpenTelemetryHook:
             if self._new:
                 attributes["db.query.text"] = statement.sql
                 attributes["db.operation.name"] = operation
-            if statement.rows > 1:
-                attributes["db.operation.batch.size"] = statement.rows
             attributes["hexalchemy.path"] = statement.path
-            span.set_attributes(attributes)
-            if statement.error is not None:
-                span.record_exception(statement.error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, str(statement.error)))
+            if len(self._described_statements) >= _DESCRIBED_STATEMENTS:
+                self._described_statements.clear()
+            described = self._described_statements[key] = (name, attributes)
+        return described
+
+    def __call__(self, statement: FastPathStatement, /) -> None:
+        """Record ``statement`` as a span, child of the current span."""
+        trace = self._trace
+        name, attributes = self._described(statement)
+        if statement.rows > 1:
+            attributes = {**attributes, "db.operation.batch.size": statement.rows}
+        span = self._tracer.start_span(
+            name,
+            kind=trace.SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=statement.start_time_ns,
+            record_exception=False,
+        )
+        if statement.error is not None and span.is_recording():
+            span.record_exception(statement.error)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(statement.error)))
         span.end(end_time=statement.start_time_ns + statement.duration_ns)
 
 
