@@ -160,21 +160,30 @@ def test_the_url_comes_from_the_environment_and_memory_sqlite_is_an_option(
 
 
 def test_each_xdist_worker_gets_its_own_database_dropped_at_the_end(
-    project: pytest.Pytester, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester, postgresql_url: str
 ) -> None:
-    worker_database = f"{make_url(postgresql_url).database}_gw7"
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    database = make_url(postgresql_url).database
     project.makepyfile(
-        test_worker=f"""
+        test_workers=f"""
+        import os
+
+        import pytest
+
+        from app import STOCK, Stock
         from hexalchemy.pytest_plugin import SqlHarness
 
-        def test_worker_database(hexalchemy_postgresql: SqlHarness) -> None:
-            assert hexalchemy_postgresql.engine.url.database == {worker_database!r}
+
+        @pytest.mark.parametrize("run", range(4))
+        def test_worker_database(hexalchemy_postgresql: SqlHarness, run: int) -> None:
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            assert hexalchemy_postgresql.engine.url.database == {database!r} + "_" + worker
+            with hexalchemy_postgresql.transactions.begin():
+                hexalchemy_postgresql.repository(STOCK).save(Stock("bolt", run))
         """
     )
-    result = project.runpytest_inprocess(f"--hexalchemy-postgresql-url={postgresql_url}")
-    result.assert_outcomes(passed=1)
-    assert not _database_exists(postgresql_url, worker_database)
+    result = project.runpytest_inprocess(f"--hexalchemy-postgresql-url={postgresql_url}", "-n", "2")
+    result.assert_outcomes(passed=4)
+    assert not any(_database_exists(postgresql_url, f"{database}_gw{worker}") for worker in (0, 1))
 
 
 def test_without_a_url_postgresql_tests_are_skipped_or_fail_when_required(project: pytest.Pytester) -> None:
@@ -282,3 +291,42 @@ async def test_a_harness_refuses_what_is_not_an_engine_or_a_schema(tmp_path: Pat
     finally:
         engine.dispose()
         await async_engine.dispose()
+
+
+def test_rows_that_cannot_be_deleted_name_the_recreate_isolation(
+    project: pytest.Pytester, postgresql_url: str
+) -> None:
+    project.makepyfile(
+        agents_schema="""
+        from hexalchemy.sqlalchemy import Schema, agent_tables
+
+        SCHEMA = Schema()
+        TABLES = agent_tables(SCHEMA, prefix="plugin_agent")
+        """,
+        test_agents="""
+        from hexalchemy.ports import EvidenceKind
+        from hexalchemy.pytest_plugin import SqlHarness
+        from hexalchemy.rules import new_agent_state, new_evidence
+        from hexalchemy.sqlalchemy import SqlAlchemyAgentStateStore, SqlAlchemyEvidenceLog
+        from agents_schema import TABLES
+
+        def test_append(hexalchemy_postgresql: SqlHarness) -> None:
+            states = SqlAlchemyAgentStateStore(TABLES, hexalchemy_postgresql.transactions)
+            evidence = SqlAlchemyEvidenceLog(TABLES, hexalchemy_postgresql.transactions)
+            with hexalchemy_postgresql.transactions.begin():
+                states.save(new_agent_state("agent", "planner"))
+                evidence.append(new_evidence("agent", EvidenceKind.NOTE, {}))
+
+        test_again = test_append
+        """,
+    )
+    url = f"--hexalchemy-postgresql-url={postgresql_url}"
+    refused = project.runpytest_inprocess(url, "--hexalchemy-schema=agents_schema:SCHEMA")
+    refused.assert_outcomes(passed=1, errors=1)
+    refused.stdout.fnmatch_lines(
+        ["*the rows of plugin_agent_evidence cannot be deleted*hexalchemy_isolation = recreate*"]
+    )
+    recreated = project.runpytest_inprocess(
+        url, "--hexalchemy-schema=agents_schema:SCHEMA", "--hexalchemy-isolation=recreate"
+    )
+    recreated.assert_outcomes(passed=2)

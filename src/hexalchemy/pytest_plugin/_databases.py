@@ -17,6 +17,7 @@ from typing import Final, cast
 import pytest
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_engine
@@ -106,18 +107,29 @@ class ServerDatabase:
         return database
 
     def prepare(self, schema: Schema) -> Engine:
-        """The session engine, with ``schema``'s tables existing and empty."""
+        """The session engine, with ``schema``'s tables existing and empty.
+
+        A table whose rows cannot be deleted (the append-only agent evidence table) fails the
+        test with a message naming the table and ``hexalchemy_isolation = recreate``.
+        """
+        first = not any(prepared is schema for prepared in self._prepared)
         with self.engine.begin() as connection:
-            if not any(prepared is schema for prepared in self._prepared):
+            if first or self.isolation == "recreate":
                 drop_tables(connection, schema)
                 create_tables(connection, schema)
-                self._prepared.append(schema)
-            elif self.isolation == "recreate":
-                drop_tables(connection, schema)
-                create_tables(connection, schema)
-            else:
-                for table in [*reversed(schema.metadata.sorted_tables), COMMIT_BREAKER]:
+                if first:
+                    self._prepared.append(schema)
+                return self.engine
+            for table in [*reversed(schema.metadata.sorted_tables), COMMIT_BREAKER]:
+                try:
                     connection.execute(table.delete())
+                except DBAPIError as error:
+                    pytest.fail(
+                        f"hexalchemy: the rows of {table.name} cannot be deleted before the test "
+                        f"({type(error.orig).__name__}): set `hexalchemy_isolation = recreate` "
+                        "(or --hexalchemy-isolation=recreate) to drop and create the tables instead",
+                        pytrace=False,
+                    )
         return self.engine
 
     def close(self) -> None:
