@@ -83,6 +83,7 @@ HAND_WRITTEN_OPTIONS: Final = {
     "reference": ColumnOptions(max_length=40),
     "quantity": ColumnOptions(bits=32),
     "amount": ColumnOptions(precision=18, scale=2),
+    "version": ColumnOptions(bits=32),
 }
 """What the hand-written table's columns hold, declared on its mapping (``EntitySpec(columns=...)``)."""
 

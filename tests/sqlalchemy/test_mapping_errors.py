@@ -294,8 +294,11 @@ def test_a_non_integer_version_column(column_type: sqlalchemy.types.TypeEngine[A
     )
 
 
-def test_an_integer_version_column_of_any_width_is_accepted() -> None:
-    map_account(version=Column("version", Integer, nullable=False))
+def test_a_32_bit_version_column_needs_the_field_to_declare_it() -> None:
+    # the rules bound the version by the field's integers, so that every adapter refuses the same versions
+    with pytest.raises(MappingError) as excinfo:
+        map_account(version=Column("version", Integer, nullable=False))
+    assert_names(excinfo.value, Account, field="version", column="version", says="bits=32")
 
 
 # --- datetimes --------------------------------------------------------------------------------

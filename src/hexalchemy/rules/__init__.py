@@ -95,6 +95,7 @@ from hexalchemy.rules.values import (
     stored_server_default,
     value_object_rule,
 )
+from hexalchemy.rules.versions import VersionRule, version_rule
 
 __all__ = [
     "crashed_before",
@@ -105,6 +106,8 @@ __all__ = [
     "new_inbox_entry",
     # the value domain: what each field type accepts and stores
     "EntityDomain",
+    "VersionRule",
+    "version_rule",
     "RefusedValueError",
     "ValueRule",
     "bind_rule",

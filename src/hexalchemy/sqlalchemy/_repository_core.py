@@ -36,7 +36,7 @@ from hexalchemy.ports import (
     InvalidValueError,
     VersionConflictError,
 )
-from hexalchemy.rules import check_instance, check_items, check_list, check_positive_int
+from hexalchemy.rules import check_instance, check_items, check_list, check_positive_int, version_rule
 from hexalchemy.rules.arguments import MAX_BIGINT
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._refusals import bind_refusal
@@ -205,6 +205,8 @@ class RepositoryCore(Generic[T, K]):
         self._get_version: Callable[[T], Any] = (
             operator.attrgetter(self.spec.version_field) if self.spec.version_field is not None else _zero
         )
+        self.version_rule = version_rule(self.spec) if self.spec.version_field is not None else None
+        """The versions a save or a delete accepts (None when unversioned)."""
         self.loaded_by_int = len(keys) == 1 and isinstance(keys[0].type, Uuid)
         """Whether loaded aggregates are remembered by their UUID key's ``int`` (it hashes in C)."""
         self.loaded_key: Callable[[T], Any] = _loaded_key_function(mapping, self.loaded_by_int)
@@ -333,20 +335,19 @@ class RepositoryCore(Generic[T, K]):
     def _versions(self, batch: Sequence[T]) -> list[int]:
         """The version of each aggregate, checked as :meth:`_version_of` checks one."""
         versions = list(map(self._get_version, batch))
-        if all(type(version) is int for version in versions) and min(versions) >= 0:
+        rule = self.version_rule
+        if rule is None:
             return versions
-        return [self._version_of(aggregate) for aggregate in batch]
+        if (
+            all(type(version) is int for version in versions)
+            and 0 <= min(versions) <= max(versions) <= rule.highest
+        ):
+            return versions
+        return [rule.check(version) for version in versions]
 
     def _version_of(self, aggregate: T) -> int:
-        version = self.spec.version_of(aggregate)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-            raise InvalidValueError(
-                self.entity_type,
-                self.spec.version_field or "version",
-                version,
-                "a version must be an int >= 0",
-            )
-        return version
+        rule = self.version_rule
+        return 0 if rule is None else rule.check(self._get_version(aggregate))
 
     def _check_distinct(self, aggregates: Sequence[T], *, checked: bool = False) -> list[K]:
         """The keys of ``aggregates`` (checked by the key rules first when ``checked``); refuse a key twice."""

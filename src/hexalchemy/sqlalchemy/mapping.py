@@ -906,7 +906,6 @@ class TableMapping(Generic[T, K]):
                 leaves,
                 derived,
                 {column.name for column in self.unmapped},
-                version=spec.version_field,
             )
         )
         by_path = {leaf.path: column for leaf, column in zip(leaves, self.columns, strict=True)}
@@ -1147,8 +1146,6 @@ def _match_columns(
     leaves: Sequence[Leaf],
     derived: bool,
     unmapped: collections.abc.Set[str] = frozenset(),
-    *,
-    version: str | None = None,
 ) -> list[Column[Any]]:
     _check_unique_names(cls, leaves)
     by_name = {column.name: column for column in table.columns}
@@ -1172,8 +1169,7 @@ def _match_columns(
             )
         if not derived:
             _check_column_type(cls, leaf, column)
-            if leaf.path != (version,):  # the version counts from 0 by one: any integer column holds it
-                _check_column_limits(cls, leaf, column)
+            _check_column_limits(cls, leaf, column)
         matched.append(column)
     mapped = {id(column) for column in matched}
     for column in table.columns:

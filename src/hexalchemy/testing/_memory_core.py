@@ -41,6 +41,7 @@ from hexalchemy.rules import (
     check_items,
     check_list,
     check_page_size,
+    version_rule,
 )
 from hexalchemy.testing._unique import check_unique
 
@@ -354,7 +355,7 @@ def core_of(transactions: object, manager: type[object]) -> TransactionCore:
 class RepositoryCore(Generic[T, K]):
     """The repository operations, shared by the sync and async repositories."""
 
-    __slots__ = ("_spec", "_cls", "_core", "_domain", "_queries")
+    __slots__ = ("_spec", "_cls", "_core", "_domain", "_queries", "_version_rule")
 
     def __init__(self, spec: EntitySpec[T, K], core: TransactionCore) -> None:
         check_instance("spec", spec, EntitySpec, error=ConfigError)
@@ -364,6 +365,7 @@ class RepositoryCore(Generic[T, K]):
         # The value rules the SQL mapping applies too: the same values are refused, and stored
         # in the same normalised form (UTC datetimes, Decimals as a database returns them).
         self._domain = EntityDomain(spec)
+        self._version_rule = version_rule(spec) if spec.version_field is not None else None
         self._queries: QueryRules[T] | None = None
 
     def _normalize(self, key: K) -> K:
@@ -415,11 +417,8 @@ class RepositoryCore(Generic[T, K]):
                 "save it through hexalchemy.outbox.EventRecordingRepository",
             )
         version = spec.version_of(aggregate)
-        if spec.version_field is not None:
-            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-                raise InvalidValueError(
-                    self._cls, spec.version_field, version, "a version must be an int >= 0"
-                )
+        if self._version_rule is not None:
+            version = self._version_rule.check(version)
             result = spec.with_version(aggregate, version + 1)
         else:
             result = aggregate
@@ -489,8 +488,12 @@ class RepositoryCore(Generic[T, K]):
     def delete_all(self, aggregates: Iterable[T]) -> None:
         aggregates = check_items("aggregates", aggregates, self._spec.cls)
         state = self._core.require(self._cls, write=True)
+        rule = self._version_rule
         targets = [
-            (self._normalize(self._spec.key_of(aggregate)), self._spec.version_of(aggregate))
+            (
+                self._normalize(self._spec.key_of(aggregate)),
+                0 if rule is None else rule.check(self._spec.version_of(aggregate)),
+            )
             for aggregate in aggregates
         ]
         with self._core.lock:

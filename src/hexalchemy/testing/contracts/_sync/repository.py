@@ -307,6 +307,29 @@ class RepositoryContract(Contract):
         assert caught.value.entity_type is Account
         assert caught.value.entity_id == saved.id
 
+    def test_a_version_whose_successor_the_field_cannot_hold_is_refused_naming_it(
+        self, harness: Harness
+    ) -> None:
+        accounts = harness.repository(ACCOUNTS)
+        [saved] = seed(harness, new_account())
+        beyond: tuple[Any, ...] = (2**63 - 1, 2**63, 2**70, -1, True, "1")
+        for version in beyond:
+            changed: Any = attrs.evolve(saved, owner="beyond", version=version)
+            with harness.transactions.begin():
+                with pytest.raises(InvalidValueError) as caught:
+                    accounts.save(changed)
+                assert (caught.value.entity_type, caught.value.field) == (Account, "version")
+                assert caught.value.value is version
+                with pytest.raises(InvalidValueError, match="version"):
+                    accounts.save_all([changed])
+                with pytest.raises(InvalidValueError, match="version"):
+                    accounts.delete(changed)
+        with harness.transactions.begin():
+            with pytest.raises(VersionConflictError):  # the largest accepted: its successor fits
+                accounts.save(attrs.evolve(saved, owner="edge", version=2**63 - 2))
+        with harness.transactions.begin():
+            assert accounts.get(saved.id) == saved
+
     def test_save_of_a_stale_version_raises_version_conflict_with_expected_and_actual_versions(
         self, harness: Harness
     ) -> None:
