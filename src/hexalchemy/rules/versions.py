@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidArgumentError, InvalidValueError
+from hexalchemy.rules.arguments import check_instance
 
 __all__ = ["VersionRule", "version_rule"]
 
@@ -44,8 +45,7 @@ def version_rule(spec: EntitySpec[Any, Any]) -> VersionRule:
     :class:`~hexalchemy.ports.InvalidValueError` naming the entity, the version field and
     the value, before any statement. ``spec`` must have a version field.
     """
-    if not isinstance(spec, EntitySpec):
-        raise InvalidArgumentError("spec", spec, "must be an EntitySpec")
+    check_instance("spec", spec, EntitySpec)
     field = spec.version_field
     if field is None:
         raise InvalidArgumentError("spec", spec, "must name a version field (EntitySpec(version=...))")
