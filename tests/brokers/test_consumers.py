@@ -110,6 +110,44 @@ def test_the_redis_consumer_applies_each_message_once_and_acks_after_the_commit(
         engine.dispose()
 
 
+def test_a_redis_consumer_retries_what_it_failed_on_before_any_later_entry(
+    client: redis.Redis, sqlite_url: str
+) -> None:
+    # found by the end-to-end oracle: the consumer read new entries before its own
+    # unacknowledged one was idle for claim_idle, so a key's effects came out of order
+    stream = unique("ordered")
+    _, entries = _schema(sqlite_url)
+    engine = create_engine(DatabaseConfig(url=sqlite_url))
+    transactions = SqlAlchemyTransactionManager(engine)
+    applied: list[bytes] = []
+    failing = {b"1"}
+
+    def effect(entry: StreamEntry) -> None:
+        if entry.payload in failing:
+            failing.discard(entry.payload)
+            raise BoomError("the first try of 1 fails")
+        applied.append(entry.payload)
+
+    handler = InboxHandler(transactions, SqlAlchemyInbox(entries, transactions, consumer="c"), effect)
+    try:
+        publisher = RedisStreamPublisher(client)
+        messages = batch(stream, 5)
+        publisher.publish(messages[:3])
+        consumer = RedisStreamConsumer(
+            client, handler, stream=stream, group="g", consumer="a", claim_idle=dt.timedelta(minutes=5)
+        )
+        with pytest.raises(BoomError):
+            consumer.run_once()
+        publisher.publish(messages[3:])
+        while consumer.run_once():
+            pass
+        assert applied == [b"0", b"1", b"2", b"3", b"4"]
+        assert client.xpending(stream, "g")["pending"] == 0
+    finally:
+        client.delete(stream)
+        engine.dispose()
+
+
 async def test_handle_jetstream_applies_a_twice_stored_message_once(sqlite_url: str) -> None:
     require("NATS", NATS_URL)
     _, entries = _schema(sqlite_url)

@@ -26,7 +26,16 @@ from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_positive_int, describe_error
 from hexalchemy.rules.arguments import MAX_BIGINT, check_duration
 
-__all__ = ["DEFAULT_DEDUP_WINDOW", "DEFAULT_MAX_LENGTH", "SCRIPT", "RedisCore", "StreamEntry", "stream_entry"]
+__all__ = [
+    "DEFAULT_DEDUP_WINDOW",
+    "DEFAULT_MAX_LENGTH",
+    "SCRIPT",
+    "RedisCore",
+    "StreamEntry",
+    "read_entries",
+    "stream_entry",
+    "unacknowledged",
+]
 
 SCRIPT: Final = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -159,3 +168,33 @@ def stream_entry(stream: str, entry_id: object, fields: object) -> StreamEntry:
         payload if isinstance(payload, bytes) else str(payload).encode(),
         {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
     )
+
+
+def _entry_order(entry: Any) -> tuple[int, int]:
+    milliseconds, _, sequence = _text(entry[0]).partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_entries(reply: Any) -> list[Any]:
+    """The entries of an ``XREADGROUP`` reply (a list of ``[stream, entries]``), in order."""
+    found: list[Any] = []
+    streams: list[Any] = list(reply or [])
+    for stream_reply in streams:
+        entries: list[Any] = list(stream_reply[1])
+        found.extend(entries)
+    return found
+
+
+def unacknowledged(mine: list[Any], claimed: list[Any]) -> list[Any]:
+    """A consumer's own unacknowledged entries and those it claimed, each once, in stream order.
+
+    ``XAUTOCLAIM`` also returns the consumer's own entries once they are idle long enough;
+    an entry deleted (trimmed) while pending comes with no fields, and is kept so that it
+    is acknowledged.
+    """
+    unique = {_text(entry[0]): entry for entry in [*mine, *claimed]}
+    return sorted(unique.values(), key=_entry_order)

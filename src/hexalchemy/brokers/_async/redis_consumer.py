@@ -12,7 +12,7 @@ import redis.asyncio
 from redis import exceptions
 
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
-from hexalchemy.brokers._redis_core import StreamEntry, stream_entry
+from hexalchemy.brokers._redis_core import StreamEntry, read_entries, stream_entry, unacknowledged
 from hexalchemy.ports import ConfigError
 from hexalchemy.rules import check_instance, check_positive_int, message_id_of
 from hexalchemy.rules.arguments import check_duration
@@ -23,12 +23,16 @@ logger: Final = logging.getLogger("hexalchemy.brokers.redis")
 class AsyncRedisStreamConsumer:
     """Reads a stream in a consumer group and acknowledges each entry only after its inbox transaction committed.
 
-    Each :meth:`run_once` first takes over the entries another consumer of the group read
-    but did not acknowledge for ``claim_idle`` (it died: ``XAUTOCLAIM``), then reads new
-    ones (``XREADGROUP``), at most ``count`` each; every entry goes through ``handler``
-    (:class:`~hexalchemy.brokers.consuming.AsyncInboxHandler`: the inbox record and the
-    effects in one transaction) and is acknowledged (``XACK``) after it returned. An entry
-    with no outbox message id in its headers is acknowledged and logged, never applied.
+    Each :meth:`run_once` handles, in stream order: first the entries this consumer read
+    but did not acknowledge (a handler that raised, a lost connection: ``XREADGROUP``
+    from id 0), and the ones another consumer of the group read but did not acknowledge
+    for ``claim_idle`` (it died: ``XAUTOCLAIM``); only when there are none, new entries
+    (``XREADGROUP`` ``>``); at most ``count`` each. So a consumer that failed on an entry
+    retries it before any later one: one consumer keeps the stream's order. Every entry
+    goes through ``handler`` (:class:`~hexalchemy.brokers.consuming.AsyncInboxHandler`:
+    the inbox record and the effects in one transaction) and is acknowledged (``XACK``)
+    after it returned. An entry with no outbox message id in its headers is acknowledged
+    and logged, never applied.
     """
 
     def __init__(
@@ -66,19 +70,22 @@ class AsyncRedisStreamConsumer:
     async def run_once(self, *, block: dt.timedelta | None = None) -> int:
         """Handle the entries due now (waiting up to ``block`` for new ones); return how many were handled."""
         await self._ensure_group()
+        mine: Any = await self._client.xreadgroup(
+            self.group, self.consumer, {self.stream: "0"}, count=self._count
+        )
         reply: Any = await self._client.xautoclaim(
             self.stream, self.group, self.consumer, self._claim_idle_ms, start_id="0-0", count=self._count
         )
-        entries = list(reply[1]) if reply else []
-        streams: Any = await self._client.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream: ">"},
-            count=self._count,
-            block=None if block is None else max(1, int(block.total_seconds() * 1000)),
-        )
-        for _, read in streams or []:
-            entries.extend(read)
+        entries = unacknowledged(read_entries(mine), list(reply[1]) if reply else [])
+        if not entries:
+            streams: Any = await self._client.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: ">"},
+                count=self._count,
+                block=None if block is None else max(1, int(block.total_seconds() * 1000)),
+            )
+            entries = read_entries(streams)
         handled = 0
         for entry_id, fields in entries:
             if fields is None:  # deleted (trimmed) while pending
