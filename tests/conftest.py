@@ -8,7 +8,21 @@ import pytest
 import sqlalchemy
 
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
+from tests import mariadb
 from tests.postgresql import POSTGRESQL_URL, unreachable_message, without_postgresql
+
+
+@pytest.fixture(scope="session")
+def mariadb_problem() -> str | None:
+    """Why MariaDB cannot be reached (checked once per session), or None."""
+    engine = create_engine(DatabaseConfig(url=mariadb.MARIADB_URL))
+    try:
+        with engine.connect():
+            return None
+    except Exception as error:
+        return mariadb.unreachable_message(error)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

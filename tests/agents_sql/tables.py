@@ -28,15 +28,18 @@ OUTBOX: Final = outbox_tables(METADATA, prefix=f"{PREFIX}_outbox")
 def without_triggers(connection: Connection, work: Callable[[Connection], object]) -> None:
     """Run ``work`` with the evidence table's append-only triggers off, as a superuser would."""
     name = TABLES.evidence.name
-    if connection.dialect.name == "postgresql":
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
         connection.execute(text("SET LOCAL session_replication_role = replica"))
         work(connection)
         return
+    # SQLite and MariaDB: drop the triggers, then make them again (DDL: MariaDB commits there)
     for operation in ("update", "delete"):
-        connection.execute(text(f"DROP TRIGGER {name}_no_{operation}"))
+        trigger = dialect.identifier_preparer.quote(f"{name}_no_{operation}")
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
     work(connection)
-    for statement in append_only_statements(name, "sqlite"):
-        connection.execute(text(statement))
+    for statement in append_only_statements(TABLES.evidence, dialect):
+        connection.exec_driver_sql(statement)
 
 
 def damage(agent_id: str, sequence: int, how: Tamper) -> Callable[[Connection], None]:

@@ -53,6 +53,10 @@ def test_postgresql_refuses_update_and_delete_of_evidence(postgresql_agents: Sql
     check_update_and_delete_are_refused(postgresql_agents)
 
 
+def test_mariadb_refuses_update_and_delete_of_evidence(mariadb_agents: SqlAgents) -> None:
+    check_update_and_delete_are_refused(mariadb_agents)
+
+
 @pytest.mark.postgresql
 def test_postgresql_refuses_truncate_of_evidence(postgresql_agents: SqlAgents) -> None:
     one_entry(postgresql_agents)

@@ -1,4 +1,4 @@
-"""The agent-store contract against the SQL stores: SQLite files and PostgreSQL, sync and async."""
+"""The agent-store contract against the SQL stores: SQLite files, PostgreSQL and MariaDB, sync and async."""
 
 from __future__ import annotations
 
@@ -36,3 +36,15 @@ class TestAsyncPostgresqlAgentStores(AsyncAgentStoreContract):
     @pytest.fixture
     def harness(self, async_postgresql_agents: AsyncAgentHarness) -> AsyncAgentHarness:
         return async_postgresql_agents
+
+
+class TestMariadbAgentStores(AgentStoreContract):
+    @pytest.fixture
+    def harness(self, mariadb_agents: AgentHarness) -> AgentHarness:
+        return mariadb_agents
+
+
+class TestAsyncMariadbAgentStores(AsyncAgentStoreContract):
+    @pytest.fixture
+    def harness(self, async_mariadb_agents: AsyncAgentHarness) -> AsyncAgentHarness:
+        return async_mariadb_agents

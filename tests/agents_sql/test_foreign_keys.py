@@ -84,7 +84,7 @@ def state_deleted_before(engine: Engine, table_name: str, agent_id: str) -> Iter
     """Delete the agent's counters and state behind the library's back, just before the insert into ``table_name``."""
 
     def before(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if f"INSERT INTO {table_name} " in statement:
+        if f"INSERT INTO {table_name} " in statement or f"INSERT IGNORE INTO {table_name} " in statement:
             cursor.execute(f"DELETE FROM {TABLES.sequences.name} WHERE agent_id = '{agent_id}'")
             cursor.execute(f"DELETE FROM {TABLES.states.name} WHERE id = '{agent_id}'")
 
@@ -144,3 +144,15 @@ def test_sqlite_reports_a_foreign_key_violation_as_not_found(sqlite_agents: SqlA
 @pytest.mark.postgresql
 def test_postgresql_reports_a_foreign_key_violation_as_not_found(postgresql_agents: SqlAgents) -> None:
     check_a_foreign_key_violation_is_not_found(postgresql_agents)
+
+
+def test_mariadb_refuses_orphans(mariadb_agents: SqlAgents) -> None:
+    check_the_database_refuses_orphans(mariadb_agents)
+
+
+def test_mariadb_keeps_a_state_with_signals(mariadb_agents: SqlAgents) -> None:
+    check_a_state_with_signals_cannot_be_deleted(mariadb_agents)
+
+
+def test_mariadb_reports_a_foreign_key_violation_as_not_found(mariadb_agents: SqlAgents) -> None:
+    check_a_foreign_key_violation_is_not_found(mariadb_agents)

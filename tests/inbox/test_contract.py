@@ -1,4 +1,4 @@
-"""The inbox contract against the in-memory, SQLite and PostgreSQL adapters, sync and async."""
+"""The inbox contract against the in-memory, SQLite, PostgreSQL and MariaDB adapters, sync and async."""
 
 from __future__ import annotations
 
@@ -50,3 +50,15 @@ class TestAsyncPostgresqlInbox(AsyncInboxContract):
     @pytest.fixture
     def harness(self, async_postgresql_inbox: AsyncInboxHarness) -> AsyncInboxHarness:
         return async_postgresql_inbox
+
+
+class TestMariadbInbox(InboxContract):
+    @pytest.fixture
+    def harness(self, mariadb_inbox: InboxHarness) -> InboxHarness:
+        return mariadb_inbox
+
+
+class TestAsyncMariadbInbox(AsyncInboxContract):
+    @pytest.fixture
+    def harness(self, async_mariadb_inbox: AsyncInboxHarness) -> AsyncInboxHarness:
+        return async_mariadb_inbox

@@ -1,4 +1,4 @@
-"""Harnesses for the outbox tests: memory (fake clock), SQLite files and PostgreSQL, sync and async.
+"""Harnesses for the outbox tests: memory (fake clock), SQLite files, PostgreSQL and MariaDB, sync and async.
 
 Every harness is wired as the contract asks (``hexalchemy.testing.contracts.outbox``): a
 writer with ``max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES`` and a relay store with the
@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
 from hexalchemy.testing.contracts.outbox import AsyncOutboxHarness, OutboxHarness
+from tests.mariadb import MARIADB_URL, mariadb_tables, mariadb_with_tables, without_mariadb
 from tests.outbox._async.harness import AsyncMemoryHarness, AsyncSqlHarness
 from tests.outbox._sync.harness import MemoryHarness, SqlHarness
 from tests.outbox.tables import METADATA
@@ -106,6 +107,40 @@ def postgresql_outbox(outbox_postgresql: Engine) -> SqlHarness:
 @pytest.fixture
 async def async_postgresql_outbox(outbox_postgresql: Engine) -> AsyncIterator[AsyncSqlHarness]:
     engine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    try:
+        yield AsyncSqlHarness(engine)
+    finally:
+        await engine.dispose()
+
+
+# -- MariaDB ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def outbox_mariadb_session() -> Iterator[Engine | str]:
+    """A session-wide engine with the outbox tables created, or why the server is unreachable."""
+    yield from mariadb_with_tables(METADATA)
+
+
+@pytest.fixture
+def outbox_mariadb(outbox_mariadb_session: Engine | str) -> Engine:
+    """The session engine with every outbox table emptied (skip or fail without a server)."""
+    if isinstance(outbox_mariadb_session, str):
+        without_mariadb(outbox_mariadb_session)
+    with outbox_mariadb_session.begin() as connection:
+        for table in reversed(mariadb_tables(METADATA)):
+            connection.execute(table.delete())
+    return outbox_mariadb_session
+
+
+@pytest.fixture
+def mariadb_outbox(outbox_mariadb: Engine) -> SqlHarness:
+    return SqlHarness(outbox_mariadb)
+
+
+@pytest.fixture
+async def async_mariadb_outbox(outbox_mariadb: Engine) -> AsyncIterator[AsyncSqlHarness]:
+    engine = create_async_engine(DatabaseConfig(url=MARIADB_URL))
     try:
         yield AsyncSqlHarness(engine)
     finally:

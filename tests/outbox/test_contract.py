@@ -1,4 +1,4 @@
-"""The outbox contract against the in-memory, SQLite and PostgreSQL adapters, sync and async."""
+"""The outbox contract against the in-memory, SQLite, PostgreSQL and MariaDB adapters, sync and async."""
 
 from __future__ import annotations
 
@@ -48,3 +48,15 @@ class TestAsyncPostgresqlOutbox(AsyncOutboxContract):
     @pytest.fixture
     def harness(self, async_postgresql_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
         return async_postgresql_outbox
+
+
+class TestMariadbOutbox(OutboxContract):
+    @pytest.fixture
+    def harness(self, mariadb_outbox: OutboxHarness) -> OutboxHarness:
+        return mariadb_outbox
+
+
+class TestAsyncMariadbOutbox(AsyncOutboxContract):
+    @pytest.fixture
+    def harness(self, async_mariadb_outbox: AsyncOutboxHarness) -> AsyncOutboxHarness:
+        return async_mariadb_outbox

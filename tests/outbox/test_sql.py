@@ -1,4 +1,4 @@
-"""SQL-specific outbox behaviour (SQLite and PostgreSQL): tables, round trips, sequences, archive, configuration."""
+"""SQL-specific outbox behaviour (SQLite, PostgreSQL and MariaDB): tables, round trips, sequences, archive, configuration."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tests.outbox.tables import POLICY, PREFIX, TABLES
 LONG: Final = dt.timedelta(minutes=10)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"])
 def sql_outbox(request: pytest.FixtureRequest) -> SqlHarness:
     harness: SqlHarness = request.getfixturevalue(f"{request.param}_outbox")
     return harness

@@ -1,6 +1,6 @@
-"""Outboxes for the relay tests: the real stores (in memory, SQLite, PostgreSQL), sync and async.
+"""Outboxes for the relay tests: the real stores (in memory, SQLite, PostgreSQL, MariaDB), sync and async.
 
-Every outbox here is a real adapter; a test only chooses which. Each PostgreSQL outbox has
+Every outbox here is a real adapter; a test only chooses which. Each PostgreSQL or MariaDB outbox has
 tables of its own (a random prefix), dropped afterwards, so tests never see each other's
 messages.
 """
@@ -43,6 +43,7 @@ from hexalchemy.testing import (
     InMemoryOutboxWriter,
     InMemoryTransactionManager,
 )
+from tests.mariadb import MARIADB_URL, without_mariadb
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 MAX_ATTEMPTS = 3
@@ -73,8 +74,8 @@ FAST: Delays = {
 }
 """Relay options for tests: short idle sleeps and error backoffs."""
 
-KINDS = ["memory", "sqlite", "postgresql"]
-SQL_KINDS = ["sqlite", "postgresql"]
+KINDS = ["memory", "sqlite", "postgresql", "mariadb"]
+SQL_KINDS = ["sqlite", "postgresql", "mariadb"]
 
 
 class ClosedError(Exception):
@@ -206,6 +207,13 @@ def postgresql_outbox(postgresql_problem: str | None) -> Iterator[Outbox]:
 
 
 @pytest.fixture
+def mariadb_outbox(mariadb_problem: str | None) -> Iterator[Outbox]:
+    if mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    yield from _sql_outbox("mariadb", MARIADB_URL)
+
+
+@pytest.fixture
 def archived_postgresql_outbox(postgresql_problem: str | None) -> Iterator[Outbox]:
     """A PostgreSQL outbox that archives acknowledged messages (with their key sequence)."""
     if postgresql_problem is not None:
@@ -261,7 +269,10 @@ async def _async_sql_outbox(kind: str, url: str) -> AsyncIterator[AsyncOutbox]:
 
 @pytest.fixture(params=KINDS)
 async def async_outbox(
-    request: pytest.FixtureRequest, sqlite_url: str, postgresql_problem: str | None
+    request: pytest.FixtureRequest,
+    sqlite_url: str,
+    postgresql_problem: str | None,
+    mariadb_problem: str | None,
 ) -> AsyncIterator[AsyncOutbox]:
     """Each real async outbox in turn."""
     kind: str = request.param
@@ -284,5 +295,8 @@ async def async_outbox(
         request.applymarker(pytest.mark.postgresql)
         if postgresql_problem is not None:
             without_postgresql(postgresql_problem)
-    async for built in _async_sql_outbox(kind, POSTGRESQL_URL if kind == "postgresql" else sqlite_url):
+    if kind == "mariadb" and mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    urls = {"postgresql": POSTGRESQL_URL, "mariadb": MARIADB_URL, "sqlite": sqlite_url}
+    async for built in _async_sql_outbox(kind, urls[kind]):
         yield built

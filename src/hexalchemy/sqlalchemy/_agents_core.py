@@ -97,7 +97,7 @@ from hexalchemy.rules import (
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.sqlalchemy._agents_tables import AgentTables, agent_mappings
 from hexalchemy.sqlalchemy._operations import Call, Plan
-from hexalchemy.sqlalchemy._precompiled import JsonText, Statement, statement_reader, utc
+from hexalchemy.sqlalchemy._precompiled import JsonText, OwnConnection, Statement, statement_reader, utc
 from hexalchemy.sqlalchemy.backend import Backend
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
 from hexalchemy.sqlalchemy.types import UtcDateTime
@@ -165,15 +165,14 @@ class AgentStateCore:
         self.get_statement = select(*columns).where(by_id)
         self.insert_statement = backend.ignore_conflicts(backend.insert(s)).returning(s.c.id)
         cas = (by_id, s.c.version == bindparam("hx_expected", type_=Integer()))
-        self.update_statement = update(s).where(*cas).returning(s.c.created_at)
         now = bindparam("hx_now", type_=UtcDateTime())
         token = bindparam("hx_token", type_=Uuid(as_uuid=True))
         held = (s.c.lease_token == token, s.c.lease_expires_at > now)
-        self.owned_update_statement = update(s).where(*cas, *held).returning(s.c.created_at)
         dialect = transactions.dialect
         keys = [name for name in mapping.column_keys if name not in ("id", "created_at")]
-        self.update = backend.prepare(self.update_statement, dialect, keys)
-        self.owned_update = backend.prepare(self.owned_update_statement, dialect, keys)
+        created_at = [s.c.created_at]
+        self.update = backend.update_returning(s, cas, {}, created_at, dialect, keys)
+        self.owned_update = backend.update_returning(s, (*cas, *held), {}, created_at, dialect, keys)
         self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
         statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
         self.list_statement = (
@@ -194,16 +193,17 @@ class AgentStateCore:
             .scalar_subquery()
         )
         until = bindparam("hx_until", type_=UtcDateTime())
-        self.claim_statement = (
-            update(s)
-            .where(s.c.id == candidate)
-            .values(
-                lease_owner=bindparam("hx_runner", type_=String()), lease_token=token, lease_expires_at=until
-            )
-            .returning(*columns)
+        leasing = {
+            "lease_owner": bindparam("hx_runner", type_=String()),
+            "lease_token": token,
+            "lease_expires_at": until,
+        }
+        # run on the store's own connection, through SQLAlchemy (no driver path)
+        self.claim = backend.update_returning(
+            s, [s.c.id == candidate], leasing, columns, dialect, driver_path=False
         )
-        self.extend_statement = (
-            update(s).where(by_id, *held).values(lease_expires_at=until).returning(s.c.lease_expires_at)
+        self.extend_ = backend.update_returning(
+            s, [by_id, *held], {"lease_expires_at": until}, [s.c.lease_expires_at], dialect, driver_path=False
         )
         self.release_statement = (
             update(s).where(by_id, *held).values(lease_owner=None, lease_token=None, lease_expires_at=None)
@@ -334,11 +334,10 @@ class AgentStateCore:
         now = _now(self.clock)
         token = uuid.uuid4()
         parameters = {"hx_now": now, "hx_token": token, "hx_until": now + lease_for, "hx_runner": runner}
-        result = yield Call(connection.execute, (self.claim_statement, parameters))
-        row = result.first()
-        if row is None:
+        rows = yield from self.claim.run(OwnConnection(connection), parameters)
+        if not rows:
             return None
-        state = self.mapping.from_row(row)
+        state = self.mapping.from_row(rows[0])
         return RunnerLease(
             agent_id=state.id, runner=runner, token=token, expires_at=now + lease_for, state=state
         )
@@ -356,8 +355,8 @@ class AgentStateCore:
             "hx_now": now,
             "hx_until": now + lease_for,
         }
-        result = yield Call(connection.execute, (self.extend_statement, parameters))
-        if not result.all():
+        rows = yield from self.extend_.run(OwnConnection(connection), parameters)
+        if not rows:
             raise LeaseLostError(lease.agent_id, lease.runner, "the lease expired or another runner took it")
         return attrs.evolve(lease, expires_at=now + lease_for)
 
@@ -515,13 +514,13 @@ class SignalQueueCore:
         prefix = select(
             locked.c.id, func.min(locked.c.accepted).over(order_by=locked.c.sequence).label("in_prefix")
         ).subquery("hx_prefix")
-        self.consume_statement = (
-            update(g)
-            .where(g.c.id == prefix.c.id, prefix.c.in_prefix == 1)
-            .values(consumed_at=bindparam("hx_now", type_=UtcDateTime()))
-            .returning(*columns)
+        self.consume_ = backend.update_returning(
+            g,
+            [g.c.id == prefix.c.id, prefix.c.in_prefix == 1],
+            {"consumed_at": bindparam("hx_now", type_=UtcDateTime())},
+            columns,
+            dialect,
         )
-        self.consume_ = backend.prepare(self.consume_statement, dialect)
 
     def send(self, signal: Signal) -> Plan[Signal]:
         """Plan: number and queue a signal, or return the agent's signal with the same idempotency key.
@@ -546,6 +545,11 @@ class SignalQueueCore:
         inserted = yield from _write(self.backend, self.insert.run(state, row), checked.agent_id)
         if inserted:
             return attrs.evolve(checked, sequence=sequence)
+        yield from _write(
+            self.backend,
+            self.backend.skipped_rows(state.connection, primary_key_only=False),
+            checked.agent_id,
+        )
         # A concurrent sender committed the same idempotency key (or this id) first.
         yield Call(execute, (self.give_back_statement, {"hx_agent": checked.agent_id}))
         existing = yield from self._existing(state, checked)

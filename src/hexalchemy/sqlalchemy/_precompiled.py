@@ -19,7 +19,7 @@ from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["DriverTarget", "JsonText", "Statement", "json_text", "statement_reader", "utc"]
+__all__ = ["DriverTarget", "JsonText", "OwnConnection", "Statement", "json_text", "statement_reader", "utc"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,16 @@ class DriverTarget(Protocol):
 
     connection: Any
     driver_cursor: Any
+
+
+class OwnConnection:
+    """A :class:`DriverTarget` for a connection a store opened for one call (no driver cursor yet)."""
+
+    __slots__ = ("connection", "driver_cursor")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.driver_cursor: Any = None
 
 
 class Statement:

@@ -476,6 +476,8 @@ class RepositoryCore(Generic[T, K]):
             else:
                 result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
                 inserted = len(result.all()) == 1
+                if not inserted:
+                    yield from self.backend.skipped_rows(state.connection, primary_key_only=True)
             if not inserted:
                 raise DuplicateEntityError(self.entity_type, key)
             self._forget(state, (saved,))
@@ -577,6 +579,7 @@ class RepositoryCore(Generic[T, K]):
                 result = yield Call(execute, (self.insert_statement, insert_rows))
                 if len(result.all()) != len(new):
                     failure = "insert"
+                    yield from self.backend.skipped_rows(state.connection, primary_key_only=True)
             if failure is None and updates:
                 rowcount = 0
                 for changed, rows in update_rows:

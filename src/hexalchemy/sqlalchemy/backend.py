@@ -21,7 +21,7 @@ differently or better. Adding a database is one new module defining a subclass a
   :meth:`~Backend.binary_type`, :meth:`~Backend.table_options`, :meth:`~Backend.partial_index`, :meth:`~Backend.check_mapping`,
   :meth:`~Backend.append_only_statements`, :meth:`~Backend.drop_append_only_statements`;
 - statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
-  :meth:`~Backend.upsert`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
+  :meth:`~Backend.skipped_rows`, :meth:`~Backend.upsert`, :meth:`~Backend.update_returning`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
   :meth:`~Backend.comparable`, :meth:`~Backend.order`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
   :attr:`~Backend.writes_in_cte`, :attr:`~Backend.max_bound_values`;
 - the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
@@ -45,6 +45,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     insert,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
@@ -54,6 +55,7 @@ from sqlalchemy.types import TypeEngine
 from hexalchemy.ports import ConfigError, ConstraintViolationError, HexalchemyError, IsolationLevel
 
 if TYPE_CHECKING:  # imported for annotations only: those modules import this one
+    from hexalchemy.sqlalchemy._operations import Plan
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
     from hexalchemy.sqlalchemy._precompiled import Statement
     from hexalchemy.sqlalchemy._repository_core import RepositoryCore, RepositoryPath
@@ -251,6 +253,15 @@ class Backend:
         """``statement`` skipping the rows that conflict with a stored one on ``keys`` (on any unique index: None)."""
         raise ConfigError("dialect", self.name, "hexalchemy cannot skip conflicting rows on this database")
 
+    def skipped_rows(self, connection: Any, *, primary_key_only: bool) -> Plan[None]:
+        """Plan, run right after an insert of :meth:`ignore_conflicts` stored fewer rows than given: raise what refused a row that was not a conflict.
+
+        ``primary_key_only``: the insert skips conflicts on the primary key only (a conflict
+        on another unique index is then an error). Here nothing is left to find: ``ON
+        CONFLICT ... DO NOTHING`` skips only conflicts on its target and raises the rest.
+        """
+        yield from ()
+
     def upsert(
         self, statement: Insert, keys: Sequence[Any], changes: Callable[[Any], Mapping[str, Any]]
     ) -> Insert:
@@ -303,6 +314,34 @@ class Backend:
 
     max_bound_values: ClassVar[int] = 32_000
     """How many values a hexalchemy statement binds at most; longer lists are sent in chunks."""
+
+    def update_returning(
+        self,
+        table: Table,
+        where: Sequence[ColumnElement[bool]],
+        values: Mapping[str, Any],
+        returning: Sequence[ColumnElement[Any]],
+        dialect: Dialect,
+        column_keys: Sequence[str] | None = None,
+        *,
+        driver_path: bool = True,
+    ) -> Statement:
+        """``UPDATE table SET values WHERE where RETURNING returning``, ready to run in a transaction.
+
+        ``values``: the columns set by the statement itself (name to expression); columns
+        set by the parameters of each run are named in ``column_keys``. The ``Statement``'s
+        ``run`` returns the updated rows' ``returning``. ``driver_path``: whether a driver
+        may pre-compile it (:meth:`prepare`); else it always goes through SQLAlchemy. A
+        database without ``UPDATE ... RETURNING`` gets the same rows in more statements,
+        in the same transaction, the rows locked first.
+        """
+        from hexalchemy.sqlalchemy._precompiled import Statement
+
+        statement = update(table).where(*where)
+        if values:
+            statement = statement.values(dict(values))
+        statement = statement.returning(*returning)
+        return self.prepare(statement, dialect, column_keys) if driver_path else Statement(statement)
 
     # ----------------------------------------------------------------------- outbox relay
     def relay_clock(self) -> RelayClock:

@@ -30,6 +30,9 @@
 - Triggers: the append-only tables' ``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers
   ``SIGNAL``. MariaDB has no trigger on ``TRUNCATE``: that needs the ``DROP`` privilege,
   which the application's user should not have.
+- ``UPDATE ... RETURNING`` (the agent stores' compare-and-set, leases and consume): the
+  rows are locked by a ``SELECT ... FOR UPDATE``, updated by key, then read back, in the
+  caller's transaction.
 - The outbox relay: Python's clock, and a select that locks the due rows ``FOR UPDATE SKIP
   LOCKED``, then the writes (no ``UPDATE ... RETURNING``).
 
@@ -40,13 +43,27 @@ identifier preparer, and quotes its text literals with SQLAlchemy's literal rend
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Insert, String, Table, cast, event, literal
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    cast,
+    event,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine
@@ -62,6 +79,9 @@ from hexalchemy.ports import (
     IsolationLevel,
     MappingError,
 )
+from hexalchemy.sqlalchemy._errors import translate_error
+from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
@@ -94,6 +114,8 @@ _DEADLOCK: Final = 1213
 _LOCK_WAIT_TIMEOUT: Final = 1205
 _FOREIGN_KEY: Final = frozenset({1451, 1452})
 _SIGNALLED: Final = 1644
+_DUPLICATE: Final = 1062
+_ON_PRIMARY_KEY: Final = "for key 'PRIMARY'"
 _VALUE_REFUSED: Final = frozenset({1264, 1265, 1292, 1366, 1406})
 _COLUMN_IN_MESSAGE: Final = re.compile(r"column [`']?(?P<column>[^`']+)[`']?")
 
@@ -115,6 +137,14 @@ def _errno(error: BaseException | None) -> int | None:
         return None
     args = error.args
     return args[0] if args and isinstance(args[0], int) else None
+
+
+def _skipped_error(code: int, message: str) -> Exception:
+    """The hexalchemy error of a row ``INSERT IGNORE`` skipped with warning ``code``, as if it had been an error."""
+    err: Any = importlib.import_module(
+        "pymysql.err"
+    )  # the drivers' error classes (aiomysql raises PyMySQL's)
+    return translate_error(Backend.wrap_driver_error(err.IntegrityError(code, message), err.Error))
 
 
 def _literal(text: str, dialect: Dialect) -> str:
@@ -338,6 +368,20 @@ class MariaDBBackend(Backend):
         """
         return statement.prefix_with("IGNORE")
 
+    def skipped_rows(self, connection: Any, *, primary_key_only: bool) -> Plan[None]:
+        """Plan: read the warnings ``INSERT IGNORE`` left (``SHOW WARNINGS``) and raise the error of a row it skipped that was no conflict.
+
+        ``IGNORE`` turns a foreign key violation (and any other refusal) into a warning: it
+        is raised as the error it would have been (a foreign key violation: a
+        ``ConstraintViolationError`` that :meth:`is_foreign_key_violation` recognises).
+        With ``primary_key_only``, a duplicate on another unique index is raised too.
+        """
+        result = yield Call(connection.exec_driver_sql, ("SHOW WARNINGS",))
+        for _level, code, message in result.all():
+            if code == _DUPLICATE and not (primary_key_only and not message.endswith(_ON_PRIMARY_KEY)):
+                continue
+            raise _skipped_error(code, message)
+
     def upsert(
         self, statement: Insert, keys: Sequence[Any], changes: Callable[[Any], Mapping[str, Any]]
     ) -> Insert:
@@ -345,12 +389,79 @@ class MariaDBBackend(Backend):
         assert isinstance(statement, mysql.Insert)
         return statement.on_duplicate_key_update(dict(changes(statement.inserted)))
 
+    def update_returning(
+        self,
+        table: Table,
+        where: Sequence[ColumnElement[bool]],
+        values: Mapping[str, Any],
+        returning: Sequence[ColumnElement[Any]],
+        dialect: Dialect,
+        column_keys: Sequence[str] | None = None,
+        *,
+        driver_path: bool = True,
+    ) -> Statement:
+        """No ``UPDATE ... RETURNING``: lock the rows (``SELECT ... FOR UPDATE``), update them by key, read them back."""
+        return _LockedUpdate(table, where, values, returning, dialect, column_keys)
+
     # ----------------------------------------------------------------------- outbox relay
     def due_messages(self, core: OutboxRelayCore) -> DueMessages:
         """A select that locks the due rows ``FOR UPDATE SKIP LOCKED``, then the writes."""
         from hexalchemy.sqlalchemy._outbox_core import SelectedDueMessages
 
         return SelectedDueMessages(core, lock=True)
+
+
+class _LockedUpdate(Statement):
+    """``UPDATE ... RETURNING`` as MariaDB can run it: three statements in the caller's transaction.
+
+    The first selects the keys of the rows the ``WHERE`` picks and locks them (``FOR
+    UPDATE``; a ``SKIP LOCKED`` subquery in it skips the rows others hold), the second
+    updates those rows by key (the ``WHERE`` is not evaluated again: nothing can change
+    the locked rows meanwhile, and a subquery picking rows could pick others the second
+    time), the third reads ``returning`` of them, as updated.
+    """
+
+    __slots__ = ("pick", "pick_names", "read", "update", "update_names")
+
+    def __init__(
+        self,
+        table: Table,
+        where: Sequence[ColumnElement[bool]],
+        values: Mapping[str, Any],
+        returning: Sequence[ColumnElement[Any]],
+        dialect: Dialect,
+        column_keys: Sequence[str] | None,
+    ) -> None:
+        (key,) = table.primary_key.columns  # hexalchemy's own tables: one key column
+        locked = key.in_(bindparam("hx_locked", expanding=True))
+        self.pick = select(key).where(*where).with_for_update()
+        changes = update(table).where(locked)
+        self.update = changes.values(dict(values)) if values else changes
+        self.read = select(*returning).where(locked)
+        super().__init__(self.update)
+        keys = list(column_keys or ())
+        self.pick_names = frozenset(self.pick.compile(dialect=dialect).params)
+        self.update_names = frozenset(self.update.compile(dialect=dialect, column_keys=keys).params)
+
+    def run(
+        self,
+        state: DriverTarget,
+        parameters: Mapping[str, Any],
+        encoded: Mapping[str, JsonText] | None = None,
+    ) -> Plan[list[Any]]:
+        """Plan: lock, update and read the rows; [] when the ``WHERE`` picks none (nothing written)."""
+        execute = state.connection.execute
+        pick_names = self.pick_names
+        picked = yield Call(execute, (self.pick, {k: v for k, v in parameters.items() if k in pick_names}))
+        keys = [row[0] for row in picked.all()]
+        if not keys:
+            return []
+        update_names = self.update_names
+        changes = {k: v for k, v in parameters.items() if k in update_names}
+        changes["hx_locked"] = keys
+        yield Call(execute, (self.update, changes))
+        result = yield Call(execute, (self.read, {"hx_locked": keys}))
+        return list(result.all())
 
 
 BACKEND: Final = MariaDBBackend()
