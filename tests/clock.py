@@ -1,18 +1,7 @@
-"""A clock that tests move forward, for the stores that take one (outbox relay stores, agent stores)."""
+"""A clock that tests move forward: the pytest plugin's :class:`~hexalchemy.pytest_plugin.clock.MovableClock`."""
 
 from __future__ import annotations
 
-import datetime as dt
+from hexalchemy.pytest_plugin.clock import MovableClock as FakeClock
 
-
-class FakeClock:
-    """The wall clock plus an offset that tests move forward (never behind the wall clock)."""
-
-    def __init__(self) -> None:
-        self.offset = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-    def advance(self, delta: dt.timedelta) -> None:
-        self.offset += delta
+__all__ = ["FakeClock"]

@@ -33,6 +33,7 @@ from hexalchemy.ports import (
     PublishResult,
     SignalKind,
 )
+from hexalchemy.pytest_plugin.clock import MovableClock
 from hexalchemy.retry import RetryPolicy
 from hexalchemy.rules import (
     OutboxPolicy,
@@ -111,6 +112,7 @@ PROBED_HERE: Final = frozenset(
         "EntitySpec",
         "FieldRef",
         "OpenTelemetryHook",
+        "MovableClock",
     }
 )
 """Classes probed below (constructor and methods, see :func:`_subjects`)."""
@@ -134,6 +136,12 @@ NOT_PROBED: Final = {
     "SqlHarness": "the pytest plugin's harness, built by its fixtures from their own engine and the checked "
     "hexalchemy_schema; its constructor checks both (tests/pytest_plugin), its repositories are the SQL adapters (probed)",
     "AsyncSqlHarness": "as SqlHarness",
+    "MemoryOutboxHarness": "the outbox contracts' harness: its policy goes to the in-memory relay store, which checks it "
+    "(probed); its writer and relay store are the in-memory adapters (probed)",
+    "AsyncMemoryOutboxHarness": "as MemoryOutboxHarness",
+    "SqlOutboxHarness": "the outbox contracts' harness: engine, tables and policy go to the SQL writer and relay store, "
+    "which check them (probed)",
+    "AsyncSqlOutboxHarness": "as SqlOutboxHarness",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }
@@ -247,6 +255,7 @@ class FunctionWorld(SyncWorld):
                     OutboxPolicy(),
                     RelaySettings(),
                     EventSerializer(),
+                    MovableClock(),
                     self.schema.row_mapping(Item),
                 )
             ),
@@ -310,6 +319,7 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         # outbox and agent values
         "limit": lambda: 10,
         "lease_for": lambda: dt.timedelta(seconds=30),
+        "delta": lambda: dt.timedelta(seconds=1),
         "retry_after": lambda: None,
         "dead_before": lambda: now,
         "lease": lambda: Lease(uuid.uuid4(), now, ()),

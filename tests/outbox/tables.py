@@ -7,14 +7,11 @@ from typing import Final
 
 from sqlalchemy import MetaData
 
-from hexalchemy.rules import OutboxPolicy
+from hexalchemy.pytest_plugin.tables import CONTRACT_OUTBOX_POLICY
 from hexalchemy.sqlalchemy import outbox_tables
-from hexalchemy.testing.contracts.outbox import CONTRACT_BASE_DELAY, CONTRACT_MAX_ATTEMPTS, CONTRACT_MAX_DELAY
 
 PREFIX: Final = f"hx_test_outbox_{uuid.uuid4().hex[:8]}"
 """Per test run, so that runs sharing the PostgreSQL server do not see each other's rows."""
 METADATA: Final = MetaData()
 TABLES: Final = outbox_tables(METADATA, prefix=PREFIX, archive=True)
-POLICY: Final = OutboxPolicy(
-    max_attempts=CONTRACT_MAX_ATTEMPTS, base_delay=CONTRACT_BASE_DELAY, max_delay=CONTRACT_MAX_DELAY
-)
+POLICY: Final = CONTRACT_OUTBOX_POLICY

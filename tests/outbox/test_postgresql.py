@@ -19,13 +19,13 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.pool import QueuePool
 
 from hexalchemy.ports import AcknowledgeResult, DeadlockError, Lease, OutboxMessage, PublishResult
+from hexalchemy.pytest_plugin import AsyncSqlOutboxHarness as AsyncSqlHarness
+from hexalchemy.pytest_plugin import SqlOutboxHarness as SqlHarness
 from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
 from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
 from hexalchemy.sqlalchemy.postgresql._relay import LockingDueMessages
 from hexalchemy.testing.contracts._support import run_in_threads
-from tests.outbox._async.harness import AsyncSqlHarness
-from tests.outbox._sync.harness import SqlHarness
 from tests.outbox.tables import POLICY, PREFIX, TABLES
 from tests.postgresql import POSTGRESQL_URL
 from tests.statements import counting_statements, sqlalchemy_statements
@@ -160,7 +160,7 @@ def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_th
     # The server sorts the leased or taken rows; the session's zone must not leak into the messages.
     engine = sqlalchemy.create_engine(POSTGRESQL_URL, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
     try:
-        harness = SqlHarness(engine)
+        harness = SqlHarness(engine, TABLES)
         now = dt.datetime.now(dt.UTC)
         messages = [
             new_message("t", str(i).encode(), available_at=now - dt.timedelta(seconds=(i * 7) % 50))
@@ -461,7 +461,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 async def test_a_cancelled_claim_rolls_back_and_gives_its_connection_back(outbox_postgresql: Engine) -> None:
     engine = create_async_engine(DatabaseConfig(url=POSTGRESQL_URL))
-    harness = AsyncSqlHarness(engine)
+    harness = AsyncSqlHarness(engine, TABLES)
     try:
         with outbox_postgresql.connect() as blocker:
             blocker.execute(text(f"LOCK TABLE {TABLES.messages.name} IN ACCESS EXCLUSIVE MODE"))

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, MetaData, event, inspect, select
 
 from hexalchemy.ports import ConfigError, InvalidArgumentError, TransactionUsageError
+from hexalchemy.pytest_plugin import SqlOutboxHarness as SqlHarness
 from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.sqlalchemy import (
     Schema,
@@ -21,7 +22,6 @@ from hexalchemy.sqlalchemy import (
 )
 from hexalchemy.sqlalchemy._operations import Call, Plan, run_plan_bridged
 from hexalchemy.sqlalchemy._outbox_core import run_own_plan
-from tests.outbox._sync.harness import SqlHarness
 from tests.outbox.tables import POLICY, PREFIX, TABLES
 
 LONG: Final = dt.timedelta(minutes=10)

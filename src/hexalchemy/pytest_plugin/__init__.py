@@ -16,18 +16,36 @@ turns it off). The fixtures are:
 
 Every harness serves the contract suites of :mod:`hexalchemy.testing.contracts` as their
 ``harness`` fixture; with :func:`contract_schema` as the schema, the SQL ones too. The
+outbox contracts take a :class:`MemoryOutboxHarness`, or a :class:`SqlOutboxHarness` built
+on a fixture's engine and your schema's ``outbox_tables``. The
 async fixtures need pytest-asyncio (``pip install 'hexalchemy[testing]'``).
 """
 
-from hexalchemy.pytest_plugin._async.harness import AsyncMemoryHarness, AsyncSqlHarness
-from hexalchemy.pytest_plugin._sync.harness import MemoryHarness, SqlHarness
+from hexalchemy.pytest_plugin._async.harness import (
+    AsyncMemoryHarness,
+    AsyncMemoryOutboxHarness,
+    AsyncSqlHarness,
+    AsyncSqlOutboxHarness,
+)
+from hexalchemy.pytest_plugin._sync.harness import (
+    MemoryHarness,
+    MemoryOutboxHarness,
+    SqlHarness,
+    SqlOutboxHarness,
+)
+from hexalchemy.pytest_plugin.clock import MovableClock
 from hexalchemy.pytest_plugin.tables import checked_out, contract_schema
 
 __all__ = [
     "AsyncMemoryHarness",
+    "AsyncMemoryOutboxHarness",
     "AsyncSqlHarness",
+    "AsyncSqlOutboxHarness",
     "MemoryHarness",
+    "MemoryOutboxHarness",
+    "MovableClock",
     "SqlHarness",
+    "SqlOutboxHarness",
     "checked_out",
     "contract_schema",
 ]

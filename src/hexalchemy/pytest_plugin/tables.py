@@ -16,10 +16,18 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
 from sqlalchemy.pool import Pool, QueuePool
 
 from hexalchemy.ports import EntitySpec
+from hexalchemy.rules import OutboxPolicy
 from hexalchemy.sqlalchemy import Schema
 from hexalchemy.testing.contracts import ACCOUNTS, DRAFTS, MEMBERSHIPS, SPECIMENS
+from hexalchemy.testing.contracts.outbox import CONTRACT_BASE_DELAY, CONTRACT_MAX_ATTEMPTS, CONTRACT_MAX_DELAY
 
-__all__ = ["COMMIT_BREAKER", "CONTRACT_TABLE_NAMES", "checked_out", "contract_schema"]
+__all__ = [
+    "COMMIT_BREAKER",
+    "CONTRACT_OUTBOX_POLICY",
+    "CONTRACT_TABLE_NAMES",
+    "checked_out",
+    "contract_schema",
+]
 
 COMMIT_BREAKER: Final = Table(
     "hexalchemy_commit_breaker",
@@ -41,6 +49,11 @@ CONTRACT_TABLE_NAMES: Final[dict[EntitySpec[Any, Any], str]] = {
     SPECIMENS: "hx_contract_specimens",
 }
 """The table of each sample spec in :func:`contract_schema`."""
+
+CONTRACT_OUTBOX_POLICY: Final = OutboxPolicy(
+    max_attempts=CONTRACT_MAX_ATTEMPTS, base_delay=CONTRACT_BASE_DELAY, max_delay=CONTRACT_MAX_DELAY
+)
+"""The relay policy the outbox contracts expect (``CONTRACT_MAX_ATTEMPTS``, ``CONTRACT_BASE_DELAY``, ``CONTRACT_MAX_DELAY``)."""
 
 
 def contract_schema() -> Schema:

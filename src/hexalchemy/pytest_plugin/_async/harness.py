@@ -1,9 +1,11 @@
 # The async harnesses in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""Harnesses on hexalchemy's own adapters: :class:`AsyncMemoryHarness`, :class:`AsyncSqlHarness`."""
+"""Harnesses on hexalchemy's own adapters: :class:`AsyncMemoryHarness`, :class:`AsyncSqlHarness`; for the outbox contracts :class:`AsyncMemoryOutboxHarness`, :class:`AsyncSqlOutboxHarness`."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -11,10 +13,24 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hexalchemy.ports import EntitySpec
-from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, checked_out
-from hexalchemy.rules import check_instance
-from hexalchemy.sqlalchemy import AsyncSqlAlchemyRepository, AsyncSqlAlchemyTransactionManager, Schema
-from hexalchemy.testing import AsyncInMemoryRepository, AsyncInMemoryTransactionManager
+from hexalchemy.pytest_plugin.clock import MovableClock
+from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, CONTRACT_OUTBOX_POLICY, checked_out
+from hexalchemy.rules import OutboxPolicy, check_instance
+from hexalchemy.sqlalchemy import (
+    AsyncSqlAlchemyOutboxRelayStore,
+    AsyncSqlAlchemyOutboxWriter,
+    AsyncSqlAlchemyRepository,
+    AsyncSqlAlchemyTransactionManager,
+    OutboxTables,
+    Schema,
+)
+from hexalchemy.testing import (
+    AsyncInMemoryOutboxRelayStore,
+    AsyncInMemoryOutboxWriter,
+    AsyncInMemoryRepository,
+    AsyncInMemoryTransactionManager,
+)
+from hexalchemy.testing.contracts.outbox import CONTRACT_MAX_PAYLOAD_BYTES
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -79,3 +95,44 @@ class AsyncSqlHarness:
     def checked_out_connections(self) -> int:
         """How many connections of the engine's pool are in use (0 for a single-connection pool)."""
         return checked_out(self.engine.pool)
+
+
+class AsyncMemoryOutboxHarness:
+    """The in-memory outbox writer and relay store on a new store, wired as the outbox contracts ask.
+
+    The writer takes ``max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES``, the relay store
+    ``policy`` (the contracts' by default) and a :class:`MovableClock` that :meth:`advance` moves.
+    """
+
+    def __init__(self, policy: OutboxPolicy = CONTRACT_OUTBOX_POLICY) -> None:
+        self.clock = MovableClock()
+        self.transactions = AsyncInMemoryTransactionManager()
+        self.writer = AsyncInMemoryOutboxWriter(
+            self.transactions, max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES
+        )
+        self.relay = AsyncInMemoryOutboxRelayStore(self.transactions, policy=policy, clock=self.clock)
+
+    async def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass on the relay store's clock, at once."""
+        self.clock.advance(delta)
+
+
+class AsyncSqlOutboxHarness:
+    """The SQL outbox writer and relay store on ``engine``, whose ``tables`` (``outbox_tables(...)``) exist and are empty.
+
+    Wired as :class:`AsyncMemoryOutboxHarness`; time passes by sleeping (the database's clock).
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, tables: OutboxTables, policy: OutboxPolicy = CONTRACT_OUTBOX_POLICY
+    ) -> None:
+        self.engine = engine
+        self.transactions = AsyncSqlAlchemyTransactionManager(engine)
+        self.writer = AsyncSqlAlchemyOutboxWriter(
+            tables, self.transactions, max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES
+        )
+        self.relay = AsyncSqlAlchemyOutboxRelayStore(tables, self.transactions, policy=policy)
+
+    async def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass: sleep that long."""
+        await asyncio.sleep(delta.total_seconds())

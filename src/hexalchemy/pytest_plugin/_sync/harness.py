@@ -2,28 +2,37 @@
 # src/hexalchemy/pytest_plugin/_async/harness.py
 # The async harnesses in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""Harnesses on hexalchemy's own adapters: :class:`MemoryHarness`, :class:`SqlHarness`."""
+"""Harnesses on hexalchemy's own adapters: :class:`MemoryHarness`, :class:`SqlHarness`; for the outbox contracts :class:`MemoryOutboxHarness`, :class:`SqlOutboxHarness`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from hexalchemy.ports import EntitySpec
-from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, checked_out
-from hexalchemy.rules import check_instance
+from hexalchemy.pytest_plugin.clock import MovableClock
+from hexalchemy.pytest_plugin.tables import COMMIT_BREAKER, CONTRACT_OUTBOX_POLICY, checked_out
+from hexalchemy.rules import OutboxPolicy, check_instance
 from hexalchemy.sqlalchemy import (
+    OutboxTables,
     Schema,
+    SqlAlchemyOutboxRelayStore,
+    SqlAlchemyOutboxWriter,
     SqlAlchemyRepository,
     SqlAlchemyTransactionManager,
 )
 from hexalchemy.testing import (
+    InMemoryOutboxRelayStore,
+    InMemoryOutboxWriter,
     InMemoryRepository,
     InMemoryTransactionManager,
 )
+from hexalchemy.testing.contracts.outbox import CONTRACT_MAX_PAYLOAD_BYTES
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -88,3 +97,42 @@ class SqlHarness:
     def checked_out_connections(self) -> int:
         """How many connections of the engine's pool are in use (0 for a single-connection pool)."""
         return checked_out(self.engine.pool)
+
+
+class MemoryOutboxHarness:
+    """The in-memory outbox writer and relay store on a new store, wired as the outbox contracts ask.
+
+    The writer takes ``max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES``, the relay store
+    ``policy`` (the contracts' by default) and a :class:`MovableClock` that :meth:`advance` moves.
+    """
+
+    def __init__(self, policy: OutboxPolicy = CONTRACT_OUTBOX_POLICY) -> None:
+        self.clock = MovableClock()
+        self.transactions = InMemoryTransactionManager()
+        self.writer = InMemoryOutboxWriter(self.transactions, max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES)
+        self.relay = InMemoryOutboxRelayStore(self.transactions, policy=policy, clock=self.clock)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass on the relay store's clock, at once."""
+        self.clock.advance(delta)
+
+
+class SqlOutboxHarness:
+    """The SQL outbox writer and relay store on ``engine``, whose ``tables`` (``outbox_tables(...)``) exist and are empty.
+
+    Wired as :class:`MemoryOutboxHarness`; time passes by sleeping (the database's clock).
+    """
+
+    def __init__(
+        self, engine: Engine, tables: OutboxTables, policy: OutboxPolicy = CONTRACT_OUTBOX_POLICY
+    ) -> None:
+        self.engine = engine
+        self.transactions = SqlAlchemyTransactionManager(engine)
+        self.writer = SqlAlchemyOutboxWriter(
+            tables, self.transactions, max_payload_bytes=CONTRACT_MAX_PAYLOAD_BYTES
+        )
+        self.relay = SqlAlchemyOutboxRelayStore(tables, self.transactions, policy=policy)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass: sleep that long."""
+        time.sleep(delta.total_seconds())

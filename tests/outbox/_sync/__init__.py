@@ -1,1 +1,0 @@
-"""The sync outbox harnesses, generated from ``_async`` by ``make generate``: do not edit them here."""
