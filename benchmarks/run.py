@@ -17,7 +17,8 @@ The ``--only`` keys: ``get``, ``range``, ``insert``, ``update`` (the 10-column `
 ``get9``, ``range9``, ``insert9``, ``update9`` (issue 12's 9-column ``Invoice``, on a
 hand-written and on a derived table); ``txn``, ``txn_outbox`` (the short business
 transaction, without and with an outbox message); ``outbox``, ``outbox_cost``,
-``agents_boundary``, ``agents_signals``.
+``agents_boundary``, ``agents_signals``; ``queries`` (issue 14: a filtered page of 50, a
+filtered count and a stream, on a 100k-row table).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from benchmarks import (
     outbox_cost,
     outbox_relay,
     outbox_support,
+    queries,
     range_read,
     short_transaction,
     update_many,
@@ -74,6 +76,7 @@ JOBS: Final[tuple[Job, ...]] = (
     *outbox_cost.JOBS,  # --only outbox_cost: what the outbox adds to a transaction, 2 jobs
     agents_boundary.JOB,  # --only agents_boundary: an agent's action boundary, p50 and p99
     *agents_signals.JOBS,  # --only agents_signals: signal send and consume throughput, 3 jobs
+    *queries.JOBS,  # --only queries: a filtered page of 50, a filtered count, a stream of 100k rows
 )
 
 
@@ -242,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outbox_report:
         print()
         print(outbox_report)
+    queries_report = queries.report()
+    if queries_report:
+        print()
+        print(queries_report)
     agents_report = agents_support.report()
     if agents_report:
         print()

@@ -290,7 +290,13 @@ class CheckedQuery(Generic[T]):
 
     condition: Condition[T] | None
     ordering: tuple[Ordering[T], ...]
-    fingerprint: bytes
+    entity: type[T]
+
+    @property
+    def fingerprint(self) -> bytes:
+        """A digest of the entity, the condition and the order: what a cursor is bound to (computed for pages only)."""
+        shape = repr((self.entity.__module__, self.entity.__qualname__, self.condition, self.ordering))
+        return hashlib.blake2b(shape.encode(), digest_size=16).digest()
 
 
 def _compare(left: object, right: object) -> int:
@@ -313,6 +319,8 @@ class QueryRules(Generic[T]):
             Field(spec.cls, (name,), *_resolve(spec.cls, (name,))) for name in spec.key_fields
         )
         self._value_checks: dict[tuple[str, ...], Callable[[Any], Any]] = {}
+        # check_field's verdict by (path, value type, optional, compared): resolved once, not per query
+        self._checked_fields: set[tuple[tuple[str, ...], Any, bool, bool]] = set()
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -340,6 +348,17 @@ class QueryRules(Generic[T]):
                 "not to this query's entity",
                 field=".".join(field.path),
             )
+        verdict: tuple[tuple[str, ...], Any, bool, bool] | None = (
+            field.path,
+            field.value_type,
+            field.optional,
+            compared,
+        )
+        try:
+            if verdict in self._checked_fields:
+                return typing.cast(Field[T], field)
+        except TypeError:  # an unhashable path or type: checked below, then refused
+            verdict = None
         value_type, optional = _resolve(self.entity, field.path)
         if (value_type, optional) != (field.value_type, field.optional):
             raise MappingError(
@@ -354,6 +373,8 @@ class QueryRules(Generic[T]):
                 "database; only is_none() applies to it",
                 field=".".join(field.path),
             )
+        if verdict is not None:
+            self._checked_fields.add(verdict)
         return typing.cast(Field[T], field)
 
     def _normalize(self, field: Field[T], value: object) -> object:
@@ -438,9 +459,7 @@ class QueryRules(Generic[T]):
             if key.path not in seen:
                 seen.add(key.path)
                 ordering.append(Ordering(key, descending=descending))
-        shape = repr((self.entity.__module__, self.entity.__qualname__, condition, tuple(ordering)))
-        fingerprint = hashlib.blake2b(shape.encode(), digest_size=16).digest()
-        return CheckedQuery(condition, tuple(ordering), fingerprint)
+        return CheckedQuery(condition, tuple(ordering), self.entity)
 
     def check_condition_of(self, condition: object) -> Condition[T]:
         """A ``delete_where`` condition: a Condition of this entity, checked."""

@@ -12,14 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["DriverTarget", "JsonText", "OwnConnection", "Statement", "json_text", "statement_reader", "utc"]
+__all__ = [
+    "AsyncRowChunks",
+    "DriverTarget",
+    "JsonText",
+    "OwnConnection",
+    "RowChunks",
+    "Statement",
+    "json_text",
+    "statement_reader",
+    "utc",
+]
 
 T = TypeVar("T")
 
@@ -105,3 +115,43 @@ class Statement:
         """
         result = yield Call(state.connection.execute, (self.statement, parameters))
         return list(result.all()) if result.returns_rows else []
+
+    def stream(self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int) -> RowChunks:
+        """Run the SELECT in the transaction, its rows read ``chunk_size`` at a time (a server-side cursor where the driver has one)."""
+        result: RowChunks = state.connection.execute(
+            self.statement, parameters, execution_options={"yield_per": chunk_size}
+        )
+        return result
+
+    async def stream_async(
+        self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int
+    ) -> AsyncRowChunks:
+        """:meth:`stream` through an async connection."""
+        result: AsyncRowChunks = await state.connection.stream(
+            self.statement, parameters, execution_options={"yield_per": chunk_size}
+        )
+        return result
+
+
+class RowChunks(Protocol):
+    """The rows of a streamed SELECT (SQLAlchemy's ``Result`` is one): ``partitions()`` gives them a chunk at a time."""
+
+    def partitions(self) -> Iterator[Sequence[Any]]:
+        """The rows, a list of at most the chunk size at a time."""
+        ...
+
+    def close(self) -> None:
+        """Release the cursor (whether or not every row was read)."""
+        ...
+
+
+class AsyncRowChunks(Protocol):
+    """The async twin of :class:`RowChunks` (SQLAlchemy's ``AsyncResult`` is one)."""
+
+    def partitions(self) -> AsyncIterator[Sequence[Any]]:
+        """The rows, a list of at most the chunk size at a time."""
+        ...
+
+    async def close(self) -> None:
+        """Release the cursor (whether or not every row was read)."""
+        ...

@@ -2,7 +2,12 @@
 
 A query is checked once by :class:`~hexalchemy.rules.QueryRules` (the same rules the
 in-memory adapter applies), then compiled here into one SQLAlchemy statement, every value
-bound. What differs between databases (how text orders, how SQLite compares its Decimals
+bound. A statement depends only on the query's *shape* (its fields, operators, the number
+of values in an ``in_``, the ordering, the limit), not on its values: it is built and
+prepared once per shape (``Backend.prepare``: pre-compiled for psycopg's cursor on
+PostgreSQL) and each call only binds the values, in the order :meth:`QueryCore._shape`
+finds them. A condition with a text match is built for each call (the backends bind its
+text through SQLAlchemy's escaping). What differs between databases (how text orders, how SQLite compares its Decimals
 stored as text, how text is matched) is asked of the backend. Streaming is the one step
 that differs in more than ``await``: :func:`stream_rows` and :func:`stream_rows_async` open
 the server-side result (``yield_per``) on the transaction's connection.
@@ -15,11 +20,12 @@ from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
-    Connection,
-    Result,
+    Integer,
     Select,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -31,7 +37,6 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.sql.elements import UnaryExpression
 
 from hexalchemy.ports import MappingError, Page
@@ -49,13 +54,17 @@ from hexalchemy.ports.query import (
 )
 from hexalchemy.rules import CheckedQuery, QueryRules, check_find_limit, check_page_size, orderable
 from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._precompiled import AsyncRowChunks, RowChunks, Statement, statement_reader
 from hexalchemy.sqlalchemy.mapping import Leaf, TableMapping
-from hexalchemy.sqlalchemy.transaction import TransactionCore
+from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
 __all__ = ["QueryCore", "stream_rows", "stream_rows_async"]
 
 T = TypeVar("T")
 K = TypeVar("K")
+
+_MAX_PREPARED: Final = 256
+"""How many prepared query shapes a repository keeps (all are forgotten when one more comes)."""
 
 _OPERATORS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "eq": operator.eq,
@@ -89,6 +98,11 @@ class QueryCore(Generic[T, K]):
         self._compared: dict[
             tuple[tuple[str, ...], bool], tuple[ColumnElement[Any], Callable[[Any], Any], bool]
         ] = {}
+        self._prepared: dict[tuple[object, ...], Statement] = {}
+        self._dialect = transactions.dialect
+        self._read = statement_reader(mapping)
+        self.read: Callable[[Any], T] = self._read
+        """Convert a row of the statements built here (on SQLAlchemy's path or a driver's) to an aggregate."""
 
     # -- compiling -----------------------------------------------------------------------------
 
@@ -114,19 +128,61 @@ class QueryCore(Generic[T, K]):
     def _bound(self, convert: Callable[[Any], Any], value: object) -> Any:
         return convert(orderable(value))
 
-    def where(self, condition: Condition[T]) -> ColumnElement[bool]:
-        """The SQL of a checked condition."""
+    def _bind(
+        self, binds: list[Any] | None, expression: ColumnElement[Any], value: Any
+    ) -> BindParameter[Any] | Any:
+        """A named parameter for ``value`` (the next one of ``binds``), or the value itself without ``binds``."""
+        if binds is None:
+            return value
+        parameter = bindparam(f"p{len(binds)}", type_=expression.type)
+        binds.append(parameter)
+        return parameter
+
+    def _shape(self, condition: Condition[T] | None, values: list[Any]) -> tuple[object, ...] | None:
+        """What the SQL of a checked condition depends on, its values appended to ``values`` in bind order; None when it cannot be prepared (a text match)."""
+        if condition is None:
+            return ()
+        if isinstance(condition, Comparison):
+            ordered = condition.operator not in ("eq", "ne")
+            _, convert, _ = self._expression(condition.field, ordered=ordered)
+            values.append(self._bound(convert, condition.value))
+            return ("c", condition.field.path, condition.operator)
+        if isinstance(condition, OneOf):
+            _, convert, _ = self._expression(condition.field, ordered=False)
+            values.extend(self._bound(convert, value) for value in condition.values)
+            return ("in", condition.field.path, len(condition.values))
+        if isinstance(condition, IsNone):
+            return ("none", condition.field.path)
+        if isinstance(condition, AllOf | AnyOf):
+            parts: list[object] = ["and" if isinstance(condition, AllOf) else "or"]
+            for part in condition.conditions:
+                shape = self._shape(part, values)
+                if shape is None:
+                    return None
+                parts.append(shape)
+            return tuple(parts)
+        if isinstance(condition, Not):
+            shape = self._shape(condition.condition, values)
+            return None if shape is None else ("not", shape)
+        return None  # a text match
+
+    def where(self, condition: Condition[T], binds: list[Any] | None = None) -> ColumnElement[bool]:
+        """The SQL of a checked condition: its values bound as given, or as named parameters appended to ``binds``."""
         if isinstance(condition, Comparison):
             ordered = condition.operator not in ("eq", "ne")
             expression, convert, _ = self._expression(condition.field, ordered=ordered)
             compare = _OPERATORS[condition.operator]
-            found: ColumnElement[bool] = compare(expression, self._bound(convert, condition.value))
+            found: ColumnElement[bool] = compare(
+                expression, self._bind(binds, expression, self._bound(convert, condition.value))
+            )
             return found
         if isinstance(condition, OneOf):
             expression, convert, _ = self._expression(condition.field, ordered=False)
             if not condition.values:
                 return false()
-            return expression.in_([self._bound(convert, value) for value in condition.values])
+            return expression.in_(
+                [self._bind(binds, expression, self._bound(convert, value)) for value in condition.values]
+            )
         if isinstance(condition, IsNone):
             _, column = self._by_path[condition.field.path]
             return column.is_(None)
@@ -136,11 +192,11 @@ class QueryCore(Generic[T, K]):
                 return self.backend.starts_with(column, condition.text)
             return self.backend.contains_text(column, condition.text)
         if isinstance(condition, AllOf):
-            return and_(true(), *(self.where(part) for part in condition.conditions))
+            return and_(true(), *(self.where(part, binds) for part in condition.conditions))
         if isinstance(condition, AnyOf):
-            return or_(false(), *(self.where(part) for part in condition.conditions))
+            return or_(false(), *(self.where(part, binds) for part in condition.conditions))
         if isinstance(condition, Not):
-            return not_(self.where(condition.condition))
+            return not_(self.where(condition.condition, binds))
         raise AssertionError(condition)  # pragma: no cover - checked conditions only
 
     def order_by(self, checked: CheckedQuery[T]) -> list[UnaryExpression[Any]]:
@@ -151,8 +207,34 @@ class QueryCore(Generic[T, K]):
             clauses.append(self.backend.order(expression, descending=order.descending, nullable=nullable))
         return clauses
 
-    def after(self, checked: CheckedQuery[T], position: tuple[object, ...]) -> ColumnElement[bool]:
-        """The rows strictly after ``position`` (a cursor's values) in the checked query's order."""
+    def _after_values(
+        self, checked: CheckedQuery[T], position: tuple[object, ...], values: list[Any]
+    ) -> object:
+        """What the SQL of :meth:`after` depends on (which values are None), its values appended to ``values`` in bind order."""
+        nones = tuple(value is None for value in position)
+        row_value = self._row_value(checked)
+        for order, value in zip(checked.ordering, position, strict=True):
+            if value is not None or row_value:
+                _, convert, _ = self._expression(order.field, ordered=True)
+                values.append(self._bound(convert, value))
+                if not row_value:
+                    values.append(self._bound(convert, value))  # compared, then equal
+        return ("after", nones)
+
+    def _row_value(self, checked: CheckedQuery[T]) -> bool:
+        """Whether :meth:`after` compares row values: one direction, no nullable field."""
+        return len({order.descending for order in checked.ordering}) == 1 and not any(
+            self._expression(order.field, ordered=True)[2] for order in checked.ordering
+        )
+
+    def after(
+        self, checked: CheckedQuery[T], position: tuple[object, ...], binds: list[Any] | None = None
+    ) -> ColumnElement[bool]:
+        """The rows strictly after ``position`` (a cursor's values) in the checked query's order.
+
+        With ``binds``, the values become named parameters appended to it, in the order of
+        :meth:`_after_values`.
+        """
         parts = [
             (self._expression(order.field, ordered=True), order.descending, value)
             for order, value in zip(checked.ordering, position, strict=True)
@@ -164,6 +246,8 @@ class QueryCore(Generic[T, K]):
             right = tuple_(
                 *(
                     literal(self._bound(convert, value), type_=expression.type)
+                    if binds is None
+                    else self._bind(binds, expression, None)
                     for (expression, convert, _), _, value in parts
                 )
             )
@@ -176,22 +260,64 @@ class QueryCore(Generic[T, K]):
                 equal: ColumnElement[bool] = expression.is_(None)
             else:
                 bound = self._bound(convert, value)
-                strictly = expression < bound if descending else expression > bound
+                compared = self._bind(binds, expression, bound)
+                strictly = expression < compared if descending else expression > compared
                 if descending and nullable:
                     strictly = or_(strictly, expression.is_(None))
-                equal = expression == bound
+                equal = expression == self._bind(binds, expression, bound)
             terms.append(and_(*same, strictly) if same else strictly)
             same.append(equal)
         return or_(*terms)
 
-    def select(self, checked: CheckedQuery[T], *, after: tuple[object, ...] | None = None) -> Select[Any]:
-        """The SELECT of the aggregates matching a checked query, in its order."""
+    def select(
+        self,
+        checked: CheckedQuery[T],
+        *,
+        after: tuple[object, ...] | None = None,
+        binds: list[Any] | None = None,
+    ) -> Select[Any]:
+        """The SELECT of the aggregates matching a checked query, in its order (values bound as in :meth:`where`)."""
         statement = self.mapping.select()
         if checked.condition is not None:
-            statement = statement.where(self.where(checked.condition))
+            statement = statement.where(self.where(checked.condition, binds))
         if after is not None:
-            statement = statement.where(self.after(checked, after))
+            statement = statement.where(self.after(checked, after, binds))
         return statement.order_by(*self.order_by(checked))
+
+    def _prepared_run(
+        self,
+        kind: str,
+        checked: CheckedQuery[T],
+        build: Callable[[list[Any] | None], Any],
+        *,
+        after: tuple[object, ...] | None = None,
+        limit: int | None = None,
+    ) -> Plan[list[Any]]:
+        """Plan: run the statement ``build`` makes for the checked query, prepared once per shape; return its rows.
+
+        ``build(binds)`` builds the statement, its values as named parameters appended to
+        ``binds`` (or bound as they are, with None: a shape that is not prepared).
+        """
+        state = self.transactions.require(self.entity_type)
+        values: list[Any] = []
+        shape = self._shape(checked.condition, values)
+        if shape is not None:
+            ordering = tuple((order.field.path, order.descending) for order in checked.ordering)
+            position = None if after is None else self._after_values(checked, after, values)
+            key = (kind, shape, ordering, position, limit)
+            prepared = self._prepared.get(key)
+            if prepared is None:
+                binds: list[Any] = []
+                statement = build(binds)
+                if len(self._prepared) >= _MAX_PREPARED:
+                    self._prepared.clear()
+                prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
+            rows: list[Any] = yield from prepared.run(
+                state, {f"p{index}": value for index, value in enumerate(values)}
+            )
+            return rows
+        result = yield Call(state.connection.execute, (build(None),))
+        return list(result.all())
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -199,12 +325,14 @@ class QueryCore(Generic[T, K]):
         """Plan: the matching aggregates, in order, at most ``limit``."""
         limit = check_find_limit(limit)
         checked = self.rules.check_query(query)
-        state = self.transactions.require(self.entity_type)
-        statement = self.select(checked)
-        if limit is not None:
-            statement = statement.limit(limit)
-        result = yield Call(state.connection.execute, (statement,))
-        return self.mapping.from_rows(result.all())
+
+        def build(binds: list[Any] | None) -> Select[Any]:
+            statement = self.select(checked, binds=binds)
+            return statement if limit is None else statement.limit(limit)
+
+        rows = yield from self._prepared_run("find", checked, build, limit=limit)
+        read = self._read
+        return [read(row) for row in rows]
 
     def first(self, query: Query[T]) -> Plan[T | None]:
         """Plan: the first matching aggregate, or None."""
@@ -214,42 +342,65 @@ class QueryCore(Generic[T, K]):
     def count(self, query: Query[T]) -> Plan[int]:
         """Plan: how many aggregates match."""
         checked = self.rules.check_query(query)
-        state = self.transactions.require(self.entity_type)
-        statement: Select[Any] = select(func.count()).select_from(self.mapping.table)
-        if checked.condition is not None:
-            statement = statement.where(self.where(checked.condition))
-        result = yield Call(state.connection.execute, (statement,))
-        count: int = result.scalar_one()
+
+        def build(binds: list[Any] | None) -> Select[Any]:
+            statement: Select[Any] = select(func.count()).select_from(self.mapping.table)
+            if checked.condition is not None:
+                statement = statement.where(self.where(checked.condition, binds))
+            return statement
+
+        rows = yield from self._prepared_run("count", checked, build)
+        count: int = rows[0][0]
         return count
 
     def exists(self, query: Query[T]) -> Plan[bool]:
         """Plan: whether an aggregate matches."""
         checked = self.rules.check_query(query)
-        state = self.transactions.require(self.entity_type)
-        statement: Select[Any] = select(literal_column("1")).select_from(self.mapping.table)
-        if checked.condition is not None:
-            statement = statement.where(self.where(checked.condition))
-        result = yield Call(state.connection.execute, (statement.limit(1),))
-        return result.first() is not None
+
+        def build(binds: list[Any] | None) -> Select[Any]:
+            statement: Select[Any] = select(literal_column("1", Integer())).select_from(self.mapping.table)
+            if checked.condition is not None:
+                statement = statement.where(self.where(checked.condition, binds))
+            return statement.limit(1)
+
+        rows = yield from self._prepared_run("exists", checked, build)
+        return bool(rows)
 
     def page(self, query: Query[T], size: int, after: str | None) -> Plan[Page[T]]:
         """Plan: the next page after the cursor ``after``."""
         size = check_page_size("size", size)
         checked = self.rules.check_query(query)
         position = None if after is None else self.rules.position_of(checked, after)
-        state = self.transactions.require(self.entity_type)
-        statement = self.select(checked, after=position).limit(size + 1)
-        result = yield Call(state.connection.execute, (statement,))
-        items = self.mapping.from_rows(result.all())
+
+        def build(binds: list[Any] | None) -> Select[Any]:
+            return self.select(checked, after=position, binds=binds).limit(size + 1)
+
+        rows = yield from self._prepared_run("page", checked, build, after=position, limit=size + 1)
+        read = self._read
+        items = [read(row) for row in rows]
         following = self.rules.cursor_of(checked, items[size - 1]) if len(items) > size else None
         return Page(items=tuple(items[:size]), next_cursor=following)
 
-    def stream_statement(self, query: Query[T], chunk_size: int) -> tuple[Any, Select[Any], int]:
-        """The transaction's connection, the SELECT to stream and the chunk size (checked first)."""
+    def stream_statement(
+        self, query: Query[T], chunk_size: int
+    ) -> tuple[TransactionState, Statement, dict[str, Any], int]:
+        """The transaction, the SELECT to stream (prepared once per shape) and its parameters, and the chunk size (checked first)."""
         chunk_size = check_page_size("chunk_size", chunk_size)
         checked = self.rules.check_query(query)
         state = self.transactions.require(self.entity_type)
-        return state.connection, self.select(checked), chunk_size
+        values: list[Any] = []
+        shape = self._shape(checked.condition, values)
+        if shape is None:
+            return state, Statement(self.select(checked)), {}, chunk_size
+        ordering = tuple((order.field.path, order.descending) for order in checked.ordering)
+        key = ("stream", shape, ordering, None, None)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            statement = self.select(checked, binds=[])
+            if len(self._prepared) >= _MAX_PREPARED:
+                self._prepared.clear()
+            prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
+        return state, prepared, {f"p{index}": value for index, value in enumerate(values)}, chunk_size
 
     def delete_where(self, condition: Condition[T]) -> Plan[int]:
         """Plan: delete the matching rows; return how many."""
@@ -261,14 +412,15 @@ class QueryCore(Generic[T, K]):
         return deleted
 
 
-def stream_rows(connection: Connection, statement: Select[Any], chunk_size: int) -> Result[Any]:
-    """Run ``statement`` on ``connection`` with a server-side cursor where the driver has one, ``chunk_size`` rows a fetch."""
-    return connection.execute(statement, execution_options={"yield_per": chunk_size})
+def stream_rows(
+    state: TransactionState, statement: Statement, parameters: dict[str, Any], chunk_size: int
+) -> RowChunks:
+    """Run ``statement`` in the transaction, its rows read ``chunk_size`` at a time (a server-side cursor where the driver has one)."""
+    return statement.stream(state, parameters, chunk_size)
 
 
 async def stream_rows_async(
-    connection: AsyncConnection, statement: Select[Any], chunk_size: int
-) -> AsyncResult[Any]:
-    """Run ``statement`` on ``connection`` as :func:`stream_rows` does, through an async connection."""
-    result: AsyncResult[Any] = await connection.stream(statement, execution_options={"yield_per": chunk_size})
-    return result
+    state: TransactionState, statement: Statement, parameters: dict[str, Any], chunk_size: int
+) -> AsyncRowChunks:
+    """:func:`stream_rows` through an async connection."""
+    return await statement.stream_async(state, parameters, chunk_size)

@@ -110,19 +110,21 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
         transaction, so memory stays bounded by the chunk; consume the stream inside that
         transaction.
         """
-        connection, statement, chunk_size = self._queries.stream_statement(query, chunk_size)
-        return self._stream(connection, statement, chunk_size)
+        state, statement, parameters, chunk_size = self._queries.stream_statement(query, chunk_size)
+        return self._stream(state, statement, parameters, chunk_size)
 
-    async def _stream(self, connection: Any, statement: Any, chunk_size: int) -> AsyncIterator[T]:
-        from_rows = self.mapping.from_rows
+    async def _stream(
+        self, state: Any, statement: Any, parameters: dict[str, Any], chunk_size: int
+    ) -> AsyncIterator[T]:
+        read = self._queries.read
         try:
-            result = await stream_rows_async(connection, statement, chunk_size)
+            result = await stream_rows_async(state, statement, parameters, chunk_size)
         except Exception as exc:
             raise translate_error(exc) from exc
         try:
             async for rows in result.partitions():
-                for aggregate in from_rows(rows):
-                    yield aggregate
+                for row in rows:
+                    yield read(row)
         except Exception as exc:
             translated = translate_error(exc)
             if translated is exc:

@@ -19,11 +19,12 @@ is an optional dependency: it is imported where a cursor is made, never at impor
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import attrs
@@ -32,7 +33,14 @@ from sqlalchemy.util import await_
 
 from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, DriverStep, Plan
-from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement, json_text
+from hexalchemy.sqlalchemy._precompiled import (
+    AsyncRowChunks,
+    DriverTarget,
+    JsonText,
+    RowChunks,
+    Statement,
+    json_text,
+)
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
 from hexalchemy.sqlalchemy.postgresql.backend import PostgreSQLBackend
 from hexalchemy.sqlalchemy.tracing import FastPath, FastPathStatement, StatementHook, _hook_for, _report_to
@@ -46,11 +54,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CopyRows",
     "DriverExecuteMany",
+    "AsyncServerRows",
     "DriverQuery",
     "DriverStatement",
+    "DriverStream",
     "RelayConnection",
     "ReportedStep",
     "RepositoryDriverPath",
+    "ServerRows",
     "driver_path_allowed",
     "uses_psycopg",
 ]
@@ -341,6 +352,97 @@ class CopyRows(ReportedStep):
         raise AssertionError("COPY is not supported inside the greenlet bridge")
 
 
+_stream_numbers = itertools.count(1)
+
+
+@attrs.frozen
+class ServerRows:
+    """The rows of a psycopg server-side cursor, ``chunk_size`` a fetch (see :class:`DriverStream`)."""
+
+    cursor: Any
+    chunk_size: int
+
+    def partitions(self) -> Iterator[Sequence[Any]]:
+        """The rows, a fetch at a time."""
+        fetch, size = self.cursor.fetchmany, self.chunk_size
+        while rows := fetch(size):
+            yield rows
+
+    def close(self) -> None:
+        """Close the cursor."""
+        self.cursor.close()
+
+
+@attrs.frozen
+class AsyncServerRows:
+    """The async twin of :class:`ServerRows`."""
+
+    cursor: Any
+    chunk_size: int
+
+    async def partitions(self) -> AsyncIterator[Sequence[Any]]:
+        """The rows, a fetch at a time."""
+        fetch, size = self.cursor.fetchmany, self.chunk_size
+        while rows := await fetch(size):
+            yield rows
+
+    async def close(self) -> None:
+        """Close the cursor."""
+        await self.cursor.close()
+
+
+@attrs.frozen
+class DriverStream(ReportedStep):
+    """Open a server-side cursor (``DECLARE ... CURSOR``) of a pre-compiled SELECT on the transaction's psycopg connection.
+
+    The rows are then fetched ``chunk_size`` at a time by :class:`ServerRows`; the
+    statement reported is the SELECT, once.
+    """
+
+    state: DriverTarget
+    sql: str
+    parameters: Sequence[Any]
+    chunk_size: int
+
+    path: ClassVar[FastPath] = "precompiled"
+
+    def target(self) -> Any:
+        """The transaction's connection."""
+        return self.state.connection
+
+    def statement(self) -> tuple[str, int]:
+        """The SQL, one parameter row."""
+        return self.sql, 1
+
+    def _name(self) -> str:
+        return f"hexalchemy_stream_{next(_stream_numbers)}"
+
+    def perform(self) -> ServerRows:
+        """Declare the cursor on the sync connection."""
+        cursor = self.state.connection.connection.driver_connection.cursor(name=self._name())
+        cursor.itersize = self.chunk_size
+        cursor.execute(self.sql, self.parameters)
+        return ServerRows(cursor, self.chunk_size)
+
+    async def perform_async(self) -> AsyncServerRows:
+        """Declare the cursor on the async connection."""
+        connection = self.state.connection
+        sync = connection.sync_connection
+        fairy = (
+            sync.connection
+            if sync is not None and sync.in_transaction()
+            else await connection.get_raw_connection()
+        )
+        cursor = fairy.driver_connection.cursor(name=self._name())
+        cursor.itersize = self.chunk_size
+        await cursor.execute(self.sql, self.parameters)
+        return AsyncServerRows(cursor, self.chunk_size)
+
+    def perform_bridged(self) -> Any:  # pragma: no cover - streams run outside the bridge
+        """Not supported: streams run outside the greenlet bridge."""
+        raise AssertionError("streams are not run inside the greenlet bridge")
+
+
 # ------------------------------------------------------------------- pre-compiled statements
 def _positional_sql(compiled: str) -> tuple[str, list[str]]:
     """Compiled ``%(name)s`` SQL as ``%s`` SQL, and the names of its parameters in order (``%%`` kept)."""
@@ -416,6 +518,26 @@ class DriverStatement(Statement):
             rows: list[Any] = yield DriverQuery(state, self.sql, self.driver_parameters(given))
             return rows
         return (yield from super().run(state, parameters, encoded))
+
+    def stream(self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int) -> RowChunks:
+        """A server-side cursor of the psycopg connection (see :func:`driver_path_allowed`), else SQLAlchemy's."""
+        if driver_path_allowed(state):
+            rows: ServerRows = DriverStream(
+                state, self.sql, self.driver_parameters(parameters), chunk_size
+            ).run()
+            return rows
+        return super().stream(state, parameters, chunk_size)
+
+    async def stream_async(
+        self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int
+    ) -> AsyncRowChunks:
+        """:meth:`stream` through an async connection."""
+        if driver_path_allowed(state):
+            rows: AsyncServerRows = await DriverStream(
+                state, self.sql, self.driver_parameters(parameters), chunk_size
+            ).run_async()
+            return rows
+        return await super().stream_async(state, parameters, chunk_size)
 
 
 # ------------------------------------------------------------------------ the repositories
