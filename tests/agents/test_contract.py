@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from hexalchemy.pytest_plugin import AsyncMemoryAgentHarness, MemoryAgentHarness
 from hexalchemy.testing.contracts.agents import (
     AgentHarness,
     AgentStoreContract,
     AsyncAgentHarness,
     AsyncAgentStoreContract,
 )
-from tests.agents._async.harness import AsyncMemoryAgentHarness
-from tests.agents._sync.harness import MemoryAgentHarness
 
 
 class TestMemoryAgentStores(AgentStoreContract):

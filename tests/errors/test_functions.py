@@ -142,6 +142,9 @@ NOT_PROBED: Final = {
     "SqlOutboxHarness": "the outbox contracts' harness: engine, tables and policy go to the SQL writer and relay store, "
     "which check them (probed)",
     "AsyncSqlOutboxHarness": "as SqlOutboxHarness",
+    "MemoryAgentHarness": "the agent-store contracts' harness: no argument; advance is MovableClock's (probed), "
+    "tamper the in-memory evidence log's",
+    "AsyncMemoryAgentHarness": "as MemoryAgentHarness",
     "Backend": "the interface a database module implements; the adapters call it with checked arguments, "
     "and its entry point backend_for is probed with the functions",
 }

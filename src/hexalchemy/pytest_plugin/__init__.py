@@ -17,17 +17,20 @@ turns it off). The fixtures are:
 Every harness serves the contract suites of :mod:`hexalchemy.testing.contracts` as their
 ``harness`` fixture; with :func:`contract_schema` as the schema, the SQL ones too. The
 outbox contracts take a :class:`MemoryOutboxHarness`, or a :class:`SqlOutboxHarness` built
-on a fixture's engine and your schema's ``outbox_tables``. The
+on a fixture's engine and your schema's ``outbox_tables``; the agent-store contracts a
+:class:`MemoryAgentHarness`. The
 async fixtures need pytest-asyncio (``pip install 'hexalchemy[testing]'``).
 """
 
 from hexalchemy.pytest_plugin._async.harness import (
+    AsyncMemoryAgentHarness,
     AsyncMemoryHarness,
     AsyncMemoryOutboxHarness,
     AsyncSqlHarness,
     AsyncSqlOutboxHarness,
 )
 from hexalchemy.pytest_plugin._sync.harness import (
+    MemoryAgentHarness,
     MemoryHarness,
     MemoryOutboxHarness,
     SqlHarness,
@@ -37,10 +40,12 @@ from hexalchemy.pytest_plugin.clock import MovableClock
 from hexalchemy.pytest_plugin.tables import checked_out, contract_schema
 
 __all__ = [
+    "AsyncMemoryAgentHarness",
     "AsyncMemoryHarness",
     "AsyncMemoryOutboxHarness",
     "AsyncSqlHarness",
     "AsyncSqlOutboxHarness",
+    "MemoryAgentHarness",
     "MemoryHarness",
     "MemoryOutboxHarness",
     "MovableClock",

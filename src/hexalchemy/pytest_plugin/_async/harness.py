@@ -1,6 +1,6 @@
 # The async harnesses in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""Harnesses on hexalchemy's own adapters: :class:`AsyncMemoryHarness`, :class:`AsyncSqlHarness`; for the outbox contracts :class:`AsyncMemoryOutboxHarness`, :class:`AsyncSqlOutboxHarness`."""
+"""Harnesses on hexalchemy's own adapters: :class:`AsyncMemoryHarness`, :class:`AsyncSqlHarness`; for the outbox contracts :class:`AsyncMemoryOutboxHarness`, :class:`AsyncSqlOutboxHarness`; for the agent-store contracts :class:`AsyncMemoryAgentHarness`."""
 
 from __future__ import annotations
 
@@ -25,10 +25,14 @@ from hexalchemy.sqlalchemy import (
     Schema,
 )
 from hexalchemy.testing import (
+    AsyncInMemoryAgentStateStore,
+    AsyncInMemoryEvidenceLog,
     AsyncInMemoryOutboxRelayStore,
     AsyncInMemoryOutboxWriter,
     AsyncInMemoryRepository,
+    AsyncInMemorySignalQueue,
     AsyncInMemoryTransactionManager,
+    Tamper,
 )
 from hexalchemy.testing.contracts.outbox import CONTRACT_MAX_PAYLOAD_BYTES
 
@@ -136,3 +140,26 @@ class AsyncSqlOutboxHarness:
     async def advance(self, delta: dt.timedelta) -> None:
         """Let ``delta`` pass: sleep that long."""
         await asyncio.sleep(delta.total_seconds())
+
+
+class AsyncMemoryAgentHarness:
+    """The in-memory agent state store, signal queue and evidence log on a new store, as the agent-store contracts ask.
+
+    The state store and the signal queue run on a :class:`MovableClock` that :meth:`advance`
+    moves; :meth:`tamper` damages a committed evidence entry behind the library's back.
+    """
+
+    def __init__(self) -> None:
+        self.clock = MovableClock()
+        self.transactions = AsyncInMemoryTransactionManager()
+        self.states = AsyncInMemoryAgentStateStore(self.transactions, clock=self.clock)
+        self.signals = AsyncInMemorySignalQueue(self.transactions, clock=self.clock)
+        self.evidence = AsyncInMemoryEvidenceLog(self.transactions)
+
+    async def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass on the stores' clock, at once."""
+        self.clock.advance(delta)
+
+    async def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
+        """Edit, delete or reorder the committed evidence entry ``sequence`` of ``agent_id``."""
+        self.evidence.tamper(agent_id, sequence, how)

@@ -2,7 +2,7 @@
 # src/hexalchemy/pytest_plugin/_async/harness.py
 # The async harnesses in _async/ are the source; the sync ones in _sync/ are generated from
 # them by `make generate` (unasyncd, configured in [tool.unasyncd] of pyproject.toml).
-"""Harnesses on hexalchemy's own adapters: :class:`MemoryHarness`, :class:`SqlHarness`; for the outbox contracts :class:`MemoryOutboxHarness`, :class:`SqlOutboxHarness`."""
+"""Harnesses on hexalchemy's own adapters: :class:`MemoryHarness`, :class:`SqlHarness`; for the outbox contracts :class:`MemoryOutboxHarness`, :class:`SqlOutboxHarness`; for the agent-store contracts :class:`MemoryAgentHarness`."""
 
 from __future__ import annotations
 
@@ -27,10 +27,14 @@ from hexalchemy.sqlalchemy import (
     SqlAlchemyTransactionManager,
 )
 from hexalchemy.testing import (
+    InMemoryAgentStateStore,
+    InMemoryEvidenceLog,
     InMemoryOutboxRelayStore,
     InMemoryOutboxWriter,
     InMemoryRepository,
+    InMemorySignalQueue,
     InMemoryTransactionManager,
+    Tamper,
 )
 from hexalchemy.testing.contracts.outbox import CONTRACT_MAX_PAYLOAD_BYTES
 
@@ -136,3 +140,26 @@ class SqlOutboxHarness:
     def advance(self, delta: dt.timedelta) -> None:
         """Let ``delta`` pass: sleep that long."""
         time.sleep(delta.total_seconds())
+
+
+class MemoryAgentHarness:
+    """The in-memory agent state store, signal queue and evidence log on a new store, as the agent-store contracts ask.
+
+    The state store and the signal queue run on a :class:`MovableClock` that :meth:`advance`
+    moves; :meth:`tamper` damages a committed evidence entry behind the library's back.
+    """
+
+    def __init__(self) -> None:
+        self.clock = MovableClock()
+        self.transactions = InMemoryTransactionManager()
+        self.states = InMemoryAgentStateStore(self.transactions, clock=self.clock)
+        self.signals = InMemorySignalQueue(self.transactions, clock=self.clock)
+        self.evidence = InMemoryEvidenceLog(self.transactions)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass on the stores' clock, at once."""
+        self.clock.advance(delta)
+
+    def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
+        """Edit, delete or reorder the committed evidence entry ``sequence`` of ``agent_id``."""
+        self.evidence.tamper(agent_id, sequence, how)

@@ -1,1 +1,0 @@
-"""The sync agent-store harnesses, generated from ``_async`` by ``make generate``: do not edit them here."""
