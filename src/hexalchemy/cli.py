@@ -37,6 +37,7 @@ from typing import Any, NoReturn, TextIO
 
 import sqlalchemy
 
+from hexalchemy._guards import is_instance
 from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay
 from hexalchemy.ports import (
     AsyncPublisher,
@@ -506,8 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     if argv is not None and (
         isinstance(argv, str)
-        or not isinstance(argv, Sequence)
-        or not all(isinstance(item, str) for item in argv)
+        or not is_instance(argv, Sequence)
+        or not all(is_instance(item, str) for item in argv)
     ):
         print(f"hexalchemy: error: the arguments must be a list of str, not {argv!r}", file=sys.stderr)
         return _BAD_ARGUMENTS

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import AgentState, Evidence, EvidenceKind, InvalidAgentDataError
 from hexalchemy.rules import check_iterable
 
@@ -40,7 +41,7 @@ class Decision:
 def checked_state(state: AgentState) -> AgentState:
     """``state`` if it is an :class:`~hexalchemy.ports.AgentState`; else ``InvalidAgentDataError``."""
     given: object = state
-    if not isinstance(given, AgentState):
+    if not is_instance(given, AgentState):
         raise InvalidAgentDataError("state", given, "must be an AgentState")
     return state
 

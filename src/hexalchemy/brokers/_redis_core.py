@@ -21,6 +21,7 @@ from typing import Any, Final
 import attrs
 from redis import exceptions
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_positive_int, describe_error
@@ -97,13 +98,13 @@ class RedisCore:
     ) -> None:
         if max_length is not None:
             check_positive_int("max_length", max_length, maximum=MAX_BIGINT, error=ConfigError)
-        if not isinstance(approximate, bool):
+        if not is_instance(approximate, bool):
             raise ConfigError("approximate", approximate, "must be a bool")
         check_duration("dedup_window", dedup_window, error=ConfigError)
         window = int(dedup_window.total_seconds())
         if window < 1:
             raise ConfigError("dedup_window", dedup_window, "must be at least one second")
-        if not isinstance(dedup_prefix, str) or not dedup_prefix:
+        if not is_instance(dedup_prefix, str) or not dedup_prefix:
             raise ConfigError("dedup_prefix", dedup_prefix, "must be a non-empty str")
         self.route = routing_function(route)
         self.dedup_prefix = dedup_prefix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_callable, check_items, checked_route, default_route, describe_error
 from hexalchemy.rules.arguments import check_duration
@@ -25,7 +26,7 @@ def check_timeout(timeout: dt.timedelta | float) -> float:
     if isinstance(timeout, dt.timedelta):
         check_duration("timeout", timeout, error=ConfigError)
         seconds = timeout.total_seconds()
-    elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+    elif is_instance(timeout, int | float) and not isinstance(timeout, bool):
         seconds = float(timeout)
     else:
         raise ConfigError("timeout", timeout, "must be a timedelta or a number of seconds")

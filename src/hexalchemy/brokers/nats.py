@@ -31,6 +31,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._nats_core import MSG_ID_HEADER, headers_of, is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
@@ -72,7 +73,7 @@ class AsyncJetStreamPublisher:
     ) -> None:
         self._timeout = check_timeout(timeout)
         self._route = routing_function(route)
-        if stream is not None and (not isinstance(stream, str) or not stream):
+        if stream is not None and (not is_instance(stream, str) or not stream):
             raise ConfigError("stream", stream, "must be a non-empty str or None")
         self._stream = stream
         self._servers: list[str] = []
@@ -81,7 +82,7 @@ class AsyncJetStreamPublisher:
             self._client = client
         elif isinstance(client, str):
             self._servers = [client]
-        elif isinstance(client, Sequence) and client and all(isinstance(url, str) for url in client):
+        elif is_instance(client, Sequence) and client and all(is_instance(url, str) for url in client):
             self._servers = list(client)
         else:
             raise ConfigError("client", client, "must be a NATS client, a nats:// URL or a list of them")

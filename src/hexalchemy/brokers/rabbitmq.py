@@ -28,6 +28,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._rabbitmq_core import is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
@@ -70,9 +71,9 @@ class AsyncRabbitMQPublisher:
     ) -> None:
         self._timeout = check_timeout(timeout)
         self._route = routing_function(route)
-        if not isinstance(exchange, str):
+        if not is_instance(exchange, str):
             raise ConfigError("exchange", exchange, "must be a str ('' for the default exchange)")
-        if not isinstance(persistent, bool):
+        if not is_instance(persistent, bool):
             raise ConfigError("persistent", persistent, "must be a bool")
         self._exchange_name = exchange
         self._delivery_mode = (
@@ -82,7 +83,7 @@ class AsyncRabbitMQPublisher:
         self._connection: AbstractRobustConnection | None = None
         if isinstance(connection, str):
             self._url = connection
-        elif isinstance(connection, AbstractRobustConnection):
+        elif is_instance(connection, AbstractRobustConnection):
             self._connection = connection
         else:
             raise ConfigError(

@@ -30,6 +30,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     AcknowledgeResult,
     AsyncOutboxDelivery,
@@ -208,7 +209,7 @@ class RelayCounters:
     """Messages published alone because an earlier claim of theirs ended with no outcome (poison isolation)."""
 
     def __add__(self, other: RelayCounters) -> RelayCounters:
-        if not isinstance(other, RelayCounters):
+        if not is_instance(other, RelayCounters):
             return NotImplemented
         return RelayCounters(
             **{
@@ -335,7 +336,7 @@ class RelayCore:
         self._store = check_has_methods("store", store, _DELIVERY_METHODS, error=ConfigError)
         self._publisher = check_has_methods("publisher", publisher, ("publish",), error=ConfigError)
         self.settings = check_instance("settings", settings, RelaySettings, error=ConfigError)
-        self.name = name if isinstance(name, str) else _refuse_name(name)
+        self.name = name if is_instance(name, str) else _refuse_name(name)
         self.tally = _Tally()
         self._running = False
         self._running_lock = threading.Lock()

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports.errors import MappingError
 
 __all__ = [
@@ -189,10 +190,10 @@ def _declared_options(  # pyright: ignore[reportUnusedFunction] - EntitySpec cal
     found: dict[str, ColumnOptions] = {}
     _walk_metadata(cls, "", found, (cls,))
     for path, options in (columns or {}).items():
-        if not isinstance(path, str):
+        if not is_instance(path, str):
             raise MappingError(cls, f"the columns are keyed by dotted field paths, not {path!r}")
         _check_path(cls, path)
-        if not isinstance(options, ColumnOptions):
+        if not is_instance(options, ColumnOptions):
             raise MappingError(cls, f"expected ColumnOptions, got {options!r}", field=path)
         if path in found:
             raise MappingError(

@@ -20,6 +20,7 @@ from typing import Final, TypeVar
 
 import attrs
 
+from hexalchemy._guards import is_class_of, is_instance
 from hexalchemy.ports import (
     AsyncTransactionManager,
     ConfigError,
@@ -43,14 +44,14 @@ logger: Final = logging.getLogger("hexalchemy.retry")
 
 
 def _check_attempts(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not is_instance(value, int):
         raise ConfigError(attribute.name, value, "must be an integer")
     if value < 1:
         raise ConfigError(attribute.name, value, "must be at least 1")
 
 
 def _check_delay(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not is_instance(value, int | float):
         raise ConfigError(attribute.name, value, "must be a number of seconds")
     check_seconds(attribute.name, value, error=ConfigError)
 
@@ -60,10 +61,10 @@ def _check_retry_on(
     attribute: attrs.Attribute[tuple[type[BaseException], ...]],
     value: tuple[type[BaseException], ...],
 ) -> None:
-    if not isinstance(value, tuple):
+    if not is_instance(value, tuple):
         raise ConfigError(attribute.name, value, "must be a tuple of exception classes")
     for item in value:
-        if not (isinstance(item, type) and issubclass(item, BaseException)):
+        if not is_class_of(item, BaseException):
             raise ConfigError(attribute.name, value, f"{item!r} is not an exception class")
 
 

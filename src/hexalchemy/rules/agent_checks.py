@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     EvidenceKind,
     InvalidAgentDataError,
@@ -94,9 +95,9 @@ def check_runner_lease(lease: object) -> RunnerLease:
     """Return ``lease`` if it is a :class:`~hexalchemy.ports.RunnerLease` (from ``claim_resumable``), else raise :class:`InvalidArgumentError`."""
     if (
         not isinstance(lease, RunnerLease)
-        or not isinstance(lease.token, uuid.UUID)
-        or not isinstance(lease.agent_id, str)
-        or not isinstance(lease.runner, str)
+        or not is_instance(lease.token, uuid.UUID)
+        or not is_instance(lease.agent_id, str)
+        or not is_instance(lease.runner, str)
     ):
         raise InvalidArgumentError("lease", lease, "must be a RunnerLease from claim_resumable")
     return lease

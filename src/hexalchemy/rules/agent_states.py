@@ -7,6 +7,7 @@ from typing import Final
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import AgentState, AgentStatus, InvalidAgentDataError, JsonValue
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH, MAX_AGENT_TEXT_LENGTH
@@ -28,7 +29,7 @@ def new_agent_state(
     input_ref: str | None = None,
 ) -> AgentState:
     """Build and validate a new state (version 0); set the other fields with ``attrs.evolve``."""
-    if metadata is not None and not isinstance(metadata, Mapping):
+    if metadata is not None and not is_instance(metadata, Mapping):
         raise InvalidAgentDataError("metadata", metadata, "must be a mapping of str to JSON")
     state = AgentState(
         id=id,
@@ -42,17 +43,17 @@ def new_agent_state(
 
 def validate_agent_state(state: AgentState) -> AgentState:
     """Raise :class:`~hexalchemy.ports.InvalidAgentDataError` on the first bad field; return the state as stored (normalised metadata)."""
-    if not isinstance(state, AgentState):
+    if not is_instance(state, AgentState):
         raise InvalidAgentDataError("state", state, "must be an AgentState")
     check_text("id", state.id, MAX_AGENT_ID_LENGTH)
     check_text("agent_type", state.agent_type, MAX_AGENT_ID_LENGTH)
-    if not isinstance(state.status, AgentStatus):
+    if not is_instance(state.status, AgentStatus):
         raise InvalidAgentDataError("status", state.status, "must be an AgentStatus")
     for field in _STATE_TEXT_FIELDS:
         check_text(field, getattr(state, field), MAX_AGENT_TEXT_LENGTH, optional=True)
     for field in _STATE_REF_FIELDS:
         check_text(field, getattr(state, field), MAX_AGENT_ID_LENGTH, optional=True)
-    if not isinstance(state.metadata, Mapping):
+    if not is_instance(state.metadata, Mapping):
         raise InvalidAgentDataError("metadata", state.metadata, "must be a mapping of str to JSON")
     metadata = normalize_json("metadata", state.metadata)
     check_datetime("created_at", state.created_at, optional=True)

@@ -9,6 +9,7 @@ from typing import cast
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import Evidence, EvidenceKind, InvalidAgentDataError, InvalidArgumentError, JsonValue
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH, MAX_AGENT_TEXT_LENGTH
@@ -57,9 +58,9 @@ def validate_evidence(entry: Evidence) -> Evidence:
     The entry returned has its payload normalised and ``created_at`` in UTC, rounded to
     microseconds (what every adapter stores and hashes).
     """
-    if not isinstance(entry, Evidence):
+    if not is_instance(entry, Evidence):
         raise InvalidAgentDataError("entry", entry, "must be an Evidence")
-    if not isinstance(entry.id, uuid.UUID):
+    if not is_instance(entry.id, uuid.UUID):
         raise InvalidAgentDataError("id", entry.id, "must be a UUID")
     check_text("agent_id", entry.agent_id, MAX_AGENT_ID_LENGTH)
     check_text("kind", entry.kind, MAX_AGENT_ID_LENGTH)
@@ -67,7 +68,7 @@ def validate_evidence(entry: Evidence) -> Evidence:
     check_text("summary", entry.summary, MAX_AGENT_TEXT_LENGTH, optional=True)
     for field in ("digest", "manifest_ref", "reference"):
         check_text(field, getattr(entry, field), MAX_AGENT_ID_LENGTH, optional=True)
-    if not isinstance(entry.sensitive_fields, tuple):
+    if not is_instance(entry.sensitive_fields, tuple):
         raise InvalidAgentDataError("sensitive_fields", entry.sensitive_fields, "must be a tuple of str")
     for name in entry.sensitive_fields:
         check_text("sensitive_fields", name, MAX_AGENT_ID_LENGTH)

@@ -14,6 +14,7 @@ from typing import Final
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import Evidence, InvalidArgumentError, VerifyResult
 from hexalchemy.rules.arguments import MAX_BIGINT, check_instance, check_int, check_items
 from hexalchemy.rules.json_values import canonical_json
@@ -99,7 +100,7 @@ def canonical_evidence_bytes(entry: Evidence, *, payload_json: str | None = None
     ``payload_json`` that is not a str, is an :class:`~hexalchemy.ports.InvalidArgumentError`.
     """
     check_instance("entry", entry, Evidence)
-    if payload_json is not None and (not isinstance(payload_json, str) or not encodes_as_utf8(payload_json)):
+    if payload_json is not None and (not is_instance(payload_json, str) or not encodes_as_utf8(payload_json)):
         raise InvalidArgumentError(
             "payload_json", payload_json, "must be the payload's canonical JSON text, or None"
         )
@@ -127,7 +128,7 @@ def chain_evidence(
     check_instance("entry", entry, Evidence)
     check_int("sequence", sequence, minimum=1, maximum=MAX_BIGINT)
     if previous_hash is not None and (
-        not isinstance(previous_hash, str) or not encodes_as_utf8(previous_hash)
+        not is_instance(previous_hash, str) or not encodes_as_utf8(previous_hash)
     ):
         raise InvalidArgumentError(
             "previous_hash", previous_hash, "must be the previous entry's hash (a str), or None"

@@ -14,12 +14,13 @@ import contextlib
 import enum
 import json
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any, Final
 
 import attrs
 
+from hexalchemy._guards import is_attrs_instance, is_list_or_tuple, is_mapping, is_set
 from hexalchemy.ports import InvalidArgumentError, field_types
 from hexalchemy.ports.columns import split_optional, strip_newtype
 from hexalchemy.rules.arguments import check_bool, check_iterable
@@ -77,7 +78,7 @@ def json_problem(value: object) -> RefusedValueError | None:
                 return RefusedValueError(_NOT_FINITE, item, at)
         elif id(item) in walking:
             continue
-        elif isinstance(item, Mapping):
+        elif is_mapping(item):
             walking.add(id(item))
             children: list[tuple[object, str]] = []
             for key, child in item.items():
@@ -85,13 +86,13 @@ def json_problem(value: object) -> RefusedValueError | None:
                     return RefusedValueError(f"an object key: {text_problem(key)}", key, _key_path(at, key))
                 children.append((child, _key_path(at, key)))
             stack.extend(reversed(children))
-        elif isinstance(item, list | tuple):
+        elif is_list_or_tuple(item):
             walking.add(id(item))
             stack.extend(reversed([(child, f"{at}[{index}]") for index, child in enumerate(item)]))
-        elif isinstance(item, set | frozenset):
+        elif is_set(item):
             walking.add(id(item))
             stack.extend((child, f"{at}[*]") for child in item)
-        elif attrs.has(type(item)):
+        elif is_attrs_instance(item):
             walking.add(id(item))
             fields = attrs.fields(typing.cast(Any, type(item)))
             stack.extend(reversed([(getattr(item, field.name), f"{at}.{field.name}") for field in fields]))
@@ -181,7 +182,7 @@ class _Elements:
                 )
         return normalize
 
-    def _sequence(self, tp: Any, made: type[list[Any]] | type[tuple[Any, ...]]) -> Callable[[Any], Any]:
+    def _sequence(self, tp: Any, made: Callable[[list[Any]], Any]) -> Callable[[Any], Any]:
         args = typing.get_args(tp)
         if made is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             return self._fixed_tuple([self.of(arg) for arg in args])
@@ -189,7 +190,7 @@ class _Elements:
         expected = "a list or a tuple"
 
         def normalize(value: Any) -> Any:
-            if not isinstance(value, list | tuple):
+            if not is_list_or_tuple(value):
                 _refuse_type(expected, value)
             items: list[Any] = []
             changed = type(value) is not made
@@ -206,7 +207,7 @@ class _Elements:
 
     def _fixed_tuple(self, checks: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
         def normalize(value: Any) -> Any:
-            if not isinstance(value, list | tuple):
+            if not is_list_or_tuple(value):
                 _refuse_type("a tuple", value)
             if len(value) != len(checks):
                 raise RefusedValueError(f"expected a tuple of {len(checks)} items, not {len(value)}", value)
@@ -226,7 +227,7 @@ class _Elements:
         check = self.of(typing.get_args(tp)[0])
 
         def normalize(value: Any) -> Any:
-            if not isinstance(value, set | frozenset):
+            if not is_set(value):
                 _refuse_type("a set or a frozenset", value)
             items: list[Any] = []
             changed = type(value) is not made
@@ -245,7 +246,7 @@ class _Elements:
         self, check_key: Callable[[Any], Any], check_value: Callable[[Any], Any]
     ) -> Callable[[Any], Any]:
         def normalize(value: Any) -> Any:
-            if not isinstance(value, Mapping):
+            if not is_mapping(value):
                 _refuse_type("a dict", value)
             items: dict[Any, Any] = {}
             changed = type(value) is not dict

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import InvalidArgumentError, Lease
 from hexalchemy.rules.arguments import (
     MAX_BATCH,
@@ -75,7 +76,7 @@ def check_error(error: object) -> str:
 
 def check_lease(lease: object) -> Lease:
     """Return ``lease`` if it is a :class:`~hexalchemy.ports.Lease` (from a claim)."""
-    if not isinstance(lease, Lease) or not isinstance(lease.token, uuid.UUID):
+    if not isinstance(lease, Lease) or not is_instance(lease.token, uuid.UUID):
         raise InvalidArgumentError("lease", lease, "must be a Lease from claim")
     return lease
 

@@ -9,6 +9,7 @@ from typing import Final, cast
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import InvalidMessageError, OutboxMessage
 from hexalchemy.rules.arguments import check_aware_datetime, check_int, check_iterable, check_positive_int
 from hexalchemy.rules.ids import time_ordered_uuid
@@ -78,7 +79,7 @@ def new_message(
     """
     created_at = dt.datetime.now(dt.UTC) if now is None else check_aware_datetime("now", now)
     check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
-    if headers is not None and not isinstance(headers, Mapping):
+    if headers is not None and not is_instance(headers, Mapping):
         raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
     message = OutboxMessage(
         id=time_ordered_uuid(created_at),
@@ -99,13 +100,13 @@ def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAY
 
     Datetimes must be aware, their UTC value within years 1..9999.
     """
-    if not isinstance(message, OutboxMessage):
+    if not is_instance(message, OutboxMessage):
         raise InvalidMessageError("message", message, "must be an OutboxMessage")
     check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
-    if not isinstance(message.id, uuid.UUID):
+    if not is_instance(message.id, uuid.UUID):
         raise InvalidMessageError("id", message.id, "must be a UUID")
     _check_text("topic", message.topic, MAX_TOPIC_LENGTH)
-    if not isinstance(message.payload, bytes):
+    if not is_instance(message.payload, bytes):
         raise InvalidMessageError("payload", message.payload, "must be bytes (serialise it first)")
     if len(message.payload) > max_payload_bytes:
         raise InvalidMessageError(

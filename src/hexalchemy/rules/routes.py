@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Final
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import InvalidArgumentError, OutboxMessage, Route
 from hexalchemy.rules.arguments import check_callable, check_instance
 from hexalchemy.rules.text import text_problem
@@ -63,18 +64,18 @@ def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessag
         result = route(message)
     except Exception as error:
         raise InvalidArgumentError("route", route, f"the routing function raised {error!r}") from error
-    if not isinstance(result, Route):
+    if not is_instance(result, Route):
         raise InvalidArgumentError("route", result, "a routing function must return a Route")
     for name, text in (("destination", result.destination), ("dedup_id", result.dedup_id)):
-        if not isinstance(text, str) or not text:
+        if not is_instance(text, str) or not text:
             raise InvalidArgumentError(f"route.{name}", text, "must be a non-empty str")
         problem = text_problem(text)
         if problem is not None:
             raise InvalidArgumentError(f"route.{name}", text, problem)
-    if not isinstance(result.payload, bytes):
+    if not is_instance(result.payload, bytes):
         raise InvalidArgumentError("route.payload", result.payload, "must be bytes")
     for key, value in dict(result.headers).items():
-        if not isinstance(key, str) or not key or not isinstance(value, str):
+        if not is_instance(key, str) or not key or not is_instance(value, str):
             raise InvalidArgumentError("route.headers", {key: value}, "must map non-empty str to str")
     return result
 

@@ -7,6 +7,7 @@ import uuid
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import InvalidAgentDataError, JsonValue, Signal, SignalKind
 from hexalchemy.rules._agent_fields import check_datetime, check_text
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
@@ -40,12 +41,12 @@ def new_signal(
 
 def validate_signal(signal: Signal) -> Signal:
     """Raise :class:`~hexalchemy.ports.InvalidAgentDataError` on the first bad field; return the signal as stored."""
-    if not isinstance(signal, Signal):
+    if not is_instance(signal, Signal):
         raise InvalidAgentDataError("signal", signal, "must be a Signal")
-    if not isinstance(signal.id, uuid.UUID):
+    if not is_instance(signal.id, uuid.UUID):
         raise InvalidAgentDataError("id", signal.id, "must be a UUID")
     check_text("agent_id", signal.agent_id, MAX_AGENT_ID_LENGTH)
-    if not isinstance(signal.kind, SignalKind):
+    if not is_instance(signal.kind, SignalKind):
         raise InvalidAgentDataError("kind", signal.kind, "must be a SignalKind")
     payload = normalize_json("payload", signal.payload)
     check_text("idempotency_key", signal.idempotency_key, MAX_AGENT_ID_LENGTH, optional=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import InvalidArgumentError
 
 __all__ = ["encodes_as_utf8", "holds_unencodable_text", "text_problem"]
@@ -11,7 +12,7 @@ __all__ = ["encodes_as_utf8", "holds_unencodable_text", "text_problem"]
 
 def encodes_as_utf8(text: str) -> bool:
     """Whether ``text`` can be written as UTF-8: a Python str may hold lone surrogates, which no database takes."""
-    if not isinstance(text, str):
+    if not is_instance(text, str):
         raise InvalidArgumentError("text", text, "must be a str")
     if text.isascii():
         return True
@@ -24,7 +25,7 @@ def encodes_as_utf8(text: str) -> bool:
 
 def text_problem(text: str) -> str | None:
     """Why ``text`` cannot be stored (a NUL, a lone surrogate), or None."""
-    if not isinstance(text, str):
+    if not is_instance(text, str):
         raise InvalidArgumentError("text", text, "must be a str")
     if "\x00" in text:
         return "text must not contain NUL (\\x00): PostgreSQL refuses it"

@@ -21,6 +21,7 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import ColumnOptions, InvalidArgumentError, InvalidValueError, MappingError
 from hexalchemy.rules.text import text_problem
 
@@ -99,7 +100,7 @@ class ValueRule:
 
 def bind_rule(rule: ValueRule, entity_type: type[object], field: str) -> Callable[[Any], Any]:
     """Return ``value -> stored value`` for ``field`` of ``entity_type``, raising :class:`InvalidValueError` instead of :class:`RefusedValueError`."""
-    if not isinstance(rule, ValueRule):
+    if not is_instance(rule, ValueRule):
         raise InvalidArgumentError("rule", rule, "must be a ValueRule")
     normalize = rule.normalize
 
@@ -416,7 +417,7 @@ def _enum_rule(cls: type[enum.Enum]) -> ValueRule:
 
 def value_object_rule(cls: type[object], *, optional: bool) -> ValueRule:
     """The rule of a nested attrs value object: an instance of ``cls`` (or None when optional); it is returned as is."""
-    if not isinstance(cls, type):
+    if not is_instance(cls, type):
         raise InvalidArgumentError("cls", cls, "must be a class")
 
     def normalize(value: Any) -> Any:
@@ -456,7 +457,7 @@ _SCALARS: Final[dict[object, ValueRule]] = {
 
 def declared_scale(options: ColumnOptions) -> int | None:
     """The scale a ``Decimal`` field's options declare: ``scale``, 0 when only ``precision`` is given, None without precision."""
-    if not isinstance(options, ColumnOptions):
+    if not is_instance(options, ColumnOptions):
         raise InvalidArgumentError("options", options, "must be a ColumnOptions")
     if options.precision is None:
         return None
@@ -483,7 +484,7 @@ def _option_problem(options: ColumnOptions) -> str | None:
     if options.bits is not None and options.bits not in _INT_RULES:
         return f"bits={options.bits!r}: must be 16, 32 or 64"
     flag: object = options.allow_non_finite  # typed bool, but given at run time
-    if not isinstance(flag, bool):
+    if not is_instance(flag, bool):
         return f"allow_non_finite={flag!r}: must be a bool"
     for flag_name in ("json", "index", "unique"):
         flag = getattr(options, flag_name)
@@ -549,7 +550,7 @@ def rule_for(
     option, for a type outside the scalars) raise :class:`MappingError` naming
     ``entity_type`` and ``field``.
     """
-    if options is not None and not isinstance(options, ColumnOptions):
+    if options is not None and not is_instance(options, ColumnOptions):
         raise InvalidArgumentError("options", options, "must be a ColumnOptions or None")
     try:
         hash(python_type)

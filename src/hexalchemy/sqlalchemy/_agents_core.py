@@ -56,6 +56,7 @@ from sqlalchemy import (
     update,
 )
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
@@ -243,7 +244,7 @@ class AgentStateCore:
 
     def list_by_status(self, status: AgentStatus, limit: int, after: str | None) -> Plan[Page[AgentState]]:
         """Plan: one page of the agents in ``status``."""
-        if not isinstance(status, AgentStatus):
+        if not is_instance(status, AgentStatus):
             raise InvalidAgentDataError("status", status, "must be an AgentStatus")
         return self.list([status], limit, after)
 
@@ -263,7 +264,7 @@ class AgentStateCore:
     def save(self, state: AgentState, lease: RunnerLease | None = None) -> Plan[AgentState]:
         """Plan: insert (version 0) or compare-and-set update; with ``lease``, only while it holds."""
         transaction = self.transactions.require(AgentState, write=True)
-        if not isinstance(state, AgentState):
+        if not is_instance(state, AgentState):
             raise InvalidAgentDataError("state", state, "must be an AgentState")
         checked = validate_agent_state(state)
         if lease is not None:
@@ -528,7 +529,7 @@ class SignalQueueCore:
         ``EntityNotFoundError(AgentState, agent_id)`` when the agent has no state.
         """
         state = self.transactions.require(Signal, write=True)
-        if not isinstance(signal, Signal):
+        if not is_instance(signal, Signal):
             raise InvalidAgentDataError("signal", signal, "must be a Signal")
         checked = validate_signal(signal)
         execute = state.connection.execute
@@ -779,11 +780,10 @@ class EvidenceLogCore:
 
     def append(self, entry: Evidence) -> Plan[Evidence]:
         """Plan: append one entry."""
-        given: object = entry
-        if not isinstance(given, Evidence):
+        if not is_instance(entry, Evidence):
             self.transactions.require(Evidence, write=True)
-            raise InvalidAgentDataError("entry", given, "must be an Evidence")
-        stored = yield from self.append_all([given])
+            raise InvalidAgentDataError("entry", entry, "must be an Evidence")
+        stored = yield from self.append_all([entry])
         return stored[0]
 
     def get(self, id: uuid.UUID) -> Plan[Evidence]:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import AgentState, ColumnOptions, ConfigError, EntitySpec, Evidence, Signal
 from hexalchemy.rules.agent_limits import MAX_AGENT_ID_LENGTH
 from hexalchemy.sqlalchemy._portable import check_prefix, partial_index, table_options, text_type
@@ -183,7 +184,7 @@ def append_only_statements(table: Table | str, dialect: Dialect | str) -> list[s
     each with ``connection.exec_driver_sql`` (in an Alembic migration,
     ``op.get_bind().exec_driver_sql(statement)``).
     """
-    if not isinstance(table, Table | str) or not (table.name if isinstance(table, Table) else table):
+    if not is_instance(table, Table | str) or not (table.name if isinstance(table, Table) else table):
         raise ConfigError("table", table, "must be the evidence table, or its name")
     backend = backend_for(dialect)
     if isinstance(dialect, str):
@@ -230,7 +231,7 @@ def agent_tables(target: Schema | MetaData, *, prefix: str = DEFAULT_PREFIX) -> 
     databases' limit (63 bytes on PostgreSQL: a prefix of at most 42 bytes).
     """
     metadata = target.metadata if isinstance(target, Schema) else target
-    if not isinstance(metadata, MetaData):
+    if not is_instance(metadata, MetaData):
         raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
     prefix = check_prefix(prefix, _NAME_SUFFIXES)
     names = [f"{prefix}_states", f"{prefix}_sequences", f"{prefix}_signals", f"{prefix}_evidence"]

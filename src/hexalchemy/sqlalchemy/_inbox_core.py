@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, InboxEntry
 from hexalchemy.rules import check_aware_datetime, check_callable, check_consumer, clock_time, new_inbox_entry
 from hexalchemy.sqlalchemy._operations import Call, Plan
@@ -44,7 +45,7 @@ class InboxCore:
         consumer: str,
         clock: Callable[[], dt.datetime] | None,
     ) -> None:
-        if not isinstance(mapping, TableMapping) or mapping.entity_type is not InboxEntry:
+        if not is_instance(mapping, TableMapping) or mapping.entity_type is not InboxEntry:
             raise ConfigError(
                 "mapping", mapping, "must be the TableMapping of InboxEntry (inbox_mapping(schema))"
             )

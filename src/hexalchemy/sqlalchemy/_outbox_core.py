@@ -47,6 +47,7 @@ from sqlalchemy import (
     update,
 )
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     AcknowledgeResult,
     ConfigError,
@@ -132,7 +133,7 @@ class OutboxWriterCore:
 
     def __init__(self, tables: OutboxTables, transactions: TransactionCore, max_payload_bytes: int) -> None:
         if (
-            not isinstance(max_payload_bytes, int)
+            not is_instance(max_payload_bytes, int)
             or isinstance(max_payload_bytes, bool)
             or max_payload_bytes < 1
         ):
@@ -344,7 +345,7 @@ class OutboxRelayCore:
         ambient: TransactionCore | None,
         policy: OutboxPolicy,
     ) -> None:
-        if not isinstance(policy, OutboxPolicy):
+        if not is_instance(policy, OutboxPolicy):
             raise ConfigError("policy", policy, "must be an OutboxPolicy")
         if policy.archive and tables.archive is None:
             raise ConfigError(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
 )
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import ColumnOptions, ConfigError, DeadLetter, EntitySpec, OutboxMessage
 from hexalchemy.rules.outbox_messages import MAX_KEY_LENGTH, MAX_TOPIC_LENGTH
 from hexalchemy.sqlalchemy._portable import (
@@ -174,7 +175,7 @@ def outbox_tables(
     databases' limit (63 bytes on PostgreSQL: a prefix of at most 42 bytes).
     """
     metadata = target.metadata if isinstance(target, Schema) else target
-    if not isinstance(metadata, MetaData):
+    if not is_instance(metadata, MetaData):
         raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
     prefix = check_prefix(prefix, _NAME_SUFFIXES)
     names = [f"{prefix}_messages", f"{prefix}_sequences", f"{prefix}_dead_letters"]

@@ -52,6 +52,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.sql.expression import CTE, UnaryExpression
 from sqlalchemy.types import TypeEngine
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, ConstraintViolationError, HexalchemyError, IsolationLevel
 
 if TYPE_CHECKING:  # imported for annotations only: those modules import this one
@@ -383,7 +384,7 @@ def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:
     """
     if isinstance(dialect, str):
         name = dialect
-    elif isinstance(dialect, Dialect):
+    elif is_instance(dialect, Dialect):
         name = dialect.name
     else:
         raise ConfigError("dialect", dialect, "must be a SQLAlchemy dialect or a dialect name")

@@ -23,6 +23,7 @@ import attrs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
@@ -60,7 +61,7 @@ def _url_repr(url: str) -> str:
 
 def _check_url(value: str) -> str:
     """Check ``value`` is a supported database URL and return it normalised."""
-    if not isinstance(value, str):
+    if not is_instance(value, str):
         raise ConfigError("url", value, "must be a string")
     shown = _redact_url(value)
     try:
@@ -93,7 +94,7 @@ def _check_url(value: str) -> str:
 
 
 def _validate_bool(_instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
-    if not isinstance(value, bool):
+    if not is_instance(value, bool):
         raise ConfigError(attribute.name, value, "must be a bool (True or False)")
 
 
@@ -103,7 +104,7 @@ def _int_at_least(
     def validate(_instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not is_instance(value, int):
             raise ConfigError(attribute.name, value, "must be an integer or None")
         if value < minimum:
             raise ConfigError(attribute.name, value, f"must be at least {minimum}{meaning}")
@@ -235,15 +236,15 @@ class DatabaseConfig:
             ConfigError: naming the environment variable and its value (a URL's password
                 is hidden) for a missing URL, an unknown variable or a bad value.
         """
-        if not isinstance(prefix, str) or not prefix:
+        if not is_instance(prefix, str) or not prefix:
             raise ConfigError("prefix", prefix, "must be a non-empty str")
-        if environ is not None and not isinstance(environ, Mapping):
+        if environ is not None and not is_instance(environ, Mapping):
             raise ConfigError(
                 "environ", environ, "must be a mapping of str to str (like os.environ), or None"
             )
         env: Mapping[str, str] = os.environ if environ is None else environ
         for name, value in env.items():
-            if not isinstance(name, str) or not isinstance(value, str):
+            if not is_instance(name, str) or not is_instance(value, str):
                 raise ConfigError("environ", {name: value}, "must map str names to str values")
         options = {prefix + option.env_suffix: option for option in _OPTIONS}
 

@@ -48,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     ColumnOptions,
     ConfigError,
@@ -840,7 +841,7 @@ class RowMapping(Generic[T]):
     ) -> None:
         if converter is not None:
             check_instance("converter", converter, cattrs.Converter, error=ConfigError)
-        if custom_types is not None and not isinstance(custom_types, Mapping):
+        if custom_types is not None and not is_instance(custom_types, Mapping):
             raise ConfigError(
                 "custom_types", custom_types, "must be a mapping of Python types to column types"
             )
@@ -1250,7 +1251,7 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
         return
     if actual is object or actual is expected:  # object: the type does not say (SQLAlchemy >= 2.1)
         return
-    if isinstance(actual, type) and isinstance(expected, type) and issubclass(actual, enum.Enum):
+    if is_instance(actual, type) and isinstance(expected, type) and issubclass(actual, enum.Enum):
         raise MappingError(
             cls,
             "enums are stored by value: use a String or Integer column, not sqlalchemy.Enum",

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from hexalchemy._guards import is_instance
 from hexalchemy.rules import rule_for
 from hexalchemy.sqlalchemy.backend import backend_for
 
@@ -88,7 +89,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         """Pass the decimal on (the backend's column type stores it: a string on SQLite)."""
         if value is None:
             return None
-        if not isinstance(value, Decimal):
+        if not is_instance(value, Decimal):
             raise ValueError(f"expected a Decimal, got {value!r}")
         return value
 

@@ -18,6 +18,7 @@ from typing import Final, TypeVar, cast
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
@@ -250,7 +251,7 @@ class StateCore:
         return Page(tuple(copy.deepcopy(item) for item in page.items), page.next_cursor)
 
     def list_by_status(self, status: AgentStatus, limit: int, after: str | None) -> Page[AgentState]:
-        if not isinstance(status, AgentStatus):
+        if not is_instance(status, AgentStatus):
             raise InvalidAgentDataError("status", status, "must be an AgentStatus")
         return self._list(frozenset({status}), limit, after)
 
@@ -345,7 +346,7 @@ class SignalCore:
         return sorted((row for row in rows.values() if row.key[0] == agent_id), key=lambda row: row.key[1])
 
     def send(self, given: Signal) -> Signal:
-        if not isinstance(given, Signal):
+        if not is_instance(given, Signal):
             raise InvalidAgentDataError("signal", given, "must be a Signal")
         signal = validate_signal(given)
         state = self._core.require(Signal, write=True)

@@ -16,6 +16,7 @@ from typing import Final, Protocol, cast
 
 import attrs
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     AcknowledgeResult,
     ConfigError,
@@ -169,7 +170,7 @@ class WriterCore:
 
     def __init__(self, core: TransactionCore, max_payload_bytes: int) -> None:
         if (
-            not isinstance(max_payload_bytes, int)
+            not is_instance(max_payload_bytes, int)
             or isinstance(max_payload_bytes, bool)
             or max_payload_bytes < 1
         ):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import redis.asyncio
 from redis import exceptions
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._redis_core import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_MAX_LENGTH,
@@ -58,7 +59,7 @@ class AsyncRedisStreamPublisher:
         if isinstance(client, str):
             self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(client)
             self._owned = True
-        elif isinstance(client, redis.asyncio.Redis):
+        elif is_instance(client, redis.asyncio.Redis):
             self._client, self._owned = client, False
         else:
             raise ConfigError("client", client, "must be a Redis client or a redis:// URL")

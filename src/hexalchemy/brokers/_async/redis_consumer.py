@@ -11,6 +11,7 @@ from typing import Any, Final
 import redis.asyncio
 from redis import exceptions
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._redis_core import StreamEntry, read_entries, stream_entry, unacknowledged
 from hexalchemy.ports import ConfigError
@@ -49,7 +50,7 @@ class AsyncRedisStreamConsumer:
         self._client = check_instance("client", client, redis.asyncio.Redis, error=ConfigError)
         self._handler = check_instance("handler", handler, AsyncInboxHandler, error=ConfigError)
         for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
-            if not isinstance(value, str) or not value:
+            if not is_instance(value, str) or not value:
                 raise ConfigError(name, value, "must be a non-empty str")
         self.stream, self.group, self.consumer = stream, group, consumer
         self._count = check_positive_int("count", count, maximum=100_000, error=ConfigError)

@@ -13,6 +13,7 @@ import redis
 import redis.asyncio
 from redis import exceptions
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._redis_core import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_MAX_LENGTH,
@@ -61,7 +62,7 @@ class RedisStreamPublisher:
         if isinstance(client, str):
             self._client: redis.Redis = redis.Redis.from_url(client)
             self._owned = True
-        elif isinstance(client, redis.Redis):
+        elif is_instance(client, redis.Redis):
             self._client, self._owned = client, False
         else:
             raise ConfigError("client", client, "must be a Redis client or a redis:// URL")

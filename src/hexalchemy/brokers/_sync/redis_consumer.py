@@ -14,6 +14,7 @@ import redis
 import redis.asyncio
 from redis import exceptions
 
+from hexalchemy._guards import is_instance
 from hexalchemy.brokers._redis_core import StreamEntry, read_entries, stream_entry, unacknowledged
 from hexalchemy.brokers._sync.consuming import InboxHandler
 from hexalchemy.ports import ConfigError
@@ -52,7 +53,7 @@ class RedisStreamConsumer:
         self._client = check_instance("client", client, redis.Redis, error=ConfigError)
         self._handler = check_instance("handler", handler, InboxHandler, error=ConfigError)
         for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
-            if not isinstance(value, str) or not value:
+            if not is_instance(value, str) or not value:
                 raise ConfigError(name, value, "must be a non-empty str")
         self.stream, self.group, self.consumer = stream, group, consumer
         self._count = check_positive_int("count", count, maximum=100_000, error=ConfigError)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, LiteralString
 
 from sqlalchemy.engine import URL, make_url
 
+from hexalchemy._guards import is_instance
 from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 
@@ -40,7 +41,7 @@ DIALECT: Final = URL.create("postgresql+psycopg").get_dialect()()
 
 def check_channel(channel: str) -> str:
     """``channel`` if it is an identifier PostgreSQL takes unquoted; else ``ConfigError``."""
-    if not isinstance(channel, str) or _CHANNEL.match(channel) is None:
+    if not is_instance(channel, str) or _CHANNEL.match(channel) is None:
         raise ConfigError(
             "channel", channel, "must be an identifier: letters, digits and _, at most 63 characters"
         )
@@ -49,7 +50,7 @@ def check_channel(channel: str) -> str:
 
 def conninfo(database: DatabaseConfig | str) -> str:
     """The libpq connection string of a PostgreSQL ``database`` (a config or a URL); else ``ConfigError``."""
-    if not isinstance(database, DatabaseConfig | str):
+    if not is_instance(database, DatabaseConfig | str):
         raise ConfigError("database", database, "must be a DatabaseConfig or a PostgreSQL URL")
     config = database if isinstance(database, DatabaseConfig) else DatabaseConfig(url=database)
     url = make_url(config.url)
