@@ -5,8 +5,9 @@ untimed). In one transaction each side loads the 10,000 invoices (untimed: hexal
 with ``range``, raw with ``= ANY(%s)`` and the aggregates built by hand) and sets
 ``status`` to ``PAID`` on each (``attrs.evolve``, untimed), then, timed:
 
-- hexalchemy: ``save_all`` of the changed aggregates, a version-checked ``UPDATE`` that
-  today sets every column (pre-compiled, ``executemany`` on the psycopg cursor);
+- hexalchemy: ``save_all`` of the changed aggregates: a version-checked ``UPDATE`` of the
+  changed column and the version (the aggregates were read in this transaction),
+  pre-compiled, ``executemany`` on the psycopg cursor, and the copies it returns;
 - raw: ``executemany`` of ``UPDATE ... SET status = %s, version = %s WHERE id = %s AND
   version = %s`` (only that field, psycopg 3 pipelines it) and a check of the total row
   count, the parameters built from the aggregates by hand.
