@@ -46,3 +46,13 @@ def postgresql_engine(postgresql_problem: str | None) -> Iterator[sqlalchemy.Eng
     engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def mariadb_engine(mariadb_problem: str | None) -> Iterator[sqlalchemy.Engine]:
+    """A new engine on the test MariaDB server, disposed after the test."""
+    if mariadb_problem is not None:
+        mariadb.without_mariadb(mariadb_problem)
+    engine = create_engine(DatabaseConfig(url=mariadb.MARIADB_URL))
+    yield engine
+    engine.dispose()

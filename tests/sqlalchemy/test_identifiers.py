@@ -1,9 +1,10 @@
 """Names are data: every call works on tables, schemas and columns whose names hold SQL's special characters.
 
-The tables, a PostgreSQL schema and the columns below are named with ``"``, ``'``, ``;``,
-spaces, ``--``, ``%``, psycopg placeholders, unicode, and up to 63 bytes (PostgreSQL's
-limit). Every repository, outbox and agent call runs on them, on SQLite and PostgreSQL,
-sync and async, on the psycopg fast paths (COPY included) and with them turned off (the
+The tables, a PostgreSQL schema and the columns below are named with ``"``, ``'``, a
+backtick (MariaDB's quote), ``;``, spaces, ``--``, ``%``, psycopg placeholders, unicode,
+and up to 63 bytes (PostgreSQL's limit; MariaDB's is 64 characters, 64 bytes here). Every
+repository, outbox and agent call runs on them, on SQLite, PostgreSQL and MariaDB (no
+schema there: a MariaDB schema is a database), sync and async, on the psycopg fast paths (COPY included) and with them turned off (the
 SQLAlchemy path, a cursor-execute listener watching). A name that reached SQL unquoted would break the
 statement, or do what the name says: the canary table must survive.
 """
@@ -69,13 +70,15 @@ from hexalchemy.sqlalchemy.agents import (
     append_only_statements,
 )
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.mariadb.backend import BACKEND as MARIADB
 from hexalchemy.sqlalchemy.outbox import OutboxTables
 from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
 from hexalchemy.sqlalchemy.postgresql._driver import CopyRows, DriverExecuteMany, DriverQuery
 from hexalchemy.sqlalchemy.postgresql.backend import BACKEND
+from tests.mariadb import MARIADB_URL, without_mariadb
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
-WEIRD: Final = "\"'; --%(x)s %s é"
+WEIRD: Final = "\"'`; --%(x)s %s é"
 """What every weird name below holds: a quote of each kind, ``;``, ``--``, psycopg placeholders, unicode."""
 SCHEMA_NAME: Final = f"hx schema {WEIRD}"
 TABLE_NAME: Final = "hx items " + WEIRD
@@ -234,7 +237,25 @@ def sqlite_database(tmp_path: Path) -> Iterator[Database]:
     yield Database(config, tables)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="module")
+def mariadb_database(mariadb_problem: str | None) -> Iterator[Database]:
+    if mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    config = DatabaseConfig(url=MARIADB_URL)
+    tables = build_tables(None)
+    engine = create_engine(config)
+    try:
+        tables.metadata.drop_all(engine)
+        _create(engine, tables, None)
+        yield Database(config, tables)
+        tables.metadata.drop_all(engine)
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {CANARY}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"])
 def database(request: pytest.FixtureRequest) -> Database:
     database: Database = request.getfixturevalue(f"{request.param}_database")
     return database
@@ -246,6 +267,16 @@ def _empty(engine: Engine, tables: Tables) -> None:
             connection.execute(text("SET LOCAL session_replication_role = replica"))  # the evidence triggers
             for table in reversed(tables.metadata.sorted_tables):
                 connection.execute(table.delete())
+        elif engine.dialect.name == "mariadb":  # the evidence triggers dropped, then made again
+            evidence = tables.agents.evidence
+            preparer = engine.dialect.identifier_preparer
+            for suffix in ("_no_update", "_no_delete"):
+                trigger = preparer.quote(MARIADB.derived_identifier(evidence.name, suffix))
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+            for table in reversed(tables.metadata.sorted_tables):
+                connection.execute(table.delete())
+            for statement in append_only_statements(evidence, engine.dialect):
+                connection.exec_driver_sql(statement)
         else:
             for table in reversed(tables.metadata.sorted_tables):
                 if table is not tables.agents.evidence:
@@ -655,17 +686,48 @@ def test_a_prefix_too_long_for_the_names_made_from_it_is_refused(make: Callable[
         make(MetaData(), prefix="p" * 100)
 
 
-@pytest.mark.postgresql
-def test_the_longest_prefix_creates_its_tables_on_postgresql(postgresql_engine: Engine) -> None:
+ENGINES: Final = pytest.mark.parametrize(
+    "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"]
+)
+
+
+@ENGINES
+def test_the_longest_prefix_creates_its_tables(request: pytest.FixtureRequest, engine_name: str) -> None:
+    engine: Engine = request.getfixturevalue(f"{engine_name}_engine")
     metadata = MetaData()
     outbox_tables(metadata, prefix="p" * 42, archive=True)
     agent_tables(metadata, prefix="q" * 42)
-    metadata.create_all(postgresql_engine)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
     try:
-        names = set(sqlalchemy.inspect(postgresql_engine).get_table_names())
+        names = set(sqlalchemy.inspect(engine).get_table_names())
         assert {table.name for table in metadata.sorted_tables} <= names
     finally:
-        metadata.drop_all(postgresql_engine)
+        metadata.drop_all(engine)
+
+
+@pytest.mark.parametrize("name", ["hx_" + "é" * 30 + "e", "e" * 64, "e" * 52])
+def test_mariadb_append_only_triggers_on_a_long_table_name_get_distinct_names(
+    mariadb_engine: Engine, name: str
+) -> None:
+    metadata = MetaData()
+    table = sqlalchemy.Table(name, metadata, sqlalchemy.Column("id", sqlalchemy.Integer, primary_key=True))
+    metadata.drop_all(mariadb_engine)
+    metadata.create_all(mariadb_engine)
+    try:
+        statements = append_only_statements(table, "mariadb")
+        assert len({statement.split(" BEFORE ")[0] for statement in statements}) == 2  # distinct names
+        with mariadb_engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+            connection.execute(sqlalchemy.insert(table).values(id=1))
+        for refused in (sqlalchemy.delete(table), sqlalchemy.update(table).values(id=2)):
+            with pytest.raises(ConstraintViolationError, match="append-only"):
+                transactions = SqlAlchemyTransactionManager(mariadb_engine)
+                with transactions.begin():
+                    transactions.connection().execute(refused)
+    finally:
+        metadata.drop_all(mariadb_engine)  # the triggers go with the table
 
 
 @pytest.mark.postgresql

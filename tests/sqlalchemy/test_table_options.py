@@ -1,4 +1,4 @@
-"""Column options that shape a derived table (name, index, unique, server default, comment), on SQLite and PostgreSQL.
+"""Column options that shape a derived table (name, index, unique, server default, comment), on SQLite, PostgreSQL and MariaDB.
 
 The DDL is created for real and read back through SQLAlchemy's inspector; unique sets are
 enforced by every adapter alike (the in-memory one included); bad options are a
@@ -20,7 +20,14 @@ import pytest
 import sqlalchemy
 from sqlalchemy import BigInteger, Column, String, Table, UniqueConstraint
 
-from hexalchemy.ports import ColumnOptions, ConstraintViolationError, EntitySpec, MappingError, column
+from hexalchemy.ports import (
+    ColumnOptions,
+    ConstraintViolationError,
+    EntitySpec,
+    InvalidValueError,
+    MappingError,
+    column,
+)
 from hexalchemy.sqlalchemy import (
     DatabaseConfig,
     Schema,
@@ -83,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _engines() -> list[Any]:
-    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"]
 
 
 @pytest.fixture(params=_engines())
@@ -93,7 +100,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Engine]:
         yield sqlite
         sqlite.dispose()
     else:
-        yield request.getfixturevalue("postgresql_engine")
+        yield request.getfixturevalue(f"{request.param}_engine")
 
 
 @pytest.fixture
@@ -132,9 +139,34 @@ def test_a_derived_table_has_the_declared_names_indexes_and_unique_constraints(
         "hx_test_invoices_customer_number_key": ["customer", "number"],
         "hx_test_invoices_email_key": ["email"],
     }
-    if engine.dialect.name == "postgresql":  # SQLite keeps no comments
+    if engine.dialect.name != "sqlite":  # SQLite keeps no comments
         assert columns["customer"].get("comment") == "who pays"
         assert columns["number"].get("comment") is None
+    if engine.dialect.name == "mariadb":  # indexed text of no max_length: VARCHAR(255), which an index holds
+        assert [str(columns[name]["type"]).split()[0] for name in ("email", "town", "remark")] == [
+            "VARCHAR(255)",
+            "VARCHAR(255)",
+            "LONGTEXT",
+        ]
+
+
+def test_mariadb_refuses_indexed_text_longer_than_its_column(
+    mariadb_engine: sqlalchemy.Engine,
+) -> None:
+    schema = Schema()
+    mapping = schema.map(INVOICES, table="hx_test_invoices")
+    schema.drop_all(mariadb_engine)
+    schema.create_all(mariadb_engine)
+    transactions = SqlAlchemyTransactionManager(mariadb_engine)
+    repository = SqlAlchemyRepository(mapping, transactions)
+    try:
+        with pytest.raises(InvalidValueError, match="email"), transactions.begin():
+            repository.save(Invoice(1, "ada", 7, email="a" * 256))
+        with transactions.begin():
+            repository.save(Invoice(1, "ada", 7, email="a" * 255))
+            assert repository.get(1).email == "a" * 255
+    finally:
+        schema.drop_all(mariadb_engine)
 
 
 def test_a_row_inserted_without_the_defaulted_columns_reads_back_with_the_defaults(
@@ -176,7 +208,9 @@ Repository = InMemoryRepository[Invoice, Any] | SqlAlchemyRepository[Invoice, An
 Transactions = InMemoryTransactionManager | SqlAlchemyTransactionManager
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"]
+)
 def adapter(request: pytest.FixtureRequest) -> Iterator[tuple[Repository, Transactions]]:
     if request.param == "memory":
         memory = InMemoryTransactionManager()
@@ -185,7 +219,7 @@ def adapter(request: pytest.FixtureRequest) -> Iterator[tuple[Repository, Transa
     engine = (
         create_engine(DatabaseConfig(url="sqlite:///:memory:"))
         if request.param == "sqlite"
-        else request.getfixturevalue("postgresql_engine")
+        else request.getfixturevalue(f"{request.param}_engine")
     )
     schema = Schema()
     mapping = schema.map(INVOICES, table="hx_test_invoices")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -55,15 +56,22 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Insert,
+    PrimaryKeyConstraint,
     String,
     Table,
+    UniqueConstraint,
+    and_,
     bindparam,
+    case,
     cast,
     event,
+    func,
     literal,
+    literal_column,
     select,
     update,
 )
+from sqlalchemy import column as named_column
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine
@@ -115,6 +123,10 @@ _LOCK_WAIT_TIMEOUT: Final = 1205
 _FOREIGN_KEY: Final = frozenset({1451, 1452})
 _SIGNALLED: Final = 1644
 _DUPLICATE: Final = 1062
+_ON_DUPLICATE: Final = " ON DUPLICATE KEY UPDATE "
+_DIVISION_BY_ZERO: Final = 1365
+_REFUSED_UPSERT: Final[ColumnElement[Any]] = literal_column("1 / 0")
+"""The upsert's guard (see :meth:`MariaDBBackend.upsert`): fails under ``ERROR_FOR_DIVISION_BY_ZERO``."""
 _ON_PRIMARY_KEY: Final = "for key 'PRIMARY'"
 _VALUE_REFUSED: Final = frozenset({1264, 1265, 1292, 1366, 1406})
 _COLUMN_IN_MESSAGE: Final = re.compile(r"column [`']?(?P<column>[^`']+)[`']?")
@@ -137,6 +149,46 @@ def _errno(error: BaseException | None) -> int | None:
         return None
     args = error.args
     return args[0] if args and isinstance(args[0], int) else None
+
+
+class _Proposed:
+    """The row an ``INSERT ... ON DUPLICATE KEY UPDATE`` proposed: ``proposed[key]`` or ``proposed.key`` is ``VALUES(column)``.
+
+    Not SQLAlchemy's ``Insert.inserted``, which writes a ``%`` in the column's name twice
+    over (``%%%%``) for PyMySQL: MariaDB then finds no such column.
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> ColumnElement[Any]:
+        stored = self._table.c[key]
+        return func.values(named_column(stored.name, stored.type), type_=stored.type)
+
+    def __getattr__(self, key: str) -> ColumnElement[Any]:
+        return self[key]
+
+
+def _guard(table: Table, keys: list[str], proposed: _Proposed) -> tuple[str, ColumnElement[Any]]:
+    """The upsert's first assignment: the first key column kept when the stored row has the proposed keys, else a failure."""
+    first: ColumnElement[Any] = table.c[keys[0]]
+    same = and_(*[table.c[key] == proposed[key] for key in keys])
+    return keys[0], case((same, first), else_=_REFUSED_UPSERT)
+
+
+def _other_unique(table: Table, keys: Sequence[Any]) -> bool:
+    """Whether ``table`` has a unique constraint or index on other columns than ``keys``."""
+    names = {key.key for key in keys}
+    sets = [
+        {column.key for column in constraint.columns}
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint | PrimaryKeyConstraint)
+    ]
+    sets += [{column.key for column in index.columns} for index in table.indexes if index.unique]
+    sets += [{column.key} for column in table.columns if column.unique]
+    return any(columns != names for columns in sets)
 
 
 def _skipped_error(code: int, message: str) -> Exception:
@@ -225,8 +277,20 @@ class MariaDBBackend(Backend):
             if connection.get_execution_options().get(READ_ONLY_EXECUTION_OPTION):
                 connection.exec_driver_sql("START TRANSACTION READ ONLY")
 
+        def do_executemany(cursor: Any, statement: str, parameters: Any, _context: object) -> bool | None:
+            # PyMySQL's (and aiomysql's) executemany rewrites an INSERT into one multi-row
+            # statement, but leaves the ON DUPLICATE KEY UPDATE clause unformatted: a % in a
+            # column's name stays written %% there, and MariaDB finds no such column. Such a
+            # statement is run row by row instead.
+            if "%%" not in statement.partition(_ON_DUPLICATE)[2]:
+                return None
+            for row in parameters:
+                cursor.execute(statement, row)
+            return True
+
         event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", on_begin)
+        event.listen(engine, "do_executemany", do_executemany)
 
     def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The isolation level asked for (read-only is begun by the engine's listener, see :meth:`prepare_engine`)."""
@@ -246,6 +310,10 @@ class MariaDBBackend(Backend):
             return DatabaseBusyError(message)
         if number == _SIGNALLED:
             return ConstraintViolationError(message)
+        if number == _DIVISION_BY_ZERO:  # hexalchemy divides only in the upsert's guard
+            return ConstraintViolationError(
+                f"MariaDB refused it ({message}): the row conflicts with another row on a unique index"
+            )
         if number in _VALUE_REFUSED:
             found = _COLUMN_IN_MESSAGE.search(message)
             column = found.group("column") if found else "?"
@@ -385,9 +453,23 @@ class MariaDBBackend(Backend):
     def upsert(
         self, statement: Insert, keys: Sequence[Any], changes: Callable[[Any], Mapping[str, Any]]
     ) -> Insert:
-        """``ON DUPLICATE KEY UPDATE ...``, the proposed row as ``inserted`` (a conflict on any unique index)."""
+        """``ON DUPLICATE KEY UPDATE ...``, the proposed row as ``inserted``; a conflict on another unique index than ``keys`` fails.
+
+        MariaDB updates the row a proposed row conflicts with on *any* unique index. Where
+        the table has another unique index or constraint, the first assignment keeps the
+        first key column as it is when the stored row has the proposed keys, and divides by
+        zero otherwise (NULL would not do: an ``AUTO_INCREMENT`` column takes it as 0): the
+        statement then fails (error 1365 under the connection's strict ``sql_mode``, a
+        ``ConstraintViolationError``) instead of overwriting another aggregate's row.
+        """
         assert isinstance(statement, mysql.Insert)
-        return statement.on_duplicate_key_update(dict(changes(statement.inserted)))
+        assert isinstance(statement.table, Table)
+        table = typing.cast(Table, statement.table)
+        proposed = _Proposed(table)
+        assignments = list(dict(changes(proposed)).items())
+        if _other_unique(table, keys):
+            assignments.insert(0, _guard(table, [key.key for key in keys], proposed))
+        return statement.on_duplicate_key_update(assignments)
 
     def update_returning(
         self,
