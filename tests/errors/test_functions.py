@@ -71,6 +71,11 @@ PACKAGES: Final = (
     "hexalchemy.retry",
     "hexalchemy.cli",
     "hexalchemy.pytest_plugin",
+    "hexalchemy.brokers.consuming",
+    "hexalchemy.brokers.redis",
+    "hexalchemy.brokers.nats",
+    "hexalchemy.brokers.rabbitmq",
+    "hexalchemy.sqlalchemy.outbox_notify",
 )
 
 PROBED_IN_WORLDS: Final = frozenset(
@@ -113,6 +118,15 @@ PROBED_HERE: Final = frozenset(
         "FieldRef",
         "OpenTelemetryHook",
         "MovableClock",
+        # the broker adapters (_broker_subjects)
+        "RedisStreamPublisher",
+        "AsyncRedisStreamPublisher",
+        "AsyncJetStreamPublisher",
+        "AsyncRabbitMQPublisher",
+        "RedisStreamConsumer",
+        "AsyncRedisStreamConsumer",
+        "InboxHandler",
+        "AsyncInboxHandler",
     }
 )
 """Classes probed below (constructor and methods, see :func:`_subjects`)."""
@@ -270,6 +284,7 @@ class FunctionWorld(SyncWorld):
                 members=lambda: public_methods(self.mapping),
             ),
             Subject("FieldRef", field_ref(Item, lambda item: item.name), goods, transactional=False),
+            *_broker_subjects(self),
             Subject("OpenTelemetryHook", OpenTelemetryHook(), goods, transactional=False),
             Subject(
                 "EntitySpec",
@@ -423,6 +438,14 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         "headers": lambda: {},
         # tracing
         "tracer_provider": lambda: None,
+        # the broker helpers
+        "stream_entry.stream": lambda: "hx-probe",
+        "stream_entry.entry_id": lambda: "1-0",
+        "stream_entry.fields": lambda: {},
+        "handle_jetstream.handler": lambda: _handler_async(),
+        "handle_jetstream.message": lambda: _nats_message(),
+        "handle_rabbitmq.handler": lambda: _handler_async(),
+        "handle_rabbitmq.message": lambda: _rabbitmq_message(),
     }
 
     def good(method: str, parameter: str) -> object:
@@ -430,6 +453,147 @@ def _goods(world: FunctionWorld) -> Callable[[str, str], object]:
         return NO_GOOD_VALUE if factory is None else factory()
 
     return good
+
+
+def _handler_async() -> object:
+    from hexalchemy.brokers.consuming import AsyncInboxHandler
+    from hexalchemy.testing import AsyncInMemoryInbox, AsyncInMemoryTransactionManager
+
+    async def effect(received: object) -> None:
+        pass
+
+    memory = AsyncInMemoryTransactionManager()
+    return AsyncInboxHandler(memory, AsyncInMemoryInbox(memory, consumer="c"), effect)
+
+
+def _nats_message() -> object:
+    """A JetStream message as a subscription hands it over (never acknowledged: the probe's calls are refused first)."""
+    from nats.aio.msg import Msg
+
+    return Msg(_client=None, subject="hx-probe", data=b"payload", headers={})  # type: ignore[arg-type]
+
+
+def _rabbitmq_message() -> object:
+    """A RabbitMQ message as a consumer hands it over (never acknowledged: the probe's calls are refused first)."""
+    from aio_pika.message import IncomingMessage
+    from aiormq.abc import DeliveredMessage
+    from pamqp.commands import Basic
+    from pamqp.header import ContentHeader
+
+    delivery = Basic.Deliver(
+        consumer_tag="c", delivery_tag=1, redelivered=False, exchange="", routing_key="q"
+    )
+    header = ContentHeader(body_size=0, properties=Basic.Properties())
+    return IncomingMessage(DeliveredMessage(delivery, header, b"", None))  # type: ignore[arg-type]
+
+
+def _broker_subjects(world: FunctionWorld) -> list[Subject]:
+    """The broker adapters and consumer helpers: built without connecting (their clients connect at first use)."""
+    import redis
+    import redis.asyncio
+
+    from hexalchemy.brokers.consuming import AsyncInboxHandler, InboxHandler
+    from hexalchemy.brokers.nats import AsyncJetStreamPublisher
+    from hexalchemy.brokers.rabbitmq import AsyncRabbitMQPublisher
+    from hexalchemy.brokers.redis import (
+        AsyncRedisStreamConsumer,
+        AsyncRedisStreamPublisher,
+        RedisStreamConsumer,
+        RedisStreamPublisher,
+    )
+    from hexalchemy.testing import AsyncInMemoryInbox, AsyncInMemoryTransactionManager, InMemoryInbox
+
+    redis_url, message = "redis://127.0.0.1:6379/0", new_message("topic", b"payload")
+
+    async def effect_async(received: object) -> None:
+        pass
+
+    async_memory = AsyncInMemoryTransactionManager()
+    handler: InboxHandler[Any] = InboxHandler(
+        world.memory, InMemoryInbox(world.memory, consumer="c"), lambda received: None
+    )
+    async_handler: AsyncInboxHandler[Any] = AsyncInboxHandler(
+        async_memory, AsyncInMemoryInbox(async_memory, consumer="c"), effect_async
+    )
+    common: dict[str, Callable[[], object]] = {
+        "route": lambda: default_route,
+        "messages": lambda: [message],
+        "timeout": lambda: 2.0,
+        "max_length": lambda: 1000,
+        "approximate": lambda: True,
+        "dedup_window": lambda: dt.timedelta(days=1),
+        "dedup_prefix": lambda: "hx:",
+        "stream": lambda: None,
+        "exchange": lambda: "",
+        "persistent": lambda: True,
+        "group": lambda: "g",
+        "consumer": lambda: "c",
+        "count": lambda: 10,
+        "claim_idle": lambda: dt.timedelta(seconds=1),
+        "block": lambda: None,
+        "message_id": lambda: uuid.uuid4(),
+        "message": lambda: message,
+        "transactions": lambda: world.memory,
+        "inbox": lambda: InMemoryInbox(world.memory, consumer="c"),
+        "effect": lambda: lambda received: None,
+    }
+
+    def goods(**specific: Callable[[], object]) -> Callable[[str, str], object]:
+        values = {**common, **specific}
+
+        def good(method: str, parameter: str) -> object:
+            factory = values.get(f"{method}.{parameter}") or values.get(parameter)
+            return NO_GOOD_VALUE if factory is None else factory()
+
+        return good
+
+    consumer_goods = {"__init__.stream": lambda: "hx-probe"}
+    built: list[tuple[object, Callable[[str, str], object]]] = [
+        (RedisStreamPublisher(redis_url), goods(client=lambda: redis_url)),
+        (AsyncRedisStreamPublisher(redis_url), goods(client=lambda: redis_url)),
+        (AsyncJetStreamPublisher("nats://127.0.0.1:4222"), goods(client=lambda: "nats://127.0.0.1:4222")),
+        (
+            AsyncRabbitMQPublisher("amqp://guest:guest@127.0.0.1:5672/"),
+            goods(connection=lambda: "amqp://guest:guest@127.0.0.1:5672/"),
+        ),
+        (
+            RedisStreamConsumer(
+                redis.Redis.from_url(redis_url), handler, stream="hx-probe", group="g", consumer="c"
+            ),
+            goods(client=lambda: redis.Redis.from_url(redis_url), handler=lambda: handler, **consumer_goods),
+        ),
+        (
+            AsyncRedisStreamConsumer(
+                redis.asyncio.Redis.from_url(redis_url),
+                async_handler,
+                stream="hx-probe",
+                group="g",
+                consumer="c",
+            ),
+            goods(
+                client=lambda: redis.asyncio.Redis.from_url(redis_url),
+                handler=lambda: async_handler,
+                **consumer_goods,
+            ),
+        ),
+        (handler, goods()),
+        (
+            async_handler,
+            goods(
+                transactions=lambda: async_memory,
+                inbox=lambda: AsyncInMemoryInbox(async_memory, consumer="c"),
+                effect=lambda: effect_async,
+            ),
+        ),
+    ]
+    subjects = [Subject(type(obj).__name__, obj, good, transactional=False) for obj, good in built]
+    # an asyncio Redis client belongs to the event loop of its first call, and the probe runs
+    # each call on a loop of its own: only the async consumer's constructor is probed (its
+    # run_once is the sync one's source, probed above)
+    for subject in subjects:
+        if subject.name == "AsyncRedisStreamConsumer":
+            subject.members = lambda: iter([("__init__", AsyncRedisStreamConsumer)])
+    return subjects
 
 
 @pytest.fixture

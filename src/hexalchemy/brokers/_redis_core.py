@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 from redis import exceptions
@@ -29,10 +30,12 @@ from hexalchemy.rules.arguments import MAX_BIGINT, check_duration
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
+    "MAX_BLOCK",
     "DEFAULT_MAX_LENGTH",
     "SCRIPT",
     "RedisCore",
     "StreamEntry",
+    "check_url",
     "read_entries",
     "stream_entry",
     "unacknowledged",
@@ -71,6 +74,9 @@ _RETRYABLE: Final = (
     exceptions.OutOfMemoryError,
     exceptions.TryAgainError,
 )
+
+MAX_BLOCK: Final = dt.timedelta(days=1)
+"""The longest a consumer's ``run_once(block=...)`` waits for new entries."""
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -178,6 +184,17 @@ def _entry_order(entry: Any) -> tuple[int, int]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+URL_SCHEMES: Final = ("redis", "rediss", "unix")
+"""The URL schemes redis-py connects with."""
+
+
+def check_url(url: str) -> str:
+    """``url`` if redis-py can connect with it (a redis://, rediss:// or unix:// URL); else ``ConfigError`` naming ``client``."""
+    if urlsplit(url).scheme not in URL_SCHEMES:
+        raise ConfigError("client", url, "must be a Redis client or a redis://, rediss:// or unix:// URL")
+    return url
 
 
 def read_entries(reply: Any) -> list[Any]:

@@ -36,7 +36,7 @@ from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._nats_core import MSG_ID_HEADER, headers_of, is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import describe_error, message_id_of
+from hexalchemy.rules import check_instance, describe_error, message_id_of
 
 __all__ = ["DEFAULT_TIMEOUT", "MSG_ID_HEADER", "AsyncJetStreamPublisher", "handle_jetstream", "is_retryable"]
 
@@ -212,6 +212,8 @@ async def handle_jetstream(handler: AsyncInboxHandler[Msg], message: Msg) -> boo
     ``Nats-Msg-Id``) is acknowledged and logged, never applied. Returns whether the effects
     were applied now (False: a duplicate, or no id).
     """
+    check_instance("handler", handler, AsyncInboxHandler)
+    check_instance("message", message, Msg)
     headers = message.headers or {}
     message_id = message_id_of(headers) or message_id_of(
         {"hexalchemy-message-id": headers.get(MSG_ID_HEADER)}

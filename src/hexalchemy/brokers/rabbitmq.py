@@ -32,8 +32,8 @@ from hexalchemy._guards import is_instance
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
 from hexalchemy.brokers._rabbitmq_core import is_retryable
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
-from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import describe_error, message_id_of
+from hexalchemy.ports import ConfigError, InvalidArgumentError, OutboxMessage, PublishResult, Route
+from hexalchemy.rules import check_has_methods, check_instance, describe_error, message_id_of
 from hexalchemy.rules.routes import MESSAGE_ID_HEADER
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncRabbitMQPublisher", "handle_rabbitmq", "is_retryable"]
@@ -177,6 +177,8 @@ async def handle_rabbitmq(
     property. A message with neither is acknowledged and logged, never applied. Returns
     whether the effects were applied now (False: a duplicate, or no id).
     """
+    check_instance("handler", handler, AsyncInboxHandler)
+    check_has_methods("message", message, ("ack", "nack"), error=InvalidArgumentError)
     headers = {str(k): v for k, v in (message.headers or {}).items()}
     message_id = message_id_of(headers) or message_id_of({MESSAGE_ID_HEADER: message.message_id})
     applied = False

@@ -20,6 +20,7 @@ from hexalchemy.brokers._async.redis_consumer import AsyncRedisStreamConsumer
 from hexalchemy.brokers._redis_core import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_MAX_LENGTH,
+    MAX_BLOCK,
     SCRIPT,
     StreamEntry,
     is_retryable,
@@ -31,6 +32,7 @@ from hexalchemy.brokers._sync.redis_consumer import RedisStreamConsumer
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
     "DEFAULT_MAX_LENGTH",
+    "MAX_BLOCK",
     "SCRIPT",
     "AsyncRedisStreamConsumer",
     "AsyncRedisStreamPublisher",

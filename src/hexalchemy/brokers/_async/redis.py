@@ -17,6 +17,7 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    check_url,
 )
 from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
@@ -57,6 +58,7 @@ class AsyncRedisStreamPublisher:
             route=route,
         )
         if isinstance(client, str):
+            check_url(client)
             self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(client)
             self._owned = True
         elif is_instance(client, redis.asyncio.Redis):

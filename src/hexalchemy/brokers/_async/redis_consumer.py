@@ -13,7 +13,7 @@ from redis import exceptions
 
 from hexalchemy._guards import is_instance
 from hexalchemy.brokers._async.consuming import AsyncInboxHandler
-from hexalchemy.brokers._redis_core import StreamEntry, read_entries, stream_entry, unacknowledged
+from hexalchemy.brokers._redis_core import MAX_BLOCK, StreamEntry, read_entries, stream_entry, unacknowledged
 from hexalchemy.ports import ConfigError
 from hexalchemy.rules import check_instance, check_positive_int, message_id_of
 from hexalchemy.rules.arguments import check_duration
@@ -69,7 +69,13 @@ class AsyncRedisStreamConsumer:
         self._group_ready = True
 
     async def run_once(self, *, block: dt.timedelta | None = None) -> int:
-        """Handle the entries due now (waiting up to ``block`` for new ones); return how many were handled."""
+        """Handle the entries due now (waiting up to ``block`` for new ones); return how many were handled.
+
+        ``block`` is None (no wait) or a ``timedelta`` from 0 to :data:`MAX_BLOCK`
+        (``InvalidArgumentError`` otherwise).
+        """
+        if block is not None:
+            check_duration("block", block, allow_zero=True, maximum=MAX_BLOCK)
         await self._ensure_group()
         mine: Any = await self._client.xreadgroup(
             self.group, self.consumer, {self.stream: "0"}, count=self._count

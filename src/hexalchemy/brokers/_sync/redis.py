@@ -20,6 +20,7 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    check_url,
 )
 from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
@@ -60,6 +61,7 @@ class RedisStreamPublisher:
             route=route,
         )
         if isinstance(client, str):
+            check_url(client)
             self._client: redis.Redis = redis.Redis.from_url(client)
             self._owned = True
         elif is_instance(client, redis.Redis):

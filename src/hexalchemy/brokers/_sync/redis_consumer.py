@@ -15,7 +15,7 @@ import redis.asyncio
 from redis import exceptions
 
 from hexalchemy._guards import is_instance
-from hexalchemy.brokers._redis_core import StreamEntry, read_entries, stream_entry, unacknowledged
+from hexalchemy.brokers._redis_core import MAX_BLOCK, StreamEntry, read_entries, stream_entry, unacknowledged
 from hexalchemy.brokers._sync.consuming import InboxHandler
 from hexalchemy.ports import ConfigError
 from hexalchemy.rules import check_instance, check_positive_int, message_id_of
@@ -72,7 +72,13 @@ class RedisStreamConsumer:
         self._group_ready = True
 
     def run_once(self, *, block: dt.timedelta | None = None) -> int:
-        """Handle the entries due now (waiting up to ``block`` for new ones); return how many were handled."""
+        """Handle the entries due now (waiting up to ``block`` for new ones); return how many were handled.
+
+        ``block`` is None (no wait) or a ``timedelta`` from 0 to :data:`MAX_BLOCK`
+        (``InvalidArgumentError`` otherwise).
+        """
+        if block is not None:
+            check_duration("block", block, allow_zero=True, maximum=MAX_BLOCK)
         self._ensure_group()
         mine: Any = self._client.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self._count)
         reply: Any = self._client.xautoclaim(
