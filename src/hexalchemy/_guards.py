@@ -11,7 +11,7 @@ instead of being Unknown.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeGuard
 
 import attrs
@@ -65,3 +65,13 @@ def is_instance(value: object, kind: type | types.UnionType | tuple[type, ...]) 
 def is_class_of(value: object, kind: type) -> bool:
     """``value`` is ``kind`` or a subclass of it (checked as :func:`is_instance` is, for the same reason)."""
     return isinstance(value, type) and issubclass(value, kind)
+
+
+def is_iterable(value: object) -> TypeGuard[Iterable[object]]:
+    """``value`` is iterable (a str is too: the caller decides)."""
+    return isinstance(value, Iterable)
+
+
+def is_dict(value: object) -> TypeGuard[dict[object, object]]:
+    """``value`` is a dict (its keys are checked by the caller)."""
+    return isinstance(value, dict)

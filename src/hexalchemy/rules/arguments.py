@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn, TypeVar, cast
 
+from hexalchemy._guards import is_instance, is_iterable
 from hexalchemy.ports import ConfigError, HexalchemyError, InvalidArgumentError
 
 __all__ = [
@@ -239,9 +240,9 @@ def check_iterable(
     A str or bytes is refused: where a collection of objects is expected, it is a mistake
     (``range("abc")`` would look up three one-letter keys).
     """
-    if isinstance(value, _TEXT_LIKE):
+    if is_instance(value, _TEXT_LIKE):
         _refuse(error, name, value, "must be an iterable of items, not a str or bytes")
-    if not isinstance(value, Iterable):
+    if not is_iterable(value):
         _refuse(error, name, value, "must be an iterable (a list, a tuple, a generator...)")
     items: list[object] = list(value)
     if maximum is not None and len(items) > maximum:

@@ -14,7 +14,7 @@ from typing import Final
 
 import attrs
 
-from hexalchemy._guards import is_instance
+from hexalchemy._guards import is_instance, is_list_or_tuple
 from hexalchemy.ports import Evidence, InvalidArgumentError, VerifyResult
 from hexalchemy.rules.arguments import MAX_BIGINT, check_instance, check_int, check_items
 from hexalchemy.rules.json_values import canonical_json
@@ -143,7 +143,8 @@ def chain_evidence(
 def _position(name: str, value: object) -> tuple[int, str | None]:
     """A chain position ``(sequence, hash)``: an int from 0 and a hash str (None at 0)."""
     if (
-        not isinstance(value, tuple)
+        not is_list_or_tuple(value)
+        or isinstance(value, list)
         or len(value) != 2
         or not isinstance(value[0], int)
         or isinstance(value[0], bool)

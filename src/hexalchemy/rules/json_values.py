@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from hexalchemy._guards import is_dict, is_list_or_tuple
 from hexalchemy.ports import InvalidAgentDataError, InvalidArgumentError, JsonValue
 from hexalchemy.rules.agent_limits import MAX_AGENT_PAYLOAD_BYTES
 from hexalchemy.rules.arguments import MAX_BIGINT, check_positive_int
@@ -27,7 +28,7 @@ def _check_keys(field: str, value: object) -> None:
     while stack:
         item, path = stack.pop()
         children: Iterable[tuple[object, object]]
-        if isinstance(item, dict):
+        if is_dict(item):
             for key in item:
                 if not isinstance(key, str):
                     where = f"{field}{path}"
@@ -35,12 +36,12 @@ def _check_keys(field: str, value: object) -> None:
                         field, key, f"mapping keys must be str, not {type(key).__name__} (a key of {where})"
                     )
             children = item.items()
-        elif isinstance(item, (list, tuple)):
+        elif is_list_or_tuple(item):
             children = enumerate(item)
         else:
             continue
         for key, child in children:
-            if isinstance(child, (dict, list, tuple)):
+            if is_dict(child) or is_list_or_tuple(child):
                 stack.append((child, f"{path}[{key!r}]"))
 
 

@@ -9,7 +9,7 @@ from typing import Final, cast
 
 import attrs
 
-from hexalchemy._guards import is_instance
+from hexalchemy._guards import is_instance, is_mapping
 from hexalchemy.ports import InvalidMessageError, OutboxMessage
 from hexalchemy.rules.arguments import check_aware_datetime, check_int, check_iterable, check_positive_int
 from hexalchemy.rules.ids import time_ordered_uuid
@@ -52,7 +52,7 @@ def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False
 
 
 def _check_headers(headers: object) -> None:
-    if not isinstance(headers, Mapping):
+    if not is_mapping(headers):
         raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
     if len(headers) > MAX_HEADER_COUNT:
         raise InvalidMessageError("headers", headers, f"has more than {MAX_HEADER_COUNT} entries")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, cast
 
 import attrs
 
+from hexalchemy._guards import is_iterable, is_list_or_tuple
 from hexalchemy.ports import InvalidArgumentError, OutboxMessage, PublishResult
 from hexalchemy.rules.arguments import check_instance, check_items
 
@@ -62,11 +63,11 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
             sequence of :class:`~hexalchemy.ports.OutboxMessage`.
     """
     messages = _messages(messages)
-    if isinstance(results, str | bytes) or not isinstance(results, Iterable):
+    if isinstance(results, str | bytes) or not is_iterable(results):
         raise InvalidArgumentError(
             "results", results, "the publisher must return a sequence of PublishResult"
         )
-    if isinstance(results, list | tuple) and len(results) == len(messages):
+    if is_list_or_tuple(results) and len(results) == len(messages):
         # The common case, checked without hashing: one success per message, in batch order.
         published_in_order = tuple(message.id for message in messages)
         if all(
@@ -108,8 +109,10 @@ def sort_results(messages: Sequence[OutboxMessage], results: object) -> Outcome:
 
 
 def _messages(messages: object) -> Sequence[OutboxMessage]:
-    if isinstance(messages, list | tuple) and all(type(message) is OutboxMessage for message in messages):
-        return messages  # a batch as the stores build it: checked without a copy
+    if is_list_or_tuple(messages) and all(type(message) is OutboxMessage for message in messages):
+        return cast(
+            "Sequence[OutboxMessage]", messages
+        )  # a batch as the stores build it: checked without a copy
     return check_items("messages", messages, OutboxMessage)
 
 

@@ -82,9 +82,10 @@ def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessag
 
 def message_id_of(headers: object) -> uuid.UUID | None:
     """The outbox message id a delivered message carries in :data:`MESSAGE_ID_HEADER`, or None (absent or not a UUID)."""
-    if not hasattr(headers, "get"):
+    get = getattr(headers, "get", None)
+    if not callable(get):
         return None
-    value = headers.get(MESSAGE_ID_HEADER)
+    value: object = get(MESSAGE_ID_HEADER)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):

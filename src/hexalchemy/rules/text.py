@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hexalchemy._guards import is_instance
+from hexalchemy._guards import is_dict, is_instance, is_list_or_tuple, is_set
 from hexalchemy.ports import InvalidArgumentError
 
 __all__ = ["encodes_as_utf8", "holds_unencodable_text", "text_problem"]
@@ -47,14 +47,14 @@ def holds_unencodable_text(value: object) -> bool:
 
 
 def _walk_finds_unencodable_text(value: object) -> bool:
-    stack = [value]
+    stack: list[object] = [value]
     seen: set[int] = set()  # containers already walked: a value may hold itself
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if not encodes_as_utf8(item):
                 return True
-        elif isinstance(item, (dict, list, tuple, set, frozenset)) and id(item) not in seen:
+        elif id(item) not in seen and (is_dict(item) or is_list_or_tuple(item) or is_set(item)):
             seen.add(id(item))
-            stack.extend(item.items() if isinstance(item, dict) else item)
+            stack.extend(item.items() if is_dict(item) else item)
     return False

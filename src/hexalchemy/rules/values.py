@@ -87,7 +87,7 @@ class ValueRule:
     name: str
     normalize: Callable[[Any], Any]
     quick: str | None = None
-    names: Mapping[str, object] = attrs.field(factory=dict)
+    names: Mapping[str, object] = attrs.field(factory=dict[str, object])
 
     def quick_source(self, value: str, suffix: str) -> tuple[str, dict[str, object]] | None:
         """:attr:`quick` written for the variable ``value``, its names suffixed; and the globals it needs."""
@@ -435,8 +435,10 @@ def value_object_rule(cls: type[object], *, optional: bool) -> ValueRule:
 def _normalize_bytes(value: object) -> bytes:
     if isinstance(value, bytes):
         return bytes(value)
-    if isinstance(value, bytearray | memoryview):
+    if isinstance(value, bytearray):
         return bytes(value)
+    if isinstance(value, memoryview):
+        return value.tobytes()
     _refuse_type("bytes", value)
 
 
