@@ -103,8 +103,18 @@ def port_twins() -> list[tuple[type[Any], type[Any]]]:
     return [
         (getattr(hexalchemy.ports, name[len("Async") :]), getattr(hexalchemy.ports, name))
         for name in sorted(exported)
-        if name.startswith("Async") and name[len("Async") :] in exported
+        if name.startswith("Async") and name[len("Async") :] in exported and name not in _ITERATOR_PORTS
     ]
+
+
+_ITERATOR_PORTS = frozenset({"AsyncStream"})
+"""Twins that differ as Python's generators and async generators do (``close`` / ``aclose``): checked below."""
+
+
+def test_the_stream_ports_are_closable_iterators_on_each_side() -> None:
+    stream, async_stream = hexalchemy.ports.Stream, hexalchemy.ports.AsyncStream
+    assert {"__iter__", "__next__", "close"} <= set(vars(stream))
+    assert {"__aiter__", "__anext__", "aclose"} <= set(vars(async_stream))
 
 
 # the twins written by hand (the generated ones are the same by construction)
@@ -340,9 +350,9 @@ def test_repository_methods_are_coroutines_exactly_on_the_async_side(
             continue
         assert not inspect.iscoroutinefunction(member), f"{sync.__name__}.{name} is async"
         twin = public_members(async_)[name]
-        if "Iterator[" in str(inspect.signature(cast(Callable[..., Any], member)).return_annotation):
-            # a stream: checked at the call, it returns an (async) iterator on each side
-            assert "AsyncIterator[" in str(
+        if "Stream[" in str(inspect.signature(cast(Callable[..., Any], member)).return_annotation):
+            # a stream: checked at the call, it returns an (async) stream on each side
+            assert "AsyncStream[" in str(
                 inspect.signature(cast(Callable[..., Any], twin)).return_annotation
             ), f"{async_.__name__}.{name} does not return an async iterator"
             continue

@@ -198,6 +198,7 @@ from hexalchemy.ports.query import (  # noqa: E402 - grouped with the query side
     AsyncBulkDeleter,
     AsyncFinder,
     AsyncLister,
+    AsyncStream,
     BulkDeleter,
     Comparison,
     Condition,
@@ -209,6 +210,7 @@ from hexalchemy.ports.query import (  # noqa: E402 - grouped with the query side
     OneOf,
     Ordering,
     Query,
+    Stream,
     TextMatch,
 )
 
@@ -218,6 +220,7 @@ __all__ += [
     "AsyncBulkDeleter",
     "AsyncFinder",
     "AsyncLister",
+    "AsyncStream",
     "BulkDeleter",
     "Comparison",
     "Condition",
@@ -225,6 +228,7 @@ __all__ += [
     "Finder",
     "IsNone",
     "Lister",
+    "Stream",
     "Not",
     "OneOf",
     "Ordering",

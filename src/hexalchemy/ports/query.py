@@ -30,7 +30,7 @@ Semantics every adapter shares (the contracts check them):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
@@ -38,6 +38,8 @@ import attrs
 from hexalchemy.ports.agents import Page
 
 __all__ = [
+    "AsyncStream",
+    "Stream",
     "AllOf",
     "AnyOf",
     "AsyncBulkDeleter",
@@ -187,6 +189,49 @@ class Finder(Protocol[T]):
         ...
 
 
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Stream(Protocol[T_co]):
+    """What :meth:`Lister.stream` returns: an iterator of aggregates that can be closed before its end.
+
+    A generator is one: ``with contextlib.closing(orders.stream(query)) as stream:``
+    releases the cursor at once when the loop stops early.
+    """
+
+    def __iter__(self) -> Iterator[T_co]:
+        """The stream itself."""
+        ...
+
+    def __next__(self) -> T_co:
+        """The next aggregate (``StopIteration`` after the last)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the stream and release its cursor."""
+        ...
+
+
+class AsyncStream(Protocol[T_co]):
+    """What :meth:`AsyncLister.stream` returns: an async iterator of aggregates that can be closed before its end.
+
+    An async generator is one: ``async with contextlib.aclosing(orders.stream(query)) as stream:``
+    releases the cursor at once when the loop stops early (see :class:`Stream`).
+    """
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        """The stream itself."""
+        ...
+
+    def __anext__(self) -> Awaitable[T_co]:
+        """The next aggregate (``StopAsyncIteration`` after the last)."""
+        ...
+
+    def aclose(self) -> Awaitable[None]:
+        """Stop the stream and release its cursor."""
+        ...
+
+
 class Lister(Protocol[T]):
     """Lists aggregates ``T`` by query a page or a chunk at a time, inside the ambient transaction."""
 
@@ -198,11 +243,11 @@ class Lister(Protocol[T]):
         """
         ...
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Stream[T]:
         """Every aggregate matching ``query``, in its order, read ``chunk_size`` rows at a time.
 
         Memory stays bounded by the chunk (a server-side cursor on PostgreSQL). Consume it
-        inside the transaction it was started in.
+        inside the transaction it was started in; close it to stop early (:class:`Stream`).
         """
         ...
 
@@ -246,7 +291,7 @@ class AsyncLister(Protocol[T]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         ...
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncStream[T]:
         """Every aggregate matching ``query``, in its order, read ``chunk_size`` rows at a time."""
         ...
 

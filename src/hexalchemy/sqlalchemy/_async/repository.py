@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any, Generic, TypeVar
 
-from hexalchemy.ports import Condition, ConfigError, Page, Query
+from hexalchemy.ports import AsyncStream, Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan_async
@@ -102,7 +102,7 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return await run_plan_async(self._queries.page(query, size, after))
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncStream[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
 
         The query and the transaction are checked at the call; the rows are read as the
@@ -115,7 +115,7 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
 
     async def _stream(
         self, state: Any, statement: Any, parameters: dict[str, Any], chunk_size: int
-    ) -> AsyncIterator[T]:
+    ) -> AsyncGenerator[T, None]:
         read = self._queries.read
         try:
             result = await stream_rows_async(state, statement, parameters, chunk_size)

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, Generic, TypeVar
 
-from hexalchemy.ports import Condition, ConfigError, Page, Query
+from hexalchemy.ports import Condition, ConfigError, Page, Query, Stream
 from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan
@@ -104,7 +104,7 @@ class SqlAlchemyRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return run_plan(self._queries.page(query, size, after))
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Stream[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.
 
         The query and the transaction are checked at the call; the rows are read as the
@@ -115,7 +115,9 @@ class SqlAlchemyRepository(Generic[T, K]):
         state, statement, parameters, chunk_size = self._queries.stream_statement(query, chunk_size)
         return self._stream(state, statement, parameters, chunk_size)
 
-    def _stream(self, state: Any, statement: Any, parameters: dict[str, Any], chunk_size: int) -> Iterator[T]:
+    def _stream(
+        self, state: Any, statement: Any, parameters: dict[str, Any], chunk_size: int
+    ) -> Generator[T, None, None]:
         read = self._queries.read
         try:
             result = stream_rows(state, statement, parameters, chunk_size)

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query
+from hexalchemy.ports import AsyncStream, Condition, EntitySpec, IsolationLevel, Page, Query
 from hexalchemy.rules import check_begin
 from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_task
 
@@ -134,11 +134,11 @@ class AsyncInMemoryRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return self._core.page(query, size, after)
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncIterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncStream[T]:
         """Every aggregate matching ``query`` at the call, in its order, copied ``chunk_size`` at a time."""
         return self._stream(self._core.stream_chunks(query, chunk_size))
 
-    async def _stream(self, chunks: list[list[T]]) -> AsyncIterator[T]:
+    async def _stream(self, chunks: list[list[T]]) -> AsyncGenerator[T, None]:
         for chunk in chunks:
             for aggregate in self._core.copies(chunk):
                 yield aggregate

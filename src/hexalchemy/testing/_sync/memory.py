@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query
+from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query, Stream
 from hexalchemy.rules import check_begin
 from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_thread
 
@@ -136,11 +136,11 @@ class InMemoryRepository(Generic[T, K]):
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
         return self._core.page(query, size, after)
 
-    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Iterator[T]:
+    def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Stream[T]:
         """Every aggregate matching ``query`` at the call, in its order, copied ``chunk_size`` at a time."""
         return self._stream(self._core.stream_chunks(query, chunk_size))
 
-    def _stream(self, chunks: list[list[T]]) -> Iterator[T]:
+    def _stream(self, chunks: list[list[T]]) -> Generator[T, None, None]:
         for chunk in chunks:
             for aggregate in self._core.copies(chunk):
                 yield aggregate
