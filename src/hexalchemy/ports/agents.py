@@ -47,7 +47,7 @@ import datetime as dt
 import enum
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Generic, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, ForwardRef, Generic, Protocol, TypeAlias, TypeVar, Union
 
 import attrs
 
@@ -82,8 +82,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-JsonValue: TypeAlias = "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
-"""A JSON-able value: stored values come back as ``dict`` / ``list`` (tuples become lists)."""
+if TYPE_CHECKING:
+    JsonValue: TypeAlias = "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+else:  # the same union, resolvable from any module: its self-references name this module
+    _JSON: Final = ForwardRef("JsonValue", module=__name__)
+    JsonValue = Union[bool, int, float, str, Sequence[_JSON], Mapping[str, _JSON], None]  # noqa: UP007
+"""A JSON-able value: stored values come back as ``dict`` / ``list`` (tuples become lists).
+
+An annotation ``JsonValue`` resolves at run time wherever it is written (``typing.get_type_hints``
+needs nothing else imported), so a field may be declared ``data: JsonValue`` with
+``column(json=True)`` in any module.
+"""
 
 
 # -- agent state --------------------------------------------------------------------------------

@@ -24,8 +24,14 @@ from hexalchemy._guards import is_attrs_instance, is_list_or_tuple, is_mapping, 
 from hexalchemy.ports import InvalidArgumentError, field_types
 from hexalchemy.ports.columns import split_optional, strip_newtype
 from hexalchemy.rules.arguments import check_bool, check_iterable
+from hexalchemy.rules.json_values import PLAIN_JSON
 from hexalchemy.rules.text import text_problem
-from hexalchemy.rules.values import RefusedValueError, ValueRule, rule_for, value_object_rule
+from hexalchemy.rules.values import (
+    RefusedValueError,
+    ValueRule,
+    rule_for,
+    value_object_rule,
+)
 
 __all__ = ["json_problem", "json_rule", "json_suspect", "json_value_rule"]
 
@@ -61,7 +67,10 @@ def _key_path(at: str, key: object) -> str:
 def json_problem(value: object) -> RefusedValueError | None:
     """The first part of ``value`` that breaks the JSON rule, as a :class:`RefusedValueError` whose ``at`` is its path; or None.
 
-    Walks lists, tuples, sets, dicts (keys too) and attrs instances, in order.
+    Walks lists, tuples, sets, dicts (keys too) and attrs instances, in order: strings hold no
+    NUL and no lone surrogate, floats are finite; other objects (what a
+    converter's hooks unstructure) are let through. :data:`~hexalchemy.rules.json_values.PLAIN_JSON` is
+    the stricter rule of a plain JSON value.
     """
     stack: list[tuple[object, str]] = [(value, "")]
     walking: set[int] = set()  # containers already walked: a value may hold itself
@@ -146,8 +155,8 @@ class _Elements:
             rule = rule_for(object, "", tp, None, optional=False)
         except InvalidArgumentError:  # not a type: a special form such as Any
             rule = None
-        if rule is None:
-            return _kept
+        if rule is None:  # Any, a union: what it holds must at least be storable as JSON
+            return _checked_as_json
         if tp is Decimal:  # the Decimal rule builds a new Decimal: keep the given one when it is the same
             return _same_decimal_kept(rule.normalize)
         return rule.normalize
@@ -274,6 +283,14 @@ def _kept(value: Any) -> Any:
     return value
 
 
+def _checked_as_json(value: Any) -> Any:
+    """A part of no declared element type (``Any``, a union): kept, once :func:`json_problem` finds nothing in it."""
+    problem = json_problem(value)
+    if problem is not None:
+        raise problem
+    return value
+
+
 def _same_decimal_kept(normalize: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def keep(value: Any) -> Any:
         new = normalize(value)
@@ -336,11 +353,13 @@ def json_rule(tp: Any, *, optional: bool, kept: Collection[object] = ()) -> Valu
 
 
 def json_value_rule(*, optional: bool) -> ValueRule:
-    """The rule of a field declared ``ColumnOptions(json=True)``: any JSON value, kept as it is.
+    """The rule of a field declared ``ColumnOptions(json=True)``: any plain JSON value, in stored form.
 
-    :func:`json_problem` finds nothing in it (strings without NUL or lone surrogates, finite
-    floats, anywhere inside); None is refused unless ``optional``. No declared element type
-    is checked: the field's annotation is a JSON union (``JsonValue``), not a collection type.
+    :data:`~hexalchemy.rules.json_values.PLAIN_JSON` decides: what it refuses is refused, naming the part
+    (``metadata["tags"][2]``), and what it accepts is stored as it returns it (tuples as lists,
+    ``-0.0`` as ``0.0``, floats of ``1e16`` or more as ints). None is refused unless
+    ``optional``. No element type is checked: the field's annotation is a JSON union
+    (``JsonValue``), not a collection type.
     """
     check_bool("optional", optional)
 
@@ -349,9 +368,6 @@ def json_value_rule(*, optional: bool) -> ValueRule:
             if optional:
                 return None
             raise RefusedValueError("None is refused: the field's type is not Optional (X | None)", value)
-        problem = json_problem(value)
-        if problem is not None:
-            raise problem
-        return value
+        return PLAIN_JSON.normalize(value)
 
     return ValueRule("JSON value | None" if optional else "JSON value", normalize)

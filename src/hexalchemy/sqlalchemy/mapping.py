@@ -410,17 +410,10 @@ class _Generator:
         index = self.leaf_index[leaf.path]
         var = f"v{index}"
         lines.append(f"{indent}{var} = {access}")
-        if leaf.kind == "json":  # a JSON value as it is: checked by the JSON rule, stored unchanged
-            if not self.checking:
-                return
-            self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
-            lines.append(f"{indent}if {var} is not None:")
-            lines.append(f"{indent}    if _json_suspect({var}):")
-            lines.append(f"{indent}        j{index}({var}, {var})")
-            if not leaf.optional:
-                lines.append(f"{indent}else:")
+        if leaf.kind == "json":  # a plain JSON value: checked and put in stored form by the JSON value rule
+            if self.checking:
                 self.write_check(
-                    json_value_rule(optional=False), leaf.dotted_path, var, lines, indent + "    "
+                    json_value_rule(optional=leaf.optional), leaf.dotted_path, var, lines, indent
                 )
             return
         if leaf.kind == "hook":
@@ -1101,6 +1094,8 @@ def _derive_columns(
                 leaf.column_name,
                 column_type,
                 primary_key=primary,
+                # the aggregate carries its key: no sequence (PostgreSQL), no AUTO_INCREMENT (MariaDB, where a key 0 would take the next number)
+                autoincrement=False,
                 nullable=leaf.nullable and not primary,
                 **column_keywords(spec.cls, leaf),
             )

@@ -36,11 +36,24 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Float, Insert, String, Table, event, func, literal
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Float,
+    Insert,
+    String,
+    Table,
+    event,
+    func,
+    literal,
+)
 from sqlalchemy import cast as cast_
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from hexalchemy.ports import (
@@ -83,6 +96,16 @@ _MEMORY_POOL_REFUSED: Final[dict[bool, tuple[str, ...]]] = {
 def _is_file_database(url: URL) -> bool:
     # The test SQLAlchemy's pysqlite and aiosqlite dialects use to choose their pool.
     return bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
+
+
+class _JsonText(JSON):
+    """JSON in a column declared ``TEXT``: SQLite gives a column declared ``JSON`` NUMERIC affinity,
+    which stores the text ``5.0`` (a plain JSON value that is one whole float) as the integer 5."""
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_ddl(type_: _JsonText, compiler: object, **kw: object) -> str:  # pyright: ignore[reportUnusedFunction] - registered by @compiles
+    return "TEXT"
 
 
 class _UtcText(TypeDecorator[dt.datetime]):
@@ -264,6 +287,10 @@ class SQLiteBackend(Backend):
         return _FOREIGN_KEY_MESSAGE in str(original)
 
     # -------------------------------------------------------------------- tables and values
+    def json_type(self) -> TypeEngine[Any] | None:
+        """JSON in a ``TEXT`` column (a ``JSON`` one has NUMERIC affinity: ``5.0`` would come back as ``5``)."""
+        return _JsonText()
+
     def utc_datetime_type(self) -> TypeEngine[Any]:
         """Text: a fixed-width ISO 8601 string in UTC, which sorts chronologically."""
         return _UtcText()

@@ -75,6 +75,13 @@ class Refused:
         return self.given if self.value is None else self.value
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _same(name: str, field: str, value: Any) -> Accepted:
     return Accepted(name, field, value, value)
 
@@ -151,6 +158,18 @@ ACCEPTED: Final[tuple[Accepted, ...]] = (
         "JSON with extreme floats", "parts", (Part("", _INT64_MAX, _DOUBLE_MAX), Part("a", 0, _DOUBLE_TINY))
     ),
     Accepted("a list for a tuple in JSON", "parts", [Part("a", 1, 1.5)], (Part("a", 1, 1.5),)),
+    # plain JSON values (ColumnOptions(json=True))
+    _same("a plain JSON object", "data", {"a": [1, 2.5, "x", None, True], "b": {"c": {}}}),
+    _same("ints of any size in plain JSON", "data", [_INT64_MIN, _INT64_MAX, 10**40, -(10**40)]),
+    _same("a plain JSON scalar", "data", "just text"),
+    Accepted("tuples in plain JSON", "data", {"pair": (1, (2, 3))}, {"pair": [1, [2, 3]]}),
+    Accepted("negative zero in plain JSON", "data", [-0.0], [0.0]),
+    Accepted(
+        "floats written with an exponent in plain JSON",
+        "data",
+        [1e20, -2.5e16, 1e-7],
+        [10**20, -(25 * 10**15), 1e-7],
+    ),
     Accepted("an int for a float in JSON", "parts", (Part("a", 1, 2),), (Part("a", 1, 2.0),)),
     Accepted("negative zero float in JSON", "parts", (Part("a", 1, -0.0),), (Part("a", 1, 0.0),)),
     Accepted(
@@ -286,6 +305,20 @@ REFUSED: Final[tuple[Refused, ...]] = (
         "parts[0].cost",
         "signalling NaN",
         Decimal("sNaN"),
+    ),
+    # plain JSON values (ColumnOptions(json=True))
+    Refused("NaN in plain JSON", "data", {"x": [math.nan]}, 'data["x"][0]', "NaN", math.nan),
+    Refused("NUL in plain JSON", "data", ["a\x00"], "data[0]", "NUL", "a\x00"),
+    Refused(
+        "a key that is not a str in plain JSON", "data", {"a": {1: "x"}}, 'data["a"][1]', "must be a str", 1
+    ),
+    Refused("a set in plain JSON", "data", {"s": {1, 2}}, 'data["s"]', "not a JSON value", {1, 2}),
+    Refused(
+        "a Decimal in plain JSON", "data", [Decimal("1.5")], "data[0]", "not a JSON value", Decimal("1.5")
+    ),
+    Refused("bytes in plain JSON", "data", b"x", "data", "not a JSON value"),
+    Refused(
+        "plain JSON nested too deeply", "data", _nested(201), "data", "nest more than 200", "<nested value>"
     ),
     # optional text
     Refused("NUL in optional text", "comment", "\x00", "comment", "NUL"),

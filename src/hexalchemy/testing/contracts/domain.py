@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import attrs
 
-from hexalchemy.ports import ColumnOptions, EntitySpec, column
+from hexalchemy.ports import ColumnOptions, EntitySpec, JsonValue, column
 
 __all__ = [
     "ACCOUNTS",
@@ -150,6 +150,7 @@ class Specimen:
     parts: tuple[Part, ...]
     notes: dict[str, str]
     comment: str | None
+    data: JsonValue = attrs.field(metadata=column(json=True))
     version: int = 0
 
 
@@ -225,4 +226,5 @@ def new_specimen() -> Specimen:
         parts=(Part("BOOK-1", 2, 0.25),),
         notes={"door": "blue"},
         comment=None,
+        data={"tags": ["a", "b"], "size": 2},
     )

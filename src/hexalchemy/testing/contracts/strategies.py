@@ -18,6 +18,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
+from hexalchemy.ports import JsonValue
 from hexalchemy.testing.contracts.domain import (
     Account,
     Level,
@@ -139,6 +140,18 @@ def _places() -> st.SearchStrategy[Place]:
     return st.builds(Place, street=texts(max_size=40), city=texts(max_size=20))
 
 
+def _json_values(floats: st.SearchStrategy[float | int]) -> st.SearchStrategy[JsonValue]:
+    """Plain JSON values (``ColumnOptions(json=True)``): scalars, lists and str-keyed dicts of them."""
+    scalars: st.SearchStrategy[JsonValue] = st.none() | st.booleans() | int64s() | floats | texts(max_size=10)
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(texts(max_size=10), children, max_size=3)
+        ),
+        max_leaves=8,
+    )
+
+
 def specimens() -> st.SearchStrategy[Specimen]:
     """New (version 0) specimens with values from the whole value domain, inside JSON too."""
     floats = st.floats(allow_nan=False, allow_infinity=False) | st.integers(
@@ -168,5 +181,6 @@ def specimens() -> st.SearchStrategy[Specimen]:
         ).map(tuple),
         notes=st.dictionaries(texts(max_size=10), texts(max_size=10), max_size=3),
         comment=st.none() | texts(),
+        data=_json_values(floats),
         version=st.just(0),
     )
