@@ -132,7 +132,7 @@ class AgentState:
     output_ref: str | None = None
     last_event_cursor: str | None = None
     recovery_marker: str | None = None
-    metadata: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    metadata: Mapping[str, JsonValue] = attrs.field(factory=dict[str, JsonValue])
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     version: int = 0

@@ -95,7 +95,7 @@ class MappingError(HexalchemyError):
         self.field = field
         self.column = column
         self.reason = reason
-        where = []
+        where: list[str] = []
         if field is not None:
             where.append(f"field {field!r}")
         if column is not None:

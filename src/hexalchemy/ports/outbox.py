@@ -70,7 +70,7 @@ class OutboxMessage:
     id: uuid.UUID
     topic: str
     payload: bytes
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict[str, str])
     ordering_key: str | None = None
     idempotency_key: str | None = None
     created_at: dt.datetime

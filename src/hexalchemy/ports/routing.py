@@ -28,5 +28,5 @@ class Route:
 
     destination: str
     payload: bytes
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict[str, str])
     dedup_id: str
