@@ -7,7 +7,7 @@ wires the very same application service to hexalchemy's in-memory adapters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -71,7 +71,7 @@ def map_tables() -> BankTables:
 @contextmanager
 def sql_bank(
     config: DatabaseConfig, *, clock: Clock = utc_now, create_tables: bool = False
-) -> Iterator[Bank[SqlAlchemyTransactionManager]]:
+) -> Generator[Bank[SqlAlchemyTransactionManager], None, None]:
     """Wire the bank to a SQL database; the engine is disposed of when the block ends.
 
     ``create_tables`` creates missing tables (for demos and tests; use Alembic in production).

@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, NoReturn, TextIO
 
@@ -247,7 +247,7 @@ def _policy(arguments: argparse.Namespace) -> OutboxPolicy:
 @contextmanager
 def _sync_store(
     config: DatabaseConfig, arguments: argparse.Namespace
-) -> Iterator[SqlAlchemyOutboxRelayStore]:
+) -> Generator[SqlAlchemyOutboxRelayStore, None, None]:
     tables, policy = _tables(arguments), _policy(arguments)
     engine = create_engine(config)
     try:
@@ -259,7 +259,7 @@ def _sync_store(
 @asynccontextmanager
 async def _async_store(
     config: DatabaseConfig, arguments: argparse.Namespace
-) -> AsyncIterator[AsyncSqlAlchemyOutboxRelayStore]:
+) -> AsyncGenerator[AsyncSqlAlchemyOutboxRelayStore, None]:
     tables, policy = _tables(arguments), _policy(arguments)
     engine = create_async_engine(config)
     try:
@@ -312,7 +312,7 @@ def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher
 
 
 @contextmanager
-def _signals_set(event: Callable[[], None]) -> Iterator[None]:
+def _signals_set(event: Callable[[], None]) -> Generator[None, None, None]:
     """Call ``event`` on SIGINT and SIGTERM while in the block (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield

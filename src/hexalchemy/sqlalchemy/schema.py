@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
@@ -233,7 +233,7 @@ def _check_key(name: str, value: object) -> None:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def _translated() -> Generator[None, None, None]:
     """Raise the database's errors in the block as hexalchemy errors (see ``_errors.py``)."""
     try:
         yield

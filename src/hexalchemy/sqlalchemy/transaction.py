@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -308,7 +308,7 @@ class SqlAlchemyTransactionManager:
         return self._begin(read_only, isolation_level)
 
     @contextmanager
-    def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> Iterator[None]:
+    def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> Generator[None, None, None]:
         plan = self._core.plan(self.engine, read_only, isolation_level)
         drive(plan)
         try:
@@ -387,7 +387,9 @@ class AsyncSqlAlchemyTransactionManager:
         return self._begin(read_only, isolation_level)
 
     @asynccontextmanager
-    async def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> AsyncIterator[None]:
+    async def _begin(
+        self, read_only: bool, isolation_level: IsolationLevel | None
+    ) -> AsyncGenerator[None, None]:
         outer = self._core.state_or_none() is None  # a savepoint uses the open connection only
         plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
         await _drive(plan, None, bridged=outer)
