@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import attrs
 from sqlalchemy.util import await_, greenlet_spawn
@@ -157,7 +157,13 @@ async def run_plan_async(plan: Plan[R]) -> R:
     return cast(R, result)
 
 
-async def run_plan_bridged(run: Callable[..., R], plan: Plan[Any]) -> R:
+class PlanRunner(Protocol):
+    """A function that runs a plan to its result: :func:`run_plan` or a runner built on it."""
+
+    def __call__(self, plan: Plan[R], /, *, bridged: bool = False) -> R: ...
+
+
+async def run_plan_bridged(run: PlanRunner, plan: Plan[R]) -> R:
     """Await ``run(plan, bridged=True)`` run inside SQLAlchemy's greenlet bridge.
 
     ``run`` is :func:`run_plan` or a runner built on it, and ``plan`` is built on an async
@@ -166,4 +172,6 @@ async def run_plan_bridged(run: Callable[..., R], plan: Plan[Any]) -> R:
     cancellation included) is thrown into the plan, which cleans up as it would in the
     sync driver.
     """
-    return await greenlet_spawn(run, plan, bridged=True)
+    # the runner returns the plan's result; pyright does not solve R through greenlet_spawn and a generic runner
+    result: object = await greenlet_spawn(run, plan, bridged=True)
+    return cast("R", result)
