@@ -8,7 +8,9 @@ import attrs
 import pytest
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.sqlalchemy import create_async_engine, create_engine
 from hexalchemy.sqlalchemy.config import _OPTIONS, SUPPORTED_DRIVERS, DatabaseConfig
+from tests.mariadb import MARIADB_URL, without_mariadb
 
 SQLITE_URL = "sqlite:///app.db"
 
@@ -54,6 +56,7 @@ def test_defaults() -> None:
         "sqlite:///app.db?timeout=3&check_same_thread=false",
         "sqlite:///file:app.db?mode=ro&uri=true",
         "postgresql+psycopg://postgres@127.0.0.1:5432/test?application_name=billing&sslmode=disable",
+        "mariadb+pymysql://u@h/db?charset=utf8mb4&connect_timeout=5&local_infile=false&ssl_ca=/etc/ca.pem",
     ],
 )
 def test_supported_urls_are_kept_as_given(url: str) -> None:
@@ -104,6 +107,13 @@ def test_supported_drivers_constant() -> None:
         ("postgresql://u@h/db?sslmod=require", "'sslmod', which is not a libpq connection parameter"),
         ("sqlite:///app.db?foo=1", "'foo', which SQLite's driver does not take"),
         ("sqlite:///app.db?mode=ro", "SQLite URI parameters need uri=true"),
+        ("mariadb://u@h/db?pool_size=5", "'pool_size', which is not a connection argument of both PyMySQL"),
+        ("mariadb://u@h/db?read_timeout=5", "'read_timeout', which is not a connection argument of both"),
+        ("mariadb://u@h/db?sql_mode=ANSI", "'sql_mode', which hexalchemy sets on every connection"),
+        ("mariadb://u@h/db?autocommit=true", "'autocommit', which hexalchemy sets"),
+        ("mariadb://u@h/db?connect_timeout=ten", "'connect_timeout' must be a whole number, not 'ten'"),
+        ("mariadb://u@h/db?use_unicode=maybe", "'use_unicode' must be true or false"),
+        ("mariadb://u@h/db?charset=utf8mb4&charset=latin1", "gives 'charset' 2 times"),
     ],
 )
 def test_bad_urls_are_refused(url: str, reason: str) -> None:
@@ -440,3 +450,19 @@ def test_from_env_refuses_junk_arguments_naming_them(environ: Any, prefix: Any, 
     with pytest.raises(ConfigError) as caught:
         DatabaseConfig.from_env(environ, prefix=prefix)
     assert caught.value.option == named
+
+
+async def test_the_query_arguments_both_mariadb_drivers_take_reach_them(mariadb_problem: str | None) -> None:
+    if mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    config = DatabaseConfig(url=f"{MARIADB_URL}?connect_timeout=7&program_name=hx-test&use_unicode=true")
+    sync_engine = create_engine(config)
+    async_engine = create_async_engine(config)
+    try:
+        with sync_engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT @@session.sql_mode").scalar_one().startswith("STRICT")
+        async with async_engine.connect() as connection:
+            assert (await connection.exec_driver_sql("SELECT 1")).scalar_one() == 1
+    finally:
+        sync_engine.dispose()
+        await async_engine.dispose()

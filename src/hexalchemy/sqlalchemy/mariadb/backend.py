@@ -87,6 +87,7 @@ from hexalchemy.ports import (
     IsolationLevel,
     MappingError,
 )
+from hexalchemy.rules import parse_decimal_int
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement
@@ -115,6 +116,25 @@ MAX_DECIMAL_SCALE: Final = 30
 
 MAX_KEY_TEXT_LENGTH: Final = 255
 """The length of a derived ``str`` key column with no declared ``max_length`` (``VARCHAR(255)``)."""
+
+_QUERY_ARGUMENTS: Final[dict[str, type]] = {
+    **{name: str for name in ("charset", "init_command", "program_name", "server_public_key", "unix_socket")},
+    **{name: str for name in ("read_default_file", "read_default_group")},
+    **{name: str for name in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_capath", "ssl_cipher")},
+    "ssl_check_hostname": bool,
+    "connect_timeout": int,
+    "client_flag": int,
+    "local_infile": bool,
+    "use_unicode": bool,
+}
+"""The URL query arguments both drivers take (PyMySQL and aiomysql), by the kind of value SQLAlchemy converts them to;
+the ``ssl_*`` ones SQLAlchemy gathers into the drivers' ``ssl`` argument."""
+_SET_BY_HEXALCHEMY: Final = {
+    "sql_mode": "a strict sql_mode: a value that does not fit is an error",
+    "autocommit": "SQLAlchemy begins and ends every transaction",
+}
+_BOOLEAN_TEXT: Final = frozenset({"true", "yes", "on", "y", "t", "1", "false", "no", "off", "n", "f", "0"})
+"""What SQLAlchemy's ``asbool`` reads as a boolean."""
 
 _DEADLOCK: Final = 1213
 _LOCK_WAIT_TIMEOUT: Final = 1205
@@ -250,6 +270,32 @@ class MariaDBBackend(Backend):
     def normalise_url(self, url: URL) -> URL | None:
         """``mariadb://`` is ``mariadb+pymysql://``; PyMySQL and aiomysql only."""
         return super().normalise_url(url.set(drivername=_SYNC_DRIVER) if url.drivername == self.name else url)
+
+    def url_problem(self, url: URL) -> str | None:
+        """A query argument that is not one both drivers take from a URL (``?pool_size=5``, a typo), or a value SQLAlchemy cannot convert.
+
+        The sync and async engines are built on the same URL: it may carry what PyMySQL and
+        aiomysql both take as text (:data:`_QUERY_ARGUMENTS`) and SQLAlchemy's ``ssl_*``
+        arguments. ``sql_mode`` and ``autocommit`` are hexalchemy's to set.
+        """
+        for name, value in url.query.items():
+            if name in _SET_BY_HEXALCHEMY:
+                return f"the URL's query sets {name!r}, which hexalchemy sets on every connection ({_SET_BY_HEXALCHEMY[name]})"
+            kind = _QUERY_ARGUMENTS.get(name)
+            if kind is None:
+                return (
+                    f"the URL's query names {name!r}, which is not a connection argument of both PyMySQL and "
+                    f"aiomysql (they take {', '.join(sorted(_QUERY_ARGUMENTS))}; pool options go to "
+                    "DatabaseConfig, not the URL)"
+                )
+            values = value if isinstance(value, tuple) else (value,)
+            if len(values) != 1:
+                return f"the URL's query gives {name!r} {len(values)} times"
+            if kind is int and parse_decimal_int(values[0]) is None:
+                return f"the URL's query argument {name!r} must be a whole number, not {values[0]!r}"
+            if kind is bool and values[0].strip().lower() not in _BOOLEAN_TEXT:
+                return f"the URL's query argument {name!r} must be true or false, not {values[0]!r}"
+        return None
 
     def engine_url(self, url: URL, *, is_async: bool) -> URL:
         """PyMySQL for the sync engine, aiomysql for the async one, whichever the URL names; ``utf8mb4`` unless it says otherwise."""
