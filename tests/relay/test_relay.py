@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import attrs
 import pytest
 import sqlalchemy
+from sqlalchemy import exc as sa_exc
 
 from hexalchemy.outbox import DeliveryMode, OutboxRelay
 from hexalchemy.ports import (
@@ -363,7 +364,7 @@ def _drop_all_beside_the_relay(metadata: sqlalchemy.MetaData, engine: sqlalchemy
         try:
             metadata.drop_all(engine)
             return
-        except sqlalchemy.exc.OperationalError as error:
+        except sa_exc.OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != "40P01" or attempt == 9:
                 raise
 
