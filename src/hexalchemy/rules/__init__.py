@@ -82,7 +82,7 @@ from hexalchemy.rules.queries import (
     field_ref,
     orderable,
 )
-from hexalchemy.rules.routes import checked_route, default_route, message_id_of
+from hexalchemy.rules.routes import checked_route, default_route, destination_route, message_id_of
 from hexalchemy.rules.signals import new_signal, validate_signal
 from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
 from hexalchemy.rules.transactions import check_begin, check_commit_failure
@@ -101,6 +101,7 @@ __all__ = [
     "crashed_before",
     "checked_route",
     "default_route",
+    "destination_route",
     "message_id_of",
     "check_consumer",
     "new_inbox_entry",

@@ -8,6 +8,7 @@ deduplicates on the outbox message id. Consumers read the message id back from
 
 from __future__ import annotations
 
+import string
 import uuid
 from collections.abc import Callable
 from typing import Final
@@ -24,6 +25,7 @@ __all__ = [
     "TOPIC_HEADER",
     "checked_route",
     "default_route",
+    "destination_route",
     "message_id_of",
 ]
 
@@ -54,6 +56,48 @@ def default_route(message: OutboxMessage) -> Route:
     return Route(
         destination=message.topic, payload=message.payload, headers=headers, dedup_id=str(message.id)
     )
+
+
+DESTINATION_FIELDS: Final = ("topic",)
+"""The placeholders a destination template may hold (see :func:`destination_route`)."""
+
+
+def destination_route(template: str) -> Callable[[OutboxMessage], Route]:
+    """A routing function: :func:`default_route`, sent to ``template`` with ``{topic}`` replaced by the message's topic.
+
+    ``"orders"`` sends every message to ``orders`` (one Redis stream, one RabbitMQ routing
+    key), ``"events.{topic}"`` prefixes the topic (a NATS subject under ``events.``).
+    ``{{`` and ``}}`` stand for a brace. A template that is not a non-empty str, holds
+    another placeholder than ``{topic}``, a conversion or a format spec, or whose braces
+    do not pair is refused (``InvalidArgumentError`` naming ``template``).
+    """
+    if not is_instance(template, str) or not template:
+        raise InvalidArgumentError("template", template, "must be a non-empty str")
+    problem = text_problem(template)
+    if problem is not None:
+        raise InvalidArgumentError("template", template, problem)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise InvalidArgumentError("template", template, f"braces do not pair ({error})") from None
+    for _literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in DESTINATION_FIELDS or spec or conversion:
+            raise InvalidArgumentError(
+                "template", template, f"holds {{{field}}}: the only placeholder is {{topic}}, as is"
+            )
+
+    def route(message: OutboxMessage) -> Route:
+        base = default_route(message)
+        return Route(
+            destination=template.format(topic=message.topic),
+            payload=base.payload,
+            headers=base.headers,
+            dedup_id=base.dedup_id,
+        )
+
+    return route
 
 
 def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessage) -> Route:

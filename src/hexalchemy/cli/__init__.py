@@ -2,8 +2,11 @@
 
 ::
 
-    hexalchemy outbox relay --url URL [--publisher module:factory] [--batch-size N] [--lease SECONDS]
-                            [--delivery leased|locked] [--async]
+    hexalchemy outbox relay --url URL [--publisher module:factory | amqp://... | nats://... | redis://...]
+                            [--exchange NAME] [--stream NAME] [--max-length N] [--timeout SECONDS]
+                            [--destination TEMPLATE | --route module:function]
+                            [--batch-size N] [--lease SECONDS] [--delivery leased|locked] [--async]
+                            [--progress SECONDS]
     hexalchemy outbox stats --url URL [--json]
     hexalchemy outbox requeue --url URL (--id UUID [--id UUID ...] | --all)
     hexalchemy outbox dead-letters --url URL [--limit N] [--json]
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import importlib
 import inspect
@@ -30,25 +34,30 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, NoReturn, TextIO
 
+import attrs
 import sqlalchemy
 
 from hexalchemy._guards import is_instance
-from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay
+from hexalchemy.cli._brokers import ASYNC_ONLY, BrokerOptions, broker_of, build_publisher, close_publisher
+from hexalchemy.outbox import AsyncOutboxRelay, DeliveryMode, OutboxRelay, RelayCounters
 from hexalchemy.ports import (
     AsyncPublisher,
     ConfigError,
     DeadLetter,
     HexalchemyError,
     InvalidArgumentError,
+    OutboxMessage,
     OutboxStats,
     Publisher,
+    Route,
 )
-from hexalchemy.rules import OutboxPolicy
+from hexalchemy.rules import OutboxPolicy, destination_route
 from hexalchemy.rules.arguments import MAX_BATCH, MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy import DatabaseConfig, create_async_engine, create_engine
@@ -70,6 +79,8 @@ _MAX_SECONDS = MAX_DURATION.total_seconds()
 """The longest duration an option takes (a year): a lease or a delay beyond it is a typo."""
 _MAX_ATTEMPTS = 2**31 - 1
 """The attempts column is a 32-bit integer."""
+_MAX_STREAM_LENGTH = 2**63 - 1
+"""Redis takes a MAXLEN up to a signed 64-bit integer."""
 
 
 class _UsageError(Exception):
@@ -148,9 +159,50 @@ def _parser() -> argparse.ArgumentParser:
     database(relay)
     relay.add_argument(
         "--publisher",
-        metavar="MODULE:FACTORY",
-        help="a callable that returns the publisher, called with no arguments "
-        f"(default: {_DEFAULT_PUBLISHER}, or {_DEFAULT_ASYNC_PUBLISHER} with --async)",
+        metavar="URL_OR_MODULE:FACTORY",
+        help="a broker URL (amqp:// or amqps://: RabbitMQ; nats:// or tls://: NATS JetStream; "
+        "redis://, rediss:// or unix://: Redis Streams), or a callable that returns the publisher, "
+        f"called with no arguments (default: {_DEFAULT_PUBLISHER}, or {_DEFAULT_ASYNC_PUBLISHER} with --async)",
+    )
+    relay.add_argument(
+        "--exchange",
+        metavar="NAME",
+        help="RabbitMQ: the exchange to publish to (default: the default exchange)",
+    )
+    relay.add_argument(
+        "--stream", metavar="NAME", help="NATS: the JetStream stream every message must land in"
+    )
+    relay.add_argument(
+        "--max-length",
+        type=_count(_MAX_STREAM_LENGTH),
+        metavar="N",
+        help="Redis: trim every stream written to about N entries (default: 1000000)",
+    )
+    relay.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="RabbitMQ and NATS: how long a batch waits for the broker's confirmations (default: 10)",
+    )
+    routing = relay.add_mutually_exclusive_group()
+    routing.add_argument(
+        "--destination",
+        metavar="TEMPLATE",
+        help="a broker URL's destination (the Redis stream, NATS subject, RabbitMQ routing key), "
+        "where {topic} is the message's topic (default: {topic})",
+    )
+    routing.add_argument(
+        "--route",
+        metavar="MODULE:FUNCTION",
+        help="a broker URL's routing function, message -> hexalchemy.ports.Route (default: "
+        "hexalchemy.rules.default_route)",
+    )
+    relay.add_argument(
+        "--progress",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="print the relay's counters every SECONDS (default: 10)",
     )
     relay.add_argument(
         "--batch-size",
@@ -277,25 +329,34 @@ def _config(url: str | None) -> DatabaseConfig:
         raise _UsageError(str(error)) from error
 
 
-def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher:
+def _load_callable(spec: str, option: str, form: str) -> Callable[[], object]:
+    """The callable ``module:attribute`` names (an option's value), imported; a usage error otherwise."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise _UsageError(f"--publisher must look like module:factory, got {spec!r}")
+        raise _UsageError(f"{option} must {form}, got {spec!r}")
     if os.getcwd() not in sys.path:  # like `python -m`: modules next to the caller are found
         sys.path.insert(0, os.getcwd())
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as error:
-        raise _UsageError(f"--publisher {spec}: cannot import {module_name!r}: {error}") from error
+        raise _UsageError(f"{option} {spec}: cannot import {module_name!r}: {error}") from error
+    except Exception as error:  # the module raised while imported
+        raise _UsageError(f"{option} {spec}: importing {module_name!r} raised {error!r}") from error
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise _UsageError(f"--publisher {spec}: {module_name!r} has no attribute {attribute!r}") from None
+            raise _UsageError(f"{option} {spec}: {module_name!r} has no attribute {attribute!r}") from None
     if not callable(target):
-        raise _UsageError(f"--publisher {spec}: {attribute!r} is not callable")
+        raise _UsageError(f"{option} {spec}: {attribute!r} is not callable")
+    found: Callable[[], object] = target
+    return found
+
+
+def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher:
+    factory = _load_callable(spec, "--publisher", "be a broker URL or look like module:factory")
     try:
-        publisher = target()
+        publisher = factory()
     except Exception as error:
         raise _UsageError(
             f"--publisher {spec}: the factory raised {type(error).__name__}: {error}"
@@ -307,8 +368,48 @@ def _load_publisher(spec: str, *, use_async: bool) -> Publisher | AsyncPublisher
         wanted = "an async publish() (AsyncPublisher)" if use_async else "a sync publish() (Publisher)"
         hint = "" if use_async else "; run with --async for an async publisher"
         raise _UsageError(f"--publisher {spec}: the relay needs {wanted}{hint}")
-    loaded: Publisher | AsyncPublisher = publisher
-    return loaded
+    loaded: Any = publisher
+    checked: Publisher | AsyncPublisher = loaded
+    return checked
+
+
+def _broker_options(arguments: argparse.Namespace) -> BrokerOptions:
+    route: Callable[[OutboxMessage], Route] | None = None
+    if arguments.route is not None:
+        loaded: Any = _load_callable(arguments.route, "--route", "look like module:function")
+        route = loaded
+    elif arguments.destination is not None:
+        try:
+            route = destination_route(arguments.destination)
+        except InvalidArgumentError as error:
+            raise _UsageError(f"--destination {arguments.destination!r}: {error.reason}") from None
+    return BrokerOptions(
+        exchange=arguments.exchange,
+        stream=arguments.stream,
+        max_length=arguments.max_length,
+        timeout=arguments.timeout,
+        route=route,
+    )
+
+
+def _publisher(arguments: argparse.Namespace) -> tuple[Publisher | AsyncPublisher, bool, bool]:
+    """The relay's publisher, whether it runs on asyncio, and whether the command owns (closes) it."""
+    spec: str | None = arguments.publisher
+    options = _broker_options(arguments)
+    broker = broker_of(spec) if spec is not None else None
+    if broker is None:
+        given = [name for name, value in attrs.asdict(options, recurse=False).items() if value is not None]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            if given[0] == "route":
+                option = "--route" if arguments.route is not None else "--destination"
+            raise _UsageError(f"{option} applies to a broker URL given as --publisher only")
+        use_async: bool = arguments.use_async
+        default = _DEFAULT_ASYNC_PUBLISHER if use_async else _DEFAULT_PUBLISHER
+        return _load_publisher(spec or default, use_async=use_async), use_async, False
+    assert spec is not None
+    use_async = arguments.use_async or broker in ASYNC_ONLY
+    return build_publisher(spec, broker, options, use_async=use_async), use_async, True
 
 
 @contextmanager
@@ -337,9 +438,7 @@ def _signals_set(event: Callable[[], None]) -> Generator[None, None, None]:
 
 def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
     config = _config(arguments.url)
-    use_async: bool = arguments.use_async
-    spec = arguments.publisher or (_DEFAULT_ASYNC_PUBLISHER if use_async else _DEFAULT_PUBLISHER)
-    publisher = _load_publisher(spec, use_async=use_async)
+    publisher, use_async, owned = _publisher(arguments)
     if arguments.listen:
         _check_listen(config)
     if arguments.min_idle_delay > arguments.max_idle_delay:
@@ -352,12 +451,48 @@ def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
         "min_idle_delay": arguments.min_idle_delay,
         "name": arguments.name,
     }
+    progress = _Progress(out, arguments.progress)
     if use_async:
-        counters = asyncio.run(_relay_async(config, publisher, options, arguments))
+        counters = asyncio.run(_relay_async(config, publisher, options, arguments, progress, owned=owned))
     else:
-        counters = _relay_sync(config, publisher, options, arguments)
-    print(f"relay stopped: {counters}", file=out)
+        counters = _relay_sync(config, publisher, options, arguments, progress, owned=owned)
+    print(f"relay stopped: {progress.line(counters)}", file=out, flush=True)
     return 0
+
+
+class _Progress:
+    """Prints a relay's counters, and its rate since the last line, every ``interval`` seconds."""
+
+    def __init__(self, out: TextIO, interval: float) -> None:
+        self.out, self.interval = out, interval
+        self._started = self._last_time = time.monotonic()
+        self._last_published = 0
+
+    def line(self, counters: RelayCounters) -> str:
+        """``published=N retried=N ...`` and the published rate since the previous line (or the start)."""
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-9)
+        rate = (counters.published - self._last_published) / elapsed
+        self._last_time, self._last_published = now, counters.published
+        fields = " ".join(
+            f"{field.name}={getattr(counters, field.name)}" for field in attrs.fields(RelayCounters)
+        )
+        return f"{fields} rate={rate:.0f}/s elapsed={now - self._started:.1f}s"
+
+    def print(self, counters: RelayCounters) -> None:
+        """Print one progress line."""
+        print(f"progress: {self.line(counters)}", file=self.out, flush=True)
+
+    def run(self, done: threading.Event, counters: Callable[[], RelayCounters]) -> None:
+        """Print a line every interval until ``done`` is set (the body of a thread)."""
+        while not done.wait(self.interval):
+            self.print(counters())
+
+    async def run_async(self, counters: Callable[[], RelayCounters]) -> None:
+        """Print a line every interval until cancelled (the body of a task)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.print(counters())
 
 
 def _check_listen(config: DatabaseConfig) -> None:
@@ -371,54 +506,92 @@ def _check_listen(config: DatabaseConfig) -> None:
 
 
 def _relay_sync(
-    config: DatabaseConfig, publisher: Any, options: dict[str, Any], arguments: argparse.Namespace
-) -> object:
+    config: DatabaseConfig,
+    publisher: Any,
+    options: dict[str, Any],
+    arguments: argparse.Namespace,
+    progress: _Progress,
+    *,
+    owned: bool,
+) -> RelayCounters:
     from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
 
-    stop = threading.Event()
-    with _sync_store(config, arguments) as store:
-        wake_up = PostgresNotifyWakeUp(config) if arguments.listen else None
-        try:
-            relay = OutboxRelay(store, publisher, wake_up=wake_up, **options)
-            with _signals_set(stop.set):
-                if arguments.drain:
-                    while not stop.is_set() and relay.run_once():
-                        pass
-                else:
-                    relay.run(stop)
-            return relay.counters
-        finally:
-            if wake_up is not None:
-                wake_up.close()
+    stop, done = threading.Event(), threading.Event()
+    try:
+        with _sync_store(config, arguments) as store:
+            wake_up = PostgresNotifyWakeUp(config) if arguments.listen else None
+            try:
+                relay = OutboxRelay(store, publisher, wake_up=wake_up, **options)
+                printer = threading.Thread(
+                    target=progress.run, args=(done, lambda: relay.counters), name="progress", daemon=True
+                )
+                printer.start()
+                try:
+                    with _signals_set(stop.set):
+                        if arguments.drain:
+                            while not stop.is_set() and relay.run_once():
+                                pass
+                        else:
+                            relay.run(stop)
+                finally:
+                    done.set()
+                    printer.join()
+                return relay.counters
+            finally:
+                if wake_up is not None:
+                    wake_up.close()
+    finally:
+        closer = close_publisher(publisher) if owned else None
+        if closer is not None:
+            closer()
 
 
 async def _relay_async(
-    config: DatabaseConfig, publisher: Any, options: dict[str, Any], arguments: argparse.Namespace
-) -> object:
+    config: DatabaseConfig,
+    publisher: Any,
+    options: dict[str, Any],
+    arguments: argparse.Namespace,
+    progress: _Progress,
+    *,
+    owned: bool,
+) -> RelayCounters:
     from hexalchemy.sqlalchemy.outbox_notify import AsyncPostgresNotifyWakeUp
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    async with _async_store(config, arguments) as store:
-        wake_up = AsyncPostgresNotifyWakeUp(config) if arguments.listen else None
-        installed: list[signal.Signals] = []
-        try:
-            relay = AsyncOutboxRelay(store, publisher, wake_up=wake_up, **options)
-            if threading.current_thread() is threading.main_thread():
-                for number in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(number, stop.set)
-                    installed.append(number)
-            if arguments.drain:
-                while not stop.is_set() and await relay.run_once():
-                    pass
-            else:
-                await relay.run(stop)
-            return relay.counters
-        finally:
-            for number in installed:
-                loop.remove_signal_handler(number)
-            if wake_up is not None:
-                await wake_up.close()
+    try:
+        async with _async_store(config, arguments) as store:
+            wake_up = AsyncPostgresNotifyWakeUp(config) if arguments.listen else None
+            installed: list[signal.Signals] = []
+            try:
+                relay = AsyncOutboxRelay(store, publisher, wake_up=wake_up, **options)
+                if threading.current_thread() is threading.main_thread():
+                    for number in (signal.SIGINT, signal.SIGTERM):
+                        loop.add_signal_handler(number, stop.set)
+                        installed.append(number)
+                printer = asyncio.create_task(progress.run_async(lambda: relay.counters))
+                try:
+                    if arguments.drain:
+                        while not stop.is_set() and await relay.run_once():
+                            pass
+                    else:
+                        await relay.run(stop)
+                finally:
+                    printer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await printer
+                return relay.counters
+            finally:
+                for number in installed:
+                    loop.remove_signal_handler(number)
+                if wake_up is not None:
+                    await wake_up.close()
+    finally:
+        closer = close_publisher(publisher) if owned else None
+        if closer is not None:
+            closed = closer()
+            if inspect.isawaitable(closed):
+                await closed
 
 
 def _format_age(age: dt.timedelta | None) -> str:
@@ -533,7 +706,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         print(f"hexalchemy: error: {type(error).__name__}: {error}", file=sys.stderr)
         return _FAILED
-
-
-if __name__ == "__main__":  # python -m hexalchemy.cli
-    sys.exit(main())
