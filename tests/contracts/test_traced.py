@@ -183,16 +183,17 @@ def test_without_a_hook_set_an_engine_reports_to_opentelemetry() -> None:
 _NO_PROVIDER_YET = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from hexalchemy.sqlalchemy.tracing import OpenTelemetryHook, _hook_for
+from hexalchemy.sqlalchemy._statement_hooks import hook_for
+from hexalchemy.sqlalchemy.tracing import OpenTelemetryHook
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 
 hook = OpenTelemetryHook()
 engine = create_engine(DatabaseConfig(url="sqlite://"))
 with engine.connect() as connection:
-    assert not hook.recording() and _hook_for(connection) is None  # no provider: no span, no timing
+    assert not hook.recording() and hook_for(connection) is None  # no provider: no span, no timing
     assert OpenTelemetryHook(TracerProvider()).recording()
     trace.set_tracer_provider(TracerProvider())
-    assert hook.recording() and isinstance(_hook_for(connection), OpenTelemetryHook)
+    assert hook.recording() and isinstance(hook_for(connection), OpenTelemetryHook)
 """
 
 

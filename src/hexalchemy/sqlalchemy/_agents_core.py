@@ -97,10 +97,11 @@ from hexalchemy.rules import (
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.sqlalchemy._agents_tables import AgentTables, agent_mappings
+from hexalchemy.sqlalchemy._cleanup import close_quietly
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import JsonText, OwnConnection, Statement, statement_reader, utc
 from hexalchemy.sqlalchemy.backend import Backend
-from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState, _close_quietly
+from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
 __all__ = ["AgentStateCore", "Clock", "EvidenceLogCore", "SignalQueueCore", "utcnow"]
@@ -320,9 +321,9 @@ class AgentStateCore:
         except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
             raise
         except BaseException:
-            yield from _close_quietly(connection)  # closing rolls back
+            yield from close_quietly(connection)  # closing rolls back
             raise
-        yield from _close_quietly(connection)
+        yield from close_quietly(connection)
         return result
 
     def claim_resumable(self, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:

@@ -76,6 +76,7 @@ from hexalchemy.rules import (
     sort_results,
     stored_error,
 )
+from hexalchemy.sqlalchemy._cleanup import close_quietly
 from hexalchemy.sqlalchemy._operations import (
     Call,
     Plan,
@@ -84,7 +85,7 @@ from hexalchemy.sqlalchemy._operations import (
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
 from hexalchemy.sqlalchemy.backend import backend_for
-from hexalchemy.sqlalchemy.transaction import TransactionCore, _close_quietly
+from hexalchemy.sqlalchemy.transaction import TransactionCore
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
 __all__ = [
@@ -180,7 +181,7 @@ class OutboxWriterCore:
         requests = [{"ordering_key": key, "last_sequence": counts[key]} for key in sorted(counts)]
         result = yield Call(connection.execute, (self.sequence_statement, requests))
         following = {key: last - counts[key] + 1 for key, last in result.all()}
-        numbers = []
+        numbers: list[dict[str, object]] = []
         for id, key in keyed:
             numbers.append({"hx_id": id, "hx_sequence": following[key]})
             following[key] += 1
@@ -500,9 +501,9 @@ class OutboxRelayCore:
         except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
             raise
         except BaseException:
-            yield from _close_quietly(connection)  # closing rolls back
+            yield from close_quietly(connection)  # closing rolls back
             raise
-        yield from _close_quietly(connection)
+        yield from close_quietly(connection)
         return result
 
     def values(self, row: Sequence[Any], **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     Column,
+    Integer,
     Select,
     Uuid,
     and_,
@@ -166,7 +167,9 @@ class RepositoryCore(Generic[T, K]):
         self.expected_version_parameter = _EXPECTED_VERSION
         by_key = and_(*[column == bindparam(_key_param(i)) for i, column in enumerate(keys)])
         self.get_statement = select(*mapping.columns).where(by_key)
-        self.contains_statement: Select[Any] = select(literal_column("1")).select_from(table).where(by_key)
+        self.contains_statement: Select[Any] = (
+            select(literal_column("1", Integer)).select_from(table).where(by_key)
+        )
         self.range_by_list = len(keys) == 1 and not isinstance(keys[0].type, TypeDecorator)
         """Whether ``range`` binds its keys with ``Backend.one_of`` (one key column, of a plain type)."""
         if self.range_by_list:
@@ -643,7 +646,7 @@ class RepositoryCore(Generic[T, K]):
             return
         keys = self._check_distinct(batch, checked=True)
         versions = [self._version_of(a) for a in batch] if self.version_key is not None else [0] * len(batch)
-        params = []
+        params: list[dict[str, Any]] = []
         for key, version in zip(keys, versions, strict=True):
             row = self._key_params(key)
             if self.version_key is not None:

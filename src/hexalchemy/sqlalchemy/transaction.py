@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import (
@@ -37,6 +36,7 @@ from hexalchemy.ports import (
     TransactionUsageError,
 )
 from hexalchemy.rules import check_begin, check_instance
+from hexalchemy.sqlalchemy._cleanup import close_quietly, rollback_quietly
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import BODY, Call, Plan, drive, drive_async
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
@@ -47,9 +47,6 @@ __all__ = [
     "TransactionCore",
     "TransactionState",
 ]
-
-logger = logging.getLogger("hexalchemy.transaction")
-
 
 BeforeCommit = Callable[[Any, list[Any]], "Plan[None]"]
 """A hook run before the outermost commit with the transaction's connection and its items (see ``TransactionState.defer``)."""
@@ -181,7 +178,7 @@ class TransactionCore:
                 yield Call(functools.partial(connection.execution_options, **options))
             transaction = yield Call(connection.begin)
         except BaseException:
-            yield from _close_quietly(connection)
+            yield from close_quietly(connection)
             raise
         shared = connection if wrap is None else wrap(connection)
         token = self.current.set(TransactionState(shared, self.owner(), [read_only]))
@@ -189,7 +186,7 @@ class TransactionCore:
             try:
                 yield BODY
             except BaseException as exc:
-                yield from _rollback_quietly(transaction)
+                yield from rollback_quietly(transaction)
                 _raise_translated(exc)
                 raise
             try:
@@ -198,13 +195,13 @@ class TransactionCore:
                     yield from _run_before_commit(connection, state.before_commit)
                 yield Call(transaction.commit)
             except BaseException as exc:  # a cancelled commit must not go back to the pool open
-                yield from _rollback_quietly(transaction)
+                yield from rollback_quietly(transaction)
                 if isinstance(exc, RetryableError) or not isinstance(exc, Exception):
                     raise
                 raise CommitError(f"commit failed and was rolled back: {exc}") from exc
         finally:
             self.current.reset(token)
-            yield from _close_quietly(connection)
+            yield from close_quietly(connection)
 
     def _nested(self, state: TransactionState, read_only: bool) -> Plan[None]:
         savepoint = yield Call(state.connection.begin_nested)
@@ -217,7 +214,7 @@ class TransactionCore:
                 state.loaded = None
                 if state.before_commit:
                     del state.before_commit[deferred:]  # the work of the rolled-back savepoint
-                yield from _rollback_quietly(savepoint)
+                yield from rollback_quietly(savepoint)
                 _raise_translated(exc)
                 raise
             try:
@@ -249,24 +246,6 @@ def _raise_translated(error: BaseException) -> None:
         translated = translate_error(error)
         if translated is not error:
             raise translated from error
-
-
-def _rollback_quietly(transaction: Any) -> Plan[None]:
-    try:
-        yield Call(transaction.rollback)
-    except Exception:
-        logger.warning("rollback failed; the connection will be discarded by the pool", exc_info=True)
-
-
-def _close_quietly(connection: Any) -> Plan[None]:
-    try:
-        yield Call(connection.close)
-    except Exception:
-        logger.warning("closing the connection failed; invalidating it", exc_info=True)
-        try:
-            yield Call(connection.invalidate)
-        except Exception:
-            logger.warning("invalidating the connection failed", exc_info=True)
 
 
 def _finish(plan: Plan[None], error: BaseException | None) -> None:

@@ -34,7 +34,8 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
         *,
         copy_threshold: int | None = DEFAULT_COPY_THRESHOLD,
     ) -> None:
-        self.mapping = check_instance("mapping", mapping, TableMapping, error=ConfigError)
+        check_instance("mapping", mapping, TableMapping, error=ConfigError)
+        self.mapping = mapping
         self.transactions = check_instance(
             "transactions", transactions, AsyncSqlAlchemyTransactionManager, error=ConfigError
         )

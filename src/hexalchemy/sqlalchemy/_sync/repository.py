@@ -36,7 +36,8 @@ class SqlAlchemyRepository(Generic[T, K]):
         *,
         copy_threshold: int | None = DEFAULT_COPY_THRESHOLD,
     ) -> None:
-        self.mapping = check_instance("mapping", mapping, TableMapping, error=ConfigError)
+        check_instance("mapping", mapping, TableMapping, error=ConfigError)
+        self.mapping = mapping
         self.transactions = check_instance(
             "transactions", transactions, SqlAlchemyTransactionManager, error=ConfigError
         )

@@ -41,9 +41,15 @@ from hexalchemy.sqlalchemy._precompiled import (
     Statement,
     json_text,
 )
+from hexalchemy.sqlalchemy._statement_hooks import (
+    FastPath,
+    FastPathStatement,
+    StatementHook,
+    hook_for,
+    report_to,
+)
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
 from hexalchemy.sqlalchemy.postgresql.backend import PostgreSQLBackend
-from hexalchemy.sqlalchemy.tracing import FastPath, FastPathStatement, StatementHook, _hook_for, _report_to
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
@@ -135,13 +141,13 @@ class ReportedStep(DriverStep):
         duration = time.perf_counter_ns() - started
         sql, rows = self.statement()
         url = self.target().engine.url
-        _report_to(
+        report_to(
             hook, FastPathStatement(self.path, sql, rows, wall, duration, PostgreSQLBackend.name, url, error)
         )
 
     def run(self) -> Any:
         """Run the statement with a sync driver, reported."""
-        hook = _hook_for(self.target())
+        hook = hook_for(self.target())
         if hook is None:
             return self.perform()
         wall, started = time.time_ns(), time.perf_counter_ns()
@@ -155,7 +161,7 @@ class ReportedStep(DriverStep):
 
     async def run_async(self) -> Any:
         """Run the statement with an async driver, reported."""
-        hook = _hook_for(self.target())
+        hook = hook_for(self.target())
         if hook is None:
             return await self.perform_async()
         wall, started = time.time_ns(), time.perf_counter_ns()
@@ -169,7 +175,7 @@ class ReportedStep(DriverStep):
 
     def run_bridged(self) -> Any:
         """Run the statement with an async driver from inside the greenlet bridge, reported."""
-        hook = _hook_for(self.target())
+        hook = hook_for(self.target())
         if hook is None:
             return self.perform_bridged()
         wall, started = time.time_ns(), time.perf_counter_ns()
