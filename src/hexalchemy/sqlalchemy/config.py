@@ -29,7 +29,7 @@ from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 
-__all__ = ["DEFAULT_ENV_PREFIX", "SUPPORTED_DRIVERS", "DatabaseConfig"]
+__all__ = ["DEFAULT_ENV_PREFIX", "MAX_POOL_CONNECTIONS", "SUPPORTED_DRIVERS", "DatabaseConfig"]
 
 DEFAULT_ENV_PREFIX: Final = "HEXALCHEMY_"
 """The prefix of the environment variables read by :meth:`DatabaseConfig.from_env`."""
@@ -38,6 +38,12 @@ SUPPORTED_DRIVERS: Final = frozenset(driver for backend in backends() for driver
 """The URL driver names a :class:`DatabaseConfig` accepts (``postgresql`` means ``postgresql+psycopg``)."""
 
 _MAX_PORT: Final = 65535
+MAX_POOL_CONNECTIONS: Final = 1000
+"""The most connections ``pool_size`` and ``max_overflow`` may each ask for.
+
+PostgreSQL and MariaDB serve 100 and 151 connections by default; a pool of thousands is a
+typo (``50000`` for ``50``) that would only show once the database refuses connections.
+"""
 _MAX_BUSY_TIMEOUT_MS: Final = 2**31 - 1  # SQLite's busy timeout is a C int of milliseconds
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
@@ -99,7 +105,7 @@ def _validate_bool(_instance: object, attribute: attrs.Attribute[bool], value: b
 
 
 def _int_at_least(
-    minimum: int, meaning: str = ""
+    minimum: int, meaning: str = "", *, maximum: int | None = None
 ) -> Callable[[object, attrs.Attribute[int | None], int | None], None]:
     def validate(_instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is None:
@@ -108,6 +114,8 @@ def _int_at_least(
             raise ConfigError(attribute.name, value, "must be an integer or None")
         if value < minimum:
             raise ConfigError(attribute.name, value, f"must be at least {minimum}{meaning}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(attribute.name, value, f"must be at most {maximum} connections")
 
     return validate
 
@@ -167,9 +175,10 @@ class DatabaseConfig:
     * ``echo`` / ``HEXALCHEMY_ECHO`` -- log every statement (default ``False``).
     * ``echo_pool`` / ``HEXALCHEMY_ECHO_POOL`` -- log pool checkouts and checkins
       (default ``False``).
-    * ``pool_size`` / ``HEXALCHEMY_POOL_SIZE`` -- connections kept open, at least 1.
+    * ``pool_size`` / ``HEXALCHEMY_POOL_SIZE`` -- connections kept open, from 1 to
+      :data:`MAX_POOL_CONNECTIONS` (1000).
     * ``max_overflow`` / ``HEXALCHEMY_MAX_OVERFLOW`` -- connections opened beyond
-      ``pool_size`` under load, at least 0; -1 means unlimited.
+      ``pool_size`` under load, from 0 to :data:`MAX_POOL_CONNECTIONS`; -1 means unlimited.
     * ``pool_timeout`` / ``HEXALCHEMY_POOL_TIMEOUT`` -- seconds to wait for a free
       connection before giving up, greater than 0 and at most a year.
     * ``pool_recycle`` / ``HEXALCHEMY_POOL_RECYCLE`` -- replace connections older than
@@ -192,9 +201,11 @@ class DatabaseConfig:
     """Log every statement (SQLAlchemy's ``echo``)."""
     echo_pool: bool = attrs.field(default=False, validator=_validate_bool)
     """Log pool events (SQLAlchemy's ``echo_pool``)."""
-    pool_size: int | None = attrs.field(default=None, validator=_int_at_least(1))
+    pool_size: int | None = attrs.field(default=None, validator=_int_at_least(1, maximum=MAX_POOL_CONNECTIONS))
     """Connections kept open; ``None`` for SQLAlchemy's default."""
-    max_overflow: int | None = attrs.field(default=None, validator=_int_at_least(-1, " (-1 means unlimited)"))
+    max_overflow: int | None = attrs.field(
+        default=None, validator=_int_at_least(-1, " (-1 means unlimited)", maximum=MAX_POOL_CONNECTIONS)
+    )
     """Extra connections allowed under load, -1 for unlimited; ``None`` for the default."""
     pool_timeout: float | None = attrs.field(default=None, validator=_validate_pool_timeout)
     """Seconds to wait for a free connection; ``None`` for SQLAlchemy's default."""
