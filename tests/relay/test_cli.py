@@ -148,6 +148,12 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         (["outbox", "dead-letters", "--url", "sqlite://", "--limit", "many"], "not an integer"),
         (["outbox", "stats", "--url", "mysql://db/x"], "unsupported database driver"),
         (["outbox", "stats", "--url", "sqlite://", "--prefix", "bad-prefix"], "--prefix"),
+        (["outbox", "stats", "--url", "sqlite://", "--prefix", "outbox\n"], "--prefix: holds a line break"),
+        (["outbox", "stats", "--url", "sqlite://", "--prefix", "out\nbox"], "--prefix: holds a line break"),
+        (["outbox", "stats", "--url", "sqlite://", "--prefix", " outbox"], "--prefix: has spaces around it"),
+        (["outbox", "stats", "--url", "postgresql://db/x?sslmode=bogus"], "'sslmode' must be one of"),
+        (["outbox", "stats", "--url", "postgresql://db/x?connect_timeout=ten"], "'connect_timeout' must be"),
+        (["outbox", "stats", "--url", "postgresql://db/x\n"], "a URL is one line"),
         (
             ["outbox", "relay", "--url", "sqlite://", "--publisher", "nocolon"],
             "broker URL or look like module:factory",

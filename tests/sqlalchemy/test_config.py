@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -11,6 +11,7 @@ from hexalchemy.ports.errors import ConfigError
 from hexalchemy.sqlalchemy import create_async_engine, create_engine
 from hexalchemy.sqlalchemy.config import _OPTIONS, SUPPORTED_DRIVERS, DatabaseConfig
 from tests.mariadb import MARIADB_URL, without_mariadb
+from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 SQLITE_URL = "sqlite:///app.db"
 
@@ -56,6 +57,9 @@ def test_defaults() -> None:
         "sqlite:///app.db?timeout=3&check_same_thread=false",
         "sqlite:///file:app.db?mode=ro&uri=true",
         "postgresql+psycopg://postgres@127.0.0.1:5432/test?application_name=billing&sslmode=disable",
+        "postgresql+psycopg://h/db?connect_timeout=%205&keepalives=1&target_session_attrs=read-write"
+        "&ssl_min_protocol_version=tlsv1.2&ssl_max_protocol_version=&require_auth=%21password,%21md5"
+        "&hostaddr=127.0.0.1,::1&host=a,b&port=5432,&gssencmode=disable&application_name=a%0Ab",
         "mariadb+pymysql://u@h/db?charset=utf8mb4&connect_timeout=5&local_infile=false&ssl_ca=/etc/ca.pem",
     ],
 )
@@ -105,6 +109,36 @@ def test_supported_drivers_constant() -> None:
         ("sqlite://user@host/app.db", "a SQLite URL names a file"),
         ("postgresql://u@h/db?pool_size=5", "'pool_size', which is not a libpq connection parameter"),
         ("postgresql://u@h/db?sslmod=require", "'sslmod', which is not a libpq connection parameter"),
+        (
+            "postgresql://u@h/db?sslmode=bogus",
+            "'sslmode' must be one of disable, allow, prefer, require, verify-ca",
+        ),
+        ("postgresql://u@h/db?sslmode=REQUIRE", "'sslmode' must be one of"),
+        ("postgresql://u@h/db?sslmode=require&sslmode=disable", "gives 'sslmode' 2 times"),
+        ("postgresql://u@h/db?gssencmode=always", "'gssencmode' must be one of disable, prefer, require"),
+        ("postgresql://u@h/db?channel_binding=x", "'channel_binding' must be one of"),
+        (
+            "postgresql://u@h/db?target_session_attrs=master",
+            "'target_session_attrs' must be one of any, read-write",
+        ),
+        ("postgresql://u@h/db?load_balance_hosts=yes", "'load_balance_hosts' must be one of"),
+        ("postgresql://u@h/db?sslcertmode=x", "'sslcertmode' must be one of"),
+        ("postgresql://u@h/db?sslnegotiation=x", "'sslnegotiation' must be one of"),
+        (
+            "postgresql://u@h/db?ssl_min_protocol_version=TLSv9",
+            "'ssl_min_protocol_version' must be one of TLSv1",
+        ),
+        ("postgresql://u@h/db?connect_timeout=abc", "'connect_timeout' must be a whole number"),
+        ("postgresql://u@h/db?connect_timeout=%D9%A3", "'connect_timeout' must be a whole number"),
+        ("postgresql://u@h/db?keepalives_idle=1.5", "'keepalives_idle' must be a whole number"),
+        ("postgresql://u@h/db?tcp_user_timeout=99999999999", "'tcp_user_timeout' must be a whole number"),
+        ("postgresql://u@h/db?port=0", "'port' must be a port number"),
+        ("postgresql://u@h/db?host=a,b&port=5432,x", "'port' must be a port number"),
+        ("postgresql://u@h/db?hostaddr=db.example", "'hostaddr' must be a numeric IP address"),
+        ("postgresql://u@h/db?require_auth=md5,!password", "either all prefixed with '!' or none"),
+        ("postgresql://u@h/db?require_auth=kerberos", "lists 'kerberos'"),
+        ("postgresql://u@h/db\n", "holds the control character '\\n' at index 19: a URL is one line"),
+        ("sqlite:///app\t.db", "holds the control character '\\t'"),
         ("sqlite:///app.db?foo=1", "'foo', which SQLite's driver does not take"),
         ("sqlite:///app.db?mode=ro", "SQLite URI parameters need uri=true"),
         ("mariadb://u@h/db?pool_size=5", "'pool_size', which is not a connection argument of both PyMySQL"),
@@ -472,3 +506,69 @@ async def test_the_query_arguments_both_mariadb_drivers_take_reach_them(mariadb_
     finally:
         sync_engine.dispose()
         await async_engine.dispose()
+
+
+# libpq's own verdict on the values the URL check knows: each refused value is refused by libpq
+# when it connects, and each accepted one (that this server can serve) connects.
+_LIBPQ_REFUSES: Final = [
+    "sslmode=bogus",
+    "gssencmode=x",
+    "channel_binding=x",
+    "target_session_attrs=master",
+    "load_balance_hosts=x",
+    "sslcertmode=x",
+    "sslnegotiation=x",
+    "ssl_min_protocol_version=TLSv9",
+    "require_auth=kerberos",
+    "require_auth=md5,!password",
+    "keepalives_idle=1.5",
+    "hostaddr=db.example",
+]
+_LIBPQ_ACCEPTS: Final = [
+    "sslmode=disable",
+    "sslmode=allow",
+    "sslmode=prefer",
+    "gssencmode=disable",
+    "gssencmode=prefer",
+    "channel_binding=disable",
+    "channel_binding=prefer",
+    "target_session_attrs=any",
+    "target_session_attrs=read-write",
+    "target_session_attrs=primary",
+    "target_session_attrs=prefer-standby",
+    "load_balance_hosts=disable",
+    "load_balance_hosts=random",
+    "sslcertmode=disable",
+    "sslcertmode=allow",
+    "ssl_min_protocol_version=tlsv1.2",
+    "connect_timeout=%205",
+    "keepalives=1",
+    "keepalives_idle=30",
+    "require_auth=%21password,%21md5",
+    "hostaddr=127.0.0.1",
+]
+
+
+@pytest.mark.parametrize("argument", _LIBPQ_REFUSES)
+def test_a_libpq_value_the_url_check_refuses_is_one_libpq_refuses(argument: str) -> None:
+    from urllib.parse import unquote
+
+    import psycopg
+
+    with pytest.raises(ConfigError, match=f"'{argument.split('=')[0]}'"):
+        DatabaseConfig(url=f"postgresql://u@h/db?{argument}")
+    # psycopg's URL form reaches libpq as given; libpq refuses it before any connection is made
+    with pytest.raises(psycopg.OperationalError, match=r"invalid|could not parse|cannot be mixed"):
+        psycopg.connect(f"host=127.0.0.1 port=1 connect_timeout=1 {unquote(argument)}").close()
+
+
+@pytest.mark.parametrize("argument", _LIBPQ_ACCEPTS)
+def test_a_libpq_value_the_url_check_accepts_connects(argument: str, postgresql_problem: str | None) -> None:
+    if postgresql_problem is not None:
+        without_postgresql(postgresql_problem)
+    engine = create_engine(DatabaseConfig(url=f"{POSTGRESQL_URL}?{argument}"))
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -123,6 +123,19 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _prefix(text: str) -> str:
+    """The ``--prefix`` option's parser: one line, no spaces around (``outbox_tables`` checks the rest)."""
+    if len(text.splitlines()) > 1 or text.rstrip("\r\n") != text:
+        raise argparse.ArgumentTypeError(
+            f"holds a line break: a prefix is one SQL identifier on one line, got {text!r}"
+        )
+    if text.strip() != text:
+        raise argparse.ArgumentTypeError(
+            f"has spaces around it: a prefix is one SQL identifier, got {text!r}"
+        )
+    return text
+
+
 def _uuid(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
@@ -146,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--prefix",
+            type=_prefix,
             default=DEFAULT_PREFIX,
             help=f"the outbox tables' name prefix, as given to outbox_tables() (default: {DEFAULT_PREFIX})",
         )

@@ -53,6 +53,10 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 _PASSWORD_IN_URL: Final = re.compile(r"(?P<keep>^[\w+]+://[^:/]*:)[^@]*@")
 
 
+# C0 controls (line breaks, tabs, NUL) and DEL: never part of a URL as written (RFC 3986)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``, for messages."""
     return _PASSWORD_IN_URL.sub(r"\g<keep>***@", url)
@@ -70,6 +74,14 @@ def _check_url(value: str) -> str:
     if not is_instance(value, str):
         raise ConfigError("url", value, "must be a string")
     shown = _redact_url(value)
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise ConfigError(
+            "url",
+            shown,
+            f"holds the control character {control.group()!r} at index {control.start()}: a URL is one line "
+            "of printable text (percent-encode a character that is meant, as %0A)",
+        )
     try:
         url = make_url(value)
     except ArgumentError as error:
@@ -201,7 +213,9 @@ class DatabaseConfig:
     """Log every statement (SQLAlchemy's ``echo``)."""
     echo_pool: bool = attrs.field(default=False, validator=_validate_bool)
     """Log pool events (SQLAlchemy's ``echo_pool``)."""
-    pool_size: int | None = attrs.field(default=None, validator=_int_at_least(1, maximum=MAX_POOL_CONNECTIONS))
+    pool_size: int | None = attrs.field(
+        default=None, validator=_int_at_least(1, maximum=MAX_POOL_CONNECTIONS)
+    )
     """Connections kept open; ``None`` for SQLAlchemy's default."""
     max_overflow: int | None = attrs.field(
         default=None, validator=_int_at_least(-1, " (-1 means unlimited)", maximum=MAX_POOL_CONNECTIONS)

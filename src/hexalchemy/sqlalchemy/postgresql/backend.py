@@ -41,6 +41,7 @@ from hexalchemy.ports import (
     SerializationConflictError,
 )
 from hexalchemy.sqlalchemy.backend import Backend
+from hexalchemy.sqlalchemy.postgresql._conninfo import query_problem
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
@@ -101,21 +102,8 @@ class PostgreSQLBackend(Backend):
         )
 
     def url_problem(self, url: URL) -> str | None:
-        """A query argument libpq does not know (``?pool_size=5``, a typo) is refused; libpq checks the values when connecting."""
-        if not url.query:
-            return None
-        from psycopg import ProgrammingError
-        from psycopg.conninfo import make_conninfo
-
-        for name in url.query:
-            try:
-                make_conninfo("", **{name: "1"})
-            except ProgrammingError:
-                return (
-                    f"the URL's query names {name!r}, which is not a libpq connection parameter "
-                    "(pool options go to DatabaseConfig, not the URL)"
-                )
-        return None
+        """A query argument libpq does not know (``?pool_size=5``, a typo) or would refuse the value of when connecting (``?sslmode=bogus``)."""
+        return query_problem(url.query)
 
     def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The isolation level asked for, and ``READ ONLY`` for a read-only transaction."""
