@@ -18,6 +18,7 @@ from hexalchemy.sqlalchemy.outbox_notify import (
     notify_trigger_statements,
 )
 from hexalchemy.sqlalchemy.postgresql._listening import conninfo
+from hexalchemy.sqlalchemy.postgresql.backend import BACKEND
 from tests.postgresql import POSTGRESQL_URL
 
 pytestmark = pytest.mark.postgresql
@@ -185,3 +186,50 @@ def test_the_trigger_ddl_quotes_schema_and_table() -> None:
         'CREATE TRIGGER "odd""name_notify" AFTER INSERT ON app."odd""name" '
         "FOR EACH STATEMENT EXECUTE FUNCTION app.hexalchemy_outbox_notify('events')"
     )
+
+
+def test_the_trigger_name_is_fitted_to_63_bytes_as_every_derived_name() -> None:
+    name = "n" * 60 + "é"  # 62 bytes: '<name>_notify' would be 69
+    table = sqlalchemy.Table(name, sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer))
+    statements = notify_trigger_statements(table, channel="events")
+    fitted = BACKEND.derived_identifier(name, "_notify")
+    assert len(fitted.encode()) <= 63 and fitted.endswith("_notify")
+    assert statements[-1].startswith(f'CREATE TRIGGER "{fitted}" AFTER INSERT ON "{name}" ')
+    # the name PostgreSQL made of the unfitted one (cut at 63 bytes) is dropped too
+    assert f'DROP TRIGGER IF EXISTS "{name}_" ON "{name}"' in statements
+
+
+def test_a_trigger_on_a_table_of_63_bytes_notifies(postgresql_engine: sqlalchemy.Engine) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    table = sqlalchemy.Table(
+        f"notify_{suffix}_".ljust(63, "x"),
+        sqlalchemy.MetaData(),
+        sqlalchemy.Column("id", sqlalchemy.Integer, primary_key=True),
+    )
+    channel = f"outbox_{suffix}"
+    with postgresql_engine.begin() as connection:
+        table.create(connection)
+        install_notify_trigger(connection, table, channel=channel)
+        # an older hexalchemy's trigger: its name unfitted, which PostgreSQL cuts at 63 bytes
+        connection.exec_driver_sql(
+            f'CREATE TRIGGER "{table.name}_notify" AFTER INSERT ON "{table.name}" '
+            f"FOR EACH STATEMENT EXECUTE FUNCTION hexalchemy_outbox_notify('{channel}')"
+        )
+        install_notify_trigger(connection, table, channel=channel)  # upgrades: one trigger is left
+    try:
+        with postgresql_engine.connect() as connection:
+            triggers = connection.execute(
+                sqlalchemy.text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass)"),
+                {"t": f'"{table.name}"'},
+            ).scalars()
+            assert list(triggers) == [BACKEND.derived_identifier(table.name, "_notify")]
+        with PostgresNotifyWakeUp(POSTGRESQL_URL, channel=channel) as wake_up:
+            assert wake_up.wait(0.05) is False  # connects and listens
+            insert(postgresql_engine, table, 1, commit=True)
+            assert wake_up.wait(5) is True
+    finally:
+        with postgresql_engine.begin() as connection:
+            table.drop(connection)
+            connection.execute(
+                sqlalchemy.text(f"DELETE FROM {SLEEPERS_TABLE} WHERE channel = :c"), {"c": channel}
+            )

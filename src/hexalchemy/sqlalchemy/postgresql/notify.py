@@ -52,6 +52,7 @@ from hexalchemy.sqlalchemy.postgresql._listening import (
     sleepers_table,
 )
 from hexalchemy.sqlalchemy.postgresql._sync.notify import PostgresNotifyWakeUp
+from hexalchemy.sqlalchemy.postgresql.backend import BACKEND
 
 __all__ = [
     "DEFAULT_NOTIFY_CHANNEL",
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 _FUNCTION: Final = "hexalchemy_outbox_notify"
+_TRIGGER_SUFFIX: Final = "_notify"
 
 
 def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT_NOTIFY_CHANNEL) -> list[str]:
@@ -71,14 +73,23 @@ def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT
     In ``table``'s schema: the sleepers table :data:`SLEEPERS_TABLE` (created if missing,
     with a row for ``channel``), a function ``hexalchemy_outbox_notify()`` (created or
     replaced) and a statement-level trigger ``<table>_notify`` (dropped and created
-    again), so running it twice is harmless; running it on a database with the trigger of
-    an older hexalchemy (which notified at every commit) upgrades it.
+    again; fitted to 63 bytes as every name hexalchemy derives from a table's, see
+    :meth:`~hexalchemy.sqlalchemy.Backend.derived_identifier`), so running it twice is
+    harmless; running it on a database with the trigger of an older hexalchemy (which
+    notified at every commit, or whose long name PostgreSQL had cut short) upgrades it.
     """
     check_instance("table", table, sqlalchemy.Table, error=ConfigError)
     check_channel(channel)
     preparer = DIALECT.identifier_preparer
     target = preparer.format_table(table)
-    trigger = preparer.quote_identifier(f"{table.name}_notify")
+    trigger = preparer.quote_identifier(BACKEND.derived_identifier(table.name, _TRIGGER_SUFFIX))
+    # before the trigger's name was fitted, PostgreSQL cut a long one short itself: drop that one too
+    legacy = f"{table.name}{_TRIGGER_SUFFIX}".encode()[: BACKEND.max_identifier_bytes].decode(errors="ignore")
+    drop_legacy = (
+        []
+        if legacy == BACKEND.derived_identifier(table.name, _TRIGGER_SUFFIX)
+        else [f"DROP TRIGGER IF EXISTS {preparer.quote_identifier(legacy)} ON {target}"]
+    )
     sleepers = sleepers_table(table.schema)
     function = _FUNCTION if table.schema is None else f"{preparer.quote_schema(table.schema)}.{_FUNCTION}"
     return [
@@ -96,6 +107,7 @@ def notify_trigger_statements(table: sqlalchemy.Table, *, channel: str = DEFAULT
         "    RETURN NULL;\n"
         "END\n"
         "$$",
+        *drop_legacy,
         f"DROP TRIGGER IF EXISTS {trigger} ON {target}",
         f"CREATE TRIGGER {trigger} AFTER INSERT ON {target} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {function}('{channel}')",
