@@ -52,7 +52,10 @@ def conninfo(database: DatabaseConfig | str) -> str:
     """The libpq connection string of a PostgreSQL ``database`` (a config or a URL); else ``ConfigError``."""
     if not is_instance(database, DatabaseConfig | str):
         raise ConfigError("database", database, "must be a DatabaseConfig or a PostgreSQL URL")
-    config = database if isinstance(database, DatabaseConfig) else DatabaseConfig(url=database)
+    try:
+        config = database if isinstance(database, DatabaseConfig) else DatabaseConfig(url=database)
+    except ConfigError as error:
+        raise ConfigError("database", error.value, error.reason) from error
     url = make_url(config.url)
     if url.get_backend_name() != "postgresql":
         raise ConfigError("url", url.render_as_string(), "LISTEN/NOTIFY needs a PostgreSQL database")
