@@ -8,6 +8,15 @@ table of names in ``hexalchemy/sqlalchemy/backend.py``: a dialect or driver name
 URL's backend or driver name, a dialect-prefixed keyword (``postgresql_where=``), an import
 of ``sqlalchemy.dialects`` or of a database driver, or a reach into the driver's own
 connection (``driver_connection``).
+
+Feature sniffing counts too: asking the dialect anything but to quote an identifier or adapt a
+type (``dialect.server_version_info``, ``dialect.supports_*``, ``dialect.insert_returning``,
+``dialect.paramstyle``...), reading its name anywhere but in the registry's lookup
+(``backend_for``) and the managers' ``dialect_name`` (``FLAGS[dialect.name]``), reaching for
+the DBAPI (``dbapi_connection``, ``dialect.dbapi``), probing a dialect or a driver's object for
+an attribute (``hasattr(dialect, ...)``, ``getattr(raw, "pgconn")``) or asking a dialect, a
+connection or a driver's error which class or module it is (``isinstance(dialect, PGDialect)``,
+``type(error.orig).__module__``). What differs between databases is the Backend's to answer.
 """
 
 from __future__ import annotations
@@ -61,8 +70,21 @@ DRIVERS: Final = frozenset(
 DRIVER_MODULES: Final = frozenset({*DRIVERS, "sqlite3", "mysqlclient", "MySQLdb", "mariadb"})
 ALLOWED_STRINGS: Final = frozenset({"sqlite_busy_timeout"})
 """A DatabaseConfig option (and its environment variable's name) that only the SQLite backend reads."""
-NAMED_COMPARISONS: Final = frozenset({"dialect_name", "driver"})
+NAMED_COMPARISONS: Final = frozenset({"dialect_name", "driver", "drivername"})
 """Names that, compared with anything, ask which database or driver it is."""
+DIALECT_SERVICES: Final = frozenset({"identifier_preparer", "type_descriptor", "name"})
+"""What code outside the backends may ask a dialect: to quote an identifier, to adapt a type, and
+its name (only for the registry's lookup: :func:`_name_reads`)."""
+DBAPI_REACHES: Final = frozenset(
+    {"driver_connection", "dbapi_connection", "dbapi", "loaded_dbapi", "import_dbapi"}
+)
+"""Attributes that reach past SQLAlchemy to the driver."""
+DRIVER_FEATURES: Final = frozenset({"pgconn", "server_version", "server_version_info", "get_server_info"})
+"""Attributes only some drivers' objects have: probing for them is asking which driver it is."""
+DATABASE_OBJECTS: Final = frozenset({"dialect", "orig", "dbapi_connection", "driver_connection", "cursor"})
+"""Names of objects whose class or module says which database or driver it is."""
+NAME_HOLDERS: Final = frozenset({"dialect_name", "backend_for"})
+"""The registry's lookup (``backend_for(dialect.name)``) and the managers' ``dialect_name``: where a dialect's name may be read."""
 
 
 def _is_database_name(text: str) -> bool:
@@ -89,6 +111,67 @@ def _asks_the_database(node: ast.AST) -> bool:
             node.func.attr != "startswith" or any(_is_database_constant(arg) for arg in node.args)
         )
     return False
+
+
+def _is_dialect(node: ast.AST) -> bool:
+    return _named(node).lstrip("_") == "dialect"
+
+
+def _is_database_object(node: ast.AST) -> bool:
+    return _named(node).lstrip("_") in DATABASE_OBJECTS
+
+
+def _sniffs(node: ast.AST) -> str | None:
+    """What feature sniffing ``node`` does, or None."""
+    if isinstance(node, ast.Attribute):
+        if node.attr in DBAPI_REACHES:
+            return f"reaches the driver through {node.attr}"
+        if _is_dialect(node.value) and node.attr not in DIALECT_SERVICES:
+            return f"asks the dialect for {node.attr}"
+        subject = node.value
+        if isinstance(subject, ast.Call) and _named(subject.func) == "type" and subject.args:
+            subject = subject.args[0]
+        if node.attr in {"__class__", "__module__"} and (
+            _is_dialect(subject) or _is_database_object(subject)
+        ):
+            return f"asks {_named(subject)} its {node.attr}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        first = node.args[0]
+        if node.func.id in {"hasattr", "getattr"} and len(node.args) > 1:
+            probed = node.args[1]
+            feature = isinstance(probed, ast.Constant) and (
+                probed.value in DRIVER_FEATURES or str(probed.value).startswith("supports_")
+            )
+            if _is_dialect(first) or _is_database_object(first) or feature:
+                return f"probes {_named(first) or 'an object'} with {node.func.id}"
+        if node.func.id in {"isinstance", "issubclass"} and len(node.args) > 1:
+            classes = {_named(part) for part in ast.walk(node.args[1])}
+            if any("Dialect" in name and name != "Dialect" for name in classes):
+                return f"asks {_named(first) or 'an object'} which dialect class it is"
+    return None
+
+
+def _name_reads(tree: ast.AST) -> Iterator[ast.Attribute]:
+    """Every ``<dialect>.name`` outside the registry's lookup and the managers' ``dialect_name``."""
+    allowed: set[int] = set()
+    for node in ast.walk(tree):
+        holder = ""
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            holder = node.name
+        elif isinstance(node, ast.Call):
+            holder = _named(node.func)
+        elif isinstance(node, ast.Assign):
+            holder = " ".join(_named(target) for target in node.targets)
+        if holder in NAME_HOLDERS:
+            allowed.update(id(child) for child in ast.walk(node))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "name"
+            and _is_dialect(node.value)
+            and id(node) not in allowed
+        ):
+            yield node
 
 
 def _named(node: ast.AST) -> str:
@@ -136,7 +219,9 @@ def branching(source: str) -> Iterator[tuple[int, str]]:
             if node.value not in ALLOWED_STRINGS and _is_database_name(node.value):
                 yield line, f"names a database: {node.value!r}"
         elif isinstance(node, ast.Compare):
-            if any(_asks_the_database(part) for part in (node.left, *node.comparators)):
+            parts = (node.left, *node.comparators)
+            own_table = any(_named(part) == "url_drivers" for part in parts)  # a backend's own drivers
+            if not own_table and any(_asks_the_database(part) for part in parts):
                 yield line, "compares the dialect or driver"
         elif isinstance(node, ast.Call):
             if _asks_the_database(node):
@@ -144,8 +229,12 @@ def branching(source: str) -> Iterator[tuple[int, str]]:
             for keyword in node.keywords:
                 if keyword.arg is not None and _is_database_name(keyword.arg):
                     yield line, f"passes a database's keyword {keyword.arg}="
-        elif isinstance(node, ast.Attribute) and node.attr == "driver_connection":
-            yield line, "reaches into the driver's connection"
+        sniffing = _sniffs(node)
+        if sniffing is not None:
+            yield line, sniffing
+    for node in _name_reads(tree):
+        if id(node) not in skipped:
+            yield node.lineno, "reads the dialect's name outside the registry's lookup"
 
 
 def _scanned_files() -> list[Path]:
@@ -193,6 +282,23 @@ def test_the_scan_reads_the_sources_and_the_registry() -> None:
         'JSON().with_variant(JSONB(), "postgresql")',
         "cursor = connection.connection.driver_connection.cursor()",
         'url = "postgresql+psycopg://h/db"',
+        # feature sniffing: asking by other means than the Backend
+        "if connection.dialect.server_version_info >= (15,): pass",
+        "if engine.dialect.supports_statement_cache: pass",
+        "returning = self.transactions.dialect.insert_returning",
+        "style = dialect.paramstyle",
+        "flags = FLAGS[dialect.name]",
+        "flags = FLAGS.get(self._dialect.name)",
+        "match engine.dialect.name:\n    case _: pass",
+        "raw = connection.connection.dbapi_connection",
+        "module = engine.dialect.dbapi",
+        'fast = hasattr(raw, "pgconn")',
+        'fast = getattr(dialect, "supports_multivalues_insert", False)',
+        "if isinstance(dialect, PGDialect): pass",
+        "if isinstance(self.dialect, SQLiteDialect): pass",
+        'if type(error.orig).__module__.split(".")[0] == module: pass',
+        "kind = error.orig.__class__",
+        "if url.drivername == expected: pass",
     ],
 )
 def test_the_scan_finds_branching(snippet: str) -> None:
@@ -212,6 +318,21 @@ def test_the_scan_leaves_docstrings_prose_and_the_registry_alone() -> None:
             message = "the database says no"
             option = "sqlite_busy_timeout"
             return backend.one_of(message, option)
+
+
+        def g(dialect, engine, column_type):
+            backend = backend_for(engine.dialect.name)
+            name = dialect.identifier_preparer.quote("t")
+            return dialect.type_descriptor(column_type), backend, name
+
+
+        class Manager:
+            def __init__(self, dialect):
+                self.dialect_name = dialect.name
+
+            @property
+            def dialect_name(self):
+                return self.engine.dialect.name
         '''
     )
     assert list(branching(source)) == []
