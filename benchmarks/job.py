@@ -50,6 +50,8 @@ class Job:
     async_: Callable[[AsyncSides, Settings], Awaitable[AsyncRunners]]
     unit: str = "call"
     clean_up: Callable[[str], None] | None = None
+    modes: tuple[str, ...] = ("sync", "async")
+    """The modes the job runs in (the broker jobs: async only)."""
 
     def measure_sync(self, sides: SyncSides, settings: Settings) -> Measurement:
         """Prepare, then time both sides interleaved."""

@@ -18,7 +18,9 @@ The ``--only`` keys: ``get``, ``range``, ``insert``, ``update`` (the 10-column `
 hand-written and on a derived table); ``txn``, ``txn_outbox`` (the short business
 transaction, without and with an outbox message); ``outbox``, ``outbox_cost``,
 ``agents_boundary``, ``agents_signals``; ``queries`` (issue 14: a filtered page of 50, a
-filtered count and a stream, on a 100k-row table).
+filtered count and a stream, on a 100k-row table); ``brokers`` (issue 13: 4 relays draining the
+outbox into Redis Streams, NATS JetStream and RabbitMQ, against each broker's own client;
+async only).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from benchmarks import (
     agents_boundary,
     agents_signals,
     agents_support,
+    broker_relay,
     get_by_id,
     insert_many,
     invoice_get,
@@ -77,6 +80,7 @@ JOBS: Final[tuple[Job, ...]] = (
     agents_boundary.JOB,  # --only agents_boundary: an agent's action boundary, p50 and p99
     *agents_signals.JOBS,  # --only agents_signals: signal send and consume throughput, 3 jobs
     *queries.JOBS,  # --only queries: a filtered page of 50, a filtered count, a stream of 100k rows
+    *broker_relay.JOBS,  # --only brokers: outbox -> Redis, NATS, RabbitMQ against each raw client (async)
 )
 
 
@@ -119,7 +123,7 @@ def _measure(
     try:
         sides.create_table()
         for job in jobs:
-            for mode in modes:
+            for mode in (mode for mode in modes if mode in job.modes):
                 if mode == "sync":
                     measurements.append(job.measure_sync(sides, settings))
                 else:
@@ -249,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if queries_report:
         print()
         print(queries_report)
+    brokers_report = broker_relay.report()
+    if brokers_report:
+        print()
+        print(brokers_report)
     agents_report = agents_support.report()
     if agents_report:
         print()

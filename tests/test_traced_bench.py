@@ -57,7 +57,7 @@ def test_every_bench_job_runs_traced_on_its_fast_paths(postgresql_problem: str |
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "statement hook" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     spans = _spans(result.stdout)
-    assert set(spans) == {(job.name, mode) for job in JOBS for mode in ("sync", "async")}
+    assert set(spans) == {(job.name, mode) for job in JOBS for mode in job.modes}
     for (name, mode), counts in spans.items():
         fast = {source: count for source, count in counts.items() if source.startswith("hexalchemy:")}
         assert sum(fast.values()) > 0, f"{name} ({mode}) ran no statement on a fast path: {counts}"
