@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hexalchemy.outbox import DeliveryMode
 from hexalchemy.ports import AsyncOutboxRelayStore, OutboxMessage, OutboxRelayStore
 from hexalchemy.rules import OutboxPolicy, new_message
 from hexalchemy.sqlalchemy import (
@@ -107,14 +108,25 @@ class Outbox:
 
 @attrs.define
 class AsyncOutbox:
-    """The async twin of :class:`Outbox`."""
+    """The async twin of :class:`Outbox` (its SQL ``engine`` a sync one on the same database, for DDL)."""
 
     kind: str
     store: AsyncOutboxRelayStore
     write: Callable[[Sequence[OutboxMessage], bool], Awaitable[None]]
+    make_store: Callable[[OutboxPolicy], AsyncOutboxRelayStore]
+    tables: OutboxTables | None = None
+    engine: sqlalchemy.Engine | None = None
+    url: str | None = None
 
     async def commit(self, *messages: OutboxMessage) -> None:
         await self.write(messages, True)
+
+    async def roll_back(self, *messages: OutboxMessage) -> None:
+        await self.write(messages, False)
+
+    def new_store(self, policy: OutboxPolicy = POLICY) -> AsyncOutboxRelayStore:
+        """Another store on the same outbox (for SQL, with an engine and connections of its own)."""
+        return self.make_store(policy)
 
 
 def message(key: str | None = None, topic: str = "orders", payload: bytes = b"{}") -> OutboxMessage:
@@ -244,11 +256,13 @@ def sql_outbox(request: pytest.FixtureRequest) -> Outbox:
 async def _async_sql_outbox(kind: str, url: str) -> AsyncIterator[AsyncOutbox]:
     metadata = sqlalchemy.MetaData()
     tables = outbox_tables(metadata, prefix=f"relay_{uuid.uuid4().hex[:8]}")
+    ddl = create_engine(DatabaseConfig(url=url))
+    metadata.create_all(ddl)
     engine: AsyncEngine = create_async_engine(DatabaseConfig(url=url))
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
     transactions = AsyncSqlAlchemyTransactionManager(engine)
     writer = AsyncSqlAlchemyOutboxWriter(tables, transactions)
+    others: list[AsyncEngine] = []
+    built: list[AsyncOutbox] = []
 
     async def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
         try:
@@ -259,37 +273,51 @@ async def _async_sql_outbox(kind: str, url: str) -> AsyncIterator[AsyncOutbox]:
         except ClosedError:
             pass
 
+    def make_store(policy: OutboxPolicy) -> AsyncOutboxRelayStore:
+        other = create_async_engine(DatabaseConfig(url=built[0].url or url))  # a test may change the URL
+        others.append(other)  # disposed with the outbox
+        return AsyncSqlAlchemyOutboxRelayStore(tables, other, policy=policy)
+
+    store = AsyncSqlAlchemyOutboxRelayStore(tables, engine, policy=POLICY)
+    built.append(AsyncOutbox(kind, store, write, make_store, tables, ddl, url))
     try:
-        yield AsyncOutbox(kind, AsyncSqlAlchemyOutboxRelayStore(tables, engine, policy=POLICY), write)
+        yield built[0]
     finally:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
+        for other in others:
+            await other.dispose()
         await engine.dispose()
+        metadata.drop_all(ddl)
+        ddl.dispose()
 
 
-@pytest.fixture(params=KINDS)
-async def async_outbox(
+def _async_memory_outbox() -> AsyncOutbox:
+    transactions = AsyncInMemoryTransactionManager()
+    writer = AsyncInMemoryOutboxWriter(transactions)
+
+    async def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
+        try:
+            async with transactions.begin():
+                await writer.add_all(messages)
+                if not commit:
+                    raise ClosedError
+        except ClosedError:
+            pass
+
+    def make_store(policy: OutboxPolicy) -> AsyncOutboxRelayStore:
+        return AsyncInMemoryOutboxRelayStore(transactions, policy=policy)
+
+    return AsyncOutbox("memory", make_store(POLICY), write, make_store)
+
+
+async def _async_outbox_of(
     request: pytest.FixtureRequest,
+    kind: str,
     sqlite_url: str,
     postgresql_problem: str | None,
     mariadb_problem: str | None,
 ) -> AsyncIterator[AsyncOutbox]:
-    """Each real async outbox in turn."""
-    kind: str = request.param
     if kind == "memory":
-        transactions = AsyncInMemoryTransactionManager()
-        writer = AsyncInMemoryOutboxWriter(transactions)
-
-        async def write(messages: Sequence[OutboxMessage], commit: bool) -> None:
-            try:
-                async with transactions.begin():
-                    await writer.add_all(messages)
-                    if not commit:
-                        raise ClosedError
-            except ClosedError:
-                pass
-
-        yield AsyncOutbox(kind, AsyncInMemoryOutboxRelayStore(transactions, policy=POLICY), write)
+        yield _async_memory_outbox()
         return
     if kind == "postgresql":
         request.applymarker(pytest.mark.postgresql)
@@ -300,3 +328,47 @@ async def async_outbox(
     urls = {"postgresql": POSTGRESQL_URL, "mariadb": MARIADB_URL, "sqlite": sqlite_url}
     async for built in _async_sql_outbox(kind, urls[kind]):
         yield built
+
+
+@pytest.fixture(params=KINDS)
+async def async_outbox(
+    request: pytest.FixtureRequest,
+    sqlite_url: str,
+    postgresql_problem: str | None,
+    mariadb_problem: str | None,
+) -> AsyncIterator[AsyncOutbox]:
+    """Each real async outbox in turn."""
+    async for built in _async_outbox_of(
+        request, request.param, sqlite_url, postgresql_problem, mariadb_problem
+    ):
+        yield built
+
+
+@pytest.fixture(params=SQL_KINDS)
+async def async_sql_outbox(
+    request: pytest.FixtureRequest,
+    sqlite_url: str,
+    postgresql_problem: str | None,
+    mariadb_problem: str | None,
+) -> AsyncIterator[AsyncOutbox]:
+    """Each async SQL outbox in turn (for tests that break the database)."""
+    async for built in _async_outbox_of(
+        request, request.param, sqlite_url, postgresql_problem, mariadb_problem
+    ):
+        yield built
+
+
+@pytest.fixture
+async def async_postgresql_outbox(
+    request: pytest.FixtureRequest, postgresql_problem: str | None, mariadb_problem: str | None
+) -> AsyncIterator[AsyncOutbox]:
+    """The async PostgreSQL outbox."""
+    async for built in _async_outbox_of(request, "postgresql", "", postgresql_problem, mariadb_problem):
+        yield built
+
+
+@pytest.fixture(params=list(DeliveryMode), ids=[mode.value for mode in DeliveryMode])
+def delivery(request: pytest.FixtureRequest) -> DeliveryMode:
+    """The tests that hold for both delivery modes run with each."""
+    mode: DeliveryMode = request.param
+    return mode
