@@ -3,7 +3,7 @@
 The tables, a PostgreSQL schema and the columns below are named with ``"``, ``'``, a
 backtick (MariaDB's quote), ``;``, spaces, ``--``, ``%``, psycopg placeholders, unicode,
 and up to 63 bytes (PostgreSQL's limit; MariaDB's is 64 characters, 64 bytes here). Every
-repository, outbox and agent call runs on them, on SQLite, PostgreSQL and MariaDB (no
+repository, query, outbox, inbox and agent call runs on them, on SQLite, PostgreSQL and MariaDB (no
 schema there: a MariaDB schema is a database), sync and async, on the psycopg fast paths (COPY included) and with them turned off (the
 SQLAlchemy path, a cursor-execute listener watching). A name that reached SQL unquoted would break the
 statement, or do what the name says: the canary table must survive.
@@ -33,12 +33,14 @@ from hexalchemy.ports import (
     DuplicateEntityError,
     EntityNotFoundError,
     EntitySpec,
+    InboxEntry,
     OutboxMessage,
     PublishResult,
+    Query,
     VersionConflictError,
 )
 from hexalchemy.ports.agents import AgentStatus, EvidenceKind, SignalKind
-from hexalchemy.rules import OutboxPolicy, new_agent_state, new_evidence, new_message, new_signal
+from hexalchemy.rules import OutboxPolicy, field_ref, new_agent_state, new_evidence, new_message, new_signal
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyOutboxRelayStore,
     AsyncSqlAlchemyOutboxWriter,
@@ -70,6 +72,7 @@ from hexalchemy.sqlalchemy.agents import (
     append_only_statements,
 )
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.inbox import AsyncSqlAlchemyInbox, SqlAlchemyInbox, inbox_mapping
 from hexalchemy.sqlalchemy.mariadb.backend import BACKEND as MARIADB
 from hexalchemy.sqlalchemy.outbox import OutboxTables
 from hexalchemy.sqlalchemy.outbox_notify import PostgresNotifyWakeUp
@@ -85,6 +88,7 @@ TABLE_NAME: Final = "hx items " + WEIRD
 LONG_TABLE_NAME: Final = "hx_" + "é" * 30
 """63 bytes in UTF-8: PostgreSQL's limit."""
 UPSERT_TABLE_NAME: Final = f"hx upsert {WEIRD}"
+INBOX_TABLE_NAME: Final = f"hx inbox {WEIRD}"
 OUTBOX_PREFIX: Final = "hx_boîte"
 AGENTS_PREFIX: Final = "hx_agénts"
 """A prefix is an identifier; unicode is allowed."""
@@ -96,7 +100,10 @@ INJECTION: Final = 'hx_t" FROM STDIN;COMMIT;DROP TABLE hx_canary;--'
 """The table name of the issue: COPY built with an f-string ran the rest as SQL (with a table ``hx_t``)."""
 
 assert len(LONG_TABLE_NAME.encode()) == 63
-assert all(len(name.encode()) <= 63 for name in (SCHEMA_NAME, TABLE_NAME, UPSERT_TABLE_NAME, INJECTION))
+assert all(
+    len(name.encode()) <= 63
+    for name in (SCHEMA_NAME, TABLE_NAME, UPSERT_TABLE_NAME, INBOX_TABLE_NAME, INJECTION)
+)
 
 
 @attrs.frozen
@@ -139,6 +146,7 @@ class Tables:
     settings: TableMapping[Setting, str]
     outbox: OutboxTables
     agents: AgentTables
+    inbox: TableMapping[InboxEntry, tuple[str, uuid.UUID]]
 
 
 def build_tables(schema_name: str | None) -> Tables:
@@ -186,6 +194,7 @@ def build_tables(schema_name: str | None) -> Tables:
         ),
         outbox=outbox_tables(schema, prefix=OUTBOX_PREFIX, archive=True),
         agents=agent_tables(schema, prefix=AGENTS_PREFIX),
+        inbox=inbox_mapping(schema, table=INBOX_TABLE_NAME),
     )
 
 
@@ -321,6 +330,7 @@ class Adapters:
     states: Any
     signals: Any
     evidence: Any
+    inbox: Any
 
 
 POLICY: Final = OutboxPolicy(max_attempts=2, base_delay=dt.timedelta(milliseconds=1), archive=True)
@@ -348,6 +358,7 @@ async def adapters(database: Database, mode: str) -> AsyncIterator[Adapters]:
             SqlAlchemyAgentStateStore(tables.agents, transactions),
             SqlAlchemySignalQueue(tables.agents, transactions),
             SqlAlchemyEvidenceLog(tables.agents, transactions),
+            SqlAlchemyInbox(tables.inbox, transactions, consumer=f"consumer {WEIRD}"),
         )
     else:
         engine = create_async_engine(database.config)
@@ -367,6 +378,7 @@ async def adapters(database: Database, mode: str) -> AsyncIterator[Adapters]:
             AsyncSqlAlchemyAgentStateStore(tables.agents, transactions),
             AsyncSqlAlchemySignalQueue(tables.agents, transactions),
             AsyncSqlAlchemyEvidenceLog(tables.agents, transactions),
+            AsyncSqlAlchemyInbox(tables.inbox, transactions, consumer=f"consumer {WEIRD}"),
         )
     _empty(sync_engine, tables)
     try:
@@ -492,6 +504,93 @@ async def _exercise_repositories(built: Adapters) -> None:
         await call(built.settings.save, Setting(WEIRD, "second"))  # the upsert
         await call(built.settings.save_all, [Setting(WEIRD, "third"), Setting("other", WEIRD)])
         assert await call(built.settings.get, WEIRD) == Setting(WEIRD, "third")
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+NOTE: Final = field_ref(Item, lambda item: item.note)
+AMOUNT: Final = field_ref(Item, lambda item: item.amount)
+AT: Final = field_ref(Item, lambda item: item.at)
+LIBELLÉ: Final = field_ref(Dérivé, lambda item: item.libellé_très_long_pour_atteindre_la_limite_des_noms)
+
+
+async def collect(stream: Any) -> list[Any]:
+    """Every aggregate of a sync or async stream, which is then closed."""
+    if hasattr(stream, "__aiter__"):
+        try:
+            return [item async for item in stream]
+        finally:
+            await stream.aclose()
+    with contextlib.closing(stream):
+        return list(stream)
+
+
+@MODES
+@PATHS
+async def test_every_query_call_works_on_weird_names(
+    database: Database, mode: str, path: str, driver_steps: list[str]
+) -> None:
+    async with adapters(database, mode) as built:
+        with watched(built.watched_engine, path) as statements:
+            await _exercise_queries(built)
+        _check_paths(database, path, statements, driver_steps, "DriverQuery")
+        assert _canary_lives(built.sync_engine)
+
+
+async def _exercise_queries(built: Adapters) -> None:
+    items, transactions = built.items, built.transactions
+    batch = [_item(index) for index in range(1, 11)]
+    async with begin(transactions):
+        saved = await call(items.save_all, batch)
+        derived = await call(built.derived.save, Dérivé(uuid.uuid4(), WEIRD))
+    by_amount = sorted(saved, key=lambda item: item.amount, reverse=True)
+    weird = Query(
+        Item,
+        where=NOTE.contains(WEIRD) & NOTE.startswith("note ") & AMOUNT.gt(decimal.Decimal("2.25")),
+        order_by=[AMOUNT.desc(), AT.asc()],
+    )
+    async with begin(transactions):
+        assert await call(items.find, weird) == by_amount[:-2]  # 1.25 and 2.25 are not above 2.25
+        assert await call(items.find, weird, limit=3) == by_amount[:3]
+        assert await call(items.first, weird) == by_amount[0]
+        assert await call(items.count, weird) == 8
+        assert await call(items.exists, Query(Item, where=NOTE.eq(f"note 5 {WEIRD}")))
+        assert not await call(items.exists, Query(Item, where=AT.lt(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))))
+        assert (
+            await call(items.count, Query(Item, where=AMOUNT.in_([item.amount for item in saved[:3]]))) == 3
+        )
+        first = await call(items.page, weird, size=5)
+        rest = await call(items.page, weird, size=5, after=first.next_cursor)
+        assert [*first.items, *rest.items] == by_amount[:-2]
+        assert await collect(items.stream(weird, chunk_size=3)) == by_amount[:-2]
+        assert await call(built.derived.find, Query(Dérivé, where=LIBELLÉ.eq(WEIRD))) == [derived]
+        assert await call(items.delete_where, NOTE.contains(WEIRD) & ~AMOUNT.gt(decimal.Decimal("2.25"))) == 2
+        assert await call(items.count, Query(Item)) == 8
+
+
+# -- the inbox ---------------------------------------------------------------------------------
+
+
+@MODES
+@PATHS
+async def test_every_inbox_call_works_on_weird_names(
+    database: Database, mode: str, path: str, driver_steps: list[str]
+) -> None:
+    async with adapters(database, mode) as built:
+        with watched(built.watched_engine, path) as statements:
+            message_id = uuid.uuid4()
+            async with begin(built.transactions):
+                assert await call(built.inbox.record, message_id)
+                assert not await call(built.inbox.record, message_id)
+            async with begin(built.transactions):
+                assert not await call(built.inbox.record, message_id)
+                assert await call(built.inbox.record, uuid.uuid4())
+            async with begin(built.transactions):
+                later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+                assert await call(built.inbox.purge, received_before=later) == 2
+                assert await call(built.inbox.record, message_id)
+        assert (path == "watched") == bool(statements)
+        assert _canary_lives(built.sync_engine)
 
 
 @pytest.mark.postgresql
