@@ -37,7 +37,8 @@ samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`, :mod
 ``[tool.unasyncd]`` of ``pyproject.toml``). Edit ``_async``, never ``_sync``.
 """
 
-from hexalchemy.testing.contracts import _rewrite  # noqa: F401 - must come first: it registers the modules below
+# First: _rewrite registers the modules below for pytest's assertion rewriting before they are imported.
+from hexalchemy.testing.contracts import _rewrite as _rewrite
 from hexalchemy.testing.contracts.agents import (
     AgentHarness,
     AgentStoreContract,

@@ -14,7 +14,7 @@ import enum
 import functools
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from hypothesis import strategies as st
 
@@ -30,6 +30,7 @@ from hexalchemy.ports import (
     Query,
     TextMatch,
 )
+from hexalchemy.ports.query import Operator
 from hexalchemy.rules import FieldRef, field_ref
 from hexalchemy.testing.contracts.domain import Account, Money, Tier
 
@@ -167,8 +168,10 @@ def account_rows(currency: str) -> st.SearchStrategy[list[Account]]:
     """Up to 12 new accounts of ``currency`` whose fields take few values: many ties, NULLs, unicode."""
     import uuid
 
-    row = st.builds(
-        lambda owner, points, amount, limit, tier, closed_at: Account(
+    def account(
+        owner: str, points: int, amount: Decimal, limit: Decimal, tier: Tier, closed_at: dt.datetime | None
+    ) -> Account:
+        return Account(
             id=uuid.uuid4(),
             owner=owner,
             points=points,
@@ -176,7 +179,10 @@ def account_rows(currency: str) -> st.SearchStrategy[list[Account]]:
             credit_limit=limit,
             tier=tier,
             closed_at=closed_at,
-        ),
+        )
+
+    row = st.builds(
+        account,
         st.sampled_from(OWNERS),
         st.sampled_from(POINTS_VALUES),
         st.sampled_from(AMOUNTS),
@@ -188,12 +194,15 @@ def account_rows(currency: str) -> st.SearchStrategy[list[Account]]:
 
 
 def _leaves() -> st.SearchStrategy[Condition[Account]]:
-    operators = st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge"])
+    operators: st.SearchStrategy[Operator] = st.sampled_from(get_args(Operator))
 
     def compared(
         ref: FieldRef[Account, Any], values: st.SearchStrategy[Any]
     ) -> st.SearchStrategy[Condition[Account]]:
-        return st.builds(lambda op, value: Comparison(ref.field, op, value), operators, values)
+        def comparison(op: Operator, value: Any) -> Condition[Account]:
+            return Comparison(ref.field, op, value)
+
+        return st.builds(comparison, operators, values)
 
     texts = st.one_of(st.sampled_from(OWNERS), st.sampled_from(["a", "é", "%", "_", "b", "Z"]))
     return st.one_of(
@@ -216,15 +225,22 @@ def _leaves() -> st.SearchStrategy[Condition[Account]]:
 
 def conditions() -> st.SearchStrategy[Condition[Account]]:
     """Random conditions on the accounts' fields, nested with and, or, not."""
-    return st.recursive(
-        _leaves(),
-        lambda inner: st.one_of(
-            st.builds(lambda a, b: a & b, inner, inner),
-            st.builds(lambda a, b: a | b, inner, inner),
-            st.builds(lambda a: ~a, inner),
-        ),
-        max_leaves=4,
-    )
+
+    def both(a: Condition[Account], b: Condition[Account]) -> Condition[Account]:
+        return a & b
+
+    def either(a: Condition[Account], b: Condition[Account]) -> Condition[Account]:
+        return a | b
+
+    def negated(a: Condition[Account]) -> Condition[Account]:
+        return ~a
+
+    def nested(inner: st.SearchStrategy[Condition[Account]]) -> st.SearchStrategy[Condition[Account]]:
+        return st.one_of(
+            st.builds(both, inner, inner), st.builds(either, inner, inner), st.builds(negated, inner)
+        )
+
+    return st.recursive(_leaves(), nested, max_leaves=4)
 
 
 def orderings() -> st.SearchStrategy[list[Ordering[Account]]]:

@@ -384,9 +384,11 @@ def value_form(value: object) -> object:
         fields = attrs.fields(typing.cast(Any, type(value)))
         return (type(value).__qualname__, tuple((f.name, value_form(getattr(value, f.name))) for f in fields))
     if isinstance(value, dict):
-        return ("dict", tuple(sorted((key, value_form(item)) for key, item in value.items())))
+        entries = typing.cast("dict[object, object]", value)
+        return ("dict", tuple(sorted((key, value_form(item)) for key, item in entries.items())))
     if isinstance(value, list | tuple):
-        return (type(value).__name__, tuple(value_form(item) for item in value))
+        items = typing.cast("list[object] | tuple[object, ...]", value)
+        return (type(items).__name__, tuple(value_form(item) for item in items))
     if isinstance(value, uuid.UUID):
         return ("UUID", value.int)
     return (type(value).__qualname__, value)

@@ -156,11 +156,13 @@ class ConcurrencyContract:
                 return accounts.save(account)
 
         # The parent is read-only so that it holds no write lock the child would wait for.
+        outcomes: list[Account | BaseException] = []
         with pytest.raises(BoomError), harness.transactions.begin(read_only=True):
             context = contextvars.copy_context()
-            [outcome] = run_in_threads([lambda: context.run(child)])
+            outcomes = run_in_threads([lambda: context.run(child)])
             assert harness.transactions.in_transaction
             raise BoomError
+        [outcome] = outcomes
         assert isinstance(outcome, Account), outcome
         with harness.transactions.begin(read_only=True):
             assert accounts.get(account.id) == outcome
@@ -287,11 +289,13 @@ class AsyncConcurrencyContract:
                 return await accounts.save(account)
 
         # The parent is read-only so that it holds no write lock the child would wait for.
+        outcomes: list[Account | BaseException] = []
         with pytest.raises(BoomError):
             async with harness.transactions.begin(read_only=True):
-                [outcome] = await gather_outcomes([asyncio.create_task(child())])
+                outcomes = await gather_outcomes([asyncio.create_task(child())])
                 assert harness.transactions.in_transaction
                 raise BoomError
+        [outcome] = outcomes
         assert isinstance(outcome, Account), outcome
         async with harness.transactions.begin(read_only=True):
             assert await accounts.get(account.id) == outcome

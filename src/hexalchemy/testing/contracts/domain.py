@@ -92,7 +92,7 @@ class Draft:
     """A mutable versioned aggregate: returned objects must be copies, not shared state."""
 
     id: int
-    lines: list[str] = attrs.Factory(list)
+    lines: list[str] = attrs.Factory(list[str])
     version: int = 0
 
 

@@ -62,8 +62,12 @@ def texts(*, max_size: int = 40) -> st.SearchStrategy[str]:
 
 def decimals() -> st.SearchStrategy[Decimal]:
     """Finite decimals with at most 18 significant digits and 12 decimal places."""
+
+    def decimal(digits: int, places: int) -> Decimal:
+        return Decimal(digits).scaleb(-places)
+
     return st.builds(
-        lambda digits, places: Decimal(digits).scaleb(-places),
+        decimal,
         st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1),
         st.integers(min_value=0, max_value=12),
     )
@@ -104,8 +108,12 @@ def memberships() -> st.SearchStrategy[Membership]:
 
 def _domain_decimals() -> st.SearchStrategy[Decimal]:
     """Finite decimals with up to 30 digits and exponents from -40 to 40 (1E+5, -0.00 included)."""
+
+    def decimal(sign: str, digits: int, exponent: int) -> Decimal:
+        return Decimal(f"{sign}{digits}E{exponent}")
+
     return st.builds(
-        lambda sign, digits, exponent: Decimal(f"{sign}{digits}E{exponent}"),
+        decimal,
         st.sampled_from(["", "-"]),
         st.integers(min_value=0, max_value=10**30 - 1),
         st.integers(min_value=-40, max_value=40),

@@ -178,10 +178,11 @@ class AsyncTransactionContract(AsyncContract):
         self, harness: AsyncHarness
     ) -> None:
         accounts = harness.repository(ACCOUNTS)
+        inner = new_account("inner")
         with pytest.raises(BoomError):
             async with harness.transactions.begin():
                 async with harness.transactions.begin():
-                    inner = await accounts.save(new_account("inner"))
+                    await accounts.save(inner)
                 raise BoomError
         async with harness.transactions.begin():
             assert not await accounts.contains(inner.id)

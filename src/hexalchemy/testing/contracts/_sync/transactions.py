@@ -161,9 +161,10 @@ class TransactionContract(Contract):
 
     def test_a_failed_outer_transaction_undoes_its_successful_nested_blocks(self, harness: Harness) -> None:
         accounts = harness.repository(ACCOUNTS)
+        inner = new_account("inner")
         with pytest.raises(BoomError), harness.transactions.begin():
             with harness.transactions.begin():
-                inner = accounts.save(new_account("inner"))
+                accounts.save(inner)
             raise BoomError
         with harness.transactions.begin():
             assert not accounts.contains(inner.id)
