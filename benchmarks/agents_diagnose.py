@@ -202,7 +202,7 @@ def _references(raw: RawConnection, count: int, steps: Sequence[Step], held: tup
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.agents_diagnose", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.agents_diagnose", description=(__doc__ or "").partition("\n")[0]
     )
     parser.add_argument("--boundaries", type=int, default=500)
     parser.add_argument("--url", default=default_url())

@@ -26,7 +26,7 @@ import statistics
 import uuid
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final, cast
+from typing import Any, Final, LiteralString, cast
 
 import attrs
 import psycopg
@@ -174,7 +174,7 @@ _HISTORY_COPY: Final = (
 )
 
 
-def _history() -> list[tuple[str, list[tuple[Any, ...]]]]:
+def _history() -> list[tuple[LiteralString, list[tuple[Any, ...]]]]:
     """The COPY statements and rows of the tables' history: :data:`HISTORY_AGENTS` completed agents.
 
     A deployed store is not empty: every job starts on tables that already hold

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -58,7 +58,7 @@ def conninfo_for(url: str) -> str:
     return make_conninfo("", **{name: value for name, value in parts.items() if value is not None})
 
 
-def _truncate_sql() -> str:
+def _truncate_sql() -> LiteralString:
     return f"TRUNCATE {TABLE}"
 
 

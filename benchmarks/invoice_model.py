@@ -15,7 +15,7 @@ import enum
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import attrs
 from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table, Text, Uuid
@@ -23,7 +23,7 @@ from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table, Text, 
 from hexalchemy.ports import ColumnOptions
 from hexalchemy.sqlalchemy import UtcDateTime
 
-COLUMNS: Final = (
+COLUMNS: Final[tuple[LiteralString, ...]] = (
     "id",
     "customer",
     "reference",
@@ -119,35 +119,35 @@ def paid(invoices: Sequence[Invoice]) -> list[Invoice]:
 class RawSql:
     """The statements raw psycopg code sends for one of the two tables."""
 
-    table: str
+    table: LiteralString
 
     @property
-    def get(self) -> str:
+    def get(self) -> LiteralString:
         """One invoice by id."""
         return f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE id = %s"
 
     @property
-    def range(self) -> str:
+    def range(self) -> LiteralString:
         """Many invoices by id: one array parameter."""
         return f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE id = ANY(%s)"
 
     @property
-    def insert(self) -> str:
+    def insert(self) -> LiteralString:
         """One new row (``executemany`` batches it)."""
-        return f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+        return f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
 
     @property
-    def update_status(self) -> str:
+    def update_status(self) -> LiteralString:
         """The version-checked update of the one changed field."""
         return f"UPDATE {self.table} SET status = %s, version = %s WHERE id = %s AND version = %s"
 
     @property
-    def copy(self) -> str:
+    def copy(self) -> LiteralString:
         """The untimed seed."""
         return f"COPY {self.table} ({', '.join(COLUMNS)}) FROM STDIN"
 
     @property
-    def digest(self) -> str:
+    def digest(self) -> LiteralString:
         """One text summing up every row, to check that both sides wrote the same rows."""
         return (
             f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t.id), '')) FROM {self.table} t"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Final, Literal, LiteralString
 
 import attrs
 import psycopg
@@ -39,7 +39,7 @@ from hexalchemy.sqlalchemy import (
 
 Variant = Literal["hand-written", "derived"]
 VARIANTS: Final[tuple[Variant, ...]] = ("hand-written", "derived")
-TABLE_NAMES: Final[dict[Variant, str]] = {
+TABLE_NAMES: Final[dict[Variant, LiteralString]] = {
     "hand-written": "bench_invoices",
     "derived": "bench_invoices_derived",
 }
@@ -108,17 +108,17 @@ class InvoiceSides:
         table = self.table.table
         table.drop(sides.engine, checkfirst=True)
         table.create(sides.engine)
-        self.raw.execute(f"ALTER TABLE {table.name} SET (autovacuum_enabled = false)")
+        self.raw.execute(f"ALTER TABLE {self.sql.table} SET (autovacuum_enabled = false)")
 
     def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
         """Empty the table, then COPY ``seed`` in at ``version`` and ANALYZE; untimed."""
         with self.raw.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {self.table.table.name}")
+            cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 with cursor.copy(self.sql.copy) as copy:
                     for invoice in seed:
                         copy.write_row(insert_params(invoice, version))
-            cursor.execute(f"ANALYZE {self.table.table.name}")
+            cursor.execute(f"ANALYZE {self.sql.table}")
 
     def digest(self) -> tuple[int, str]:
         """The row count and a digest of every row (see :attr:`RawSql.digest`)."""
@@ -145,18 +145,18 @@ class AsyncInvoiceSides:
         async with sides.engine.begin() as connection:
             await connection.run_sync(table.table.drop, checkfirst=True)
             await connection.run_sync(table.table.create)
-        await sides.raw.execute(f"ALTER TABLE {table.table.name} SET (autovacuum_enabled = false)")
+        await sides.raw.execute(f"ALTER TABLE {table.raw.table} SET (autovacuum_enabled = false)")
         return cls(sides, table)
 
     async def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
         """Empty the table, then COPY ``seed`` in at ``version`` and ANALYZE; untimed."""
         async with self.raw.cursor() as cursor:
-            await cursor.execute(f"TRUNCATE {self.table.table.name}")
+            await cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 async with cursor.copy(self.sql.copy) as copy:
                     for invoice in seed:
                         await copy.write_row(insert_params(invoice, version))
-            await cursor.execute(f"ANALYZE {self.table.table.name}")
+            await cursor.execute(f"ANALYZE {self.sql.table}")
 
     async def digest(self) -> tuple[int, str]:
         """The row count and a digest of every row (see :attr:`RawSql.digest`)."""

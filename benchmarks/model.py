@@ -30,7 +30,7 @@ COLUMNS: Final = (
 """The table's columns, in the mapping's order; the raw SQL below is written against it."""
 
 _COLUMN_LIST: Final = ", ".join(COLUMNS)
-_PLACEHOLDERS: Final = ", ".join(["%s"] * len(COLUMNS))
+_PLACEHOLDERS: Final = ", ".join("%s" for _ in COLUMNS)
 _SET_LIST: Final = ", ".join(f"{column} = %s" for column in COLUMNS[1:])
 
 RAW_GET_SQL: Final = f"SELECT {_COLUMN_LIST} FROM {TABLE} WHERE id = %s"

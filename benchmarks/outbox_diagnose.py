@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import attrs
 import psycopg
+from psycopg.abc import QueryNoTemplate
 from sqlalchemy import event
 
 from benchmarks.databases import RawConnection, SyncSides, conninfo_for, default_url
@@ -47,7 +49,8 @@ from benchmarks.outbox_support import (
     url_of,
 )
 from hexalchemy.outbox import OutboxRelay
-from hexalchemy.ports import AcknowledgeResult, Lease, OutboxMessage
+from hexalchemy.ports import AcknowledgeResult, DeliveryResult, Lease, OutboxMessage
+from hexalchemy.ports.outbox import Publish
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_engine
 
 LEASE_CLAIM_SQL: Final = (
@@ -77,31 +80,44 @@ class TimedStore:
         self.inner = inner
         self.phases = phases
 
-    def claim(self, *, limit: int, lease_for: Any) -> Lease:
+    def claim(self, *, limit: int, lease_for: dt.timedelta) -> Lease:
         wall, cpu = time.perf_counter(), time.process_time()
         lease = self.inner.claim(limit=limit, lease_for=lease_for)
         self.phases.claim_wall += time.perf_counter() - wall
         self.phases.claim_cpu += time.process_time() - cpu
         return lease
 
-    def acknowledge(self, lease: Lease, ids: Any, /) -> AcknowledgeResult:
+    def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
         wall, cpu = time.perf_counter(), time.process_time()
         result = self.inner.acknowledge(lease, ids)
         self.phases.ack_wall += time.perf_counter() - wall
         self.phases.ack_cpu += time.process_time() - cpu
         return result
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def reject(
+        self, lease: Lease, id: uuid.UUID, error: str, /, *, retry_after: dt.timedelta | None = None
+    ) -> AcknowledgeResult:
+        return self.inner.reject(lease, id, error, retry_after=retry_after)
+
+    def dead_letter(self, lease: Lease, id: uuid.UUID, error: str, /) -> AcknowledgeResult:
+        return self.inner.dead_letter(lease, id, error)
+
+    def release(self, lease: Lease, ids: Iterable[uuid.UUID], /) -> AcknowledgeResult:
+        return self.inner.release(lease, ids)
+
+    def deliver(self, publish: Publish, /, *, limit: int) -> DeliveryResult:
+        return self.inner.deliver(publish, limit=limit)
 
 
-def capture_claim(store: SqlAlchemyOutboxRelayStore, seed: Seed, sides: SyncSides, batch: int) -> Any:
-    """The SQL text and parameters of the store's claim, as SQLAlchemy sent them to psycopg."""
-    captured: list[tuple[str, Any]] = []
+def capture_claim(
+    store: SqlAlchemyOutboxRelayStore, seed: Seed, sides: SyncSides, batch: int
+) -> tuple[bytes, Any]:
+    """The SQL text (encoded, as psycopg sends it) and parameters of the store's claim, as SQLAlchemy sent them."""
+    captured: list[tuple[bytes, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
         if not captured and "FOR UPDATE" in statement:
-            captured.append((statement, parameters))
+            captured.append((statement.encode(), parameters))
 
     event.listen(store.engine, "before_cursor_execute", record)
     try:
@@ -123,7 +139,7 @@ def with_token(parameters: Any, token: uuid.UUID) -> Any:
 
 def lease_loop(
     connection: RawConnection,
-    claim: Callable[[uuid.UUID], tuple[str, Any]],
+    claim: Callable[[uuid.UUID], tuple[QueryNoTemplate, Any]],
     *,
     transactions: bool,
     phases: Phases,
@@ -239,7 +255,7 @@ def diagnose(url: str, batch: int, count: int, runs: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.outbox_diagnose", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.outbox_diagnose", description=(__doc__ or "").partition("\n")[0]
     )
     parser.add_argument("--batch", type=int, action="append", help="batch size (repeatable; 100 and 1000)")
     parser.add_argument("--messages", type=int, default=20_000)

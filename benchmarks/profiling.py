@@ -136,7 +136,7 @@ def print_overhead(profiles: dict[Side, cProfile.Profile], units: int, unit: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.profiling", description=(__doc__ or "").partition("\n")[0]
     )
     parser.add_argument("job", choices=list(dict.fromkeys(job.key for job in JOBS)))
     parser.add_argument("--variant", type=int, default=0, help="which job of the key (default 0: the first)")

@@ -85,7 +85,9 @@ JOBS: Final[tuple[Job, ...]] = (
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and calls (a smoke run)")
     parser.add_argument("--tiny", action="store_true", help="one run of each job at a token size (a test)")
     parser.add_argument(
@@ -105,7 +107,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _setting(sides: SyncSides, name: str) -> str:
-    row = sides.raw.execute(f"SELECT current_setting('{name}')").fetchone()
+    row = sides.raw.execute("SELECT current_setting(%s)", (name,)).fetchone()
     return str(row[0]) if row is not None else "?"
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Sequence
 from typing import Any, Final
 
 import attrs
 import psycopg
+from psycopg import sql
 from sqlalchemy import MetaData, Table
 
 from benchmarks.databases import conninfo_for
@@ -74,9 +76,14 @@ class TxnTables:
         ]
 
     @property
-    def truncate_sql(self) -> str:
+    def truncate_sql(self) -> sql.Composed:
         """Empty every table (untimed, before each run)."""
-        return f"TRUNCATE {', '.join(table.name for table in self.tables)}"
+        return sql.SQL("TRUNCATE {}").format(_names(self.tables))
+
+
+def _names(tables: Sequence[Table]) -> sql.Composed:
+    """The tables' names, quoted and comma-separated."""
+    return sql.SQL(", ").join(sql.Identifier(table.name) for table in tables)
 
 
 @functools.cache
@@ -94,9 +101,8 @@ def txn_tables() -> TxnTables:
 
 def drop_tables(url: str) -> None:
     """Drop every table of the jobs, if it exists (their ``clean_up``)."""
-    names = ", ".join(table.name for table in txn_tables().tables)
     with psycopg.connect(conninfo_for(url), autocommit=True) as connection:
-        connection.execute(f"DROP TABLE IF EXISTS {names}")
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_names(txn_tables().tables)))
 
 
 def make_reservations(count: int) -> list[Reservation]:

@@ -186,7 +186,7 @@ def pieces() -> list[tuple[str, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.txn_diagnose", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.txn_diagnose", description=(__doc__ or "").partition("\n")[0]
     )
     parser.add_argument("--transactions", type=int, default=300, help="transactions per step and run (300)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per step, after one warm-up (7)")

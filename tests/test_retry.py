@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy
+from sqlalchemy import exc as sa_exc
 
 from hexalchemy.ports import (
     CommitError,
@@ -596,8 +597,9 @@ def test_concurrent_serializable_transactions_both_succeed_after_a_retry(
 
         assert failures == []
         assert len(conflicts) >= 1, "one transaction should have hit a serialization failure"
-        assert isinstance(conflicts[0].__cause__, sqlalchemy.exc.DBAPIError)
-        assert getattr(conflicts[0].__cause__.orig, "sqlstate", None) == "40001"
+        cause = conflicts[0].__cause__
+        assert isinstance(cause, sa_exc.DBAPIError)
+        assert getattr(cause.orig, "sqlstate", None) == "40001"
         assert sum(attempts.values()) == 2 + len(conflicts)
         assert sorted(results.values()) == [(1, 1), (2, 2)]
 

@@ -40,6 +40,7 @@ def test_the_agent_ids_reference_the_states_and_lead_an_index(tmp_path: Path) ->
                 "fk_states",
                 ["id"],
             )
+            assert "options" in key
             assert not key["options"].get("ondelete")
             assert key["name"] == f"{table.name}_agent"
         assert found.get_pk_constraint("fk_sequences")["constrained_columns"] == ["agent_id"]

@@ -51,7 +51,11 @@ def test_every_argument_of_every_call_refuses_random_junk(world: World) -> None:
     probe = Probe(world)
     targets = list(probe.targets())
 
-    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    # Iterating HealthCheck gives every check but the deprecated ones (its metaclass' __iter__, which
+    # basedpyright reads as yielding the metaclass: the isinstance keeps the checks as HealthCheck).
+    checks = [check for check in HealthCheck if isinstance(check, HealthCheck)]
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=checks, database=None)
     @given(st.sampled_from(targets), junk())
     def call(target: Target, value: object) -> None:
         subject, method, function, parameter = target

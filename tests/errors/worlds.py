@@ -107,20 +107,18 @@ def _goods(world: Any, seeded: Seeded, *, is_async: bool) -> dict[str, Mapping[s
     """Good values by subject kind, then by parameter name (``method.parameter`` overrides)."""
     now = dt.datetime.now(dt.UTC)
     publisher = AsyncCollectingPublisher() if is_async else CollectingPublisher()
-    stop: Callable[[], object]
-    if is_async:
 
-        def stop() -> asyncio.Event:
-            event = asyncio.Event()
-            event.set()
-            return event
+    def stopped_task_event() -> asyncio.Event:
+        event = asyncio.Event()
+        event.set()
+        return event
 
-    else:
+    def stopped_thread_event() -> threading.Event:
+        event = threading.Event()
+        event.set()
+        return event
 
-        def stop() -> threading.Event:
-            event = threading.Event()
-            event.set()
-            return event
+    stop: Callable[[], object] = stopped_task_event if is_async else stopped_thread_event
 
     def lease() -> object:
         return seeded.lease

@@ -115,7 +115,7 @@ def test_closing_an_account_deletes_it(bank: Bank[InMemoryTransactionManager]) -
 
 def test_money_of_different_currencies_does_not_mix() -> None:
     with pytest.raises(BankError):
-        eur("1.00") + Money(eur("1.00").amount, "USD")
+        _ = eur("1.00") + Money(eur("1.00").amount, "USD")
 
 
 def test_the_in_memory_adapters_fill_the_same_ports(bank: Bank[InMemoryTransactionManager]) -> None:

@@ -24,6 +24,7 @@ import attrs
 import pytest
 import sqlalchemy
 from sqlalchemy import JSON, BigInteger, Column, Engine, MetaData, String, Table, Uuid, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 from hexalchemy.ports import (
@@ -844,7 +845,7 @@ def test_append_only_triggers_on_a_long_table_name_get_distinct_names(
                 connection.exec_driver_sql(statement)
             connection.execute(sqlalchemy.insert(table).values(id=1))
         with (
-            pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"),
+            pytest.raises(sa_exc.DBAPIError, match="append-only"),
             postgresql_engine.begin() as connection,
         ):
             connection.execute(sqlalchemy.delete(table))
