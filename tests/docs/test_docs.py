@@ -8,12 +8,14 @@ whose fence reads ```` ```python pytest```` is a complete test module: it is wri
 file and run by pytest in a subprocess, where hexalchemy's pytest plugin finds the PostgreSQL
 test database in ``HEXALCHEMY_TEST_POSTGRESQL_URL`` (set to ``TEST_POSTGRESQL_URL``).
 
-The blocks must also pass ``mypy --strict``, and every public name of hexalchemy must
-appear in the documentation.
+The blocks must also pass ``mypy --strict`` and basedpyright's strict mode, as a user's CI
+would check them (each document's blocks joined as one module, each test module alone), and
+every public name of hexalchemy must appear in the documentation.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import os
@@ -28,6 +30,7 @@ import attrs
 import pytest
 
 from tests.postgresql import POSTGRESQL_URL, REQUIRE_POSTGRESQL
+from tests.typing.checkers import pyright_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -159,24 +162,131 @@ def test_test_modules_pass(block: Block, clean_environment: Path) -> None:
     assert result.returncode == 0, f"{block.path.name}:{block.line}\n{result.stdout}\n{result.stderr}"
 
 
-def test_code_blocks_type_check(tmp_path: Path) -> None:
+@attrs.frozen
+class CheckedModule:
+    """A module the type checkers read: a document's running blocks joined, or one test module."""
+
+    name: str
+    source: str
+    origins: tuple[tuple[Path, int], ...]
+    """For each line of ``source``, the document and the 1-based line of it the line comes from."""
+
+    def where(self, line: int) -> str:
+        """``document.md:line`` of the module's 1-based ``line``."""
+        path, number = self.origins[line - 1]
+        return f"{path.relative_to(ROOT)}:{number}"
+
+
+def _binding(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> tuple[str, str]:
+    """The name an imported alias binds, and what it binds it to."""
+    if isinstance(node, ast.Import):
+        return (alias.asname or alias.name, alias.name)
+    return (alias.asname or alias.name, f"{'.' * node.level}{node.module or ''}:{alias.name}")
+
+
+def without_repeated_imports(code: str, imported: dict[str, str]) -> str:
+    """``code`` without the top-level imports that bind a name to what an earlier block bound it to.
+
+    Each block shows its imports, so that it reads (and copies) alone; joined as one module they
+    would repeat (basedpyright's reportDuplicateImport). Only such exact repeats go, line counts
+    are kept (so errors point at the right line), and ``imported`` gains this code's imports.
+    """
+    lines = code.splitlines()
+    for node in ast.parse(code).body:
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        kept = [
+            alias
+            for alias in node.names
+            if imported.get(_binding(node, alias)[0]) != _binding(node, alias)[1]
+        ]
+        imported.update(_binding(node, alias) for alias in node.names)
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        alone = node.col_offset == 0 and not lines[last][node.end_col_offset or 0 :].strip()
+        if len(kept) == len(node.names) or not alone:
+            continue
+        node.names = kept
+        lines[first : last + 1] = [ast.unparse(node) if kept else ""] + [""] * (last - first)
+    return "\n".join(lines) + "\n"
+
+
+def checked_modules() -> list[CheckedModule]:
+    """Each document's running blocks as one module (imports a block repeats left out), and each test module."""
+    modules: list[CheckedModule] = []
+    for path in DOCUMENTS:
+        blocks = code_blocks(path)
+        source, origins, imported = "", list[tuple[Path, int]](), dict[str, str]()
+        for block in blocks:
+            if block.runs:
+                source += without_repeated_imports(block.code, imported)
+                origins += [(path, block.line + offset) for offset in range(block.code.count("\n"))]
+        modules.append(CheckedModule(f"doc_{path.stem.lower()}.py", source, tuple(origins)))
+        modules += [
+            CheckedModule(
+                f"test_{path.stem.lower()}_{block.line}.py",
+                block.code,
+                tuple((path, block.line + offset) for offset in range(block.code.count("\n"))),
+            )
+            for block in blocks
+            if block.is_test_module
+        ]
+    return modules
+
+
+def _write(modules: list[CheckedModule], directory: Path) -> dict[str, CheckedModule]:
+    for module in modules:
+        (directory / module.name).write_text(module.source, encoding="utf-8")
+    return {module.name: module for module in modules}
+
+
+_MYPY_ERROR = re.compile(r"^(?P<file>[^:\n]+\.py):(?P<line>\d+): (?P<message>.*)$", re.MULTILINE)
+
+
+def test_code_blocks_pass_mypy_strict(tmp_path: Path) -> None:
     """Each file's blocks, joined as one module, and each test module pass ``mypy --strict``."""
     from mypy import api
 
-    for path in DOCUMENTS:
-        blocks = code_blocks(path)
-        (tmp_path / f"doc_{path.stem.lower()}.py").write_text(
-            "".join(block.code for block in blocks if block.runs), encoding="utf-8"
-        )
-        for block in blocks:
-            if block.is_test_module:
-                (tmp_path / f"test_{path.stem.lower()}_{block.line}.py").write_text(
-                    block.code, encoding="utf-8"
-                )
+    modules = _write(checked_modules(), tmp_path)
     stdout, stderr, status = api.run(
         ["--strict", "--cache-dir", str(ROOT / ".mypy_cache" / "docs"), "--no-error-summary", str(tmp_path)]
     )
-    assert status == 0, stdout + stderr
+    errors = [
+        f"{modules[Path(found['file']).name].where(int(found['line']))}: {found['message']}"
+        for found in _MYPY_ERROR.finditer(stdout)
+    ]
+    assert status == 0, "\n".join(errors) or stdout + stderr
+
+
+def test_code_blocks_pass_basedpyright_strict(tmp_path: Path) -> None:
+    """Each file's blocks, joined as one module, and each test module pass basedpyright's strict mode."""
+    modules = _write(checked_modules(), tmp_path)
+    errors = [
+        f"{modules[name].where(line)}: {message}"
+        for name, lines in sorted(pyright_errors(tmp_path, warnings=True, stubs=ROOT / "typings").items())
+        for line, messages in sorted(lines.items())
+        for message in messages
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def test_only_repeated_imports_are_left_out() -> None:
+    imported: dict[str, str] = {}
+    first = "import uuid\nfrom hexalchemy.ports import EntitySpec, Repository\n"
+    assert without_repeated_imports(first, imported) == first
+    again = (
+        "import uuid\n"
+        "import datetime as dt\n"
+        "from hexalchemy.ports import (\n    EntitySpec,\n    Outbox,\n)\n"
+        "from hexalchemy.testing import Repository\n"
+        "def f() -> None:\n    import uuid\n"
+    )
+    assert without_repeated_imports(again, imported) == (
+        "\n"
+        "import datetime as dt\n"
+        "from hexalchemy.ports import Outbox\n\n\n\n"
+        "from hexalchemy.testing import Repository\n"
+        "def f() -> None:\n    import uuid\n"
+    )
 
 
 def test_every_python_block_is_parsed() -> None:

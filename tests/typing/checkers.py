@@ -38,7 +38,8 @@ def _basedpyright() -> str:
     return found
 
 
-def _mypy_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
+def mypy_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
+    """Run ``mypy --strict`` over ``directory``; its errors by file name, then by 1-based line."""
     result = subprocess.run(
         [
             sys.executable,
@@ -67,8 +68,15 @@ def _mypy_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
     return errors
 
 
-def _pyright_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
-    config = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "include": ["."]}
+def pyright_errors(
+    directory: Path, *, warnings: bool = False, stubs: Path | None = None
+) -> dict[str, dict[int, list[str]]]:
+    """Run basedpyright in strict mode over ``directory``; its errors (and ``warnings`` too, if asked)
+    by file name, then by 1-based line. Writes the ``pyrightconfig.json`` of the run into ``directory``;
+    ``stubs``: a directory of stub files for libraries that ship no types (basedpyright's stubPath)."""
+    config: dict[str, object] = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "include": ["."]}
+    if stubs is not None:
+        config["stubPath"] = str(stubs)
     (directory / "pyrightconfig.json").write_text(json.dumps(config), encoding="utf-8")
     result = subprocess.run(
         [_basedpyright(), "--pythonpath", sys.executable, "--outputjson", "--project", str(directory)],
@@ -79,9 +87,10 @@ def _pyright_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
         cwd=directory,
     )
     report = json.loads(result.stdout)
+    severities = ("error", "warning") if warnings else ("error",)
     errors: dict[str, dict[int, list[str]]] = {}
     for diagnostic in report["generalDiagnostics"]:
-        if diagnostic["severity"] != "error":
+        if diagnostic["severity"] not in severities:
             continue
         line = diagnostic["range"]["start"]["line"] + 1
         message = f"{diagnostic.get('rule', '')}: {diagnostic['message']}"
@@ -97,7 +106,7 @@ def check_samples(directory: Path, samples: dict[str, str]) -> list[str]:
     sources = {name: textwrap.dedent(source).lstrip("\n") for name, source in samples.items()}
     for name, source in sources.items():
         (directory / name).write_text(source, encoding="utf-8")
-    found = {"mypy": _mypy_errors(directory), "pyright": _pyright_errors(directory)}
+    found = {"mypy": mypy_errors(directory), "pyright": pyright_errors(directory)}
     problems: list[str] = []
     for checker in CHECKERS:
         for name, source in sources.items():
