@@ -9,8 +9,10 @@ file and run by pytest in a subprocess, where hexalchemy's pytest plugin finds t
 test database in ``HEXALCHEMY_TEST_POSTGRESQL_URL`` (set to ``TEST_POSTGRESQL_URL``).
 
 The blocks must also pass ``mypy --strict`` and basedpyright's strict mode, as a user's CI
-would check them (each document's blocks joined as one module, each test module alone), and
-every public name of hexalchemy must appear in the documentation.
+would check them: each document's running blocks joined as one module, each test module and
+each ``no-run`` block alone (a ``no-run`` block is a complete module, such as Alembic's
+``env.py``; the example applications of ``examples/`` are importable). Every public name of
+hexalchemy must appear in the documentation.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ class Block:
     @property
     def is_test_module(self) -> bool:
         return self.language == "python" and "pytest" in self.options
+
+    @property
+    def is_checked_alone(self) -> bool:
+        """A test module, or a ``no-run`` block: type-checked as a module of its own."""
+        return self.language == "python" and (self.is_test_module or "no-run" in self.options)
 
     @property
     def runs(self) -> bool:
@@ -211,7 +218,8 @@ def without_repeated_imports(code: str, imported: dict[str, str]) -> str:
 
 
 def checked_modules() -> list[CheckedModule]:
-    """Each document's running blocks as one module (imports a block repeats left out), and each test module."""
+    """Each document's running blocks as one module (imports a block repeats left out), and each block
+    type-checked alone."""
     modules: list[CheckedModule] = []
     for path in DOCUMENTS:
         blocks = code_blocks(path)
@@ -223,12 +231,12 @@ def checked_modules() -> list[CheckedModule]:
         modules.append(CheckedModule(f"doc_{path.stem.lower()}.py", source, tuple(origins)))
         modules += [
             CheckedModule(
-                f"test_{path.stem.lower()}_{block.line}.py",
+                f"block_{path.stem.lower()}_{block.line}.py",
                 block.code,
                 tuple((path, block.line + offset) for offset in range(block.code.count("\n"))),
             )
             for block in blocks
-            if block.is_test_module
+            if block.is_checked_alone
         ]
     return modules
 
@@ -242,10 +250,14 @@ def _write(modules: list[CheckedModule], directory: Path) -> dict[str, CheckedMo
 _MYPY_ERROR = re.compile(r"^(?P<file>[^:\n]+\.py):(?P<line>\d+): (?P<message>.*)$", re.MULTILINE)
 
 
-def test_code_blocks_pass_mypy_strict(tmp_path: Path) -> None:
-    """Each file's blocks, joined as one module, and each test module pass ``mypy --strict``."""
+EXAMPLES = ROOT / "examples"
+
+
+def test_code_blocks_pass_mypy_strict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file's blocks, joined as one module, and each block checked alone pass ``mypy --strict``."""
     from mypy import api
 
+    monkeypatch.setenv("MYPYPATH", str(EXAMPLES))
     modules = _write(checked_modules(), tmp_path)
     stdout, stderr, status = api.run(
         ["--strict", "--cache-dir", str(ROOT / ".mypy_cache" / "docs"), "--no-error-summary", str(tmp_path)]
@@ -258,11 +270,13 @@ def test_code_blocks_pass_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_code_blocks_pass_basedpyright_strict(tmp_path: Path) -> None:
-    """Each file's blocks, joined as one module, and each test module pass basedpyright's strict mode."""
+    """Each file's blocks, joined as one module, and each block checked alone pass basedpyright's strict mode."""
     modules = _write(checked_modules(), tmp_path)
     errors = [
         f"{modules[name].where(line)}: {message}"
-        for name, lines in sorted(pyright_errors(tmp_path, warnings=True, stubs=ROOT / "typings").items())
+        for name, lines in sorted(
+            pyright_errors(tmp_path, warnings=True, stubs=ROOT / "typings", paths=[EXAMPLES]).items()
+        )
         for line, messages in sorted(lines.items())
         for message in messages
     ]

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 CHECKERS = ("mypy", "pyright")
@@ -69,14 +70,17 @@ def mypy_errors(directory: Path) -> dict[str, dict[int, list[str]]]:
 
 
 def pyright_errors(
-    directory: Path, *, warnings: bool = False, stubs: Path | None = None
+    directory: Path, *, warnings: bool = False, stubs: Path | None = None, paths: Sequence[Path] = ()
 ) -> dict[str, dict[int, list[str]]]:
     """Run basedpyright in strict mode over ``directory``; its errors (and ``warnings`` too, if asked)
     by file name, then by 1-based line. Writes the ``pyrightconfig.json`` of the run into ``directory``;
-    ``stubs``: a directory of stub files for libraries that ship no types (basedpyright's stubPath)."""
+    ``stubs``: a directory of stub files for libraries that ship no types (basedpyright's stubPath);
+    ``paths``: more directories imports are resolved from (extraPaths)."""
     config: dict[str, object] = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "include": ["."]}
     if stubs is not None:
         config["stubPath"] = str(stubs)
+    if paths:
+        config["extraPaths"] = [str(path) for path in paths]
     (directory / "pyrightconfig.json").write_text(json.dumps(config), encoding="utf-8")
     result = subprocess.run(
         [_basedpyright(), "--pythonpath", sys.executable, "--outputjson", "--project", str(directory)],
