@@ -103,7 +103,7 @@ def _outbox_messages(seed: Seed) -> list[OutboxMessage]:
             available_at=available_at,
             attempts=attempts,
         )
-        for message_id, topic, payload, headers, created_at, available_at, attempts in seed.rows
+        for message_id, topic, payload, headers, created_at, available_at, attempts, *_ in seed.rows
     ]
 
 

@@ -1,4 +1,4 @@
-"""Outbox relay throughput: drain a pre-filled outbox with 1 or 4 relays, no-op publisher.
+"""Outbox relay throughput: drain a pre-filled outbox with 1 or 4 relays, no-op publisher, keyed or not.
 
 hexalchemy: ``OutboxRelay(SqlAlchemyOutboxRelayStore(tables, engine), publisher,
 batch_size=n, delivery=mode)``, each relay with its own engine (so its own connection),
@@ -15,6 +15,12 @@ WHERE id IN (SELECT ... ORDER BY available_at, id LIMIT n FOR UPDATE SKIP LOCKED
 RETURNING ...``), building the messages by hand and handing them to the same publisher,
 until a batch comes back empty. No lease: a message is gone before it is published.
 
+Keyed: every message has one of :data:`KEYS` ordering keys (20 messages a key at full
+size), numbered in order within its key; a claim takes only the first message of each key
+(at most :data:`KEYS` a batch), and so does the raw loop
+(:data:`~benchmarks.outbox_support.RAW_KEYED_CLAIM_SQL`: the same ``DELETE``, with ``NOT
+EXISTS`` an earlier message of the key).
+
 Every run starts from the same outbox: :data:`MESSAGES` due messages COPYed in and
 ANALYZEd (untimed). The timing covers draining it; each run is checked to have delivered
 every message once and left the outbox empty. A run takes seconds, so there are only 3
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, LiteralString
 
 import psycopg
 
@@ -37,6 +43,7 @@ from benchmarks.harness import QUICK, TINY, Lap, Settings
 from benchmarks.job import AsyncRunners, Runners
 from benchmarks.outbox_support import (
     RAW_CLAIM_SQL,
+    RAW_KEYED_CLAIM_SQL,
     AsyncNoOpPublisher,
     NoOpPublisher,
     OutboxJob,
@@ -68,6 +75,8 @@ MESSAGES: Final = 20_000
 QUICK_MESSAGES: Final = 5_000
 TINY_MESSAGES: Final = 1_000
 RATIO_TARGET: Final = 0.7
+KEYS: Final = 1_000
+"""Ordering keys of the keyed jobs."""
 THROUGHPUT_TARGET: Final = 10_000.0
 """Messages per second, with 4 relays."""
 
@@ -104,12 +113,14 @@ async def drain_async(relay: AsyncOutboxRelay) -> int:
     return total
 
 
-def raw_drain(connection: RawConnection, batch: int, publisher: Publisher) -> int:
+def raw_drain(
+    connection: RawConnection, batch: int, publisher: Publisher, sql: LiteralString = RAW_CLAIM_SQL
+) -> int:
     """Claim-and-delete batches until one comes back empty; return how many messages were published."""
     total = 0
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(RAW_CLAIM_SQL, (batch,))
+            cursor.execute(sql, (batch,))
             rows = cursor.fetchall()
             if not rows:
                 return total
@@ -117,12 +128,17 @@ def raw_drain(connection: RawConnection, batch: int, publisher: Publisher) -> in
             total += sum(1 for result in results if result.ok)
 
 
-async def raw_drain_async(connection: AsyncRawConnection, batch: int, publisher: AsyncNoOpPublisher) -> int:
+async def raw_drain_async(
+    connection: AsyncRawConnection,
+    batch: int,
+    publisher: AsyncNoOpPublisher,
+    sql: LiteralString = RAW_CLAIM_SQL,
+) -> int:
     """The async twin of :func:`raw_drain`."""
     total = 0
     async with connection.cursor() as cursor:
         while True:
-            await cursor.execute(RAW_CLAIM_SQL, (batch,))
+            await cursor.execute(sql, (batch,))
             rows = await cursor.fetchall()
             if not rows:
                 return total
@@ -132,10 +148,11 @@ async def raw_drain_async(connection: AsyncRawConnection, batch: int, publisher:
 
 # ----------------------------------------------------------------------------- the runners
 def sync_runners(
-    delivery: DeliveryMode, relays: int, batch: int, sides: SyncSides, settings: Settings
+    delivery: DeliveryMode, relays: int, batch: int, keyed: bool, sides: SyncSides, settings: Settings
 ) -> Runners:
     tables = prepare_tables(sides)
-    seed = Seed.make(_messages(settings))
+    seed = Seed.make(_messages(settings), keys=KEYS if keyed else 0)
+    sql = RAW_KEYED_CLAIM_SQL if keyed else RAW_CLAIM_SQL
     url = url_of(sides.engine)
     engines = [create_engine(DatabaseConfig(url=url)) for _ in range(relays)]
     connections = [psycopg.connect(conninfo_for(url), autocommit=True) for _ in range(relays)]
@@ -151,7 +168,7 @@ def sync_runners(
         drain(OutboxRelay(store, publisher, batch_size=batch, delivery=delivery, name=f"warm-up-{index}"))
     warm_up.load(sides.raw)
     for connection in connections:
-        raw_drain(connection, batch, publisher)
+        raw_drain(connection, batch, publisher, sql)
 
     def hexalchemy() -> Lap:
         seed.load(sides.raw)
@@ -168,7 +185,9 @@ def sync_runners(
 
     def raw_psycopg() -> Lap:
         seed.load(sides.raw)
-        workers = [functools.partial(raw_drain, connection, batch, publisher) for connection in connections]
+        workers = [
+            functools.partial(raw_drain, connection, batch, publisher, sql) for connection in connections
+        ]
         lap, published = run_parallel(workers)
         check_delivered("raw", published, seed.count, count_messages(sides.raw))
         return lap
@@ -177,10 +196,11 @@ def sync_runners(
 
 
 async def async_runners(
-    delivery: DeliveryMode, relays: int, batch: int, sides: AsyncSides, settings: Settings
+    delivery: DeliveryMode, relays: int, batch: int, keyed: bool, sides: AsyncSides, settings: Settings
 ) -> AsyncRunners:
     tables = await prepare_tables_async(sides)
-    seed = Seed.make(_messages(settings))
+    seed = Seed.make(_messages(settings), keys=KEYS if keyed else 0)
+    sql = RAW_KEYED_CLAIM_SQL if keyed else RAW_CLAIM_SQL
     url = url_of(sides.engine)
     engines = [create_async_engine(DatabaseConfig(url=url)) for _ in range(relays)]
     connections = [
@@ -200,7 +220,7 @@ async def async_runners(
         )
     await warm_up.load_async(sides.raw)
     for connection in connections:
-        await raw_drain_async(connection, batch, publisher)
+        await raw_drain_async(connection, batch, publisher, sql)
 
     async def hexalchemy() -> Lap:
         await seed.load_async(sides.raw)
@@ -220,7 +240,8 @@ async def async_runners(
     async def raw_psycopg() -> Lap:
         await seed.load_async(sides.raw)
         workers: list[Callable[[], Awaitable[int]]] = [
-            functools.partial(raw_drain_async, connection, batch, publisher) for connection in connections
+            functools.partial(raw_drain_async, connection, batch, publisher, sql)
+            for connection in connections
         ]
         lap, published = await run_parallel_async(workers)
         check_delivered("raw", published, seed.count, await count_messages_async(sides.raw))
@@ -229,26 +250,27 @@ async def async_runners(
     return AsyncRunners(hexalchemy, raw_psycopg)
 
 
-def _job(delivery: DeliveryMode, relays: int, batch: int) -> OutboxJob:
+def _job(delivery: DeliveryMode, relays: int, batch: int, keyed: bool) -> OutboxJob:
     return OutboxJob(
-        name=f"outbox relay, {delivery.value}, {relays} x batch {batch:,}",
+        name=f"outbox relay, {delivery.value}, {relays} x batch {batch:,}{', keyed' if keyed else ''}",
         key="outbox",
         kind="throughput",
         target=RATIO_TARGET,
         work=_messages,
         repetitions=_repetitions,
-        sync=functools.partial(sync_runners, delivery, relays, batch),
-        async_=functools.partial(async_runners, delivery, relays, batch),
+        sync=functools.partial(sync_runners, delivery, relays, batch, keyed),
+        async_=functools.partial(async_runners, delivery, relays, batch, keyed),
         relays=relays,
         batch=batch,
-        delivery=delivery.value,
+        delivery=delivery.value + (", keyed" if keyed else ""),
         warmup=0,
         minimum=THROUGHPUT_TARGET if relays == 4 else None,
     )
 
 
 JOBS: Final = tuple(
-    _job(delivery, relays, batch)
+    _job(delivery, relays, batch, keyed)
+    for keyed in (False, True)
     for delivery in (DeliveryMode.LEASED, DeliveryMode.LOCKED)
     for batch in (100, 1_000)
     for relays in (1, 4)

@@ -61,7 +61,22 @@ RAW_CLAIM_SQL: Final = (
 )
 """The raw relay: claim and delete one batch in one autocommit statement (no lease)."""
 
-_SEED_COLUMNS: Final = "id, topic, payload, headers, created_at, available_at, attempts"
+RAW_KEYED_CLAIM_SQL: Final = (
+    f"DELETE FROM {MESSAGES} WHERE id IN ("
+    f"SELECT id FROM {MESSAGES} o WHERE available_at <= now() AND (ordering_key IS NULL OR NOT EXISTS ("
+    f"SELECT 1 FROM {MESSAGES} e WHERE e.ordering_key = o.ordering_key AND e.key_sequence < o.key_sequence)) "
+    f"ORDER BY available_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    f"RETURNING {', '.join(MESSAGE_COLUMNS)}"
+)
+"""The raw relay for keyed messages: the same, taking only the first message of each ordering key.
+
+A message whose key has an earlier one still in the table (or taken by another relay's
+uncommitted statement) waits, as the relay's own claim does.
+"""
+
+_SEED_COLUMNS: Final = (
+    "id, topic, payload, headers, created_at, available_at, attempts, ordering_key, key_sequence"
+)
 SEED_COPY_IN: Final = f"COPY {MESSAGES} ({_SEED_COLUMNS}) FROM STDIN"
 SEED_COPY_OUT: Final = f"COPY (SELECT {_SEED_COLUMNS} FROM {MESSAGES} ORDER BY id) TO STDOUT"
 TOPIC: Final = "orders.placed"
@@ -176,14 +191,31 @@ class Seed:
     data: bytes | None = None
 
     @classmethod
-    def make(cls, count: int) -> Seed:
-        """Messages created 1 ms apart, the newest a minute ago (all due), with time-ordered ids."""
+    def make(cls, count: int, *, keys: int = 0) -> Seed:
+        """Messages created 1 ms apart, the newest a minute ago (all due), with time-ordered ids.
+
+        ``keys``: message *i* has the ordering key ``k<i % keys>``, numbered in creation
+        order within its key (``key_sequence``), as the outbox writer numbers them; 0: no key.
+        """
         newest = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         headers = json.dumps(HEADERS)
         rows = []
         for index in range(count):
             created = newest - dt.timedelta(milliseconds=count - index)
-            rows.append((time_ordered_uuid(created), TOPIC, payload_for(index), headers, created, created, 0))
+            key, sequence = (f"k{index % keys}", index // keys + 1) if keys else (None, None)
+            rows.append(
+                (
+                    time_ordered_uuid(created),
+                    TOPIC,
+                    payload_for(index),
+                    headers,
+                    created,
+                    created,
+                    0,
+                    key,
+                    sequence,
+                )
+            )
         return cls(tuple(rows))
 
     @property
