@@ -10,6 +10,7 @@ instead of being Unknown.
 
 from __future__ import annotations
 
+import enum
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeGuard
@@ -19,6 +20,7 @@ import attrs
 __all__ = [
     "is_attrs_instance",
     "is_class_of",
+    "is_enum_class",
     "is_instance",
     "is_list_or_tuple",
     "is_mapping",
@@ -65,6 +67,11 @@ def is_instance(value: object, kind: type | types.UnionType | tuple[type, ...]) 
 def is_class_of(value: object, kind: type) -> bool:
     """``value`` is ``kind`` or a subclass of it (checked as :func:`is_instance` is, for the same reason)."""
     return isinstance(value, type) and issubclass(value, kind)
+
+
+def is_enum_class(value: object) -> TypeGuard[type[enum.Enum]]:
+    """``value`` is an :class:`enum.Enum` subclass (a type annotation that may be anything)."""
+    return isinstance(value, type) and issubclass(value, enum.Enum)
 
 
 def is_iterable(value: object) -> TypeGuard[Iterable[object]]:

@@ -55,7 +55,7 @@ from hexalchemy.ports.query import (
 from hexalchemy.rules import CheckedQuery, QueryRules, check_find_limit, check_page_size, orderable
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import AsyncRowChunks, RowChunks, Statement, statement_reader
-from hexalchemy.sqlalchemy.mapping import Leaf, TableMapping
+from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
 __all__ = ["QueryCore", "stream_rows", "stream_rows_async"]
@@ -74,13 +74,6 @@ _OPERATORS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "gt": operator.gt,
     "ge": operator.ge,
 }
-
-
-def _stored_type(leaf: Leaf) -> Any:
-    """The Python type of what the column holds: an enum's value type, the field's type otherwise."""
-    if leaf.kind == "enum":
-        return type(next(iter(leaf.python_type)).value)
-    return leaf.python_type
 
 
 class QueryCore(Generic[T, K]):
@@ -120,7 +113,7 @@ class QueryCore(Generic[T, K]):
                 "the field is not stored in a column queries can compare",
                 field=".".join(field.path),
             )
-        expression, convert = self.backend.comparable(column, _stored_type(leaf), ordered=ordered)
+        expression, convert = self.backend.comparable(column, leaf.stored_type, ordered=ordered)
         found = (expression, convert, leaf.nullable)
         self._compared[(field.path, ordered)] = found
         return found

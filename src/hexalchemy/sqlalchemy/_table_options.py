@@ -20,7 +20,7 @@ from hexalchemy.rules import rule_for, stored_server_default, text_problem
 from hexalchemy.sqlalchemy._portable import derived_name, identifier_limit
 
 if TYPE_CHECKING:
-    from hexalchemy.sqlalchemy.mapping import Leaf
+    from hexalchemy.sqlalchemy._column_plan import Leaf
 
 __all__ = ["check_column_name", "check_table_options", "column_keywords", "derived_constraints"]
 

@@ -19,7 +19,7 @@ import typing
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -33,16 +33,13 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Double,
     Float,
-    Index,
     Integer,
     Numeric,
     Select,
     SmallInteger,
     String,
     Table,
-    UniqueConstraint,
     Uuid,
     select,
 )
@@ -75,51 +72,24 @@ from hexalchemy.rules import (
     value_object_rule,
 )
 from hexalchemy.sqlalchemy._codegen import compile_function
-from hexalchemy.sqlalchemy._portable import binary_type, json_type, text_type
-from hexalchemy.sqlalchemy._table_options import (
-    check_column_name,
-    check_table_options,
-    column_keywords,
-    derived_constraints,
+from hexalchemy.sqlalchemy._column_plan import (
+    PLAIN_TYPES,
+    Leaf,
+    Node,
+    Planner,
+    check_unique_names,
+    leaves_of,
+    presence_leaf,
 )
-from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
+from hexalchemy.sqlalchemy._table_options import (
+    check_table_options,
+)
+from hexalchemy.sqlalchemy.types import UtcDateTime
 
 __all__ = ["MAX_CHANGE_MASKS", "ChangedColumns", "Leaf", "RowMapping", "TableMapping", "make_converter"]
 
 T = TypeVar("T")
 K = TypeVar("K")
-
-LeafKind = Literal["plain", "datetime", "enum", "hook", "json"]
-
-_PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
-    str: text_type,
-    int: BigInteger,
-    float: Double,
-    bool: Boolean,
-    Decimal: ExactDecimal,
-    uuid.UUID: Uuid,
-    dt.date: Date,
-    bytes: binary_type,
-}
-_INTEGER_TYPES: dict[int, Callable[[], TypeEngine[Any]]] = {16: SmallInteger, 32: Integer, 64: BigInteger}
-_COLLECTION_ORIGINS: frozenset[object] = frozenset(
-    {
-        list,
-        tuple,
-        set,
-        frozenset,
-        dict,
-        collections.abc.Sequence,
-        collections.abc.MutableSequence,
-        collections.abc.Set,
-        collections.abc.MutableSet,
-        collections.abc.Mapping,
-        collections.abc.MutableMapping,
-    }
-)
-_MAPPING_ORIGINS: frozenset[object] = frozenset(
-    {dict, collections.abc.Mapping, collections.abc.MutableMapping}
-)
 
 
 def make_converter() -> cattrs.Converter:
@@ -136,205 +106,12 @@ def make_converter() -> cattrs.Converter:
     return converter
 
 
-@attrs.frozen
-class Leaf:
-    """One column of a mapping: the attribute path that leads to it and how it converts.
-
-    ``nullable``: the column may hold NULL (the field, or a value object holding it, is
-    optional); ``optional``: the field's own type is ``X | None``; ``options``: its declared
-    :class:`~hexalchemy.ports.ColumnOptions`.
-    """
-
-    path: tuple[str, ...]
-    column_name: str
-    kind: LeafKind
-    python_type: Any
-    nullable: bool
-    column_type: TypeEngine[Any] | None
-    optional: bool = False
-    options: ColumnOptions | None = None
-
-    @property
-    def dotted_path(self) -> str:
-        """The attribute path as ``address.street``."""
-        return ".".join(self.path)
-
-
-@attrs.frozen
-class _Node:
-    cls: type[object]
-    path: tuple[str, ...]
-    optional: bool  # the node may be None: its own type is optional, or a node holding it is
-    own_optional: bool  # its own type is X | None
-    children: tuple[tuple[str, str, Leaf | _Node], ...]  # (attribute name, init name, child)
-
-
-class _Planner:
-    """Walks an attrs class and plans its columns; raises MappingError on anything unsupported."""
-
-    def __init__(
-        self,
-        root: type[object],
-        converter: cattrs.Converter,
-        custom_types: Mapping[Any, TypeEngine[Any]],
-        options: Mapping[str, ColumnOptions] | None = None,
-    ) -> None:
-        self.root = root
-        self.converter = converter
-        self.custom_types = custom_types
-        self.options: Mapping[str, ColumnOptions] = options or {}
-
-    def plan(
-        self,
-        cls: type[object],
-        path: tuple[str, ...],
-        prefix: str,
-        optional: bool,
-        skip: str | None = None,
-        own_optional: bool = False,
-    ) -> _Node:
-        children: list[tuple[str, str, Leaf | _Node]] = []
-        hints = field_types(cls)
-        for field in attrs.fields(typing.cast(Any, cls)):
-            if field.name == skip:
-                continue  # the events field: never stored; loaded aggregates get its default
-            field_path = (*path, field.name)
-            dotted = ".".join(field_path)
-            if not field.init:
-                raise MappingError(self.root, "fields with init=False cannot be mapped", field=dotted)
-            name = field.alias or field.name
-            declared = self.options.get(dotted)
-            column_name = declared.name if declared is not None and declared.name else f"{prefix}{name}"
-            tp, is_optional = split_optional(hints[field.name])
-            tp = strip_newtype(tp)
-            nullable = optional or is_optional
-            if attrs.has(tp) and tp not in self.custom_types and not (declared and declared.json):
-                if declared is not None:
-                    raise MappingError(
-                        self.root,
-                        "column options apply to a field stored in one column, not a value object",
-                        field=dotted,
-                    )
-                child: Leaf | _Node = self.plan(
-                    tp, field_path, f"{column_name}_", nullable, own_optional=is_optional
-                )
-                if is_optional and self._presence_leaf(child) is None:
-                    raise MappingError(
-                        self.root,
-                        "an optional value object needs at least one non-optional field "
-                        "(it tells a missing object from one whose fields are all None)",
-                        field=dotted,
-                    )
-            else:
-                child = self.leaf(tp, field_path, column_name, nullable, is_optional)
-            children.append((field.name, name, child))
-        return _Node(
-            cls=cls, path=path, optional=optional, own_optional=own_optional, children=tuple(children)
-        )
-
-    def leaf(self, tp: Any, path: tuple[str, ...], column_name: str, nullable: bool, optional: bool) -> Leaf:
-        dotted = ".".join(path)
-        options = self.options.get(dotted)
-        # The rule checks the options fit the type (MappingError otherwise); the SQL types use them.
-        rule_for(self.root, dotted, tp, options, optional=optional)
-        if options is not None and options.json:
-            optional = optional or type(None) in typing.get_args(tp)
-            return Leaf(path, column_name, "json", tp, nullable or optional, json_type(), optional, options)
-        if tp in self.custom_types:
-            return Leaf(path, column_name, "hook", tp, nullable, self.custom_types[tp], optional, options)
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            column_type = self._enum_column_type(tp, dotted)
-            return Leaf(path, column_name, "enum", tp, nullable, column_type, optional, options)
-        if tp is dt.datetime:
-            return Leaf(path, column_name, "datetime", tp, nullable, UtcDateTime(), optional, options)
-        if tp in _PLAIN_TYPES:
-            return Leaf(
-                path, column_name, "plain", tp, nullable, _derived_type(tp, options), optional, options
-            )
-        if typing.get_origin(tp) in _COLLECTION_ORIGINS:
-            reason = self._json_problem(tp)
-            if reason is not None:
-                raise MappingError(self.root, f"cannot store {tp!r} as JSON: {reason}", field=dotted)
-            return Leaf(path, column_name, "hook", tp, nullable, json_type(), optional, options)
-        raise MappingError(
-            self.root,
-            f"unsupported type {tp!r}; register it with Schema.register_type(...)",
-            field=dotted,
-        )
-
-    def _enum_column_type(self, tp: type[enum.Enum], dotted: str) -> TypeEngine[Any]:
-        values = [member.value for member in tp]
-        if values and all(isinstance(value, str) for value in values):
-            return String(max(len(value) for value in values))
-        if values and all(isinstance(value, int) and not isinstance(value, bool) for value in values):
-            return BigInteger()
-        raise MappingError(
-            self.root,
-            f"enum {tp.__qualname__} must have all-str or all-int values (stored by value)",
-            field=dotted,
-        )
-
-    def _json_problem(self, tp: Any) -> str | None:
-        tp, _ = split_optional(tp)
-        tp = strip_newtype(tp)
-        if tp is bytes:
-            return "JSON has no bytes (store them in a bytes field of their own)"
-        if tp in _PLAIN_TYPES or tp is dt.datetime or tp in self.custom_types:
-            return None
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return None
-        if attrs.has(tp):
-            for inner in field_types(tp).values():
-                problem = self._json_problem(inner)
-                if problem is not None:
-                    return problem
-            return None
-        origin = typing.get_origin(tp)
-        if origin in _COLLECTION_ORIGINS:
-            args = [arg for arg in typing.get_args(tp) if arg is not Ellipsis]
-            if not args:
-                return f"{tp!r} needs element types"
-            if origin in _MAPPING_ORIGINS and strip_newtype(args[0]) is not str:
-                return "JSON object keys must be str"
-            for arg in args:
-                problem = self._json_problem(arg)
-                if problem is not None:
-                    return problem
-            return None
-        return f"unsupported element type {tp!r}"
-
-    def _presence_leaf(self, node: Leaf | _Node) -> Leaf | None:
-        return _presence_leaf(node) if isinstance(node, _Node) else node
-
-
-def _derived_type(tp: Any, options: ColumnOptions | None) -> TypeEngine[Any]:
-    """The column type a derived table gives a plain field: its declared options shape it."""
-    if options is not None:
-        if tp is str and options.max_length is not None:
-            return String(options.max_length)
-        if tp is Decimal and options.precision is not None:
-            return ExactDecimal(options.precision, declared_scale(options))
-        if tp is int and options.bits is not None:
-            return _INTEGER_TYPES[options.bits]()
-    return _PLAIN_TYPES[tp]()
-
-
-def _leaves(node: _Node) -> list[Leaf]:
-    result: list[Leaf] = []
-    for _, _, child in node.children:
-        if isinstance(child, Leaf):
-            result.append(child)
-        else:
-            result.extend(_leaves(child))
-    return result
-
-
 class _Generator:
     """Writes the source of to_row/to_values/from_row for a planned class."""
 
     def __init__(
         self,
-        root: _Node,
+        root: Node,
         leaves: Sequence[Leaf],
         column_keys: Sequence[str],
         converter: cattrs.Converter,
@@ -381,7 +158,7 @@ class _Generator:
 
     def _write_node(
         self,
-        node: _Node,
+        node: Node,
         var: str,
         lines: list[str],
         indent: str,
@@ -402,7 +179,7 @@ class _Generator:
                 self._write_node(child, child_var, lines, indent)
                 continue
             lines.append(f"{indent}if {child_var} is None:")
-            lines.extend(f"{indent}    v{self.leaf_index[leaf.path]} = None" for leaf in _leaves(child))
+            lines.extend(f"{indent}    v{self.leaf_index[leaf.path]} = None" for leaf in leaves_of(child))
             lines.append(f"{indent}else:")
             self._write_node(child, child_var, lines, indent + "    ")
 
@@ -464,13 +241,13 @@ class _Generator:
     def read_expression(self, accessor: Callable[[int, Leaf], str]) -> str:
         return self._read_node(self.root, accessor)
 
-    def _read_node(self, node: _Node, accessor: Callable[[int, Leaf], str]) -> str:
+    def _read_node(self, node: Node, accessor: Callable[[int, Leaf], str]) -> str:
         name = f"C{len(self.globals)}"
         self.globals[name] = node.cls
-        args = []
+        args: list[str] = []
         hints = field_types(node.cls)
         for attribute, init_name, child in node.children:
-            if isinstance(child, _Node):
+            if isinstance(child, Node):
                 expression = self._read_node(child, accessor)
                 if split_optional(hints[attribute])[1]:
                     presence = _first_presence(child)
@@ -500,27 +277,8 @@ class _Generator:
         return converted
 
 
-def _presence_leaf(node: _Node) -> Leaf | None:
-    """A leaf that is NULL exactly when the optional value object ``node`` is missing.
-
-    It is a field of the value object (or of a value object nested in it) whose own type
-    is not Optional.
-    """
-    hints = field_types(node.cls)
-    for attribute, _, child in node.children:
-        _, optional = split_optional(hints[attribute])
-        if optional:
-            continue
-        if isinstance(child, Leaf):
-            return child
-        found = _presence_leaf(child)
-        if found is not None:
-            return found
-    return None
-
-
-def _first_presence(node: _Node) -> Leaf:
-    leaf = _presence_leaf(node)
+def _first_presence(node: Node) -> Leaf:
+    leaf = presence_leaf(node)
     if leaf is None:  # pragma: no cover - the planner refuses such value objects
         raise AssertionError("an optional value object without a presence column")
     return leaf
@@ -573,7 +331,7 @@ class ChangedColumns(Generic[T]):
     values: Callable[[T], tuple[Any, ...]]
     lines: tuple[str, ...] = ()
     """The body of ``values`` before its ``return``: sets ``v<index>`` from ``o``, for a backend's own generated rows."""
-    namespace: Mapping[str, Any] = attrs.field(factory=dict)
+    namespace: Mapping[str, Any] = attrs.field(factory=dict[str, Any])
     """The globals :attr:`lines` need."""
 
 
@@ -605,7 +363,7 @@ def _frozen(cls: type[object]) -> bool:
     return False
 
 
-def _comparable(node: Leaf | _Node) -> bool:
+def _comparable(node: Leaf | Node) -> bool:
     """Whether a field holding ``node`` cannot change in place: an immutable leaf, or a frozen value object of such."""
     if isinstance(node, Leaf):
         if node.kind == "json":  # any JSON value, lists and dicts included: it may change in place
@@ -617,7 +375,7 @@ def _comparable(node: Leaf | _Node) -> bool:
 def _immutable(tp: Any) -> bool:
     """Whether a JSON field's type holds only immutable values (a tuple or frozenset of scalars)."""
     tp = strip_newtype(split_optional(tp)[0])
-    if tp in _PLAIN_TYPES or tp is dt.datetime or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+    if tp in PLAIN_TYPES or tp is dt.datetime or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
         return True
     if typing.get_origin(tp) in (tuple, frozenset):
         return all(arg is Ellipsis or _immutable(arg) for arg in typing.get_args(tp))
@@ -625,14 +383,14 @@ def _immutable(tp: Any) -> bool:
 
 
 def _change_groups(
-    root: _Node, spec: EntitySpec[Any, Any], leaf_index: Mapping[tuple[str, ...], int]
+    root: Node, spec: EntitySpec[Any, Any], leaf_index: Mapping[tuple[str, ...], int]
 ) -> tuple[_ChangeGroup, ...]:
     skip = {*spec.key_fields, spec.version_field}
-    groups = []
+    groups: list[_ChangeGroup] = []
     for attribute, _, child in root.children:
         if attribute in skip:
             continue
-        leaves = [child] if isinstance(child, Leaf) else _leaves(child)
+        leaves = [child] if isinstance(child, Leaf) else leaves_of(child)
         groups.append(
             _ChangeGroup(attribute, tuple(leaf_index[leaf.path] for leaf in leaves), _comparable(child))
         )
@@ -640,7 +398,7 @@ def _change_groups(
 
 
 def _changes_function(
-    spec: EntitySpec[T, Any], root: _Node, groups: Sequence[_ChangeGroup]
+    spec: EntitySpec[T, Any], root: Node, groups: Sequence[_ChangeGroup]
 ) -> Callable[[T, T], int] | None:
     """Generate ``changes(aggregate, loaded)`` (see :attr:`TableMapping.changes`), or None when it cannot tell."""
     if spec.version_field is None or not _frozen(root.cls):
@@ -839,10 +597,10 @@ class RowMapping(Generic[T]):
                 "custom_types", custom_types, "must be a mapping of Python types to column types"
             )
         converter = converter or make_converter()
-        planner = _Planner(cls, converter, custom_types or {})
+        planner = Planner(cls, converter, custom_types or {})
         root = planner.plan(cls, (), "", False)
         self.cls = cls
-        self.leaves: tuple[Leaf, ...] = tuple(_leaves(root))
+        self.leaves: tuple[Leaf, ...] = tuple(leaves_of(root))
         generator = _Generator(
             root, self.leaves, [leaf.column_name for leaf in self.leaves], converter, custom_types or {}
         )
@@ -885,9 +643,9 @@ class TableMapping(Generic[T, K]):
         unmapped: collections.abc.Iterable[str] = (),
     ) -> None:
         cls = spec.cls
-        planner = _Planner(cls, converter, custom_types, spec.column_options)
+        planner = Planner(cls, converter, custom_types, spec.column_options)
         root = planner.plan(cls, (), "", False, skip=spec.events_field)
-        leaves = _leaves(root)
+        leaves = leaves_of(root)
         self.spec = spec
         self.table = table
         self.converter = converter
@@ -1047,7 +805,7 @@ class TableMapping(Generic[T, K]):
         generator = _Generator(self._root, self.leaves, self.column_keys, self.converter, self._custom_types)
         generator.storage_types = self._storage_types
         generator.aware_leaves = self._aware_leaves
-        prelude = []
+        prelude: list[str] = []
         for index, processor in enumerate(processors):
             if processor is not None:
                 generator.globals[f"q{index}"] = processor
@@ -1065,67 +823,13 @@ class TableMapping(Generic[T, K]):
         return f"TableMapping({self.spec.cls.__qualname__} -> {self.table.name})"
 
 
-def _derive_columns(
-    spec: EntitySpec[Any, Any],
-    converter: cattrs.Converter,
-    custom_types: Mapping[Any, TypeEngine[Any]],
-    table_name: str,
-) -> list[Column[Any] | Index | UniqueConstraint]:
-    """Plan the columns, indexes and unique constraints of a table derived from ``spec``'s class."""
-    planner = _Planner(spec.cls, converter, custom_types, spec.column_options)
-    leaves = _leaves(planner.plan(spec.cls, (), "", False, skip=spec.events_field))
-    _check_unique_names(spec.cls, leaves)
-    key_paths = {(name,) for name in spec.key_fields}
-    indexed_paths = {path for paths in (*spec.indexes, *spec.unique) for path in paths}
-    columns: list[Column[Any] | Index | UniqueConstraint] = []
-    for leaf in leaves:
-        check_column_name(spec.cls, leaf)
-        if leaf.path in key_paths and len(leaf.path) == 1 and leaf.nullable:
-            raise MappingError(spec.cls, "a key field cannot be Optional", field=leaf.dotted_path)
-        primary = leaf.path in key_paths
-        column_type = leaf.column_type
-        if column_type is None:  # pragma: no cover - every planned leaf has a type
-            raise MappingError(spec.cls, "no column type", field=leaf.dotted_path)
-        indexed = primary or leaf.dotted_path in indexed_paths
-        if indexed and leaf.python_type is str and not getattr(column_type, "length", None):
-            column_type = text_type(key=True)  # a database may index only bounded text
-        columns.append(
-            Column(
-                leaf.column_name,
-                column_type,
-                primary_key=primary,
-                # the aggregate carries its key: no sequence (PostgreSQL), no AUTO_INCREMENT (MariaDB, where a key 0 would take the next number)
-                autoincrement=False,
-                nullable=leaf.nullable and not primary,
-                **column_keywords(spec.cls, leaf),
-            )
-        )
-    for name in spec.key_fields:
-        if not any(leaf.path == (name,) for leaf in leaves):
-            raise MappingError(spec.cls, "a key field must be a scalar, not a value object", field=name)
-    columns.extend(derived_constraints(spec, table_name, leaves))
-    return columns
-
-
-def _check_unique_names(cls: type[object], leaves: Sequence[Leaf]) -> None:
-    seen: dict[str, Leaf] = {}
-    for leaf in leaves:
-        if leaf.column_name in seen:
-            raise MappingError(
-                cls,
-                f"fields {seen[leaf.column_name].dotted_path!r} and {leaf.dotted_path!r} both map to one column",
-                column=leaf.column_name,
-            )
-        seen[leaf.column_name] = leaf
-
-
 def _unmapped_columns(
     cls: type[object], table: Table, names: collections.abc.Iterable[str]
 ) -> tuple[Column[Any], ...]:
     """The columns ``names`` of ``table``, which the class does not map; ``MappingError`` for a name that is no column."""
     if isinstance(names, str):
         raise MappingError(cls, f"unmapped must be a collection of column names, not the str {names!r}")
-    columns = []
+    columns: list[Column[Any]] = []
     for name in check_iterable("unmapped", names):
         if not isinstance(name, str) or name not in table.c:
             raise MappingError(cls, f"unmapped names {name!r}, which is no column of table {table.name!r}")
@@ -1143,7 +847,7 @@ def _match_columns(
     derived: bool,
     unmapped: collections.abc.Set[str] = frozenset(),
 ) -> list[Column[Any]]:
-    _check_unique_names(cls, leaves)
+    check_unique_names(cls, leaves)
     by_name = {column.name: column for column in table.columns}
     by_key = {column.key: column for column in table.columns}
     matched: list[Column[Any]] = []
@@ -1213,8 +917,7 @@ def _expected_storage_type(leaf: Leaf) -> Any:
     if leaf.kind == "json":
         return "json"
     if leaf.kind == "enum":
-        first = next(iter(leaf.python_type)).value
-        return type(first)
+        return leaf.stored_type
     if leaf.kind == "hook":
         return "json" if typing.get_origin(leaf.python_type) is not None else None
     return leaf.python_type
@@ -1263,8 +966,7 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
 
 def _impl(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
     """The type a ``TypeDecorator`` stores as (the type itself otherwise)."""
-    impl = getattr(column_type, "impl_instance", None) if isinstance(column_type, TypeDecorator) else None
-    return impl if isinstance(impl, TypeEngine) else column_type
+    return column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
 
 
 def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> None:
@@ -1311,7 +1013,7 @@ def _narrow_column_problem(leaf: Leaf, stored: TypeEngine[Any], declared: Column
             return f"the column holds {bits}-bit integers: declare {_declare(leaf, f'bits={bits}')}"
     if leaf.kind == "enum" and isinstance(stored, Integer) and not isinstance(stored, BigInteger):
         bits = 16 if isinstance(stored, SmallInteger) else 32
-        widest = max((abs(int(member.value)) for member in leaf.python_type), default=0)
+        widest = max((abs(int(member.value)) for member in leaf.enum_members), default=0)
         if widest >= 2 ** (bits - 1):
             return f"the column holds {bits}-bit integers but {leaf.python_type.__qualname__} has {widest}: widen it"
     if leaf.python_type is float and isinstance(stored, Float):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
 from contextlib import contextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, TypeGuard, TypeVar, overload
 
 import cattrs
 from sqlalchemy import Engine, FromClause, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
+from hexalchemy._guards import is_class_of
 from hexalchemy.ports import ConfigError, EntitySpec, InvalidArgumentError, MappingError
 from hexalchemy.rules import check_callable, check_instance, text_problem
+from hexalchemy.sqlalchemy._column_plan import derive_columns
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._portable import identifier_limit, table_options
-from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, _derive_columns, make_converter
+from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, make_converter
 
 __all__ = ["Schema"]
 
@@ -103,8 +105,10 @@ class Schema:
         them. A primary key column cannot be unmapped.
         """
         check_instance("spec", spec, EntitySpec)
-        if isinstance(table, str | Table):
-            _check_table_name(spec.cls, table if isinstance(table, str) else table.name)
+        if isinstance(table, str):
+            _check_table_name(spec.cls, table)
+        elif _is_table(table):
+            _check_table_name(spec.cls, table.name)
         if spec.cls in self._mappings:
             raise MappingError(spec.cls, f"already mapped to table {self._mappings[spec.cls].table.name!r}")
         if isinstance(table, str):
@@ -112,7 +116,7 @@ class Schema:
                 raise MappingError(spec.cls, "unmapped applies to a Table you wrote, not a derived one")
             if table in self.metadata.tables:
                 raise MappingError(spec.cls, f"table {table!r} already exists in this schema's metadata")
-            columns = _derive_columns(spec, self.converter, self._column_types, table)
+            columns = derive_columns(spec, self.converter, self._column_types, table)
             mapped_table = Table(table, self.metadata, *columns, **table_options())
             try:
                 mapping = TableMapping(
@@ -126,8 +130,7 @@ class Schema:
                 self.metadata.remove(mapped_table)
                 raise
         else:
-            if not isinstance(table, Table):
-                raise MappingError(spec.cls, f"expected a table name or a Table, got {table!r}")
+            table = _hand_written_table(spec.cls, table)
             if table.metadata is not self.metadata:
                 raise MappingError(
                     spec.cls,
@@ -216,11 +219,21 @@ def _check_async_engine(engine: object, operation: str) -> None:
     check_instance("engine", engine, AsyncEngine)
 
 
+def _hand_written_table(cls: type[object], table: object) -> Table:
+    """``table`` if it is a ``Table``; else ``MappingError`` (a select, a join: no table to map)."""
+    if _is_table(table):
+        return table
+    raise MappingError(cls, f"expected a table name or a Table, got {table!r}")
+
+
+def _is_table(value: object) -> TypeGuard[Table]:
+    """``value`` is a ``Table`` (of the usual column collection: ``isinstance`` cannot tell its type argument)."""
+    return isinstance(value, Table)
+
+
 def _check_column_type(column_type: object) -> None:
     """Refuse what is neither a SQLAlchemy column type nor a column type class."""
-    if isinstance(column_type, TypeEngine):
-        return
-    if not (isinstance(column_type, type) and issubclass(column_type, TypeEngine)):
+    if not (isinstance(column_type, TypeEngine) or is_class_of(column_type, TypeEngine)):
         raise InvalidArgumentError("column_type", column_type, "must be a SQLAlchemy column type")
 
 

@@ -450,6 +450,12 @@ class DriverStream(ReportedStep):
 
 
 # ------------------------------------------------------------------- pre-compiled statements
+def _unescaped_names(compiled: Any) -> dict[str, str]:
+    """Each escaped bind name of ``compiled`` (a SQLAlchemy ``Compiled``), as its SQL spells it, to the name it escapes."""
+    escaped_names: Mapping[str, str] = compiled.escaped_bind_names or {}
+    return {escaped: name for name, escaped in escaped_names.items()}
+
+
 def _positional_sql(compiled: str) -> tuple[str, list[str]]:
     """Compiled ``%(name)s`` SQL as ``%s`` SQL, and the names of its parameters in order (``%%`` kept)."""
     names: list[str] = []
@@ -488,7 +494,7 @@ class DriverStatement(Statement):
         self.column_keys = None if column_keys is None else list(column_keys)
         compiled = statement.compile(dialect=dialect, column_keys=self.column_keys)
         self.sql, found = _positional_sql(str(compiled))
-        unescaped = {escaped: name for name, escaped in (compiled.escaped_bind_names or {}).items()}
+        unescaped = _unescaped_names(compiled)
         self.names: tuple[str, ...] = tuple(unescaped.get(name, name) for name in found)
         self.constants: dict[str, Any] = {}
         """The values of the statement's literals (bound parameters no caller gives)."""
@@ -606,7 +612,7 @@ class RepositoryDriverPath(Generic[T, K]):
         self.update_sql = _positional(str(statement.compile(dialect=self.dialect)), [*names, expected])
         processors = self._bind_processors()
         namespace: dict[str, Any] = {"to_values": mapping.to_values}
-        values = []
+        values: list[str] = []
         for index in [*set_indexes, *key_indexes]:
             if index == version_index:
                 values.append("e + 1")
@@ -639,7 +645,7 @@ class RepositoryDriverPath(Generic[T, K]):
         """
         dialect = self.dialect
         namespace: dict[str, Any] = {"from_row": self.mapping.from_row}
-        values = []
+        values: list[str] = []
         for index, (column, type_code) in enumerate(zip(self.mapping.columns, type_codes, strict=True)):
             # psycopg already returns NUMERIC as Decimal: ExactDecimal has nothing to do there.
             exact = isinstance(column.type, ExactDecimal)
@@ -717,7 +723,7 @@ class RepositoryDriverPath(Generic[T, K]):
                 loaded.update(by_int)  # loaded_key of a UUID key: its int
             uuids = cast(list[uuid.UUID], wanted)
             return [found for key in uuids if (found := by_int.get(key.int)) is not None]
-        by_key = {}
+        by_key: dict[K, T] = {}
         for row in rows:
             aggregate = from_driver_row(row)
             by_key[key_of(aggregate)] = aggregate
@@ -749,11 +755,11 @@ class RepositoryDriverPath(Generic[T, K]):
             dialect=self.dialect, column_keys=list(mapping.column_keys)
         )
         sql, found = _positional_sql(str(compiled))
-        unescaped = {escaped: name for name, escaped in (compiled.escaped_bind_names or {}).items()}
+        unescaped = _unescaped_names(compiled)
         index_of = {key: index for index, key in enumerate(mapping.column_keys)}
         processors = self._bind_processors()
         namespace: dict[str, Any] = {"to_values": mapping.to_values}
-        values = []
+        values: list[str] = []
         for name in found:
             index = index_of.get(unescaped.get(name, name), -1)
             if index < 0:
@@ -829,7 +835,7 @@ class RepositoryDriverPath(Generic[T, K]):
         sql = _positional(str(statement.compile(dialect=self.dialect)), [*names, expected])
         processors = self._bind_processors()
         namespace: dict[str, Any] = dict(changed.namespace)
-        values = []
+        values: list[str] = []
         for index in changed.indexes:
             if processors[index] is None:
                 values.append(f"v{index}")
@@ -856,7 +862,7 @@ class RepositoryDriverPath(Generic[T, K]):
         """Generated ``aggregate -> COPY row``, applying the columns' bind processors inline."""
         processors = self._bind_processors()
         namespace: dict[str, Any] = {"to_values": self.mapping.to_values}
-        values = []
+        values: list[str] = []
         for index, processor in enumerate(processors):
             if processor is None:
                 values.append(f"v[{index}]")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Final, LiteralString
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import URL, make_url
 
@@ -78,7 +78,7 @@ def check_schema(schema: object) -> str | None:
     return schema
 
 
-def sleep_statement(schema: str | None) -> LiteralString:
+def sleep_statement(schema: str | None) -> str:
     """Mark the listeners of a channel (``%s``) asleep; returns a row only when they were awake.
 
     A row locked by a producer that is waking them is skipped: its commit notifies.
@@ -89,17 +89,21 @@ def sleep_statement(schema: str | None) -> LiteralString:
         f"(SELECT channel FROM {table} WHERE channel = %s AND NOT asleep FOR UPDATE SKIP LOCKED) "
         "RETURNING true"
     )
-    return _trusted(statement)
+    return statement
 
 
-def sleepers_row_statement(schema: str | None) -> LiteralString:
+def sleepers_row_statement(schema: str | None) -> str:
     """Whether the sleepers table of ``schema`` has a row for a channel (``%s``); fails when it has no such table."""
-    return _trusted(f"SELECT true FROM {sleepers_table(schema)} WHERE channel = %s")
+    return f"SELECT true FROM {sleepers_table(schema)} WHERE channel = %s"
 
 
-def _trusted(statement: str) -> LiteralString:
-    """``statement`` as psycopg's typing wants it: its names were quoted by the preparer, its values are parameters."""
-    return statement  # pyright: ignore[reportReturnType]
+def encoded(statement: str, connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bytes:
+    """``statement`` in ``connection``'s client encoding, as psycopg itself sends a ``str`` query.
+
+    The statements here are built, not literal: their names quoted by the preparer, their
+    values given as parameters. psycopg's typing takes a built query as bytes.
+    """
+    return statement.encode(connection.info.encoding)
 
 
 def listen_statement(channel: str) -> str:

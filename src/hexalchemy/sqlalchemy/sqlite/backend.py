@@ -329,7 +329,7 @@ class SQLiteBackend(Backend):
     def append_only_statements(self, table: Table, dialect: Dialect) -> list[str]:
         """Two triggers, ``<table>_no_update`` and ``<table>_no_delete``, that ``RAISE(ABORT, ...)``."""
         preparer = dialect.identifier_preparer
-        statements = []
+        statements: list[str] = []
         for operation in ("UPDATE", "DELETE"):
             trigger = preparer.quote(f"{table.name}_no_{operation.lower()}")
             if table.schema is not None:  # the trigger names the schema; its table may not

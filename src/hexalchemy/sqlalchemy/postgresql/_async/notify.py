@@ -15,6 +15,7 @@ from hexalchemy.sqlalchemy.postgresql._listening import (
     check_schema,
     conninfo,
     drained_async,
+    encoded,
     listen_statement,
     logger,
     sleep_statement,
@@ -64,7 +65,7 @@ class AsyncPostgresNotifyWakeUp:
 
             connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             try:
-                await connection.execute(listen_statement(self.channel))
+                await connection.execute(encoded(listen_statement(self.channel), connection))
             except BaseException:
                 await connection.close()
                 raise
@@ -80,11 +81,15 @@ class AsyncPostgresNotifyWakeUp:
 
         try:
             if not self._checked:
-                found = await connection.execute(sleepers_row_statement(self.schema), (self.channel,))
+                found = await connection.execute(
+                    encoded(sleepers_row_statement(self.schema), connection), (self.channel,)
+                )
                 if await found.fetchone() is None:
                     raise psycopg.errors.UndefinedTable
                 self._checked = True
-            cursor = await connection.execute(sleep_statement(self.schema), (self.channel,))
+            cursor = await connection.execute(
+                encoded(sleep_statement(self.schema), connection), (self.channel,)
+            )
             woke = await cursor.fetchone() is not None
         except psycopg.errors.UndefinedTable:
             # no sleepers row for the channel there: a trigger from an older hexalchemy

@@ -17,6 +17,7 @@ from hexalchemy.sqlalchemy.postgresql._listening import (
     check_schema,
     conninfo,
     drained,
+    encoded,
     listen_statement,
     logger,
     sleep_statement,
@@ -66,7 +67,7 @@ class PostgresNotifyWakeUp:
 
             connection = psycopg.Connection.connect(self._conninfo, autocommit=True)
             try:
-                connection.execute(listen_statement(self.channel))
+                connection.execute(encoded(listen_statement(self.channel), connection))
             except BaseException:
                 connection.close()
                 raise
@@ -82,11 +83,13 @@ class PostgresNotifyWakeUp:
 
         try:
             if not self._checked:
-                found = connection.execute(sleepers_row_statement(self.schema), (self.channel,))
+                found = connection.execute(
+                    encoded(sleepers_row_statement(self.schema), connection), (self.channel,)
+                )
                 if found.fetchone() is None:
                     raise psycopg.errors.UndefinedTable
                 self._checked = True
-            cursor = connection.execute(sleep_statement(self.schema), (self.channel,))
+            cursor = connection.execute(encoded(sleep_statement(self.schema), connection), (self.channel,))
             woke = cursor.fetchone() is not None
         except psycopg.errors.UndefinedTable:
             # no sleepers row for the channel there: a trigger from an older hexalchemy
