@@ -13,13 +13,16 @@ from __future__ import annotations
 import enum
 import types
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TypeGuard
 
 import attrs
 
 __all__ = [
     "is_attrs_instance",
+    "is_async_context_manager",
     "is_class_of",
+    "is_context_manager",
     "is_enum_class",
     "is_instance",
     "is_list_or_tuple",
@@ -67,6 +70,16 @@ def is_instance(value: object, kind: type | types.UnionType | tuple[type, ...]) 
 def is_class_of(value: object, kind: type) -> bool:
     """``value`` is ``kind`` or a subclass of it (checked as :func:`is_instance` is, for the same reason)."""
     return isinstance(value, type) and issubclass(value, kind)
+
+
+def is_context_manager(value: object) -> TypeGuard[AbstractContextManager[object]]:
+    """``value`` is a context manager (``with``); what it gives on entry is the caller's to check."""
+    return isinstance(value, AbstractContextManager)
+
+
+def is_async_context_manager(value: object) -> TypeGuard[AbstractAsyncContextManager[object]]:
+    """``value`` is an async context manager (``async with``); what it gives on entry is the caller's to check."""
+    return isinstance(value, AbstractAsyncContextManager)
 
 
 def is_enum_class(value: object) -> TypeGuard[type[enum.Enum]]:

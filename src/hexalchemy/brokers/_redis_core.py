@@ -12,17 +12,18 @@ permanent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 from redis import exceptions
 
-from hexalchemy._guards import is_instance
+from hexalchemy._guards import is_dict, is_instance
 from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_positive_int, describe_error
@@ -35,6 +36,7 @@ __all__ = [
     "SCRIPT",
     "RedisCore",
     "StreamEntry",
+    "batch_pipeline",
     "check_url",
     "read_entries",
     "stream_entry",
@@ -149,6 +151,23 @@ class RedisCore:
         return [*routed.failed, *all_failed(routed.messages, error, permanent=not is_retryable(error))]
 
 
+P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
+
+
+class Pipelining(Protocol[P_co]):
+    """A Redis client as the publishers use it: one that makes pipelines (redis-py's, sync or async)."""
+
+    def pipeline(self, transaction: bool = True) -> P_co:
+        """A pipeline; with ``transaction`` its commands run as one ``MULTI``/``EXEC``."""
+        ...
+
+
+def batch_pipeline(client: Pipelining[P]) -> P:
+    """A pipeline of ``client`` that sends its commands in one round trip, not as a transaction."""
+    return client.pipeline(transaction=False)
+
+
 @attrs.frozen
 class StreamEntry:
     """One entry a Redis Streams consumer read: where it is, and what the publisher wrote."""
@@ -161,19 +180,19 @@ class StreamEntry:
 
 def stream_entry(stream: str, entry_id: object, fields: object) -> StreamEntry:
     """The entry of an ``XREADGROUP``/``XAUTOCLAIM`` reply, as the publisher wrote it (``payload``, ``headers``)."""
-    values: dict[Any, Any] = dict(fields) if isinstance(fields, dict) else {}
+    values: dict[object, object] = dict(fields) if is_dict(fields) else {}
     payload = values.get(b"payload", values.get("payload", b""))
     raw = values.get(b"headers", values.get("headers", b"{}"))
-    try:
-        headers = json.loads(raw)
-    except (TypeError, ValueError):
-        headers = {}
+    headers: object = {}
+    if isinstance(raw, str | bytes | bytearray):
+        with contextlib.suppress(ValueError):  # not JSON: no headers
+            headers = json.loads(raw)
     identifier = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     return StreamEntry(
         stream,
         identifier,
         payload if isinstance(payload, bytes) else str(payload).encode(),
-        {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        {str(k): str(v) for k, v in headers.items()} if is_dict(headers) else {},
     )
 
 

@@ -21,10 +21,9 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 import nats
-import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -44,6 +43,25 @@ logger: Final = logging.getLogger("hexalchemy.brokers.nats")
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds a batch waits for its PubAcks unless told otherwise."""
+
+
+class _JetStream(Protocol):
+    """The JetStream calls the publisher makes (nats-py's ``JetStreamContext``, whose ``headers`` are an untyped dict)."""
+
+    async def publish_async(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        wait_stall: float | None = None,
+        stream: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> asyncio.Future[PubAck]:
+        """Send a message; the future gets its PubAck."""
+        ...
+
+    async def find_stream_name_by_subject(self, subject: str) -> str:
+        """The stream bound to ``subject`` (``NotFoundError`` when none is)."""
+        ...
 
 
 class AsyncJetStreamPublisher:
@@ -90,7 +108,7 @@ class AsyncJetStreamPublisher:
         self._jetstream: JetStreamContext | None = None
         self._connecting = asyncio.Lock()
 
-    async def _context(self) -> JetStreamContext:
+    async def _context(self) -> _JetStream:
         async with self._connecting:
             if self._client is None:
                 # nats-py retries a first connection forever when told to reconnect forever:
@@ -106,7 +124,7 @@ class AsyncJetStreamPublisher:
                     self._timeout,
                 )
             if self._jetstream is None:
-                self._jetstream = self._client.jetstream(timeout=self._timeout)
+                self._jetstream = JetStreamContext(self._client, timeout=self._timeout)
             return self._jetstream
 
     async def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
@@ -120,7 +138,7 @@ class AsyncJetStreamPublisher:
             return [*routed.failed, *all_failed(routed.messages, error)]
         return await self._publish(jetstream, routed)
 
-    async def _publish(self, jetstream: JetStreamContext, routed: Routed) -> list[PublishResult]:
+    async def _publish(self, jetstream: _JetStream, routed: Routed) -> list[PublishResult]:
         results = list(routed.failed)
         futures: list[asyncio.Future[PubAck] | BaseException] = []
         for route in routed.routes:
@@ -158,7 +176,7 @@ class AsyncJetStreamPublisher:
 
     async def _bound_subjects(
         self,
-        jetstream: JetStreamContext,
+        jetstream: _JetStream,
         routed: Routed,
         futures: Sequence[asyncio.Future[PubAck] | BaseException],
     ) -> set[str]:

@@ -247,7 +247,7 @@ class Call:
 
     function: Callable[..., Any]
     arguments: tuple[Any, ...] = ()
-    keywords: Mapping[str, Any] = attrs.field(factory=dict)
+    keywords: Mapping[str, Any] = attrs.field(factory=dict[str, Any])
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeGuard, TypeVar
 
 import attrs
 import cattrs
@@ -67,7 +67,7 @@ class EventSerializer:
         check_instance("aggregate", aggregate, spec.cls)
         key = spec.key_of(aggregate)
         ordering_key = f"{spec.cls.__qualname__}:{key}"
-        messages = []
+        messages: list[OutboxMessage] = []
         for event in check_iterable("events", events):
             try:
                 payload = json.dumps(self.converter.unstructure(event), separators=(",", ":")).encode()
@@ -114,11 +114,23 @@ _REPOSITORY_METHODS: Final = (
 )
 
 
+def _entity_spec(spec: object) -> EntitySpec[Any, Any]:
+    """``spec`` if it is an :class:`~hexalchemy.ports.EntitySpec` (of any class and key); else ``ConfigError``."""
+    if not _is_entity_spec(spec):
+        raise ConfigError("spec", spec, f"must be a {EntitySpec.__qualname__}")
+    return spec
+
+
+def _is_entity_spec(value: object) -> TypeGuard[EntitySpec[Any, Any]]:
+    """``value`` is an EntitySpec (``isinstance`` cannot tell its class and key types)."""
+    return isinstance(value, EntitySpec)
+
+
 def check_wiring(repository: object, writer: object, spec: object, serializer: object) -> None:
     """Refuse what cannot be wired (``ConfigError`` naming it), and a spec with no events field (``MappingError``)."""
     check_has_methods("repository", repository, _REPOSITORY_METHODS, error=ConfigError)
     check_has_methods("writer", writer, ("add", "add_all"), error=ConfigError)
-    checked = check_instance("spec", spec, EntitySpec, error=ConfigError)
+    checked = _entity_spec(spec)
     if serializer is not None:
         check_instance("serializer", serializer, EventSerializer, error=ConfigError)
     _require_events_field(checked)

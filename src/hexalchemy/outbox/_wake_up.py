@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Final, Literal, Protocol, TypeVar
 
 from hexalchemy.outbox._core import Sleep, logger
@@ -119,4 +120,5 @@ async def idle_sleep_async(step: Sleep, stop: asyncio.Event, wake_up: AsyncWakeU
     finally:
         for waiter in waiters:
             waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
+        cancelled: list[Awaitable[object]] = list(waiters)
+        await asyncio.gather(*cancelled, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""What hexalchemy needs to know about an aggregate class: its key and its version field."""
+"""What hexalchemy needs to know about an aggregate class: its key, its version field and its columns' declared options."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 
-from hexalchemy.ports.columns import (  # one package: the spec reads its columns module
-    ColumnOptions,
-    _column_sets,  # pyright: ignore[reportPrivateUsage]
-    _declared_options,  # pyright: ignore[reportPrivateUsage]
-)
+from hexalchemy._guards import is_instance
+from hexalchemy.ports.columns import COLUMN_OPTIONS_KEY, ColumnOptions, split_optional, strip_newtype
 from hexalchemy.ports.errors import InvalidValueError, MappingError
 
 __all__ = ["EntitySpec", "field_types"]
@@ -341,3 +338,140 @@ class EntitySpec(Generic[T, K]):
 
     def __repr__(self) -> str:
         return f"EntitySpec({self.cls.__qualname__}, key={self.key_fields!r}, version={self.version_field!r})"
+
+
+# --- the column options the spec gathers -------------------------------------------------------
+
+
+def _value_object(tp: Any) -> type[object] | None:
+    tp = strip_newtype(split_optional(tp)[0])
+    return tp if isinstance(tp, type) and attrs.has(tp) else None
+
+
+def _fields_of(cls: type[object]) -> dict[str, tuple[attrs.Attribute[Any], Any]]:
+    hints = field_types(cls)
+    return {field.name: (field, hints[field.name]) for field in attrs.fields(typing.cast(Any, cls))}
+
+
+def _walk_metadata(
+    cls: type[object], prefix: str, found: dict[str, ColumnOptions], seen: tuple[type[object], ...]
+) -> None:
+    for name, (field, tp) in _fields_of(cls).items():
+        path = f"{prefix}{name}"
+        options = field.metadata.get(COLUMN_OPTIONS_KEY)
+        if options is not None:
+            if not isinstance(options, ColumnOptions):
+                raise MappingError(cls, f"metadata {COLUMN_OPTIONS_KEY!r} must be ColumnOptions", field=path)
+            found[path] = options
+        inner = _value_object(tp)
+        if inner is not None and inner not in seen:
+            _walk_metadata(inner, f"{path}.", found, (*seen, inner))
+
+
+def _check_path(root: type[object], path: str) -> None:
+    cls: type[object] | None = root
+    for part in path.split("."):
+        fields = _fields_of(cls) if cls is not None else {}
+        if part not in fields:
+            raise MappingError(root, "the columns name a field the class does not have", field=path)
+        cls = _value_object(fields[part][1])
+
+
+def _declared_options(
+    cls: type[object], columns: Mapping[str, ColumnOptions] | None
+) -> dict[str, ColumnOptions]:
+    """Every field's declared :class:`ColumnOptions`, by dotted path: attrs metadata and ``columns`` merged.
+
+    Raise :class:`MappingError` for a path that names no field, a value that is not
+    ``ColumnOptions``, or a field declared in both places.
+    """
+    found: dict[str, ColumnOptions] = {}
+    _walk_metadata(cls, "", found, (cls,))
+    for path, options in (columns or {}).items():
+        if not is_instance(path, str):
+            raise MappingError(cls, f"the columns are keyed by dotted field paths, not {path!r}")
+        _check_path(cls, path)
+        if not is_instance(options, ColumnOptions):
+            raise MappingError(cls, f"expected ColumnOptions, got {options!r}", field=path)
+        if path in found:
+            raise MappingError(
+                cls,
+                "the column options are declared both on the attrs field and in EntitySpec(columns=...); "
+                "keep one",
+                field=path,
+            )
+        found[path] = options
+    return found
+
+
+def _field_type(root: type[object], path: str) -> Any:
+    """The declared type of the field at dotted ``path`` (``_check_path`` has passed)."""
+    cls: type[object] | None = root
+    tp: Any = None
+    for part in path.split("."):
+        assert cls is not None  # _check_path has passed: each part but the last is a value object
+        tp = _fields_of(cls)[part][1]
+        cls = _value_object(tp)
+    return tp
+
+
+def _field_paths(fields: object) -> tuple[str, ...] | None:
+    """``fields`` as a tuple of paths when it is a non-empty tuple or list of str; None otherwise."""
+    if not isinstance(fields, tuple | list):
+        return None
+    items = typing.cast(tuple[object, ...] | list[object], fields)
+    paths = tuple(item for item in items if isinstance(item, str))
+    return paths if paths and len(paths) == len(items) else None
+
+
+def _column_sets(
+    cls: type[object],
+    option: str,
+    declared: object,
+    options: Mapping[str, ColumnOptions],
+    flag: str,
+) -> tuple[tuple[str, ...], ...]:
+    """The field sets of ``EntitySpec(indexes=...)`` or ``(unique=...)``, then the fields whose options set ``flag``.
+
+    Each set names one or more stored scalar fields by dotted path (a str is a set of one);
+    ``MappingError`` for anything else: a path naming no field, a value object, a collection
+    or a JSON field, a field named twice in a set, a set declared twice.
+    """
+    if isinstance(declared, str) or not isinstance(declared, typing.Iterable):
+        raise MappingError(
+            cls,
+            f"the {option} must be a list of field sets (a tuple of dotted field paths), not {declared!r}",
+        )
+    sets: list[tuple[str, ...]] = []
+    for item in typing.cast(typing.Iterable[object], declared):
+        fields: object = (item,) if isinstance(item, str) else item
+        paths = _field_paths(fields)
+        if paths is None:
+            raise MappingError(
+                cls, f"each of the {option} is a field path or a non-empty tuple of them, not {item!r}"
+            )
+        for path in paths:
+            _check_path(cls, path)
+        if len(set(paths)) != len(paths):
+            raise MappingError(cls, f"the {option} name a field twice in {paths!r}", field=paths[0])
+        sets.append(paths)
+    sets.extend((path,) for path, declared in options.items() if getattr(declared, flag))
+    for paths in sets:
+        for path in paths:
+            tp = strip_newtype(split_optional(_field_type(cls, path))[0])
+            field_options = options.get(path)
+            if (
+                _value_object(tp) is not None
+                or typing.get_origin(tp) is not None
+                or (field_options is not None and field_options.json)
+            ):
+                raise MappingError(
+                    cls,
+                    f"the {option} name a field not stored in a column of its own (a value object, "
+                    "a collection or a JSON value): name the fields of a value object",
+                    field=path,
+                )
+    if len(set(sets)) != len(sets):
+        twice = next(paths for paths in sets if sets.count(paths) > 1)
+        raise MappingError(cls, f"the {option} declare {twice!r} twice", field=twice[0])
+    return tuple(sets)

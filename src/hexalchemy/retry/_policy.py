@@ -20,7 +20,7 @@ from typing import Final, TypeVar
 
 import attrs
 
-from hexalchemy._guards import is_class_of, is_instance
+from hexalchemy._guards import is_async_context_manager, is_class_of, is_context_manager, is_instance
 from hexalchemy.ports import (
     AsyncTransactionManager,
     ConfigError,
@@ -189,9 +189,9 @@ class Attempts:
         return delay
 
 
-def begin_block(block: object) -> AbstractContextManager[None]:
+def begin_block(block: object) -> AbstractContextManager[object]:
     """What a sync manager's ``begin()`` returns; an async manager's is refused (``InvalidArgumentError``)."""
-    if not isinstance(block, AbstractContextManager):
+    if not is_context_manager(block):
         raise InvalidArgumentError(
             "transactions",
             block,
@@ -200,9 +200,9 @@ def begin_block(block: object) -> AbstractContextManager[None]:
     return block
 
 
-def begin_block_async(block: object) -> AbstractAsyncContextManager[None]:
+def begin_block_async(block: object) -> AbstractAsyncContextManager[object]:
     """What an async manager's ``begin()`` returns; a sync manager's is refused (``InvalidArgumentError``)."""
-    if not isinstance(block, AbstractAsyncContextManager):
+    if not is_async_context_manager(block):
         raise InvalidArgumentError(
             "transactions",
             block,

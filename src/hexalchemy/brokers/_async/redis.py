@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-import redis.asyncio
+import redis.asyncio as aioredis
 from redis import exceptions
 
 from hexalchemy._guards import is_instance
@@ -17,6 +17,7 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    batch_pipeline,
     check_url,
 )
 from hexalchemy.brokers._results import Routed
@@ -42,7 +43,7 @@ class AsyncRedisStreamPublisher:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis | str,
+        client: aioredis.Redis | str,
         *,
         max_length: int | None = DEFAULT_MAX_LENGTH,
         approximate: bool = True,
@@ -59,9 +60,9 @@ class AsyncRedisStreamPublisher:
         )
         if isinstance(client, str):
             check_url(client)
-            self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(client)
+            self._client: aioredis.Redis = aioredis.Redis.from_url(client)
             self._owned = True
-        elif is_instance(client, redis.asyncio.Redis):
+        elif is_instance(client, aioredis.Redis):
             self._client, self._owned = client, False
         else:
             raise ConfigError("client", client, "must be a Redis client or a redis:// URL")
@@ -81,7 +82,7 @@ class AsyncRedisStreamPublisher:
         return self._core.results(routed, replies)
 
     async def _send(self, routed: Routed) -> list[object]:
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with batch_pipeline(self._client) as pipe:
             for route in routed.routes:
                 pipe.evalsha(SCRIPT_SHA, *self._core.command(route))
             replies: list[object] = await pipe.execute(raise_on_error=False)

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from typing import Any, Final
 
-import redis.asyncio
+import redis.asyncio as aioredis
 from redis import exceptions
 
 from hexalchemy._guards import is_instance
@@ -38,7 +38,7 @@ class AsyncRedisStreamConsumer:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: aioredis.Redis,
         handler: AsyncInboxHandler[StreamEntry],
         *,
         stream: str,
@@ -47,8 +47,9 @@ class AsyncRedisStreamConsumer:
         count: int = 100,
         claim_idle: dt.timedelta = dt.timedelta(seconds=30),
     ) -> None:
-        self._client = check_instance("client", client, redis.asyncio.Redis, error=ConfigError)
-        self._handler = check_instance("handler", handler, AsyncInboxHandler, error=ConfigError)
+        self._client = check_instance("client", client, aioredis.Redis, error=ConfigError)
+        check_instance("handler", handler, AsyncInboxHandler, error=ConfigError)
+        self._handler = handler
         for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
             if not is_instance(value, str) or not value:
                 raise ConfigError(name, value, "must be a non-empty str")

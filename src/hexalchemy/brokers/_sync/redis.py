@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 import redis
-import redis.asyncio
 from redis import exceptions
 
 from hexalchemy._guards import is_instance
@@ -20,6 +19,7 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    batch_pipeline,
     check_url,
 )
 from hexalchemy.brokers._results import Routed
@@ -84,7 +84,7 @@ class RedisStreamPublisher:
         return self._core.results(routed, replies)
 
     def _send(self, routed: Routed) -> list[object]:
-        with self._client.pipeline(transaction=False) as pipe:
+        with batch_pipeline(self._client) as pipe:
             for route in routed.routes:
                 pipe.evalsha(SCRIPT_SHA, *self._core.command(route))
             replies: list[object] = pipe.execute(raise_on_error=False)

@@ -11,7 +11,6 @@ import logging
 from typing import Any, Final
 
 import redis
-import redis.asyncio
 from redis import exceptions
 
 from hexalchemy._guards import is_instance
@@ -51,7 +50,8 @@ class RedisStreamConsumer:
         claim_idle: dt.timedelta = dt.timedelta(seconds=30),
     ) -> None:
         self._client = check_instance("client", client, redis.Redis, error=ConfigError)
-        self._handler = check_instance("handler", handler, InboxHandler, error=ConfigError)
+        check_instance("handler", handler, InboxHandler, error=ConfigError)
+        self._handler = handler
         for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
             if not is_instance(value, str) or not value:
                 raise ConfigError(name, value, "must be a non-empty str")

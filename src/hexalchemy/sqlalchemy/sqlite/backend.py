@@ -103,9 +103,11 @@ class _JsonText(JSON):
     which stores the text ``5.0`` (a plain JSON value that is one whole float) as the integer 5."""
 
 
-@compiles(_JsonText, "sqlite")
-def _json_text_ddl(type_: _JsonText, compiler: object, **kw: object) -> str:  # pyright: ignore[reportUnusedFunction] - registered by @compiles
+def _json_text_ddl(type_: _JsonText, compiler: object, **kw: object) -> str:
     return "TEXT"
+
+
+compiles(_JsonText, "sqlite")(_json_text_ddl)
 
 
 class _UtcText(TypeDecorator[dt.datetime]):
