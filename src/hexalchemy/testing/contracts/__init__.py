@@ -31,8 +31,8 @@ Hypothesis. Both come with the ``testing`` extra.
 Submodules, one job each: :mod:`~.harness` (the protocols), :mod:`~.domain` (the
 samples), :mod:`~.strategies` (Hypothesis strategies), :mod:`~.repository`, :mod:`~.queries`,
 :mod:`~.transactions`, :mod:`~.concurrency`, :mod:`~.roundtrip`, :mod:`~.values`,
-:mod:`~.outbox` and :mod:`~.agents` (the contracts). Every contract but the concurrency one
-(threads and tasks behave differently there) is written once, async, in ``_async``;
+:mod:`~.outbox` and :mod:`~.agents` (the contracts). Every contract is written once, async,
+in ``_async`` (the concurrency contract's threads and tasks meet through ``_support``'s helpers);
 ``make generate`` writes its sync twin into ``_sync`` (unasyncd, configured in
 ``[tool.unasyncd]`` of ``pyproject.toml``). Edit ``_async``, never ``_sync``.
 """

@@ -10,5 +10,4 @@ import pytest
 pytest.register_assert_rewrite(
     "hexalchemy.testing.contracts._async",
     "hexalchemy.testing.contracts._sync",
-    "hexalchemy.testing.contracts.concurrency",
 )
