@@ -18,7 +18,7 @@ import sqlalchemy
 from sqlalchemy import BigInteger, Column, Numeric, String, Table, Text, Uuid
 from sqlalchemy.schema import CreateTable
 
-from hexalchemy.ports import ColumnOptions, EntitySpec, MappingError, column
+from hexalchemy.ports import ColumnOptions, EntitySpec, InvalidValueError, MappingError, Query, column
 from hexalchemy.sqlalchemy import (
     DatabaseConfig,
     ExactDecimal,
@@ -46,6 +46,7 @@ class Order:
 
 
 _POSTGRESQL = sqlalchemy.create_engine("postgresql+psycopg://").dialect  # connects to nothing
+_MARIADB = sqlalchemy.create_engine("mariadb+pymysql://").dialect
 
 
 def _ddl(table: Table) -> str:
@@ -110,6 +111,21 @@ def test_a_derived_table_takes_its_lengths_precision_and_scale_from_the_options(
     assert "total NUMERIC(12, 2) NOT NULL" in ddl
     assert "ship_to_city VARCHAR(30) NOT NULL" in ddl
     assert "ship_to_street VARCHAR NOT NULL" in ddl
+
+
+def test_a_derived_table_on_mariadb_takes_its_lengths_precision_and_scale_from_the_options() -> None:
+    spec = EntitySpec(
+        Order,
+        key="id",
+        columns={"note": ColumnOptions(max_length=100), "total": ColumnOptions(precision=12, scale=2)},
+        key_type=int,
+    )
+    table = Schema().map(spec, table="orders").table
+    ddl = str(CreateTable(table).compile(dialect=_MARIADB))
+    assert "note VARCHAR(100) NOT NULL" in ddl
+    assert "total DECIMAL(12, 2) NOT NULL" in ddl
+    assert "ship_to_city VARCHAR(30) NOT NULL" in ddl
+    assert "ship_to_street LONGTEXT NOT NULL" in ddl
 
 
 def test_a_precision_alone_means_scale_zero() -> None:
@@ -292,3 +308,58 @@ def test_postgresql_stores_nan_and_infinities_where_a_float_field_allows_them(
         assert [sample.reading for sample in loaded[1:]] == [math.inf, -math.inf]
     finally:
         schema.drop_all(postgresql_engine)
+
+
+def test_mariadb_refuses_a_float_field_that_allows_nan_when_the_repository_is_built(
+    mariadb_engine: sqlalchemy.Engine,
+) -> None:
+    mapping = Schema().map(EntitySpec(Sample, key="id", key_type=uuid.UUID), table="hx_test_samples")
+    with pytest.raises(MappingError) as caught:
+        SqlAlchemyRepository(mapping, SqlAlchemyTransactionManager(mariadb_engine))
+    assert (caught.value.field, caught.value.column) == ("reading", "reading")
+    assert "holds no NaN" in caught.value.reason
+
+
+@attrs.frozen
+class Labelled:
+    id: uuid.UUID
+    label: str = attrs.field(metadata=column(max_length=5))
+    amount: Decimal = attrs.field(default=Decimal(0), metadata=column(precision=6, scale=2))
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"]
+)
+def test_a_derived_table_keeps_the_declared_scale_and_refuses_what_exceeds_its_options(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    if database == "sqlite":
+        engine = create_engine(DatabaseConfig(url="sqlite:///:memory:"))
+        request.addfinalizer(engine.dispose)
+    else:
+        engine = request.getfixturevalue(f"{database}_engine")
+    schema = Schema()
+    mapping = schema.map(EntitySpec(Labelled, key="id", key_type=uuid.UUID), table="hx_test_labelled")
+    schema.drop_all(engine)
+    schema.create_all(engine)
+    transactions = SqlAlchemyTransactionManager(engine)
+    repository = SqlAlchemyRepository(mapping, transactions)
+    try:
+        stored = Labelled(uuid.uuid4(), "fünf!", Decimal("1234.5"))
+        with transactions.begin():
+            repository.save(stored)
+        with transactions.begin(read_only=True):
+            assert str(repository.get(stored.id).amount) == "1234.50"
+            assert repository.get(stored.id).label == "fünf!"
+        for too_much, field in (
+            (Labelled(uuid.uuid4(), "sechs!"), "label"),
+            (Labelled(uuid.uuid4(), "x", Decimal("12345.5")), "amount"),
+            (Labelled(uuid.uuid4(), "x", Decimal("1.005")), "amount"),
+        ):
+            with pytest.raises(InvalidValueError) as caught, transactions.begin():
+                repository.save(too_much)
+            assert caught.value.field == field
+        with transactions.begin(read_only=True):
+            assert repository.find(Query(Labelled)) == [Labelled(stored.id, "fünf!", Decimal("1234.50"))]
+    finally:
+        schema.drop_all(engine)

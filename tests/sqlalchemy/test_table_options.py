@@ -366,6 +366,7 @@ class Row:
     tags: list[str] = attrs.field(factory=list)
     data: bytes = b""
     bill_to: Address = Address("Berlin")
+    placed: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -388,6 +389,12 @@ class Row:
         ({"columns": {"name": ColumnOptions(name="x" * 64)}}, "name", "64 bytes"),
         ({"columns": {"name": ColumnOptions(name="id")}}, None, "both map to one column"),
         ({"columns": {"name": ColumnOptions(max_length=3, server_default="long")}}, "name", "server_default"),
+        (  # SQL is no value: an expression default belongs on a table you write
+            {"columns": {"placed": ColumnOptions(server_default=sqlalchemy.func.now())}},  # type: ignore[arg-type]
+            "placed",
+            "not SQL",
+        ),
+        ({"columns": {"placed": ColumnOptions(server_default="now()")}}, "placed", "not SQL"),
     ],
 )
 def test_a_bad_option_is_a_mapping_error_naming_the_field(

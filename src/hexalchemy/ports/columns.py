@@ -68,8 +68,9 @@ class ColumnOptions:
       constraint over several fields, use ``EntitySpec(unique=[("customer", "number")])``;
     - ``server_default``: the value the database gives the column when an ``INSERT`` leaves
       it out (a migration adding a column to a table holding rows, another program's
-      rows); a value of the field's type that the field's rule accepts. The repositories
-      always write every column;
+      rows); a value of the field's type that the field's rule accepts, not SQL (an
+      expression such as ``now()`` belongs on a ``Table`` you write, or in a migration:
+      it is a ``MappingError`` here). The repositories always write every column;
     - ``comment``: the column's comment in the database's catalogue (not kept by SQLite).
 
     The value rules (:func:`hexalchemy.rules.rule_for`) check the options when a mapping or

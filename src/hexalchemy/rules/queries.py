@@ -75,6 +75,8 @@ _SCALARS: Final[frozenset[object]] = frozenset(
     {str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime}
 )
 _CURSOR_PERSON: Final = b"hx-cursor"
+_MAX_REMEMBERED: Final = 1024
+"""How many fields and orders a :class:`QueryRules` remembers as checked (all are forgotten when one more comes)."""
 
 
 def _is_scalar(tp: object) -> bool:
@@ -163,6 +165,10 @@ def _is_attrs_class(value: object) -> bool:
 
 def _is_list(value: object) -> TypeGuard[list[object]]:
     return isinstance(value, list)
+
+
+def _is_tuple_or_list(value: object) -> TypeGuard[tuple[object, ...] | list[object]]:
+    return isinstance(value, tuple | list)
 
 
 def _sequence_or_none(value: object) -> Sequence[object] | None:
@@ -295,8 +301,36 @@ class CheckedQuery(Generic[T]):
     @property
     def fingerprint(self) -> bytes:
         """A digest of the entity, the condition and the order: what a cursor is bound to (computed for pages only)."""
-        shape = repr((self.entity.__module__, self.entity.__qualname__, self.condition, self.ordering))
-        return hashlib.blake2b(shape.encode(), digest_size=16).digest()
+        parts = [self.entity.__module__, self.entity.__qualname__, _described(self.condition)]
+        parts.extend(f"{'.'.join(order.field.path)} {order.descending}" for order in self.ordering)
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
+
+
+def _described(condition: Condition[Any] | None) -> str:
+    """A checked condition as text that tells it from any other: its fields, operators and values (typed)."""
+    if condition is None:
+        return ""
+    if isinstance(condition, Comparison | OneOf | TextMatch):
+        values = (
+            condition.values
+            if isinstance(condition, OneOf)
+            else (condition.value if isinstance(condition, Comparison) else condition.text,)
+        )
+        operator = (
+            "in"
+            if isinstance(condition, OneOf)
+            else (condition.operator if isinstance(condition, Comparison) else condition.kind)
+        )
+        described = ",".join(f"{type(value).__qualname__}:{value!r}" for value in values)
+        return f"{operator}({'.'.join(condition.field.path)};{described})"
+    if isinstance(condition, IsNone):
+        return f"none({'.'.join(condition.field.path)})"
+    if isinstance(condition, AllOf | AnyOf):
+        name = "and" if isinstance(condition, AllOf) else "or"
+        return f"{name}({';'.join(_described(part) for part in condition.conditions)})"
+    if isinstance(condition, Not):
+        return f"not({_described(condition.condition)})"
+    raise AssertionError(condition)  # pragma: no cover - checked conditions only
 
 
 def _compare(left: object, right: object) -> int:
@@ -321,6 +355,11 @@ class QueryRules(Generic[T]):
         self._value_checks: dict[tuple[str, ...], Callable[[Any], Any]] = {}
         # check_field's verdict by (path, value type, optional, compared): resolved once, not per query
         self._checked_fields: set[tuple[tuple[str, ...], Any, bool, bool]] = set()
+        # the Field objects accepted, by id (the object kept, so an id is never reused), for compared
+        # and for is_none only: a query names the same field_ref's Field again and again
+        self._accepted: tuple[dict[int, Field[T]], dict[int, Field[T]]] = ({}, {})
+        # the total order of each order_by seen (orderings compare by value)
+        self._orders: dict[tuple[object, ...], tuple[Ordering[T], ...]] = {}
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -339,6 +378,10 @@ class QueryRules(Generic[T]):
         """Return ``field`` if it is a stored scalar of this entity (MappingError naming it otherwise)."""
         if _is_field_ref(field):
             field = field.field
+        accepted = self._accepted[compared]
+        known = accepted.get(id(field))
+        if known is not None and known is field:
+            return known
         if not _is_field(field):
             raise InvalidArgumentError("field", field, "must be a Field (build it with field_ref)")
         if field.entity is not self.entity:
@@ -356,7 +399,7 @@ class QueryRules(Generic[T]):
         )
         try:
             if verdict in self._checked_fields:
-                return typing.cast(Field[T], field)
+                return typing.cast("Field[T]", field)
         except TypeError:  # an unhashable path or type: checked below, then refused
             verdict = None
         value_type, optional = _resolve(self.entity, field.path)
@@ -375,7 +418,10 @@ class QueryRules(Generic[T]):
             )
         if verdict is not None:
             self._checked_fields.add(verdict)
-        return typing.cast(Field[T], field)
+        if len(accepted) >= _MAX_REMEMBERED:
+            accepted.clear()
+        accepted[id(field)] = checked = typing.cast("Field[T]", field)
+        return checked
 
     def _normalize(self, field: Field[T], value: object) -> object:
         check = self._value_checks.get(field.path)
@@ -439,12 +485,25 @@ class QueryRules(Generic[T]):
                 f"not of {self.entity.__qualname__}",
             )
         condition = None if query.where is None else self.check_condition(query.where)
-        order_by = _sequence_or_none(query.order_by)
-        if order_by is None:
-            raise InvalidArgumentError("order_by", query.order_by, "must be a sequence of orderings")
+        return CheckedQuery(condition, self._total_order(query.order_by), self.entity)
+
+    def _total_order(self, order_by: object) -> tuple[Ordering[T], ...]:
+        """``order_by`` checked, each field once, ended by the key fields (remembered for each order_by seen)."""
+        key: tuple[object, ...] | None = None
+        if _is_tuple_or_list(order_by):
+            key = tuple(order_by)
+            try:
+                found = self._orders.get(key)
+            except TypeError:  # an unhashable ordering: checked below, then refused
+                found, key = None, None
+            if found is not None:
+                return found
+        orders = _sequence_or_none(order_by)
+        if orders is None:
+            raise InvalidArgumentError("order_by", order_by, "must be a sequence of orderings")
         ordering: list[Ordering[T]] = []
         seen: set[tuple[str, ...]] = set()
-        for order in order_by:
+        for order in orders:
             if not _is_ordering(order):
                 raise InvalidArgumentError(
                     "ordering", order, "must be an Ordering (field.asc() or field.desc())"
@@ -455,11 +514,16 @@ class QueryRules(Generic[T]):
                 ordering.append(Ordering(field, descending=bool(order.descending)))
         # the key ends the order, in the direction of the last ordering (so one direction stays one)
         descending = ordering[-1].descending if ordering else False
-        for key in self.key_fields:
-            if key.path not in seen:
-                seen.add(key.path)
-                ordering.append(Ordering(key, descending=descending))
-        return CheckedQuery(condition, tuple(ordering), self.entity)
+        for key_field in self.key_fields:
+            if key_field.path not in seen:
+                seen.add(key_field.path)
+                ordering.append(Ordering(key_field, descending=descending))
+        total = tuple(ordering)
+        if key is not None:
+            if len(self._orders) >= _MAX_REMEMBERED:
+                self._orders.clear()
+            self._orders[key] = total
+        return total
 
     def check_condition_of(self, condition: object) -> Condition[T]:
         """A ``delete_where`` condition: a Condition of this entity, checked."""

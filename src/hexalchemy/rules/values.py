@@ -622,5 +622,13 @@ def stored_server_default(
     try:
         stored = rule.normalize(value)
     except RefusedValueError as refused:
-        raise MappingError(entity_type, f"server_default={value!r}: {refused.reason}", field=field) from None
+        reason = refused.reason
+        if type(value).__module__.partition(".")[0] == "sqlalchemy" or (
+            isinstance(value, str) and value.endswith(")")
+        ):
+            reason += (
+                "; server_default takes a value of the field's type, not SQL (an expression such as "
+                "now() belongs on a Table you write, or in a migration)"
+            )
+        raise MappingError(entity_type, f"server_default={value!r}: {reason}", field=field) from None
     return stored.value if isinstance(stored, enum.Enum) else stored

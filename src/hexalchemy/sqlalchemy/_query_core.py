@@ -6,8 +6,8 @@ bound. A statement depends only on the query's *shape* (its fields, operators, t
 of values in an ``in_``, the ordering, the limit), not on its values: it is built and
 prepared once per shape (``Backend.prepare``: pre-compiled for psycopg's cursor on
 PostgreSQL) and each call only binds the values, in the order :meth:`QueryCore._shape`
-finds them. A condition with a text match is built for each call (the backends bind its
-text through SQLAlchemy's escaping). What differs between databases (how text orders, how SQLite compares its Decimals
+finds them (a text match binds the pattern ``Backend.text_pattern`` makes of its text).
+What differs between databases (how text orders, how SQLite compares its Decimals
 stored as text, how text is matched) is asked of the backend. Streaming is the one step
 that differs in more than ``await``: :func:`stream_rows` and :func:`stream_rows_async` open
 the server-side result (``yield_per``) on the transaction's connection.
@@ -24,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     delete,
@@ -66,6 +67,9 @@ K = TypeVar("K")
 _MAX_PREPARED: Final = 256
 """How many prepared query shapes a repository keeps (all are forgotten when one more comes)."""
 
+_NAMES: Final = tuple(f"p{index}" for index in range(64))
+"""The names of a statement's first parameters, in bind order (``p0``, ``p1``...)."""
+
 _OPERATORS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "eq": operator.eq,
     "ne": operator.ne,
@@ -92,6 +96,7 @@ class QueryCore(Generic[T, K]):
             tuple[tuple[str, ...], bool], tuple[ColumnElement[Any], Callable[[Any], Any], bool]
         ] = {}
         self._prepared: dict[tuple[object, ...], Statement] = {}
+        self._ordering_keys: dict[int, tuple[tuple[object, ...], tuple[object, ...]]] = {}
         self._dialect = transactions.dialect
         self._read = statement_reader(mapping)
         self.read: Callable[[Any], T] = self._read
@@ -131,8 +136,8 @@ class QueryCore(Generic[T, K]):
         binds.append(parameter)
         return parameter
 
-    def _shape(self, condition: Condition[T] | None, values: list[Any]) -> tuple[object, ...] | None:
-        """What the SQL of a checked condition depends on, its values appended to ``values`` in bind order; None when it cannot be prepared (a text match)."""
+    def _shape(self, condition: Condition[T] | None, values: list[Any]) -> tuple[object, ...]:
+        """What the SQL of a checked condition depends on, its values appended to ``values`` in bind order."""
         if condition is None:
             return ()
         if isinstance(condition, Comparison):
@@ -146,18 +151,16 @@ class QueryCore(Generic[T, K]):
             return ("in", condition.field.path, len(condition.values))
         if isinstance(condition, IsNone):
             return ("none", condition.field.path)
+        if isinstance(condition, TextMatch):
+            values.append(self.backend.text_pattern(condition.kind, condition.text))
+            return ("text", condition.field.path, condition.kind)
         if isinstance(condition, AllOf | AnyOf):
             parts: list[object] = ["and" if isinstance(condition, AllOf) else "or"]
-            for part in condition.conditions:
-                shape = self._shape(part, values)
-                if shape is None:
-                    return None
-                parts.append(shape)
+            parts.extend(self._shape(part, values) for part in condition.conditions)
             return tuple(parts)
         if isinstance(condition, Not):
-            shape = self._shape(condition.condition, values)
-            return None if shape is None else ("not", shape)
-        return None  # a text match
+            return ("not", self._shape(condition.condition, values))
+        raise AssertionError(condition)  # pragma: no cover - checked conditions only
 
     def where(self, condition: Condition[T], binds: list[Any] | None = None) -> ColumnElement[bool]:
         """The SQL of a checked condition: its values bound as given, or as named parameters appended to ``binds``."""
@@ -181,9 +184,11 @@ class QueryCore(Generic[T, K]):
             return column.is_(None)
         if isinstance(condition, TextMatch):
             _, column = self._by_path[condition.field.path]
-            if condition.kind == "prefix":
-                return self.backend.starts_with(column, condition.text)
-            return self.backend.contains_text(column, condition.text)
+            pattern: str | BindParameter[str] = self.backend.text_pattern(condition.kind, condition.text)
+            if binds is not None:
+                pattern = bindparam(f"p{len(binds)}", type_=String())
+                binds.append(pattern)
+            return self.backend.text_match(column, condition.kind, pattern)
         if isinstance(condition, AllOf):
             return and_(true(), *(self.where(part, binds) for part in condition.conditions))
         if isinstance(condition, AnyOf):
@@ -277,40 +282,59 @@ class QueryCore(Generic[T, K]):
             statement = statement.where(self.after(checked, after, binds))
         return statement.order_by(*self.order_by(checked))
 
+    def _ordering_key(self, checked: CheckedQuery[T]) -> tuple[object, ...]:
+        """What the SQL of the checked query's order depends on (the rules give one tuple per order: remembered by it)."""
+        ordering = checked.ordering
+        known = self._ordering_keys.get(id(ordering))
+        if known is not None and known[0] is ordering:
+            return known[1]
+        key = tuple((order.field.path, order.descending) for order in ordering)
+        if len(self._ordering_keys) >= _MAX_PREPARED:
+            self._ordering_keys.clear()
+        self._ordering_keys[id(ordering)] = (ordering, key)
+        return key
+
+    def _statement(
+        self,
+        kind: str,
+        checked: CheckedQuery[T],
+        build: Callable[[list[Any]], Any],
+        *,
+        after: tuple[object, ...] | None = None,
+        limit: int | None = None,
+    ) -> tuple[Statement, dict[str, Any]]:
+        """The statement ``build`` makes for the checked query, prepared once per shape, and its parameters.
+
+        ``build(binds)`` builds the statement, its values as named parameters appended to ``binds``.
+        """
+        values: list[Any] = []
+        shape = self._shape(checked.condition, values)
+        position = None if after is None else self._after_values(checked, after, values)
+        key = (kind, shape, self._ordering_key(checked), position, limit)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            statement = build([])
+            if len(self._prepared) >= _MAX_PREPARED:
+                self._prepared.clear()
+            prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
+        if len(values) <= len(_NAMES):
+            return prepared, dict(zip(_NAMES, values, strict=False))  # the first len(values) names
+        return prepared, {f"p{index}": value for index, value in enumerate(values)}
+
     def _prepared_run(
         self,
         kind: str,
         checked: CheckedQuery[T],
-        build: Callable[[list[Any] | None], Any],
+        build: Callable[[list[Any]], Any],
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
     ) -> Plan[list[Any]]:
-        """Plan: run the statement ``build`` makes for the checked query, prepared once per shape; return its rows.
-
-        ``build(binds)`` builds the statement, its values as named parameters appended to
-        ``binds`` (or bound as they are, with None: a shape that is not prepared).
-        """
+        """Plan: run the :meth:`_statement` of the checked query in the transaction; return its rows."""
         state = self.transactions.require(self.entity_type)
-        values: list[Any] = []
-        shape = self._shape(checked.condition, values)
-        if shape is not None:
-            ordering = tuple((order.field.path, order.descending) for order in checked.ordering)
-            position = None if after is None else self._after_values(checked, after, values)
-            key = (kind, shape, ordering, position, limit)
-            prepared = self._prepared.get(key)
-            if prepared is None:
-                binds: list[Any] = []
-                statement = build(binds)
-                if len(self._prepared) >= _MAX_PREPARED:
-                    self._prepared.clear()
-                prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
-            rows: list[Any] = yield from prepared.run(
-                state, {f"p{index}": value for index, value in enumerate(values)}
-            )
-            return rows
-        result = yield Call(state.connection.execute, (build(None),))
-        return list(result.all())
+        prepared, parameters = self._statement(kind, checked, build, after=after, limit=limit)
+        rows: list[Any] = yield from prepared.run(state, parameters)
+        return rows
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -319,7 +343,7 @@ class QueryCore(Generic[T, K]):
         limit = check_find_limit(limit)
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any] | None) -> Select[Any]:
+        def build(binds: list[Any]) -> Select[Any]:
             statement = self.select(checked, binds=binds)
             return statement if limit is None else statement.limit(limit)
 
@@ -336,7 +360,7 @@ class QueryCore(Generic[T, K]):
         """Plan: how many aggregates match."""
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any] | None) -> Select[Any]:
+        def build(binds: list[Any]) -> Select[Any]:
             statement: Select[Any] = select(func.count()).select_from(self.mapping.table)
             if checked.condition is not None:
                 statement = statement.where(self.where(checked.condition, binds))
@@ -350,7 +374,7 @@ class QueryCore(Generic[T, K]):
         """Plan: whether an aggregate matches."""
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any] | None) -> Select[Any]:
+        def build(binds: list[Any]) -> Select[Any]:
             statement: Select[Any] = select(literal_column("1", Integer())).select_from(self.mapping.table)
             if checked.condition is not None:
                 statement = statement.where(self.where(checked.condition, binds))
@@ -365,14 +389,14 @@ class QueryCore(Generic[T, K]):
         checked = self.rules.check_query(query)
         position = None if after is None else self.rules.position_of(checked, after)
 
-        def build(binds: list[Any] | None) -> Select[Any]:
+        def build(binds: list[Any]) -> Select[Any]:
             return self.select(checked, after=position, binds=binds).limit(size + 1)
 
         rows = yield from self._prepared_run("page", checked, build, after=position, limit=size + 1)
         read = self._read
-        items = [read(row) for row in rows]
-        following = self.rules.cursor_of(checked, items[size - 1]) if len(items) > size else None
-        return Page(items=tuple(items[:size]), next_cursor=following)
+        items = tuple(map(read, rows[:size]))  # the row after the page only says there is a next one
+        following = self.rules.cursor_of(checked, items[-1]) if len(rows) > size else None
+        return Page(items=items, next_cursor=following)
 
     def stream_statement(
         self, query: Query[T], chunk_size: int
@@ -381,19 +405,12 @@ class QueryCore(Generic[T, K]):
         chunk_size = check_page_size("chunk_size", chunk_size)
         checked = self.rules.check_query(query)
         state = self.transactions.require(self.entity_type)
-        values: list[Any] = []
-        shape = self._shape(checked.condition, values)
-        if shape is None:
-            return state, Statement(self.select(checked)), {}, chunk_size
-        ordering = tuple((order.field.path, order.descending) for order in checked.ordering)
-        key = ("stream", shape, ordering, None, None)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            statement = self.select(checked, binds=[])
-            if len(self._prepared) >= _MAX_PREPARED:
-                self._prepared.clear()
-            prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
-        return state, prepared, {f"p{index}": value for index, value in enumerate(values)}, chunk_size
+
+        def build(binds: list[Any]) -> Select[Any]:
+            return self.select(checked, binds=binds)
+
+        prepared, parameters = self._statement("stream", checked, build)
+        return state, prepared, parameters, chunk_size
 
     def delete_where(self, condition: Condition[T]) -> Plan[int]:
         """Plan: delete the matching rows; return how many."""

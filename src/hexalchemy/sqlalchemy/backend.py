@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -296,15 +296,22 @@ class Backend:
             return expression.desc().nulls_last() if nullable else expression.desc()
         return expression.asc().nulls_first() if nullable else expression.asc()
 
-    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
-        """``column`` starts with ``text``, case-sensitively, with no wildcard (NULL stays unknown)."""
-        condition: ColumnElement[bool] = column.startswith(text, autoescape=True)
+    def text_match(
+        self, column: ColumnElement[Any], kind: Literal["prefix", "contains"], pattern: Any
+    ) -> ColumnElement[bool]:
+        """``column`` starts with (``prefix``) or contains a text, case-sensitively (NULL stays unknown).
+
+        ``pattern`` is :meth:`text_pattern` of the text, or a bound parameter that will hold
+        it: the statement does not depend on the text, so it is prepared once. Portable:
+        ``LIKE`` with ``/`` escaping the wildcards.
+        """
+        condition: ColumnElement[bool] = column.like(pattern, escape="/")
         return condition
 
-    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
-        """``column`` contains ``text``, case-sensitively, with no wildcard (NULL stays unknown)."""
-        condition: ColumnElement[bool] = column.contains(text, autoescape=True)
-        return condition
+    def text_pattern(self, kind: Literal["prefix", "contains"], text: str) -> str:
+        """The value bound in :meth:`text_match` for ``text``: here a ``LIKE`` pattern, ``%`` and ``_`` plain characters."""
+        escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        return f"{escaped}%" if kind == "prefix" else f"%{escaped}%"
 
     def materialized(self, cte: CTE) -> CTE:
         """``cte`` evaluated once, as written (an optimisation fence), where the database must be told."""

@@ -49,7 +49,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -456,15 +456,11 @@ class MariaDBBackend(Backend):
         """Plain ``ASC``/``DESC``: MariaDB has no ``NULLS FIRST``, and orders NULL first ascending, last descending."""
         return expression.desc() if descending else expression.asc()
 
-    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    def text_match(
+        self, column: ColumnElement[Any], kind: Literal["prefix", "contains"], pattern: Any
+    ) -> ColumnElement[bool]:
         """``LIKE`` under ``utf8mb4_nopad_bin``: case-sensitive whatever the column's collation."""
-        condition: ColumnElement[bool] = column.collate(_COLLATION).startswith(text, autoescape=True)
-        return condition
-
-    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
-        """``LIKE`` under ``utf8mb4_nopad_bin`` (see :meth:`starts_with`)."""
-        condition: ColumnElement[bool] = column.collate(_COLLATION).contains(text, autoescape=True)
-        return condition
+        return super().text_match(column.collate(_COLLATION), kind, pattern)
 
     def insert(self, table: Table) -> Insert:
         """MariaDB's ``INSERT``, with ``ON DUPLICATE KEY UPDATE``."""

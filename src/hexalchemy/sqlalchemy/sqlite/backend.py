@@ -34,7 +34,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -356,15 +356,17 @@ class SQLiteBackend(Backend):
             return cast_(column, Float()), float
         return column, _unchanged
 
-    def starts_with(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
-        """``instr(column, text) = 1``: SQLite's ``LIKE`` ignores the case of ASCII letters."""
-        condition: ColumnElement[bool] = func.instr(column, text) == 1
+    def text_match(
+        self, column: ColumnElement[Any], kind: Literal["prefix", "contains"], pattern: Any
+    ) -> ColumnElement[bool]:
+        """``instr(column, text) = 1`` (prefix) or ``> 0``: SQLite's ``LIKE`` ignores the case of ASCII letters."""
+        position = func.instr(column, pattern)
+        condition: ColumnElement[bool] = position == 1 if kind == "prefix" else position > 0
         return condition
 
-    def contains_text(self, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
-        """``instr(column, text) > 0`` (see :meth:`starts_with`)."""
-        condition: ColumnElement[bool] = func.instr(column, text) > 0
-        return condition
+    def text_pattern(self, kind: Literal["prefix", "contains"], text: str) -> str:
+        """The text itself: ``instr`` has no wildcards."""
+        return text
 
     def insert(self, table: Table) -> Insert:
         """SQLite's ``INSERT``, with ``ON CONFLICT``."""
