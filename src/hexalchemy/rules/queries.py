@@ -448,7 +448,10 @@ class QueryRules(Generic[T]):
                 raise InvalidArgumentError(
                     ".".join(field.path), None, f"{condition.operator}(None) compares with nothing"
                 )
-            return Comparison(field, condition.operator, self._normalize(field, condition.value))
+            value = self._normalize(field, condition.value)
+            if value is condition.value and field is condition.field and type(condition) is Comparison:
+                return condition  # already as checked (a frozen value): no copy
+            return Comparison(field, condition.operator, value)
         if isinstance(condition, OneOf):
             field = self.check_field(condition.field)
             values = tuple(self._normalize(field, value) for value in condition.values if value is not None)
