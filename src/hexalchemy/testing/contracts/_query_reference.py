@@ -57,6 +57,7 @@ OWNERS: Final = (
     "ab",
     "a%",
     "a_b",
+    "a/_",
     "é",
     "e\u0301",
     "Zürich",
@@ -204,7 +205,7 @@ def _leaves() -> st.SearchStrategy[Condition[Account]]:
 
         return st.builds(comparison, operators, values)
 
-    texts = st.one_of(st.sampled_from(OWNERS), st.sampled_from(["a", "é", "%", "_", "b", "Z"]))
+    texts = st.one_of(st.sampled_from(OWNERS), st.sampled_from(["a", "é", "%", "_", "/", "b", "Z"]))
     return st.one_of(
         compared(OWNER, st.sampled_from(OWNERS)),
         compared(POINTS, st.sampled_from(POINTS_VALUES)),

@@ -192,7 +192,11 @@ class AsyncQueryContract(AsyncContract):
         self, harness: AsyncQueryHarness
     ) -> None:
         await _seed(
-            harness, *(new_account(owner) for owner in ("Anna", "anna", "an%na", "a_b", "axb", "Jo Ann"))
+            harness,
+            *(
+                new_account(owner)
+                for owner in ("Anna", "anna", "an%na", "a_b", "axb", "Jo Ann", "a/b", "a//x")
+            ),
         )
         async with harness.transactions.begin():
             repository = harness.repository(ACCOUNTS)
@@ -202,6 +206,11 @@ class AsyncQueryContract(AsyncContract):
             assert _owners(prefixed) == ["an%na", "anna"]
             assert _owners(await repository.find(Query(Account, where=OWNER.contains("%")))) == ["an%na"]
             assert _owners(await repository.find(Query(Account, where=OWNER.startswith("a_")))) == ["a_b"]
+            slashed = await repository.find(
+                Query(Account, where=OWNER.startswith("a/"), order_by=[OWNER.asc()])
+            )
+            assert _owners(slashed) == ["a//x", "a/b"]
+            assert _owners(await repository.find(Query(Account, where=OWNER.contains("//")))) == ["a//x"]
             containing = await repository.find(
                 Query(Account, where=OWNER.contains("Ann"), order_by=[OWNER.asc()])
             )

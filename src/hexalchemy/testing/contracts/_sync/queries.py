@@ -187,13 +187,22 @@ class QueryContract(Contract):
     def test_startswith_and_contains_are_case_sensitive_and_take_no_wildcards(
         self, harness: QueryHarness
     ) -> None:
-        _seed(harness, *(new_account(owner) for owner in ("Anna", "anna", "an%na", "a_b", "axb", "Jo Ann")))
+        _seed(
+            harness,
+            *(
+                new_account(owner)
+                for owner in ("Anna", "anna", "an%na", "a_b", "axb", "Jo Ann", "a/b", "a//x")
+            ),
+        )
         with harness.transactions.begin():
             repository = harness.repository(ACCOUNTS)
             prefixed = repository.find(Query(Account, where=OWNER.startswith("an"), order_by=[OWNER.asc()]))
             assert _owners(prefixed) == ["an%na", "anna"]
             assert _owners(repository.find(Query(Account, where=OWNER.contains("%")))) == ["an%na"]
             assert _owners(repository.find(Query(Account, where=OWNER.startswith("a_")))) == ["a_b"]
+            slashed = repository.find(Query(Account, where=OWNER.startswith("a/"), order_by=[OWNER.asc()]))
+            assert _owners(slashed) == ["a//x", "a/b"]
+            assert _owners(repository.find(Query(Account, where=OWNER.contains("//")))) == ["a//x"]
             containing = repository.find(Query(Account, where=OWNER.contains("Ann"), order_by=[OWNER.asc()]))
             assert _owners(containing) == ["Anna", "Jo Ann"]
 
