@@ -42,12 +42,20 @@ __all__ = [
 R = TypeVar("R")
 
 
-@attrs.frozen
 class Call:
-    """Call ``function(*arguments)``; the async driver awaits the result when it is awaitable."""
+    """Call ``function(*arguments)``; the async driver awaits the result when it is awaitable.
 
-    function: Callable[..., Any]
-    arguments: tuple[Any, ...] = ()
+    A plain slotted class, not an attrs one: plans make one for every SQLAlchemy call.
+    """
+
+    __slots__ = ("arguments", "function")
+
+    def __init__(self, function: Callable[..., Any], arguments: tuple[Any, ...] = ()) -> None:
+        self.function = function
+        self.arguments = arguments
+
+    def __repr__(self) -> str:
+        return f"Call({self.function!r}, {self.arguments!r})"
 
 
 class DriverStep:

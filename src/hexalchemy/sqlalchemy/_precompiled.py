@@ -27,6 +27,7 @@ __all__ = [
     "RowChunks",
     "Statement",
     "json_text",
+    "driver_utc",
     "statement_reader",
     "utc",
 ]
@@ -51,12 +52,18 @@ def statement_reader(mapping: TableMapping[T, Any]) -> Callable[[Sequence[Any]],
     check for None, in C).
     """
 
-    def to_utc(column: Any) -> Callable[[Any], Any] | None:
-        if not isinstance(column.type, UtcDateTime):
-            return None
-        return utc if column.nullable else _ASTIMEZONE_UTC
+    return mapping.row_reader([driver_utc(column) for column in mapping.columns])
 
-    return mapping.row_reader([to_utc(column) for column in mapping.columns])
+
+def driver_utc(column: Any) -> Callable[[Any], Any] | None:
+    """What puts a ``UtcDateTime`` column's value read on a driver path in UTC (None for any other column).
+
+    The driver gives an aware datetime (``timestamptz``): in UTC is all the column type's
+    result processing does to it. For a NOT NULL column, a C call with no check for None.
+    """
+    if not isinstance(column.type, UtcDateTime):
+        return None
+    return utc if column.nullable else _ASTIMEZONE_UTC
 
 
 class JsonText(str):
@@ -81,16 +88,19 @@ class DriverTarget(Protocol):
 
     connection: Any
     driver_cursor: Any
+    statement_hook: tuple[Any, Any] | None
+    """``(execution options, hook)`` resolved for this connection; None until the first statement."""
 
 
 class OwnConnection:
     """A :class:`DriverTarget` for a connection a store opened for one call (no driver cursor yet)."""
 
-    __slots__ = ("connection", "driver_cursor")
+    __slots__ = ("connection", "driver_cursor", "statement_hook")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.driver_cursor: Any = None
+        self.statement_hook: tuple[Any, Any] | None = None
 
 
 class Statement:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     Column,
@@ -388,6 +388,13 @@ class RepositoryCore(Generic[T, K]):
     # ------------------------------------------------------------------------------- reads
     def get_or_none(self, id: K) -> Plan[T | None]:
         """Plan: the aggregate with this key, or None."""
+        return self._get(id, required=False)
+
+    def get(self, id: K) -> Plan[T]:
+        """Plan: the aggregate with this key, or EntityNotFoundError."""
+        return cast("Plan[T]", self._get(id, required=True))  # never None when required
+
+    def _get(self, id: K, required: bool) -> Plan[T | None]:
         state = self.transactions.require(self.entity_type)
         id = self.mapping.check_key(id)
         path = self.path
@@ -397,18 +404,23 @@ class RepositoryCore(Generic[T, K]):
             result = yield Call(state.connection.execute, (self.get_statement, self._key_params(id)))
             row = result.first()
             aggregate = None if row is None else self.mapping.from_row(row)
-        if aggregate is not None and self.changes is not None:
-            loaded = self.loaded(state)
-            if loaded is not None:
-                loaded[self.loaded_key(aggregate)] = aggregate
+        if aggregate is None:
+            if required:
+                raise EntityNotFoundError(self.entity_type, id)
+            return None
+        if self.changes is not None:
+            self._remember(state, aggregate)
         return aggregate
 
-    def get(self, id: K) -> Plan[T]:
-        """Plan: the aggregate with this key, or EntityNotFoundError."""
-        aggregate = yield from self.get_or_none(id)
-        if aggregate is None:
-            raise EntityNotFoundError(self.entity_type, self.mapping.check_key(id))
-        return aggregate
+    def _remember(self, state: TransactionState, aggregate: T) -> None:
+        """Remember ``aggregate`` as what its row holds now (see :meth:`loaded`)."""
+        by_table = state.loaded
+        loaded = None if by_table is None else by_table.get(self.mapping.table)
+        if loaded is None:
+            loaded = self.loaded(state)
+            if loaded is None:
+                return
+        loaded[self.loaded_key(aggregate)] = aggregate
 
     def contains(self, id: K) -> Plan[bool]:
         """Plan: whether the key exists."""

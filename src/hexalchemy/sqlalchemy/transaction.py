@@ -61,6 +61,12 @@ class TransactionState:
     read_only_stack: list[bool]
     driver_cursor: Any = None
     """A driver cursor on this transaction's connection, made on first use by a backend's fast paths (psycopg's)."""
+    statement_hook: tuple[Any, Any] | None = None
+    """``(execution options, hook)``: the statement hook the fast paths report to, for these options of the connection.
+
+    None until a fast path's first statement resolves it (``_statement_hooks.hook_for``); resolved
+    again when the connection's execution options change, not at every statement.
+    """
     loaded: dict[Any, dict[Any, Any]] | None = None
     """The aggregates read or saved in this transaction, per table, by key: what each row holds now.
 
@@ -94,6 +100,11 @@ class TransactionState:
         return len(self.read_only_stack)
 
 
+def _for(entity_type: type[object] | None) -> str:
+    """`` for Order`` naming the entity an error is about (made only when raising)."""
+    return f" for {entity_type.__qualname__}" if entity_type is not None else ""
+
+
 class TransactionCore:
     """Everything the sync and async managers share: state, nesting rules and the plans."""
 
@@ -115,19 +126,18 @@ class TransactionCore:
     def require(self, entity_type: type[object] | None = None, *, write: bool = False) -> TransactionState:
         """Return the active transaction, or raise a clear error about why there is none."""
         state = self.current.get()
-        what = f" for {entity_type.__qualname__}" if entity_type is not None else ""
         if state is None:
             raise NoActiveTransactionError(
-                f"no active transaction{what}: wrap the call in `with transactions.begin():` "
+                f"no active transaction{_for(entity_type)}: wrap the call in `with transactions.begin():` "
                 "(or `async with` for the async manager)"
             )
         if state.owner != self.owner():
             raise TransactionUsageError(
-                f"the transaction{what} belongs to the thread or task that opened it; "
+                f"the transaction{_for(entity_type)} belongs to the thread or task that opened it; "
                 "open a transaction in this thread or task with begin()"
             )
         if write and state.read_only:
-            raise ReadOnlyTransactionError(f"write{what} inside a read-only transaction")
+            raise ReadOnlyTransactionError(f"write{_for(entity_type)} inside a read-only transaction")
         return state
 
     def plan(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import attrs
 from sqlalchemy import JSON, Dialect, Uuid, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
 from hexalchemy.sqlalchemy._codegen import compile_function
@@ -39,6 +40,7 @@ from hexalchemy.sqlalchemy._precompiled import (
     JsonText,
     RowChunks,
     Statement,
+    driver_utc,
     json_text,
 )
 from hexalchemy.sqlalchemy._statement_hooks import (
@@ -97,7 +99,7 @@ def driver_path_allowed(state: DriverTarget) -> bool:
     change mid-transaction.
     """
     connection = state.connection
-    sync = getattr(connection, "sync_connection", None) or connection
+    sync: Any = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
     options = sync.get_execution_options()
     return not (
         sync.engine.echo
@@ -120,6 +122,10 @@ class ReportedStep(DriverStep):
     def target(self) -> Any:
         """The SQLAlchemy connection (sync or async) the statement runs on."""
         raise NotImplementedError
+
+    def hook(self) -> StatementHook | None:
+        """The hook to report the statement to (None: none, and nothing is timed)."""
+        return hook_for(self.target())
 
     def statement(self) -> tuple[str, int]:
         """The SQL text sent, and how many parameter rows go with it."""
@@ -147,7 +153,7 @@ class ReportedStep(DriverStep):
 
     def run(self) -> Any:
         """Run the statement with a sync driver, reported."""
-        hook = hook_for(self.target())
+        hook = self.hook()
         if hook is None:
             return self.perform()
         wall, started = time.time_ns(), time.perf_counter_ns()
@@ -161,7 +167,7 @@ class ReportedStep(DriverStep):
 
     async def run_async(self) -> Any:
         """Run the statement with an async driver, reported."""
-        hook = hook_for(self.target())
+        hook = self.hook()
         if hook is None:
             return await self.perform_async()
         wall, started = time.time_ns(), time.perf_counter_ns()
@@ -175,7 +181,7 @@ class ReportedStep(DriverStep):
 
     def run_bridged(self) -> Any:
         """Run the statement with an async driver from inside the greenlet bridge, reported."""
-        hook = hook_for(self.target())
+        hook = self.hook()
         if hook is None:
             return self.perform_bridged()
         wall, started = time.time_ns(), time.perf_counter_ns()
@@ -192,10 +198,29 @@ def _type_codes(cursor: Any) -> list[Any]:
     return [column.type_code for column in cursor.description]
 
 
+_KEPT_CURSOR: Final = "hexalchemy.driver_cursor"
+"""The key of the fast paths' psycopg cursor in the pool connection's ``info`` (see :func:`_kept_cursor`)."""
+
+
+def _kept_cursor(fairy: Any) -> Any:
+    """The fast paths' cursor of a pool connection (SQLAlchemy's ``PoolProxiedConnection``), made once per DBAPI connection.
+
+    Kept in the connection's public ``info`` dictionary, which lives as long as the DBAPI
+    connection (cleared when it is invalidated): a transaction reuses the cursor of the
+    connection it checked out, as code written by hand keeps its cursor, instead of making
+    one (with its adapters map) per transaction.
+    """
+    info = fairy.info
+    cursor = info.get(_KEPT_CURSOR)
+    if cursor is None or cursor.closed:
+        cursor = info[_KEPT_CURSOR] = fairy.driver_connection.cursor()
+    return cursor
+
+
 def _cursor_sync(state: DriverTarget) -> Any:
     cursor = state.driver_cursor
     if cursor is None:
-        cursor = state.driver_cursor = state.connection.connection.driver_connection.cursor()
+        cursor = state.driver_cursor = _kept_cursor(state.connection.connection)
     return cursor
 
 
@@ -208,8 +233,25 @@ async def _cursor_async(state: DriverTarget) -> Any:
             fairy = sync.connection
         else:
             fairy = await state.connection.get_raw_connection()
-        cursor = state.driver_cursor = fairy.driver_connection.cursor()
+        cursor = state.driver_cursor = _kept_cursor(fairy)
     return cursor
+
+
+def _state_hook(state: DriverTarget) -> StatementHook | None:
+    """The statement hook of ``state``'s connection (see ``_statement_hooks.hook_for``), kept on ``state``.
+
+    Resolved again whenever the connection's execution options are another object (SQLAlchemy
+    makes a new one at each change: a hook set mid-transaction takes effect at once). So a
+    tracer provider set globally while a transaction runs is seen from its next one.
+    """
+    connection = state.connection
+    sync: Any = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
+    options = sync.get_execution_options()
+    resolved = state.statement_hook
+    if resolved is None or resolved[0] is not options:
+        resolved = state.statement_hook = (options, hook_for(connection))
+    hook: StatementHook | None = resolved[1]
+    return hook
 
 
 def _rows(cursor: Any, rows: list[tuple[Any, ...]], describe: bool) -> Any:
@@ -223,25 +265,33 @@ def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
     return []
 
 
-@attrs.frozen
 class DriverQuery(ReportedStep):
     """Run a pre-compiled statement on the psycopg cursor of transaction ``state``; return its rows.
 
     The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is made once
     per transaction and kept on the state. A statement that returns no rows gives ``[]``.
+    ``describe``: also return the type codes of the result's columns, ``(rows, type_codes)``.
+    A plain slotted class: one is made per statement.
     """
 
-    state: DriverTarget
-    sql: str
-    parameters: Sequence[Any]
-    describe: bool = False
-    """Also return the type codes of the result's columns: ``(rows, type_codes)``."""
-
+    __slots__ = ("describe", "parameters", "sql", "state")
     path: ClassVar[FastPath] = "precompiled"
+
+    def __init__(
+        self, state: DriverTarget, sql: str, parameters: Sequence[Any], describe: bool = False
+    ) -> None:
+        self.state = state
+        self.sql = sql
+        self.parameters = parameters
+        self.describe = describe
 
     def target(self) -> Any:
         """The transaction's connection."""
         return self.state.connection
+
+    def hook(self) -> StatementHook | None:
+        """The transaction's statement hook (resolved once per transaction)."""
+        return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
         """The SQL, one parameter row."""
@@ -278,19 +328,24 @@ class DriverQuery(ReportedStep):
         return _rows(cursor, rows, self.describe)
 
 
-@attrs.frozen
 class DriverExecuteMany(ReportedStep):
     """Run a pre-compiled statement once per parameter row on the psycopg cursor; return the rowcount."""
 
-    state: DriverTarget
-    sql: str
-    rows: Sequence[Sequence[Any]]
-
+    __slots__ = ("rows", "sql", "state")
     path: ClassVar[FastPath] = "executemany"
+
+    def __init__(self, state: DriverTarget, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.state = state
+        self.sql = sql
+        self.rows = rows
 
     def target(self) -> Any:
         """The transaction's connection."""
         return self.state.connection
+
+    def hook(self) -> StatementHook | None:
+        """The transaction's statement hook (resolved once per transaction)."""
+        return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
         """The SQL, and the number of parameter rows."""
@@ -415,6 +470,10 @@ class DriverStream(ReportedStep):
     def target(self) -> Any:
         """The transaction's connection."""
         return self.state.connection
+
+    def hook(self) -> StatementHook | None:
+        """The transaction's statement hook (resolved once per transaction)."""
+        return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
         """The SQL, one parameter row."""
@@ -585,6 +644,8 @@ class RepositoryDriverPath(Generic[T, K]):
             self.range_sql = _positional(str(core.range_statement.compile(dialect=dialect)), ["hx_keys"])
         key_types = [column.type for column in mapping.key_columns]
         self.key_processors = [key_type.bind_processor(dialect) for key_type in key_types]
+        self._plain_key = len(self.key_processors) == 1 and self.key_processors[0] is None
+        """One key column, sent as it is (a checked key is its own parameter)."""
         self.from_driver_row: Any = None  # built from the first result's column type codes
         self.update_sql: str | None = None
         self._changed_updates: dict[int, tuple[str, Any]] = {}
@@ -638,29 +699,24 @@ class RepositoryDriverPath(Generic[T, K]):
         ]
 
     def _build_converter(self, type_codes: Sequence[Any]) -> Any:
-        """Generate ``row -> aggregate`` applying each column's result processor.
+        """Generate ``row -> aggregate`` (``TableMapping.row_reader``) applying each column's result processor inline.
 
         The processors are asked with the driver's type codes, as SQLAlchemy itself does:
-        without them, NUMERIC would be read through a float.
+        without them, NUMERIC would be read through a float. A ``UtcDateTime`` column's
+        is :func:`~hexalchemy.sqlalchemy._precompiled.driver_utc`, as on every driver path.
         """
         dialect = self.dialect
-        namespace: dict[str, Any] = {"from_row": self.mapping.from_row}
-        values: list[str] = []
-        for index, (column, type_code) in enumerate(zip(self.mapping.columns, type_codes, strict=True)):
-            # psycopg already returns NUMERIC as Decimal: ExactDecimal has nothing to do there.
-            exact = isinstance(column.type, ExactDecimal)
-            processor = (
-                None if exact else column.type.dialect_impl(dialect).result_processor(dialect, type_code)
-            )
-            if processor is None:
-                values.append(f"r[{index}]")
+        processors: list[Callable[[Any], Any] | None] = []
+        for column, type_code in zip(self.mapping.columns, type_codes, strict=True):
+            utc_reader = driver_utc(column)
+            if utc_reader is not None:
+                processors.append(utc_reader)
+            elif isinstance(column.type, ExactDecimal):
+                # psycopg already returns NUMERIC as Decimal: ExactDecimal has nothing to do there.
+                processors.append(None)
             else:
-                namespace[f"p{index}"] = processor
-                values.append(f"p{index}(r[{index}])")
-        source = f"def from_driver_row(r):\n    return from_row(({', '.join(values)},))\n"
-        return compile_function(
-            "from_driver_row", source, namespace, f"{self.entity_type.__qualname__}.from_driver_row"
-        )
+                processors.append(column.type.dialect_impl(dialect).result_processor(dialect, type_code))
+        return self.mapping.row_reader(processors)
 
     def _rows(self, state: TransactionState, sql: str, parameters: Sequence[Any]) -> Plan[list[Any]]:
         """Rows of a pre-compiled read of the mapped columns; builds the converter on first use."""
@@ -673,6 +729,8 @@ class RepositoryDriverPath(Generic[T, K]):
         return result
 
     def _key_params(self, key: K) -> tuple[Any, ...]:
+        if self._plain_key:
+            return (key,)
         values = self.spec.key_values(key)
         if not any(self.key_processors):
             return values
@@ -687,9 +745,14 @@ class RepositoryDriverPath(Generic[T, K]):
         return driver_path_allowed(state)
 
     def get_or_none(self, state: TransactionState, key: K) -> Plan[T | None]:
-        """Plan: the aggregate with this key, or None."""
-        rows = yield from self._rows(state, self.get_sql, self._key_params(key))
-        return self.from_driver_row(rows[0]) if rows else None
+        """Plan: the aggregate with this key, or None (one statement, its row read by the generated reader)."""
+        read = self.from_driver_row
+        if read is None:
+            rows, type_codes = yield DriverQuery(state, self.get_sql, self._key_params(key), describe=True)
+            read = self.from_driver_row = self._build_converter(type_codes)
+        else:
+            rows = yield DriverQuery(state, self.get_sql, self._key_params(key))
+        return read(rows[0]) if rows else None
 
     def contains(self, state: TransactionState, key: K) -> Plan[bool]:
         """Plan: whether the key exists."""
@@ -901,11 +964,12 @@ class RelayConnection:
     stays as it was. psycopg is an optional dependency: imported here, on first use.
     """
 
-    __slots__ = ("_cursor", "connection")
+    __slots__ = ("_cursor", "connection", "statement_hook")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self._cursor: Any = None
+        self.statement_hook: tuple[Any, Any] | None = None
 
     @property
     def driver_cursor(self) -> Any:
