@@ -9,16 +9,38 @@ statements, each statement is seen once, and the results are the same.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import uuid
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import event
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Double,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Uuid,
+    event,
+)
 
-from hexalchemy.ports import DuplicateEntityError
+from hexalchemy.ports import ColumnOptions, DuplicateEntityError, EntitySpec
 from hexalchemy.pytest_plugin import SqlHarness
+from hexalchemy.sqlalchemy import Schema, SqlAlchemyRepository, SqlAlchemyTransactionManager, UtcDateTime
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.postgresql._driver import binary_copy_types
 from hexalchemy.sqlalchemy.tracing import (
     STATEMENT_HOOK_OPTION,
     FastPathStatement,
@@ -181,3 +203,132 @@ def test_options_changed_mid_transaction_are_followed_at_the_next_statement(
     assert [statement.path for statement in first] == ["precompiled"]
     assert [statement.sql.split()[0] for statement in second] == ["SELECT", "SELECT"]  # get, then contains
     assert len(seen) == 1 and seen[0].startswith("SELECT")  # the get with the fast paths off
+
+
+# -- COPY in binary format ---------------------------------------------------------------------
+
+
+class Grade(enum.StrEnum):
+    LOW = "low"
+    HIGH = "high"
+
+
+@attrs.frozen
+class Reading:
+    """Every type COPY sends in binary format, an optional one included."""
+
+    id: uuid.UUID
+    label: str
+    count: int
+    small: int
+    amount: Decimal
+    ratio: float
+    flag: bool
+    day: dt.date
+    at: dt.datetime
+    grade: Grade
+    note: str | None
+    version: int = 0
+
+
+@attrs.frozen
+class Blob:
+    id: uuid.UUID
+    data: bytes
+
+
+READING_OPTIONS = {
+    "label": ColumnOptions(max_length=40),
+    "small": ColumnOptions(bits=32),
+    "amount": ColumnOptions(precision=18, scale=2),
+}
+
+
+def _readings_table(metadata: MetaData) -> Table:
+    return Table(
+        "hx_binary_copy_readings",
+        metadata,
+        Column("id", Uuid(as_uuid=True), primary_key=True),
+        Column("label", String(40), nullable=False),
+        Column("count", BigInteger, nullable=False),
+        Column("small", Integer, nullable=False),
+        Column("amount", Numeric(18, 2), nullable=False),
+        Column("ratio", Double, nullable=False),
+        Column("flag", Boolean, nullable=False),
+        Column("day", Date, nullable=False),
+        Column("at", UtcDateTime(), nullable=False),
+        Column("grade", String(8), nullable=False),
+        Column("note", Text, nullable=True),
+        Column("version", BigInteger, nullable=False),
+    )
+
+
+def _reading(index: int) -> Reading:
+    return Reading(
+        id=uuid.uuid4(),
+        label=f"reading {index} \u00fcn\u00ef",
+        count=2**40 + index,
+        small=-index,
+        amount=Decimal(f"{index}.{index % 100:02d}"),
+        ratio=index / 3,
+        flag=index % 2 == 0,
+        day=dt.date(2026, 1, 1) + dt.timedelta(days=index),
+        at=dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+        + dt.timedelta(seconds=index),
+        grade=Grade.HIGH if index % 3 else Grade.LOW,
+        note=None if index % 2 else f"note {index}",
+    )
+
+
+@pytest.mark.postgresql
+def test_copy_goes_in_binary_format_where_every_column_allows_it_and_reads_back_the_same(
+    empty_postgresql: Engine,
+) -> None:
+    """A table of plain columns is copied in binary format; what is read back equals what was saved."""
+    metadata = MetaData()
+    mapping = Schema(metadata=metadata).map(
+        EntitySpec(Reading, key="id", version="version", columns=READING_OPTIONS),
+        table=_readings_table(metadata),
+    )
+    assert binary_copy_types(mapping, empty_postgresql.dialect) == [
+        "uuid", "varchar", "int8", "int4", "numeric", "float8", "bool", "date", "timestamptz", "varchar", "text", "int8",
+    ]  # fmt: skip
+    metadata.drop_all(empty_postgresql)
+    metadata.create_all(empty_postgresql)
+    copied: list[FastPathStatement] = []
+    previous = statement_hook(empty_postgresql)
+    set_statement_hook(empty_postgresql, copied.append)
+    try:
+        transactions = SqlAlchemyTransactionManager(empty_postgresql)
+        readings = SqlAlchemyRepository(mapping, transactions)
+        batch = [_reading(index) for index in range(BATCH)]
+        with transactions.begin():
+            saved = readings.save_all(batch)
+        with transactions.begin():
+            assert readings.range([reading.id for reading in batch]) == saved
+            with pytest.raises(DuplicateEntityError):
+                readings.save_all([_reading(BATCH), *batch[1:]])
+        assert saved[1].at == batch[1].at
+        assert [s.sql.endswith("(FORMAT BINARY)") for s in copied if s.path == "copy"] == [True, True]
+    finally:
+        set_statement_hook(empty_postgresql, previous)
+        metadata.drop_all(empty_postgresql)
+
+
+@pytest.mark.postgresql
+def test_copy_stays_in_text_for_json_value_objects_and_bound_processors(empty_postgresql: Engine) -> None:
+    accounts = Schema(metadata=MetaData()).map(
+        EntitySpec(Account, key="id", version="version"), table="hx_binary_copy_accounts"
+    )
+    assert binary_copy_types(accounts, empty_postgresql.dialect) is None  # JSON and value objects
+    metadata = MetaData()
+    blobs = Schema(metadata=metadata).map(
+        EntitySpec(Blob, key="id"),
+        table=Table(
+            "hx_binary_copy_blobs",
+            metadata,
+            Column("id", Uuid, primary_key=True),
+            Column("data", LargeBinary),
+        ),
+    )
+    assert binary_copy_types(blobs, empty_postgresql.dialect) is None  # LargeBinary binds through a processor

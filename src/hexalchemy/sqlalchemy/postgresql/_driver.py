@@ -18,6 +18,7 @@ is an optional dependency: it is imported where a cursor is made, never at impor
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import json
@@ -25,11 +26,13 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import attrs
-from sqlalchemy import JSON, Dialect, Uuid, bindparam, update
+from sqlalchemy import JSON, Boolean, Dialect, Uuid, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
 from hexalchemy.sqlalchemy._codegen import compile_function
@@ -52,11 +55,11 @@ from hexalchemy.sqlalchemy._statement_hooks import (
 )
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
 from hexalchemy.sqlalchemy.postgresql.backend import PostgreSQLBackend
-from hexalchemy.sqlalchemy.types import ExactDecimal
+from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._repository_core import RepositoryCore
-    from hexalchemy.sqlalchemy.mapping import ChangedColumns
+    from hexalchemy.sqlalchemy.mapping import ChangedColumns, TableMapping
     from hexalchemy.sqlalchemy.transaction import TransactionState
 
 __all__ = [
@@ -378,11 +381,14 @@ class CopyRows(ReportedStep):
     """COPY ``rows`` into PostgreSQL through the driver connection behind ``connection``.
 
     ``sql`` goes without parameters, so psycopg sends it as it is (see ``backend._copy_statement``).
+    ``types``: the columns' PostgreSQL types, for a COPY in binary format (``sql`` says
+    ``FORMAT BINARY``; psycopg's ``Copy.set_types``); None for text.
     """
 
     connection: Any
     sql: str
     rows: Sequence[Sequence[Any]]
+    types: Sequence[str] | None = None
 
     path: ClassVar[FastPath] = "copy"
 
@@ -398,6 +404,8 @@ class CopyRows(ReportedStep):
         """COPY through the sync connection."""
         driver_connection = self.connection.connection.driver_connection
         with driver_connection.cursor() as cursor, cursor.copy(self.sql) as copy:
+            if self.types is not None:
+                copy.set_types(self.types)
             for row in self.rows:
                 copy.write_row(row)
 
@@ -405,6 +413,8 @@ class CopyRows(ReportedStep):
         """COPY through the async connection."""
         raw = await self.connection.get_raw_connection()
         async with raw.driver_connection.cursor() as cursor, cursor.copy(self.sql) as copy:
+            if self.types is not None:
+                copy.set_types(self.types)
             for row in self.rows:
                 await copy.write_row(row)
 
@@ -620,6 +630,65 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+_BINARY_COPY: Final[dict[str, tuple[str, tuple[type, ...]]]] = {
+    "uuid": ("uuid", (uuid.UUID,)),
+    "varchar": ("varchar", (str,)),
+    "text": ("text", (str,)),
+    "smallint": ("int2", (int,)),
+    "integer": ("int4", (int,)),
+    "bigint": ("int8", (int,)),
+    "numeric": ("numeric", (Decimal,)),
+    "timestamp with time zone": ("timestamptz", (dt.datetime,)),
+    "double precision": ("float8", (float,)),
+    "boolean": ("bool", (bool,)),
+    "date": ("date", (dt.date,)),
+    "bytea": ("bytea", (bytes,)),
+}
+"""A column's PostgreSQL type (its DDL, length and precision left out) -> psycopg's name for it, and the Python types it takes."""
+
+
+_KEEPS_TYPE: Final = (UtcDateTime, ExactDecimal, Boolean)
+"""Column types whose bind processing gives a value of the field's own Python type (a datetime in UTC, a Decimal, a bool)."""
+
+
+def binary_copy_types(mapping: TableMapping[Any, Any], dialect: Dialect) -> list[str] | None:
+    """The PostgreSQL type of each mapped column, for COPY in binary format; None when a column rules it out.
+
+    In binary format psycopg encodes a value by its column's type, not its own, and the server
+    takes it as it is: so only columns whose values are known to be of the type's Python
+    type qualify. Each must be a field stored as it is (a plain value, an enum, a datetime:
+    no JSON, no custom hook), of a column type SQLAlchemy's own with no bind processor, or
+    one of :data:`_KEEPS_TYPE` (a user's ``TypeDecorator`` may bind anything), whose
+    DDL is one of :data:`_BINARY_COPY` and takes the field's Python type (an enum's values).
+    The value rules have checked the values already (ints within the column's bits, lengths,
+    precision), as for text.
+    """
+    types: list[str] = []
+    for leaf, column in zip(mapping.leaves, mapping.columns, strict=True):
+        column_type = column.type
+        if leaf.kind not in ("plain", "enum", "datetime"):
+            return None
+        if type(column_type) not in _KEEPS_TYPE and (
+            isinstance(column_type, TypeDecorator)
+            or column_type.dialect_impl(dialect).bind_processor(dialect) is not None
+        ):
+            return None  # a value bound through a processor may be of another type than the field's
+        ddl = column_type.compile(dialect=dialect).lower().split("(")[0].strip()
+        found = _BINARY_COPY.get(ddl)
+        if found is None:
+            return None
+        name, python_types = found
+        values = [member.value for member in leaf.python_type] if leaf.kind == "enum" else [leaf.python_type]
+        for value in values:
+            given = value if isinstance(value, type) else type(value)
+            if not (isinstance(given, type) and issubclass(given, python_types)):
+                return None
+            if given is bool and name != "bool":  # a bool is an int, but not to PostgreSQL
+                return None
+        types.append(name)
+    return types
+
+
 class RepositoryDriverPath(Generic[T, K]):
     """A repository's hot operations on the psycopg cursor: reads, COPY of new aggregates, updates.
 
@@ -636,6 +705,8 @@ class RepositoryDriverPath(Generic[T, K]):
         self.entity_type = core.entity_type
         self.copy_threshold = core.copy_threshold
         self.copy_sql = copy_sql
+        self.copy_types = binary_copy_types(mapping, dialect)
+        """The columns' types for a COPY in binary format, or None: COPY in text."""
         key_names = [_key_param(index) for index in range(len(core.key_keys))]
         self.get_sql = _positional(str(core.get_statement.compile(dialect=dialect)), key_names)
         self.contains_sql = _positional(str(core.contains_statement.compile(dialect=dialect)), key_names)
@@ -846,8 +917,16 @@ class RepositoryDriverPath(Generic[T, K]):
         return [copy_row(aggregate) for aggregate in aggregates]
 
     def copy(self, state: TransactionState, rows: list[Any]) -> Plan[None]:
-        """Plan: COPY the rows into the table (a duplicate key: ``ConstraintViolationError``)."""
-        yield CopyRows(state.connection, self.copy_sql, rows)
+        """Plan: COPY the rows into the table (a duplicate key: ``ConstraintViolationError``).
+
+        In binary format where every column's type allows it (:func:`binary_copy_types`),
+        which halves what both psycopg and the server spend on a row; else in text.
+        """
+        types = self.copy_types
+        if types is None:
+            yield CopyRows(state.connection, self.copy_sql, rows)
+        else:
+            yield CopyRows(state.connection, f"{self.copy_sql} (FORMAT BINARY)", rows, types)
 
     @property
     def updates(self) -> bool:
