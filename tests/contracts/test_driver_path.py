@@ -316,11 +316,11 @@ def test_copy_goes_in_binary_format_where_every_column_allows_it_and_reads_back_
 
 
 @pytest.mark.postgresql
-def test_copy_stays_in_text_for_json_value_objects_and_bound_processors(empty_postgresql: Engine) -> None:
+def test_copy_stays_in_text_for_json_and_bound_processors(empty_postgresql: Engine) -> None:
     accounts = Schema(metadata=MetaData()).map(
         EntitySpec(Account, key="id", version="version"), table="hx_binary_copy_accounts"
     )
-    assert binary_copy_types(accounts, empty_postgresql.dialect) is None  # JSON and value objects
+    assert binary_copy_types(accounts, empty_postgresql.dialect) is None  # its tags are JSON
     metadata = MetaData()
     blobs = Schema(metadata=metadata).map(
         EntitySpec(Blob, key="id"),

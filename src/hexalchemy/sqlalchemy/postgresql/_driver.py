@@ -271,8 +271,8 @@ def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
 class DriverQuery(ReportedStep):
     """Run a pre-compiled statement on the psycopg cursor of transaction ``state``; return its rows.
 
-    The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is made once
-    per transaction and kept on the state. A statement that returns no rows gives ``[]``.
+    The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is the pool
+    connection's (:func:`_kept_cursor`), kept on the state. A statement that returns no rows gives ``[]``.
     ``describe``: also return the type codes of the result's columns, ``(rows, type_codes)``.
     A plain slotted class: one is made per statement.
     """
@@ -293,7 +293,7 @@ class DriverQuery(ReportedStep):
         return self.state.connection
 
     def hook(self) -> StatementHook | None:
-        """The transaction's statement hook (resolved once per transaction)."""
+        """The transaction's statement hook (see :func:`_state_hook`)."""
         return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
@@ -347,7 +347,7 @@ class DriverExecuteMany(ReportedStep):
         return self.state.connection
 
     def hook(self) -> StatementHook | None:
-        """The transaction's statement hook (resolved once per transaction)."""
+        """The transaction's statement hook (see :func:`_state_hook`)."""
         return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
@@ -482,7 +482,7 @@ class DriverStream(ReportedStep):
         return self.state.connection
 
     def hook(self) -> StatementHook | None:
-        """The transaction's statement hook (resolved once per transaction)."""
+        """The transaction's statement hook (see :func:`_state_hook`)."""
         return _state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
