@@ -40,6 +40,7 @@ from hexalchemy.ports import ColumnOptions, DuplicateEntityError, EntitySpec
 from hexalchemy.pytest_plugin import SqlHarness
 from hexalchemy.sqlalchemy import Schema, SqlAlchemyRepository, SqlAlchemyTransactionManager, UtcDateTime
 from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.postgresql._driver import binary_copy_types
 from hexalchemy.sqlalchemy.tracing import (
     STATEMENT_HOOK_OPTION,
@@ -286,8 +287,8 @@ def test_copy_goes_in_binary_format_where_every_column_allows_it_and_reads_back_
 ) -> None:
     """A table of plain columns is copied in binary format; what is read back equals what was saved."""
     metadata = MetaData()
-    mapping = Schema(metadata=metadata).map(
-        EntitySpec(Reading, key="id", version="version", columns=READING_OPTIONS),
+    mapping: TableMapping[Reading, uuid.UUID] = Schema(metadata=metadata).map(
+        EntitySpec(Reading, key="id", version="version", key_type=uuid.UUID, columns=READING_OPTIONS),
         table=_readings_table(metadata),
     )
     assert binary_copy_types(mapping, empty_postgresql.dialect) == [
@@ -317,13 +318,13 @@ def test_copy_goes_in_binary_format_where_every_column_allows_it_and_reads_back_
 
 @pytest.mark.postgresql
 def test_copy_stays_in_text_for_json_and_bound_processors(empty_postgresql: Engine) -> None:
-    accounts = Schema(metadata=MetaData()).map(
-        EntitySpec(Account, key="id", version="version"), table="hx_binary_copy_accounts"
+    accounts: TableMapping[Account, uuid.UUID] = Schema(metadata=MetaData()).map(
+        EntitySpec(Account, key="id", version="version", key_type=uuid.UUID), table="hx_binary_copy_accounts"
     )
     assert binary_copy_types(accounts, empty_postgresql.dialect) is None  # its tags are JSON
     metadata = MetaData()
-    blobs = Schema(metadata=metadata).map(
-        EntitySpec(Blob, key="id"),
+    blobs: TableMapping[Blob, uuid.UUID] = Schema(metadata=metadata).map(
+        EntitySpec(Blob, key="id", key_type=uuid.UUID),
         table=Table(
             "hx_binary_copy_blobs",
             metadata,

@@ -678,9 +678,10 @@ def binary_copy_types(mapping: TableMapping[Any, Any], dialect: Dialect) -> list
         if found is None:
             return None
         name, python_types = found
-        values = [member.value for member in leaf.python_type] if leaf.kind == "enum" else [leaf.python_type]
-        for value in values:
-            given = value if isinstance(value, type) else type(value)
+        givens: list[object] = (
+            [type(member.value) for member in leaf.python_type] if leaf.kind == "enum" else [leaf.python_type]
+        )
+        for given in givens:
             if not (isinstance(given, type) and issubclass(given, python_types)):
                 return None
             if given is bool and name != "bool":  # a bool is an int, but not to PostgreSQL
