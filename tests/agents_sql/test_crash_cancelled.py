@@ -6,7 +6,8 @@ database holds either the whole boundary or none of it, and no connection is lef
 
 - ``CancelledError`` is raised at the k-th statement the boundary's code sends, for every k,
   by the hooks of ``tests/agents_sql/crashing.py`` (a ``before_cursor_execute`` listener,
-  and on PostgreSQL the psycopg ``AsyncCursor`` of the driver fast path);
+  and on PostgreSQL the psycopg ``AsyncCursor`` of the driver fast path), on SQLite,
+  PostgreSQL and MariaDB (aiomysql);
 - the task is cancelled while the manager itself begins or commits the transaction: the
   connection is rolled back and closed, nothing of the boundary remains.
 
@@ -28,11 +29,13 @@ from tests.agents_sql._async.test_crash import (
     BEFORE,
     boundary,
     boundary_statements,
+    hooked_on,
     hooked_postgresql,
     prepare,
     snapshot,
 )
 from tests.agents_sql.crashing import CursorHook, Hook, ListenerHook, fail_on
+from tests.mariadb import MARIADB_URL
 
 
 async def cancel_everywhere(agents: AsyncSqlAgents, hook: Hook) -> None:
@@ -109,3 +112,20 @@ async def test_postgresql_boundary_leaves_nothing_when_cancelled_in_the_manager(
     async_postgresql_agents: AsyncSqlAgents, name: str
 ) -> None:
     await cancelled_in_the_manager(async_postgresql_agents, name)
+
+
+# -- MariaDB (aiomysql) -------------------------------------------------------------------------
+
+
+async def test_mariadb_boundary_is_all_or_nothing_when_cancelled_at_every_statement(
+    agents_mariadb: Engine,
+) -> None:
+    async for agents, hook in hooked_on(MARIADB_URL, ListenerHook):
+        await cancel_everywhere(agents, hook)
+
+
+@pytest.mark.parametrize("name", ["begin", "commit"])
+async def test_mariadb_boundary_leaves_nothing_when_cancelled_in_the_manager(
+    async_mariadb_agents: AsyncSqlAgents, name: str
+) -> None:
+    await cancelled_in_the_manager(async_mariadb_agents, name)

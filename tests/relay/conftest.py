@@ -233,6 +233,24 @@ def archived_postgresql_outbox(postgresql_problem: str | None) -> Iterator[Outbo
     yield from _sql_outbox("postgresql", POSTGRESQL_URL, archive=True)
 
 
+@pytest.fixture
+def archived_mariadb_outbox(mariadb_problem: str | None) -> Iterator[Outbox]:
+    """A MariaDB outbox that archives acknowledged messages (with their key sequence)."""
+    if mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    yield from _sql_outbox("mariadb", MARIADB_URL, archive=True)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def archived_server_outbox(request: pytest.FixtureRequest) -> Outbox:
+    """Each server's archiving outbox in turn (PostgreSQL, MariaDB)."""
+    kind: str = request.param
+    if kind == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+    fixture: Outbox = request.getfixturevalue(f"archived_{kind}_outbox")
+    return fixture
+
+
 @pytest.fixture(params=KINDS)
 def outbox(request: pytest.FixtureRequest) -> Outbox:
     """Each real outbox in turn."""

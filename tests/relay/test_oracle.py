@@ -1,4 +1,4 @@
-"""The loss-and-duplication oracle on PostgreSQL: concurrent producers and relays, real connections.
+"""The loss-and-duplication oracle on PostgreSQL and MariaDB: concurrent producers and relays, real connections.
 
 Four producer threads commit (and, one time in five, roll back) transactions of keyed and
 unkeyed messages while four relays, each with its own engine, publish into one
@@ -29,8 +29,6 @@ from hexalchemy.ports import OutboxMessage
 from hexalchemy.rules import new_message
 from hexalchemy.testing.publishers import CollectingPublisher
 from tests.relay.conftest import FAST, POLICY, Outbox
-
-pytestmark = pytest.mark.postgresql
 
 PRODUCERS = 4
 RELAYS = 4
@@ -68,9 +66,9 @@ def produce(outbox: Outbox, producer: Producer) -> None:
 
 @pytest.mark.parametrize("delivery", list(DeliveryMode))
 def test_what_was_committed_is_delivered_once_in_key_order(
-    archived_postgresql_outbox: Outbox, delivery: DeliveryMode
+    archived_server_outbox: Outbox, delivery: DeliveryMode
 ) -> None:
-    outbox = archived_postgresql_outbox
+    outbox = archived_server_outbox
     refused_once: set[uuid.UUID] = set()
 
     def flaky(candidate: OutboxMessage) -> str | None:

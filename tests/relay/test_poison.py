@@ -22,7 +22,8 @@ import sqlalchemy
 from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyTransactionManager, create_engine
 from hexalchemy.sqlalchemy.outbox import SqlAlchemyOutboxRelayStore, SqlAlchemyOutboxWriter, outbox_tables
-from tests.postgresql import POSTGRESQL_URL
+from tests.mariadb import MARIADB_URL, without_mariadb
+from tests.postgresql import POSTGRESQL_URL, without_postgresql
 from tests.relay.poison_child import CRASHED, LEASE, POISON, POLICY
 
 RUNS: Final = 12
@@ -30,14 +31,21 @@ RUNS: Final = 12
 ROOT: Final = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def url(request: pytest.FixtureRequest, tmp_path: Path, postgresql_problem: str | None) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql), "mariadb"])
+def url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgresql_problem: str | None,
+    mariadb_problem: str | None,
+) -> str:
     if request.param == "postgresql":
         if postgresql_problem is not None:
-            from tests.postgresql import without_postgresql
-
             without_postgresql(postgresql_problem)
         return POSTGRESQL_URL
+    if request.param == "mariadb":
+        if mariadb_problem is not None:
+            without_mariadb(mariadb_problem)
+        return MARIADB_URL
     return f"sqlite:///{tmp_path}/poison.db"
 
 

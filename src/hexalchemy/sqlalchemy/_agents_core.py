@@ -175,7 +175,10 @@ class AgentStateCore:
         created_at = [s.c.created_at]
         self.update = backend.update_returning(s, cas, {}, created_at, dialect, keys)
         self.owned_update = backend.update_returning(s, (*cas, *held), {}, created_at, dialect, keys)
-        self.lookup_statement = select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
+        # read after the compare-and-set met another version or lease: what it saw, not the snapshot
+        self.lookup_statement = backend.read_latest(
+            select(s.c.version, s.c.lease_token, s.c.lease_expires_at).where(by_id)
+        )
         statuses: BindParameter[Any] = bindparam("hx_statuses", expanding=True)
         self.list_statement = (
             select(*columns)
@@ -315,6 +318,9 @@ class AgentStateCore:
             )
         connection = yield Call(self.engine.connect)
         try:
+            options = self.transactions.backend.own_transaction_options()
+            if options:
+                yield Call(functools.partial(connection.execution_options, **options))
             yield Call(connection.begin)
             result = yield from work(connection)
             yield Call(connection.commit)
@@ -492,6 +498,8 @@ class SignalQueueCore:
         self.by_key_statement = select(*columns).where(
             g.c.agent_id == agent, g.c.idempotency_key == bindparam("hx_key", type_=String())
         )
+        # after the insert skipped a conflict: the signal another sender committed meanwhile
+        self.by_key_latest_statement = backend.read_latest(self.by_key_statement)
         pending = (g.c.agent_id == agent, g.c.consumed_at.is_(None))
         self.pending_statement = (
             select(*columns)
@@ -554,16 +562,19 @@ class SignalQueueCore:
         )
         # A concurrent sender committed the same idempotency key (or this id) first.
         yield Call(execute, (self.give_back_statement, {"hx_agent": checked.agent_id}))
-        existing = yield from self._existing(state, checked)
+        existing = yield from self._existing(state, checked, latest=True)
         if existing is None:
             raise DuplicateEntityError(Signal, checked.id)
         return existing
 
-    def _existing(self, state: TransactionState, signal: Signal) -> Plan[Signal | None]:
+    def _existing(
+        self, state: TransactionState, signal: Signal, *, latest: bool = False
+    ) -> Plan[Signal | None]:
         if signal.idempotency_key is None:
             return None
         parameters = {"hx_agent": signal.agent_id, "hx_key": signal.idempotency_key}
-        result = yield Call(state.connection.execute, (self.by_key_statement, parameters))
+        statement = self.by_key_latest_statement if latest else self.by_key_statement
+        result = yield Call(state.connection.execute, (statement, parameters))
         row = result.first()
         return None if row is None else self.mapping.from_row(row)
 
@@ -676,7 +687,10 @@ class EvidenceLogCore:
         statement tells which (``DuplicateEntityError`` first, else
         ``EntityNotFoundError(AgentState, agent_id)``; nothing written). For a batch of
         several agents, one statement checks the ids first, one more that each agent has
-        a state (the first without one, in the batch's order), then each is numbered.
+        a state (the first without one, in the batch's order), then each is numbered. Where
+        a write locks what its subqueries read (``Backend.write_reads_lock``: MariaDB), the
+        ids are checked by a read of their own first for one agent too: checked inside the
+        numbering, two appenders' gap locks on the evidence table would deadlock.
         Then per agent, the insert and the move of the chain's head: one statement on
         PostgreSQL (the insert in a data-modifying CTE), two on SQLite.
         """
@@ -690,7 +704,7 @@ class EvidenceLogCore:
         for index, entry in enumerate(checked):
             by_agent.setdefault(entry.agent_id, []).append(index)
         numbered: dict[str, tuple[int, str | None]] = {}
-        if len(by_agent) == 1:
+        if len(by_agent) == 1 and not self.backend.write_reads_lock:
             agent_id = checked[0].agent_id
             taken = yield from self.sequences.take(state, agent_id, len(ids), ids)
             if taken is None:
@@ -699,11 +713,12 @@ class EvidenceLogCore:
             numbered[agent_id] = taken
         else:
             yield from self._refuse_taken(execute, ids)
-            result = yield Call(execute, (self.known_statement, {"hx_agents": sorted(by_agent)}))
-            known = {row[0] for row in result.all()}
-            for agent_id in by_agent:
-                if agent_id not in known:
-                    raise EntityNotFoundError(AgentState, agent_id)
+            if len(by_agent) > 1:  # one agent: its numbering below finds it has no state
+                result = yield Call(execute, (self.known_statement, {"hx_agents": sorted(by_agent)}))
+                known = {row[0] for row in result.all()}
+                for agent_id in by_agent:
+                    if agent_id not in known:
+                        raise EntityNotFoundError(AgentState, agent_id)
         stored: list[Evidence] = list(checked)
         for agent_id in sorted(by_agent):
             indexes = by_agent[agent_id]

@@ -84,7 +84,7 @@ from hexalchemy.sqlalchemy._operations import (
     run_plan,
 )
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
-from hexalchemy.sqlalchemy.backend import backend_for
+from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
 from hexalchemy.sqlalchemy.transaction import TransactionCore
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -492,9 +492,12 @@ class OutboxRelayCore:
             )
         connection = yield Call(self.engine.connect)
         try:
+            options = self.backend.own_transaction_options()
             if read_only:
                 # On SQLite a deferred BEGIN: a reader does not take the write lock.
-                yield Call(functools.partial(connection.execution_options, hexalchemy_read_only=True))
+                options = {**options, READ_ONLY_EXECUTION_OPTION: True}
+            if options:
+                yield Call(functools.partial(connection.execution_options, **options))
             yield Call(connection.begin)
             result = yield from work(connection)
             yield Call(connection.commit)

@@ -199,8 +199,9 @@ class RepositoryCore(Generic[T, K]):
         self.delete_statement = delete(table).where(*where)
         lookup_target = keys[0] if len(keys) == 1 else tuple_(*keys)
         lookup_columns: list[Column[Any]] = [*keys, *([version] if version is not None else [])]
-        self.lookup_statement = select(*lookup_columns).where(
-            lookup_target.in_(bindparam("hx_keys", expanding=True))
+        # read after a write met a conflict: what the write saw, not the transaction's snapshot
+        self.lookup_statement = backend.read_latest(
+            select(*lookup_columns).where(lookup_target.in_(bindparam("hx_keys", expanding=True)))
         )
         self.copy_threshold = copy_threshold
         self.changes = mapping.changes

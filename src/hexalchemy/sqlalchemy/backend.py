@@ -14,7 +14,7 @@ differently or better. Adding a database is one new module defining a subclass a
 - URLs and engines: :attr:`~Backend.url_drivers`, :attr:`~Backend.url_hint`,
   :meth:`~Backend.normalise_url`, :meth:`~Backend.url_problem`, :meth:`~Backend.engine_url`,
   :meth:`~Backend.check_pool`, :meth:`~Backend.prepare_engine`; transactions:
-  :meth:`~Backend.transaction_options`;
+  :meth:`~Backend.transaction_options`, :meth:`~Backend.own_transaction_options`;
 - errors: :meth:`~Backend.translate_error`, :meth:`~Backend.is_foreign_key_violation`;
 - tables and values: :attr:`~Backend.max_identifier_bytes`, :meth:`~Backend.utc_datetime_type`,
   :meth:`~Backend.exact_decimal_type`, :meth:`~Backend.json_type`, :meth:`~Backend.text_type`,
@@ -23,7 +23,8 @@ differently or better. Adding a database is one new module defining a subclass a
 - statements: :meth:`~Backend.insert`, :meth:`~Backend.ignore_conflicts`,
   :meth:`~Backend.skipped_rows`, :meth:`~Backend.upsert`, :meth:`~Backend.update_returning`, :meth:`~Backend.one_of`, :meth:`~Backend.materialized`,
   :meth:`~Backend.comparable`, :meth:`~Backend.order`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
-  :attr:`~Backend.writes_in_cte`, :attr:`~Backend.max_bound_values`;
+  :meth:`~Backend.read_latest`, :attr:`~Backend.writes_in_cte`, :attr:`~Backend.write_reads_lock`,
+  :attr:`~Backend.max_bound_values`;
 - the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
   :meth:`~Backend.due_messages`;
 - driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`.
@@ -34,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     Dialect,
     Insert,
     Numeric,
+    Select,
     Table,
     bindparam,
     insert,
@@ -67,6 +69,7 @@ __all__ = [
     "FAST_PATHS_EXECUTION_OPTION",
     "READ_ONLY_EXECUTION_OPTION",
     "Backend",
+    "Selected",
     "backend_for",
     "backends",
 ]
@@ -94,6 +97,9 @@ _MODULES: Final = {
 """The registry: SQLAlchemy's dialect name -> the module whose ``BACKEND`` serves it."""
 
 _LOADED: dict[str, Backend] = {}
+
+Selected = TypeVar("Selected", bound=Select[*tuple[Any, ...]])
+"""A ``SELECT`` of any columns (:meth:`Backend.read_latest` gives back the same kind)."""
 
 
 class Backend:
@@ -134,6 +140,16 @@ class Backend:
     def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The connection's execution options for a transaction (besides :data:`READ_ONLY_EXECUTION_OPTION`)."""
         return {} if isolation_level is None else {"isolation_level": isolation_level.value}
+
+    def own_transaction_options(self) -> dict[str, Any]:
+        """The execution options of the transactions a store runs on a connection of its own.
+
+        The outbox relay store's calls and the agent leases' claims, extensions and
+        releases: short transactions that lock the rows they pick and write them by key.
+        Here none: each statement sees every committed row (READ COMMITTED) where the
+        database has isolation levels at all.
+        """
+        return {}
 
     # ------------------------------------------------------------------------------ errors
     def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
@@ -319,6 +335,23 @@ class Backend:
 
     writes_in_cte: ClassVar[bool] = False
     """Whether a statement may write in a ``WITH`` clause (``WITH x AS (INSERT ...) UPDATE ...``)."""
+
+    write_reads_lock: ClassVar[bool] = False
+    """Whether a write locks the rows its subqueries read, and the gaps between them (InnoDB under ``REPEATABLE READ``).
+
+    A check folded into a write (``INSERT ... SELECT ... WHERE NOT EXISTS``) then makes two
+    writers that both passed it deadlock on their inserts: where this is True, such a check
+    runs as a read of its own before the write."""
+
+    def read_latest(self, statement: Selected) -> Selected:
+        """``statement`` reading the rows as last committed, whatever the transaction's snapshot.
+
+        For the read after a write that found a row changed or taken by another
+        transaction (a version check that failed, an insert that skipped a conflict), which
+        must see what the write saw. Here each statement sees every committed row (READ
+        COMMITTED; under REPEATABLE READ the write itself fails as a serialization failure).
+        """
+        return statement
 
     max_bound_values: ClassVar[int] = 32_000
     """How many values a hexalchemy statement binds at most; longer lists are sent in chunks."""

@@ -6,7 +6,7 @@
 
 The boundary saves the agent's state, consumes 3 signals, appends 2 evidence entries and
 adds 1 outbox message, in one transaction of an :class:`SqlAgents`' manager. It is
-broken in several ways, on SQLite and PostgreSQL; afterwards the database holds either the
+broken in several ways, on SQLite, PostgreSQL and MariaDB; afterwards the database holds either the
 whole boundary or none of it (a snapshot of the agent is :data:`BEFORE` or :data:`AFTER`,
 never anything between), and no connection is left checked out:
 
@@ -14,7 +14,8 @@ never anything between), and no connection is left checked out:
   end. The hooks are those of ``tests/agents_sql/crashing.py``: a ``before_cursor_execute``
   listener (SQLAlchemy's path: SQLite, and PostgreSQL with the fast path off) and, on
   PostgreSQL, a psycopg cursor set by the pool's ``connect`` event, which leaves on the
-  driver fast path that production takes there; the test checks the boundary took it;
+  driver fast path that production takes there; the test checks the boundary took it (MariaDB
+  has no driver fast path: the listener sees every statement there);
 - the commit fails before it reaches the database (a ``commit`` hook raises: COMMIT is not a
   cursor execute): nothing of the boundary remains, and the same boundary then runs to the end;
 - the database commits but the client sees an error (the acknowledgement is lost): the whole
@@ -54,6 +55,7 @@ from tests.agents_sql.crashing import (
     time_limit,
 )
 from tests.agents_sql.tables import OUTBOX
+from tests.mariadb import MARIADB_URL
 from tests.postgresql import POSTGRESQL_URL
 
 BEFORE = (1, 4, 0, 0)
@@ -172,8 +174,14 @@ def acknowledgement_lost(agents: SqlAgents, hook: Hook) -> None:
 def hooked_postgresql(
     make_hook: type[ListenerHook | CursorHook],
 ) -> Iterator[tuple[SqlAgents, Hook]]:
-    """For a fixture: the agents on an engine of their own, its hook set before its first connection."""
-    engine: Engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    """For a fixture: the agents on a PostgreSQL engine of their own, its hook set before its first connection."""
+    for hooked in hooked_on(POSTGRESQL_URL, make_hook):
+        yield hooked
+
+
+def hooked_on(url: str, make_hook: type[ListenerHook | CursorHook]) -> Iterator[tuple[SqlAgents, Hook]]:
+    """For a fixture: the agents on an engine of their own at ``url``, its hook set before its first connection."""
+    engine: Engine = create_engine(DatabaseConfig(url=url))
     try:
         hook = make_hook(engine)
         with engine.connect():  # the dialect learns the server before the stores compile for it
@@ -247,3 +255,31 @@ def test_postgresql_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
     postgresql_fast_path: tuple[SqlAgents, Hook],
 ) -> None:
     acknowledgement_lost(*postgresql_fast_path)
+
+
+# -- MariaDB (PyMySQL, aiomysql) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def mariadb_hooked(agents_mariadb: Engine) -> Iterator[tuple[SqlAgents, Hook]]:
+    """The agents with the listener hook: MariaDB has no driver fast path, every statement goes through SQLAlchemy."""
+    for hooked in hooked_on(MARIADB_URL, ListenerHook):
+        yield hooked
+
+
+def test_mariadb_boundary_is_all_or_nothing_at_every_statement(
+    mariadb_hooked: tuple[SqlAgents, Hook],
+) -> None:
+    crash_everywhere(*mariadb_hooked)
+
+
+def test_mariadb_boundary_leaves_nothing_when_the_commit_fails(
+    mariadb_hooked: tuple[SqlAgents, Hook],
+) -> None:
+    commit_fails(*mariadb_hooked)
+
+
+def test_mariadb_boundary_is_whole_when_the_commit_acknowledgement_is_lost(
+    mariadb_hooked: tuple[SqlAgents, Hook],
+) -> None:
+    acknowledgement_lost(*mariadb_hooked)

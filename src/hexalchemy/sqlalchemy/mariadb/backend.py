@@ -91,7 +91,7 @@ from hexalchemy.rules import parse_decimal_int
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement
-from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend
+from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend, Selected
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
@@ -340,6 +340,17 @@ class MariaDBBackend(Backend):
         """The isolation level asked for (read-only is begun by the engine's listener, see :meth:`prepare_engine`)."""
         return super().transaction_options(read_only, isolation_level)
 
+    def own_transaction_options(self) -> dict[str, Any]:
+        """``READ COMMITTED``: under InnoDB's default ``REPEATABLE READ`` the relay's and the claimers' picks deadlock with producers.
+
+        There a locking read also locks the gaps of the index it scans (the producers'
+        inserts wait for the relay), and an ``UPDATE`` that scans more rows than it changes
+        waits for every row a producer holds (the relay waits for the producers). Under
+        ``READ COMMITTED`` neither happens: no gap is locked, and an ``UPDATE`` skips a
+        locked row whose last committed version does not match.
+        """
+        return {"isolation_level": "READ COMMITTED"}
+
     # ------------------------------------------------------------------------------ errors
     def translate_error(self, error: Exception) -> HexalchemyError | None:
         """Deadlocks, lock wait timeouts, values a column cannot hold and the triggers' refusals, by error number."""
@@ -510,6 +521,17 @@ class MariaDBBackend(Backend):
         if _other_unique(table, keys):
             assignments.insert(0, _guard(table, [key.key for key in keys], proposed))
         return statement.on_duplicate_key_update(assignments)
+
+    write_reads_lock: ClassVar[bool] = True
+    """InnoDB locks the rows (and gaps) a write's subqueries read under ``REPEATABLE READ``, its default."""
+
+    def read_latest(self, statement: Selected) -> Selected:
+        """``LOCK IN SHARE MODE``: InnoDB's locking read sees the last committed rows, not the transaction's snapshot.
+
+        Under ``REPEATABLE READ`` (MariaDB's default) a plain ``SELECT`` reads the snapshot
+        taken at the transaction's first read, which may predate the row a write just met.
+        """
+        return statement.with_for_update(read=True)
 
     def update_returning(
         self,

@@ -1,4 +1,9 @@
-"""PostgreSQL-specific agent-store behaviour, with real concurrent connections and an oracle."""
+"""Agent stores under real concurrent connections, with oracles, on PostgreSQL and MariaDB.
+
+Concurrent consumers take each signal exactly once, senders number without gaps, claimers of
+one agent or many never share one, a stale runner cannot save, appends make one chain. The
+statement count of ``consume`` is PostgreSQL's (one ``UPDATE ... RETURNING``; MariaDB has none).
+"""
 
 from __future__ import annotations
 
@@ -27,11 +32,35 @@ from tests.agents_sql._sync.harness import SqlAgents
 from tests.agents_sql.tables import TABLES
 from tests.statements import counting_statements
 
-pytestmark = pytest.mark.postgresql
-
 R = TypeVar("R")
 LONG: Final = dt.timedelta(minutes=10)
 THREADS: Final = 6
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def agents(request: pytest.FixtureRequest) -> SqlAgents:
+    """The sync agent stores on each server (tables emptied first)."""
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+    fixture: SqlAgents = request.getfixturevalue(f"{request.param}_agents")
+    return fixture
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def async_agents(request: pytest.FixtureRequest) -> AsyncSqlAgents:
+    """The async agent stores on each server (tables emptied first)."""
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgresql)
+    fixture: AsyncSqlAgents = request.getfixturevalue(f"async_{request.param}_agents")
+    return fixture
+
+
+@pytest.fixture
+def blocking_engine(async_agents: AsyncSqlAgents, request: pytest.FixtureRequest) -> Engine:
+    """A sync engine on the same server as ``async_agents`` (its session fixture)."""
+    name = async_agents.engine.dialect.name
+    engine: Engine = request.getfixturevalue(f"agents_{name}")
+    return engine
 
 
 def together(target: Callable[[], R], count: int = THREADS) -> list[R]:
@@ -53,19 +82,16 @@ def active(agents: SqlAgents, *ids: str) -> list[AgentState]:
         return [agents.states.save(new_agent_state(id, "t", status=AgentStatus.ACTIVE)) for id in ids]
 
 
-def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
-    with postgresql_agents.transactions.begin():
-        sent = [
-            postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, {"n": n}))
-            for n in range(120)
-        ]
+def test_concurrent_consumers_take_each_signal_exactly_once_in_order(agents: SqlAgents) -> None:
+    active(agents, "a")
+    with agents.transactions.begin():
+        sent = [agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, {"n": n})) for n in range(120)]
 
     def consumer() -> list[list[int]]:
         batches: list[list[int]] = []
         while True:
-            with postgresql_agents.transactions.begin():
-                batch = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE], maximum=7)
+            with agents.transactions.begin():
+                batch = agents.signals.consume("a", [SignalKind.USER_MESSAGE], maximum=7)
             if not batch:
                 return batches
             batches.append([signal.sequence for signal in batch])
@@ -77,14 +103,14 @@ def test_concurrent_consumers_take_each_signal_exactly_once_in_order(postgresql_
         assert batch == list(range(batch[0], batch[0] + len(batch)))
 
 
-def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
+def test_concurrent_senders_number_without_gaps(agents: SqlAgents) -> None:
+    active(agents, "a")
 
     def sender() -> list[int]:
         numbers = []
         for n in range(15):
-            with postgresql_agents.transactions.begin():
-                signal = postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, n))
+            with agents.transactions.begin():
+                signal = agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE, n))
             numbers.append(signal.sequence)
         return numbers
 
@@ -92,35 +118,37 @@ def test_concurrent_senders_number_without_gaps(postgresql_agents: SqlAgents) ->
     assert numbers == list(range(1, THREADS * 15 + 1))
 
 
+@pytest.mark.postgresql
 def test_consume_is_one_statement(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
-    with postgresql_agents.transactions.begin():
+    agents = postgresql_agents
+    active(agents, "a")
+    with agents.transactions.begin():
         for kind in (SignalKind.USER_MESSAGE, SignalKind.USER_MESSAGE, SignalKind.CANCEL):
-            postgresql_agents.signals.send(new_signal("a", kind))
-    with counting_statements(postgresql_agents.engine) as statements, postgresql_agents.transactions.begin():
-        consumed = postgresql_agents.signals.consume("a", [SignalKind.USER_MESSAGE])
+            agents.signals.send(new_signal("a", kind))
+    with counting_statements(agents.engine) as statements, agents.transactions.begin():
+        consumed = agents.signals.consume("a", [SignalKind.USER_MESSAGE])
     assert [signal.sequence for signal in consumed] == [1, 2]
     assert len(statements) == 1
     assert "FOR UPDATE" in statements[0]
 
 
-def test_of_concurrent_claimers_of_one_agent_exactly_one_wins(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "only")
+def test_of_concurrent_claimers_of_one_agent_exactly_one_wins(agents: SqlAgents) -> None:
+    active(agents, "only")
 
     def claim() -> RunnerLease | None:
-        return postgresql_agents.states.claim_resumable(f"runner-{threading.get_ident()}", lease_for=LONG)
+        return agents.states.claim_resumable(f"runner-{threading.get_ident()}", lease_for=LONG)
 
     leases = [lease for lease in together(claim, 8) if lease is not None]
     assert len(leases) == 1
     assert leases[0].agent_id == "only"
 
 
-def test_concurrent_claimers_share_many_agents_without_overlap(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, *(f"agent-{n:02}" for n in range(30)))
+def test_concurrent_claimers_share_many_agents_without_overlap(agents: SqlAgents) -> None:
+    active(agents, *(f"agent-{n:02}" for n in range(30)))
 
     def claim_all() -> list[str]:
         claimed = []
-        while (lease := postgresql_agents.states.claim_resumable("r", lease_for=LONG)) is not None:
+        while (lease := agents.states.claim_resumable("r", lease_for=LONG)) is not None:
             claimed.append(lease.agent_id)
         return claimed
 
@@ -128,17 +156,21 @@ def test_concurrent_claimers_share_many_agents_without_overlap(postgresql_agents
     assert sorted(claimed) == [f"agent-{n:02}" for n in range(30)]
 
 
+@pytest.mark.postgresql
 def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_agents: SqlAgents) -> None:
     # The signal's foreign key check holds a KEY SHARE lock on the state until commit;
     # claim_resumable locks FOR NO KEY UPDATE SKIP LOCKED, which that lock does not block.
-    active(postgresql_agents, "a")
+    # (MariaDB has no such lock mode: there the agent is claimed once the sender commits,
+    # see test_an_agent_being_sent_a_signal_is_claimed_once_the_sender_commits.)
+    agents = postgresql_agents
+    active(agents, "a")
     sent = threading.Event()
     done = threading.Event()
 
     def sender() -> None:
-        with postgresql_agents.transactions.begin():
-            postgresql_agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
-            postgresql_agents.evidence.append(new_evidence("a", "note"))
+        with agents.transactions.begin():
+            agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
+            agents.evidence.append(new_evidence("a", "note"))
             sent.set()
             assert done.wait(30)
 
@@ -146,70 +178,97 @@ def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_ag
     thread.start()
     try:
         assert sent.wait(30)
-        lease = postgresql_agents.states.claim_resumable("runner", lease_for=LONG)
+        lease = agents.states.claim_resumable("runner", lease_for=LONG)
     finally:
         done.set()
         thread.join(30)
     assert lease is not None and lease.agent_id == "a"
 
 
-def test_a_stale_runner_cannot_save(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
-    stale = postgresql_agents.states.claim_resumable("stale", lease_for=dt.timedelta(seconds=1))
+def test_an_agent_being_sent_a_signal_is_claimed_once_the_sender_commits(mariadb_agents: SqlAgents) -> None:
+    # InnoDB's foreign key check holds a shared lock on the state until the sender commits,
+    # and claim_resumable skips locked rows: the agent is claimed by the next claim after.
+    agents = mariadb_agents
+    active(agents, "a")
+    sent = threading.Event()
+    done = threading.Event()
+
+    def sender() -> None:
+        with agents.transactions.begin():
+            agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
+            sent.set()
+            assert done.wait(30)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        assert sent.wait(30)
+        hidden = agents.states.claim_resumable("runner", lease_for=LONG)
+    finally:
+        done.set()
+        thread.join(30)
+    assert hidden is None
+    lease = agents.states.claim_resumable("runner", lease_for=LONG)
+    assert lease is not None and lease.agent_id == "a"
+
+
+def test_a_stale_runner_cannot_save(agents: SqlAgents) -> None:
+    active(agents, "a")
+    stale = agents.states.claim_resumable("stale", lease_for=dt.timedelta(seconds=1))
     assert stale is not None
-    postgresql_agents.advance(dt.timedelta(seconds=2))
-    fresh = postgresql_agents.states.claim_resumable("fresh", lease_for=LONG)
+    agents.advance(dt.timedelta(seconds=2))
+    fresh = agents.states.claim_resumable("fresh", lease_for=LONG)
     assert fresh is not None and fresh.token != stale.token
-    with pytest.raises(LeaseLostError), postgresql_agents.transactions.begin():
-        postgresql_agents.states.save_owned(attrs.evolve(stale.state, reason="stale"), stale)
-    with postgresql_agents.transactions.begin():
-        saved = postgresql_agents.states.save_owned(attrs.evolve(fresh.state, reason="fresh"), fresh)
+    with pytest.raises(LeaseLostError), agents.transactions.begin():
+        agents.states.save_owned(attrs.evolve(stale.state, reason="stale"), stale)
+    with agents.transactions.begin():
+        saved = agents.states.save_owned(attrs.evolve(fresh.state, reason="fresh"), fresh)
     assert saved.reason == "fresh"
-    assert postgresql_agents.states.release(stale) is False
-    assert postgresql_agents.states.release(fresh) is True
+    assert agents.states.release(stale) is False
+    assert agents.states.release(fresh) is True
 
 
-def test_concurrent_appends_make_one_chain(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
+def test_concurrent_appends_make_one_chain(agents: SqlAgents) -> None:
+    active(agents, "a")
 
     def appender() -> int:
         for n in range(8):
-            with postgresql_agents.transactions.begin():
-                postgresql_agents.evidence.append_all(
+            with agents.transactions.begin():
+                agents.evidence.append_all(
                     [new_evidence("a", "note", {"n": n}), new_evidence("a", "note", {"n": -n})]
                 )
         return 16
 
     total = sum(together(appender))
-    with postgresql_agents.transactions.begin(read_only=True):
-        entries = postgresql_agents.evidence.list_by_agent("a", limit=1000)
-        verdict = postgresql_agents.evidence.verify("a")
+    with agents.transactions.begin(read_only=True):
+        entries = agents.evidence.list_by_agent("a", limit=1000)
+        verdict = agents.evidence.verify("a")
     assert [entry.sequence for entry in entries] == list(range(1, total + 1))
     assert verdict.ok
     assert len({entry.previous_hash for entry in entries}) == total  # no fork: no hash is followed twice
 
 
-def test_concurrent_senders_of_one_idempotency_key_queue_it_once(postgresql_agents: SqlAgents) -> None:
-    active(postgresql_agents, "a")
+def test_concurrent_senders_of_one_idempotency_key_queue_it_once(agents: SqlAgents) -> None:
+    active(agents, "a")
 
     def sender() -> Signal:
-        with postgresql_agents.transactions.begin():
+        with agents.transactions.begin():
             signal = new_signal("a", SignalKind.APPROVAL_DECISION, {"ok": True}, idempotency_key="once")
-            return postgresql_agents.signals.send(signal)
+            return agents.signals.send(signal)
 
     sent = together(sender)
     assert len({signal.id for signal in sent}) == 1
     assert {signal.sequence for signal in sent} == {1}
-    with postgresql_agents.transactions.begin():
-        assert postgresql_agents.signals.pending_count("a") == 1
-        after = postgresql_agents.signals.send(new_signal("a", SignalKind.CANCEL))
+    with agents.transactions.begin():
+        assert agents.signals.pending_count("a") == 1
+        after = agents.signals.send(new_signal("a", SignalKind.CANCEL))
     assert after.sequence == 2  # the senders that lost gave their number back: no gap
 
 
 async def test_of_concurrent_async_claimers_of_one_agent_exactly_one_wins(
-    async_postgresql_agents: AsyncSqlAgents,
+    async_agents: AsyncSqlAgents,
 ) -> None:
-    agents = async_postgresql_agents
+    agents = async_agents
     async with agents.transactions.begin():
         await agents.states.save(new_agent_state("only", "t", status=AgentStatus.ACTIVE))
     claims = [agents.states.claim_resumable(f"runner-{n}", lease_for=LONG) for n in range(8)]
@@ -222,14 +281,14 @@ async def test_of_concurrent_async_claimers_of_one_agent_exactly_one_wins(
 
 
 async def test_an_async_lease_call_cancelled_in_the_bridge_gives_its_connection_back(
-    async_postgresql_agents: AsyncSqlAgents, agents_postgresql: Engine
+    async_agents: AsyncSqlAgents, blocking_engine: Engine
 ) -> None:
-    agents = async_postgresql_agents
+    agents = async_agents
     async with agents.transactions.begin():
         await agents.states.save(new_agent_state("held", "t", status=AgentStatus.ACTIVE))
     lease = await agents.states.claim_resumable("runner", lease_for=LONG)
     assert lease is not None
-    with agents_postgresql.connect() as blocker:  # holds the state row: extend waits for it
+    with blocking_engine.connect() as blocker:  # holds the state row: extend waits for it
         states = TABLES.states
         blocker.execute(select(states.c.id).where(states.c.id == "held").with_for_update())
         task = asyncio.ensure_future(agents.states.extend(lease, lease_for=LONG * 2))
