@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -69,7 +69,6 @@ __all__ = [
     "FAST_PATHS_EXECUTION_OPTION",
     "READ_ONLY_EXECUTION_OPTION",
     "Backend",
-    "Selected",
     "backend_for",
     "backends",
 ]
@@ -97,9 +96,6 @@ _MODULES: Final = {
 """The registry: SQLAlchemy's dialect name -> the module whose ``BACKEND`` serves it."""
 
 _LOADED: dict[str, Backend] = {}
-
-Selected = TypeVar("Selected", bound=Select[*tuple[Any, ...]])
-"""A ``SELECT`` of any columns (:meth:`Backend.read_latest` gives back the same kind)."""
 
 
 class Backend:
@@ -343,7 +339,7 @@ class Backend:
     writers that both passed it deadlock on their inserts: where this is True, such a check
     runs as a read of its own before the write."""
 
-    def read_latest(self, statement: Selected) -> Selected:
+    def read_latest(self, statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
         """``statement`` reading the rows as last committed, whatever the transaction's snapshot.
 
         For the read after a write that found a row changed or taken by another

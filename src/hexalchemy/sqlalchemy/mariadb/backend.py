@@ -57,6 +57,7 @@ from sqlalchemy import (
     Dialect,
     Insert,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
     UniqueConstraint,
@@ -91,7 +92,7 @@ from hexalchemy.rules import parse_decimal_int
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import Call, Plan
 from hexalchemy.sqlalchemy._precompiled import DriverTarget, JsonText, Statement
-from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend, Selected
+from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, Backend
 from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
@@ -525,7 +526,7 @@ class MariaDBBackend(Backend):
     write_reads_lock: ClassVar[bool] = True
     """InnoDB locks the rows (and gaps) a write's subqueries read under ``REPEATABLE READ``, its default."""
 
-    def read_latest(self, statement: Selected) -> Selected:
+    def read_latest(self, statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
         """``LOCK IN SHARE MODE``: InnoDB's locking read sees the last committed rows, not the transaction's snapshot.
 
         Under ``REPEATABLE READ`` (MariaDB's default) a plain ``SELECT`` reads the snapshot
