@@ -20,7 +20,9 @@ transaction, without and with an outbox message); ``outbox``, ``outbox_cost``,
 ``agents_boundary``, ``agents_signals``; ``queries`` (issue 14: a filtered page of 50, a
 filtered count and a stream, on a 100k-row table); ``brokers`` (issue 13: 4 relays draining the
 outbox into Redis Streams, NATS JetStream and RabbitMQ, against each broker's own client;
-async only).
+async only); ``mariadb`` (get, range, insert and update of the 9-column ``Invoice`` on
+MariaDB, against raw PyMySQL and aiomysql, at ``$HEXALCHEMY_TEST_MARIADB_URL`` or
+``$TEST_MARIADB_URL``: :mod:`benchmarks.mariadb`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from benchmarks import (
     invoice_insert,
     invoice_range,
     invoice_update,
+    mariadb,
     outbox_cost,
     outbox_relay,
     outbox_support,
@@ -65,7 +68,7 @@ from benchmarks.job import Job
 TRACED_TARGET: Final = 1.2
 """Issue 12: every figure traced within 1.2x of the untraced one."""
 
-JOBS: Final[tuple[Job, ...]] = (
+JOBS: Final[tuple[Job | mariadb.MariaDBJob, ...]] = (
     get_by_id.JOB,
     range_read.JOB,
     insert_many.JOB,
@@ -81,6 +84,7 @@ JOBS: Final[tuple[Job, ...]] = (
     *agents_signals.JOBS,  # --only agents_signals: signal send and consume throughput, 3 jobs
     *queries.JOBS,  # --only queries: a filtered page of 50, a filtered count, a stream of 100k rows
     *broker_relay.JOBS,  # --only brokers: outbox -> Redis, NATS, RabbitMQ against each raw client (async)
+    *mariadb.JOBS,  # --only mariadb: get, range, insert, update on MariaDB against raw PyMySQL / aiomysql
 )
 
 
@@ -112,7 +116,7 @@ def _setting(sides: SyncSides, name: str) -> str:
 
 
 def _measure(
-    jobs: Sequence[Job],
+    jobs: Sequence[Job | mariadb.MariaDBJob],
     modes: Sequence[str],
     settings: Settings,
     url: str,
@@ -221,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"values are medians, ratio is the median of the paired ratios; {elapsed:.0f} s in all; "
         f"1-minute load average {load_before:.2f} at the start, {load_after:.2f} at the end"
     )
+    if any(isinstance(job, mariadb.MariaDBJob) for job in jobs):
+        print(
+            f"MariaDB jobs: MariaDB {mariadb.server_version()} against raw PyMySQL {mariadb.pymysql.__version__} / aiomysql {mariadb.aiomysql.__version__}"
+        )
     if measurements:
         print()
         print(markdown_table(measurements))
