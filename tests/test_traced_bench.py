@@ -59,7 +59,9 @@ def test_every_bench_job_runs_traced_on_its_fast_paths(postgresql_problem: str |
     spans = _spans(result.stdout)
     assert set(spans) == {(job.name, mode) for job in JOBS for mode in job.modes}
     for (name, mode), counts in spans.items():
-        if name.startswith("mariadb"):  # MariaDB has no driver fast path: every statement goes through SQLAlchemy
+        if name.startswith(
+            "mariadb"
+        ):  # MariaDB has no driver fast path: every statement goes through SQLAlchemy
             assert counts.get("sqlalchemy", 0) > 0, f"{name} ({mode}): the instrumentation recorded nothing"
             continue
         fast = {source: count for source, count in counts.items() if source.startswith("hexalchemy:")}

@@ -1,5 +1,8 @@
 """MariaDB's ``INSERT IGNORE`` skips more than duplicates: what it skipped is reported as the error it was.
 
+(A ``save_all`` of at least ``copy_threshold`` new aggregates uses a plain multi-row
+``INSERT`` instead, which fails at once; the same errors, tested here too.)
+
 ``IGNORE`` turns a foreign key violation, and a conflict on any unique index, into a warning;
 hexalchemy reads the warnings when a row is missing (``Backend.skipped_rows``), so a save
 gets the error PostgreSQL's ``ON CONFLICT (key) DO NOTHING`` would have raised: a
@@ -122,6 +125,33 @@ def test_a_taken_key_is_still_a_duplicate(
     with pytest.raises(DuplicateEntityError), transactions.begin():
         repository.save_all([Child(2, 1, "c"), Child(1, 1, "d")])
     assert stored(engine) == [1]
+
+
+@pytest.mark.parametrize("bad", ["foreign key", "other unique index", "taken key"])
+def test_a_bulk_insert_reports_what_refused_a_row_and_writes_nothing(
+    engine: Engine,
+    children: tuple[SqlAlchemyRepository[Child, int], SqlAlchemyTransactionManager],
+    bad: str,
+) -> None:
+    # 200 new aggregates (above copy_threshold): the drivers' multi-row INSERT, no IGNORE
+    repository, transactions = children
+    with transactions.begin():
+        repository.save(Child(1, 1, "taken"))
+    batch = [Child(id, 1, f"n{id}") for id in range(2, 202)]
+    batch[150] = {
+        "foreign key": Child(152, 99, "n152"),
+        "other unique index": Child(152, 1, "taken"),
+        "taken key": Child(1, 1, "n152"),
+    }[bad]
+    with pytest.raises((ConstraintViolationError, DuplicateEntityError)) as raised, transactions.begin():
+        repository.save_all(batch)
+    assert isinstance(raised.value, DuplicateEntityError) == (bad == "taken key")
+    if isinstance(raised.value, ConstraintViolationError):
+        assert BACKEND.is_foreign_key_violation(raised.value) == (bad == "foreign key")
+    assert stored(engine) == [1]
+    with transactions.begin():
+        saved = repository.save_all([Child(id, 1, f"n{id}") for id in range(2, 202)])
+    assert len(saved) == 200 and len(stored(engine)) == 201
 
 
 @pytest.fixture

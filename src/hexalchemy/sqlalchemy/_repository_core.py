@@ -44,10 +44,11 @@ from hexalchemy.sqlalchemy._refusals import bind_refusal
 from hexalchemy.sqlalchemy.mapping import ChangedColumns, TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
-__all__ = ["DEFAULT_COPY_THRESHOLD", "RepositoryCore", "RepositoryPath"]
+__all__ = ["DEFAULT_COPY_THRESHOLD", "BulkInsert", "RepositoryCore", "RepositoryPath"]
 
 T = TypeVar("T")
 K = TypeVar("K")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 DEFAULT_COPY_THRESHOLD: Final = 64
 _EXPECTED_VERSION: Final = "hx_expected_version"
@@ -55,6 +56,22 @@ _EXPECTED_VERSION: Final = "hx_expected_version"
 
 def _key_param(index: int) -> str:
     return f"hx_key_{index}"
+
+
+class BulkInsert(Protocol[T_contra]):
+    """A backend's faster way to insert many new aggregates (``Backend.bulk_insert``; a ``RepositoryPath`` is one too)."""
+
+    def copies(self, count: int) -> bool:
+        """Whether ``count`` new aggregates go through :meth:`copy`."""
+        ...
+
+    def copy_rows(self, aggregates: Sequence[T_contra]) -> list[Any]:
+        """The rows :meth:`copy` sends for new aggregates (converted, and so checked, before any statement)."""
+        ...
+
+    def copy(self, state: TransactionState, rows: list[Any]) -> Plan[None]:
+        """Plan: insert new aggregates' rows in bulk; a duplicate key raises ``ConstraintViolationError``."""
+        ...
 
 
 class RepositoryPath(Protocol[T, K]):
@@ -217,6 +234,8 @@ class RepositoryCore(Generic[T, K]):
         """``aggregate -> the key it is remembered by`` in ``TransactionState.loaded``."""
         self.path: RepositoryPath[T, K] | None = backend.repository_path(self)
         """The backend's faster way for the hot operations, or None."""
+        self.bulk: BulkInsert[T] | None = backend.bulk_insert(self)
+        """The backend's bulk insert when its :attr:`path` is not usable or there is none, or None."""
 
     # ----------------------------------------------------------------------------- helpers
     def _key_params(self, key: K) -> dict[str, Any]:
@@ -557,11 +576,12 @@ class RepositoryCore(Generic[T, K]):
         saved = [self.mapping.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
         new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
         path = self.path if self.path is not None and self.path.usable(state) else None
+        bulk: BulkInsert[T] | None = path if path is not None else self.bulk
         copy_rows: list[Any] | None = None
         insert_rows: list[Any] = []
         if new:
-            if path is not None and path.copies(len(new)):
-                copy_rows = path.copy_rows(new)
+            if bulk is not None and bulk.copies(len(new)):
+                copy_rows = bulk.copy_rows(new)
             else:
                 insert_rows = [self.mapping.to_row(aggregate) for aggregate in new]
         loaded_key = self.loaded_key
@@ -586,9 +606,9 @@ class RepositoryCore(Generic[T, K]):
         failure: str | None = None
         violation: ConstraintViolationError | None = None
         try:
-            if path is not None and copy_rows is not None:
+            if bulk is not None and copy_rows is not None:
                 try:
-                    yield from path.copy(state, copy_rows)
+                    yield from bulk.copy(state, copy_rows)
                 except ConstraintViolationError as error:  # a duplicate key, or another constraint
                     failure, violation = "insert", error
             elif insert_rows:

@@ -27,7 +27,7 @@ differently or better. Adding a database is one new module defining a subclass a
   :attr:`~Backend.max_bound_values`;
 - the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
   :meth:`~Backend.due_messages`;
-- driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`.
+- driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`, :meth:`~Backend.bulk_insert`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ if TYPE_CHECKING:  # imported for annotations only: those modules import this on
     from hexalchemy.sqlalchemy._operations import Plan
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
     from hexalchemy.sqlalchemy._precompiled import Statement
-    from hexalchemy.sqlalchemy._repository_core import RepositoryCore, RepositoryPath
+    from hexalchemy.sqlalchemy._repository_core import BulkInsert, RepositoryCore, RepositoryPath
     from hexalchemy.sqlalchemy.config import DatabaseConfig
     from hexalchemy.sqlalchemy.mapping import TableMapping
 
@@ -404,6 +404,10 @@ class Backend:
 
     def repository_path(self, core: RepositoryCore[Any, Any]) -> RepositoryPath[Any, Any] | None:
         """A faster way to run a repository's hot operations on this driver, or None."""
+        return None
+
+    def bulk_insert(self, core: RepositoryCore[Any, Any]) -> BulkInsert[Any] | None:
+        """A faster way for ``save_all`` to insert many new aggregates, when :meth:`repository_path` gives none or it steps aside; or None."""
         return None
 
 

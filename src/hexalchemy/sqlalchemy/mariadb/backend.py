@@ -97,6 +97,7 @@ from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore
+    from hexalchemy.sqlalchemy._repository_core import BulkInsert, RepositoryCore
     from hexalchemy.sqlalchemy.config import DatabaseConfig
     from hexalchemy.sqlalchemy.mapping import TableMapping
 
@@ -547,6 +548,12 @@ class MariaDBBackend(Backend):
     ) -> Statement:
         """No ``UPDATE ... RETURNING``: lock the rows (``SELECT ... FOR UPDATE``), update them by key, read them back."""
         return _LockedUpdate(table, where, values, returning, dialect, column_keys)
+
+    def bulk_insert(self, core: RepositoryCore[Any, Any]) -> BulkInsert[Any] | None:
+        """The drivers' multi-row ``INSERT`` (``executemany``, rewritten by PyMySQL and aiomysql), see ``mariadb._bulk``."""
+        from hexalchemy.sqlalchemy.mariadb._bulk import MultiRowInsert
+
+        return MultiRowInsert(core)
 
     # ----------------------------------------------------------------------- outbox relay
     def due_messages(self, core: OutboxRelayCore) -> DueMessages:
