@@ -24,7 +24,8 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
     """A repository over SQLAlchemy Core; implements ``AsyncRepository[T, K]``, ``AsyncFinder[T]``, ``AsyncLister[T]`` and ``AsyncBulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
-    aggregates with COPY (``None`` turns COPY off).
+    aggregates with COPY, on MariaDB with the driver's multi-row ``INSERT`` (``None`` turns
+    the bulk path off).
     """
 
     def __init__(

@@ -26,7 +26,8 @@ class SqlAlchemyRepository(Generic[T, K]):
     """A repository over SQLAlchemy Core; implements ``Repository[T, K]``, ``Finder[T]``, ``Lister[T]`` and ``BulkDeleter[T]``.
 
     ``copy_threshold``: on PostgreSQL, ``save_all`` inserts at least this many new
-    aggregates with COPY (``None`` turns COPY off).
+    aggregates with COPY, on MariaDB with the driver's multi-row ``INSERT`` (``None`` turns
+    the bulk path off).
     """
 
     def __init__(
