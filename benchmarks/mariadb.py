@@ -524,6 +524,7 @@ class MariaDBJob:
     variant: Variant
     key: str = "mariadb"
     kind: Kind = "latency"
+    modes: tuple[str, ...] = ("sync", "async")
 
     @property
     def name(self) -> str:
