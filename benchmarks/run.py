@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if any(isinstance(job, mariadb.MariaDBJob) for job in jobs):
         print(
-            f"MariaDB jobs: MariaDB {mariadb.server_version()} against raw PyMySQL {mariadb.pymysql.__version__} / aiomysql {mariadb.aiomysql.__version__}"
+            f"MariaDB jobs: MariaDB {mariadb.server_version()} against raw PyMySQL {mariadb.pymysql.VERSION_STRING} / aiomysql {mariadb.aiomysql.__version__}"
         )
     if measurements:
         print()
