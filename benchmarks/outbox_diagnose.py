@@ -1,6 +1,6 @@
 """Where the outbox relay's time goes: the lease protocol's own bound, the claim's SQL, and the Python layer.
 
-``python -m benchmarks.outbox_diagnose [--batch 100 --batch 1000] [--messages 20000] [--runs 3]``
+``python -m benchmarks.outbox_diagnose [--batch 100 --batch 1000] [--messages 20000] [--runs 3] [--tiny]``
 
 One relay (one connection), no-op publisher, the same pre-filled outbox as the ``outbox``
 jobs. It drains the outbox five ways, in turn, and prints messages/s and client CPU:
@@ -11,12 +11,15 @@ jobs. It drains the outbox five ways, in turn, and prints messages/s and client 
    the least any lease-then-acknowledge relay does (two writes of every row, two commits
    per batch);
 3. the same inside ``BEGIN``/``COMMIT`` for each call, as the store runs them;
-4. the same with the store's own claim statement (captured from the engine as it ran);
+4. the same with the store's own claim statement (captured as the store sent it, see
+   :func:`capture_claim`);
 5. ``OutboxRelay`` over ``SqlAlchemyOutboxRelayStore``.
 
 Then, per message, the wall and client CPU of the claim and of the acknowledgement, for
 5 against 4: the difference is what the Python layer (SQLAlchemy Core, the store, the
-relay) adds to the same SQL. Nothing here is part of ``make bench``.
+relay) adds to the same SQL. Nothing here is part of ``make bench``. ``--tiny`` runs each
+way once on 50 messages, in batches of 10: a smoke test (``tests/test_outbox_diagnose.py``),
+no figures.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import re
 import statistics
 import sys
 import time
@@ -52,6 +56,8 @@ from hexalchemy.outbox import OutboxRelay
 from hexalchemy.ports import AcknowledgeResult, DeliveryResult, Lease, OutboxMessage
 from hexalchemy.ports.outbox import Publish
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_engine
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.tracing import FastPathStatement, set_statement_hook
 
 LEASE_CLAIM_SQL: Final = (
     f"UPDATE {MESSAGES} AS m SET lease_token = %s, available_at = now() + interval '30 s', "
@@ -60,6 +66,8 @@ LEASE_CLAIM_SQL: Final = (
     "LIMIT %s FOR UPDATE SKIP LOCKED) AS due "
     f"WHERE m.id = due.id RETURNING {', '.join('m.' + name for name in MESSAGE_COLUMNS)}"
 )
+PLACEHOLDER: Final = re.compile(r"%%|%\((\w+)\)s")
+"""A named parameter in SQL compiled for psycopg (``%%``, a literal ``%``, matched to be kept)."""
 ACKNOWLEDGE_SQL: Final = f"DELETE FROM {MESSAGES} WHERE id = ANY(%s) AND lease_token = %s RETURNING id"
 
 
@@ -111,29 +119,62 @@ class TimedStore:
 
 def capture_claim(
     store: SqlAlchemyOutboxRelayStore, seed: Seed, sides: SyncSides, batch: int
-) -> tuple[bytes, Any]:
-    """The SQL text (encoded, as psycopg sends it) and parameters of the store's claim, as SQLAlchemy sent them."""
-    captured: list[tuple[bytes, Any]] = []
+) -> tuple[bytes, tuple[Any, ...]]:
+    """The SQL text (encoded, as psycopg sends it) and parameters of the store's claim, as the store sent them.
+
+    On PostgreSQL with psycopg the store claims on the driver's cursor, below SQLAlchemy: its
+    ``before_cursor_execute`` listeners never see the claim, which is reported to the
+    engine's statement hook instead (SQL only, no parameters). So the store drains the
+    outbox twice, on copies of its engine: once with the fast paths off, where SQLAlchemy's
+    listener sees the claim with its named parameters (after the bind processors); once on
+    the fast path, where the statement hook sees the SQL sent. The first, with its
+    placeholders made positional, must be the second: it is sent as that, with the
+    parameters in their order.
+    """
+    named: list[tuple[str, dict[str, Any]]] = []
+    sent: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if not captured and "FOR UPDATE" in statement:
-            captured.append((statement.encode(), parameters))
+        if not named and "FOR UPDATE" in statement:
+            named.append((statement, parameters))
 
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
+    def hear(statement: FastPathStatement) -> None:
+        if not sent and "FOR UPDATE" in statement.sql:
+            sent.append(statement.sql)
+
+    through_sqlalchemy = store.engine.execution_options(**{FAST_PATHS_EXECUTION_OPTION: False})
+    event.listen(through_sqlalchemy, "before_cursor_execute", record)
+    fast = store.engine.execution_options()
+    set_statement_hook(fast, hear)
+    for engine in (through_sqlalchemy, fast):
         seed.load(sides.raw)
-        drain(OutboxRelay(store, NoOpPublisher(), batch_size=batch))
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
-    if not captured:
-        raise AssertionError("the store's claim statement was not seen")
-    return captured[0]
+        drain(
+            OutboxRelay(SqlAlchemyOutboxRelayStore(store.tables, engine), NoOpPublisher(), batch_size=batch)
+        )
+    if not named or not sent:
+        raise AssertionError(
+            f"the store's claim statement was not seen (through SQLAlchemy: {bool(named)}, "
+            f"on the fast path: {bool(sent)})"
+        )
+    statement, parameters = named[0]
+    names: list[str] = []
+
+    def positional_placeholder(match: re.Match[str]) -> str:
+        if match[1] is None:
+            return "%%"
+        names.append(match[1])
+        return "%s"
+
+    positional = PLACEHOLDER.sub(positional_placeholder, statement)
+    if positional != sent[0]:
+        raise AssertionError(
+            f"the claim sent on the fast path is not the store's claim:\n{sent[0]}\n{positional}"
+        )
+    return positional.encode(), tuple(parameters[name] for name in names)
 
 
-def with_token(parameters: Any, token: uuid.UUID) -> Any:
+def with_token(parameters: tuple[Any, ...], token: uuid.UUID) -> tuple[Any, ...]:
     """The captured claim parameters with ``token`` as the lease token (the only UUID among them)."""
-    if isinstance(parameters, dict):
-        return {key: token if isinstance(value, uuid.UUID) else value for key, value in parameters.items()}
     return tuple(token if isinstance(value, uuid.UUID) else value for value in parameters)
 
 
@@ -261,7 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", default=default_url())
+    parser.add_argument("--tiny", action="store_true", help="one run, 50 messages in batches of 10 (a test)")
     arguments = parser.parse_args(argv)
+    if arguments.tiny:
+        diagnose(arguments.url, 10, 50, 1)
+        return 0
     for batch in arguments.batch or [100, 1_000]:
         diagnose(arguments.url, batch, arguments.messages, arguments.runs)
     return 0
