@@ -31,7 +31,7 @@ Semantics every adapter shares (the contracts check them):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -54,6 +54,7 @@ __all__ = [
     "Lister",
     "Not",
     "OneOf",
+    "Operator",
     "Ordering",
     "Query",
     "TextMatch",
@@ -62,7 +63,8 @@ __all__ = [
 E = TypeVar("E")
 T = TypeVar("T")
 
-Operator = Literal["eq", "ne", "lt", "le", "gt", "ge"]
+Operator: TypeAlias = Literal["eq", "ne", "lt", "le", "gt", "ge"]
+"""The operator of a :class:`Comparison`: equal, not equal, less than, less or equal, greater than, greater or equal."""
 
 
 @attrs.frozen
