@@ -21,7 +21,10 @@ from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
+import redis
+import redis.asyncio as aioredis
 from redis import exceptions
+from redis.asyncio.connection import parse_url
 
 from hexalchemy._guards import is_dict, is_instance
 from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
@@ -37,7 +40,9 @@ __all__ = [
     "RedisCore",
     "StreamEntry",
     "batch_pipeline",
+    "async_redis_client_from_url",
     "check_url",
+    "redis_client_from_url",
     "read_entries",
     "stream_entry",
     "unacknowledged",
@@ -214,6 +219,33 @@ def check_url(url: str) -> str:
     if urlsplit(url).scheme not in URL_SCHEMES:
         raise ConfigError("client", url, "must be a Redis client or a redis://, rediss:// or unix:// URL")
     return url
+
+
+C_co = TypeVar("C_co", covariant=True)
+
+
+class _FromUrl(Protocol[C_co]):
+    """A client class's ``from_url``, as the publisher calls it (redis-py leaves its ``**kwargs`` untyped)."""
+
+    def from_url(self, url: str) -> C_co: ...
+
+
+def _from_url(client_class: _FromUrl[C_co], url: str) -> C_co:
+    return client_class.from_url(url)
+
+
+def redis_client_from_url(url: str) -> redis.Redis:
+    """A client of its own for ``url`` (checked by :func:`check_url`), as ``redis.Redis.from_url(url)`` makes it."""
+    return _from_url(redis.Redis, check_url(url))
+
+
+def async_redis_client_from_url(url: str) -> aioredis.Redis:
+    """The asyncio twin of :func:`redis_client_from_url`: a client owning its pool, as ``from_url`` makes it.
+
+    ``redis.asyncio.Redis.from_url`` is ``from_pool(ConnectionPool(**parse_url(url)))``, written
+    here from those typed public parts (the async ``from_url`` cannot be typed through a protocol).
+    """
+    return aioredis.Redis.from_pool(aioredis.ConnectionPool(**parse_url(check_url(url))))
 
 
 def read_entries(reply: Any) -> list[Any]:

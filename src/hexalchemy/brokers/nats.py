@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
 import nats
@@ -43,6 +43,16 @@ logger: Final = logging.getLogger("hexalchemy.brokers.nats")
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds a batch waits for its PubAcks unless told otherwise."""
+
+
+class _Connecting(Protocol):
+    """The ``nats`` module's ``connect``, as the publisher calls it (nats-py leaves its options untyped)."""
+
+    def connect(self, servers: list[str], **options: object) -> Awaitable[Client]: ...
+
+
+def _connecting(module: _Connecting) -> _Connecting:
+    return module
 
 
 class _JetStream(Protocol):
@@ -114,7 +124,7 @@ class AsyncJetStreamPublisher:
                 # nats-py retries a first connection forever when told to reconnect forever:
                 # the batch waits at most its timeout, then fails as retryable
                 self._client = await asyncio.wait_for(
-                    nats.connect(
+                    _connecting(nats).connect(
                         servers=self._servers,
                         max_reconnect_attempts=-1,
                         reconnect_time_wait=0.2,

@@ -17,8 +17,8 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    async_redis_client_from_url,
     batch_pipeline,
-    check_url,
 )
 from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
@@ -59,8 +59,7 @@ class AsyncRedisStreamPublisher:
             route=route,
         )
         if isinstance(client, str):
-            check_url(client)
-            self._client: aioredis.Redis = aioredis.Redis.from_url(client)
+            self._client: aioredis.Redis = async_redis_client_from_url(client)
             self._owned = True
         elif is_instance(client, aioredis.Redis):
             self._client, self._owned = client, False

@@ -20,7 +20,7 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT_SHA,
     RedisCore,
     batch_pipeline,
-    check_url,
+    redis_client_from_url,
 )
 from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
@@ -61,8 +61,7 @@ class RedisStreamPublisher:
             route=route,
         )
         if isinstance(client, str):
-            check_url(client)
-            self._client: redis.Redis = redis.Redis.from_url(client)
+            self._client: redis.Redis = redis_client_from_url(client)
             self._owned = True
         elif is_instance(client, redis.Redis):
             self._client, self._owned = client, False
