@@ -24,7 +24,8 @@ import pstats
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from types import CodeType
+from typing import Literal
 
 from benchmarks.databases import AsyncSides, SyncSides, default_url
 from benchmarks.harness import FULL, Settings, set_profiler
@@ -97,12 +98,16 @@ async def _profile_async(
 
 def _own_times(profile: cProfile.Profile) -> dict[str, tuple[int, float]]:
     """``file:function`` -> (calls, own seconds), line numbers dropped so both sides match."""
-    raw_stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     result: dict[str, tuple[int, float]] = {}
-    for (filename, _, function), (_, calls, own, *_rest) in raw_stats.items():
-        name = f"{os.path.basename(filename)}:{function}"
+    for entry in profile.getstats():  # what pstats reads: calls and own (inline) seconds per code object
+        code = entry.code
+        name = (
+            f"{os.path.basename(code.co_filename)}:{code.co_name}"
+            if isinstance(code, CodeType)
+            else f"~:{code}"
+        )
         old_calls, old_own = result.get(name, (0, 0.0))
-        result[name] = (old_calls + calls, old_own + own)
+        result[name] = (old_calls + entry.callcount, old_own + entry.inlinetime)
     return result
 
 

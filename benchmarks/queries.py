@@ -223,7 +223,8 @@ def _sync(job: str, sides: SyncSides, settings: Settings) -> Runners:
             expected = raw_page(cursor.fetchall())
         if list(first.items) != expected.items or (first.next_cursor is None) != (expected.after is None):
             raise AssertionError("hexalchemy's page differs from raw psycopg's")
-        if repository.count(queries[0]) != sides.raw.execute(RAW_COUNT_SQL, (skus[0],)).fetchone()[0]:  # type: ignore[index]
+        counted = sides.raw.execute(RAW_COUNT_SQL, (skus[0],)).fetchone()
+        if counted is None or repository.count(queries[0]) != counted[0]:
             raise AssertionError("hexalchemy's count differs from raw psycopg's")
     if job == "page":
         return Runners(page, raw_page_run)

@@ -30,6 +30,7 @@ from contextlib import (
     contextmanager,
 )
 from typing import Any, NamedTuple, Protocol, Self
+from unittest import mock
 
 import psycopg
 from sqlalchemy import Engine, event
@@ -184,8 +185,10 @@ class CursorHook:
 
     def _install(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         connection = record.driver_connection
-        is_async = isinstance(connection, psycopg.AsyncConnection)
-        connection.cursor_factory = self.async_cursor if is_async else self.cursor  # type: ignore[union-attr]
+        if isinstance(connection, psycopg.AsyncConnection):
+            connection.cursor_factory = self.async_cursor
+        elif isinstance(connection, psycopg.Connection):
+            connection.cursor_factory = self.cursor
 
     def _see(self, sql: Any, fast: bool) -> None:
         if self.counter is not None:
@@ -236,8 +239,5 @@ def commit_acknowledgement_lost(engine: Engine | AsyncEngine) -> Iterator[list[o
         commits.append(dbapi_connection)
         raise CrashError("connection lost after the commit")
 
-    dialect.do_commit = do_commit  # type: ignore[method-assign]
-    try:
+    with mock.patch.object(dialect, "do_commit", do_commit):
         yield commits
-    finally:
-        del dialect.do_commit

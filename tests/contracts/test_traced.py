@@ -35,6 +35,7 @@ from hexalchemy.sqlalchemy.tracing import (
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
 from tests.contracts.schema import SCHEMA
 from tests.tracing import Tracing, traced
+from tests.untyped import untyped
 
 BATCH = 80
 """New aggregates in one save_all: above the default copy_threshold (64), so COPY."""
@@ -215,19 +216,19 @@ async def test_an_async_engine_takes_a_hook_too() -> None:
 
 def test_a_hook_that_is_not_callable_is_refused(sqlite_engine: Engine) -> None:
     with pytest.raises(InvalidArgumentError, match=r"^hook=5: must be callable"):
-        set_statement_hook(sqlite_engine, 5)  # type: ignore[arg-type]
+        set_statement_hook(sqlite_engine, untyped(5))
 
 
 def test_an_engine_that_is_not_an_engine_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match=r"^engine='sqlite://': must be a sqlalchemy Engine"):
-        set_statement_hook("sqlite://", print)  # type: ignore[arg-type]
+        set_statement_hook(untyped("sqlite://"), print)
     with pytest.raises(InvalidArgumentError, match=r"^engine=None"):
-        statement_hook(None)  # type: ignore[arg-type]
+        statement_hook(untyped(None))
 
 
 def test_a_tracer_provider_that_is_not_one_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match=r"^tracer_provider=5: must be a TracerProvider"):
-        opentelemetry_hook(5)  # type: ignore[arg-type]
+        opentelemetry_hook(untyped(5))
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ from hexalchemy.testing import (
 from tests.errors.junk import JUNK
 from tests.errors.probe import NO_GOOD_VALUE, Probe, Subject, SyncWorld, public_methods
 from tests.errors.samples import ITEMS, NOTES, Item, Note
+from tests.untyped import untyped
 
 PACKAGES: Final = (
     "hexalchemy.ports",
@@ -470,7 +471,7 @@ def _nats_message() -> object:
     """A JetStream message as a subscription hands it over (never acknowledged: the probe's calls are refused first)."""
     from nats.aio.msg import Msg
 
-    return Msg(_client=None, subject="hx-probe", data=b"payload", headers={})  # type: ignore[arg-type]
+    return Msg(_client=untyped(None), subject="hx-probe", data=b"payload", headers={})
 
 
 def _rabbitmq_message() -> object:
@@ -484,7 +485,7 @@ def _rabbitmq_message() -> object:
         consumer_tag="c", delivery_tag=1, redelivered=False, exchange="", routing_key="q"
     )
     header = ContentHeader(body_size=0, properties=Basic.Properties())
-    return IncomingMessage(DeliveredMessage(delivery, header, b"", None))  # type: ignore[arg-type]
+    return IncomingMessage(DeliveredMessage(delivery, header, b"", untyped(None)))
 
 
 def _broker_subjects(world: FunctionWorld) -> list[Subject]:

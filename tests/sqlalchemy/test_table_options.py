@@ -36,6 +36,7 @@ from hexalchemy.sqlalchemy import (
     create_engine,
 )
 from hexalchemy.testing import InMemoryRepository, InMemoryTransactionManager
+from tests.untyped import untyped
 
 
 class Status(enum.Enum):
@@ -384,8 +385,8 @@ class Row:
         ({"columns": {"tags": ColumnOptions(server_default="x")}}, "tags", "server_default"),
         ({"columns": {"name": ColumnOptions(name="")}}, "name", "name=''"),
         ({"columns": {"name": ColumnOptions(name="a\x00b")}}, "name", "NUL"),
-        ({"columns": {"name": ColumnOptions(comment=3)}}, "name", "comment=3"),  # type: ignore[arg-type]
-        ({"columns": {"name": ColumnOptions(unique="yes")}}, "name", "unique='yes'"),  # type: ignore[arg-type]
+        ({"columns": {"name": ColumnOptions(comment=untyped(3))}}, "name", "comment=3"),
+        ({"columns": {"name": ColumnOptions(unique=untyped("yes"))}}, "name", "unique='yes'"),
         ({"columns": {"name": ColumnOptions(name="x" * 64)}}, "name", "64 bytes"),
         ({"columns": {"name": ColumnOptions(name="id")}}, None, "both map to one column"),
         ({"columns": {"name": ColumnOptions(max_length=3, server_default="long")}}, "name", "server_default"),
