@@ -7,6 +7,7 @@ loaded from its ``pytest11`` entry point as in any installed environment.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,40 @@ def test_rows_that_cannot_be_deleted_name_the_recreate_isolation(
         url, "--hexalchemy-schema=agents_schema:SCHEMA", "--hexalchemy-isolation=recreate"
     )
     recreated.assert_outcomes(passed=2)
+
+
+# The entry point loads in every pytest run of an environment holding hexalchemy: without the
+# testing extra, pytest must still run, and say why the fixtures are off. Here a package the
+# entry point requires is one that does not exist, and importing hypothesis fails, so the
+# run also proves that nothing imports it when the fixtures are off.
+WITHOUT_THE_EXTRA = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NoHypothesis(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "hypothesis":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoHypothesis())
+import pytest
+
+import hexalchemy._pytest_entry
+
+hexalchemy._pytest_entry.REQUIRED = ("hexalchemy_not_installed",)
+sys.exit(pytest.main(["-p", "no:hypothesispytest", "test_plain.py"]))
+"""
+
+
+def test_without_the_testing_extra_pytest_runs_and_says_the_fixtures_are_off(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_plain="def test_plain() -> None:\n    assert True\n")
+    result = pytester.run(sys.executable, "-c", WITHOUT_THE_EXTRA)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["hexalchemy: fixtures off (hexalchemy_not_installed not installed)*", "*1 passed*"]
+    )

@@ -1,7 +1,8 @@
 """hexalchemy's pytest plugin: in-memory adapters and a database per test, as fixtures.
 
 Installed with hexalchemy (entry point ``pytest11`` named ``hexalchemy``; ``-p no:hexalchemy``
-turns it off). The fixtures are:
+turns it off); registered when the testing extra is installed (else pytest's header says why
+not). The fixtures are:
 
 - ``hexalchemy_memory`` / ``hexalchemy_async_memory``: a :class:`MemoryHarness` /
   :class:`AsyncMemoryHarness`, the in-memory adapters on a new store;

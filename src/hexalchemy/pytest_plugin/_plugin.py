@@ -1,4 +1,4 @@
-"""The pytest plugin's hooks and sync fixtures (entry point ``pytest11``: ``hexalchemy``).
+"""The pytest plugin's hooks and sync fixtures, registered by :mod:`hexalchemy._pytest_entry` (``pytest11``).
 
 The async fixtures are in ``_async_fixtures.py``, registered when pytest-asyncio is
 installed; without it the sync fixtures still work and nothing else changes.
