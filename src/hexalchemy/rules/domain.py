@@ -19,12 +19,12 @@ from hexalchemy.ports.columns import split_optional, strip_newtype
 from hexalchemy.rules.json_columns import json_rule
 from hexalchemy.rules.values import bind_rule, rule_for, value_object_rule
 
-__all__ = ["EntityDomain"]
+__all__ = ["COLLECTION_ORIGINS", "EntityDomain"]
 
 T = TypeVar("T")
 K = TypeVar("K")
 
-_COLLECTION_ORIGINS: Final[frozenset[object]] = frozenset(
+COLLECTION_ORIGINS: Final[frozenset[object]] = frozenset(
     {
         list,
         tuple,
@@ -39,6 +39,7 @@ _COLLECTION_ORIGINS: Final[frozenset[object]] = frozenset(
         collections.abc.MutableMapping,
     }
 )
+"""The generic origins a field's type is a collection of (stored as JSON, its items checked one by one)."""
 
 
 @attrs.frozen
@@ -100,7 +101,7 @@ class EntityDomain(Generic[T, K]):
             if options is not None:
                 self._used.add(path)
             scalar = rule_for(self.spec.cls, path, tp, options, optional=optional)
-            if scalar is None and typing.get_origin(tp) in _COLLECTION_ORIGINS:
+            if scalar is None and typing.get_origin(tp) in COLLECTION_ORIGINS:
                 scalar = json_rule(tp, optional=optional)
             check = None if scalar is None else bind_rule(scalar, self.spec.cls, path)
             fields.append(_Field(attribute.name, init_name, check, None))

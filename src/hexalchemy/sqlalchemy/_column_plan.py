@@ -45,6 +45,7 @@ from hexalchemy.ports import (
     strip_newtype,
 )
 from hexalchemy.rules import declared_scale, rule_for
+from hexalchemy.rules.domain import COLLECTION_ORIGINS
 from hexalchemy.sqlalchemy._portable import binary_type, json_type, text_type
 from hexalchemy.sqlalchemy._table_options import check_column_name, column_keywords, derived_constraints
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
@@ -74,21 +75,6 @@ PLAIN_TYPES: dict[type[object], Callable[[], TypeEngine[Any]]] = {
     bytes: binary_type,
 }
 _INTEGER_TYPES: dict[int, Callable[[], TypeEngine[Any]]] = {16: SmallInteger, 32: Integer, 64: BigInteger}
-_COLLECTION_ORIGINS: frozenset[object] = frozenset(
-    {
-        list,
-        tuple,
-        set,
-        frozenset,
-        dict,
-        collections.abc.Sequence,
-        collections.abc.MutableSequence,
-        collections.abc.Set,
-        collections.abc.MutableSet,
-        collections.abc.Mapping,
-        collections.abc.MutableMapping,
-    }
-)
 _MAPPING_ORIGINS: frozenset[object] = frozenset(
     {dict, collections.abc.Mapping, collections.abc.MutableMapping}
 )
@@ -225,7 +211,7 @@ class Planner:
             return Leaf(
                 path, column_name, "plain", tp, nullable, _derived_type(tp, options), optional, options
             )
-        if typing.get_origin(tp) in _COLLECTION_ORIGINS:
+        if typing.get_origin(tp) in COLLECTION_ORIGINS:
             reason = self._json_problem(tp)
             if reason is not None:
                 raise MappingError(self.root, f"cannot store {tp!r} as JSON: {reason}", field=dotted)
@@ -264,7 +250,7 @@ class Planner:
                     return problem
             return None
         origin = typing.get_origin(tp)
-        if origin in _COLLECTION_ORIGINS:
+        if origin in COLLECTION_ORIGINS:
             args = [arg for arg in typing.get_args(tp) if arg is not Ellipsis]
             if not args:
                 return f"{tp!r} needs element types"
