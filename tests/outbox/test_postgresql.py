@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import attrs
@@ -432,6 +433,97 @@ def test_eight_producers_adding_four_overlapping_keys_in_random_orders_never_dea
         for transactions in committed:  # each producer's commits of the key in its commit order
             mine = [numbers[added[key]] for added in transactions]
             assert mine == sorted(mine)
+
+
+# -- the relay store's own transactions, aborted by the database -------------------------------------
+
+
+@contextlib.contextmanager
+def aborted_writes(engine: Engine, table: str, event: str, times: int) -> Iterator[None]:
+    """Make PostgreSQL abort the first ``times`` statements that ``event`` (DELETE, INSERT) rows of ``table``.
+
+    Each is aborted as a deadlock victim is (SQLSTATE 40P01). A sequence counts them: it is
+    not rolled back with the aborted transaction.
+    """
+    name = f"hx_abort_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SEQUENCE {name}"))
+        connection.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF nextval('{name}') <= {times} THEN "
+                "RAISE EXCEPTION 'deadlock injected by the test' USING ERRCODE = '40P01'; END IF; "
+                f"RETURN COALESCE(NEW, OLD); END $$"
+            )
+        )
+        connection.execute(
+            text(f'CREATE TRIGGER {name} BEFORE {event} ON "{table}" FOR EACH ROW EXECUTE FUNCTION {name}()')
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP TRIGGER {name} ON "{table}"'))
+            connection.execute(text(f"DROP FUNCTION {name}()"))
+            connection.execute(text(f"DROP SEQUENCE {name}"))
+
+
+def test_a_locked_delivery_aborted_before_publishing_runs_again(postgresql_outbox: SqlHarness) -> None:
+    messages = [new_message("t", str(i).encode()) for i in range(5)]
+    commit(postgresql_outbox, messages)
+    batches: list[list[uuid.UUID]] = []
+
+    def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+        batches.append([message.id for message in batch])
+        return [PublishResult(message.id) for message in batch]
+
+    with aborted_writes(postgresql_outbox.engine, TABLES.messages.name, "DELETE", times=2):
+        result = postgresql_outbox.relay.deliver(publish, limit=10)
+    assert (result.messages, result.published, result.error) == (5, 5, None)
+    assert batches == [[message.id for message in messages]]  # published once, by the third attempt
+    assert postgresql_outbox.relay.stats().pending == 0
+
+
+def test_a_locked_delivery_aborted_every_time_gives_up_before_publishing(
+    postgresql_outbox: SqlHarness,
+) -> None:
+    commit(postgresql_outbox, [new_message("t", b"x")])
+    batches: list[Sequence[OutboxMessage]] = []
+
+    def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+        batches.append(batch)
+        return [PublishResult(message.id) for message in batch]
+
+    aborted = aborted_writes(postgresql_outbox.engine, TABLES.messages.name, "DELETE", times=1_000)
+    with aborted, pytest.raises(DeadlockError):
+        postgresql_outbox.relay.deliver(publish, limit=10)
+    assert batches == []
+    assert postgresql_outbox.relay.stats().pending == 1  # still due, no attempt counted
+
+
+def test_a_locked_delivery_aborted_after_publishing_is_not_run_again(postgresql_outbox: SqlHarness) -> None:
+    # A batch that went to the publisher is never taken again in the same call: the abort is
+    # raised and the rows stay due, to be delivered again later (at least once).
+    commit(postgresql_outbox, [new_message("t", b"x")])
+    batches: list[Sequence[OutboxMessage]] = []
+
+    def publish(batch: Sequence[OutboxMessage]) -> list[PublishResult]:
+        batches.append(batch)
+        return [PublishResult(message.id, error="broker busy") for message in batch]
+
+    # the failed message is put back (inserted again) after the publisher has seen it
+    aborted = aborted_writes(postgresql_outbox.engine, TABLES.messages.name, "INSERT", times=1)
+    with aborted, pytest.raises(DeadlockError):
+        postgresql_outbox.relay.deliver(publish, limit=10)
+    assert len(batches) == 1
+    assert postgresql_outbox.relay.stats().pending == 1
+
+
+def test_a_claim_aborted_by_the_database_runs_again(postgresql_outbox: SqlHarness) -> None:
+    commit(postgresql_outbox, [new_message("t", b"x")])
+    with aborted_writes(postgresql_outbox.engine, TABLES.messages.name, "UPDATE", times=2):
+        lease = postgresql_outbox.relay.claim(limit=10, lease_for=LONG)
+    assert len(lease.messages) == 1 and lease.messages[0].attempts == 1
 
 
 # -- cancellation ------------------------------------------------------------------------------------

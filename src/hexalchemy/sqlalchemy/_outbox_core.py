@@ -56,6 +56,7 @@ from hexalchemy.ports import (
     Lease,
     OutboxMessage,
     OutboxStats,
+    RetryableError,
     TransactionUsageError,
 )
 from hexalchemy.rules import (
@@ -277,6 +278,28 @@ class DueMessages(Protocol):
         ...
 
 
+OWN_TRANSACTION_ATTEMPTS = 3
+"""How often a relay store call runs its own transaction when the database aborts it with a :class:`~hexalchemy.ports.RetryableError`."""
+
+
+class _Sent:
+    """``publish``, remembering whether it was called: a batch once published is never taken again."""
+
+    __slots__ = ("publish", "called")
+
+    def __init__(self, publish: Callable[[Sequence[OutboxMessage]], Any]) -> None:
+        self.publish = publish
+        self.called = False
+
+    def __call__(self, messages: Sequence[OutboxMessage]) -> Any:
+        self.called = True
+        return self.publish(messages)
+
+    def not_yet(self) -> bool:
+        """Whether the batch has not gone to the publisher yet."""
+        return not self.called
+
+
 class SelectedDueMessages:
     """Select the due rows, then bury, lease or delete them, while no other relay can take them.
 
@@ -483,31 +506,52 @@ class OutboxRelayCore:
             statement = statement.with_for_update(skip_locked=True, of=outer)
         return statement
 
-    def _own(self, work: Callable[[Any], Plan[R]], *, read_only: bool = False) -> Plan[R]:
-        """Plan: run ``work(connection)`` in a new connection and transaction, then commit."""
+    def _own(
+        self,
+        work: Callable[[Any], Plan[R]],
+        *,
+        read_only: bool = False,
+        retry: Callable[[], bool] = lambda: True,
+    ) -> Plan[R]:
+        """Plan: run ``work(connection)`` in a new connection and transaction, then commit.
+
+        A transaction the database aborts with a :class:`~hexalchemy.ports.RetryableError`
+        (a deadlock victim, a serialization failure, a busy database) has changed nothing, so
+        it runs again, up to :data:`OWN_TRANSACTION_ATTEMPTS` times in all, while ``retry()``
+        says nothing irreversible happened in it (locked delivery: before the batch went to the
+        publisher).
+        """
         if self.ambient is not None and self.ambient.state_or_none() is not None:
             raise TransactionUsageError(
                 "the outbox relay store runs each call in its own transaction; "
                 "call it outside the transactions of its manager"
             )
-        connection = yield Call(self.engine.connect)
-        try:
-            options = self.backend.own_transaction_options()
-            if read_only:
-                # On SQLite a deferred BEGIN: a reader does not take the write lock.
-                options = {**options, READ_ONLY_EXECUTION_OPTION: True}
-            if options:
-                yield Call(functools.partial(connection.execution_options, **options))
-            yield Call(connection.begin)
-            result = yield from work(connection)
-            yield Call(connection.commit)
-        except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
-            raise
-        except BaseException:
-            yield from close_quietly(connection)  # closing rolls back
-            raise
-        yield from close_quietly(connection)
-        return result
+        options = self.backend.own_transaction_options()
+        if read_only:
+            # On SQLite a deferred BEGIN: a reader does not take the write lock.
+            options = {**options, READ_ONLY_EXECUTION_OPTION: True}
+        attempt = 1
+        while True:
+            connection = yield Call(self.engine.connect)
+            try:
+                if options:
+                    yield Call(functools.partial(connection.execution_options, **options))
+                yield Call(connection.begin)
+                result = yield from work(connection)
+                yield Call(connection.commit)
+            except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
+                raise
+            except RetryableError:
+                yield from close_quietly(connection)  # closing rolls back
+                if attempt >= OWN_TRANSACTION_ATTEMPTS or not retry():
+                    raise
+                attempt += 1
+                continue
+            except BaseException:
+                yield from close_quietly(connection)  # closing rolls back
+                raise
+            yield from close_quietly(connection)
+            return result
 
     def values(self, row: Sequence[Any], **extra: Any) -> dict[str, Any]:
         """The parameters that write ``row`` (of :attr:`stored`, as read) to a table again, with ``extra``.
@@ -541,7 +585,8 @@ class OutboxRelayCore:
     def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
         """Plan: take, publish and settle up to ``limit`` due messages in one transaction."""
         limit, publish = check_outbox_limit(limit), check_publish(publish)
-        return self._own(functools.partial(self._deliver, publish=publish, limit=limit))
+        sent = _Sent(publish)
+        return self._own(functools.partial(self._deliver, publish=sent, limit=limit), retry=sent.not_yet)
 
     def _deliver(
         self, connection: Any, *, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int
