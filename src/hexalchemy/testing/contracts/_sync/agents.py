@@ -81,7 +81,7 @@ class AgentHarness(Protocol):
         ...
 
     def advance(self, delta: dt.timedelta) -> None:
-        """Let at least ``delta`` pass on the stores' clock."""
+        """Let at least ``delta`` pass on the stores' clock (the contracts move it by up to about ten minutes: move a clock, do not sleep)."""
         ...
 
     def tamper(self, agent_id: str, sequence: int, how: Tamper) -> None:
@@ -278,11 +278,13 @@ class AgentStoreContract(Contract):
 
     def test_extend_keeps_the_lease(self, harness: AgentHarness) -> None:
         _save(harness, _agent())
-        lease = harness.states.claim_resumable("runner-a", lease_for=_SHORT)
+        # a lease no wall-clock delay between the calls can outlive (a machine under load once
+        # took longer than a 50 ms one between claim and extend); the clock then moves past its end
+        lease = harness.states.claim_resumable("runner-a", lease_for=_LONG)
         assert lease is not None
-        extended = harness.states.extend(lease, lease_for=_LONG)
+        extended = harness.states.extend(lease, lease_for=_LONG * 3)
         assert extended.expires_at > lease.expires_at
-        harness.advance(_PAST_SHORT)
+        harness.advance(_LONG + _PAST_SHORT)
         assert harness.states.claim_resumable("runner-b", lease_for=_LONG) is None
         with harness.transactions.begin():
             harness.states.save_owned(lease.state, extended)
