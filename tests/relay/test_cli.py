@@ -127,206 +127,83 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--publisher" in capsys.readouterr().out
 
 
+def _relay(*arguments: str) -> list[str]:
+    """``hexalchemy outbox relay`` on an in-memory SQLite database, with ``arguments``."""
+    return ["outbox", "relay", "--url", "sqlite://", *arguments]
+
+
+def _on_redis(*arguments: str) -> list[str]:
+    """:func:`_relay` publishing to a Redis URL (never reached: the arguments are refused first)."""
+    return _relay("--publisher", "redis://127.0.0.1", *arguments)
+
+
+def _stats(url: str, *arguments: str) -> list[str]:
+    """``hexalchemy outbox stats`` on ``url``, with ``arguments``."""
+    return ["outbox", "stats", "--url", url, *arguments]
+
+
+_FACTORY = "tests.relay.test_cli:"
+"""This module, as the command line names its publisher factories."""
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         ([], "required"),
         (["outbox"], "required"),
         (["outbox", "launch"], "invalid choice"),
-        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "0"], "must be from 1 to 10000"),
-        (["outbox", "relay", "--url", "sqlite://", "--lease", "-3"], "more than 0"),
-        (["outbox", "relay", "--url", "sqlite://", "--lease", "nan"], "not a number"),
-        (["outbox", "relay", "--url", "sqlite://", "--lease", "1e300"], "at most"),
-        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "\uff15"], "not an integer"),
-        (["outbox", "relay", "--url", "sqlite://", "--batch-size", "1_000"], "not an integer"),
-        (["outbox", "stats", "--url", "postgresql://db:port/x"], "port"),
-        (["outbox", "stats", "--url", "postgresql://db:70000/x"], "port"),
-        (["outbox", "relay", "--url", "sqlite://", "--lease", "soon"], "not a number"),
+        (_relay("--batch-size", "0"), "must be from 1 to 10000"),
+        (_relay("--lease", "-3"), "more than 0"),
+        (_relay("--lease", "nan"), "not a number"),
+        (_relay("--lease", "1e300"), "at most"),
+        (_relay("--batch-size", "\uff15"), "not an integer"),
+        (_relay("--batch-size", "1_000"), "not an integer"),
+        (_stats("postgresql://db:port/x"), "port"),
+        (_stats("postgresql://db:70000/x"), "port"),
+        (_relay("--lease", "soon"), "not a number"),
         (["outbox", "requeue", "--url", "sqlite://"], "one of the arguments --id --all is required"),
         (["outbox", "requeue", "--url", "sqlite://", "--id", "x", "--all"], "not a UUID"),
         (["outbox", "requeue", "--url", "sqlite://", "--all", "--id", str(uuid.uuid4())], "not allowed with"),
         (["outbox", "dead-letters", "--url", "sqlite://", "--limit", "many"], "not an integer"),
-        (["outbox", "stats", "--url", "mysql://db/x"], "unsupported database driver"),
-        (["outbox", "stats", "--url", "sqlite://", "--prefix", "bad-prefix"], "--prefix"),
-        (["outbox", "stats", "--url", "sqlite://", "--prefix", "outbox\n"], "--prefix: holds a line break"),
-        (["outbox", "stats", "--url", "sqlite://", "--prefix", "out\nbox"], "--prefix: holds a line break"),
-        (["outbox", "stats", "--url", "sqlite://", "--prefix", " outbox"], "--prefix: has spaces around it"),
-        (["outbox", "stats", "--url", "postgresql://db/x?sslmode=bogus"], "'sslmode' must be one of"),
-        (["outbox", "stats", "--url", "postgresql://db/x?connect_timeout=ten"], "'connect_timeout' must be"),
-        (["outbox", "stats", "--url", "postgresql://db/x\n"], "a URL is one line"),
+        (_stats("mysql://db/x"), "unsupported database driver"),
+        (_stats("sqlite://", "--prefix", "bad-prefix"), "--prefix"),
+        (_stats("sqlite://", "--prefix", "outbox\n"), "--prefix: holds a line break"),
+        (_stats("sqlite://", "--prefix", "out\nbox"), "--prefix: holds a line break"),
+        (_stats("sqlite://", "--prefix", " outbox"), "--prefix: has spaces around it"),
+        (_stats("postgresql://db/x?sslmode=bogus"), "'sslmode' must be one of"),
+        (_stats("postgresql://db/x?connect_timeout=ten"), "'connect_timeout' must be"),
+        (_stats("postgresql://db/x\n"), "a URL is one line"),
+        (_relay("--publisher", "nocolon"), "broker URL or look like module:factory"),
+        (_relay("--publisher", "no_such_module:x"), "cannot import"),
+        (_relay("--publisher", _FACTORY + "nope"), "no attribute"),
+        (_relay("--publisher", _FACTORY + "NOT_CALLABLE"), "not callable"),
+        (_relay("--publisher", _FACTORY + "no_publish"), "no publish() method"),
+        (_relay("--publisher", _FACTORY + "async_collecting"), "run with --async"),
+        (_relay("--async", "--publisher", _FACTORY + "collecting"), "needs an async publish()"),
+        (_relay("--listen"), "--listen needs a PostgreSQL database"),
+        (_relay("--publisher", "ftp://host/"), "unknown broker URL scheme 'ftp'"),
+        (_relay("--publisher", "amqp://guest@127.0.0.1:99999/"), "bad port"),
+        (_relay("--publisher", "nats://"), "names no host"),
+        (_relay("--publisher", "redis://127.0.0.1: 6379"), "white space"),
+        (_relay("--publisher", "unix://"), "socket path"),
         (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "nocolon"],
-            "broker URL or look like module:factory",
-        ),
-        (["outbox", "relay", "--url", "sqlite://", "--publisher", "no_such_module:x"], "cannot import"),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:nope"],
-            "no attribute",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:NOT_CALLABLE"],
-            "not callable",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:no_publish"],
-            "no publish() method",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "tests.relay.test_cli:async_collecting"],
-            "run with --async",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--async",
-                "--publisher",
-                "tests.relay.test_cli:collecting",
-            ],
-            "needs an async publish()",
-        ),
-        (["outbox", "relay", "--url", "sqlite://", "--listen"], "--listen needs a PostgreSQL database"),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "ftp://host/"],
-            "unknown broker URL scheme 'ftp'",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "amqp://guest@127.0.0.1:99999/"],
-            "bad port",
-        ),
-        (["outbox", "relay", "--url", "sqlite://", "--publisher", "nats://"], "names no host"),
-        (["outbox", "relay", "--url", "sqlite://", "--publisher", "redis://127.0.0.1: 6379"], "white space"),
-        (["outbox", "relay", "--url", "sqlite://", "--publisher", "unix://"], "socket path"),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1:6379/0",
-                "--exchange",
-                "x",
-            ],
+            _relay("--publisher", "redis://127.0.0.1:6379/0", "--exchange", "x"),
             "applies to rabbitmq publishers only",
         ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "amqp://127.0.0.1/", "--stream", "x"],
-            "applies to nats publishers only",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "nats://127.0.0.1", "--max-length", "5"],
-            "applies to redis publishers only",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--publisher", "redis://127.0.0.1", "--timeout", "5"],
-            "applies to nats and rabbitmq",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--exchange", "orders"],
-            "--exchange applies to a broker URL",
-        ),
-        (
-            ["outbox", "relay", "--url", "sqlite://", "--destination", "orders"],
-            "--destination applies to a broker URL",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--destination",
-                "{key}",
-            ],
-            "the only placeholder is {topic}",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--destination",
-                "{topic!r}",
-            ],
-            "the only placeholder",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--destination",
-                "a{topic",
-            ],
-            "braces do not pair",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--route",
-                "nocolon",
-            ],
-            "--route must look like module:function",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--route",
-                "tests.relay.test_cli:NOT_CALLABLE",
-            ],
-            "not callable",
-        ),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--route",
-                "x:y",
-                "--destination",
-                "d",
-            ],
-            "not allowed with",
-        ),
-        (["outbox", "relay", "--url", "sqlite://", "--progress", "0"], "more than 0"),
-        (
-            [
-                "outbox",
-                "relay",
-                "--url",
-                "sqlite://",
-                "--publisher",
-                "redis://127.0.0.1",
-                "--max-length",
-                "0",
-            ],
-            "must be from 1",
-        ),
-        (["outbox", "relay", "--url", "sqlite://", "--min-idle-delay", "3"], "--min-idle-delay must not be"),
+        (_relay("--publisher", "amqp://127.0.0.1/", "--stream", "x"), "applies to nats publishers only"),
+        (_relay("--publisher", "nats://127.0.0.1", "--max-length", "5"), "applies to redis publishers only"),
+        (_on_redis("--timeout", "5"), "applies to nats and rabbitmq"),
+        (_relay("--exchange", "orders"), "--exchange applies to a broker URL"),
+        (_relay("--destination", "orders"), "--destination applies to a broker URL"),
+        (_on_redis("--destination", "{key}"), "the only placeholder is {topic}"),
+        (_on_redis("--destination", "{topic!r}"), "the only placeholder"),
+        (_on_redis("--destination", "a{topic"), "braces do not pair"),
+        (_on_redis("--route", "nocolon"), "--route must look like module:function"),
+        (_on_redis("--route", _FACTORY + "NOT_CALLABLE"), "not callable"),
+        (_on_redis("--route", "x:y", "--destination", "d"), "not allowed with"),
+        (_relay("--progress", "0"), "more than 0"),
+        (_on_redis("--max-length", "0"), "must be from 1"),
+        (_relay("--min-idle-delay", "3"), "--min-idle-delay must not be"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -398,7 +275,7 @@ def test_relay_drain_delivers_what_is_due_and_exits(
     database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     committed = database.commit(5)
-    argv = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:collecting"]
+    argv = ["outbox", "relay", *database.args(), "--publisher", _FACTORY + "collecting"]
     assert main([*argv, "--batch-size", "2", "--drain"]) == 0
     assert sorted(DELIVERED) == sorted(committed)
     assert "published=5" in capsys.readouterr().out
@@ -411,7 +288,7 @@ def test_relay_drain_with_locked_delivery(
     database: Database, mode: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     committed = database.commit(5)
-    publisher = "tests.relay.test_cli:async_collecting" if mode else "tests.relay.test_cli:collecting"
+    publisher = _FACTORY + ("async_collecting" if mode else "collecting")
     argv = ["outbox", "relay", *database.args(), *mode, "--publisher", publisher, "--delivery", "locked"]
     assert main([*argv, "--batch-size", "2", "--drain"]) == 0
     assert sorted(DELIVERED) == sorted(committed)
@@ -439,7 +316,7 @@ def test_dead_letters_lists_and_requeue_brings_them_back(
     database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = database.commit(2)
-    relay = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:refusing"]
+    relay = ["outbox", "relay", *database.args(), "--publisher", _FACTORY + "refusing"]
     assert main([*relay, "--max-attempts", "1", "--drain"]) == 0
     capsys.readouterr()
 
@@ -464,36 +341,24 @@ def test_dead_letters_lists_and_requeue_brings_them_back(
     }
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    ("mode", "number"),
+    [([], signal.SIGTERM), ([], signal.SIGINT), (["--async"], signal.SIGTERM)],
+    ids=["sync-SIGTERM", "sync-SIGINT", "async-SIGTERM"],
+)
 def test_relay_runs_until_a_signal_then_stops_gracefully(
-    database: Database, number: signal.Signals, capsys: pytest.CaptureFixture[str]
+    database: Database, mode: list[str], number: signal.Signals, capsys: pytest.CaptureFixture[str]
 ) -> None:
     committed = database.commit(3)
     previous = signal.getsignal(number)
     watcher = signal_when(lambda: len(DELIVERED) >= 3, number)
-    argv = ["outbox", "relay", *database.args(), "--publisher", "tests.relay.test_cli:collecting"]
+    publisher = _FACTORY + ("async_collecting" if mode else "collecting")
+    argv = ["outbox", "relay", *database.args(), *mode, "--publisher", publisher]
     assert main([*argv, "--min-idle-delay", "0.01", "--max-idle-delay", "0.05"]) == 0
     watcher.join(5)
     assert sorted(DELIVERED) == sorted(committed)
     assert "published=3" in capsys.readouterr().out
     assert signal.getsignal(number) is previous
-
-
-def test_the_async_relay_runs_until_a_signal(database: Database, capsys: pytest.CaptureFixture[str]) -> None:
-    committed = database.commit(3)
-    watcher = signal_when(lambda: len(DELIVERED) >= 3, signal.SIGTERM)
-    argv = [
-        "outbox",
-        "relay",
-        *database.args(),
-        "--async",
-        "--publisher",
-        "tests.relay.test_cli:async_collecting",
-    ]
-    assert main([*argv, "--min-idle-delay", "0.01", "--max-idle-delay", "0.05"]) == 0
-    watcher.join(5)
-    assert sorted(DELIVERED) == sorted(committed)
-    assert "published=3" in capsys.readouterr().out
 
 
 def test_the_async_relay_drains_with_the_default_async_publisher(
@@ -530,7 +395,7 @@ def test_relay_listen_wakes_up_on_notify(
 
         thread = threading.Thread(target=produce_then_stop, daemon=True)
         thread.start()
-        factory = "tests.relay.test_cli:" + ("async_collecting" if use_async else "collecting")
+        factory = _FACTORY + ("async_collecting" if use_async else "collecting")
         argv = [
             "outbox",
             "relay",
