@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import enum
 import importlib
 import inspect
 import pkgutil
+import sys
+import tomllib
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
 import pytest
 
+import hexalchemy
 import hexalchemy.ports
+import hexalchemy.ports.entity
 
 MAX_PORT_METHODS: Final = 5
 """A port with more methods is split by capability (its name stays as the union of the parts)."""
@@ -83,13 +89,17 @@ SPEC_CHECKS: Final = frozenset(
         "_column_sets",
     }
 )
-"""What ``EntitySpec``'s constructor still checks inside the ports (``ports/entity.py``), a debt.
+"""How ``EntitySpec`` reads and checks its own declaration (``ports/entity.py``).
 
-The ports are the bottom layer: the rules cannot be called from there, and ``EntitySpec(...)``
-refuses a bad spec when it is built. Moving these checks to ``hexalchemy.rules`` means the
-spec is checked where it is used (a mapping, a repository) instead. Until then this list
-only shrinks: any other private function in a ports module is a rule that belongs in
-``hexalchemy.rules``."""
+``EntitySpec(...)`` refuses a declaration that cannot describe its class (a key or version
+naming no field, a ``key_type`` that is not the key's type, column options on a path that
+names no field, an index on a value object...) with ``MappingError`` at the line that
+declares it (docs/mapping.md). The ports are the bottom layer, so it cannot call
+``hexalchemy.rules`` to do it; checking the spec later, where it is used, would move that
+error away from the line at fault and leave a spec whose ``key_of`` fails with a raw
+``AttributeError``. These functions check the declaration only: none raises anything but
+``MappingError`` (:func:`test_the_spec_checks_refuse_declarations_not_values`), so no value
+rule (what a field accepts) is in the ports."""
 
 PRIVATE_HELPERS: Final = {
     "hexalchemy.ports.entity": SPEC_CHECKS,
@@ -97,9 +107,8 @@ PRIVATE_HELPERS: Final = {
 }
 
 
-@pytest.mark.parametrize("module", PORT_MODULES, ids=[module.__name__ for module in PORT_MODULES])
-def test_the_ports_hold_no_private_rule_beyond_the_known_debt(module: Any) -> None:
-    private = {
+def _private_functions(module: Any) -> set[str]:
+    return {
         name
         for name, value in vars(module).items()
         if name.startswith("_")
@@ -107,10 +116,70 @@ def test_the_ports_hold_no_private_rule_beyond_the_known_debt(module: Any) -> No
         and inspect.isfunction(value)
         and value.__module__ == module.__name__
     }
+
+
+@pytest.mark.parametrize("module", PORT_MODULES, ids=[module.__name__ for module in PORT_MODULES])
+def test_the_ports_hold_no_private_function_but_the_spec_checks_and_the_message_helpers(module: Any) -> None:
+    private = _private_functions(module)
     allowed = PRIVATE_HELPERS.get(module.__name__, frozenset())
-    assert private <= allowed, (
-        f"{module.__name__} defines {sorted(private - allowed)}: rules go to hexalchemy.rules"
+    assert private == allowed, (
+        f"{module.__name__} defines {sorted(private - allowed)} (rules go to hexalchemy.rules), "
+        f"or no longer defines {sorted(allowed - private)} (take it off PRIVATE_HELPERS)"
     )
+
+
+def _module_tree(module: Any) -> ast.Module:
+    return ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+
+
+def test_the_spec_checks_refuse_declarations_not_values() -> None:
+    tree = _module_tree(hexalchemy.ports.entity)
+    checks = [
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name in SPEC_CHECKS
+    ]
+    assert {node.name for node in checks} == SPEC_CHECKS
+    raised = {
+        ast.unparse(node.exc.func)
+        for check in checks
+        for node in ast.walk(check)
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+    }
+    assert raised == {"MappingError"}
+
+
+def _imported(tree: ast.Module) -> set[str]:
+    """The top-level names of every module ``tree`` imports, at any depth (a function's imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", PORT_MODULES, ids=[module.__name__ for module in PORT_MODULES])
+def test_the_ports_import_only_the_standard_library_attrs_and_each_other(module: Any) -> None:
+    foreign = {
+        name
+        for name in _imported(_module_tree(module))
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and name != "attrs"
+        and not (name == "hexalchemy.ports" or name.startswith("hexalchemy.ports."))
+    }
+    assert foreign == set(), f"{module.__name__} imports {sorted(foreign)}"
+
+
+def test_the_ports_import_contract_forbids_every_other_part_of_hexalchemy() -> None:
+    config = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    [ports] = [contract for contract in contracts if contract.get("source_modules") == ["hexalchemy.ports"]]
+    parts = {
+        f"hexalchemy.{info.name}"
+        for info in pkgutil.iter_modules(hexalchemy.__path__)
+        if info.name != "ports"
+    }
+    assert parts <= set(ports["forbidden_modules"])
 
 
 def _value_types() -> list[type[Any]]:

@@ -9,7 +9,6 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 
-from hexalchemy._guards import is_instance
 from hexalchemy.ports.columns import COLUMN_OPTIONS_KEY, ColumnOptions, split_optional, strip_newtype
 from hexalchemy.ports.errors import InvalidValueError, MappingError
 
@@ -387,11 +386,12 @@ def _declared_options(
     """
     found: dict[str, ColumnOptions] = {}
     _walk_metadata(cls, "", found, (cls,))
-    for path, options in (columns or {}).items():
-        if not is_instance(path, str):
+    declared = cast("Mapping[object, object]", columns or {})  # what an untyped caller passed
+    for path, options in declared.items():
+        if not isinstance(path, str):
             raise MappingError(cls, f"the columns are keyed by dotted field paths, not {path!r}")
         _check_path(cls, path)
-        if not is_instance(options, ColumnOptions):
+        if not isinstance(options, ColumnOptions):
             raise MappingError(cls, f"expected ColumnOptions, got {options!r}", field=path)
         if path in found:
             raise MappingError(
