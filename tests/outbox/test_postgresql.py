@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import logging
 import random
 import threading
 import time
@@ -468,7 +469,10 @@ def aborted_writes(engine: Engine, table: str, event: str, times: int) -> Iterat
             connection.execute(text(f"DROP SEQUENCE {name}"))
 
 
-def test_a_locked_delivery_aborted_before_publishing_runs_again(postgresql_outbox: SqlHarness) -> None:
+def test_a_locked_delivery_aborted_before_publishing_runs_again(
+    postgresql_outbox: SqlHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hexalchemy.outbox.store")
     messages = [new_message("t", str(i).encode()) for i in range(5)]
     commit(postgresql_outbox, messages)
     batches: list[list[uuid.UUID]] = []
@@ -481,6 +485,10 @@ def test_a_locked_delivery_aborted_before_publishing_runs_again(postgresql_outbo
         result = postgresql_outbox.relay.deliver(publish, limit=10)
     assert (result.messages, result.published, result.error) == (5, 5, None)
     assert batches == [[message.id for message in messages]]  # published once, by the third attempt
+    assert [record.getMessage()[:60] for record in caplog.records] == [
+        "outbox relay store: the database aborted attempt 1 of 3 (Dea",
+        "outbox relay store: the database aborted attempt 2 of 3 (Dea",
+    ]
     assert postgresql_outbox.relay.stats().pending == 0
 
 

@@ -22,9 +22,10 @@ import collections
 import datetime as dt
 import functools
 import inspect
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -277,6 +278,8 @@ class DueMessages(Protocol):
         """The message of a row :meth:`take` returned (the messages mapping's generated conversion)."""
         ...
 
+
+logger: Final = logging.getLogger("hexalchemy.outbox.store")
 
 OWN_TRANSACTION_ATTEMPTS = 3
 """How often a relay store call runs its own transaction when the database aborts it with a :class:`~hexalchemy.ports.RetryableError`."""
@@ -541,10 +544,17 @@ class OutboxRelayCore:
                 yield Call(connection.commit)
             except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
                 raise
-            except RetryableError:
+            except RetryableError as error:
                 yield from close_quietly(connection)  # closing rolls back
                 if attempt >= OWN_TRANSACTION_ATTEMPTS or not retry():
                     raise
+                logger.info(
+                    "outbox relay store: the database aborted attempt %d of %d (%s: %s); running it again",
+                    attempt,
+                    OWN_TRANSACTION_ATTEMPTS,
+                    type(error).__name__,
+                    error,
+                )
                 attempt += 1
                 continue
             except BaseException:
