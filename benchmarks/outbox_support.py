@@ -37,6 +37,8 @@ PREFIX: Final = "bench_outbox"
 MESSAGES: Final = f"{PREFIX}_messages"
 SEQUENCES: Final = f"{PREFIX}_sequences"
 DEAD_LETTERS: Final = f"{PREFIX}_dead_letters"
+DELIVERIES: Final = f"{PREFIX}_deliveries"
+CRASHES: Final = f"{PREFIX}_crashes"
 
 MESSAGE_COLUMNS: Final = (
     "id",
@@ -95,7 +97,7 @@ def _check_columns(tables: OutboxTables) -> None:
 
 
 def _own_tables(tables: OutboxTables) -> list[Any]:
-    return [tables.messages, tables.sequences, tables.dead_letters]
+    return [tables.messages, tables.sequences, tables.dead_letters, tables.deliveries, tables.crashes]
 
 
 def prepare_tables(sides: SyncSides) -> OutboxTables:
@@ -129,7 +131,9 @@ async def prepare_tables_async(sides: AsyncSides) -> OutboxTables:
 def drop_tables(url: str) -> None:
     """Drop the outbox tables, if they exist."""
     with psycopg.connect(conninfo_for(url), autocommit=True) as connection:
-        connection.execute(f"DROP TABLE IF EXISTS {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}")
+        connection.execute(
+            f"DROP TABLE IF EXISTS {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}, {DELIVERIES}, {CRASHES}"
+        )
 
 
 def url_of(engine: Engine | AsyncEngine) -> str:
@@ -226,7 +230,7 @@ class Seed:
     def load(self, raw: RawConnection) -> None:
         """Empty the outbox, COPY the messages in, ANALYZE; untimed."""
         with raw.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}")
+            cursor.execute(f"TRUNCATE {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}, {DELIVERIES}, {CRASHES}")
             with cursor.copy(SEED_COPY_IN) as copy:
                 if self.data is None:
                     for row in self.rows:
@@ -241,7 +245,7 @@ class Seed:
     async def load_async(self, raw: AsyncRawConnection) -> None:
         """The async twin of :meth:`load`."""
         async with raw.cursor() as cursor:
-            await cursor.execute(f"TRUNCATE {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}")
+            await cursor.execute(f"TRUNCATE {MESSAGES}, {SEQUENCES}, {DEAD_LETTERS}, {DELIVERIES}, {CRASHES}")
             async with cursor.copy(SEED_COPY_IN) as copy:
                 if self.data is None:
                     for row in self.rows:

@@ -141,9 +141,11 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return record_driver_queries(monkeypatch, "run")
 
 
-def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
+def test_a_successful_locked_delivery_is_one_take_and_its_record(
     postgresql_outbox: SqlHarness, driver_statements: list[str]
 ) -> None:
+    # The take, then (on a second connection, committed) the search for deliveries left
+    # behind and the record of this one, then the record's deletion, committed with the take.
     commit(postgresql_outbox, [new_message("t", str(i).encode()) for i in range(40)])
     result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=20)
     assert result.published == 20
@@ -153,7 +155,9 @@ def test_a_successful_locked_delivery_is_one_statement_and_one_commit(
     with sqlalchemy_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
-    assert len(statements) == 1 and len(driver_statements) == 1
+    assert len(driver_statements) == 1
+    assert [statement.split()[0] for statement in statements] == ["WITH", "SELECT", "INSERT", "DELETE"]
+    assert all("_deliveries" in statement for statement in statements[1:])
 
 
 def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_the_session_zone(

@@ -69,6 +69,8 @@ def test_the_tables_and_their_indexes_are_created(sql_outbox: SqlHarness) -> Non
         f"{PREFIX}_sequences",
         f"{PREFIX}_dead_letters",
         f"{PREFIX}_archive",
+        f"{PREFIX}_deliveries",
+        f"{PREFIX}_crashes",
     } <= names
     indexes = {index["name"]: index for index in inspector.get_indexes(f"{PREFIX}_messages")}
     assert indexes[f"{PREFIX}_due"]["column_names"] == ["available_at", "id"]
@@ -83,7 +85,9 @@ def test_outbox_tables_accepts_a_schema() -> None:
     assert tables.messages.metadata is schema.metadata
     assert tables.archive is None
     assert sorted(schema.metadata.tables) == [
+        "app_outbox_crashes",
         "app_outbox_dead_letters",
+        "app_outbox_deliveries",
         "app_outbox_messages",
         "app_outbox_sequences",
     ]

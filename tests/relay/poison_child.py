@@ -1,9 +1,9 @@
 """A relay process for the poison oracle: it dies (``os._exit``) when it publishes the poison message.
 
-    python -m tests.relay.poison_child URL PREFIX PUBLISHED_FILE
+    python -m tests.relay.poison_child URL PREFIX PUBLISHED_FILE [leased|locked]
 
-It delivers with a leased relay (lease 0.3 s, ``max_attempts`` 3) until two claims in a row
-find nothing, appending each message id it publishes to ``PUBLISHED_FILE`` (flushed and
+It delivers with a relay of the given delivery mode (leased by default: lease 0.3 s;
+``max_attempts`` 3) until two batches in a row find nothing, appending each message id it publishes to ``PUBLISHED_FILE`` (flushed and
 synced before it reports success), and exits 0; publishing the message whose payload is
 ``b"poison"`` ends the process at once with status 17, as a crash would.
 """
@@ -45,11 +45,11 @@ class DyingPublisher:
         return [PublishResult(message.id) for message in messages]
 
 
-def main(url: str, prefix: str, published: str) -> int:
+def main(url: str, prefix: str, published: str, delivery: str = "leased") -> int:
     engine = create_engine(DatabaseConfig(url=url))
     tables = outbox_tables(sqlalchemy.MetaData(), prefix=prefix)
     store = SqlAlchemyOutboxRelayStore(tables, SqlAlchemyTransactionManager(engine), policy=POLICY)
-    relay = OutboxRelay(store, DyingPublisher(published), batch_size=100, lease_for=LEASE)
+    relay = OutboxRelay(store, DyingPublisher(published), batch_size=100, lease_for=LEASE, delivery=delivery)
     empty = 0
     while empty < 2:
         empty = empty + 1 if relay.run_once() == 0 else 0
@@ -58,4 +58,4 @@ def main(url: str, prefix: str, published: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

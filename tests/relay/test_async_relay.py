@@ -17,7 +17,7 @@ from hexalchemy.testing.publishers import AsyncCollectingPublisher
 from tests.relay.conftest import FAST, AsyncOutbox, message
 
 
-async def test_cancelling_a_locked_delivery_gives_its_messages_back_at_once(
+async def test_cancelling_a_locked_delivery_gives_its_messages_back_at_once_with_the_attempt_counted(
     async_outbox: AsyncOutbox,
 ) -> None:
     first = message()
@@ -38,8 +38,10 @@ async def test_cancelling_a_locked_delivery_gives_its_messages_back_at_once(
         await task
     publisher = AsyncCollectingPublisher()
     again = AsyncOutboxRelay(async_outbox.store, publisher, delivery=DeliveryMode.LOCKED)
-    assert await again.run_once() == 1  # at once: no lease to wait for, and no attempt counted
-    assert [(item.id, item.attempts) for item in publisher.delivered] == [(first.id, 1)]
+    assert await again.run_once() == 1  # at once: no lease to wait for
+    # the cancelled delivery counts, as a relay that died would
+    assert [(item.id, item.attempts) for item in publisher.delivered] == [(first.id, 2)]
+    assert again.counters.isolated == 1
 
 
 async def test_cancelling_the_task_stops_the_relay(async_outbox: AsyncOutbox) -> None:

@@ -103,9 +103,12 @@ class DeliveryMode(enum.Enum):
     LOCKED = "locked"
     """Take, publish and settle in one transaction that locks the messages while publishing.
 
-    One write per published message and one commit per batch: the fastest mode. The
-    transaction stays open while the publisher runs (keep it fast), and a relay that dies
-    mid-batch counts no attempt (on SQLite, writers wait while a batch is published).
+    One write per published message, and per batch a short record of what is being
+    published (one row, in a transaction of its own) beside the commit: the fastest mode.
+    The transaction stays open while the publisher runs (keep it fast; on SQLite, writers
+    wait while a batch is published). A relay that dies mid-batch leaves the record
+    behind: the attempt counts, the batch's messages are then published alone, and a
+    message that kills the relay every time ends in the dead letters.
     """
 
 
@@ -206,7 +209,7 @@ class RelayCounters:
     batches: int = 0
     """Claims that returned at least one message."""
     isolated: int = 0
-    """Messages published alone because an earlier claim of theirs ended with no outcome (poison isolation)."""
+    """Messages published alone because an earlier claim or delivery of theirs ended with no outcome (poison isolation)."""
 
     def __add__(self, other: RelayCounters) -> RelayCounters:
         if not is_instance(other, RelayCounters):
@@ -452,6 +455,13 @@ class RelayCore:
                 published=result.published,
                 retried=result.retried,
                 dead_lettered=result.dead_lettered,
+                isolated=result.isolated,
+            )
+        if result.isolated:
+            logger.info(
+                "relay %s: %d message(s) follow a delivery that died: published alone",
+                self.name,
+                result.isolated,
             )
         if result.error is not None:
             logger.warning(

@@ -137,6 +137,8 @@ class DeliveryResult:
     """Failed ones moved to the dead letters (they were at the attempt limit)."""
     error: Exception | None = attrs.field(default=None, eq=False)
     """What the publisher raised, if it raised: every message then counts as failed."""
+    isolated: int = attrs.field(default=0, kw_only=True)
+    """Of :attr:`messages`, those published alone because an earlier delivery of theirs died (poison isolation)."""
 
 
 Publish: TypeAlias = Callable[[Sequence[OutboxMessage]], Sequence[PublishResult]]
@@ -230,7 +232,8 @@ class LockedDelivery(Protocol):
         the attempt limit, and commits. An exception of ``publish`` fails every message and
         is returned in :attr:`DeliveryResult.error`, not raised. If the transaction does not
         commit (the process dies, or a ``BaseException`` such as ``KeyboardInterrupt``), the
-        messages are due again with no attempt counted.
+        messages are due again and the attempt still counts: the next deliveries publish
+        each of them alone, and dead-letter one whose attempts pass the limit this way.
         """
         ...
 

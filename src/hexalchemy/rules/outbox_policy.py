@@ -81,8 +81,8 @@ class OutboxPolicy:
 def exhausted_error(attempts: int) -> str:
     """The error recorded for a message a claim dead-letters at the attempt limit."""
     return (
-        f"gave up after {attempts} attempts: each lease expired before the relay "
-        "acknowledged or rejected the message"
+        f"gave up after {attempts} attempts: each lease expired, or each relay died while "
+        "publishing it, before the relay acknowledged or rejected the message"
     )
 
 

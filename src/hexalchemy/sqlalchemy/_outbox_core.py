@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
+import attrs
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -85,6 +86,7 @@ from hexalchemy.sqlalchemy._operations import (
     drive,
     run_plan,
 )
+from hexalchemy.sqlalchemy._outbox_crashes import Choice, CrashLedger
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
 from hexalchemy.sqlalchemy.transaction import TransactionCore
@@ -113,6 +115,13 @@ def _done(value: R) -> Plan[R]:
     """A plan with no I/O at all."""
     yield from ()
     return value
+
+
+def _with_attempts(row: Sequence[Any], index: int, attempts: int) -> list[Any]:
+    """``row`` with ``attempts`` at ``index``."""
+    changed = list(row)
+    changed[index] = attempts
+    return changed
 
 
 def run_own_plan(plan: Plan[R], *, bridged: bool = False) -> R:
@@ -259,18 +268,34 @@ class ClientClock:
 
 
 class DueMessages(Protocol):
-    """How the relay store claims (leased delivery) and takes (locked delivery) due messages."""
+    """How the relay store claims (leased delivery) and takes (locked delivery) due messages.
+
+    The rows of :meth:`take`, :meth:`pick` and :meth:`take_picked` hold
+    :attr:`OutboxRelayCore.stored` (their attempts counting this one), then the message's
+    recorded crashes (``{prefix}_crashes``, 0 when none): what :attr:`read` converts, and
+    what goes back to a table as it is.
+    """
+
+    holds_rows: bool
+    """True: :meth:`take` locks only the rows it takes, so the delivery's record is written
+    meanwhile on a second connection (PostgreSQL, MariaDB). False: the taking transaction
+    keeps every other writer out (SQLite), so the delivery :meth:`pick` s its rows and records
+    them first, then :meth:`take_picked` s them."""
 
     def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
         """Plan: lease up to ``limit`` due messages, dead-lettering those at the attempt limit."""
         ...
 
     def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
-        """Plan: delete (and so lock) up to ``limit`` due rows; return them in delivery order.
+        """Plan: delete (and so lock) up to ``limit`` due rows; return them in delivery order."""
+        ...
 
-        The rows hold :attr:`OutboxRelayCore.stored` (their attempts counting this one): what
-        :attr:`read` converts, and what goes back to a table as it is.
-        """
+    def pick(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Plan: up to ``limit`` due rows in delivery order, nothing written."""
+        ...
+
+    def take_picked(self, connection: Any, ids: list[uuid.UUID]) -> Plan[list[Sequence[Any]]]:
+        """Plan: delete those of the rows ``ids`` names that are still due; return them in delivery order."""
         ...
 
     @property
@@ -325,6 +350,9 @@ class SelectedDueMessages:
         }
         # the rows as they are once this attempt is counted
         self.due_statement = core.due(*core.stored, lock=lock, attempted=True)
+        self.holds_rows = lock
+        self.take_statement = core.due(*core.stored, lock=lock, attempted=True, crashes=True)
+        self.picked_statement = core.due(*core.stored, lock=lock, attempted=True, crashes=True, picked=True)
         self.lease_statement = update(m).where(m.c.id.in_(core.ids)).values(leasing)
         self.take_any_statement = delete(m).where(m.c.id.in_(core.ids)).returning(*core.columns)
         self.drop_statement = delete(m).where(m.c.id.in_(core.ids))
@@ -353,8 +381,22 @@ class SelectedDueMessages:
 
     def take(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
         """Plan: select the due rows, then delete them."""
+        rows = yield from self.pick(connection, limit)
+        if rows:
+            yield Call(connection.execute, (self.drop_statement, {"hx_ids": [row[0] for row in rows]}))
+        return rows
+
+    def pick(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Plan: select the due rows."""
         clock = self.core.clock.parameters(utcnow())
-        result = yield Call(connection.execute, (self.due_statement, {"hx_limit": limit, **clock}))
+        result = yield Call(connection.execute, (self.take_statement, {"hx_limit": limit, **clock}))
+        return list(result.all())
+
+    def take_picked(self, connection: Any, ids: list[uuid.UUID]) -> Plan[list[Sequence[Any]]]:
+        """Plan: select those of ``ids`` still due, then delete them."""
+        clock = self.core.clock.parameters(utcnow())
+        parameters = {"hx_limit": len(ids), "hx_picked": ids, **clock}
+        result = yield Call(connection.execute, (self.picked_statement, parameters))
         rows = list(result.all())
         if rows:
             yield Call(connection.execute, (self.drop_statement, {"hx_ids": [row[0] for row in rows]}))
@@ -407,6 +449,7 @@ class OutboxRelayCore:
             else None
         )
         self.due_messages: DueMessages = backend.due_messages(self)
+        self.ledger = CrashLedger(self, backend, lock=self.due_messages.holds_rows)
         self._build_outcomes()
         self._build_maintenance()
 
@@ -437,6 +480,8 @@ class OutboxRelayCore:
             .values(lease_token=None, lease_expires_at=None, attempts=m.c.attempts - 1, available_at=self.now)
         )
         self.put_back_statement = self.backend.insert(m).values(available_at=self.clock.later("hx_retry"))
+        # rows a locked delivery took but does not publish (poison isolation), as they were
+        self.give_back_statement = self.backend.insert(m)
 
     def _build_maintenance(self) -> None:
         """Dead letters, requeue, purge and stats."""
@@ -485,29 +530,48 @@ class OutboxRelayCore:
         """The clock parameters of a statement (see :meth:`RelayClock.parameters`)."""
         return self.clock.parameters(now, **delays)
 
-    def due(self, *names: str, lock: bool = False, attempted: bool = False) -> Any:
+    def due(
+        self,
+        *names: str,
+        lock: bool = False,
+        attempted: bool = False,
+        crashes: bool = False,
+        picked: bool = False,
+    ) -> Any:
         """Due messages in delivery order: available, and first of their ordering key.
 
         ``attempted``: ``attempts`` is selected with this attempt counted (one more than stored).
+        ``crashes``: the message's recorded crashes follow its columns (0 when none).
+        ``picked``: only the messages of the list bound to ``hx_picked``.
         """
         outer = self.tables.messages.alias("m")
         earlier = self.tables.messages.alias("e")
         blocked = exists().where(
             earlier.c.ordering_key == outer.c.ordering_key, earlier.c.key_sequence < outer.c.key_sequence
         )
-        columns = [
+        columns: list[ColumnElement[Any]] = [
             (outer.c.attempts + 1).label("attempts") if attempted and name == "attempts" else outer.c[name]
             for name in names
         ]
+        if crashes:
+            columns.append(self.recorded_crashes(outer.c.id))
         statement = (
             select(*columns)
             .where(outer.c.available_at <= self.now, or_(outer.c.ordering_key.is_(None), ~blocked))
             .order_by(outer.c.available_at, outer.c.id)
             .limit(bindparam("hx_limit", type_=Integer()))
         )
+        if picked:
+            statement = statement.where(outer.c.id.in_(bindparam("hx_picked", expanding=True)))
         if lock:
             statement = statement.with_for_update(skip_locked=True, of=outer)
         return statement
+
+    def recorded_crashes(self, id: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The crashes recorded for the message ``id`` (0 when none), as a column: a plain read, no lock."""
+        c = self.tables.crashes
+        recorded = select(c.c.crashes).where(c.c.message_id == id).scalar_subquery()
+        return func.coalesce(recorded, 0).label("crashes")
 
     def _own(
         self,
@@ -593,26 +657,90 @@ class OutboxRelayCore:
 
     # ------------------------------------------------------------------------- locked delivery
     def deliver(self, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int) -> Plan[DeliveryResult]:
-        """Plan: take, publish and settle up to ``limit`` due messages in one transaction."""
+        """Plan: take, publish and settle up to ``limit`` due messages in one transaction.
+
+        What it publishes is recorded first, in a short transaction of its own, so that a
+        relay dying mid-batch still counts the attempt (see ``_outbox_crashes``).
+        """
         limit, publish = check_outbox_limit(limit), check_publish(publish)
         sent = _Sent(publish)
-        return self._own(functools.partial(self._deliver, publish=sent, limit=limit), retry=sent.not_yet)
+        token = uuid.uuid4()
+        if self.due_messages.holds_rows:
+            work = functools.partial(self._deliver, publish=sent, limit=limit, token=token)
+            return self._own(work, retry=sent.not_yet)
+        return self._deliver_picked(sent, limit, token)
 
     def _deliver(
-        self, connection: Any, *, publish: Callable[[Sequence[OutboxMessage]], Any], limit: int
+        self, connection: Any, *, publish: _Sent, limit: int, token: uuid.UUID
     ) -> Plan[DeliveryResult]:
-        # the rows as they are once this attempt is counted
+        """Take (and lock) the rows, record what to publish on a second connection, then deliver."""
         taken = yield from self.due_messages.take(connection, limit)
+        if not taken:
+            return DeliveryResult(0, 0, 0, 0)
+        choice = yield from self._own(functools.partial(self.ledger.choose, rows=taken, token=token))
+        if choice.publish:
+            yield from self.ledger.unmark(connection, token=token, publish=choice.publish)
+        return (yield from self._deliver_taken(connection, taken, choice, publish))
+
+    def _deliver_picked(self, publish: _Sent, limit: int, token: uuid.UUID) -> Plan[DeliveryResult]:
+        """Pick the rows and record what to publish, then take and deliver them: for a database that keeps other writers out."""
+        choice = yield from self._own(functools.partial(self._pick, limit=limit, token=token))
+        if choice is None:
+            return DeliveryResult(0, 0, 0, 0)
+        work = functools.partial(self._deliver_chosen, choice=choice, publish=publish, token=token)
+        return (yield from self._own(work, retry=publish.not_yet))
+
+    def _pick(self, connection: Any, *, limit: int, token: uuid.UUID) -> Plan[Choice | None]:
+        rows = yield from self.due_messages.pick(connection, limit)
+        if not rows:
+            return None
+        return (yield from self.ledger.choose(connection, rows=rows, token=token))
+
+    def _deliver_chosen(
+        self, connection: Any, *, choice: Choice, publish: _Sent, token: uuid.UUID
+    ) -> Plan[DeliveryResult]:
+        if choice.publish:
+            # first: the crashes read with the rows below are then the right ones
+            yield from self.ledger.unmark(connection, token=token, publish=choice.publish)
+        crashes_at = len(self.stored)
+        taken = yield from self.due_messages.take_picked(connection, [*choice.publish, *choice.bury])
+        crashes = {row[0]: row[crashes_at] for row in taken if row[crashes_at]}
+        choice = attrs.evolve(choice, crashes=crashes)
+        return (yield from self._deliver_taken(connection, taken, choice, publish))
+
+    def _deliver_taken(
+        self, connection: Any, taken: list[Sequence[Any]], choice: Choice, publish: _Sent
+    ) -> Plan[DeliveryResult]:
+        """Bury the exhausted rows, give back those not chosen, publish the chosen ones, settle them."""
         now = utcnow()
-        max_attempts, attempts = self.policy.max_attempts, self.attempts
-        exhausted = [row for row in taken if row[attempts] > max_attempts]
+        max_attempts, attempts, crashes = self.policy.max_attempts, self.attempts, choice.crashes
+        chosen = set(choice.publish)
+        # the rows as they are once this attempt and the crashes are counted
+        counted = (
+            [_with_attempts(row, attempts, row[attempts] + crashes.get(row[0], 0)) for row in taken]
+            if crashes
+            else taken
+        )
+        exhausted = [row for row in counted if row[attempts] > max_attempts]
+        live = [row for row in counted if row[attempts] <= max_attempts and row[0] in chosen]
+        if len(exhausted) + len(live) < len(counted):
+            back = [
+                row
+                for row in taken
+                if row[0] not in chosen and row[attempts] + crashes.get(row[0], 0) <= max_attempts
+            ]
+            restored = [self.values(row, attempts=row[attempts] - 1) for row in back]
+            yield Call(connection.execute, (self.give_back_statement, restored))
         if exhausted:
             extra = {"hx_error": self.exhausted_error, **self._clock(now)}
             buried = [self.values(row, attempts=row[attempts] - 1, **extra) for row in exhausted]
             yield Call(connection.execute, (self.bury_statement, buried))
-        live = [row for row in taken if row[attempts] <= max_attempts] if exhausted else taken
+        if crashes:
+            settled = [row[0] for row in [*exhausted, *live] if row[0] in crashes]
+            yield from self.ledger.clear(connection, settled)
         if not live:
             return DeliveryResult(0, 0, 0, 0)
+        isolated = len(live) if choice.isolated else 0
         read = self.due_messages.read
         messages = [read(row) for row in live]  # already in delivery order
         error: Exception | None = None
@@ -625,12 +753,14 @@ class OutboxRelayCore:
         if outcome.failed or self.archive_statement is not None:
             rows = {row[0]: row for row in live}  # only when a row must be written again
         else:
-            return DeliveryResult(len(messages), len(outcome.published), 0, 0, error)
+            return DeliveryResult(len(messages), len(outcome.published), 0, 0, error, isolated=isolated)
         if self.archive_statement is not None and outcome.published:
             archived = [self.values(rows[id], **self._clock(now)) for id in outcome.published]
             yield Call(connection.execute, (self.archive_statement, archived))
         retried, dead_lettered = yield from self._settle_failures(connection, rows, outcome, now)
-        return DeliveryResult(len(messages), len(outcome.published), retried, dead_lettered, error)
+        return DeliveryResult(
+            len(messages), len(outcome.published), retried, dead_lettered, error, isolated=isolated
+        )
 
     def _settle_failures(
         self, connection: Any, rows: dict[uuid.UUID, Sequence[Any]], outcome: Outcome, now: dt.datetime
@@ -770,6 +900,7 @@ class OutboxRelayCore:
         if moved:
             # A dead letter whose idempotency key is in use again stays where it is.
             yield Call(connection.execute, (self.unbury_statement, {"hx_ids": moved}))
+            yield from self.ledger.clear(connection, moved)  # back with zero attempts: no crash counts
         return len(moved)
 
     def purge(self, dead_before: dt.datetime) -> Plan[int]:

@@ -93,6 +93,8 @@ _NAME_SUFFIXES: Final = (
     "_dead_failed",
     "_archive_acknowledged",
     "_messages_notify",  # the LISTEN/NOTIFY trigger (outbox_notify)
+    "_deliveries",
+    "_crashes",
 )
 """What :func:`outbox_tables` appends to the prefix to name tables, indexes and triggers."""
 
@@ -108,12 +110,20 @@ class OutboxTables:
     - ``dead_letters``: messages that reached the attempt limit, with ``error`` and ``failed_at``.
     - ``archive``: acknowledged messages with ``acknowledged_at`` (only when built with
       ``archive=True``; used by a relay store whose policy archives).
+    - ``deliveries``: the locked deliveries being published, one row each (``token``, the
+      ``message_ids`` it publishes, ``started_at``), written in a short transaction of its
+      own before the publisher runs and deleted by the delivery's commit: a row left
+      behind is a delivery whose relay died.
+    - ``crashes``: per message, how many locked deliveries died with it (``message_id``,
+      ``crashes``): the attempts those deliveries could not count in the message's row.
     """
 
     messages: Table
     sequences: Table
     dead_letters: Table
     archive: Table | None = None
+    deliveries: Table = attrs.field(kw_only=True)
+    crashes: Table = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -167,8 +177,8 @@ def outbox_tables(
 ) -> OutboxTables:
     """Add the outbox tables to ``target``'s ``MetaData`` and return them.
 
-    The tables are ``{prefix}_messages``, ``{prefix}_sequences``, ``{prefix}_dead_letters``
-    and, with ``archive=True``, ``{prefix}_archive``. Create them with the rest of the
+    The tables are ``{prefix}_messages``, ``{prefix}_sequences``, ``{prefix}_dead_letters``,
+    ``{prefix}_deliveries``, ``{prefix}_crashes`` and, with ``archive=True``, ``{prefix}_archive``. Create them with the rest of the
     schema (``schema.create_all(engine)``, or Alembic's autogenerate on ``schema.metadata``).
     Raises ``ConfigError`` when tables with these names are already defined there, or for
     a prefix that is not an identifier or too long for the names made from it to fit the
@@ -178,7 +188,13 @@ def outbox_tables(
     if not is_instance(metadata, MetaData):
         raise ConfigError("target", target, "must be a hexalchemy Schema or a SQLAlchemy MetaData")
     prefix = check_prefix(prefix, _NAME_SUFFIXES)
-    names = [f"{prefix}_messages", f"{prefix}_sequences", f"{prefix}_dead_letters"]
+    names = [
+        f"{prefix}_messages",
+        f"{prefix}_sequences",
+        f"{prefix}_dead_letters",
+        f"{prefix}_deliveries",
+        f"{prefix}_crashes",
+    ]
     if archive:
         names.append(f"{prefix}_archive")
     taken = [name for name in names if name in metadata.tables]
@@ -231,7 +247,7 @@ def outbox_tables(
     archive_table = None
     if archive:
         archive_table = Table(
-            names[3],
+            names[5],
             metadata,
             *_message_columns(),
             Column("acknowledged_at", UtcDateTime, nullable=False),
@@ -239,6 +255,25 @@ def outbox_tables(
             **table_options(),
         )
         Index(f"{prefix}_archive_acknowledged", archive_table.c.acknowledged_at)
-    tables = OutboxTables(messages, sequences, dead_letters, archive_table)
+    deliveries = Table(
+        names[3],
+        metadata,
+        Column("token", Uuid(as_uuid=True), primary_key=True),
+        Column("message_ids", JSON, nullable=False),
+        Column("started_at", UtcDateTime, nullable=False),
+        comment="hexalchemy transactional outbox: locked deliveries being published (one left behind: its relay died)",
+        **table_options(),
+    )
+    crashes = Table(
+        names[4],
+        metadata,
+        Column("message_id", Uuid(as_uuid=True), primary_key=True),
+        Column("crashes", Integer, nullable=False),
+        comment="hexalchemy transactional outbox: per message, the locked deliveries that died with it",
+        **table_options(),
+    )
+    tables = OutboxTables(
+        messages, sequences, dead_letters, archive_table, deliveries=deliveries, crashes=crashes
+    )
     outbox_mappings(tables)  # built here, at composition time: a mismatch fails now, not at the first call
     return tables

@@ -29,7 +29,9 @@ Guarantees:
 - a locked delivery (``deliver``) deletes the due messages it takes in its transaction
   (which locks them: on PostgreSQL other relays skip them, on SQLite no other writer
   runs), publishes them, puts the failed ones back with an attempt counted (or buries
-  them at the limit) and commits; if it does not commit, the messages are back, untouched.
+  them at the limit) and commits; if it does not commit, the messages are back, and the
+  record of the delivery it wrote first (``{prefix}_deliveries``) counts the attempt: the
+  next deliveries publish them one at a time and bury one past the attempt limit.
 """
 
 from hexalchemy.sqlalchemy._async.outbox import AsyncSqlAlchemyOutboxRelayStore, AsyncSqlAlchemyOutboxWriter

@@ -124,6 +124,17 @@ class _Shelf:
     dead: dict[uuid.UUID, _Buried] = attrs.field(factory=dict)
     archive: dict[uuid.UUID, tuple[OutboxMessage, dt.datetime]] = attrs.field(factory=dict)
     next_order: int = 0
+    crashes: dict[uuid.UUID, int] = attrs.field(factory=dict)
+    """Per message, the locked deliveries that died with it (the SQL store's ``{prefix}_crashes``)."""
+
+
+@attrs.frozen
+class Delivery:
+    """A locked delivery in progress: its lease, and the crashes its messages had before it."""
+
+    lease: Lease
+    crashes: dict[uuid.UUID, int]
+    isolated: bool
 
 
 def _table(core: TransactionCore) -> dict[uuid.UUID, _Stored]:
@@ -274,6 +285,44 @@ class RelayCore:
         limit, lease_for = check_claim(limit, lease_for)
         return self._claim(limit, lease_for)
 
+    def _due(self, table: dict[uuid.UUID, _Stored], now: dt.datetime, limit: int) -> list[_Stored]:
+        """Up to ``limit`` due rows in delivery order, first of their keys (lock held); refuse a clock behind them."""
+        heads: dict[str, _Stored] = {}
+        for row in table.values():
+            key = row.message.ordering_key
+            if key is not None and (key not in heads or cast(int, row.order) < cast(int, heads[key].order)):
+                heads[key] = row
+        due = sorted(
+            (
+                row
+                for row in table.values()
+                if row.message.available_at <= now
+                and (row.message.ordering_key is None or heads[row.message.ordering_key] is row)
+            ),
+            key=_delivery_order,
+        )[:limit]
+        if not due:
+            _check_clock(table.values(), now)
+        return due
+
+    def _lease(
+        self,
+        table: dict[uuid.UUID, _Stored],
+        row: _Stored,
+        attempts: int,
+        token: uuid.UUID,
+        until: dt.datetime,
+    ) -> OutboxMessage:
+        """Lease ``row`` to ``token`` until ``until`` with ``attempts``; return the message as claimed."""
+        message = attrs.evolve(row.message, attempts=attempts)
+        table[row.id] = attrs.evolve(
+            row,
+            message=attrs.evolve(message, available_at=until),
+            lease_token=token,
+            lease_expires_at=until,
+        )
+        return _copy(message)
+
     def _claim(self, limit: int, lease_for: dt.timedelta) -> Lease:
         now = self._start()
         token = uuid.uuid4()
@@ -281,52 +330,50 @@ class RelayCore:
         claimed: list[OutboxMessage] = []
         with self._core.lock:
             table, shelf = self._rows()
-            heads: dict[str, _Stored] = {}
-            for row in table.values():
-                key = row.message.ordering_key
-                if key is not None and (
-                    key not in heads or cast(int, row.order) < cast(int, heads[key].order)
-                ):
-                    heads[key] = row
-            due = sorted(
-                (
-                    row
-                    for row in table.values()
-                    if row.message.available_at <= now
-                    and (row.message.ordering_key is None or heads[row.message.ordering_key] is row)
-                ),
-                key=_delivery_order,
-            )[:limit]
-            if not due:
-                _check_clock(table.values(), now)
-            for row in due:
+            for row in self._due(table, now, limit):
                 if row.message.attempts >= self._policy.max_attempts:
                     self._bury(table, shelf, row, exhausted_error(self._policy.max_attempts), now)
                     continue
-                message = attrs.evolve(row.message, attempts=row.message.attempts + 1)
-                table[row.id] = attrs.evolve(
-                    row,
-                    message=attrs.evolve(message, available_at=until),
-                    lease_token=token,
-                    lease_expires_at=until,
-                )
-                claimed.append(_copy(message))
+                claimed.append(self._lease(table, row, row.message.attempts + 1, token, until))
         return Lease(token, until, tuple(claimed))
 
     # locked delivery: a lease that outlives the publisher stands for the SQL store's row locks
 
-    def start_delivery(self, limit: int, publish: object) -> Lease:
+    def start_delivery(self, limit: int, publish: object) -> Delivery:
         """Take up to ``limit`` due messages for a locked delivery (an empty lease when none is due).
 
-        ``publish`` is only checked here (callable), before anything is taken.
+        As the SQL store: a message's attempts count the deliveries that died with it; one
+        past ``max_attempts`` is buried; if any other has such crashes, the first is taken
+        alone. ``publish`` is only checked here (callable), before anything is taken.
         """
         check_publish(publish)
-        return self._claim(check_outbox_limit(limit), _DELIVERY_HOLD)
+        limit = check_outbox_limit(limit)
+        now = self._start()
+        token = uuid.uuid4()
+        until = now + _DELIVERY_HOLD
+        max_attempts = self._policy.max_attempts
+        with self._core.lock:
+            table, shelf = self._rows()
+            live: list[tuple[_Stored, int]] = []
+            for row in self._due(table, now, limit):
+                attempts = row.message.attempts + 1 + shelf.crashes.get(row.id, 0)
+                if attempts > max_attempts:
+                    shelf.crashes.pop(row.id, None)
+                    spent = attrs.evolve(row, message=attrs.evolve(row.message, attempts=attempts - 1))
+                    self._bury(table, shelf, spent, exhausted_error(max_attempts), now)
+                else:
+                    live.append((row, attempts))
+            suspects = [(row, attempts) for row, attempts in live if row.id in shelf.crashes]
+            chosen = suspects[:1] if suspects else live
+            crashes = {row.id: shelf.crashes.pop(row.id) for row, _ in chosen if row.id in shelf.crashes}
+            taken = tuple(self._lease(table, row, attempts, token, until) for row, attempts in chosen)
+        return Delivery(Lease(token, until, taken), crashes, bool(suspects))
 
     def settle_delivery(
-        self, lease: Lease, results: Sequence[PublishResult] | None, error: Exception | None
+        self, delivery: Delivery, results: Sequence[PublishResult] | None, error: Exception | None
     ) -> DeliveryResult:
         """Finish a locked delivery: remove the published messages, retry or bury the failed ones."""
+        lease = delivery.lease
         messages = lease.messages
         try:
             outcome = (
@@ -343,11 +390,27 @@ class RelayCore:
             result = self.reject(lease, message.id, stored_error(text), None)
             dead_lettered += result.dead_lettered
             retried += result.done - result.dead_lettered
-        return DeliveryResult(len(messages), len(outcome.published), retried, dead_lettered, error)
+        isolated = len(messages) if delivery.isolated else 0
+        return DeliveryResult(
+            len(messages), len(outcome.published), retried, dead_lettered, error, isolated=isolated
+        )
 
-    def abandon_delivery(self, lease: Lease) -> None:
-        """Give back a delivery's messages untouched (its publisher was interrupted): no attempt counted."""
-        self.release(lease, [message.id for message in lease.messages])
+    def abandon_delivery(self, delivery: Delivery) -> None:
+        """The delivery died (its publisher raised a ``BaseException``): its messages are back as they were, one crash more each."""
+        lease = delivery.lease
+        now = self._start()
+        with self._core.lock:
+            table, shelf = self._rows()
+            for message in lease.messages:
+                row = self._held(table, lease, message.id)
+                if row is None:  # pragma: no cover - a delivery's lease never expires
+                    continue
+                before = delivery.crashes.get(message.id, 0)
+                restored = attrs.evolve(row.message, available_at=now, attempts=message.attempts - 1 - before)
+                table[message.id] = attrs.evolve(
+                    row, message=restored, lease_token=None, lease_expires_at=None
+                )
+                shelf.crashes[message.id] = before + 1
 
     def acknowledge(self, lease: Lease, ids: Iterable[uuid.UUID]) -> AcknowledgeResult:
         lease, wanted = check_lease(lease), check_message_ids(ids)
@@ -446,6 +509,7 @@ class RelayCore:
                 )
                 table[id] = _Stored(id, message, order=buried.order)
                 del shelf.dead[id]
+                shelf.crashes.pop(id, None)
                 if key is not None:
                     keys.add(key)
                 moved += 1

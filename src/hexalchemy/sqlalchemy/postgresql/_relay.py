@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from hexalchemy.ports import Lease, OutboxMessage
 from hexalchemy.sqlalchemy._operations import Plan
-from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, utcnow
+from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore, SelectedDueMessages, utcnow
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS
 from hexalchemy.sqlalchemy._precompiled import statement_reader, utc
 from hexalchemy.sqlalchemy.postgresql._driver import RelayConnection
@@ -119,12 +119,16 @@ class LockingDueMessages:
             *[
                 (taken.c.attempts + 1).label("attempts") if name == "attempts" else taken.c[name]
                 for name in core.stored
-            ]
+            ],
+            core.recorded_crashes(taken.c.id),
         ).order_by(taken.c.available_at, taken.c.id)
         self.take_due = backend.prepare(self.take_statement, core.dialect)
         # Rows read on the psycopg cursor come with their times in the session's time zone:
         # the mapping's generated reader puts them in UTC, as UtcDateTime does on SQLAlchemy's path.
         self.read: Callable[[Sequence[Any]], OutboxMessage] = statement_reader(core.mapping)
+        # Locked deliveries record what they publish on a second connection, after the take.
+        self.holds_rows = True
+        self._selected = SelectedDueMessages(core, lock=True)
 
     def claim(self, connection: Any, *, limit: int, lease_for: dt.timedelta, token: uuid.UUID) -> Plan[Lease]:
         """Plan: one statement: pick and lock due rows (skipping locked ones), bury or lease them."""
@@ -150,3 +154,11 @@ class LockingDueMessages:
             RelayConnection(connection), {"hx_limit": limit}
         )
         return rows
+
+    def pick(self, connection: Any, limit: int) -> Plan[list[Sequence[Any]]]:
+        """Plan: up to ``limit`` due rows, nothing written (not used here: :attr:`holds_rows`)."""
+        return self._selected.pick(connection, limit)
+
+    def take_picked(self, connection: Any, ids: list[uuid.UUID]) -> Plan[list[Sequence[Any]]]:
+        """Plan: delete those of ``ids`` still due (not used here: :attr:`holds_rows`)."""
+        return self._selected.take_picked(connection, ids)

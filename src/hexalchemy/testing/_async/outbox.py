@@ -93,17 +93,17 @@ class AsyncInMemoryOutboxRelayStore:
 
     async def deliver(self, publish: AsyncPublish, /, *, limit: int) -> DeliveryResult:
         """Take, publish and settle up to ``limit`` due messages as one delivery (see ``LockedDelivery.deliver``)."""
-        lease = self._core.start_delivery(limit, publish)
-        if not lease.messages:
+        delivery = self._core.start_delivery(limit, publish)
+        if not delivery.lease.messages:
             return DeliveryResult(0, 0, 0, 0)
         try:
-            results = await publish(lease.messages)
+            results = await publish(delivery.lease.messages)
         except Exception as error:
-            return self._core.settle_delivery(lease, None, error)
+            return self._core.settle_delivery(delivery, None, error)
         except BaseException:
-            self._core.abandon_delivery(lease)
+            self._core.abandon_delivery(delivery)
             raise
-        return self._core.settle_delivery(lease, results, None)
+        return self._core.settle_delivery(delivery, results, None)
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest dead letters, oldest first."""

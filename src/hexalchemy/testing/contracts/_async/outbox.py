@@ -647,9 +647,7 @@ class AsyncOutboxContract(AsyncContract):
             "no",
         )
 
-    async def test_an_interrupted_delivery_gives_its_messages_back_untouched(
-        self, harness: AsyncOutboxHarness
-    ) -> None:
+    async def test_an_interrupted_delivery_counts_its_attempt(self, harness: AsyncOutboxHarness) -> None:
         (message,) = await _commit(harness, _message())
 
         async def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
@@ -657,8 +655,79 @@ class AsyncOutboxContract(AsyncContract):
 
         with pytest.raises(_Interrupt):
             await _deliver(harness, interrupt)
-        (again,) = (await _claim(harness)).messages
-        assert (again.id, again.attempts, again.last_error) == (message.id, 1, None)
+        broker = _Broker()
+        result = await _deliver(harness, broker.publish)
+        assert result == DeliveryResult(messages=1, published=1, retried=0, dead_lettered=0, isolated=1)
+        (again,) = broker.published
+        assert (again.id, again.attempts, again.last_error) == (message.id, 2, None)
+
+    async def test_the_messages_of_an_interrupted_delivery_are_published_alone(
+        self, harness: AsyncOutboxHarness
+    ) -> None:
+        first, second = await _commit(harness, _message(b"1"), _message(b"2"))
+
+        async def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise _Interrupt
+
+        with pytest.raises(_Interrupt):
+            await _deliver(harness, interrupt)
+        (later,) = await _commit(harness, _message(b"3"))
+        broker = _Broker()
+        batches: list[list[uuid.UUID]] = []
+        for _ in range(3):
+            before = len(broker.published)
+            await _deliver(harness, broker.publish)
+            batches.append(broker.ids()[before:])
+        assert batches == [[first.id], [second.id], [later.id]]
+        assert [m.attempts for m in broker.published] == [2, 2, 1]
+
+    async def test_a_message_that_interrupts_every_delivery_is_dead_lettered_at_max_attempts(
+        self, harness: AsyncOutboxHarness
+    ) -> None:
+        innocent, poison, other = await _commit(harness, _message(b"1"), _message(b"poison"), _message(b"3"))
+        broker = _Broker()
+        interrupts = 0
+
+        async def dying(messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            nonlocal interrupts
+            if any(message.id == poison.id for message in messages):
+                interrupts += 1
+                raise _Interrupt
+            return await broker.publish(messages)
+
+        for _ in range(3 * CONTRACT_MAX_ATTEMPTS):
+            try:
+                if (await _deliver(harness, dying)).messages == 0:
+                    break
+            except _Interrupt:
+                pass
+        assert interrupts == CONTRACT_MAX_ATTEMPTS
+        assert sorted(broker.ids()) == sorted([innocent.id, other.id])  # each once
+        assert {m.attempts for m in broker.published} == {2}  # one interrupted delivery each
+        (letter,) = await harness.relay.dead_letters()
+        assert (letter.message.id, letter.message.attempts) == (poison.id, CONTRACT_MAX_ATTEMPTS)
+        assert str(CONTRACT_MAX_ATTEMPTS) in letter.error
+        assert await harness.relay.stats() == OutboxStats(
+            pending=0, leased=0, dead=1, oldest_pending_age=None
+        )
+
+    async def test_a_requeued_message_forgets_its_interrupted_deliveries(
+        self, harness: AsyncOutboxHarness
+    ) -> None:
+        (message,) = await _commit(harness, _message())
+
+        async def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise _Interrupt
+
+        for _ in range(CONTRACT_MAX_ATTEMPTS):
+            with pytest.raises(_Interrupt):
+                await _deliver(harness, interrupt)
+        broker = _Broker()
+        assert await _deliver(harness, broker.publish) == DeliveryResult(0, 0, 0, 0)
+        assert await harness.relay.requeue() == 1
+        result = await _deliver(harness, broker.publish)
+        assert (result.published, result.isolated) == (1, 0)
+        assert [(m.id, m.attempts) for m in broker.published] == [(message.id, 1)]
 
     async def test_a_delivery_and_leases_share_the_outbox(self, harness: AsyncOutboxHarness) -> None:
         first, second = await _commit(harness, _message(b"1"), _message(b"2"))

@@ -611,7 +611,7 @@ class OutboxContract(Contract):
             "no",
         )
 
-    def test_an_interrupted_delivery_gives_its_messages_back_untouched(self, harness: OutboxHarness) -> None:
+    def test_an_interrupted_delivery_counts_its_attempt(self, harness: OutboxHarness) -> None:
         (message,) = _commit(harness, _message())
 
         def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
@@ -619,8 +619,75 @@ class OutboxContract(Contract):
 
         with pytest.raises(_Interrupt):
             _deliver(harness, interrupt)
-        (again,) = (_claim(harness)).messages
-        assert (again.id, again.attempts, again.last_error) == (message.id, 1, None)
+        broker = _Broker()
+        result = _deliver(harness, broker.publish)
+        assert result == DeliveryResult(messages=1, published=1, retried=0, dead_lettered=0, isolated=1)
+        (again,) = broker.published
+        assert (again.id, again.attempts, again.last_error) == (message.id, 2, None)
+
+    def test_the_messages_of_an_interrupted_delivery_are_published_alone(
+        self, harness: OutboxHarness
+    ) -> None:
+        first, second = _commit(harness, _message(b"1"), _message(b"2"))
+
+        def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise _Interrupt
+
+        with pytest.raises(_Interrupt):
+            _deliver(harness, interrupt)
+        (later,) = _commit(harness, _message(b"3"))
+        broker = _Broker()
+        batches: list[list[uuid.UUID]] = []
+        for _ in range(3):
+            before = len(broker.published)
+            _deliver(harness, broker.publish)
+            batches.append(broker.ids()[before:])
+        assert batches == [[first.id], [second.id], [later.id]]
+        assert [m.attempts for m in broker.published] == [2, 2, 1]
+
+    def test_a_message_that_interrupts_every_delivery_is_dead_lettered_at_max_attempts(
+        self, harness: OutboxHarness
+    ) -> None:
+        innocent, poison, other = _commit(harness, _message(b"1"), _message(b"poison"), _message(b"3"))
+        broker = _Broker()
+        interrupts = 0
+
+        def dying(messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            nonlocal interrupts
+            if any(message.id == poison.id for message in messages):
+                interrupts += 1
+                raise _Interrupt
+            return broker.publish(messages)
+
+        for _ in range(3 * CONTRACT_MAX_ATTEMPTS):
+            try:
+                if (_deliver(harness, dying)).messages == 0:
+                    break
+            except _Interrupt:
+                pass
+        assert interrupts == CONTRACT_MAX_ATTEMPTS
+        assert sorted(broker.ids()) == sorted([innocent.id, other.id])  # each once
+        assert {m.attempts for m in broker.published} == {2}  # one interrupted delivery each
+        (letter,) = harness.relay.dead_letters()
+        assert (letter.message.id, letter.message.attempts) == (poison.id, CONTRACT_MAX_ATTEMPTS)
+        assert str(CONTRACT_MAX_ATTEMPTS) in letter.error
+        assert harness.relay.stats() == OutboxStats(pending=0, leased=0, dead=1, oldest_pending_age=None)
+
+    def test_a_requeued_message_forgets_its_interrupted_deliveries(self, harness: OutboxHarness) -> None:
+        (message,) = _commit(harness, _message())
+
+        def interrupt(_messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+            raise _Interrupt
+
+        for _ in range(CONTRACT_MAX_ATTEMPTS):
+            with pytest.raises(_Interrupt):
+                _deliver(harness, interrupt)
+        broker = _Broker()
+        assert _deliver(harness, broker.publish) == DeliveryResult(0, 0, 0, 0)
+        assert harness.relay.requeue() == 1
+        result = _deliver(harness, broker.publish)
+        assert (result.published, result.isolated) == (1, 0)
+        assert [(m.id, m.attempts) for m in broker.published] == [(message.id, 1)]
 
     def test_a_delivery_and_leases_share_the_outbox(self, harness: OutboxHarness) -> None:
         first, second = _commit(harness, _message(b"1"), _message(b"2"))
