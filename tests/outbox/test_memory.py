@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import pytest
@@ -42,6 +42,51 @@ def test_the_shared_rules_validate_and_deduplicate_a_batch() -> None:
     not_a_message: Any = {"topic": "t"}
     with pytest.raises(InvalidMessageError, match="message"):
         rules.prepare_batch([not_a_message], 10)
+
+
+def test_a_message_new_message_built_is_validated_once_unless_it_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hexalchemy.rules import outbox_messages
+
+    validated: list[object] = []
+    validate = outbox_messages.validate_message
+
+    def counting(message: Any, **options: Any) -> None:
+        validated.append(message)
+        validate(message, **options)
+
+    monkeypatch.setattr(outbox_messages, "validate_message", counting)
+    message = new_message("t", b"1", headers={"h": "v"}, max_payload_bytes=10)
+    assert rules.prepare_batch([message], 10) == [message]
+    assert validated == [message]  # by new_message only: the batch kept it as it is
+    cast(dict[str, str], message.headers)["h"] = (
+        "\x00"  # the headers are the one mutable field: changed, checked again
+    )
+    with pytest.raises(InvalidMessageError, match="NUL"):
+        rules.prepare_batch([message], 10)
+    large = new_message("t", b"x" * 11)  # checked against new_message's limit, not the batch's
+    with pytest.raises(InvalidMessageError, match="payload"):
+        rules.prepare_batch([large], 10)
+    with pytest.raises(InvalidMessageError, match="NUL"):
+        rules.prepare_batch([attrs.evolve(new_message("t", b"1"), topic="\x00")], 10)
+    del message, large  # the message new_message built last is gone: None is not taken for it
+    with pytest.raises(InvalidMessageError, match="message"):
+        rules.prepare_batch([not_a_message()], 10)
+
+
+def not_a_message() -> Any:
+    return None
+
+
+def test_a_stored_message_keeps_its_headers_as_they_were_added() -> None:
+    transactions = InMemoryTransactionManager()
+    writer = InMemoryOutboxWriter(transactions)
+    message = new_message("t", b"1", headers={"h": "v"})
+    with transactions.begin():
+        writer.add(message)
+    cast(dict[str, str], message.headers)["h"] = "changed"
+    assert [stored.headers for stored in writer.messages()] == [{"h": "v"}]
 
 
 def test_messages_show_only_committed_messages_in_commit_order() -> None:

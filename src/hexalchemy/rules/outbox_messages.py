@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Final, cast
 
@@ -36,6 +37,14 @@ MAX_HEADER_COUNT: Final = 64
 _MAX_HEADER_VALUE: Final = 4096
 _MAX_ATTEMPTS: Final = 2**31 - 1  # the attempts column is a 32-bit integer
 _MAX_PAYLOAD_LIMIT: Final = 2**63 - 1
+
+_last_built: tuple[weakref.ref[OutboxMessage], dict[str, str], int] | None = None
+"""The message :func:`new_message` built last (weakly), a copy of its headers, and the payload limit it was checked against.
+
+:func:`prepare_batch` does not check that message again (the common ``writer.add(new_message(...))``):
+every field but the headers is immutable, and its headers are compared with the copy. Another
+thread's message in between only means a second validation.
+"""
 
 
 def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False) -> None:
@@ -92,7 +101,20 @@ def new_message(
         available_at=available_at if available_at is not None else created_at,
     )
     validate_message(message, max_payload_bytes=max_payload_bytes)
+    global _last_built
+    _last_built = (weakref.ref(message), dict(message.headers), max_payload_bytes)
     return message
+
+
+def _validated(message: object, max_payload_bytes: int) -> bool:
+    """Whether ``message`` is the one :func:`new_message` built last, as it was, checked against this payload limit or a lower one."""
+    last = _last_built
+    if last is None:
+        return False
+    built = last[0]()  # None once that message is gone
+    return (
+        built is not None and built is message and last[2] <= max_payload_bytes and built.headers == last[1]
+    )
 
 
 def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
@@ -127,11 +149,15 @@ def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> 
 
     Messages repeating an id, or an idempotency key of the same topic, earlier in the
     batch are dropped (the first wins), as the database drops those repeating a stored
-    message. The kept ones are new: zero attempts, no error, datetimes in UTC, their own
-    copy of the headers.
+    message. The kept ones are new: zero attempts, no error, datetimes in UTC, headers in a
+    ``dict``. A message already so (as :func:`new_message` builds them) is kept as it is,
+    its headers included: a store that keeps messages copies their headers itself. A message just
+    built by :func:`new_message` is not validated a second time.
     """
     batch = check_iterable("messages", messages)
     for message in batch:
+        if _validated(message, max_payload_bytes):
+            continue
         if not isinstance(message, OutboxMessage):
             raise InvalidMessageError("message", message, "must be an OutboxMessage")
         validate_message(message, max_payload_bytes=max_payload_bytes)
@@ -145,14 +171,23 @@ def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> 
         ids.add(message.id)
         if key is not None:
             keys.add(key)
-        kept.append(
-            attrs.evolve(
-                message,
-                headers=dict(message.headers),
-                attempts=0,
-                last_error=None,
-                created_at=message.created_at.astimezone(dt.UTC),
-                available_at=message.available_at.astimezone(dt.UTC),
+        if (
+            message.attempts == 0
+            and message.last_error is None
+            and message.created_at.tzinfo is dt.UTC
+            and message.available_at.tzinfo is dt.UTC
+            and type(message.headers) is dict
+        ):
+            kept.append(message)
+        else:
+            kept.append(
+                attrs.evolve(
+                    message,
+                    headers=dict(message.headers),
+                    attempts=0,
+                    last_error=None,
+                    created_at=message.created_at.astimezone(dt.UTC),
+                    available_at=message.available_at.astimezone(dt.UTC),
+                )
             )
-        )
     return kept

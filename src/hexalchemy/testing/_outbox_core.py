@@ -207,7 +207,7 @@ class WriterCore:
                 key = _idempotency(message)
                 if message.id in ids or (key is not None and key in keys):
                     continue
-                self._core.write(state, _STORED, message.id, _Stored(message.id, message))
+                self._core.write(state, _STORED, message.id, _Stored(message.id, _copy(message)))
                 added += 1
         return added
 
