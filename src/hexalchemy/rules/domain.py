@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import collections.abc
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
-from hexalchemy.ports import EntitySpec, MappingError, field_types
+from hexalchemy._guards import is_mapping
+from hexalchemy.ports import ConfigError, EntitySpec, MappingError, field_types
 from hexalchemy.ports.columns import split_optional, strip_newtype
 from hexalchemy.rules.json_columns import json_rule
-from hexalchemy.rules.values import bind_rule, rule_for, value_object_rule
+from hexalchemy.rules.values import ValueRule, bind_rule, rule_for, value_object_rule
 
 __all__ = ["COLLECTION_ORIGINS", "EntityDomain"]
 
@@ -62,12 +63,14 @@ class EntityDomain(Generic[T, K]):
     Every stored field gets the rule of its type and declared options: the scalar rules of
     :func:`~hexalchemy.rules.rule_for`, the JSON rule for collections, the value-object rule
     (then the rules of its fields) for a nested attrs class. A type outside the domain (one a
-    SQL schema would register) is kept as given. Options that cannot apply raise
-    :class:`~hexalchemy.ports.MappingError`.
+    SQL schema would register) is kept as given, unless ``types`` gives its rule (a SQL
+    schema's :attr:`~hexalchemy.sqlalchemy.Schema.type_rules`: the rule the SQL mapping holds
+    that type to). Options that cannot apply raise :class:`~hexalchemy.ports.MappingError`.
     """
 
-    def __init__(self, spec: EntitySpec[T, K]) -> None:
+    def __init__(self, spec: EntitySpec[T, K], *, types: Mapping[object, ValueRule] | None = None) -> None:
         self.spec = spec
+        self._types = _checked_types(types)
         self._used: set[str] = set()
         self._root = self._plan(spec.cls, "", skip=spec.events_field, seen=(spec.cls,))
         unused = sorted(set(spec.column_options) - self._used)
@@ -92,6 +95,11 @@ class EntityDomain(Generic[T, K]):
             tp, optional = split_optional(hints[attribute.name])
             tp = strip_newtype(tp)
             init_name = attribute.alias or attribute.name
+            registered = self._types.get(tp)
+            if registered is not None:  # stored in one column, as its rule says (before a value object)
+                rule = _or_none(registered) if optional else registered
+                fields.append(_Field(attribute.name, init_name, bind_rule(rule, self.spec.cls, path), None))
+                continue
             if isinstance(tp, type) and attrs.has(tp) and tp not in seen:
                 rule = value_object_rule(tp, optional=optional)
                 node = self._plan(tp, f"{path}.", skip=None, seen=(*seen, tp))
@@ -133,3 +141,27 @@ class EntityDomain(Generic[T, K]):
             for value, check in zip(values, self._key_checks, strict=True)
         )
         return self.spec.key_from_values(checked)
+
+
+def _checked_types(types: object) -> dict[object, ValueRule]:
+    """``EntityDomain(types=...)``: a mapping of types to :class:`ValueRule`; ``ConfigError`` otherwise."""
+    if types is None:
+        return {}
+    if not is_mapping(types):
+        raise ConfigError("types", types, "must be a mapping of types to ValueRule (Schema.type_rules)")
+    checked: dict[object, ValueRule] = {}
+    for tp, rule in types.items():
+        if not isinstance(rule, ValueRule):
+            raise ConfigError(f"types[{tp!r}]", rule, "must be a ValueRule (Schema.type_rules gives them)")
+        checked[tp] = rule
+    return checked
+
+
+def _or_none(rule: ValueRule) -> ValueRule:
+    """``rule`` that also accepts None (the field is ``X | None``)."""
+    inner = rule.normalize
+
+    def normalize(value: Any) -> Any:
+        return None if value is None else inner(value)
+
+    return ValueRule(f"{rule.name} | None", normalize)

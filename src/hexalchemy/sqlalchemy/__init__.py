@@ -13,7 +13,13 @@ Wire them by hand in your composition root::
 from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 from hexalchemy.sqlalchemy.config import DatabaseConfig
 from hexalchemy.sqlalchemy.engine import create_async_engine, create_engine
-from hexalchemy.sqlalchemy.mapping import ChangedColumns, Leaf, RowMapping, TableMapping, make_converter
+from hexalchemy.sqlalchemy.mapping import (
+    ChangedColumns,
+    Leaf,
+    RowMapping,
+    TableMapping,
+    make_converter,
+)
 from hexalchemy.sqlalchemy.repository import AsyncSqlAlchemyRepository, SqlAlchemyRepository
 from hexalchemy.sqlalchemy.schema import Schema
 from hexalchemy.sqlalchemy.transaction import (

@@ -16,7 +16,6 @@ import datetime as dt
 import enum
 import types
 import typing
-import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Generic, TypeVar
@@ -29,9 +28,7 @@ from sqlalchemy import (
     NCHAR,
     REAL,
     BigInteger,
-    Boolean,
     Column,
-    Date,
     DateTime,
     Float,
     Integer,
@@ -40,10 +37,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    Uuid,
     select,
 )
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeEngine
 
 from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
@@ -84,9 +80,17 @@ from hexalchemy.sqlalchemy._column_plan import (
 from hexalchemy.sqlalchemy._table_options import (
     check_table_options,
 )
+from hexalchemy.sqlalchemy._type_rules import column_impl, storage_rule
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
-__all__ = ["MAX_CHANGE_MASKS", "ChangedColumns", "Leaf", "RowMapping", "TableMapping", "make_converter"]
+__all__ = [
+    "MAX_CHANGE_MASKS",
+    "ChangedColumns",
+    "Leaf",
+    "RowMapping",
+    "TableMapping",
+    "make_converter",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -224,7 +228,7 @@ class _Generator:
             lines.append(f"{indent}    {var} = u{index}({var})")
             return
         lines.append(f"{indent}    w{index} = u{index}({var})")
-        storage = _storage_rule(self.storage_types.get(leaf.path, leaf.column_type))
+        storage = storage_rule(self.storage_types.get(leaf.path, leaf.column_type))
         if storage is None:  # JSON: what the converter made must be plain JSON too
             self.globals[f"j{index}"] = _json_explainer(self.root.cls, leaf.dotted_path)
             lines.append(f"{indent}    if _json_suspect(w{index}):")
@@ -505,44 +509,6 @@ def _unstructurer(
             ) from exc
 
     return unstructure
-
-
-def _storage_rule(column_type: TypeEngine[Any] | None) -> ValueRule | None:
-    """The value rule of what a registered type unstructures to, from its column's type; None for JSON.
-
-    A registered type's hook returns what the column stores (an int for an integer column,
-    a Decimal for a numeric one...): it is held to the rule a field of that type would have,
-    with the column's length or precision and scale.
-    """
-    if isinstance(column_type, UtcDateTime | DateTime):
-        return rule_for(object, "", dt.datetime, None, optional=True)
-    if column_type is None:
-        return None
-    stored = _impl(column_type)
-    python_type = next((found for kind, found in _STORAGE_KINDS if isinstance(stored, kind)), None)
-    if python_type is None:  # JSON, or a type hexalchemy does not know: the JSON rule
-        return None
-    options = None
-    if isinstance(stored, String) and stored.length:
-        options = ColumnOptions(max_length=stored.length)
-    elif isinstance(stored, Numeric) and not isinstance(stored, Float):
-        if not stored.asdecimal:
-            python_type = float
-        elif stored.precision is not None:
-            options = ColumnOptions(precision=stored.precision, scale=stored.scale or 0)
-    return rule_for(object, "", python_type, options, optional=True)
-
-
-_STORAGE_KINDS: tuple[tuple[type[TypeEngine[Any]], type[object]], ...] = (
-    (Boolean, bool),
-    (Integer, int),
-    (Float, float),
-    (Numeric, Decimal),
-    (String, str),
-    (Uuid, uuid.UUID),
-    (Date, dt.date),
-)
-"""Column types and the Python type they store, most specific first (a Float is a Numeric)."""
 
 
 def _json_explainer(cls: type[object], field: str) -> Callable[[object, object], None]:
@@ -964,11 +930,6 @@ def _check_column_type(cls: type[object], leaf: Leaf, column: Column[Any]) -> No
     )
 
 
-def _impl(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
-    """The type a ``TypeDecorator`` stores as (the type itself otherwise)."""
-    return column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
-
-
 def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> None:
     """A hand-written column that bounds its values must agree with the field's declared options.
 
@@ -977,7 +938,7 @@ def _check_column_limits(cls: type[object], leaf: Leaf, column: Column[Any]) -> 
     ``Numeric(p, s)`` needs ``precision <= p`` and ``scale == s``, ``Integer`` ``bits=32``;
     a column that changes what it stores (32-bit floats, space-padded ``CHAR``) is refused.
     """
-    stored = _impl(column.type)
+    stored = column_impl(column.type)
     declared = leaf.options or ColumnOptions()
     problem = _narrow_column_problem(leaf, stored, declared)
     if problem is None and isinstance(stored, String) and stored.length:

@@ -13,10 +13,11 @@ from sqlalchemy.types import TypeEngine
 
 from hexalchemy._guards import is_class_of
 from hexalchemy.ports import ConfigError, EntitySpec, InvalidArgumentError, MappingError
-from hexalchemy.rules import check_callable, check_instance, text_problem
+from hexalchemy.rules import ValueRule, check_callable, check_instance, text_problem
 from hexalchemy.sqlalchemy._column_plan import derive_columns
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._portable import identifier_limit, table_options
+from hexalchemy.sqlalchemy._type_rules import registered_type_rule
 from hexalchemy.sqlalchemy.mapping import RowMapping, TableMapping, make_converter
 
 __all__ = ["Schema"]
@@ -71,6 +72,19 @@ class Schema:
             convert = structure
             self.converter.register_structure_hook(python_type, lambda value, _: convert(value))
         self._column_types[python_type] = column_type
+
+    @property
+    def type_rules(self) -> dict[object, ValueRule]:
+        """The rule of every registered type, for the in-memory repository: ``InMemoryRepository(spec, transactions, types=schema.type_rules)``.
+
+        Each refuses what a mapping's ``to_row`` refuses for a field of that type (its hook
+        failing, what it unstructures to breaking the rule of the column type it was
+        registered with) and gives the value back as the SQL repository reads it back.
+        """
+        return {
+            python_type: registered_type_rule(python_type, column_type, self.converter)
+            for python_type, column_type in self._column_types.items()
+        }
 
     # Two overloads (a derived table, a given one) rather than one signature: given a union of
     # specs (a loop over specs of different classes), both checkers then map each member and

@@ -13,7 +13,7 @@ import contextvars
 import copy
 import enum
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from hexalchemy.ports import (
@@ -35,6 +35,7 @@ from hexalchemy.rules import (
     CheckedQuery,
     EntityDomain,
     QueryRules,
+    ValueRule,
     check_commit_failure,
     check_find_limit,
     check_instance,
@@ -357,14 +358,17 @@ class RepositoryCore(Generic[T, K]):
 
     __slots__ = ("_spec", "_cls", "_core", "_domain", "_queries", "_version_rule")
 
-    def __init__(self, spec: EntitySpec[T, K], core: TransactionCore) -> None:
+    def __init__(
+        self, spec: EntitySpec[T, K], core: TransactionCore, types: Mapping[object, ValueRule] | None = None
+    ) -> None:
         check_instance("spec", spec, EntitySpec, error=ConfigError)
         self._spec = spec
         self._cls: type[object] = spec.cls
         self._core = core
         # The value rules the SQL mapping applies too: the same values are refused, and stored
-        # in the same normalised form (UTC datetimes, Decimals as a database returns them).
-        self._domain = EntityDomain(spec)
+        # in the same normalised form (UTC datetimes, Decimals as a database returns them);
+        # a schema's registered types by the rules it gives (Schema.type_rules).
+        self._domain = EntityDomain(spec, types=types)
         self._version_rule = version_rule(spec) if spec.version_field is not None else None
         self._queries: QueryRules[T] | None = None
 

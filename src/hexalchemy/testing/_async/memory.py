@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from hexalchemy.ports import AsyncStream, Condition, EntitySpec, IsolationLevel, Page, Query
-from hexalchemy.rules import check_begin
+from hexalchemy.rules import ValueRule, check_begin
 from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_task
 
 T = TypeVar("T")
@@ -73,12 +73,22 @@ class AsyncInMemoryRepository(Generic[T, K]):
     Implements :class:`~hexalchemy.ports.AsyncRepository`, :class:`~hexalchemy.ports.AsyncFinder`,
     :class:`~hexalchemy.ports.AsyncLister` and :class:`~hexalchemy.ports.AsyncBulkDeleter`; works inside the ambient transaction of
     ``transactions`` and stores and returns deep copies.
+
+    ``types`` gives the rules of the types a SQL schema registers (pass
+    ``schema.type_rules``), so a field of such a type is refused and read back as the SQL
+    repository refuses and reads it back; without it such a value is stored as given.
     """
 
     __slots__ = ("_core",)
 
-    def __init__(self, spec: EntitySpec[T, K], transactions: AsyncInMemoryTransactionManager) -> None:
-        self._core = RepositoryCore(spec, core_of(transactions, AsyncInMemoryTransactionManager))
+    def __init__(
+        self,
+        spec: EntitySpec[T, K],
+        transactions: AsyncInMemoryTransactionManager,
+        *,
+        types: Mapping[object, ValueRule] | None = None,
+    ) -> None:
+        self._core = RepositoryCore(spec, core_of(transactions, AsyncInMemoryTransactionManager), types)
 
     async def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""

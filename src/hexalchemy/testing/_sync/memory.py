@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from hexalchemy.ports import Condition, EntitySpec, IsolationLevel, Page, Query, Stream
-from hexalchemy.rules import check_begin
+from hexalchemy.rules import ValueRule, check_begin
 from hexalchemy.testing._memory_core import Block, RepositoryCore, core_of, core_per_thread
 
 T = TypeVar("T")
@@ -75,12 +75,22 @@ class InMemoryRepository(Generic[T, K]):
     Implements :class:`~hexalchemy.ports.Repository`, :class:`~hexalchemy.ports.Finder`,
     :class:`~hexalchemy.ports.Lister` and :class:`~hexalchemy.ports.BulkDeleter`; works inside the ambient transaction of
     ``transactions`` and stores and returns deep copies.
+
+    ``types`` gives the rules of the types a SQL schema registers (pass
+    ``schema.type_rules``), so a field of such a type is refused and read back as the SQL
+    repository refuses and reads it back; without it such a value is stored as given.
     """
 
     __slots__ = ("_core",)
 
-    def __init__(self, spec: EntitySpec[T, K], transactions: InMemoryTransactionManager) -> None:
-        self._core = RepositoryCore(spec, core_of(transactions, InMemoryTransactionManager))
+    def __init__(
+        self,
+        spec: EntitySpec[T, K],
+        transactions: InMemoryTransactionManager,
+        *,
+        types: Mapping[object, ValueRule] | None = None,
+    ) -> None:
+        self._core = RepositoryCore(spec, core_of(transactions, InMemoryTransactionManager), types)
 
     def get(self, id: K, /) -> T:
         """Return the aggregate with this key; raise ``EntityNotFoundError`` if there is none."""
