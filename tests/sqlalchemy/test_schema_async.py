@@ -2,7 +2,8 @@
 
 ``create_all_async`` makes everything ``create_all`` makes (tables, indexes, the agent
 tables' triggers) on SQLite (aiosqlite) and PostgreSQL; the sync call given an async engine
-is an ``InvalidArgumentError`` that names the call to make instead.
+is an ``InvalidArgumentError`` that names the call to make instead; an unreachable database
+is a hexalchemy ``DatabaseError`` (the driver's error its cause), sync and async.
 """
 
 from __future__ import annotations
@@ -10,13 +11,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Final
 
 import attrs
 import pytest
 import sqlalchemy
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hexalchemy.ports import ConstraintViolationError, EntitySpec, EvidenceKind, InvalidArgumentError, Query
+from hexalchemy.ports import (
+    ConstraintViolationError,
+    DatabaseError,
+    EntitySpec,
+    EvidenceKind,
+    InvalidArgumentError,
+    Query,
+)
 from hexalchemy.rules import field_ref, new_agent_state, new_evidence
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyAgentStateStore,
@@ -127,3 +137,29 @@ async def test_the_async_call_on_a_sync_engine_names_the_sync_one(operation: str
             await getattr(_schema(), f"{operation}_async")(engine)
     finally:
         engine.dispose()
+
+
+UNREACHABLE: Final = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
+"""A loopback port nothing listens on: the connection is refused at once."""
+
+
+@pytest.mark.parametrize("operation", ["create_all", "drop_all"])
+def test_an_unreachable_database_is_a_database_error(operation: str) -> None:
+    engine = create_engine(DatabaseConfig(url=UNREACHABLE))
+    try:
+        with pytest.raises(DatabaseError) as refused:
+            getattr(_schema(), operation)(engine)
+        assert isinstance(refused.value.__cause__, sa_exc.OperationalError)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("operation", ["create_all", "drop_all"])
+async def test_an_unreachable_database_is_a_database_error_async(operation: str) -> None:
+    engine = create_async_engine(DatabaseConfig(url=UNREACHABLE))
+    try:
+        with pytest.raises(DatabaseError) as refused:
+            await getattr(_schema(), f"{operation}_async")(engine)
+        assert isinstance(refused.value.__cause__, sa_exc.OperationalError)
+    finally:
+        await engine.dispose()
