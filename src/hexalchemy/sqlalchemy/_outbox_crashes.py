@@ -90,6 +90,7 @@ class CrashLedger:
         self.uncount_statement = update(crashes).where(ids).values(crashes=crashes.c.crashes - 1)
         self.uncounted_statement = delete(crashes).where(ids, crashes.c.crashes <= 0)
         self.clear_statement = delete(crashes).where(ids)
+        self.early_commit = backend.early_commit()
 
     def choose(self, connection: Any, *, rows: Sequence[Sequence[Any]], token: uuid.UUID) -> Plan[Choice]:
         """Plan: count the deliveries left behind, choose what to publish of ``rows``, record it as ``token``.
@@ -101,6 +102,8 @@ class CrashLedger:
         core = self.core
         crashes_at = len(core.stored)
         crashes: dict[uuid.UUID, int] = {row[0]: row[crashes_at] for row in rows if row[crashes_at]}
+        if self.early_commit is not None:
+            yield Call(connection.execute, (self.early_commit,))
         result = yield Call(connection.execute, (self.left_statement, {"hx_token": token}))
         left = result.all()
         if left:

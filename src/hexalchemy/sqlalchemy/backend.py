@@ -25,8 +25,8 @@ differently or better. Adding a database is one new module defining a subclass a
   :meth:`~Backend.comparable`, :meth:`~Backend.order`, :meth:`~Backend.starts_with`, :meth:`~Backend.contains_text`,
   :meth:`~Backend.read_latest`, :attr:`~Backend.writes_in_cte`, :attr:`~Backend.write_reads_lock`,
   :attr:`~Backend.max_bound_values`;
-- the outbox relay's two database-shaped parts: :meth:`~Backend.relay_clock`,
-  :meth:`~Backend.due_messages`;
+- the outbox relay's database-shaped parts: :meth:`~Backend.relay_clock`,
+  :meth:`~Backend.due_messages`, :meth:`~Backend.early_commit`;
 - driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`, :meth:`~Backend.bulk_insert`.
 """
 
@@ -386,6 +386,15 @@ class Backend:
         from hexalchemy.sqlalchemy._outbox_core import ClientClock
 
         return ClientClock()
+
+    def early_commit(self) -> Any | None:
+        """A statement that lets its transaction's commit return before the commit is on disk, or None.
+
+        Run first in the short transaction where a locked delivery records what it
+        publishes: that record must survive the relay, not the server, and waiting for the
+        disk there would cost each batch a second flush. None here: every commit waits.
+        """
+        return None
 
     def due_messages(self, core: OutboxRelayCore) -> DueMessages:
         """How the relay store claims and takes due messages: a select, then writes (see ``_outbox_core``)."""
