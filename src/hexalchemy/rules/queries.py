@@ -75,6 +75,8 @@ _SCALARS: Final[frozenset[object]] = frozenset(
     {str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime}
 )
 _CURSOR_PERSON: Final = b"hx-cursor"
+_NO_ORDER: Final[tuple[()]] = ()
+_OPERATORS: Final = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 _MAX_REMEMBERED: Final = 1024
 """How many fields and orders a :class:`QueryRules` remembers as checked (all are forgotten when one more comes)."""
 
@@ -292,11 +294,19 @@ def orderable(value: object) -> object:
 
 @attrs.frozen
 class CheckedQuery(Generic[T]):
-    """A query checked against its entity: its condition with normalised values, its total order, its fingerprint."""
+    """A query checked against its entity: its condition with normalised values, its total order, its fingerprint.
+
+    ``shape`` and ``values`` are the condition taken apart by the same check: an adapter
+    that builds one statement per shape binds the values to it, in this order.
+    """
 
     condition: Condition[T] | None
     ordering: tuple[Ordering[T], ...]
     entity: type[T]
+    shape: tuple[object, ...] = ()
+    """What the condition's SQL depends on besides its values: its fields, operators, the number of values of each ``in_``, the kind of each text match."""
+    values: tuple[object, ...] = ()
+    """The condition's values, normalised, in the order the shape names them (a text match's text; an ``in_``'s values in turn)."""
 
     @property
     def fingerprint(self) -> bytes:
@@ -360,6 +370,7 @@ class QueryRules(Generic[T]):
         self._accepted: tuple[dict[int, Field[T]], dict[int, Field[T]]] = ({}, {})
         # the total order of each order_by seen (orderings compare by value)
         self._orders: dict[tuple[object, ...], tuple[Ordering[T], ...]] = {}
+        self._key_order: tuple[Ordering[T], ...] = tuple(Ordering(field) for field in self.key_fields)
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -434,31 +445,48 @@ class QueryRules(Generic[T]):
 
     def check_condition(self, condition: object) -> Condition[T]:
         """``condition`` with every field checked and every value normalised by its field's rule."""
+        checked, _ = self._checked(condition, [])
+        return checked
+
+    def _checked(self, condition: object, values: list[object]) -> tuple[Condition[T], tuple[object, ...]]:
+        """``condition`` checked (see :meth:`check_condition`) and its shape; its values appended to ``values`` in the shape's order."""
         if not _is_condition(condition):
             raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
         if isinstance(condition, Comparison):
             field = self.check_field(condition.field)
-            if condition.operator not in ("eq", "ne", "lt", "le", "gt", "ge"):
-                raise InvalidArgumentError("operator", condition.operator, "must be one of eq ne lt le gt ge")
+            operator = condition.operator
+            if operator not in _OPERATORS:
+                raise InvalidArgumentError("operator", operator, "must be one of eq ne lt le gt ge")
             if condition.value is None:
-                if condition.operator == "eq":
-                    return IsNone(field)
-                if condition.operator == "ne":
-                    return Not(IsNone(field))
+                if operator == "eq":
+                    return IsNone(field), ("none", field.path)
+                if operator == "ne":
+                    return Not(IsNone(field)), ("not", ("none", field.path))
                 raise InvalidArgumentError(
-                    ".".join(field.path), None, f"{condition.operator}(None) compares with nothing"
+                    ".".join(field.path), None, f"{operator}(None) compares with nothing"
                 )
             value = self._normalize(field, condition.value)
+            values.append(value)
+            shape: tuple[object, ...] = ("c", field.path, operator)
             if value is condition.value and field is condition.field and type(condition) is Comparison:
-                return condition  # already as checked (a frozen value): no copy
-            return Comparison(field, condition.operator, value)
+                return condition, shape  # already as checked (a frozen value): no copy
+            return Comparison(field, operator, value), shape
         if isinstance(condition, OneOf):
             field = self.check_field(condition.field)
-            values = tuple(self._normalize(field, value) for value in condition.values if value is not None)
-            one_of: Condition[T] = OneOf(field, tuple(dict.fromkeys(values)))
-            return AnyOf((one_of, IsNone(field))) if None in condition.values else one_of
+            options = tuple(
+                dict.fromkeys(
+                    self._normalize(field, value) for value in condition.values if value is not None
+                )
+            )
+            values.extend(options)
+            one_of: Condition[T] = OneOf(field, options)
+            in_shape = ("in", field.path, len(options))
+            if None in condition.values:
+                return AnyOf((one_of, IsNone(field))), ("or", in_shape, ("none", field.path))
+            return one_of, in_shape
         if isinstance(condition, IsNone):
-            return IsNone(self.check_field(condition.field, compared=False))
+            field = self.check_field(condition.field, compared=False)
+            return IsNone(field), ("none", field.path)
         if isinstance(condition, TextMatch):
             field = self.check_field(condition.field)
             if field.value_type is not str:
@@ -468,12 +496,21 @@ class QueryRules(Generic[T]):
             if condition.kind not in ("prefix", "contains"):
                 raise InvalidArgumentError("kind", condition.kind, "must be 'prefix' or 'contains'")
             text = typing.cast(str, self._normalize(field, condition.text))
-            return TextMatch(field, condition.kind, text)
+            values.append(text)
+            return TextMatch(field, condition.kind, text), ("text", field.path, condition.kind)
         if isinstance(condition, AllOf | AnyOf):
-            parts = tuple(self.check_condition(part) for part in condition.conditions)
-            return AllOf(parts) if isinstance(condition, AllOf) else AnyOf(parts)
+            parts: list[Condition[T]] = []
+            shapes: list[object] = ["and" if isinstance(condition, AllOf) else "or"]
+            for part in condition.conditions:
+                checked, part_shape = self._checked(part, values)
+                parts.append(checked)
+                shapes.append(part_shape)
+            return (AllOf(tuple(parts)) if isinstance(condition, AllOf) else AnyOf(tuple(parts))), tuple(
+                shapes
+            )
         if isinstance(condition, Not):
-            return Not(self.check_condition(condition.condition))
+            checked, inner = self._checked(condition.condition, values)
+            return Not(checked), ("not", inner)
         raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
 
     def check_query(self, query: object) -> CheckedQuery[T]:
@@ -487,11 +524,17 @@ class QueryRules(Generic[T]):
                 f"is a query of {getattr(query.entity, '__qualname__', query.entity)!r}, "
                 f"not of {self.entity.__qualname__}",
             )
-        condition = None if query.where is None else self.check_condition(query.where)
-        return CheckedQuery(condition, self._total_order(query.order_by), self.entity)
+        ordering = self._total_order(query.order_by)
+        if query.where is None:
+            return CheckedQuery(None, ordering, self.entity)
+        values: list[object] = []
+        condition, shape = self._checked(query.where, values)
+        return CheckedQuery(condition, ordering, self.entity, shape, tuple(values))
 
     def _total_order(self, order_by: object) -> tuple[Ordering[T], ...]:
         """``order_by`` checked, each field once, ended by the key fields (remembered for each order_by seen)."""
+        if order_by is _NO_ORDER:  # Query's default (the empty tuple is one object): the key order
+            return self._key_order
         key: tuple[object, ...] | None = None
         if _is_tuple_or_list(order_by):
             key = tuple(order_by)

@@ -5,8 +5,10 @@ in-memory adapter applies), then compiled here into one SQLAlchemy statement, ev
 bound. A statement depends only on the query's *shape* (its fields, operators, the number
 of values in an ``in_``, the ordering, the limit), not on its values: it is built and
 prepared once per shape (``Backend.prepare``: pre-compiled for psycopg's cursor on
-PostgreSQL) and each call only binds the values, in the order :meth:`QueryCore._shape`
-finds them (a text match binds the pattern ``Backend.text_pattern`` makes of its text).
+PostgreSQL) and each call only binds the values. The rules' check gives the shape and the
+values in one walk (``CheckedQuery.shape`` and ``.values``); building a statement records
+each parameter's slot, how its value is bound (a text match binds the pattern
+``Backend.text_pattern`` makes of its text), in the same order.
 What differs between databases (how text orders, how SQLite compares its Decimals
 stored as text, how text is matched) is asked of the backend. Streaming is the one step
 that differs in more than ``await``: :func:`stream_rows` and :func:`stream_rows_async` open
@@ -15,8 +17,9 @@ the server-side result (``yield_per``) on the transaction's connection.
 
 from __future__ import annotations
 
+import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic, TypeVar
 
 from sqlalchemy import (
@@ -64,6 +67,9 @@ __all__ = ["QueryCore", "stream_rows", "stream_rows_async"]
 T = TypeVar("T")
 K = TypeVar("K")
 
+Binds = list[Callable[[Any], Any] | None]
+"""The slots of a statement's parameters, in bind order: how each value is bound (None: as it is)."""
+
 _MAX_PREPARED: Final = 256
 """How many prepared query shapes a repository keeps (all are forgotten when one more comes)."""
 
@@ -93,9 +99,12 @@ class QueryCore(Generic[T, K]):
             leaf.path: (leaf, column) for leaf, column in zip(mapping.leaves, mapping.columns, strict=True)
         }
         self._compared: dict[
-            tuple[tuple[str, ...], bool], tuple[ColumnElement[Any], Callable[[Any], Any], bool]
+            tuple[tuple[str, ...], bool], tuple[ColumnElement[Any], Callable[[Any], Any] | None, bool]
         ] = {}
-        self._prepared: dict[tuple[object, ...], Statement] = {}
+        self._prepared: dict[
+            tuple[object, ...], tuple[Statement, tuple[Callable[[Any], Any] | None, ...] | None]
+        ] = {}
+        """Each shape's statement, and the slots of its parameters (None: every value bound as it is)."""
         self._ordering_keys: dict[int, tuple[tuple[object, ...], tuple[object, ...]]] = {}
         self._dialect = transactions.dialect
         self._read = statement_reader(mapping)
@@ -106,7 +115,7 @@ class QueryCore(Generic[T, K]):
 
     def _expression(
         self, field: Field[T], *, ordered: bool
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any], bool]:
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any] | None, bool]:
         """The column's expression as compared (ordered: by ``<``, or in ``ORDER BY``), the value conversion, and whether it may be NULL."""
         found = self._compared.get((field.path, ordered))
         if found is not None:
@@ -123,61 +132,58 @@ class QueryCore(Generic[T, K]):
         self._compared[(field.path, ordered)] = found
         return found
 
-    def _bound(self, convert: Callable[[Any], Any], value: object) -> Any:
-        return convert(orderable(value))
+    def _bound(self, convert: Callable[[Any], Any] | None, value: object) -> Any:
+        """``value`` as bound against a column whose backend conversion is ``convert`` (None: as it is)."""
+        value = orderable(value)
+        return value if convert is None else convert(value)
 
     def _bind(
-        self, binds: list[Any] | None, expression: ColumnElement[Any], value: Any
+        self,
+        binds: Binds | None,
+        expression: ColumnElement[Any],
+        value: Any,
+        slot: Callable[[Any], Any] | None = None,
     ) -> BindParameter[Any] | Any:
-        """A named parameter for ``value`` (the next one of ``binds``), or the value itself without ``binds``."""
+        """A named parameter (the next one of ``binds``, which records ``slot``: how its value is bound), or ``value`` itself without ``binds``."""
         if binds is None:
             return value
         parameter = bindparam(f"p{len(binds)}", type_=expression.type)
-        binds.append(parameter)
+        binds.append(slot)
         return parameter
 
-    def _shape(self, condition: Condition[T] | None, values: list[Any]) -> tuple[object, ...]:
-        """What the SQL of a checked condition depends on, its values appended to ``values`` in bind order."""
-        if condition is None:
-            return ()
-        if isinstance(condition, Comparison):
-            ordered = condition.operator not in ("eq", "ne")
-            _, convert, _ = self._expression(condition.field, ordered=ordered)
-            values.append(self._bound(convert, condition.value))
-            return ("c", condition.field.path, condition.operator)
-        if isinstance(condition, OneOf):
-            _, convert, _ = self._expression(condition.field, ordered=False)
-            values.extend(self._bound(convert, value) for value in condition.values)
-            return ("in", condition.field.path, len(condition.values))
-        if isinstance(condition, IsNone):
-            return ("none", condition.field.path)
-        if isinstance(condition, TextMatch):
-            values.append(self.backend.text_pattern(condition.kind, condition.text))
-            return ("text", condition.field.path, condition.kind)
-        if isinstance(condition, AllOf | AnyOf):
-            parts: list[object] = ["and" if isinstance(condition, AllOf) else "or"]
-            parts.extend(self._shape(part, values) for part in condition.conditions)
-            return tuple(parts)
-        if isinstance(condition, Not):
-            return ("not", self._shape(condition.condition, values))
-        raise AssertionError(condition)  # pragma: no cover - checked conditions only
+    def _slot(self, field: Field[T], *, ordered: bool) -> Callable[[Any], Any] | None:
+        """How a checked value of ``field`` is bound (:meth:`_bound`), or None when it is bound as it is."""
+        _, convert, _ = self._expression(field, ordered=ordered)
+        leaf, _ = self._by_path[field.path]
+        if convert is None and leaf.kind != "enum":  # the rules give a non-enum field's values as stored
+            return None
+        return functools.partial(self._bound, convert)
 
-    def where(self, condition: Condition[T], binds: list[Any] | None = None) -> ColumnElement[bool]:
-        """The SQL of a checked condition: its values bound as given, or as named parameters appended to ``binds``."""
+    def where(self, condition: Condition[T], binds: Binds | None = None) -> ColumnElement[bool]:
+        """The SQL of a checked condition: its values bound as given, or as named parameters.
+
+        With ``binds``, each parameter's slot (how its value is bound) is appended to it,
+        in the order of ``CheckedQuery.values``, which the query rules' check gives.
+        """
         if isinstance(condition, Comparison):
             ordered = condition.operator not in ("eq", "ne")
             expression, convert, _ = self._expression(condition.field, ordered=ordered)
             compare = _OPERATORS[condition.operator]
+            slot = None if binds is None else self._slot(condition.field, ordered=ordered)
             found: ColumnElement[bool] = compare(
-                expression, self._bind(binds, expression, self._bound(convert, condition.value))
+                expression, self._bind(binds, expression, self._bound(convert, condition.value), slot)
             )
             return found
         if isinstance(condition, OneOf):
             expression, convert, _ = self._expression(condition.field, ordered=False)
             if not condition.values:
                 return false()
+            slot = None if binds is None else self._slot(condition.field, ordered=False)
             return expression.in_(
-                [self._bind(binds, expression, self._bound(convert, value)) for value in condition.values]
+                [
+                    self._bind(binds, expression, self._bound(convert, value), slot)
+                    for value in condition.values
+                ]
             )
         if isinstance(condition, IsNone):
             _, column = self._by_path[condition.field.path]
@@ -187,7 +193,7 @@ class QueryCore(Generic[T, K]):
             pattern: str | BindParameter[str] = self.backend.text_pattern(condition.kind, condition.text)
             if binds is not None:
                 pattern = bindparam(f"p{len(binds)}", type_=String())
-                binds.append(pattern)
+                binds.append(functools.partial(self.backend.text_pattern, condition.kind))
             return self.backend.text_match(column, condition.kind, pattern)
         if isinstance(condition, AllOf):
             return and_(true(), *(self.where(part, binds) for part in condition.conditions))
@@ -226,12 +232,12 @@ class QueryCore(Generic[T, K]):
         )
 
     def after(
-        self, checked: CheckedQuery[T], position: tuple[object, ...], binds: list[Any] | None = None
+        self, checked: CheckedQuery[T], position: tuple[object, ...], binds: Binds | None = None
     ) -> ColumnElement[bool]:
         """The rows strictly after ``position`` (a cursor's values) in the checked query's order.
 
-        With ``binds``, the values become named parameters appended to it, in the order of
-        :meth:`_after_values`.
+        With ``binds``, the values become named parameters (their slots appended to it, None:
+        :meth:`_after_values` gives them bound), in its order.
         """
         parts = [
             (self._expression(order.field, ordered=True), order.descending, value)
@@ -272,7 +278,7 @@ class QueryCore(Generic[T, K]):
         checked: CheckedQuery[T],
         *,
         after: tuple[object, ...] | None = None,
-        binds: list[Any] | None = None,
+        binds: Binds | None = None,
     ) -> Select[Any]:
         """The SELECT of the aggregates matching a checked query, in its order (values bound as in :meth:`where`)."""
         statement = self.mapping.select()
@@ -298,25 +304,38 @@ class QueryCore(Generic[T, K]):
         self,
         kind: str,
         checked: CheckedQuery[T],
-        build: Callable[[list[Any]], Any],
+        build: Callable[[Binds], Any],
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
     ) -> tuple[Statement, dict[str, Any]]:
         """The statement ``build`` makes for the checked query, prepared once per shape, and its parameters.
 
-        ``build(binds)`` builds the statement, its values as named parameters appended to ``binds``.
+        ``build(binds)`` builds the statement, its values as named parameters whose slots it
+        appends to ``binds``. The values are the checked query's (``CheckedQuery.values``),
+        then the position's: no second walk of the condition.
         """
-        values: list[Any] = []
-        shape = self._shape(checked.condition, values)
-        position = None if after is None else self._after_values(checked, after, values)
-        key = (kind, shape, self._ordering_key(checked), position, limit)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            statement = build([])
+        values: Sequence[Any] = checked.values
+        position = None
+        if after is not None:
+            values = [*values]
+            position = self._after_values(checked, after, values)
+        key = (kind, checked.shape, self._ordering_key(checked), position, limit)
+        entry = self._prepared.get(key)
+        if entry is None:
+            binds: Binds = []
+            statement = build(binds)
+            if len(binds) != len(values):  # pragma: no cover - the rules and where() walk alike
+                raise AssertionError(f"{len(values)} values for {len(binds)} parameters")
             if len(self._prepared) >= _MAX_PREPARED:
                 self._prepared.clear()
-            prepared = self._prepared[key] = self.backend.prepare(statement, self._dialect)
+            slots = tuple(binds) if any(slot is not None for slot in binds) else None
+            entry = self._prepared[key] = (self.backend.prepare(statement, self._dialect), slots)
+        prepared, slots = entry
+        if slots is not None:
+            values = [
+                value if slot is None else slot(value) for slot, value in zip(slots, values, strict=True)
+            ]
         if len(values) <= len(_NAMES):
             return prepared, dict(zip(_NAMES, values, strict=False))  # the first len(values) names
         return prepared, {f"p{index}": value for index, value in enumerate(values)}
@@ -325,7 +344,7 @@ class QueryCore(Generic[T, K]):
         self,
         kind: str,
         checked: CheckedQuery[T],
-        build: Callable[[list[Any]], Any],
+        build: Callable[[Binds], Any],
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
@@ -343,7 +362,7 @@ class QueryCore(Generic[T, K]):
         limit = check_find_limit(limit)
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any]) -> Select[Any]:
+        def build(binds: Binds) -> Select[Any]:
             statement = self.select(checked, binds=binds)
             return statement if limit is None else statement.limit(limit)
 
@@ -360,7 +379,7 @@ class QueryCore(Generic[T, K]):
         """Plan: how many aggregates match."""
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any]) -> Select[Any]:
+        def build(binds: Binds) -> Select[Any]:
             statement: Select[Any] = select(func.count()).select_from(self.mapping.table)
             if checked.condition is not None:
                 statement = statement.where(self.where(checked.condition, binds))
@@ -374,7 +393,7 @@ class QueryCore(Generic[T, K]):
         """Plan: whether an aggregate matches."""
         checked = self.rules.check_query(query)
 
-        def build(binds: list[Any]) -> Select[Any]:
+        def build(binds: Binds) -> Select[Any]:
             statement: Select[Any] = select(literal_column("1", Integer())).select_from(self.mapping.table)
             if checked.condition is not None:
                 statement = statement.where(self.where(checked.condition, binds))
@@ -389,7 +408,7 @@ class QueryCore(Generic[T, K]):
         checked = self.rules.check_query(query)
         position = None if after is None else self.rules.position_of(checked, after)
 
-        def build(binds: list[Any]) -> Select[Any]:
+        def build(binds: Binds) -> Select[Any]:
             return self.select(checked, after=position, binds=binds).limit(size + 1)
 
         rows = yield from self._prepared_run("page", checked, build, after=position, limit=size + 1)
@@ -406,7 +425,7 @@ class QueryCore(Generic[T, K]):
         checked = self.rules.check_query(query)
         state = self.transactions.require(self.entity_type)
 
-        def build(binds: list[Any]) -> Select[Any]:
+        def build(binds: Binds) -> Select[Any]:
             return self.select(checked, binds=binds)
 
         prepared, parameters = self._statement("stream", checked, build)

@@ -292,13 +292,14 @@ class Backend:
 
     def comparable(
         self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any] | None]:
         """How queries compare ``column``, holding values of ``stored_type``, as Python compares them; and how a value is bound against it.
 
         ``ordered``: for ``<``, ``>`` and ``ORDER BY`` (else for ``=`` and ``IN``). Text must
         order by code point, as Python's ``str``; the portable answer is the column itself.
+        The conversion is None when a value is bound as it is.
         """
-        return column, _unchanged
+        return column, None
 
     def order(
         self, expression: ColumnElement[Any], *, descending: bool, nullable: bool
@@ -418,10 +419,6 @@ class Backend:
     def bulk_insert(self, core: RepositoryCore[Any, Any]) -> BulkInsert[Any] | None:
         """A faster way for ``save_all`` to insert many new aggregates, when :meth:`repository_path` gives none or it steps aside; or None."""
         return None
-
-
-def _unchanged(value: Any) -> Any:
-    return value
 
 
 def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:

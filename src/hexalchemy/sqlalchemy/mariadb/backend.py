@@ -152,10 +152,6 @@ _VALUE_REFUSED: Final = frozenset({1264, 1265, 1292, 1366, 1406})
 _COLUMN_IN_MESSAGE: Final = re.compile(r"column [`']?(?P<column>[^`']+)[`']?")
 
 
-def _unchanged(value: Any) -> Any:
-    return value
-
-
 class _Refused:
     """Stands for a value the database refused, which its error does not show."""
 
@@ -449,19 +445,19 @@ class MariaDBBackend(Backend):
     # -------------------------------------------------------------------------- statements
     def comparable(
         self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any] | None]:
         """Text by code point (``utf8mb4_nopad_bin``), UUIDs by their text, decimals stored as text as ``DECIMAL(65, 30)``.
 
         MariaDB's ``UUID`` type orders its values by a rearrangement of their bytes, not as
         Python orders UUIDs: they are ordered by their text, which does.
         """
         if stored_type is str:
-            return column.collate(_COLLATION), _unchanged
+            return column.collate(_COLLATION), None
         if stored_type is uuid.UUID and ordered:
             return cast(column, mysql.CHAR(36)), str
         if stored_type is Decimal and isinstance(column.type, ExactDecimal) and column.type.precision is None:
-            return cast(column, mysql.DECIMAL(MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE)), _unchanged
-        return column, _unchanged
+            return cast(column, mysql.DECIMAL(MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE)), None
+        return column, None
 
     def order(
         self, expression: ColumnElement[Any], *, descending: bool, nullable: bool

@@ -56,10 +56,6 @@ _FOREIGN_KEY_VIOLATION: Final = "23503"
 _INTEGRITY_CONSTRAINT_CLASS: Final = "23"
 
 
-def _unchanged(value: Any) -> Any:
-    return value
-
-
 def _qualified(preparer: IdentifierPreparer, schema: str | None, name: str) -> str:
     """``name`` (a function, say), quoted, in ``schema`` when there is one."""
     quoted = preparer.quote(name)
@@ -201,11 +197,11 @@ class PostgreSQLBackend(Backend):
 
     def comparable(
         self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any] | None]:
         """Text ordered ``COLLATE "C"`` (bytes of UTF-8: code point order, as Python); equality needs no collation, so an index still serves it."""
         if ordered and stored_type is str:
-            return column.collate("C"), _unchanged
-        return column, _unchanged
+            return column.collate("C"), None
+        return column, None
 
     def materialized(self, cte: CTE) -> CTE:
         """``WITH name AS MATERIALIZED (...)``."""

@@ -144,10 +144,6 @@ class _DecimalText(TypeDecorator[Decimal]):
         return str(value)
 
 
-def _unchanged(value: Any) -> Any:
-    return value
-
-
 def _literal(text: str, dialect: Dialect) -> str:
     """``text`` as a SQL string literal, rendered by SQLAlchemy."""
     return str(literal(text, String()).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
@@ -346,7 +342,7 @@ class SQLiteBackend(Backend):
     # -------------------------------------------------------------------------- statements
     def comparable(
         self, column: ColumnElement[Any], stored_type: Any, *, ordered: bool
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any] | None]:
         """Decimals, stored as text, compared as ``REAL`` (exact to 15 significant digits); the rest as stored.
 
         SQLite compares text by its bytes (code point order, as Python) and the stored datetimes
@@ -354,7 +350,7 @@ class SQLiteBackend(Backend):
         """
         if stored_type is Decimal:
             return cast_(column, Float()), float
-        return column, _unchanged
+        return column, None
 
     def text_match(
         self, column: ColumnElement[Any], kind: Literal["prefix", "contains"], pattern: Any
