@@ -27,6 +27,7 @@ from typing import Any, Final, Generic, TypeGuard, TypeVar, overload
 
 import attrs
 
+from hexalchemy._codegen import compile_function
 from hexalchemy.ports import (
     EntitySpec,
     InvalidArgumentError,
@@ -292,21 +293,38 @@ def orderable(value: object) -> object:
     return value.value if isinstance(value, enum.Enum) else value
 
 
-@attrs.frozen
 class CheckedQuery(Generic[T]):
     """A query checked against its entity: its condition with normalised values, its total order, its fingerprint.
 
     ``shape`` and ``values`` are the condition taken apart by the same check: an adapter
-    that builds one statement per shape binds the values to it, in this order.
+    that builds one statement per shape binds the values to it, in this order. Built by
+    :meth:`QueryRules.check_query` and read only: a plain slotted class rather than a
+    frozen attrs one, as one is made per query call.
     """
 
-    condition: Condition[T] | None
-    ordering: tuple[Ordering[T], ...]
-    entity: type[T]
-    shape: tuple[object, ...] = ()
-    """What the condition's SQL depends on besides its values: its fields, operators, the number of values of each ``in_``, the kind of each text match."""
-    values: tuple[object, ...] = ()
-    """The condition's values, normalised, in the order the shape names them (a text match's text; an ``in_``'s values in turn)."""
+    __slots__ = ("condition", "entity", "ordering", "shape", "values")
+
+    def __init__(
+        self,
+        condition: Condition[T] | None,
+        ordering: tuple[Ordering[T], ...],
+        entity: type[T],
+        shape: tuple[object, ...] = (),
+        values: tuple[object, ...] = (),
+    ) -> None:
+        self.condition = condition
+        """The condition, every field checked and every value normalised (None: every aggregate)."""
+        self.ordering = ordering
+        """The total order: the query's orderings, each field once, ended by the key fields."""
+        self.entity = entity
+        """The entity the query reads."""
+        self.shape = shape
+        """What the condition's SQL depends on besides its values: its fields, operators, the number of values of each ``in_``, the kind of each text match."""
+        self.values = values
+        """The condition's values, normalised, in the order the shape names them (a text match's text; an ``in_``'s values in turn)."""
+
+    def __repr__(self) -> str:
+        return f"CheckedQuery({self.condition!r}, {self.ordering!r}, {self.entity.__qualname__})"
 
     @property
     def fingerprint(self) -> bytes:
@@ -437,11 +455,22 @@ class QueryRules(Generic[T]):
     def _normalize(self, field: Field[T], value: object) -> object:
         check = self._value_checks.get(field.path)
         if check is None:
-            rule = rule_for(self.entity, ".".join(field.path), field.value_type, None, optional=False)
-            if rule is None:  # pragma: no cover - every scalar has a rule
-                raise AssertionError(field)
-            check = self._value_checks[field.path] = bind_rule(rule, self.entity, ".".join(field.path))
+            check = self._value_checks[field.path] = self._value_check(field)
         return check(value)
+
+    def _value_check(self, field: Field[T]) -> Callable[[Any], Any]:
+        """The field's rule as one function: its ``quick`` test inline (a value in stored form costs no call), else its check."""
+        dotted = ".".join(field.path)
+        rule = rule_for(self.entity, dotted, field.value_type, None, optional=False)
+        if rule is None:  # pragma: no cover - every scalar has a rule
+            raise AssertionError(field)
+        check = bind_rule(rule, self.entity, dotted)
+        quick = rule.quick_source("value", "q")
+        if quick is None:
+            return check
+        expression, names = quick
+        source = f"def check(value):\n    if {expression}:\n        return value\n    return slow(value)\n"
+        return compile_function("check", source, {**names, "slow": check}, f"query value {dotted}")
 
     def check_condition(self, condition: object) -> Condition[T]:
         """``condition`` with every field checked and every value normalised by its field's rule."""

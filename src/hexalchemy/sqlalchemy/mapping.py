@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from hexalchemy._codegen import compile_function
 from hexalchemy._guards import is_instance
 from hexalchemy.ports import (
     ColumnOptions,
@@ -67,7 +68,6 @@ from hexalchemy.rules import (
     rule_for,
     value_object_rule,
 )
-from hexalchemy.sqlalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._column_plan import (
     PLAIN_TYPES,
     Leaf,

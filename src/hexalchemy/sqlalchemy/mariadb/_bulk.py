@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from hexalchemy.sqlalchemy._codegen import compile_function
+from hexalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, Plan
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
-from hexalchemy.sqlalchemy._codegen import compile_function
+from hexalchemy._codegen import compile_function
 from hexalchemy.sqlalchemy._operations import Call, DriverStep, Plan
 from hexalchemy.sqlalchemy._precompiled import (
     AsyncRowChunks,
