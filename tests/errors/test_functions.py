@@ -144,6 +144,7 @@ NOT_PROBED: Final = {
     "AsyncSqlAlchemyInbox": "as SqlAlchemyInbox",
     "InMemoryInbox": "as SqlAlchemyInbox, over the same rules",
     "AsyncInMemoryInbox": "as SqlAlchemyInbox, over the same rules",
+    "CheckedQuery": "a checked query, built by QueryRules.check_query from the parts it checked; adapters read it",
     "QueryRules": "an entity's query rules, for adapters: check_query and check_condition_of are probed through "
     "every repository's find, count, page, stream and delete_where (test_adapters.py); the rest take what they return",
     "MemoryHarness": "the pytest plugin's harness: no argument; its methods are the in-memory adapters' (probed)",
