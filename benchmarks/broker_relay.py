@@ -19,7 +19,7 @@ into the broker as fast as its client allows:
 - RabbitMQ: a channel with publisher confirms, every message of the batch published
   persistent and mandatory with its ``message_id``, then one wait for all confirmations.
 
-Before every run (untimed) the outbox is filled with :data:`MESSAGES` messages and the
+Before every run (untimed) the outbox is filled with :data:`~benchmarks.outbox_support.RELAY_MESSAGES` messages and the
 broker's destination is emptied (stream deleted with its dedup keys, JetStream stream
 recreated so that its duplicate window is empty, queue purged); after it, the broker must
 hold every message once and the outbox none. Targets: >= 0.8x the raw client, and >=
@@ -45,7 +45,7 @@ import redis.asyncio
 from nats.js.errors import NotFoundError
 
 from benchmarks.databases import AsyncSides, SyncSides
-from benchmarks.harness import QUICK, TINY, Lap, Settings, timed
+from benchmarks.harness import Lap, Settings, timed
 from benchmarks.job import AsyncRunners, Runners
 from benchmarks.outbox_support import (
     Seed,
@@ -54,6 +54,8 @@ from benchmarks.outbox_support import (
     drop_tables,
     on_close_async,
     prepare_tables_async,
+    relay_messages,
+    relay_repetitions,
     url_of,
 )
 from benchmarks.recording import Recorded, RecordingJob, runs_text
@@ -69,8 +71,6 @@ REDIS_URL: Final = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL: Final = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 AMQP_URL: Final = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
-MESSAGES: Final = 20_000
-QUICK_MESSAGES: Final = 5_000
 TINY_MESSAGES: Final = 400
 RELAYS: Final = 4
 RATIO_TARGET: Final = 0.8
@@ -82,13 +82,7 @@ TIMEOUT: Final = 30.0
 
 
 def _messages(settings: Settings) -> int:
-    if settings == TINY:
-        return TINY_MESSAGES
-    return QUICK_MESSAGES if settings.repetitions <= QUICK.repetitions else MESSAGES
-
-
-def _repetitions(settings: Settings) -> int:
-    return min(settings.repetitions, 3)
+    return relay_messages(settings, tiny=TINY_MESSAGES)
 
 
 def _outbox_messages(seed: Seed) -> list[OutboxMessage]:
@@ -387,7 +381,7 @@ def _job(broker: str, delivery: DeliveryMode, batch: int) -> BrokerJob:
         kind="throughput",
         target=RATIO_TARGET,
         work=_messages,
-        repetitions=_repetitions,
+        repetitions=relay_repetitions,
         sync=_no_sync,
         async_=functools.partial(async_runners, broker, delivery, batch),
         modes=("async",),

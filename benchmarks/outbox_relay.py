@@ -21,7 +21,7 @@ size), numbered in order within its key; a claim takes only the first message of
 (:data:`~benchmarks.outbox_support.RAW_KEYED_CLAIM_SQL`: the same ``DELETE``, with ``NOT
 EXISTS`` an earlier message of the key).
 
-Every run starts from the same outbox: :data:`MESSAGES` due messages COPYed in and
+Every run starts from the same outbox: :data:`~benchmarks.outbox_support.RELAY_MESSAGES` due messages COPYed in and
 ANALYZEd (untimed). The timing covers draining it; each run is checked to have delivered
 every message once and left the outbox empty. A run takes seconds, so there are only 3
 timed runs per side and no warm-up run: instead, when the job is set up, every relay and
@@ -39,7 +39,7 @@ from typing import Final, LiteralString
 import psycopg
 
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
-from benchmarks.harness import QUICK, TINY, Lap, Settings
+from benchmarks.harness import Lap, Settings
 from benchmarks.job import AsyncRunners, Runners
 from benchmarks.outbox_support import (
     RAW_CLAIM_SQL,
@@ -56,6 +56,8 @@ from benchmarks.outbox_support import (
     on_close_async,
     prepare_tables,
     prepare_tables_async,
+    relay_messages,
+    relay_repetitions,
     run_parallel,
     run_parallel_async,
     url_of,
@@ -70,9 +72,6 @@ from hexalchemy.sqlalchemy import (
     create_engine,
 )
 
-MESSAGES: Final = 20_000
-"""Messages in the outbox at the start of every run."""
-QUICK_MESSAGES: Final = 5_000
 TINY_MESSAGES: Final = 1_000
 RATIO_TARGET: Final = 0.7
 KEYS: Final = 1_000
@@ -82,13 +81,7 @@ THROUGHPUT_TARGET: Final = 10_000.0
 
 
 def _messages(settings: Settings) -> int:
-    if settings == TINY:
-        return TINY_MESSAGES
-    return QUICK_MESSAGES if settings.repetitions <= QUICK.repetitions else MESSAGES
-
-
-def _repetitions(settings: Settings) -> int:
-    return min(settings.repetitions, 3)
+    return relay_messages(settings, tiny=TINY_MESSAGES)
 
 
 def _warm_up_seed(relays: int, batch: int) -> Seed:
@@ -257,7 +250,7 @@ def _job(delivery: DeliveryMode, relays: int, batch: int, keyed: bool) -> Outbox
         kind="throughput",
         target=RATIO_TARGET,
         work=_messages,
-        repetitions=_repetitions,
+        repetitions=relay_repetitions,
         sync=functools.partial(sync_runners, delivery, relays, batch, keyed),
         async_=functools.partial(async_runners, delivery, relays, batch, keyed),
         relays=relays,

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.databases import AsyncRawConnection, AsyncSides, RawConnection, SyncSides, conninfo_for
-from benchmarks.harness import Lap, timed
+from benchmarks.harness import QUICK, TINY, Lap, Settings, timed
 from benchmarks.recording import Recorded, RecordingJob, quantile, runs_text
 from hexalchemy.ports import OutboxMessage, PublishResult
 from hexalchemy.rules import time_ordered_uuid
@@ -54,6 +54,24 @@ MESSAGE_COLUMNS: Final = (
     "last_error",
 )
 """The outbox columns the raw SQL below returns, in this order (checked against the tables)."""
+
+RELAY_MESSAGES: Final = 20_000
+"""Messages in the outbox at the start of every run of a relay job."""
+QUICK_RELAY_MESSAGES: Final = 5_000
+"""The same, with ``--quick``."""
+
+
+def relay_messages(settings: Settings, *, tiny: int) -> int:
+    """Messages in the outbox at the start of a relay job's run: ``tiny`` with ``--tiny``."""
+    if settings == TINY:
+        return tiny
+    return QUICK_RELAY_MESSAGES if settings.repetitions <= QUICK.repetitions else RELAY_MESSAGES
+
+
+def relay_repetitions(settings: Settings) -> int:
+    """Timed runs per side of a relay job: at most 3 (each drains a whole outbox)."""
+    return min(settings.repetitions, 3)
+
 
 RAW_CLAIM_SQL: Final = (
     f"DELETE FROM {MESSAGES} WHERE id IN ("

@@ -36,6 +36,7 @@ from hexalchemy.brokers._nats_core import MSG_ID_HEADER, headers_of, is_retryabl
 from hexalchemy.brokers._results import Routed, all_failed, check_timeout, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_instance, describe_error, message_id_of
+from hexalchemy.rules.arguments import MAX_BATCH
 
 __all__ = ["DEFAULT_TIMEOUT", "MSG_ID_HEADER", "AsyncJetStreamPublisher", "handle_jetstream", "is_retryable"]
 
@@ -43,6 +44,9 @@ logger: Final = logging.getLogger("hexalchemy.brokers.nats")
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds a batch waits for its PubAcks unless told otherwise."""
+
+MAX_PENDING: Final = 2 * MAX_BATCH
+"""The most publishes of one publisher waiting for their PubAck (its JetStream context's limit)."""
 
 
 class _Connecting(Protocol):
@@ -67,6 +71,10 @@ class _JetStream(Protocol):
         headers: dict[str, str] | None = None,
     ) -> asyncio.Future[PubAck]:
         """Send a message; the future gets its PubAck."""
+        ...
+
+    def publish_async_pending(self) -> int:
+        """How many of this context's publishes wait for their PubAck."""
         ...
 
     async def find_stream_name_by_subject(self, subject: str) -> str:
@@ -134,7 +142,9 @@ class AsyncJetStreamPublisher:
                     self._timeout,
                 )
             if self._jetstream is None:
-                self._jetstream = JetStreamContext(self._client, timeout=self._timeout)
+                self._jetstream = JetStreamContext(
+                    self._client, timeout=self._timeout, publish_async_max_pending=MAX_PENDING
+                )
             return self._jetstream
 
     async def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
@@ -152,12 +162,16 @@ class AsyncJetStreamPublisher:
         results = list(routed.failed)
         futures: list[asyncio.Future[PubAck] | BaseException] = []
         for route in routed.routes:
+            # ``wait_stall`` makes nats-py wait for a free slot in a task of its own, a loop
+            # iteration per message (and a write to the socket each): pass it only when the
+            # context has no slot free for sure, which one batch alone never fills
+            stall = None if jetstream.publish_async_pending() < MAX_PENDING else self._timeout
             try:
                 futures.append(
                     await jetstream.publish_async(
                         route.destination,
                         route.payload,
-                        wait_stall=self._timeout,
+                        wait_stall=stall,
                         stream=self._stream,
                         headers=headers_of(route),
                     )
