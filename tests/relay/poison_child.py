@@ -1,9 +1,11 @@
 """A relay process for the poison oracle: it dies (``os._exit``) when it publishes the poison message.
 
-    python -m tests.relay.poison_child URL PREFIX PUBLISHED_FILE [leased|locked]
+    python -m tests.relay.poison_child URL PREFIX PUBLISHED_FILE [leased|locked|pipelined]
 
 It delivers with a relay of the given delivery mode (leased by default: lease 0.3 s;
-``max_attempts`` 3) until two batches in a row find nothing, appending each message id it publishes to ``PUBLISHED_FILE`` (flushed and
+``pipelined``: a leased relay pipelined, in batches of 4, so that a batch is claimed ahead
+while the poison is published; ``max_attempts`` 3) until two batches (drains) in a row
+find nothing, appending each message id it publishes to ``PUBLISHED_FILE`` (flushed and
 synced before it reports success), and exits 0; publishing the message whose payload is
 ``b"poison"`` ends the process at once with status 17, as a crash would.
 """
@@ -45,14 +47,22 @@ class DyingPublisher:
         return [PublishResult(message.id) for message in messages]
 
 
-def main(url: str, prefix: str, published: str, delivery: str = "leased") -> int:
+def main(url: str, prefix: str, published: str, mode: str = "leased") -> int:
     engine = create_engine(DatabaseConfig(url=url))
     tables = outbox_tables(sqlalchemy.MetaData(), prefix=prefix)
     store = SqlAlchemyOutboxRelayStore(tables, SqlAlchemyTransactionManager(engine), policy=POLICY)
-    relay = OutboxRelay(store, DyingPublisher(published), batch_size=100, lease_for=LEASE, delivery=delivery)
+    pipelined = mode == "pipelined"
+    relay = OutboxRelay(
+        store,
+        DyingPublisher(published),
+        batch_size=4 if pipelined else 100,
+        lease_for=LEASE,
+        delivery="locked" if mode == "locked" else "leased",
+        pipelined=pipelined,
+    )
     empty = 0
     while empty < 2:
-        empty = empty + 1 if relay.run_once() == 0 else 0
+        empty = empty + 1 if (relay.drain() if pipelined else relay.run_once()) == 0 else 0
     engine.dispose()
     return 0
 

@@ -48,6 +48,8 @@ def test_settings_accept_seconds_and_timedeltas() -> None:
         ("max_idle_delay", float("inf")),
         ("error_backoff", float("nan")),
         ("max_error_backoff", None),
+        ("pipelined", 1),
+        ("pipelined", "yes"),
     ],
 )
 def test_settings_refuse_bad_values_naming_the_option(option: str, value: object) -> None:
@@ -55,6 +57,13 @@ def test_settings_refuse_bad_values_naming_the_option(option: str, value: object
     with pytest.raises(ConfigError) as raised:
         RelaySettings(**arguments)
     assert raised.value.option == option
+
+
+def test_pipelining_is_for_leased_delivery_only() -> None:
+    assert RelaySettings(pipelined=True).pipelined
+    with pytest.raises(ConfigError, match="leased delivery only") as raised:
+        RelaySettings(pipelined=True, delivery="locked")
+    assert raised.value.option == "pipelined"
 
 
 def test_settings_refuse_a_minimum_above_its_maximum() -> None:

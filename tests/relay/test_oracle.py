@@ -1,7 +1,7 @@
 """The loss-and-duplication oracle on PostgreSQL and MariaDB: concurrent producers and relays, real connections.
 
 Four producer threads commit (and, one time in five, roll back) transactions of keyed and
-unkeyed messages while four relays, each with its own engine, publish into one
+unkeyed messages while four relays (leased, locked, or leased and pipelined), each with its own engine, publish into one
 collecting publisher that refuses a tenth of the messages once. Afterwards:
 
 - the delivered set is exactly the committed set (nothing lost, nothing rolled back);
@@ -64,9 +64,13 @@ def produce(outbox: Outbox, producer: Producer) -> None:
             producer.committed.extend(batch)
 
 
-@pytest.mark.parametrize("delivery", list(DeliveryMode))
+@pytest.mark.parametrize(
+    ("delivery", "pipelined"),
+    [(DeliveryMode.LEASED, False), (DeliveryMode.LOCKED, False), (DeliveryMode.LEASED, True)],
+    ids=["leased", "locked", "leased-pipelined"],
+)
 def test_what_was_committed_is_delivered_once_in_key_order(
-    archived_server_outbox: Outbox, delivery: DeliveryMode
+    archived_server_outbox: Outbox, delivery: DeliveryMode, pipelined: bool
 ) -> None:
     outbox = archived_server_outbox
     refused_once: set[uuid.UUID] = set()
@@ -87,6 +91,7 @@ def test_what_was_committed_is_delivered_once_in_key_order(
             batch_size=10,
             lease_for=10,
             delivery=delivery,
+            pipelined=pipelined,
             name=f"relay-{number}",
             **FAST,
         )

@@ -7,7 +7,8 @@ poison ends in the dead letters after exactly 3 crashes and every innocent messa
 published once, none dead-lettered: a message whose earlier claim ended with no outcome
 is published alone (``crashed_before``); in locked delivery, whose transaction the crash
 rolls back, the record of the delivery left behind counts the attempt instead
-(``_outbox_crashes``).
+(``_outbox_crashes``). A pipelined relay (batches of 4) keeps it too, though its batch
+claimed ahead dies with it (and the batch before may be published twice).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def url(
     return f"sqlite:///{tmp_path}/poison.db"
 
 
-@pytest.mark.parametrize("delivery", ["leased", "locked"])
+@pytest.mark.parametrize("delivery", ["leased", "locked", "pipelined"])
 def test_a_message_that_kills_its_relay_takes_no_batch_mate_to_the_dead_letters(
     url: str, delivery: str, tmp_path: Path
 ) -> None:
@@ -84,7 +85,7 @@ def test_a_message_that_kills_its_relay_takes_no_batch_mate_to_the_dead_letters(
             stats = store.stats()
             if stats.pending == 0 and stats.leased == 0:
                 break
-            if delivery == "leased":
+            if delivery != "locked":
                 time.sleep(LEASE + 0.1)  # the dead relay's lease expires
         dead = store.dead_letters()
         lines = [uuid.UUID(line) for line in published.read_text().split()]
@@ -96,7 +97,10 @@ def test_a_message_that_kills_its_relay_takes_no_batch_mate_to_the_dead_letters(
         assert [letter.message.id for letter in dead] == [poison.id]
         assert dead[0].message.attempts == POLICY.max_attempts
         assert delivered == {message.id for message in innocents}
-        assert len(lines) == len(delivered)  # each innocent once
+        if delivery != "pipelined":
+            assert len(lines) == len(delivered)  # each innocent once
+        # pipelined, the batch before the poison's may be published again: its
+        # acknowledgement was in flight when the relay died (at least once)
         assert crashes == POLICY.max_attempts
         assert store.stats().pending == 0
     finally:

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import check_callable, check_items, checked_route, default_route, describe_error
+from hexalchemy.rules import check_callable, check_items, default_route, describe_error
 from hexalchemy.rules.arguments import check_duration
+from hexalchemy.rules.routes import route_checked
 
 __all__ = ["Routed", "all_failed", "check_timeout", "route_batch", "routing_function"]
 
@@ -49,10 +50,11 @@ class Routed:
 def route_batch(messages: Sequence[OutboxMessage], route: Callable[[OutboxMessage], Route]) -> Routed:
     """Route every message; a routing function that raises or returns a bad route fails that message for good."""
     batch = check_items("messages", messages, OutboxMessage)
+    check_callable("route", route)
     routed = Routed()
     for message in batch:
         try:
-            target = checked_route(route, message)
+            target = route_checked(route, message)
         except Exception as error:
             routed.failed.append(
                 PublishResult(

@@ -5,7 +5,7 @@
     hexalchemy outbox relay --url URL [--publisher module:factory | amqp://... | nats://... | redis://...]
                             [--exchange NAME] [--stream NAME] [--max-length N] [--timeout SECONDS]
                             [--destination TEMPLATE | --route module:function]
-                            [--batch-size N] [--lease SECONDS] [--delivery leased|locked] [--async]
+                            [--batch-size N] [--lease SECONDS] [--delivery leased|locked] [--pipelined] [--async]
                             [--progress SECONDS]
     hexalchemy outbox stats --url URL [--json]
     hexalchemy outbox requeue --url URL (--id UUID [--id UUID ...] | --all)
@@ -256,6 +256,12 @@ def _parser() -> argparse.ArgumentParser:
         help="PostgreSQL: wake up on NOTIFY (see hexalchemy.sqlalchemy.install_notify_trigger)",
     )
     relay.add_argument(
+        "--pipelined",
+        action="store_true",
+        help="leased delivery: claim the next batch and acknowledge the previous one while a batch is "
+        "being published",
+    )
+    relay.add_argument(
         "--drain", action="store_true", help="deliver what is due now, then exit instead of waiting for more"
     )
     relay.add_argument(
@@ -461,6 +467,7 @@ def _relay(arguments: argparse.Namespace, out: TextIO) -> int:
         "batch_size": arguments.batch_size,
         "lease_for": dt.timedelta(seconds=arguments.lease),
         "delivery": DeliveryMode(arguments.delivery),
+        "pipelined": arguments.pipelined,
         "max_idle_delay": arguments.max_idle_delay,
         "min_idle_delay": arguments.min_idle_delay,
         "name": arguments.name,
@@ -543,8 +550,7 @@ def _relay_sync(
                 try:
                     with _signals_set(stop.set):
                         if arguments.drain:
-                            while not stop.is_set() and relay.run_once():
-                                pass
+                            relay.drain(stop)
                         else:
                             relay.run(stop)
                 finally:
@@ -586,8 +592,7 @@ async def _relay_async(
                 printer = asyncio.create_task(progress.run_async(lambda: relay.counters))
                 try:
                     if arguments.drain:
-                        while not stop.is_set() and await relay.run_once():
-                            pass
+                        await relay.drain(stop)
                     else:
                         await relay.run(stop)
                 finally:

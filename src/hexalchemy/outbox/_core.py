@@ -18,6 +18,7 @@ too.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
 import logging
@@ -43,6 +44,7 @@ from hexalchemy.ports import (
     Publisher,
 )
 from hexalchemy.rules import (
+    Outcome,
     check_has_methods,
     check_instance,
     check_positive_int,
@@ -112,6 +114,11 @@ class DeliveryMode(enum.Enum):
     """
 
 
+def _check_pipelined(_instance: object, _attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not is_instance(value, bool):
+        raise ConfigError("pipelined", value, "must be a bool")
+
+
 def _delivery(value: DeliveryMode | str) -> DeliveryMode:
     try:
         return DeliveryMode(value)
@@ -143,8 +150,17 @@ class RelaySettings:
     """Seconds: the longest wait after failures."""
     delivery: DeliveryMode = attrs.field(default=DeliveryMode.LEASED, converter=_delivery)
     """Leased or locked delivery (a :class:`DeliveryMode` or its value); ``lease_for`` applies to leased only."""
+    pipelined: bool = attrs.field(default=False, validator=_check_pipelined)
+    """Claim the next batch and settle the previous one while a batch is being published (leased delivery only)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.pipelined and self.delivery is not DeliveryMode.LEASED:
+            raise ConfigError(
+                "pipelined",
+                self.pipelined,
+                f"applies to leased delivery only (delivery is {self.delivery.value!r}): a locked "
+                "batch is taken, published and settled in one transaction",
+            )
         if self.min_idle_delay > self.max_idle_delay:
             raise ConfigError(
                 "min_idle_delay",
@@ -264,12 +280,37 @@ class Sleep:
     hint: bool
 
 
-Step = Call | Sleep
+@attrs.frozen
+class Together:
+    """Run ``plans`` at the same time; the driver sends back one :class:`Finished` per plan, in order.
+
+    The async driver runs them as tasks of the loop; the sync driver runs the first in the
+    calling thread and each other one in a thread of its own. A plan's exception is
+    reported in its :class:`Finished`, never thrown: the plan that asked decides what to
+    settle before it raises.
+    """
+
+    plans: tuple[Plan[Any], ...]
+
+
+@attrs.frozen
+class Finished:
+    """How one plan of a :class:`Together` step ended: its result, or the exception it raised."""
+
+    value: Any = None
+    error: Exception | None = None
+
+
+Step = Call | Sleep | Together
 Plan = Generator[Step, Any, R]
 
 
 def drive(plan: Plan[R], sleep: Callable[[Sleep], bool]) -> R:
-    """Run ``plan``, performing each step directly; a step's exception is thrown into the plan."""
+    """Run ``plan``, performing each step directly; a step's exception is thrown into the plan.
+
+    The plans of a :class:`Together` step run in threads of their own, but the first, which
+    runs in the calling thread.
+    """
     value: Any = None
     error: Exception | None = None
     try:
@@ -281,13 +322,45 @@ def drive(plan: Plan[R], sleep: Callable[[Sleep], bool]) -> R:
                 return result
             value, error = None, None
             try:
-                value = (
-                    step.function(*step.arguments, **step.keywords) if isinstance(step, Call) else sleep(step)
-                )
+                if isinstance(step, Call):
+                    value = step.function(*step.arguments, **step.keywords)
+                elif isinstance(step, Together):
+                    value = _together(step, sleep)
+                else:
+                    value = sleep(step)
             except Exception as exc:
                 error = exc
     finally:
         plan.close()
+
+
+def _finish(plan: Plan[Any], sleep: Callable[[Sleep], bool]) -> Finished:
+    try:
+        return Finished(drive(plan, sleep))
+    except Exception as error:
+        return Finished(error=error)
+
+
+def _together(step: Together, sleep: Callable[[Sleep], bool]) -> list[Finished]:
+    first, *others = step.plans
+    finished: list[Finished] = [Finished() for _ in others]
+    threads = [
+        threading.Thread(
+            target=lambda index, plan: finished.__setitem__(index, _finish(plan, sleep)),
+            args=(index, plan),
+            name="hexalchemy-relay-pipeline",
+            daemon=True,
+        )
+        for index, plan in enumerate(others)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        head = _finish(first, sleep)
+    finally:
+        for thread in threads:
+            thread.join()
+    return [head, *finished]
 
 
 async def drive_async(plan: Plan[R], sleep: Callable[[Sleep], Any]) -> R:
@@ -305,12 +378,21 @@ async def drive_async(plan: Plan[R], sleep: Callable[[Sleep], Any]) -> R:
             try:
                 if isinstance(step, Call):
                     value = await step.function(*step.arguments, **step.keywords)
+                elif isinstance(step, Together):
+                    value = await asyncio.gather(*(_finish_async(plan, sleep) for plan in step.plans))
                 else:
                     value = await sleep(step)
             except Exception as exc:
                 error = exc
     finally:
         plan.close()
+
+
+async def _finish_async(plan: Plan[Any], sleep: Callable[[Sleep], Any]) -> Finished:
+    try:
+        return Finished(await drive_async(plan, sleep))
+    except Exception as error:
+        return Finished(error=error)
 
 
 # --- the plans -------------------------------------------------------------------------------
@@ -376,16 +458,25 @@ class RelayCore:
             raise
 
     def _batch(self, stopping: Callable[[], bool]) -> Plan[int]:
-        settings = self.settings
-        if settings.delivery is DeliveryMode.LOCKED:
+        if self.settings.delivery is DeliveryMode.LOCKED:
             return (yield from self._deliver())
+        lease = yield from self._claim()
+        return (yield from self._handle(lease, stopping))
+
+    def _claim(self) -> Plan[Lease]:
+        settings = self.settings
         lease: Lease = yield Call(
             self._store.claim, keywords={"limit": settings.batch_size, "lease_for": settings.lease_for}
         )
+        if lease.messages:
+            self.tally.add(batches=1)
+        return lease
+
+    def _handle(self, lease: Lease, stopping: Callable[[], bool]) -> Plan[int]:
+        """Publish and settle a claimed batch (released when stopping, its suspects isolated); return its size."""
         messages = lease.messages
         if not messages:
             return 0
-        self.tally.add(batches=1)
         if stopping():
             yield from self._release(lease, [message.id for message in messages])
             return len(messages)
@@ -418,11 +509,115 @@ class RelayCore:
         yield from self._publish(lease, [lone])
         return len(messages)
 
+    # batches until idle ------------------------------------------------------------------
+
+    def stream(self, stopping: Callable[[], bool]) -> Plan[int]:
+        """Run batches until a claim finds nothing or ``stopping()``; return how many messages were claimed.
+
+        With :attr:`RelaySettings.pipelined`, the next batch is claimed and the previous one
+        settled while a batch is being published. Raises like :meth:`batch` (once the
+        batches in flight are settled or given back); the failure is counted in ``errors``.
+        """
+        if stopping():
+            return 0
+        try:
+            if self.settings.pipelined:
+                return (yield from self._pipeline(stopping))
+            claimed = 0
+            while True:
+                count = yield from self._batch(stopping)
+                claimed += count
+                if not count or stopping():
+                    return claimed
+        except Exception:
+            self.tally.add(errors=1)
+            raise
+
+    def _pipeline(self, stopping: Callable[[], bool]) -> Plan[int]:
+        """Leased batches, three at a time: one published, the one before settled, the one after claimed.
+
+        Per-key order holds as with one batch at a time: a claim takes no message whose
+        key has an earlier message still in the store, and a message stays there until
+        the publisher confirmed it. A batch holding a suspect (:func:`crashed_before`) is
+        handled alone, with nothing else in flight, so that a relay-killing message takes
+        no other batch's claim down with it more than once.
+        """
+        claimed = 0
+        lease = yield from self._claim()
+        sent: tuple[Lease, Outcome] | None = None  # published, not settled yet
+        while True:
+            messages = lease.messages
+            if not messages or stopping() or any(crashed_before(message) for message in messages):
+                in_flight, sent = sent, None
+                if in_flight is not None:
+                    try:
+                        yield from self._settle(*in_flight)
+                    except Exception as error:
+                        yield from self._wind_down(error, claimed=lease)
+                if not messages:
+                    if in_flight is None or stopping():
+                        return claimed
+                    # claimed while a batch was in flight: its keys' next messages were not due yet
+                    lease = yield from self._claim()
+                    continue
+                claimed += yield from self._handle(lease, stopping)
+                if stopping():
+                    return claimed
+                lease = yield from self._claim()
+                continue
+            claimed += len(messages)
+            plans: list[Plan[Any]] = [self._send(lease, messages), self._claim()]
+            if sent is not None:
+                plans.append(self._settle(*sent))
+            publishing, claiming, *settling = yield Together(tuple(plans))
+            sent = (lease, publishing.value) if publishing.error is None else None
+            failure = next((done.error for done in (publishing, claiming, *settling) if done.error), None)
+            if failure is not None:
+                yield from self._wind_down(
+                    failure, sent=sent, claimed=claiming.value if claiming.error is None else None
+                )
+            lease = claiming.value
+
+    def _wind_down(
+        self, error: Exception, *, sent: tuple[Lease, Outcome] | None = None, claimed: Lease | None = None
+    ) -> Plan[None]:
+        """After ``error``: settle the batch published, give back the one claimed (no attempt counted), raise ``error``."""
+        if sent is not None:
+            try:
+                yield from self._settle(*sent)
+            except Exception as other:
+                logger.warning(
+                    "relay %s: settling a published batch failed too: %s", self.name, describe_error(other)
+                )
+        if claimed is not None and claimed.messages:
+            try:
+                result: AcknowledgeResult = yield Call(
+                    self._store.release, (claimed, [message.id for message in claimed.messages])
+                )
+                self.tally.add(released=result.done)
+                self._count_stale(result, "release")
+            except Exception as other:
+                logger.warning(
+                    "relay %s: giving back %d claimed message(s) failed too (they are due again once "
+                    "their lease expires): %s",
+                    self.name,
+                    len(claimed.messages),
+                    describe_error(other),
+                )
+        raise error
+
+    # publishing and settling -------------------------------------------------------------
+
     def _publish(self, lease: Lease, messages: list[OutboxMessage] | tuple[OutboxMessage, ...]) -> Plan[None]:
         """Publish ``messages`` of ``lease`` as one batch, then acknowledge, reject or dead-letter each."""
+        outcome = yield from self._send(lease, messages)
+        yield from self._settle(lease, outcome)
+
+    def _send(self, lease: Lease, messages: list[OutboxMessage] | tuple[OutboxMessage, ...]) -> Plan[Outcome]:
+        """Publish ``messages`` as one batch; when the publisher raises, reject each and raise."""
         try:
             results = yield Call(self._publisher.publish, (messages,))
-            outcome = sort_results(messages, results)
+            return sort_results(messages, results)
         except Exception as error:
             logger.warning(
                 "relay %s: the publisher failed the whole batch of %d message(s): %s",
@@ -434,6 +629,9 @@ class RelayCore:
             for message in messages:
                 yield from self._reject(lease, message, reason)
             raise
+
+    def _settle(self, lease: Lease, outcome: Outcome) -> Plan[None]:
+        """Acknowledge what the broker accepted; reject or dead-letter what it refused."""
         if outcome.published:
             self.tally.add(published=len(outcome.published))
             acknowledged: AcknowledgeResult = yield Call(self._store.acknowledge, (lease, outcome.published))
@@ -533,7 +731,9 @@ class RelayCore:
         logger.info("relay %s: started (%s)", self.name, self.settings)
         while not stopping():
             try:
-                claimed = yield from self.batch(stopping)
+                claimed = yield from (
+                    self.stream(stopping) if self.settings.pipelined else self.batch(stopping)
+                )
             except Exception as error:
                 failures += 1
                 delay = self.settings.error_delay(failures)

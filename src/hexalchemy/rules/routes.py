@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from hexalchemy._guards import is_instance
@@ -27,6 +27,7 @@ __all__ = [
     "default_route",
     "destination_route",
     "message_id_of",
+    "route_checked",
 ]
 
 MESSAGE_ID_HEADER: Final = "hexalchemy-message-id"
@@ -46,16 +47,20 @@ def default_route(message: OutboxMessage) -> Route:
     and, when set, :data:`ORDERING_KEY_HEADER` and :data:`IDEMPOTENCY_KEY_HEADER`.
     """
     check_instance("message", message, OutboxMessage)
+    return _route_to(message.topic, message)
+
+
+def _route_to(destination: str, message: OutboxMessage) -> Route:
+    """:func:`default_route`'s route of a checked ``message``, sent to ``destination``."""
+    message_id = str(message.id)
     headers = dict(message.headers)
-    headers[MESSAGE_ID_HEADER] = str(message.id)
+    headers[MESSAGE_ID_HEADER] = message_id
     headers[TOPIC_HEADER] = message.topic
     if message.ordering_key is not None:
         headers[ORDERING_KEY_HEADER] = message.ordering_key
     if message.idempotency_key is not None:
         headers[IDEMPOTENCY_KEY_HEADER] = message.idempotency_key
-    return Route(
-        destination=message.topic, payload=message.payload, headers=headers, dedup_id=str(message.id)
-    )
+    return Route(destination=destination, payload=message.payload, headers=headers, dedup_id=message_id)
 
 
 DESTINATION_FIELDS: Final = ("topic",)
@@ -89,13 +94,8 @@ def destination_route(template: str) -> Callable[[OutboxMessage], Route]:
             )
 
     def route(message: OutboxMessage) -> Route:
-        base = default_route(message)
-        return Route(
-            destination=template.format(topic=message.topic),
-            payload=base.payload,
-            headers=base.headers,
-            dedup_id=base.dedup_id,
-        )
+        check_instance("message", message, OutboxMessage)
+        return _route_to(template.format(topic=message.topic), message)
 
     return route
 
@@ -104,24 +104,38 @@ def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessag
     """``route(message)``, checked: ``InvalidArgumentError`` naming what a routing function got wrong."""
     check_callable("route", route)
     check_instance("message", message, OutboxMessage)
+    return route_checked(route, message)
+
+
+def route_checked(route: Callable[[OutboxMessage], Route], message: OutboxMessage) -> Route:
+    """:func:`checked_route` of a routing function and a message already checked (a publisher's batch)."""
     try:
         result = route(message)
     except Exception as error:
         raise InvalidArgumentError("route", route, f"the routing function raised {error!r}") from error
     if not is_instance(result, Route):
         raise InvalidArgumentError("route", result, "a routing function must return a Route")
-    for name, text in (("destination", result.destination), ("dedup_id", result.dedup_id)):
-        if not is_instance(text, str) or not text:
-            raise InvalidArgumentError(f"route.{name}", text, "must be a non-empty str")
-        problem = text_problem(text)
-        if problem is not None:
-            raise InvalidArgumentError(f"route.{name}", text, problem)
+    _check_name("route.destination", result.destination)
+    _check_name("route.dedup_id", result.dedup_id)
     if not is_instance(result.payload, bytes):
         raise InvalidArgumentError("route.payload", result.payload, "must be bytes")
-    for key, value in dict(result.headers).items():
-        if not is_instance(key, str) or not key or not is_instance(value, str):
+    headers = result.headers
+    if not is_instance(headers, Mapping):
+        raise InvalidArgumentError("route.headers", headers, "must map non-empty str to str")
+    for key, value in headers.items():
+        if not (is_instance(key, str) and key and is_instance(value, str)):
             raise InvalidArgumentError("route.headers", {key: value}, "must map non-empty str to str")
     return result
+
+
+def _check_name(name: str, text: object) -> None:
+    if type(text) is str and text.isascii() and text and "\x00" not in text:
+        return  # the common case, at no cost: ASCII without NUL can be sent
+    if not is_instance(text, str) or not text:
+        raise InvalidArgumentError(name, text, "must be a non-empty str")
+    problem = text_problem(text)
+    if problem is not None:
+        raise InvalidArgumentError(name, text, problem)
 
 
 def message_id_of(headers: object) -> uuid.UUID | None:

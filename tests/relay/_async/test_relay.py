@@ -454,3 +454,114 @@ async def test_an_in_memory_store_whose_clock_is_behind_the_messages_refuses_to_
         await AsyncInMemoryOutboxWriter(transactions).add(message())
     with pytest.raises(ConfigError, match=r"clock.*behind the messages"):
         await store.claim(limit=10, lease_for=dt.timedelta(seconds=30))
+
+
+# --- pipelined ------------------------------------------------------------------------------------
+
+
+async def test_a_pipelined_relay_delivers_everything_once_in_key_order(async_outbox: AsyncOutbox) -> None:
+    keys = ["a", "b", "c", "d"]
+    messages = [message(keys[number % 5]) if number % 5 < 4 else message() for number in range(60)]
+    for start in range(0, len(messages), 6):
+        await async_outbox.commit(*messages[start : start + 6])
+    refused: set[uuid.UUID] = set()
+
+    def once(candidate: OutboxMessage) -> str | None:
+        if candidate.id.int % 7 == 0 and candidate.id not in refused:
+            refused.add(candidate.id)
+            return "try again"
+        return None
+
+    publisher = AsyncCollectingPublisher()
+    publisher.fail_when(once)
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, batch_size=4, pipelined=True, **FAST)
+
+    async with running_async(relay):
+        await wait_until_async(lambda: set(publisher.delivered_ids) == set(ids(messages)))
+
+    assert sorted(publisher.delivered_ids) == sorted(ids(messages))  # each once
+    position = {id: index for index, id in enumerate(publisher.delivered_ids)}
+    for key in keys:
+        mine = [position[item.id] for item in messages if item.ordering_key == key]
+        assert mine == sorted(mine), f"key {key} was delivered out of order"
+    counters = relay.counters
+    assert (counters.published, counters.retried, counters.errors) == (60, len(refused), 0)
+    assert (counters.lease_lost, counters.dead_lettered, counters.released) == (0, 0, 0)
+    assert await async_outbox.store.stats() == OutboxStats(
+        pending=0, leased=0, dead=0, oldest_pending_age=None
+    )
+
+
+async def test_drain_runs_batches_until_a_claim_finds_nothing(async_outbox: AsyncOutbox) -> None:
+    for pipelined in (False, True):
+        # the key's second message is due only once its first is acknowledged
+        await async_outbox.commit(*[message() for _ in range(7)], message("k"), message("k"))
+        publisher = AsyncCollectingPublisher()
+        relay = AsyncOutboxRelay(async_outbox.store, publisher, batch_size=3, pipelined=pipelined)
+        assert await relay.drain() == 9
+        assert relay.counters.published == 9 and publisher.batches == relay.counters.batches
+        assert await async_outbox.store.stats() == OutboxStats(
+            pending=0, leased=0, dead=0, oldest_pending_age=None
+        )
+        assert await relay.drain() == 0
+
+
+async def test_a_pipelined_relay_gives_back_the_batch_claimed_ahead_when_the_publisher_raises(
+    async_outbox: AsyncOutbox,
+) -> None:
+    messages = [message() for _ in range(6)]
+    await async_outbox.commit(*messages)
+    publisher = AsyncCollectingPublisher()
+    publisher.raise_on_publish(ConnectionError("broker unreachable"))
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, batch_size=2, pipelined=True)
+
+    with pytest.raises(ConnectionError):
+        await relay.drain()
+    counters = relay.counters
+    assert (counters.errors, counters.retried, counters.released, counters.published) == (1, 2, 2, 0)
+    stats = await async_outbox.store.stats()
+    assert (stats.pending, stats.leased) == (6, 0)
+    # the batch claimed ahead was given back without counting its attempt
+    publisher.raise_on_publish(None)
+    await repeat_until_async(relay.drain, lambda _: len(publisher.delivered) == 6)
+    attempts = {item.id: item.attempts for item in publisher.delivered}
+    assert sorted(attempts.values()) == [1, 1, 1, 1, 2, 2]
+
+
+async def test_stopping_a_pipelined_relay_settles_what_was_published_and_releases_the_rest(
+    async_outbox: AsyncOutbox,
+) -> None:
+    messages = [message() for _ in range(6)]
+    await async_outbox.commit(*messages)
+    stop = asyncio.Event()
+    publisher = AsyncCollectingPublisher(on_publish=lambda _batch: stop.set())
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, batch_size=2, pipelined=True, **FAST)
+
+    await relay.run(stop)
+
+    assert publisher.batches == 1
+    counters = relay.counters
+    assert (counters.published, counters.released) == (2, 2)  # the batch claimed ahead went back
+    stats = await async_outbox.store.stats()
+    assert (stats.pending, stats.leased) == (4, 0)
+
+
+async def test_a_pipelined_relay_publishes_a_suspect_alone_with_nothing_else_in_flight(
+    async_outbox: AsyncOutbox,
+) -> None:
+    suspect = message("k")
+    await async_outbox.commit(suspect)
+    dead_relay = await async_outbox.store.claim(limit=10, lease_for=dt.timedelta(milliseconds=300))
+    assert ids(dead_relay.messages) == [suspect.id]
+    others = [message() for _ in range(4)]
+    await async_outbox.commit(*others)
+    batches: list[list[uuid.UUID]] = []
+    publisher = AsyncCollectingPublisher(on_publish=lambda batch: batches.append(ids(batch)))
+    relay = AsyncOutboxRelay(async_outbox.store, publisher, batch_size=10, pipelined=True)
+
+    await repeat_until_async(relay.drain, lambda _: suspect.id in publisher.delivered_ids)
+    assert [suspect.id] in batches and relay.counters.isolated == 1
+    assert sorted(publisher.delivered_ids) == sorted(ids([suspect, *others]))
+    assert await async_outbox.store.stats() == OutboxStats(
+        pending=0, leased=0, dead=0, oldest_pending_age=None
+    )

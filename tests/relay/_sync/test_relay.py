@@ -445,3 +445,108 @@ def test_an_in_memory_store_whose_clock_is_behind_the_messages_refuses_to_claim(
         InMemoryOutboxWriter(transactions).add(message())
     with pytest.raises(ConfigError, match=r"clock.*behind the messages"):
         store.claim(limit=10, lease_for=dt.timedelta(seconds=30))
+
+
+# --- pipelined ------------------------------------------------------------------------------------
+
+
+def test_a_pipelined_relay_delivers_everything_once_in_key_order(outbox: Outbox) -> None:
+    keys = ["a", "b", "c", "d"]
+    messages = [message(keys[number % 5]) if number % 5 < 4 else message() for number in range(60)]
+    for start in range(0, len(messages), 6):
+        outbox.commit(*messages[start : start + 6])
+    refused: set[uuid.UUID] = set()
+
+    def once(candidate: OutboxMessage) -> str | None:
+        if candidate.id.int % 7 == 0 and candidate.id not in refused:
+            refused.add(candidate.id)
+            return "try again"
+        return None
+
+    publisher = CollectingPublisher()
+    publisher.fail_when(once)
+    relay = OutboxRelay(outbox.store, publisher, batch_size=4, pipelined=True, **FAST)
+
+    with running(relay):
+        wait_until(lambda: set(publisher.delivered_ids) == set(ids(messages)))
+
+    assert sorted(publisher.delivered_ids) == sorted(ids(messages))  # each once
+    position = {id: index for index, id in enumerate(publisher.delivered_ids)}
+    for key in keys:
+        mine = [position[item.id] for item in messages if item.ordering_key == key]
+        assert mine == sorted(mine), f"key {key} was delivered out of order"
+    counters = relay.counters
+    assert (counters.published, counters.retried, counters.errors) == (60, len(refused), 0)
+    assert (counters.lease_lost, counters.dead_lettered, counters.released) == (0, 0, 0)
+    assert outbox.store.stats() == OutboxStats(pending=0, leased=0, dead=0, oldest_pending_age=None)
+
+
+def test_drain_runs_batches_until_a_claim_finds_nothing(outbox: Outbox) -> None:
+    for pipelined in (False, True):
+        # the key's second message is due only once its first is acknowledged
+        outbox.commit(*[message() for _ in range(7)], message("k"), message("k"))
+        publisher = CollectingPublisher()
+        relay = OutboxRelay(outbox.store, publisher, batch_size=3, pipelined=pipelined)
+        assert relay.drain() == 9
+        assert relay.counters.published == 9 and publisher.batches == relay.counters.batches
+        assert outbox.store.stats() == OutboxStats(pending=0, leased=0, dead=0, oldest_pending_age=None)
+        assert relay.drain() == 0
+
+
+def test_a_pipelined_relay_gives_back_the_batch_claimed_ahead_when_the_publisher_raises(
+    outbox: Outbox,
+) -> None:
+    messages = [message() for _ in range(6)]
+    outbox.commit(*messages)
+    publisher = CollectingPublisher()
+    publisher.raise_on_publish(ConnectionError("broker unreachable"))
+    relay = OutboxRelay(outbox.store, publisher, batch_size=2, pipelined=True)
+
+    with pytest.raises(ConnectionError):
+        relay.drain()
+    counters = relay.counters
+    assert (counters.errors, counters.retried, counters.released, counters.published) == (1, 2, 2, 0)
+    stats = outbox.store.stats()
+    assert (stats.pending, stats.leased) == (6, 0)
+    # the batch claimed ahead was given back without counting its attempt
+    publisher.raise_on_publish(None)
+    repeat_until(relay.drain, lambda _: len(publisher.delivered) == 6)
+    attempts = {item.id: item.attempts for item in publisher.delivered}
+    assert sorted(attempts.values()) == [1, 1, 1, 1, 2, 2]
+
+
+def test_stopping_a_pipelined_relay_settles_what_was_published_and_releases_the_rest(
+    outbox: Outbox,
+) -> None:
+    messages = [message() for _ in range(6)]
+    outbox.commit(*messages)
+    stop = threading.Event()
+    publisher = CollectingPublisher(on_publish=lambda _batch: stop.set())
+    relay = OutboxRelay(outbox.store, publisher, batch_size=2, pipelined=True, **FAST)
+
+    relay.run(stop)
+
+    assert publisher.batches == 1
+    counters = relay.counters
+    assert (counters.published, counters.released) == (2, 2)  # the batch claimed ahead went back
+    stats = outbox.store.stats()
+    assert (stats.pending, stats.leased) == (4, 0)
+
+
+def test_a_pipelined_relay_publishes_a_suspect_alone_with_nothing_else_in_flight(
+    outbox: Outbox,
+) -> None:
+    suspect = message("k")
+    outbox.commit(suspect)
+    dead_relay = outbox.store.claim(limit=10, lease_for=dt.timedelta(milliseconds=300))
+    assert ids(dead_relay.messages) == [suspect.id]
+    others = [message() for _ in range(4)]
+    outbox.commit(*others)
+    batches: list[list[uuid.UUID]] = []
+    publisher = CollectingPublisher(on_publish=lambda batch: batches.append(ids(batch)))
+    relay = OutboxRelay(outbox.store, publisher, batch_size=10, pipelined=True)
+
+    repeat_until(relay.drain, lambda _: suspect.id in publisher.delivered_ids)
+    assert [suspect.id] in batches and relay.counters.isolated == 1
+    assert sorted(publisher.delivered_ids) == sorted(ids([suspect, *others]))
+    assert outbox.store.stats() == OutboxStats(pending=0, leased=0, dead=0, oldest_pending_age=None)

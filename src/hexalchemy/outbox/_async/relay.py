@@ -35,6 +35,16 @@ class AsyncOutboxRelay:
       transaction that holds the messages' locks: faster, for a fast publisher; see
       :meth:`~hexalchemy.ports.AsyncLockedDelivery.deliver`). ``lease_for`` applies to
       leased delivery only.
+    * ``pipelined`` -- in leased delivery, claim the next batch and settle (acknowledge,
+      reject) the previous one while a batch is being published, instead of one step after
+      the other: a batch costs about its slowest step rather than the sum of the three.
+      One batch is published at a time, in claim order, and per-key order holds (a claim
+      takes no message whose key has an earlier message not yet confirmed). The store is
+      called for up to three batches at once (from a second and third thread in the sync
+      relay: the store must allow it, as the SQL and in-memory stores do), a batch claimed
+      ahead waits for the batch before it (keep ``lease_for`` above two batches' publishing
+      time), and after a crash the messages of up to two batches count as suspects
+      (published one at a time once). A ``ConfigError`` with locked delivery.
     * ``wake_up`` -- an optional :class:`~hexalchemy.outbox.AsyncWakeUp` that ends an idle
       sleep early (:class:`asyncio.Event` is one, and
       :class:`~hexalchemy.sqlalchemy.AsyncPostgresNotifyWakeUp`).
@@ -63,6 +73,7 @@ class AsyncOutboxRelay:
         error_backoff: float | dt.timedelta = 0.5,
         max_error_backoff: float | dt.timedelta = 30.0,
         delivery: DeliveryMode | str = DeliveryMode.LEASED,
+        pipelined: bool = False,
         wake_up: AsyncWakeUp | None = None,
         name: str = "relay",
     ) -> None:
@@ -74,6 +85,7 @@ class AsyncOutboxRelay:
             max_idle_delay=max_idle_delay,
             error_backoff=error_backoff,
             max_error_backoff=max_error_backoff,
+            pipelined=pipelined,
         )
         self._core = RelayCore(store, publisher, settings, name)
         self._wake_up = checked_wake_up(wake_up)
@@ -100,6 +112,20 @@ class AsyncOutboxRelay:
         after the whole batch was rejected (counted in ``errors`` either way).
         """
         return await drive_async(self._core.batch(_never), self._sleep_forbidden)
+
+    async def drain(self, stop: asyncio.Event | None = None) -> int:
+        """Run batches until a claim finds nothing, or ``stop`` is set; return how many messages were claimed.
+
+        What :meth:`run_once` called until it returns 0 does, pipelined when ``pipelined``
+        (the next claim waits for no acknowledgement). When ``stop`` is set the batches in
+        flight are finished as :meth:`run` finishes them. Raises what the store or the
+        publisher raised (counted in ``errors``), once the batches in flight are settled
+        or given back.
+        """
+        if stop is None:
+            return await drive_async(self._core.stream(_never), self._sleep_forbidden)
+        check_has_methods("stop", stop, ("is_set", "wait"))
+        return await drive_async(self._core.stream(stop.is_set), self._sleep_forbidden)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver messages until ``stop`` is set, then return.
