@@ -204,6 +204,7 @@ _FACTORY = "tests.relay.test_cli:"
         (_relay("--progress", "0"), "more than 0"),
         (_on_redis("--max-length", "0"), "must be from 1"),
         (_relay("--min-idle-delay", "3"), "--min-idle-delay must not be"),
+        (_relay("--delivery", "locked", "--pipelined"), "pipelined=True: applies to leased delivery only"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -284,12 +285,15 @@ def test_relay_drain_delivers_what_is_due_and_exits(
 
 
 @pytest.mark.parametrize("mode", [[], ["--async"]], ids=["sync", "async"])
-def test_relay_drain_with_locked_delivery(
-    database: Database, mode: list[str], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "delivery", [["--delivery", "locked"], ["--pipelined"]], ids=["locked", "leased-pipelined"]
+)
+def test_relay_drain_with_locked_or_pipelined_delivery(
+    database: Database, mode: list[str], delivery: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     committed = database.commit(5)
     publisher = _FACTORY + ("async_collecting" if mode else "collecting")
-    argv = ["outbox", "relay", *database.args(), *mode, "--publisher", publisher, "--delivery", "locked"]
+    argv = ["outbox", "relay", *database.args(), *mode, "--publisher", publisher, *delivery]
     assert main([*argv, "--batch-size", "2", "--drain"]) == 0
     assert sorted(DELIVERED) == sorted(committed)
     assert "published=5" in capsys.readouterr().out

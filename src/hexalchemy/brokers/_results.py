@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import check_callable, check_items, default_route, describe_error
+from hexalchemy.rules import check_callable, check_items, default_route, describe_error, route_checked
 from hexalchemy.rules.arguments import check_duration
-from hexalchemy.rules.routes import route_checked
 
 __all__ = ["Routed", "all_failed", "check_timeout", "route_batch", "routing_function"]
 

@@ -344,13 +344,12 @@ def _finish(plan: Plan[Any], sleep: Callable[[Sleep], bool]) -> Finished:
 def _together(step: Together, sleep: Callable[[Sleep], bool]) -> list[Finished]:
     first, *others = step.plans
     finished: list[Finished] = [Finished() for _ in others]
+
+    def run(index: int, plan: Plan[Any]) -> None:
+        finished[index] = _finish(plan, sleep)
+
     threads = [
-        threading.Thread(
-            target=lambda index, plan: finished.__setitem__(index, _finish(plan, sleep)),
-            args=(index, plan),
-            name="hexalchemy-relay-pipeline",
-            daemon=True,
-        )
+        threading.Thread(target=run, args=(index, plan), name="hexalchemy-relay-pipeline", daemon=True)
         for index, plan in enumerate(others)
     ]
     for thread in threads:

@@ -82,7 +82,13 @@ from hexalchemy.rules.queries import (
     field_ref,
     orderable,
 )
-from hexalchemy.rules.routes import checked_route, default_route, destination_route, message_id_of
+from hexalchemy.rules.routes import (
+    checked_route,
+    default_route,
+    destination_route,
+    message_id_of,
+    route_checked,
+)
 from hexalchemy.rules.signals import new_signal, validate_signal
 from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
 from hexalchemy.rules.transactions import check_begin, check_commit_failure
@@ -117,6 +123,7 @@ __all__ = [
     "json_rule",
     "json_value_rule",
     "json_suspect",
+    "route_checked",
     "rule_for",
     "stored_server_default",
     "value_object_rule",

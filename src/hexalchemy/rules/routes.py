@@ -131,7 +131,7 @@ def route_checked(route: Callable[[OutboxMessage], Route], message: OutboxMessag
 def _check_name(name: str, text: object) -> None:
     if type(text) is str and text.isascii() and text and "\x00" not in text:
         return  # the common case, at no cost: ASCII without NUL can be sent
-    if not is_instance(text, str) or not text:
+    if not isinstance(text, str) or not text:
         raise InvalidArgumentError(name, text, "must be a non-empty str")
     problem = text_problem(text)
     if problem is not None:
