@@ -84,12 +84,24 @@ async def test_an_unroutable_message_fails_for_good_and_its_batch_mates_land(
     assert [m.body for m in await _drain(connection, queue)] == [b"0"]
 
 
-async def test_a_missing_exchange_fails_the_batch_for_good() -> None:
+async def test_a_missing_exchange_is_a_config_error_naming_it_not_a_dead_batch(
+    connection: AbstractRobustConnection,
+) -> None:
     require("RabbitMQ", AMQP_URL)
-    publisher = AsyncRabbitMQPublisher(AMQP_URL, exchange=unique("no-exchange"), timeout=5)
+    name, queue = unique("no-exchange"), unique("late")
+    publisher = AsyncRabbitMQPublisher(AMQP_URL, exchange=name, timeout=5)
     try:
-        results = await publisher.publish(batch("anything", 2))
-        assert all(not r.ok and r.permanent for r in results), results
+        with pytest.raises(ConfigError, match="does not exist on the broker") as raised:
+            await publisher.publish(batch("anything", 2))
+        assert (raised.value.option, raised.value.value) == ("exchange", name)
+        # declared later, the same publisher publishes to it (a new channel)
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, auto_delete=True)
+        declared = await channel.declare_queue(queue, auto_delete=True)
+        await declared.bind(exchange, routing_key=queue)
+        results = await publisher.publish(batch(queue, 2))
+        assert all(r.ok for r in results), results
+        await channel.close()
     finally:
         await publisher.aclose()
 

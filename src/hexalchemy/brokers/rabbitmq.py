@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 
@@ -51,7 +52,9 @@ class AsyncRabbitMQPublisher:
       publisher opens at its first batch (``connect_robust``: it reconnects by itself) and
       closes in :meth:`aclose`;
     * ``exchange`` -- the exchange's name (``""``: the default exchange, which routes to
-      the queue named by the routing key); it must exist;
+      the queue named by the routing key); it must exist: :meth:`publish` raises
+      :class:`~hexalchemy.ports.ConfigError` naming ``exchange`` when it does not (the
+      relay retries the batch later, it does not dead-letter it);
     * ``timeout`` -- seconds (or a ``timedelta``) a batch waits for its confirmations;
     * ``route`` -- the routing function (:func:`~hexalchemy.rules.default_route`: the
       routing key is the topic); the route's headers become the message's headers and its
@@ -111,12 +114,23 @@ class AsyncRabbitMQPublisher:
             return self._exchange
 
     async def publish(self, messages: Sequence[OutboxMessage], /) -> list[PublishResult]:
-        """Publish the batch, wait once for every confirmation (up to ``timeout``); return one result per message."""
+        """Publish the batch, wait once for every confirmation (up to ``timeout``); return one result per message.
+
+        Raises :class:`~hexalchemy.ports.ConfigError` naming ``exchange`` when the exchange
+        does not exist.
+        """
         routed = route_batch(messages, self._route)
         if not routed.messages:
             return routed.failed
         try:
             exchange = await self._opened()
+        except aiormq.exceptions.ChannelNotFoundEntity as error:
+            self._exchange = None
+            raise ConfigError(
+                "exchange",
+                self._exchange_name,
+                "does not exist on the broker: declare it before the relay publishes",
+            ) from error
         except Exception as error:
             self._exchange = None
             return [*routed.failed, *all_failed(routed.messages, error, permanent=not is_retryable(error))]
