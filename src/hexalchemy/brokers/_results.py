@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hexalchemy._guards import is_instance
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
-from hexalchemy.rules import check_callable, check_items, default_route, describe_error, route_checked
+from hexalchemy.rules import check_callable, check_items, check_route, default_route, describe_error
 from hexalchemy.rules.arguments import check_duration
 
 __all__ = ["Routed", "all_failed", "check_timeout", "route_batch", "routing_function"]
@@ -53,7 +53,7 @@ def route_batch(messages: Sequence[OutboxMessage], route: Callable[[OutboxMessag
     routed = Routed()
     for message in batch:
         try:
-            target = route_checked(route, message)
+            target = check_route(route(message))
         except Exception as error:
             routed.failed.append(
                 PublishResult(

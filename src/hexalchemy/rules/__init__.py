@@ -83,11 +83,11 @@ from hexalchemy.rules.queries import (
     orderable,
 )
 from hexalchemy.rules.routes import (
+    check_route,
     checked_route,
     default_route,
     destination_route,
     message_id_of,
-    route_checked,
 )
 from hexalchemy.rules.signals import new_signal, validate_signal
 from hexalchemy.rules.text import encodes_as_utf8, holds_unencodable_text, text_problem
@@ -110,6 +110,7 @@ __all__ = [
     "destination_route",
     "message_id_of",
     "check_consumer",
+    "check_route",
     "new_inbox_entry",
     # the value domain: what each field type accepts and stores
     "EntityDomain",
@@ -123,7 +124,6 @@ __all__ = [
     "json_rule",
     "json_value_rule",
     "json_suspect",
-    "route_checked",
     "rule_for",
     "stored_server_default",
     "value_object_rule",

@@ -23,11 +23,11 @@ __all__ = [
     "MESSAGE_ID_HEADER",
     "ORDERING_KEY_HEADER",
     "TOPIC_HEADER",
+    "check_route",
     "checked_route",
     "default_route",
     "destination_route",
     "message_id_of",
-    "route_checked",
 ]
 
 MESSAGE_ID_HEADER: Final = "hexalchemy-message-id"
@@ -104,28 +104,32 @@ def checked_route(route: Callable[[OutboxMessage], Route], message: OutboxMessag
     """``route(message)``, checked: ``InvalidArgumentError`` naming what a routing function got wrong."""
     check_callable("route", route)
     check_instance("message", message, OutboxMessage)
-    return route_checked(route, message)
-
-
-def route_checked(route: Callable[[OutboxMessage], Route], message: OutboxMessage) -> Route:
-    """:func:`checked_route` of a routing function and a message already checked (a publisher's batch)."""
     try:
         result = route(message)
     except Exception as error:
         raise InvalidArgumentError("route", route, f"the routing function raised {error!r}") from error
-    if not is_instance(result, Route):
-        raise InvalidArgumentError("route", result, "a routing function must return a Route")
-    _check_name("route.destination", result.destination)
-    _check_name("route.dedup_id", result.dedup_id)
-    if not is_instance(result.payload, bytes):
-        raise InvalidArgumentError("route.payload", result.payload, "must be bytes")
-    headers = result.headers
+    return check_route(result)
+
+
+def check_route(route: object) -> Route:
+    """``route`` if it is a sound :class:`~hexalchemy.ports.Route` (what a routing function returned); ``InvalidArgumentError`` naming what is wrong.
+
+    A non-empty destination and dedup id without NUL or lone surrogates, bytes as payload,
+    headers mapping non-empty str to str.
+    """
+    if not isinstance(route, Route):
+        raise InvalidArgumentError("route", route, "a routing function must return a Route")
+    _check_name("route.destination", route.destination)
+    _check_name("route.dedup_id", route.dedup_id)
+    if not is_instance(route.payload, bytes):
+        raise InvalidArgumentError("route.payload", route.payload, "must be bytes")
+    headers = route.headers
     if not is_instance(headers, Mapping):
         raise InvalidArgumentError("route.headers", headers, "must map non-empty str to str")
     for key, value in headers.items():
         if not (is_instance(key, str) and key and is_instance(value, str)):
             raise InvalidArgumentError("route.headers", {key: value}, "must map non-empty str to str")
-    return result
+    return route
 
 
 def _check_name(name: str, text: object) -> None:
