@@ -3,8 +3,11 @@
 hexalchemy: 4 ``AsyncOutboxRelay``s (tasks of one event loop), each with its own engine
 and its own broker publisher (``AsyncRedisStreamPublisher``, ``AsyncJetStreamPublisher``,
 ``AsyncRabbitMQPublisher``: its own connection, as 4 relay processes would have), calling
-``run_once()`` until it returns 0: claim a batch in PostgreSQL, publish it with one wait
-for the broker's confirmations, acknowledge it.
+``drain()``: claim a batch in PostgreSQL, publish it with one wait for the broker's
+confirmations, acknowledge it, until a claim finds nothing. The leased relays are
+pipelined (``pipelined=True``: the next batch claimed and the previous one acknowledged
+while a batch is published; still one batch at the broker at a time per relay, as on the
+raw side); locked delivery cannot be pipelined (one transaction per batch).
 
 Raw: the broker's own client publishing the same messages (same payloads, headers and
 message ids) in batches of the same size with confirmations, 4 tasks with a connection
