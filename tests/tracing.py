@@ -60,14 +60,14 @@ class Tracing:
             if _scope(span) != HEXALCHEMY_SCOPE and span.attributes and "db.statement" in span.attributes
         ]
 
-    def check(self, database: str | None) -> None:
-        """Every reported statement has one span with the db.* attributes; none was recorded by both."""
+    def check(self, database: str | None, system: str = "postgresql") -> None:
+        """Every reported statement has one span with the db.* attributes (``system``: the dialect's name); none was recorded by both."""
         spans = self.hexalchemy_spans()
         assert len(spans) == len(self.reported)
         for span, statement in zip(spans, self.reported, strict=True):
             attributes = span.attributes or {}
             assert attributes.get("db.statement") == statement.sql
-            assert attributes.get("db.system") == "postgresql"
+            assert attributes.get("db.system") == system
             assert attributes.get("db.name") == database
             assert attributes.get("db.operation") == statement.sql.split()[0].upper()
             assert attributes.get("hexalchemy.path") == statement.path

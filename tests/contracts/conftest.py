@@ -7,7 +7,7 @@
 - MariaDB: ``TEST_MARIADB_URL``, as PostgreSQL (skipped without a server, or failing when
   ``TEST_REQUIRE_MARIADB=1``); a commit is broken by killing the session (no deferred
   constraints there);
-- PostgreSQL traced: the same, on an engine of its own traced as in production
+- PostgreSQL traced and MariaDB traced: the same, on an engine of its own traced as in production
   (OpenTelemetry's SQLAlchemy instrumentation and hexalchemy's spans, ``tests/tracing.py``);
   after each test, every fast-path statement has its span and none was recorded twice. When the server is unreachable the PostgreSQL tests are
   skipped, or fail when ``TEST_REQUIRE_POSTGRESQL=1`` (as in CI).
@@ -190,6 +190,30 @@ async def async_mariadb_harness(
     engine = create_async_engine(mariadb_config)
     try:
         yield AsyncSqlHarness(engine, SCHEMA, kill_session_async)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def mariadb_traced_harness(empty_mariadb: Engine, mariadb_config: DatabaseConfig) -> Iterator[SqlHarness]:
+    engine = create_engine(mariadb_config)
+    try:
+        with traced(engine) as tracing:
+            yield SqlHarness(engine, SCHEMA, kill_session)
+        tracing.check(engine.url.database, "mariadb")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+async def async_mariadb_traced_harness(
+    empty_mariadb: Engine, mariadb_config: DatabaseConfig
+) -> AsyncIterator[AsyncSqlHarness]:
+    engine = create_async_engine(mariadb_config)
+    try:
+        with traced(engine) as tracing:
+            yield AsyncSqlHarness(engine, SCHEMA, kill_session_async)
+        tracing.check(engine.url.database, "mariadb")
     finally:
         await engine.dispose()
 

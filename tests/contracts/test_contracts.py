@@ -2,7 +2,7 @@
 
 Each contract class runs once per backend: the ``harness`` fixtures are parametrized, so
 a test's id names its backend (``...[sqlite]``). The repository and round-trip contracts
-also run on PostgreSQL traced (``postgresql_traced``: OpenTelemetry's SQLAlchemy
+also run on PostgreSQL and MariaDB traced (``postgresql_traced``, ``mariadb_traced``: OpenTelemetry's SQLAlchemy
 instrumentation attached, the fast paths on, each of their statements a span).
 """
 
@@ -30,7 +30,7 @@ from hexalchemy.testing.contracts import (
 )
 
 BACKENDS = ["memory", "sqlite", "postgresql", "mariadb"]
-TRACED = [*BACKENDS, "postgresql_traced"]
+TRACED = [*BACKENDS, "postgresql_traced", "mariadb_traced"]
 
 
 class _EveryBackend:

@@ -1,4 +1,4 @@
-"""Traced as in production, the fast paths stay on and every statement they run is a span (PostgreSQL).
+"""Traced as in production, the fast paths stay on and every statement they run is a span (PostgreSQL, MariaDB).
 
 With OpenTelemetry's SQLAlchemy instrumentation attached (``tests/tracing.py``), a
 repository's COPY, pre-compiled reads and pipelined updates still run on psycopg, give the
@@ -236,3 +236,66 @@ def sqlite_engine() -> Iterator[Engine]:
     engine = create_engine(DatabaseConfig(url="sqlite://"))
     yield engine
     engine.dispose()
+
+
+def test_traced_the_mariadb_driver_path_runs_gives_the_same_results_and_is_spans(
+    mariadb_harness: SqlHarness, mariadb_config: DatabaseConfig
+) -> None:
+    untraced = _exercise(mariadb_harness)
+    engine = create_engine(mariadb_config)
+    try:
+        with traced(engine) as tracing:
+            parent = tracing.provider.get_tracer("test").start_span("request")
+            with trace.use_span(parent, end_on_exit=True):
+                outcome = _exercise(SqlHarness(engine, SCHEMA))
+        tracing.check(engine.url.database, "mariadb")
+    finally:
+        engine.dispose()
+    assert _shape(outcome) == _shape(untraced)
+    # the multi-row INSERT and the updates on the PyMySQL cursor; get and range
+    assert _paths(tracing) == {"executemany": 2, "precompiled": 2}
+    insert = next(
+        span
+        for span in tracing.hexalchemy_spans()
+        if str((span.attributes or {})["db.statement"]).startswith("INSERT")
+    )
+    assert insert.attributes is not None and insert.attributes["db.operation.batch.size"] == BATCH
+    assert insert.parent is not None and insert.parent.span_id == parent.get_span_context().span_id
+
+
+async def test_traced_async_the_mariadb_driver_path_runs_and_is_spans(
+    async_mariadb_traced_harness: AsyncSqlHarness,
+) -> None:
+    harness = async_mariadb_traced_harness
+    accounts = harness.repository(ACCOUNTS)
+    batch = [new_account(f"async-{index}") for index in range(BATCH)]
+    async with harness.transactions.begin():
+        saved = await accounts.save_all(batch)
+    async with harness.transactions.begin():
+        assert await accounts.get(saved[5].id) == saved[5]
+        assert await accounts.range([a.id for a in saved]) == saved
+        updated = await accounts.save_all([attrs.evolve(account, points=7) for account in saved[:3]])
+    assert [(account.points, account.version) for account in updated] == [(7, 2)] * 3
+    # The fixture checks every span of the driver path.
+
+
+def test_a_failed_mariadb_bulk_insert_is_an_error_span_and_a_duplicate(
+    mariadb_harness: SqlHarness, mariadb_config: DatabaseConfig
+) -> None:
+    engine = create_engine(mariadb_config)
+    try:
+        harness = SqlHarness(engine, SCHEMA)
+        accounts = harness.repository(ACCOUNTS)
+        batch = [new_account(f"twice-{index}") for index in range(BATCH)]
+        with traced(engine) as tracing:
+            with harness.transactions.begin():
+                accounts.save_all(batch)
+            with pytest.raises(DuplicateEntityError), harness.transactions.begin():
+                accounts.save_all(batch)
+        tracing.check(engine.url.database, "mariadb")
+    finally:
+        engine.dispose()
+    failed = [span for span in tracing.hexalchemy_spans() if span.status.status_code is StatusCode.ERROR]
+    assert len(failed) == 1 and failed[0].attributes is not None
+    assert failed[0].attributes["hexalchemy.path"] == "executemany"
+    assert "Duplicate entry" in (failed[0].status.description or "")

@@ -97,7 +97,7 @@ from hexalchemy.sqlalchemy.types import ExactDecimal
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore
-    from hexalchemy.sqlalchemy._repository_core import BulkInsert, RepositoryCore
+    from hexalchemy.sqlalchemy._repository_core import BulkInsert, RepositoryCore, RepositoryPath
     from hexalchemy.sqlalchemy.config import DatabaseConfig
     from hexalchemy.sqlalchemy.mapping import TableMapping
 
@@ -350,6 +350,15 @@ class MariaDBBackend(Backend):
         return {"isolation_level": "READ COMMITTED"}
 
     # ------------------------------------------------------------------------------ errors
+    def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
+        """An error of PyMySQL or aiomysql themselves (the driver path), wrapped as SQLAlchemy wraps it."""
+        if not type(error).__module__.startswith(_DRIVER_MODULES):
+            return None
+        err: Any = importlib.import_module("pymysql.err")  # aiomysql raises PyMySQL's error classes
+        if not isinstance(error, err.Error):
+            return None
+        return self.wrap_driver_error(error, err.Error)
+
     def translate_error(self, error: Exception) -> HexalchemyError | None:
         """Deadlocks, lock wait timeouts, values a column cannot hold and the triggers' refusals, by error number."""
         original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
@@ -544,6 +553,13 @@ class MariaDBBackend(Backend):
     ) -> Statement:
         """No ``UPDATE ... RETURNING``: lock the rows (``SELECT ... FOR UPDATE``), update them by key, read them back."""
         return _LockedUpdate(table, where, values, returning, dialect, column_keys)
+
+    def repository_path(self, core: RepositoryCore[Any, Any]) -> RepositoryPath[Any, Any] | None:
+        """With PyMySQL or aiomysql, the hot reads, updates and the bulk insert on their cursor (see ``mariadb._driver``)."""
+        from hexalchemy.sqlalchemy.mariadb._driver import MariaDBRepositoryPath, uses_pymysql
+
+        dialect = core.transactions.dialect
+        return MariaDBRepositoryPath(core, dialect) if uses_pymysql(dialect) else None
 
     def bulk_insert(self, core: RepositoryCore[Any, Any]) -> BulkInsert[Any] | None:
         """The drivers' multi-row ``INSERT`` (``executemany``, rewritten by PyMySQL and aiomysql), see ``mariadb._bulk``."""
