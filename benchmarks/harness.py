@@ -152,6 +152,8 @@ class Measurement:
     timings: Timings
     target: float
     unit: str = "call"
+    raw_driver: str = "psycopg 3"
+    """The driver the raw side wrote its code with (the table names it)."""
 
     @property
     def hexalchemy_value(self) -> float:
@@ -282,16 +284,20 @@ def progress(label: str, timings: Timings) -> None:
 
 
 def markdown_table(measurements: Sequence[Measurement]) -> str:
-    """The results as a markdown table."""
+    """The results as a markdown table; the raw column names the driver, or each row does when they differ."""
+    drivers = {m.raw_driver for m in measurements}
+    one_driver = len(drivers) == 1
+    raw_heading = f"raw {next(iter(drivers))}" if one_driver else "raw (driver)"
     lines = [
-        "| operation | sync/async | hexalchemy | raw psycopg 3 | ratio | ratio IQR | target | met? |",
+        f"| operation | sync/async | hexalchemy | {raw_heading} | ratio | ratio IQR | target | met? |",
         "|---|---|---:|---:|---:|---:|---|---|",
     ]
     for m in measurements:
         low, high = m.spread
+        raw = m.format_value(m.raw_value) if one_driver else f"{m.format_value(m.raw_value)} ({m.raw_driver})"
         lines.append(
             f"| {m.operation} | {m.mode} | {m.format_value(m.hexalchemy_value)} | "
-            f"{m.format_value(m.raw_value)} | {m.ratio:.2f}x | {low:.2f}-{high:.2f}x | "
+            f"{raw} | {m.ratio:.2f}x | {low:.2f}-{high:.2f}x | "
             f"{m.target_text} | {'yes' if m.met else '**no**'} |"
         )
     return "\n".join(lines)

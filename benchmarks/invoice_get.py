@@ -1,9 +1,10 @@
 """``get9``: ``get`` of a 9-column ``Invoice`` by id inside an open transaction, latency per call, per table.
 
 Raw: one cursor, ``execute(SELECT ... WHERE id = %s)``, ``fetchone()``, and the aggregate
-built by hand (psycopg already gives the UUID, the ``Decimal`` and the aware datetime).
-The table holds 10,000 invoices; a run is ``get_calls`` calls (ids drawn at random),
-timed without begin/commit. Target (issue 12): hexalchemy <= 1.25x raw.
+built by hand (:class:`~benchmarks.invoice_raw.RawInvoices.get_each`; psycopg already gives
+the UUID, the ``Decimal`` and the aware datetime). The table holds 10,000 invoices; a run is
+``get_calls`` calls (ids drawn at random), timed without begin/commit. Target (issue 12):
+hexalchemy <= 1.25x raw. The shape (:func:`runners`) serves every database's job.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Final
 
 from benchmarks.databases import AsyncSides, SyncSides
 from benchmarks.harness import Lap, Settings, timed
-from benchmarks.invoice_model import Invoice, invoice_from_row, make_invoices
+from benchmarks.invoice_model import Invoice, make_invoices
+from benchmarks.invoice_raw import AsyncInvoiceTableSides, InvoiceTableSides
 from benchmarks.invoice_tables import VARIANTS, AsyncInvoiceSides, InvoiceSides, Variant, drop_tables
 from benchmarks.job import AsyncRunners, Job, Runners
 
@@ -26,18 +28,18 @@ def _wanted(settings: Settings, invoices: list[Invoice]) -> list[Invoice]:
     return [rng.choice(invoices) for _ in range(settings.get_calls)]
 
 
-def _check(side: str, got: list[Invoice | None], wanted: list[Invoice]) -> None:
+def _check(side: str, got: list[Invoice], wanted: list[Invoice]) -> None:
     if got != wanted:
         raise AssertionError(f"{side} read back different invoices")
 
 
-def sync_runners(variant: Variant, sides: SyncSides, settings: Settings) -> Runners:
-    table = InvoiceSides(sides, variant)
+def runners(table: InvoiceTableSides, settings: Settings) -> Runners:
+    """Seed the table, check both sides, and return them."""
     invoices = make_invoices(settings.rows, version=1)
     table.reset(invoices)
     wanted = _wanted(settings, invoices)
     ids = [invoice.id for invoice in wanted]
-    repository, transactions, raw, sql = table.repository, table.transactions, table.raw, table.sql.get
+    repository, transactions, raw = table.repository, table.transactions, table.raw
 
     def hexalchemy() -> Lap:
         get = repository.get
@@ -46,34 +48,25 @@ def sync_runners(variant: Variant, sides: SyncSides, settings: Settings) -> Runn
                 get(id)
         return lap
 
-    def raw_psycopg() -> Lap:
-        with raw.transaction(), raw.cursor() as cursor, timed() as lap:
-            for id in ids:
-                cursor.execute(sql, (id,))
-                row = cursor.fetchone()
-                if row is None:
-                    raise LookupError(id)
-                invoice_from_row(row)
+    def raw_driver() -> Lap:
+        with raw.transaction() as cursor, timed() as lap:
+            raw.get_each(cursor, ids)
         return lap
 
     with transactions.begin():
         _check("hexalchemy", [repository.get(id) for id in ids], wanted)
-    with raw.cursor() as cursor:
-        got = []
-        for id in ids:
-            row = cursor.execute(sql, (id,)).fetchone()
-            got.append(None if row is None else invoice_from_row(row))
-        _check("raw", got, wanted)
-    return Runners(hexalchemy, raw_psycopg)
+    with raw.transaction() as cursor:
+        _check("raw", raw.get_each(cursor, ids), wanted)
+    return Runners(hexalchemy, raw_driver)
 
 
-async def async_runners(variant: Variant, sides: AsyncSides, settings: Settings) -> AsyncRunners:
-    table = await AsyncInvoiceSides.open(sides, variant)
+async def async_runners(table: AsyncInvoiceTableSides, settings: Settings) -> AsyncRunners:
+    """The async twin of :func:`runners`."""
     invoices = make_invoices(settings.rows, version=1)
     await table.reset(invoices)
     wanted = _wanted(settings, invoices)
     ids = [invoice.id for invoice in wanted]
-    repository, transactions, raw, sql = table.repository, table.transactions, table.raw, table.sql.get
+    repository, transactions, raw = table.repository, table.transactions, table.raw
 
     async def hexalchemy() -> Lap:
         get = repository.get
@@ -83,26 +76,25 @@ async def async_runners(variant: Variant, sides: AsyncSides, settings: Settings)
                     await get(id)
         return lap
 
-    async def raw_psycopg() -> Lap:
-        async with raw.transaction(), raw.cursor() as cursor:
+    async def raw_driver() -> Lap:
+        async with raw.transaction() as cursor:
             with timed() as lap:
-                for id in ids:
-                    await cursor.execute(sql, (id,))
-                    row = await cursor.fetchone()
-                    if row is None:
-                        raise LookupError(id)
-                    invoice_from_row(row)
+                await raw.get_each(cursor, ids)
         return lap
 
     async with transactions.begin():
         _check("hexalchemy", [await repository.get(id) for id in ids], wanted)
-    async with raw.cursor() as cursor:
-        got = []
-        for id in ids:
-            row = await (await cursor.execute(sql, (id,))).fetchone()
-            got.append(None if row is None else invoice_from_row(row))
-        _check("raw", got, wanted)
-    return AsyncRunners(hexalchemy, raw_psycopg)
+    async with raw.transaction() as cursor:
+        _check("raw", await raw.get_each(cursor, ids), wanted)
+    return AsyncRunners(hexalchemy, raw_driver)
+
+
+def _sync(variant: Variant, sides: SyncSides, settings: Settings) -> Runners:
+    return runners(InvoiceSides(sides, variant), settings)
+
+
+async def _async(variant: Variant, sides: AsyncSides, settings: Settings) -> AsyncRunners:
+    return await async_runners(await AsyncInvoiceSides.open(sides, variant), settings)
 
 
 JOBS: Final = tuple(
@@ -113,8 +105,8 @@ JOBS: Final = tuple(
         target=TARGET,
         work=lambda settings: settings.get_calls,
         repetitions=lambda settings: settings.get_repetitions,
-        sync=functools.partial(sync_runners, variant),
-        async_=functools.partial(async_runners, variant),
+        sync=functools.partial(_sync, variant),
+        async_=functools.partial(_async, variant),
         clean_up=drop_tables,
     )
     for variant in VARIANTS

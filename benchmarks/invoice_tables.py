@@ -29,6 +29,7 @@ from benchmarks.invoice_model import (
     hand_written_table,
     insert_params,
 )
+from benchmarks.invoice_raw import AsyncPsycopgInvoices, PsycopgInvoices
 from hexalchemy.ports import EntitySpec
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyRepository,
@@ -101,18 +102,19 @@ class InvoiceSides:
         self.table = invoice_tables()[variant]
         self.sql = self.table.raw
         self.transactions = sides.transactions
-        self.raw: RawConnection = sides.raw
+        self.connection: RawConnection = sides.raw
+        self.raw = PsycopgInvoices(sides.raw, self.sql)
         self.repository: SqlAlchemyRepository[Invoice, uuid.UUID] = SqlAlchemyRepository(
             self.table.mapping, sides.transactions
         )
         table = self.table.table
         table.drop(sides.engine, checkfirst=True)
         table.create(sides.engine)
-        self.raw.execute(f"ALTER TABLE {self.sql.table} SET (autovacuum_enabled = false)")
+        self.connection.execute(f"ALTER TABLE {self.sql.table} SET (autovacuum_enabled = false)")
 
     def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
         """Empty the table, then COPY ``seed`` in at ``version`` and ANALYZE; untimed."""
-        with self.raw.cursor() as cursor:
+        with self.connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 with cursor.copy(self.sql.copy) as copy:
@@ -120,9 +122,9 @@ class InvoiceSides:
                         copy.write_row(insert_params(invoice, version))
             cursor.execute(f"ANALYZE {self.sql.table}")
 
-    def digest(self) -> tuple[int, str]:
+    def digest(self) -> tuple[int, object]:
         """The row count and a digest of every row (see :attr:`RawSql.digest`)."""
-        row = self.raw.execute(self.sql.digest).fetchone()
+        row = self.connection.execute(self.sql.digest).fetchone()
         return (row[0], row[1]) if row is not None else (-1, "")
 
 
@@ -133,7 +135,8 @@ class AsyncInvoiceSides:
         self.table = table
         self.sql = table.raw
         self.transactions = sides.transactions
-        self.raw: AsyncRawConnection = sides.raw
+        self.connection: AsyncRawConnection = sides.raw
+        self.raw = AsyncPsycopgInvoices(sides.raw, self.sql)
         self.repository: AsyncSqlAlchemyRepository[Invoice, uuid.UUID] = AsyncSqlAlchemyRepository(
             table.mapping, sides.transactions
         )
@@ -150,7 +153,7 @@ class AsyncInvoiceSides:
 
     async def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
         """Empty the table, then COPY ``seed`` in at ``version`` and ANALYZE; untimed."""
-        async with self.raw.cursor() as cursor:
+        async with self.connection.cursor() as cursor:
             await cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 async with cursor.copy(self.sql.copy) as copy:
@@ -158,7 +161,7 @@ class AsyncInvoiceSides:
                         await copy.write_row(insert_params(invoice, version))
             await cursor.execute(f"ANALYZE {self.sql.table}")
 
-    async def digest(self) -> tuple[int, str]:
+    async def digest(self) -> tuple[int, object]:
         """The row count and a digest of every row (see :attr:`RawSql.digest`)."""
-        row = await (await self.raw.execute(self.sql.digest)).fetchone()
+        row = await (await self.connection.execute(self.sql.digest)).fetchone()
         return (row[0], row[1]) if row is not None else (-1, "")

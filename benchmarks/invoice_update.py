@@ -2,17 +2,18 @@
 
 Every run starts from the same 10,000 rows at version 1 (truncated and re-seeded,
 untimed). In one transaction each side loads the 10,000 invoices (untimed: hexalchemy
-with ``range``, raw with ``= ANY(%s)`` and the aggregates built by hand) and sets
+with ``range``, raw with one ``SELECT`` and the aggregates built by hand) and sets
 ``status`` to ``PAID`` on each (``attrs.evolve``, untimed), then, timed:
 
 - hexalchemy: ``save_all`` of the changed aggregates: a version-checked ``UPDATE`` of the
   changed column and the version (the aggregates were read in this transaction),
-  pre-compiled, ``executemany`` on the psycopg cursor, and the copies it returns;
+  pre-compiled, ``executemany`` on the driver's cursor, and the copies it returns;
 - raw: ``executemany`` of ``UPDATE ... SET status = %s, version = %s WHERE id = %s AND
-  version = %s`` (only that field, psycopg 3 pipelines it) and a check of the total row
-  count, the parameters built from the aggregates by hand.
+  version = %s`` (only that field; psycopg 3 pipelines it, PyMySQL sends it row by row)
+  and a check of the total row count, the parameters built from the aggregates by hand.
 
-The commit is not timed. Target (issue 12): hexalchemy's time <= 1.15x raw's.
+The commit is not timed. Target (issue 12): hexalchemy's time <= 1.15x raw's on
+PostgreSQL. The shape (:func:`runners`) serves every database's job.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Final
 
 from benchmarks.databases import AsyncSides, SyncSides
 from benchmarks.harness import Lap, Settings, timed
-from benchmarks.invoice_model import invoice_from_row, make_invoices, paid, update_status_params
+from benchmarks.invoice_insert import check_written
+from benchmarks.invoice_model import make_invoices, paid
+from benchmarks.invoice_raw import AsyncInvoiceTableSides, InvoiceTableSides
 from benchmarks.invoice_tables import VARIANTS, AsyncInvoiceSides, InvoiceSides, Variant, drop_tables
 from benchmarks.job import AsyncRunners, Job, Runners
 
@@ -34,16 +37,11 @@ def _check_count(side: str, updated: int, expected: int) -> None:
         raise AssertionError(f"{side} updated {updated} rows, not {expected}")
 
 
-def _check(hexalchemy: tuple[int, str], raw: tuple[int, str], rows: int) -> None:
-    if hexalchemy[0] != rows or hexalchemy != raw:
-        raise AssertionError(f"rows written: hexalchemy {hexalchemy}, raw {raw}, expected {rows}")
-
-
-def sync_runners(variant: Variant, sides: SyncSides, settings: Settings) -> Runners:
-    table = InvoiceSides(sides, variant)
+def runners(table: InvoiceTableSides, settings: Settings) -> Runners:
+    """Check that both sides write the same rows, and return them."""
     invoices = make_invoices(settings.rows, version=1)
     ids = [invoice.id for invoice in invoices]
-    repository, transactions, raw, sql = table.repository, table.transactions, table.raw, table.sql
+    repository, transactions, raw = table.repository, table.transactions, table.raw
 
     def hexalchemy() -> Lap:
         table.reset(invoices)
@@ -53,27 +51,26 @@ def sync_runners(variant: Variant, sides: SyncSides, settings: Settings) -> Runn
                 repository.save_all(changed)
         return lap
 
-    def raw_psycopg() -> Lap:
+    def raw_driver() -> Lap:
         table.reset(invoices)
-        with raw.transaction(), raw.cursor() as cursor:
-            changed = paid([invoice_from_row(row) for row in cursor.execute(sql.range, (ids,)).fetchall()])
+        with raw.transaction() as cursor:
+            changed = paid(raw.load(cursor, ids))
             with timed() as lap:
-                cursor.executemany(sql.update_status, [update_status_params(o) for o in changed])
-                _check_count("raw", cursor.rowcount, len(changed))
+                _check_count("raw", raw.update_status(cursor, changed), len(changed))
         return lap
 
     hexalchemy()
     written = table.digest()
-    raw_psycopg()
-    _check(written, table.digest(), len(invoices))
-    return Runners(hexalchemy, raw_psycopg)
+    raw_driver()
+    check_written(written, table.digest(), len(invoices))
+    return Runners(hexalchemy, raw_driver)
 
 
-async def async_runners(variant: Variant, sides: AsyncSides, settings: Settings) -> AsyncRunners:
-    table = await AsyncInvoiceSides.open(sides, variant)
+async def async_runners(table: AsyncInvoiceTableSides, settings: Settings) -> AsyncRunners:
+    """The async twin of :func:`runners`."""
     invoices = make_invoices(settings.rows, version=1)
     ids = [invoice.id for invoice in invoices]
-    repository, transactions, raw, sql = table.repository, table.transactions, table.raw, table.sql
+    repository, transactions, raw = table.repository, table.transactions, table.raw
 
     async def hexalchemy() -> Lap:
         await table.reset(invoices)
@@ -83,21 +80,27 @@ async def async_runners(variant: Variant, sides: AsyncSides, settings: Settings)
                 await repository.save_all(changed)
         return lap
 
-    async def raw_psycopg() -> Lap:
+    async def raw_driver() -> Lap:
         await table.reset(invoices)
-        async with raw.transaction(), raw.cursor() as cursor:
-            await cursor.execute(sql.range, (ids,))
-            changed = paid([invoice_from_row(row) for row in await cursor.fetchall()])
+        async with raw.transaction() as cursor:
+            changed = paid(await raw.load(cursor, ids))
             with timed() as lap:
-                await cursor.executemany(sql.update_status, [update_status_params(o) for o in changed])
-                _check_count("raw", cursor.rowcount, len(changed))
+                _check_count("raw", await raw.update_status(cursor, changed), len(changed))
         return lap
 
     await hexalchemy()
     written = await table.digest()
-    await raw_psycopg()
-    _check(written, await table.digest(), len(invoices))
-    return AsyncRunners(hexalchemy, raw_psycopg)
+    await raw_driver()
+    check_written(written, await table.digest(), len(invoices))
+    return AsyncRunners(hexalchemy, raw_driver)
+
+
+def _sync(variant: Variant, sides: SyncSides, settings: Settings) -> Runners:
+    return runners(InvoiceSides(sides, variant), settings)
+
+
+async def _async(variant: Variant, sides: AsyncSides, settings: Settings) -> AsyncRunners:
+    return await async_runners(await AsyncInvoiceSides.open(sides, variant), settings)
 
 
 JOBS: Final = tuple(
@@ -109,8 +112,8 @@ JOBS: Final = tuple(
         target=TARGET,
         work=lambda settings: settings.rows,
         repetitions=lambda settings: settings.repetitions,
-        sync=functools.partial(sync_runners, variant),
-        async_=functools.partial(async_runners, variant),
+        sync=functools.partial(_sync, variant),
+        async_=functools.partial(_async, variant),
         clean_up=drop_tables,
     )
     for variant in VARIANTS

@@ -16,8 +16,11 @@ database), and the raw side the best a user writes by hand with the driver:
 - update: ``executemany`` of the version-checked ``UPDATE`` of the changed field (the
   drivers send it row by row: MariaDB has no pipelining) and the row count checked.
 
-Everything is timed inside an open transaction, commit excluded, as on PostgreSQL. Targets
-(issue 15): get <= 1.25x, range <= 1.10x, insert <= 1.0x, update <= 1.2x.
+The job shapes (what is seeded, timed and checked) are the PostgreSQL jobs' own
+(:func:`benchmarks.invoice_get.runners` and its siblings): this module gives them the
+MariaDB tables and the raw code (:class:`PyMySQLInvoices`, :class:`AiomysqlInvoices`).
+Everything is timed inside an open transaction, commit excluded. Targets (issue 15):
+get <= 1.25x, range <= 1.10x, insert <= 1.0x, update <= 1.2x.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
-import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from typing import Any, Final
 
@@ -36,15 +39,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from benchmarks import invoice_get, invoice_insert, invoice_range, invoice_update
 from benchmarks.databases import SyncSides
-from benchmarks.harness import Kind, Lap, Measurement, Settings, interleave, interleave_async, timed
-from benchmarks.invoice_model import (
-    COLUMNS,
-    Invoice,
-    InvoiceStatus,
-    make_invoices,
-    paid,
-)
+from benchmarks.harness import Kind, Measurement, Settings, interleave, interleave_async
+from benchmarks.invoice_model import COLUMNS, Invoice, InvoiceStatus
 from benchmarks.invoice_tables import VARIANTS, InvoiceTable, Variant, invoice_tables
 from hexalchemy.sqlalchemy import (
     AsyncSqlAlchemyRepository,
@@ -156,9 +154,96 @@ def in_order(rows: Sequence[Any], ids: list[uuid.UUID]) -> list[Invoice]:
     return [invoice_from_row(row) for id in ids if (row := by_id.get(str(id))) is not None]
 
 
-def _check(side: str, got: object, wanted: object) -> None:
-    if got != wanted:
-        raise AssertionError(f"{side} read back different invoices")
+class PyMySQLInvoices:
+    """PyMySQL's raw code: a cursor, ``id IN %s`` with the tuple of ids, ``executemany`` for batches."""
+
+    name = "PyMySQL"
+
+    def __init__(self, connection: Any, sql: RawSql) -> None:
+        self.connection = connection
+        self.sql = sql
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        self.connection.begin()
+        with self.connection.cursor() as cursor:
+            yield cursor
+        self.connection.commit()
+
+    def get_each(self, cursor: Any, ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        sql, found = self.sql.get, []
+        for id in ids:
+            cursor.execute(sql, (str(id),))
+            row = cursor.fetchone()
+            if row is None:
+                raise LookupError(id)
+            found.append(invoice_from_row(row))
+        return found
+
+    def range_each(self, cursor: Any, id_lists: Sequence[list[uuid.UUID]]) -> list[list[Invoice]]:
+        sql, found = self.sql.range, []
+        for ids in id_lists:
+            cursor.execute(sql, (tuple(str(id) for id in ids),))
+            found.append(in_order(cursor.fetchall(), ids))
+        return found
+
+    def load(self, cursor: Any, ids: list[uuid.UUID]) -> list[Invoice]:
+        cursor.execute(self.sql.range, (tuple(str(id) for id in ids),))
+        return [invoice_from_row(row) for row in cursor.fetchall()]
+
+    def insert_all(self, cursor: Any, invoices: Sequence[Invoice]) -> None:
+        cursor.executemany(self.sql.insert, [insert_params(o, o.version + 1) for o in invoices])
+
+    def update_status(self, cursor: Any, changed: Sequence[Invoice]) -> int:
+        updated: int = cursor.executemany(self.sql.update_status, [update_status_params(o) for o in changed])
+        return updated
+
+
+class AiomysqlInvoices:
+    """The async twin of :class:`PyMySQLInvoices` (aiomysql)."""
+
+    name = "aiomysql"
+
+    def __init__(self, connection: Any, sql: RawSql) -> None:
+        self.connection = connection
+        self.sql = sql
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        await self.connection.begin()
+        async with self.connection.cursor() as cursor:
+            yield cursor
+        await self.connection.commit()
+
+    async def get_each(self, cursor: Any, ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        sql, found = self.sql.get, []
+        for id in ids:
+            await cursor.execute(sql, (str(id),))
+            row = await cursor.fetchone()
+            if row is None:
+                raise LookupError(id)
+            found.append(invoice_from_row(row))
+        return found
+
+    async def range_each(self, cursor: Any, id_lists: Sequence[list[uuid.UUID]]) -> list[list[Invoice]]:
+        sql, found = self.sql.range, []
+        for ids in id_lists:
+            await cursor.execute(sql, (tuple(str(id) for id in ids),))
+            found.append(in_order(await cursor.fetchall(), ids))
+        return found
+
+    async def load(self, cursor: Any, ids: list[uuid.UUID]) -> list[Invoice]:
+        await cursor.execute(self.sql.range, (tuple(str(id) for id in ids),))
+        return [invoice_from_row(row) for row in await cursor.fetchall()]
+
+    async def insert_all(self, cursor: Any, invoices: Sequence[Invoice]) -> None:
+        await cursor.executemany(self.sql.insert, [insert_params(o, o.version + 1) for o in invoices])
+
+    async def update_status(self, cursor: Any, changed: Sequence[Invoice]) -> int:
+        updated: int = await cursor.executemany(
+            self.sql.update_status, [update_status_params(o) for o in changed]
+        )
+        return updated
 
 
 # ------------------------------------------------------------------ sides
@@ -173,28 +258,29 @@ class Sides:
         self.repository: SqlAlchemyRepository[Invoice, uuid.UUID] = SqlAlchemyRepository(
             self.table.mapping, self.transactions
         )
-        self.raw = pymysql.connect(**_connect_arguments(url))
+        self.connection = pymysql.connect(**_connect_arguments(url))
+        self.raw = PyMySQLInvoices(self.connection, self.sql)
         self.table.table.drop(self.engine, checkfirst=True)
         self.table.table.create(self.engine)
 
     def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
         """Empty the table, then insert ``seed`` at ``version`` and ANALYZE; untimed."""
-        with self.raw.cursor() as cursor:
+        with self.connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 cursor.executemany(self.sql.insert, [insert_params(o, version) for o in seed])
             cursor.execute(f"ANALYZE TABLE {self.sql.table}")
             cursor.fetchall()
 
-    def digest(self) -> tuple[int, int]:
-        with self.raw.cursor() as cursor:
+    def digest(self) -> tuple[int, object]:
+        with self.connection.cursor() as cursor:
             cursor.execute(self.sql.digest)
             count, checksum = cursor.fetchone()
         return int(count), int(checksum)
 
     def close(self) -> None:
         self.table.table.drop(self.engine, checkfirst=True)
-        self.raw.close()
+        self.connection.close()
         self.engine.dispose()
 
 
@@ -209,7 +295,8 @@ class AsyncSides:
         self.repository: AsyncSqlAlchemyRepository[Invoice, uuid.UUID] = AsyncSqlAlchemyRepository(
             self.table.mapping, self.transactions
         )
-        self.raw = raw
+        self.connection = raw
+        self.raw = AiomysqlInvoices(raw, self.sql)
 
     @classmethod
     async def open(cls, url: str, variant: Variant) -> AsyncSides:
@@ -222,15 +309,15 @@ class AsyncSides:
         return cls(url, variant, engine, raw)
 
     async def reset(self, seed: Sequence[Invoice] = (), *, version: int = 1) -> None:
-        async with self.raw.cursor() as cursor:
+        async with self.connection.cursor() as cursor:
             await cursor.execute(f"TRUNCATE {self.sql.table}")
             if seed:
                 await cursor.executemany(self.sql.insert, [insert_params(o, version) for o in seed])
             await cursor.execute(f"ANALYZE TABLE {self.sql.table}")
             await cursor.fetchall()
 
-    async def digest(self) -> tuple[int, int]:
-        async with self.raw.cursor() as cursor:
+    async def digest(self) -> tuple[int, object]:
+        async with self.connection.cursor() as cursor:
             await cursor.execute(self.sql.digest)
             count, checksum = await cursor.fetchone()
         return int(count), int(checksum)
@@ -238,276 +325,22 @@ class AsyncSides:
     async def close(self) -> None:
         async with self.engine.begin() as connection:
             await connection.run_sync(self.table.table.drop, checkfirst=True)
-        self.raw.close()
+        self.connection.close()
         await self.engine.dispose()
 
 
-SyncPair = tuple[Callable[[], Lap], Callable[[], Lap]]
-AsyncPair = tuple[Callable[[], Awaitable[Lap]], Callable[[], Awaitable[Lap]]]
-
-
-# ------------------------------------------------------------------ the four operations, sync
-def get_sync(sides: Sides, settings: Settings) -> SyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    sides.reset(invoices)
-    rng = random.Random(20260601)
-    wanted = [rng.choice(invoices) for _ in range(settings.get_calls)]
-    ids = [invoice.id for invoice in wanted]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.get
-
-    def hexalchemy() -> Lap:
-        get = repository.get
-        with transactions.begin(), timed() as lap:
-            for id in ids:
-                get(id)
-        return lap
-
-    def raw_driver() -> Lap:
-        raw.begin()
-        with raw.cursor() as cursor, timed() as lap:
-            for id in ids:
-                cursor.execute(sql, (str(id),))
-                row = cursor.fetchone()
-                if row is None:
-                    raise LookupError(id)
-                invoice_from_row(row)
-        raw.commit()
-        return lap
-
-    with transactions.begin():
-        _check("hexalchemy", [repository.get(id) for id in ids], wanted)
-    with raw.cursor() as cursor:
-        got = []
-        for id in ids:
-            cursor.execute(sql, (str(id),))
-            got.append(invoice_from_row(cursor.fetchone()))
-        _check("raw", got, wanted)
-    return hexalchemy, raw_driver
-
-
-def range_sync(sides: Sides, settings: Settings) -> SyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    sides.reset(invoices)
-    rng = random.Random(20260602)
-    requests = [rng.sample(invoices, settings.range_ids) for _ in range(settings.range_calls)]
-    id_lists = [[invoice.id for invoice in request] for request in requests]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.range
-
-    def hexalchemy() -> Lap:
-        with transactions.begin(), timed() as lap:
-            for ids in id_lists:
-                repository.range(ids)
-        return lap
-
-    def raw_driver() -> Lap:
-        raw.begin()
-        with raw.cursor() as cursor, timed() as lap:
-            for ids in id_lists:
-                cursor.execute(sql, (tuple(str(id) for id in ids),))
-                in_order(cursor.fetchall(), ids)
-        raw.commit()
-        return lap
-
-    with transactions.begin():
-        _check("hexalchemy", [repository.range(ids) for ids in id_lists], requests)
-    with raw.cursor() as cursor:
-        got = []
-        for ids in id_lists:
-            cursor.execute(sql, (tuple(str(id) for id in ids),))
-            got.append(in_order(cursor.fetchall(), ids))
-        _check("raw", got, requests)
-    return hexalchemy, raw_driver
-
-
-def insert_sync(sides: Sides, settings: Settings) -> SyncPair:
-    invoices = make_invoices(settings.rows)
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.insert
-
-    def hexalchemy() -> Lap:
-        sides.reset()
-        with transactions.begin(), timed() as lap:
-            repository.save_all(invoices)
-        return lap
-
-    def raw_driver() -> Lap:
-        sides.reset()
-        raw.begin()
-        with raw.cursor() as cursor, timed() as lap:
-            cursor.executemany(sql, [insert_params(o, o.version + 1) for o in invoices])
-        raw.commit()
-        return lap
-
-    hexalchemy()
-    written = sides.digest()
-    raw_driver()
-    _check("insert", sides.digest(), written)
-    if written[0] != len(invoices):
-        raise AssertionError(f"{written[0]} rows written, not {len(invoices)}")
-    return hexalchemy, raw_driver
-
-
-def update_sync(sides: Sides, settings: Settings) -> SyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    ids = [invoice.id for invoice in invoices]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql
-
-    def hexalchemy() -> Lap:
-        sides.reset(invoices)
-        with transactions.begin():
-            changed = paid(repository.range(ids))
-            with timed() as lap:
-                repository.save_all(changed)
-        return lap
-
-    def raw_driver() -> Lap:
-        sides.reset(invoices)
-        raw.begin()
-        with raw.cursor() as cursor:
-            cursor.execute(sql.range, (tuple(str(id) for id in ids),))
-            changed = paid(in_order(cursor.fetchall(), ids))
-            with timed() as lap:
-                updated = cursor.executemany(sql.update_status, [update_status_params(o) for o in changed])
-                if updated != len(changed):
-                    raise AssertionError(f"raw updated {updated} rows, not {len(changed)}")
-        raw.commit()
-        return lap
-
-    hexalchemy()
-    written = sides.digest()
-    raw_driver()
-    _check("update", sides.digest(), written)
-    return hexalchemy, raw_driver
-
-
-# ------------------------------------------------------------------ the four operations, async
-async def get_async(sides: AsyncSides, settings: Settings) -> AsyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    await sides.reset(invoices)
-    rng = random.Random(20260601)
-    wanted = [rng.choice(invoices) for _ in range(settings.get_calls)]
-    ids = [invoice.id for invoice in wanted]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.get
-
-    async def hexalchemy() -> Lap:
-        get = repository.get
-        async with transactions.begin():
-            with timed() as lap:
-                for id in ids:
-                    await get(id)
-        return lap
-
-    async def raw_driver() -> Lap:
-        await raw.begin()
-        async with raw.cursor() as cursor:
-            with timed() as lap:
-                for id in ids:
-                    await cursor.execute(sql, (str(id),))
-                    row = await cursor.fetchone()
-                    if row is None:
-                        raise LookupError(id)
-                    invoice_from_row(row)
-        await raw.commit()
-        return lap
-
-    async with transactions.begin():
-        _check("hexalchemy", [await repository.get(id) for id in ids], wanted)
-    return hexalchemy, raw_driver
-
-
-async def range_async(sides: AsyncSides, settings: Settings) -> AsyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    await sides.reset(invoices)
-    rng = random.Random(20260602)
-    requests = [rng.sample(invoices, settings.range_ids) for _ in range(settings.range_calls)]
-    id_lists = [[invoice.id for invoice in request] for request in requests]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.range
-
-    async def hexalchemy() -> Lap:
-        async with transactions.begin():
-            with timed() as lap:
-                for ids in id_lists:
-                    await repository.range(ids)
-        return lap
-
-    async def raw_driver() -> Lap:
-        await raw.begin()
-        async with raw.cursor() as cursor:
-            with timed() as lap:
-                for ids in id_lists:
-                    await cursor.execute(sql, (tuple(str(id) for id in ids),))
-                    in_order(await cursor.fetchall(), ids)
-        await raw.commit()
-        return lap
-
-    async with transactions.begin():
-        _check("hexalchemy", [await repository.range(ids) for ids in id_lists], requests)
-    return hexalchemy, raw_driver
-
-
-async def insert_async(sides: AsyncSides, settings: Settings) -> AsyncPair:
-    invoices = make_invoices(settings.rows)
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql.insert
-
-    async def hexalchemy() -> Lap:
-        await sides.reset()
-        async with transactions.begin():
-            with timed() as lap:
-                await repository.save_all(invoices)
-        return lap
-
-    async def raw_driver() -> Lap:
-        await sides.reset()
-        await raw.begin()
-        async with raw.cursor() as cursor:
-            with timed() as lap:
-                await cursor.executemany(sql, [insert_params(o, o.version + 1) for o in invoices])
-        await raw.commit()
-        return lap
-
-    await hexalchemy()
-    written = await sides.digest()
-    await raw_driver()
-    _check("insert", await sides.digest(), written)
-    return hexalchemy, raw_driver
-
-
-async def update_async(sides: AsyncSides, settings: Settings) -> AsyncPair:
-    invoices = make_invoices(settings.rows, version=1)
-    ids = [invoice.id for invoice in invoices]
-    repository, transactions, raw, sql = sides.repository, sides.transactions, sides.raw, sides.sql
-
-    async def hexalchemy() -> Lap:
-        await sides.reset(invoices)
-        async with transactions.begin():
-            changed = paid(await repository.range(ids))
-            with timed() as lap:
-                await repository.save_all(changed)
-        return lap
-
-    async def raw_driver() -> Lap:
-        await sides.reset(invoices)
-        await raw.begin()
-        async with raw.cursor() as cursor:
-            await cursor.execute(sql.range, (tuple(str(id) for id in ids),))
-            changed = paid(in_order(await cursor.fetchall(), ids))
-            with timed() as lap:
-                updated = await cursor.executemany(
-                    sql.update_status, [update_status_params(o) for o in changed]
-                )
-                if updated != len(changed):
-                    raise AssertionError(f"raw updated {updated} rows, not {len(changed)}")
-        await raw.commit()
-        return lap
-
-    await hexalchemy()
-    written = await sides.digest()
-    await raw_driver()
-    _check("update", await sides.digest(), written)
-    return hexalchemy, raw_driver
-
-
-_SYNC: Final = {"get": get_sync, "range": range_sync, "insert": insert_sync, "update": update_sync}
-_ASYNC: Final = {"get": get_async, "range": range_async, "insert": insert_async, "update": update_async}
+_SYNC: Final = {
+    "get": invoice_get.runners,
+    "range": invoice_range.runners,
+    "insert": invoice_insert.runners,
+    "update": invoice_update.runners,
+}
+_ASYNC: Final = {
+    "get": invoice_get.async_runners,
+    "range": invoice_range.async_runners,
+    "insert": invoice_insert.async_runners,
+    "update": invoice_update.async_runners,
+}
 _NAMES: Final = {
     "get": "get by id",
     "range": "range of 1,000 ids",
@@ -552,24 +385,28 @@ class MariaDBJob:
         """Prepare the table on the MariaDB server, then time both sides interleaved."""
         sides = Sides(mariadb_url(), self.variant)
         try:
-            hexalchemy, raw = _SYNC[self.operation](sides, settings)
-            timings = interleave(hexalchemy, raw, settings, self.repetitions(settings), f"{self.name} (sync)")
+            runners = _SYNC[self.operation](sides, settings)
+            timings = interleave(
+                runners.hexalchemy, runners.raw, settings, self.repetitions(settings), f"{self.name} (sync)"
+            )
         finally:
             sides.close()
-        return Measurement(self.name, "sync", self.kind, self.work(settings), timings, self.target, self.unit)
+        return Measurement(
+            self.name, "sync", self.kind, self.work(settings), timings, self.target, self.unit, "PyMySQL"
+        )
 
     async def measure_async(self, settings: Settings, _url: str | None = None) -> Measurement:
         """The async twin of :meth:`measure_sync` (aiomysql on both sides)."""
         sides = await AsyncSides.open(mariadb_url(), self.variant)
         try:
-            hexalchemy, raw = await _ASYNC[self.operation](sides, settings)
+            runners = await _ASYNC[self.operation](sides, settings)
             timings = await interleave_async(
-                hexalchemy, raw, settings, self.repetitions(settings), f"{self.name} (async)"
+                runners.hexalchemy, runners.raw, settings, self.repetitions(settings), f"{self.name} (async)"
             )
         finally:
             await sides.close()
         return Measurement(
-            self.name, "async", self.kind, self.work(settings), timings, self.target, self.unit
+            self.name, "async", self.kind, self.work(settings), timings, self.target, self.unit, "aiomysql"
         )
 
 

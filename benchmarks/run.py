@@ -215,19 +215,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - began
     load_after = os.getloadavg()[0]
 
+    on_postgresql = any(not isinstance(job, mariadb.MariaDBJob) for job in jobs)
     print(
-        f"hexalchemy vs raw psycopg 3, PostgreSQL {server}, Python {platform.python_version()}, "
-        f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__}), "
-        f"{durability}; "
+        f"hexalchemy vs the raw driver: Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}; "
         f"{settings.warmup} warm-up run(s), then {settings.repetitions} runs per side "
         f"({settings.get_repetitions} runs of {settings.get_calls} calls for get and get9, "
         f"{settings.transaction_repetitions} runs of {settings.transactions} transactions for txn), alternating; "
         f"values are medians, ratio is the median of the paired ratios; {elapsed:.0f} s in all; "
         f"1-minute load average {load_before:.2f} at the start, {load_after:.2f} at the end"
     )
+    if on_postgresql:
+        print(
+            f"PostgreSQL jobs: PostgreSQL {server}, {durability}, against raw psycopg {psycopg.__version__} "
+            f"({psycopg.pq.__impl__})"
+        )
     if any(isinstance(job, mariadb.MariaDBJob) for job in jobs):
         print(
-            f"MariaDB jobs: MariaDB {mariadb.server_version()} against raw PyMySQL {mariadb.pymysql.VERSION_STRING} / aiomysql {mariadb.aiomysql.__version__}"
+            f"MariaDB jobs: MariaDB {mariadb.server_version()} against raw PyMySQL "
+            f"{mariadb.pymysql.VERSION_STRING} (sync) / aiomysql {mariadb.aiomysql.__version__} (async)"
         )
     if measurements:
         print()
