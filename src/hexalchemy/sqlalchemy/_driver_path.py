@@ -42,7 +42,7 @@ from hexalchemy.sqlalchemy._statement_hooks import (
     hook_for,
     report_to,
 )
-from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION, Backend, backend_for
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._repository_core import RepositoryCore
@@ -54,8 +54,6 @@ __all__ = [
     "DriverQuery",
     "DriverRepositoryPath",
     "ReportedStep",
-    "driver_cursor",
-    "driver_cursor_async",
     "driver_path_allowed",
     "positional",
     "positional_sql",
@@ -130,13 +128,9 @@ class ReportedStep(DriverStep):
     def _report(self, hook: StatementHook, wall: int, started: int, error: BaseException | None) -> None:
         duration = time.perf_counter_ns() - started
         sql, rows = self.statement()
-        url = self.target().engine.url
-        report_to(
-            hook,
-            FastPathStatement(
-                self.path, sql, rows, wall, duration, self.target().engine.dialect.name, url, error
-            ),
-        )
+        engine = self.target().engine
+        system = backend_for(engine.dialect).name
+        report_to(hook, FastPathStatement(self.path, sql, rows, wall, duration, system, engine.url, error))
 
     def run(self) -> Any:
         """Run the statement with a sync driver, reported."""
@@ -189,7 +183,7 @@ _KEPT_CURSOR: Final = "hexalchemy.driver_cursor"
 """The key of the fast paths' driver cursor in the pool connection's ``info`` (see :func:`_kept_cursor`)."""
 
 
-def _kept_cursor(fairy: Any) -> Any:
+def _kept_cursor(fairy: Any, backend: Backend) -> Any:
     """The fast paths' cursor of a pool connection (SQLAlchemy's ``PoolProxiedConnection``) if it made one, else None.
 
     Kept in the connection's public ``info`` dictionary, which lives as long as the DBAPI
@@ -198,10 +192,10 @@ def _kept_cursor(fairy: Any) -> Any:
     one per transaction.
     """
     cursor = fairy.info.get(_KEPT_CURSOR)
-    return None if cursor is None or getattr(cursor, "closed", False) else cursor
+    return None if cursor is None or not backend.cursor_open(cursor) else cursor
 
 
-def driver_cursor(state: DriverTarget) -> Any:
+def _cursor_sync(state: DriverTarget) -> Any:
     """The driver cursor of transaction ``state`` (sync, or an async driver's inside the greenlet bridge), made once per DBAPI connection.
 
     A driver whose ``cursor()`` is awaited (aiomysql) is awaited through the bridge: it does no I/O.
@@ -209,16 +203,17 @@ def driver_cursor(state: DriverTarget) -> Any:
     cursor = state.driver_cursor
     if cursor is None:
         fairy = state.connection.connection
-        cursor = _kept_cursor(fairy)
+        backend = backend_for(state.connection.dialect)
+        cursor = _kept_cursor(fairy, backend)
         if cursor is None:
-            made = fairy.driver_connection.cursor()
+            made = backend.driver_cursor(fairy)
             cursor = fairy.info[_KEPT_CURSOR] = await_(made) if inspect.isawaitable(made) else made
         state.driver_cursor = cursor
     return cursor
 
 
-async def driver_cursor_async(state: DriverTarget) -> Any:
-    """The async driver cursor of transaction ``state`` (see :func:`driver_cursor`)."""
+async def _cursor_async(state: DriverTarget) -> Any:
+    """The async driver cursor of transaction ``state`` (see :func:`_cursor_sync`)."""
     cursor = state.driver_cursor
     if cursor is None:
         sync = state.connection.sync_connection
@@ -227,9 +222,10 @@ async def driver_cursor_async(state: DriverTarget) -> Any:
             fairy = sync.connection
         else:
             fairy = await state.connection.get_raw_connection()
-        cursor = _kept_cursor(fairy)
+        backend = backend_for(state.connection.dialect)
+        cursor = _kept_cursor(fairy, backend)
         if cursor is None:
-            made = fairy.driver_connection.cursor()
+            made = backend.driver_cursor(fairy)
             cursor = fairy.info[_KEPT_CURSOR] = (await made) if inspect.isawaitable(made) else made
         state.driver_cursor = cursor
     return cursor
@@ -267,7 +263,7 @@ class DriverQuery(ReportedStep):
     """Run a pre-compiled statement on the driver cursor of transaction ``state``; return its rows.
 
     The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is the pool
-    connection's (:func:`driver_cursor`), kept on the state. A statement that returns no rows gives ``[]``.
+    connection's (:func:`_cursor_sync`), kept on the state. A statement that returns no rows gives ``[]``.
     ``describe``: also return the type codes of the result's columns, ``(rows, type_codes)``.
     A plain slotted class: one is made per statement.
     """
@@ -297,7 +293,7 @@ class DriverQuery(ReportedStep):
 
     def perform(self) -> Any:
         """Execute on the sync cursor."""
-        cursor = driver_cursor(self.state)
+        cursor = _cursor_sync(self.state)
         cursor.execute(self.sql, self.parameters)
         try:
             rows = cursor.fetchall()
@@ -307,7 +303,7 @@ class DriverQuery(ReportedStep):
 
     async def perform_async(self) -> Any:
         """Execute on the async cursor."""
-        cursor = await driver_cursor_async(self.state)
+        cursor = await _cursor_async(self.state)
         await cursor.execute(self.sql, self.parameters)
         try:
             rows = await cursor.fetchall()
@@ -317,7 +313,7 @@ class DriverQuery(ReportedStep):
 
     def perform_bridged(self) -> Any:
         """Execute on the async cursor, from inside the greenlet bridge."""
-        cursor = driver_cursor(self.state)
+        cursor = _cursor_sync(self.state)
         await_(cursor.execute(self.sql, self.parameters))
         try:
             rows = await_(cursor.fetchall())
@@ -351,21 +347,21 @@ class DriverExecuteMany(ReportedStep):
 
     def perform(self) -> int:
         """Execute on the sync cursor."""
-        cursor = driver_cursor(self.state)
+        cursor = _cursor_sync(self.state)
         cursor.executemany(self.sql, self.rows)
         rowcount: int = cursor.rowcount
         return rowcount
 
     async def perform_async(self) -> int:
         """Execute on the async cursor."""
-        cursor = await driver_cursor_async(self.state)
+        cursor = await _cursor_async(self.state)
         await cursor.executemany(self.sql, self.rows)
         rowcount: int = cursor.rowcount
         return rowcount
 
     def perform_bridged(self) -> int:
         """Execute on the async cursor, from inside the greenlet bridge."""
-        cursor = driver_cursor(self.state)
+        cursor = _cursor_sync(self.state)
         await_(cursor.executemany(self.sql, self.rows))
         rowcount: int = cursor.rowcount
         return rowcount

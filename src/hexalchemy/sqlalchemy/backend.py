@@ -27,7 +27,8 @@ differently or better. Adding a database is one new module defining a subclass a
   :attr:`~Backend.max_bound_values`;
 - the outbox relay's database-shaped parts: :meth:`~Backend.relay_clock`,
   :meth:`~Backend.due_messages`, :meth:`~Backend.early_commit`;
-- driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`, :meth:`~Backend.bulk_insert`.
+- driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`, :meth:`~Backend.bulk_insert`,
+  :meth:`~Backend.driver_cursor`, :meth:`~Backend.cursor_open`.
 """
 
 from __future__ import annotations
@@ -419,6 +420,18 @@ class Backend:
     def bulk_insert(self, core: RepositoryCore[Any, Any]) -> BulkInsert[Any] | None:
         """A faster way for ``save_all`` to insert many new aggregates, when :meth:`repository_path` gives none or it steps aside; or None."""
         return None
+
+    def driver_cursor(self, connection: Any) -> Any:
+        """A new cursor of the driver connection behind ``connection`` (SQLAlchemy's ``PoolProxiedConnection``), or an awaitable of it.
+
+        For the driver paths (``_driver_path``), which keep it as long as the connection;
+        only a backend that has such a path is asked.
+        """
+        raise NotImplementedError(f"{self.name or 'this database'} has no driver path")
+
+    def cursor_open(self, cursor: Any) -> bool:
+        """Whether a cursor made by :meth:`driver_cursor` can still run statements (not closed)."""
+        raise NotImplementedError(f"{self.name or 'this database'} has no driver path")
 
 
 def backend_for(dialect: Dialect | str, *, portable: bool = False) -> Backend:

@@ -574,6 +574,14 @@ class MariaDBBackend(Backend):
 
         return SelectedDueMessages(core, lock=True)
 
+    def driver_cursor(self, connection: Any) -> Any:
+        """The driver connection's plain cursor."""
+        return connection.driver_connection.cursor()  # aiomysql: an awaitable of it (no I/O)
+
+    def cursor_open(self, cursor: Any) -> bool:
+        """Whether the cursor is not closed."""
+        return cursor.connection is not None  # PyMySQL and aiomysql let go of it when closed
+
 
 class _LockedUpdate(Statement):
     """``UPDATE ... RETURNING`` as MariaDB can run it: three statements in the caller's transaction.

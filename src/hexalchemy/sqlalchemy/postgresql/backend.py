@@ -249,6 +249,14 @@ class PostgreSQLBackend(Backend):
         mapping = core.mapping
         return RepositoryDriverPath(core, dialect, _copy_statement(mapping.table, mapping.columns, dialect))
 
+    def driver_cursor(self, connection: Any) -> Any:
+        """The driver connection's plain cursor."""
+        return connection.driver_connection.cursor()
+
+    def cursor_open(self, cursor: Any) -> bool:
+        """Whether the cursor is not closed."""
+        return not cursor.closed
+
 
 BACKEND: Final = PostgreSQLBackend()
 """The PostgreSQL backend (see :func:`hexalchemy.sqlalchemy.backend.backend_for`)."""
