@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Final, NoReturn
 
 import pytest
-from sqlalchemy import Connection, Engine, MetaData, Table
+from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hexalchemy.pytest_plugin._async.harness import end_session as async_end_session
+from hexalchemy.pytest_plugin._sync.harness import end_session
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
 
 MARIADB_URL: Final = os.environ.get("TEST_MARIADB_URL", "mariadb+pymysql://root@127.0.0.1:3306/test")
@@ -68,18 +69,6 @@ def mariadb_with_tables(metadata: MetaData) -> Iterator[Engine | str]:
         engine.dispose()
 
 
-def kill_session(connection: Connection) -> None:
-    """Have the server end ``connection``'s session (``KILL``): its COMMIT then fails and nothing of it stays.
-
-    The contract harnesses' commit breaker on MariaDB, which has no deferred constraints.
-    """
-    victim = connection.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
-    with connection.engine.connect() as killer:
-        killer.exec_driver_sql(f"KILL {int(victim)}")
-
-
-async def kill_session_async(connection: AsyncConnection) -> None:
-    """:func:`kill_session` on an async connection."""
-    victim = (await connection.exec_driver_sql("SELECT CONNECTION_ID()")).scalar_one()
-    async with connection.engine.connect() as killer:
-        await killer.exec_driver_sql(f"KILL {int(victim)}")
+# the plugin's MariaDB commit breaker (KILL of the transaction's session), written once there
+kill_session = end_session
+kill_session_async = async_end_session

@@ -19,6 +19,7 @@ from hexalchemy.ports import HexalchemyError, InvalidArgumentError
 from hexalchemy.pytest_plugin import AsyncSqlHarness, SqlHarness
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_async_engine, create_engine
 from hexalchemy.testing.contracts import TransactionContract
+from tests.mariadb import MARIADB_URL, without_mariadb
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 pytest_plugins = ("pytester",)
@@ -120,8 +121,15 @@ def postgresql_url(postgresql_problem: str | None) -> str:
 
 
 @pytest.fixture
+def mariadb_url(mariadb_problem: str | None) -> str:
+    if mariadb_problem is not None:
+        without_mariadb(mariadb_problem)
+    return MARIADB_URL
+
+
+@pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    for name in ("HEXALCHEMY_TEST_POSTGRESQL_URL", "PYTEST_XDIST_WORKER"):
+    for name in ("HEXALCHEMY_TEST_POSTGRESQL_URL", "HEXALCHEMY_TEST_MARIADB_URL", "PYTEST_XDIST_WORKER"):
         monkeypatch.delenv(name, raising=False)
     pytester.makeini(INI)
     pytester.makepyfile(app=APP)
@@ -276,6 +284,90 @@ def test_the_contract_suites_run_on_the_fixtures_by_name(
     outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()
     assert set(outcomes) == {"passed"} and outcomes["passed"] >= 3 * CONTRACT_TESTS, outcomes
+
+
+MARIADB_USES = """
+import pytest
+
+from app import STOCK, Stock
+from hexalchemy.pytest_plugin import AsyncSqlHarness, SqlHarness
+from hexalchemy.testing.contracts import AsyncTransactionContract, TransactionContract
+
+RUNS = pytest.mark.parametrize("run", [1, 2])
+
+
+@RUNS
+def test_mariadb(hexalchemy_mariadb: SqlHarness, run: int) -> None:
+    stock = hexalchemy_mariadb.repository(STOCK)
+    with hexalchemy_mariadb.transactions.begin():
+        assert stock.save(Stock("bolt", run)).version == 1
+    with hexalchemy_mariadb.transactions.begin(read_only=True):
+        assert stock.get("bolt") == Stock("bolt", run, version=1)
+
+
+@RUNS
+@pytest.mark.asyncio
+async def test_async_mariadb(hexalchemy_async_mariadb: AsyncSqlHarness, run: int) -> None:
+    stock = hexalchemy_async_mariadb.repository(STOCK)
+    async with hexalchemy_async_mariadb.transactions.begin():
+        assert (await stock.save(Stock("bolt", run))).version == 1
+"""
+
+
+def test_the_mariadb_fixtures_give_each_test_empty_tables_sync_and_async(
+    project: pytest.Pytester, mariadb_url: str
+) -> None:
+    project.makepyfile(test_uses=MARIADB_USES)
+    result = project.runpytest_inprocess(
+        f"--hexalchemy-mariadb-url={mariadb_url}", "--hexalchemy-require-mariadb"
+    )
+    result.assert_outcomes(passed=4)
+
+
+def test_the_transaction_contract_runs_on_the_mariadb_fixtures_commits_broken_by_ending_the_session(
+    project: pytest.Pytester, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEXALCHEMY_TEST_MARIADB_URL", mariadb_url)
+    project.makeini(INI.replace("app:SCHEMA", "hexalchemy.pytest_plugin:contract_schema"))
+    project.makepyfile(
+        test_contracts="""
+        import pytest
+
+        from hexalchemy.pytest_plugin import AsyncSqlHarness, SqlHarness
+        from hexalchemy.testing.contracts import AsyncTransactionContract, TransactionContract
+
+
+        class TestMariadbTransactions(TransactionContract):
+            @pytest.fixture
+            def harness(self, hexalchemy_mariadb: SqlHarness) -> SqlHarness:
+                return hexalchemy_mariadb
+
+
+        class TestAsyncMariadbTransactions(AsyncTransactionContract):
+            @pytest.fixture
+            def harness(self, hexalchemy_async_mariadb: AsyncSqlHarness) -> AsyncSqlHarness:
+                return hexalchemy_async_mariadb
+        """
+    )
+    result = project.runpytest_inprocess("-q")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()
+    assert set(outcomes) == {"passed"} and outcomes["passed"] >= 2 * CONTRACT_TESTS, outcomes
+
+
+def test_without_a_url_mariadb_tests_are_skipped_or_fail_when_required(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_server="""
+        from hexalchemy.pytest_plugin import SqlHarness
+
+        def test_server(hexalchemy_mariadb: SqlHarness) -> None:
+            raise AssertionError("never reached")
+        """
+    )
+    project.runpytest_inprocess().assert_outcomes(skipped=1)
+    required = project.runpytest_inprocess("--hexalchemy-require-mariadb")
+    required.assert_outcomes(errors=1)
+    required.stdout.fnmatch_lines(["*no MariaDB test database*HEXALCHEMY_TEST_MARIADB_URL*"])
 
 
 async def test_a_harness_refuses_what_is_not_an_engine_or_a_schema(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ not). The fixtures are:
 - ``hexalchemy_postgresql`` / ``hexalchemy_async_postgresql``: the same on the PostgreSQL
   database of ``hexalchemy_postgresql_url``, tables created once per session (a database
   per pytest-xdist worker) and emptied before each test;
+- ``hexalchemy_mariadb`` / ``hexalchemy_async_mariadb``: the same on the MariaDB database of
+  ``hexalchemy_mariadb_url`` (a commit broken by ending the session: no deferred constraints there);
 - ``hexalchemy_schema`` (session): your :class:`~hexalchemy.sqlalchemy.Schema`, named by the
   ``hexalchemy_schema`` option or defined by your own fixture of that name.
 

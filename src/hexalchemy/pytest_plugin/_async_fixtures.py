@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from hexalchemy.pytest_plugin._async.harness import AsyncMemoryHarness, AsyncSqlHarness
+from hexalchemy.pytest_plugin._async.harness import AsyncMemoryHarness, AsyncSqlHarness, end_session
 from hexalchemy.pytest_plugin._databases import ServerDatabase, create_tables
 from hexalchemy.pytest_plugin._plugin import without_server
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_async_engine
@@ -51,5 +51,22 @@ async def hexalchemy_async_postgresql(
     engine = create_async_engine(hexalchemy_postgresql_database.config)
     try:
         yield AsyncSqlHarness(engine, hexalchemy_schema)
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def hexalchemy_async_mariadb(
+    pytestconfig: pytest.Config,
+    hexalchemy_mariadb_database: ServerDatabase | str,
+    hexalchemy_schema: Schema,
+) -> AsyncIterator[AsyncSqlHarness]:
+    """The async SQL adapters (aiomysql) on the session's MariaDB database, your schema's tables emptied for this test."""
+    if isinstance(hexalchemy_mariadb_database, str):
+        without_server(pytestconfig, hexalchemy_mariadb_database, "mariadb")
+    hexalchemy_mariadb_database.prepare(hexalchemy_schema)
+    engine = create_async_engine(hexalchemy_mariadb_database.config)
+    try:
+        yield AsyncSqlHarness(engine, hexalchemy_schema, end_session)
     finally:
         await engine.dispose()

@@ -52,32 +52,37 @@ def load_schema(reference: str) -> Schema:
     return found
 
 
-def create_tables(connection: Connection, schema: Schema) -> None:
-    """Create ``schema``'s tables and :data:`COMMIT_BREAKER` (those that do not exist yet)."""
+def create_tables(connection: Connection, schema: Schema, *, commit_breaker: bool = True) -> None:
+    """Create ``schema``'s tables and :data:`COMMIT_BREAKER` (those that do not exist yet; ``commit_breaker``: that one too)."""
     schema.metadata.create_all(connection)
-    COMMIT_BREAKER.metadata.create_all(connection)
+    if commit_breaker:
+        COMMIT_BREAKER.metadata.create_all(connection)
 
 
-def drop_tables(connection: Connection, schema: Schema) -> None:
-    """Drop ``schema``'s tables and :data:`COMMIT_BREAKER` (those that exist)."""
-    COMMIT_BREAKER.metadata.drop_all(connection)
+def drop_tables(connection: Connection, schema: Schema, *, commit_breaker: bool = True) -> None:
+    """Drop ``schema``'s tables and :data:`COMMIT_BREAKER` (those that exist; ``commit_breaker``: that one too)."""
+    if commit_breaker:
+        COMMIT_BREAKER.metadata.drop_all(connection)
     schema.metadata.drop_all(connection)
 
 
 class ServerDatabase:
-    """A database on a server (PostgreSQL) for this session, shared by the tests of one pytest-xdist worker.
+    """A database on a server (PostgreSQL, MariaDB) for this session, shared by the tests of one pytest-xdist worker.
 
     Under pytest-xdist each worker gets a database of its own, named after the URL's with
     the worker's id appended (``test_gw0``), dropped and created at the start and dropped at
     the end. A schema's tables are dropped and created the first time a test asks for them,
     then emptied (``isolation="delete"``) or dropped and created again (``"recreate"``)
-    before each test, and dropped at the end of the session.
+    before each test, and dropped at the end of the session. ``commit_breaker``: whether
+    :data:`COMMIT_BREAKER` goes beside them (not on a database without deferred
+    constraints, MariaDB, whose harnesses break a commit by ending the session).
     """
 
-    def __init__(self, url: str, *, isolation: str, worker: str | None) -> None:
+    def __init__(self, url: str, *, isolation: str, worker: str | None, commit_breaker: bool = True) -> None:
         if isolation not in ISOLATIONS:
             raise pytest.UsageError(f"hexalchemy_isolation = {isolation!r}: expected one of {ISOLATIONS}")
         self.isolation = isolation
+        self.commit_breaker = commit_breaker
         self._base = DatabaseConfig(url=url)
         self._worker_database: str | None = None
         if worker is not None:
@@ -93,11 +98,13 @@ class ServerDatabase:
         self._prepared: list[Schema] = []
 
     @classmethod
-    def open(cls, url: str, *, isolation: str, worker: str | None) -> ServerDatabase | str:
+    def open(
+        cls, url: str, *, isolation: str, worker: str | None, commit_breaker: bool = True
+    ) -> ServerDatabase | str:
         """The database, or why the server cannot be used (never raises for an unreachable server)."""
         shown = make_url(url).render_as_string(hide_password=True)
         try:
-            database = cls(url, isolation=isolation, worker=worker)
+            database = cls(url, isolation=isolation, worker=worker, commit_breaker=commit_breaker)
             with database.engine.connect():
                 pass
         except pytest.UsageError:
@@ -115,12 +122,13 @@ class ServerDatabase:
         first = not any(prepared is schema for prepared in self._prepared)
         with self.engine.begin() as connection:
             if first or self.isolation == "recreate":
-                drop_tables(connection, schema)
-                create_tables(connection, schema)
+                drop_tables(connection, schema, commit_breaker=self.commit_breaker)
+                create_tables(connection, schema, commit_breaker=self.commit_breaker)
                 if first:
                     self._prepared.append(schema)
                 return self.engine
-            for table in [*reversed(schema.metadata.sorted_tables), COMMIT_BREAKER]:
+            breaker = [COMMIT_BREAKER] if self.commit_breaker else []
+            for table in [*reversed(schema.metadata.sorted_tables), *breaker]:
                 try:
                     connection.execute(table.delete())
                 except DBAPIError as error:
@@ -137,7 +145,7 @@ class ServerDatabase:
         try:
             with self.engine.begin() as connection:
                 for schema in self._prepared:
-                    drop_tables(connection, schema)
+                    drop_tables(connection, schema, commit_breaker=self.commit_breaker)
         finally:
             self.engine.dispose()
             if self._worker_database is not None:

@@ -22,15 +22,21 @@ from hexalchemy.pytest_plugin._databases import (
     load_schema,
     xdist_worker,
 )
-from hexalchemy.pytest_plugin._sync.harness import MemoryHarness, SqlHarness
+from hexalchemy.pytest_plugin._sync.harness import MemoryHarness, SqlHarness, end_session
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_engine
 
 POSTGRESQL_URL_VARIABLE: Final = "HEXALCHEMY_TEST_POSTGRESQL_URL"
 """The environment variable naming the PostgreSQL test database (between the command line and the ini file)."""
+MARIADB_URL_VARIABLE: Final = "HEXALCHEMY_TEST_MARIADB_URL"
+"""The environment variable naming the MariaDB test database (between the command line and the ini file)."""
+_URL_VARIABLES: Final = {"postgresql_url": POSTGRESQL_URL_VARIABLE, "mariadb_url": MARIADB_URL_VARIABLE}
+_SERVERS: Final = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 _OPTIONS: Final = {
     "schema": "your Schema, as 'package.module:NAME' (a Schema or a function returning one)",
     "postgresql_url": f"URL of the PostgreSQL test database (also: ${POSTGRESQL_URL_VARIABLE})",
     "require_postgresql": "fail, instead of skipping, a test that needs PostgreSQL when it is unset or unreachable",
+    "mariadb_url": f"URL of the MariaDB test database (also: ${MARIADB_URL_VARIABLE})",
+    "require_mariadb": "fail, instead of skipping, a test that needs MariaDB when it is unset or unreachable",
     "sqlite": f"where each test's SQLite database lives: {' or '.join(SQLITE_MODES)} (default: file)",
     "isolation": f"how a server database is reset before each test: {' or '.join(ISOLATIONS)} (default: delete)",
 }
@@ -41,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hexalchemy", "hexalchemy test databases")
     for name, help_text in _OPTIONS.items():
         flag = f"--hexalchemy-{name.replace('_', '-')}"
-        if name == "require_postgresql":
+        if name.startswith("require_"):
             group.addoption(
                 flag, action="store_true", default=None, dest=f"hexalchemy_{name}", help=help_text
             )
@@ -66,23 +72,43 @@ def setting(config: pytest.Config, name: str) -> str:
     given: object = config.getoption(f"hexalchemy_{name}")
     if given is not None:
         return str(given)
-    if name == "postgresql_url" and os.environ.get(POSTGRESQL_URL_VARIABLE):
-        return os.environ[POSTGRESQL_URL_VARIABLE]
+    variable = _URL_VARIABLES.get(name)
+    if variable is not None and os.environ.get(variable):
+        return os.environ[variable]
     return str(config.getini(f"hexalchemy_{name}"))
 
 
-def requires_postgresql(config: pytest.Config) -> bool:
-    """``--hexalchemy-require-postgresql`` or ``hexalchemy_require_postgresql = true``."""
+def requires_server(config: pytest.Config, server: str = "postgresql") -> bool:
+    """``--hexalchemy-require-<server>`` or ``hexalchemy_require_<server> = true`` (``postgresql``, ``mariadb``)."""
     return bool(
-        config.getoption("hexalchemy_require_postgresql") or config.getini("hexalchemy_require_postgresql")
+        config.getoption(f"hexalchemy_require_{server}") or config.getini(f"hexalchemy_require_{server}")
     )
 
 
-def without_server(config: pytest.Config, reason: str) -> NoReturn:
-    """Skip the test, or fail it when PostgreSQL is required."""
-    if requires_postgresql(config):
+def without_server(config: pytest.Config, reason: str, server: str = "postgresql") -> NoReturn:
+    """Skip the test, or fail it when the server (``postgresql``, ``mariadb``) is required."""
+    if requires_server(config, server):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+def server_database(config: pytest.Config, server: str) -> Iterator[ServerDatabase | str]:
+    """For a session fixture: the server's test database (a :class:`ServerDatabase`), or why there is none."""
+    url = setting(config, f"{server}_url")
+    if not url:
+        yield (
+            f"hexalchemy: no {_SERVERS[server]} test database: set --hexalchemy-{server}-url, "
+            f"${_URL_VARIABLES[f'{server}_url']} or the ini option hexalchemy_{server}_url"
+        )
+        return
+    isolation = setting(config, "isolation") or "delete"
+    # MariaDB has no deferred constraints: its harnesses break a commit by ending the session
+    database = ServerDatabase.open(
+        url, isolation=isolation, worker=xdist_worker(), commit_breaker=server != "mariadb"
+    )
+    yield database
+    if isinstance(database, ServerDatabase):
+        database.close()
 
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -140,18 +166,7 @@ def hexalchemy_sqlite(hexalchemy_schema: Schema, hexalchemy_sqlite_url: str) -> 
 @pytest.fixture(scope="session")
 def hexalchemy_postgresql_database(pytestconfig: pytest.Config) -> Iterator[ServerDatabase | str]:
     """This session's (this xdist worker's) PostgreSQL test database, or why there is none."""
-    url = setting(pytestconfig, "postgresql_url")
-    if not url:
-        yield (
-            f"hexalchemy: no PostgreSQL test database: set --hexalchemy-postgresql-url, "
-            f"${POSTGRESQL_URL_VARIABLE} or the ini option hexalchemy_postgresql_url"
-        )
-        return
-    isolation = setting(pytestconfig, "isolation") or "delete"
-    database = ServerDatabase.open(url, isolation=isolation, worker=xdist_worker())
-    yield database
-    if isinstance(database, ServerDatabase):
-        database.close()
+    yield from server_database(pytestconfig, "postgresql")
 
 
 @pytest.fixture
@@ -165,3 +180,28 @@ def hexalchemy_postgresql(
         without_server(pytestconfig, hexalchemy_postgresql_database)
     engine = hexalchemy_postgresql_database.prepare(hexalchemy_schema)
     return SqlHarness(engine, hexalchemy_schema)
+
+
+# -- MariaDB ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hexalchemy_mariadb_database(pytestconfig: pytest.Config) -> Iterator[ServerDatabase | str]:
+    """This session's (this xdist worker's) MariaDB test database, or why there is none."""
+    yield from server_database(pytestconfig, "mariadb")
+
+
+@pytest.fixture
+def hexalchemy_mariadb(
+    pytestconfig: pytest.Config,
+    hexalchemy_mariadb_database: ServerDatabase | str,
+    hexalchemy_schema: Schema,
+) -> SqlHarness:
+    """The SQL adapters on the session's MariaDB database, your schema's tables emptied for this test.
+
+    A commit is broken by having the server end the session (:func:`end_session`).
+    """
+    if isinstance(hexalchemy_mariadb_database, str):
+        without_server(pytestconfig, hexalchemy_mariadb_database, "mariadb")
+    engine = hexalchemy_mariadb_database.prepare(hexalchemy_schema)
+    return SqlHarness(engine, hexalchemy_schema, end_session)

@@ -59,6 +59,17 @@ class AsyncMemoryHarness:
         return 0
 
 
+async def end_session(connection: AsyncConnection) -> None:
+    """Have the server end ``connection``'s session (MariaDB's ``KILL``): its COMMIT then fails and nothing of it stays.
+
+    The commit breaker of the plugin's MariaDB harnesses: MariaDB has no deferred
+    constraints for :data:`COMMIT_BREAKER`.
+    """
+    victim = (await connection.exec_driver_sql("SELECT CONNECTION_ID()")).scalar_one()
+    async with connection.engine.connect() as killer:
+        await killer.exec_driver_sql(f"KILL {int(victim)}")
+
+
 class AsyncSqlHarness:
     """The SQLAlchemy adapters on ``engine``, whose tables (``schema``'s and :data:`COMMIT_BREAKER`) exist.
 

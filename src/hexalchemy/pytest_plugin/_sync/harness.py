@@ -61,6 +61,17 @@ class MemoryHarness:
         return 0
 
 
+def end_session(connection: Connection) -> None:
+    """Have the server end ``connection``'s session (MariaDB's ``KILL``): its COMMIT then fails and nothing of it stays.
+
+    The commit breaker of the plugin's MariaDB harnesses: MariaDB has no deferred
+    constraints for :data:`COMMIT_BREAKER`.
+    """
+    victim = (connection.exec_driver_sql("SELECT CONNECTION_ID()")).scalar_one()
+    with connection.engine.connect() as killer:
+        killer.exec_driver_sql(f"KILL {int(victim)}")
+
+
 class SqlHarness:
     """The SQLAlchemy adapters on ``engine``, whose tables (``schema``'s and :data:`COMMIT_BREAKER`) exist.
 
