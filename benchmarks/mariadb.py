@@ -165,9 +165,14 @@ class PyMySQLInvoices:
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
+        """Begin, give a cursor, commit; roll back on an error, so no transaction is left holding the table (a TRUNCATE would wait for it)."""
         self.connection.begin()
-        with self.connection.cursor() as cursor:
-            yield cursor
+        try:
+            with self.connection.cursor() as cursor:
+                yield cursor
+        except BaseException:
+            self.connection.rollback()
+            raise
         self.connection.commit()
 
     def get_each(self, cursor: Any, ids: Sequence[uuid.UUID]) -> list[Invoice]:
@@ -210,9 +215,14 @@ class AiomysqlInvoices:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
+        """See :meth:`PyMySQLInvoices.transaction`."""
         await self.connection.begin()
-        async with self.connection.cursor() as cursor:
-            yield cursor
+        try:
+            async with self.connection.cursor() as cursor:
+                yield cursor
+        except BaseException:
+            await self.connection.rollback()
+            raise
         await self.connection.commit()
 
     async def get_each(self, cursor: Any, ids: Sequence[uuid.UUID]) -> list[Invoice]:
