@@ -47,7 +47,7 @@ def _update_sides(
     table = InvoiceSides(sides, VARIANTS[variant])
     invoices = make_invoices(settings.rows, version=1)
     ids = [invoice.id for invoice in invoices]
-    repository, transactions, raw, sql = table.repository, table.transactions, table.raw, table.sql
+    repository, transactions, raw, sql = table.repository, table.transactions, table.connection, table.sql
 
     def hexalchemy() -> None:
         table.reset(invoices)
@@ -117,7 +117,7 @@ def _measure(spec: str, sides: SyncSides, settings: Settings, counted: _Dumps) -
             work = settings.transactions
         else:
             module = invoice_get if key == "get9" else invoice_range
-            runners = module.sync_runners(VARIANTS[variant], sides, settings)
+            runners = module.runners(InvoiceSides(sides, VARIANTS[variant]), settings)
             work = settings.get_calls if key == "get9" else settings.range_calls
         runners.hexalchemy()
         runners.raw()
