@@ -7,13 +7,15 @@ where it fails: in CI no database test may be skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, NoReturn
 
 import pytest
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 from sqlalchemy.engine import make_url
 
 from hexalchemy.sqlalchemy import DatabaseConfig, create_engine
@@ -69,3 +71,33 @@ def sqlite_file_with_tables(metadata: MetaData, path: Path) -> DatabaseConfig:
     finally:
         engine.dispose()
     return config
+
+
+@contextlib.contextmanager
+def aborted_writes(engine: Engine, table: str, event: str, times: int) -> Iterator[None]:
+    """Make PostgreSQL abort the first ``times`` statements that ``event`` (DELETE, INSERT) rows of ``table``.
+
+    Each is aborted as a deadlock victim is (SQLSTATE 40P01). A sequence counts them: it is
+    not rolled back with the aborted transaction.
+    """
+    name = f"hx_abort_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SEQUENCE {name}"))
+        connection.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF nextval('{name}') <= {times} THEN "
+                "RAISE EXCEPTION 'deadlock injected by the test' USING ERRCODE = '40P01'; END IF; "
+                f"RETURN COALESCE(NEW, OLD); END $$"
+            )
+        )
+        connection.execute(
+            text(f'CREATE TRIGGER {name} BEFORE {event} ON "{table}" FOR EACH ROW EXECUTE FUNCTION {name}()')
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP TRIGGER {name} ON "{table}"'))
+            connection.execute(text(f"DROP FUNCTION {name}()"))
+            connection.execute(text(f"DROP SEQUENCE {name}"))

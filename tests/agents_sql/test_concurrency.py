@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from hexalchemy.ports import (
     AgentState,
     AgentStatus,
+    DeadlockError,
     LeaseLostError,
     RunnerLease,
     Signal,
@@ -30,6 +31,7 @@ from hexalchemy.testing.contracts._support import run_in_threads
 from tests.agents_sql._async.harness import AsyncSqlAgents
 from tests.agents_sql._sync.harness import SqlAgents
 from tests.agents_sql.tables import TABLES
+from tests.postgresql import aborted_writes
 from tests.statements import counting_statements
 
 R = TypeVar("R")
@@ -301,3 +303,15 @@ async def test_an_async_lease_call_cancelled_in_the_bridge_gives_its_connection_
     pool: Any = agents.engine.sync_engine.pool
     assert pool.checkedout() == 0
     assert await agents.states.extend(lease, lease_for=LONG)  # the lease is still held and usable
+
+
+@pytest.mark.postgresql
+def test_a_lease_call_aborted_by_the_database_runs_again(postgresql_agents: SqlAgents) -> None:
+    active(postgresql_agents, "a")
+    with aborted_writes(postgresql_agents.engine, TABLES.states.name, "UPDATE", times=2):
+        lease = postgresql_agents.states.claim_resumable("runner", lease_for=LONG)
+    assert lease is not None and lease.agent_id == "a"
+    aborted = aborted_writes(postgresql_agents.engine, TABLES.states.name, "UPDATE", times=3)
+    with aborted, pytest.raises(DeadlockError):  # three attempts in all, then the error
+        postgresql_agents.states.release(lease)
+    postgresql_agents.states.release(lease)

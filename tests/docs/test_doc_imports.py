@@ -23,7 +23,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 NOT_IMPORTS = {
     "hexalchemy.outbox.publisher": "the logger of LoggingPublisher",
     "hexalchemy.tracing": "the logger of the statement hook's failures",
-    "hexalchemy.outbox.store": "the logger of the relay store's reruns of aborted transactions",
+    "hexalchemy.store": "the logger of the stores' reruns of aborted own transactions",
     "hexalchemy.path": "a span attribute",
 }
 """Dotted names in the docs that are not Python names: loggers and span attributes."""

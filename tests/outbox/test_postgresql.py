@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import logging
@@ -11,7 +10,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -29,7 +28,7 @@ from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
 from hexalchemy.sqlalchemy.postgresql._relay import LockingDueMessages
 from hexalchemy.testing.contracts._support import run_in_threads
 from tests.outbox.tables import POLICY, PREFIX, TABLES
-from tests.postgresql import POSTGRESQL_URL
+from tests.postgresql import POSTGRESQL_URL, aborted_writes
 from tests.statements import counting_statements, sqlalchemy_statements
 
 pytestmark = pytest.mark.postgresql
@@ -445,40 +444,10 @@ def test_eight_producers_adding_four_overlapping_keys_in_random_orders_never_dea
 # -- the relay store's own transactions, aborted by the database -------------------------------------
 
 
-@contextlib.contextmanager
-def aborted_writes(engine: Engine, table: str, event: str, times: int) -> Iterator[None]:
-    """Make PostgreSQL abort the first ``times`` statements that ``event`` (DELETE, INSERT) rows of ``table``.
-
-    Each is aborted as a deadlock victim is (SQLSTATE 40P01). A sequence counts them: it is
-    not rolled back with the aborted transaction.
-    """
-    name = f"hx_abort_{uuid.uuid4().hex[:8]}"
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SEQUENCE {name}"))
-        connection.execute(
-            text(
-                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"IF nextval('{name}') <= {times} THEN "
-                "RAISE EXCEPTION 'deadlock injected by the test' USING ERRCODE = '40P01'; END IF; "
-                f"RETURN COALESCE(NEW, OLD); END $$"
-            )
-        )
-        connection.execute(
-            text(f'CREATE TRIGGER {name} BEFORE {event} ON "{table}" FOR EACH ROW EXECUTE FUNCTION {name}()')
-        )
-    try:
-        yield
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP TRIGGER {name} ON "{table}"'))
-            connection.execute(text(f"DROP FUNCTION {name}()"))
-            connection.execute(text(f"DROP SEQUENCE {name}"))
-
-
 def test_a_locked_delivery_aborted_before_publishing_runs_again(
     postgresql_outbox: SqlHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hexalchemy.outbox.store")
+    caplog.set_level(logging.INFO, logger="hexalchemy.store")
     messages = [new_message("t", str(i).encode()) for i in range(5)]
     commit(postgresql_outbox, messages)
     batches: list[list[uuid.UUID]] = []

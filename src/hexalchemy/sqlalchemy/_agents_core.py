@@ -97,8 +97,8 @@ from hexalchemy.rules import (
 )
 from hexalchemy.rules.agent_limits import ACTIVE_STATUSES
 from hexalchemy.sqlalchemy._agents_tables import AgentTables, agent_mappings
-from hexalchemy.sqlalchemy._cleanup import close_quietly
 from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._own_transaction import own_transaction
 from hexalchemy.sqlalchemy._precompiled import JsonText, OwnConnection, Statement, statement_reader, utc
 from hexalchemy.sqlalchemy.backend import Backend
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
@@ -310,27 +310,14 @@ class AgentStateCore:
 
     # ----------------------------------------------------------------------------- leases
     def _own(self, work: Callable[[Any], Plan[Any]]) -> Plan[Any]:
-        """Plan: run ``work(connection)`` in a new connection and transaction, then commit."""
+        """Plan: run ``work(connection)`` in its own transaction (see :func:`own_transaction`)."""
         if self.transactions.state_or_none() is not None:
             raise TransactionUsageError(
                 "claim_resumable, extend and release run in their own transaction; "
                 "call them outside the transactions of the store's manager"
             )
-        connection = yield Call(self.engine.connect)
-        try:
-            options = self.transactions.backend.own_transaction_options()
-            if options:
-                yield Call(functools.partial(connection.execution_options, **options))
-            yield Call(connection.begin)
-            result = yield from work(connection)
-            yield Call(connection.commit)
-        except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
-            raise
-        except BaseException:
-            yield from close_quietly(connection)  # closing rolls back
-            raise
-        yield from close_quietly(connection)
-        return result
+        options = self.transactions.backend.own_transaction_options()
+        return (yield from own_transaction(self.engine, options, work, label="agent state store"))
 
     def claim_resumable(self, runner: str, lease_for: dt.timedelta) -> Plan[RunnerLease | None]:
         """Plan: lease the least recently updated resume candidate whose lease is free or expired."""

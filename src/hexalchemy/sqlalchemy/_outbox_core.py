@@ -22,10 +22,9 @@ import collections
 import datetime as dt
 import functools
 import inspect
-import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 from sqlalchemy import (
@@ -58,7 +57,6 @@ from hexalchemy.ports import (
     Lease,
     OutboxMessage,
     OutboxStats,
-    RetryableError,
     TransactionUsageError,
 )
 from hexalchemy.rules import (
@@ -79,7 +77,6 @@ from hexalchemy.rules import (
     sort_results,
     stored_error,
 )
-from hexalchemy.sqlalchemy._cleanup import close_quietly
 from hexalchemy.sqlalchemy._operations import (
     Call,
     Plan,
@@ -88,6 +85,7 @@ from hexalchemy.sqlalchemy._operations import (
 )
 from hexalchemy.sqlalchemy._outbox_crashes import Choice, CrashLedger
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
+from hexalchemy.sqlalchemy._own_transaction import always, own_transaction
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
 from hexalchemy.sqlalchemy.transaction import TransactionCore
 from hexalchemy.sqlalchemy.types import UtcDateTime
@@ -302,12 +300,6 @@ class DueMessages(Protocol):
     def read(self) -> Callable[[Sequence[Any]], OutboxMessage]:
         """The message of a row :meth:`take` returned (the messages mapping's generated conversion)."""
         ...
-
-
-logger: Final = logging.getLogger("hexalchemy.outbox.store")
-
-OWN_TRANSACTION_ATTEMPTS = 3
-"""How often a relay store call runs its own transaction when the database aborts it with a :class:`~hexalchemy.ports.RetryableError`."""
 
 
 class _Sent:
@@ -578,16 +570,9 @@ class OutboxRelayCore:
         work: Callable[[Any], Plan[R]],
         *,
         read_only: bool = False,
-        retry: Callable[[], bool] = lambda: True,
+        retry: Callable[[], bool] = always,
     ) -> Plan[R]:
-        """Plan: run ``work(connection)`` in a new connection and transaction, then commit.
-
-        A transaction the database aborts with a :class:`~hexalchemy.ports.RetryableError`
-        (a deadlock victim, a serialization failure, a busy database) has changed nothing, so
-        it runs again, up to :data:`OWN_TRANSACTION_ATTEMPTS` times in all, while ``retry()``
-        says nothing irreversible happened in it (locked delivery: before the batch went to the
-        publisher).
-        """
+        """Plan: run ``work(connection)`` in its own transaction (see :func:`own_transaction`)."""
         if self.ambient is not None and self.ambient.state_or_none() is not None:
             raise TransactionUsageError(
                 "the outbox relay store runs each call in its own transaction; "
@@ -597,35 +582,9 @@ class OutboxRelayCore:
         if read_only:
             # On SQLite a deferred BEGIN: a reader does not take the write lock.
             options = {**options, READ_ONLY_EXECUTION_OPTION: True}
-        attempt = 1
-        while True:
-            connection = yield Call(self.engine.connect)
-            try:
-                if options:
-                    yield Call(functools.partial(connection.execution_options, **options))
-                yield Call(connection.begin)
-                result = yield from work(connection)
-                yield Call(connection.commit)
-            except GeneratorExit:  # pragma: no cover - the plan was abandoned; no I/O is possible
-                raise
-            except RetryableError as error:
-                yield from close_quietly(connection)  # closing rolls back
-                if attempt >= OWN_TRANSACTION_ATTEMPTS or not retry():
-                    raise
-                logger.info(
-                    "outbox relay store: the database aborted attempt %d of %d (%s: %s); running it again",
-                    attempt,
-                    OWN_TRANSACTION_ATTEMPTS,
-                    type(error).__name__,
-                    error,
-                )
-                attempt += 1
-                continue
-            except BaseException:
-                yield from close_quietly(connection)  # closing rolls back
-                raise
-            yield from close_quietly(connection)
-            return result
+        return (
+            yield from own_transaction(self.engine, options, work, label="outbox relay store", retry=retry)
+        )
 
     def values(self, row: Sequence[Any], **extra: Any) -> dict[str, Any]:
         """The parameters that write ``row`` (of :attr:`stored`, as read) to a table again, with ``extra``.
