@@ -389,12 +389,24 @@ def test_relay_listen_wakes_up_on_notify(
             install_notify_trigger(connection, database.metadata.tables[f"{database.prefix}_messages"])
         committed: list[uuid.UUID] = []
 
+        woke: list[bool] = []
+
+        def asleep() -> bool:  # the relay's listener has marked itself asleep: a commit notifies
+            with database.engine.connect() as connection:
+                query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                mark = " AND state = 'idle' AND query LIKE 'UPDATE %SET asleep = true%'"
+                return bool(connection.scalar(sqlalchemy.text(query + mark)))
+
         def produce_then_stop() -> None:
-            time.sleep(0.3)  # the relay is asleep for 30 s, and listening
+            # The relay sleeps 300 s after a claim finds nothing: only the notification
+            # can deliver the message within the minute this waits for it.
+            deadline = time.monotonic() + 60
+            while not asleep() and time.monotonic() < deadline:
+                time.sleep(0.05)
             committed.extend(database.commit(1))
-            deadline = time.monotonic() + 10
             while not DELIVERED and time.monotonic() < deadline:
                 time.sleep(0.01)
+            woke.append(bool(DELIVERED))
             os.kill(os.getpid(), signal.SIGTERM)
 
         thread = threading.Thread(target=produce_then_stop, daemon=True)
@@ -407,13 +419,14 @@ def test_relay_listen_wakes_up_on_notify(
             "--listen",
             "--publisher",
             factory,
+            "--min-idle-delay",
+            "300",
             "--max-idle-delay",
-            "30",
+            "300",
         ]
-        started = time.monotonic()
         assert main([*argv, "--async"] if use_async else argv) == 0
         thread.join(5)
+        assert woke == [True]  # delivered before the stop, so woken by the notification
         assert committed == DELIVERED
-        assert time.monotonic() - started < 5
     finally:
         database.close()
