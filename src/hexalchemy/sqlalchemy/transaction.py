@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import Callable
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
 )
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -115,6 +114,7 @@ class TransactionCore:
         """The database's backend: everything that depends on which database it is."""
         self.owner = owner
         self.current: ContextVar[TransactionState | None] = ContextVar(f"hexalchemy.{label}", default=None)
+        self._options: dict[tuple[bool, IsolationLevel | None], dict[str, Any]] = {}
 
     def state_or_none(self) -> TransactionState | None:
         """The calling thread's or task's transaction, or None."""
@@ -170,8 +170,11 @@ class TransactionCore:
         transaction (SQLite then begins a deferred transaction, not ``IMMEDIATE``); the
         backend adds its own (``Backend.transaction_options``).
         """
-        options: dict[str, Any] = {READ_ONLY_EXECUTION_OPTION: True} if read_only else {}
-        options.update(self.backend.transaction_options(read_only, isolation_level))
+        options = self._options.get((read_only, isolation_level))
+        if options is None:  # made once per kind of transaction: it is the same every time
+            options = {READ_ONLY_EXECUTION_OPTION: True} if read_only else {}
+            options.update(self.backend.transaction_options(read_only, isolation_level))
+            self._options[read_only, isolation_level] = options
         return options
 
     def _outer(
@@ -191,7 +194,8 @@ class TransactionCore:
             yield from close_quietly(connection)
             raise
         shared = connection if wrap is None else wrap(connection)
-        token = self.current.set(TransactionState(shared, self.owner(), [read_only]))
+        state = TransactionState(shared, self.owner(), [read_only])
+        token = self.current.set(state)
         try:
             try:
                 yield BODY
@@ -200,8 +204,7 @@ class TransactionCore:
                 _raise_translated(exc)
                 raise
             try:
-                state = self.current.get()
-                if state is not None and state.before_commit:
+                if state.before_commit:
                     yield from _run_before_commit(connection, state.before_commit)
                 yield Call(transaction.commit)
             except BaseException as exc:  # a cancelled commit must not go back to the pool open
@@ -264,6 +267,36 @@ def _finish(plan: Plan[None], error: BaseException | None) -> None:
         raise AssertionError("transaction plan yielded its body twice")
 
 
+class _Transaction(AbstractContextManager[None]):
+    """What ``SqlAlchemyTransactionManager.begin()`` returns: drives the plan to its body on entry, to its end on exit.
+
+    A plain slotted class, not a ``contextmanager`` generator: one is made per transaction.
+    """
+
+    __slots__ = ("_core", "_engine", "_isolation_level", "_plan", "_read_only")
+
+    def __init__(
+        self, core: TransactionCore, engine: Engine, read_only: bool, isolation_level: IsolationLevel | None
+    ) -> None:
+        self._core = core
+        self._engine = engine
+        self._read_only = read_only
+        self._isolation_level = isolation_level
+        self._plan: Plan[None] | None = None
+
+    def __enter__(self) -> None:
+        plan = self._core.plan(self._engine, self._read_only, self._isolation_level)
+        drive(plan)
+        self._plan = plan
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        plan, self._plan = self._plan, None
+        if plan is not None:
+            _finish(plan, exc)
+
+
 class SqlAlchemyTransactionManager:
     """Synchronous transactions over a SQLAlchemy :class:`~sqlalchemy.Engine`.
 
@@ -294,18 +327,7 @@ class SqlAlchemyTransactionManager:
         or None (``InvalidArgumentError`` at the call otherwise).
         """
         read_only, isolation_level = check_begin(read_only, isolation_level)
-        return self._begin(read_only, isolation_level)
-
-    @contextmanager
-    def _begin(self, read_only: bool, isolation_level: IsolationLevel | None) -> Generator[None, None, None]:
-        plan = self._core.plan(self.engine, read_only, isolation_level)
-        drive(plan)
-        try:
-            yield
-        except BaseException as exc:
-            _finish(plan, exc)
-            raise
-        _finish(plan, None)
+        return _Transaction(self._core, self.engine, read_only, isolation_level)
 
     @property
     def in_transaction(self) -> bool:
@@ -335,6 +357,47 @@ def _current_task() -> object:
         return asyncio.current_task()
     except RuntimeError:
         return None
+
+
+class _AsyncTransaction(AbstractAsyncContextManager[None]):
+    """What ``AsyncSqlAlchemyTransactionManager.begin()`` returns (see :class:`_Transaction`).
+
+    The outermost transaction's plan runs inside SQLAlchemy's greenlet bridge, a savepoint's
+    awaits each step (it uses the open connection only).
+    """
+
+    __slots__ = ("_core", "_engine", "_isolation_level", "_outer", "_plan", "_read_only", "_wrap")
+
+    def __init__(
+        self,
+        core: TransactionCore,
+        engine: AsyncEngine,
+        wrap: Callable[[Connection], AsyncConnection],
+        read_only: bool,
+        isolation_level: IsolationLevel | None,
+    ) -> None:
+        self._core = core
+        self._engine = engine
+        self._wrap = wrap
+        self._read_only = read_only
+        self._isolation_level = isolation_level
+        self._outer = False
+        self._plan: Plan[None] | None = None
+
+    async def __aenter__(self) -> None:
+        outer = self._core.state_or_none() is None
+        plan = self._core.plan(
+            self._engine.sync_engine, self._read_only, self._isolation_level, wrap=self._wrap
+        )
+        await _drive(plan, None, bridged=outer)
+        self._plan, self._outer = plan, outer
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        plan, self._plan = self._plan, None
+        if plan is not None:
+            await _drive(plan, exc, bridged=self._outer)
 
 
 class AsyncSqlAlchemyTransactionManager:
@@ -373,21 +436,7 @@ class AsyncSqlAlchemyTransactionManager:
         SQLAlchemy call does.
         """
         read_only, isolation_level = check_begin(read_only, isolation_level)
-        return self._begin(read_only, isolation_level)
-
-    @asynccontextmanager
-    async def _begin(
-        self, read_only: bool, isolation_level: IsolationLevel | None
-    ) -> AsyncGenerator[None, None]:
-        outer = self._core.state_or_none() is None  # a savepoint uses the open connection only
-        plan = self._core.plan(self.engine.sync_engine, read_only, isolation_level, wrap=self._wrap)
-        await _drive(plan, None, bridged=outer)
-        try:
-            yield
-        except BaseException as exc:
-            await _drive(plan, exc, bridged=outer)
-            raise
-        await _drive(plan, None, bridged=outer)
+        return _AsyncTransaction(self._core, self.engine, self._wrap, read_only, isolation_level)
 
     def _wrap(self, connection: Connection) -> AsyncConnection:
         return AsyncConnection(self.engine, connection)
