@@ -495,14 +495,14 @@ class RepositoryCore(Generic[T, K]):
 
     def _save(self, aggregate: T) -> Plan[T]:
         state = self.transactions.require(self.entity_type, write=True)
-        self._refuse_pending_events(aggregate)
+        if self.spec.events_field is not None:
+            self._refuse_pending_events(aggregate)
         execute = state.connection.execute
         if self.version_key is None:
             yield Call(execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
             return aggregate
         version = self._version_of(aggregate)
         saved = self.mapping.with_version(aggregate, version + 1)
-        key = self.spec.key_of(aggregate)
         path = self.path
         usable = path is not None and path.usable(state)
         if version == 0:
@@ -514,8 +514,9 @@ class RepositoryCore(Generic[T, K]):
                 if not inserted:
                     yield from self.backend.skipped_rows(state.connection, primary_key_only=True)
             if not inserted:
-                raise DuplicateEntityError(self.entity_type, key)
-            self._forget(state, (saved,))
+                raise DuplicateEntityError(self.entity_type, self.spec.key_of(aggregate))
+            if state.loaded is not None:
+                self._forget(state, (saved,))
             return saved
         loaded_key = self.loaded_key(aggregate)
         [(changed, _)] = self._group_updates(state, ((aggregate, version),), (loaded_key,))
@@ -532,6 +533,7 @@ class RepositoryCore(Generic[T, K]):
             result = yield Call(execute, (self.update_statement, params))
             rowcount = result.rowcount
         if rowcount != 1:
+            key = self.spec.key_of(aggregate)
             stored = yield from self._lookup(state, [key])
             raise self._conflict(key, version, stored)
         loaded = self.loaded(state)
