@@ -185,7 +185,7 @@ class OpenTelemetryHook:
         self._tracer = trace.get_tracer("hexalchemy", __version__, tracer_provider)
         self._old, self._new = _conventions()
         self._attributes: dict[URL, dict[str, Any]] = {}
-        self._described_statements: dict[tuple[str, URL, str, str], tuple[str, dict[str, Any]]] = {}
+        self._described_statements: dict[tuple[str, int, str, str], tuple[str, dict[str, Any], URL]] = {}
 
     def recording(self) -> bool:
         """Whether a span made now could be recorded.
@@ -225,11 +225,17 @@ class OpenTelemetryHook:
         return attributes
 
     def _described(self, statement: FastPathStatement) -> tuple[str, dict[str, Any]]:
-        """The span's name and attributes for ``statement`` (but the batch size), made once per statement text."""
-        key = (statement.system, statement.url, statement.sql, statement.path)
+        """The span's name and attributes for ``statement`` (but the batch size), made once per statement text.
+
+        Kept by the URL object's identity, not its value: a URL hashes by rendering itself
+        as text, which would cost more than the rest of the span's attributes. An engine
+        reports every statement with its own URL object, and the URL is kept with the entry,
+        so an identity is never taken for another URL's.
+        """
+        url = statement.url
+        key = (statement.system, id(url), statement.sql, statement.path)
         described = self._described_statements.get(key)
-        if described is None:
-            url = statement.url
+        if described is None or described[2] is not url:
             operation = _operation(statement.sql)
             name = " ".join(part for part in (operation, url.database) if part) or statement.system
             attributes = dict(self._url_attributes(statement.system, url))
@@ -242,8 +248,8 @@ class OpenTelemetryHook:
             attributes["hexalchemy.path"] = statement.path
             if len(self._described_statements) >= _DESCRIBED_STATEMENTS:
                 self._described_statements.clear()
-            described = self._described_statements[key] = (name, attributes)
-        return described
+            described = self._described_statements[key] = (name, attributes, url)
+        return described[0], described[1]
 
     def __call__(self, statement: FastPathStatement, /) -> None:
         """Record ``statement`` as a span, child of the current span."""
