@@ -124,11 +124,20 @@ async def test_traced_async_the_fast_paths_run_and_are_spans(
     # The fixture checks every span of the fast paths.
 
 
-@pytest.mark.postgresql
-def test_a_failed_copy_is_an_error_span(
-    postgresql_harness: SqlHarness, postgresql_config: DatabaseConfig
+@pytest.mark.parametrize(
+    ("database", "path", "refusal"),
+    [
+        pytest.param("postgresql", "copy", "duplicate key", marks=pytest.mark.postgresql),
+        pytest.param("mariadb", "executemany", "Duplicate entry"),
+    ],
+)
+def test_a_failed_bulk_insert_is_an_error_span_and_a_duplicate(
+    request: pytest.FixtureRequest, database: str, path: str, refusal: str
 ) -> None:
-    engine = create_engine(postgresql_config)
+    # PostgreSQL's bulk path is COPY; MariaDB's a multi-row INSERT on the driver's cursor.
+    request.getfixturevalue(f"{database}_harness")  # the tables, emptied
+    config: DatabaseConfig = request.getfixturevalue(f"{database}_config")
+    engine = create_engine(config)
     try:
         harness = SqlHarness(engine, SCHEMA)
         accounts = harness.repository(ACCOUNTS)
@@ -138,13 +147,13 @@ def test_a_failed_copy_is_an_error_span(
                 accounts.save_all(batch)
             with pytest.raises(DuplicateEntityError), harness.transactions.begin():
                 accounts.save_all(batch)
-        tracing.check(engine.url.database)
+        tracing.check(engine.url.database, database)
     finally:
         engine.dispose()
     failed = [span for span in tracing.hexalchemy_spans() if span.status.status_code is StatusCode.ERROR]
     assert len(failed) == 1 and failed[0].attributes is not None
-    assert failed[0].attributes["hexalchemy.path"] == "copy"
-    assert "duplicate key" in (failed[0].status.description or "")
+    assert failed[0].attributes["hexalchemy.path"] == path
+    assert refusal in (failed[0].status.description or "")
     assert [event.name for event in failed[0].events] == ["exception"]
 
 
@@ -277,25 +286,3 @@ async def test_traced_async_the_mariadb_driver_path_runs_and_is_spans(
         updated = await accounts.save_all([attrs.evolve(account, points=7) for account in saved[:3]])
     assert [(account.points, account.version) for account in updated] == [(7, 2)] * 3
     # The fixture checks every span of the driver path.
-
-
-def test_a_failed_mariadb_bulk_insert_is_an_error_span_and_a_duplicate(
-    mariadb_harness: SqlHarness, mariadb_config: DatabaseConfig
-) -> None:
-    engine = create_engine(mariadb_config)
-    try:
-        harness = SqlHarness(engine, SCHEMA)
-        accounts = harness.repository(ACCOUNTS)
-        batch = [new_account(f"twice-{index}") for index in range(BATCH)]
-        with traced(engine) as tracing:
-            with harness.transactions.begin():
-                accounts.save_all(batch)
-            with pytest.raises(DuplicateEntityError), harness.transactions.begin():
-                accounts.save_all(batch)
-        tracing.check(engine.url.database, "mariadb")
-    finally:
-        engine.dispose()
-    failed = [span for span in tracing.hexalchemy_spans() if span.status.status_code is StatusCode.ERROR]
-    assert len(failed) == 1 and failed[0].attributes is not None
-    assert failed[0].attributes["hexalchemy.path"] == "executemany"
-    assert "Duplicate entry" in (failed[0].status.description or "")
