@@ -158,21 +158,16 @@ def test_concurrent_claimers_share_many_agents_without_overlap(agents: SqlAgents
     assert sorted(claimed) == [f"agent-{n:02}" for n in range(30)]
 
 
-@pytest.mark.postgresql
-def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_agents: SqlAgents) -> None:
-    # The signal's foreign key check holds a KEY SHARE lock on the state until commit;
-    # claim_resumable locks FOR NO KEY UPDATE SKIP LOCKED, which that lock does not block.
-    # (MariaDB has no such lock mode: there the agent is claimed once the sender commits,
-    # see test_an_agent_being_sent_a_signal_is_claimed_once_the_sender_commits.)
-    agents = postgresql_agents
-    active(agents, "a")
+def claim_while_sending(agents: SqlAgents, *, evidence: bool) -> RunnerLease | None:
+    """Claim agent "a" while another thread's open transaction has sent it a signal (and, with ``evidence``, appended an entry)."""
     sent = threading.Event()
     done = threading.Event()
 
     def sender() -> None:
         with agents.transactions.begin():
             agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
-            agents.evidence.append(new_evidence("a", "note"))
+            if evidence:
+                agents.evidence.append(new_evidence("a", "note"))
             sent.set()
             assert done.wait(30)
 
@@ -180,10 +175,20 @@ def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_ag
     thread.start()
     try:
         assert sent.wait(30)
-        lease = agents.states.claim_resumable("runner", lease_for=LONG)
+        return agents.states.claim_resumable("runner", lease_for=LONG)
     finally:
         done.set()
         thread.join(30)
+
+
+@pytest.mark.postgresql
+def test_an_uncommitted_send_does_not_hide_the_agent_from_claimers(postgresql_agents: SqlAgents) -> None:
+    # The signal's foreign key check holds a KEY SHARE lock on the state until commit;
+    # claim_resumable locks FOR NO KEY UPDATE SKIP LOCKED, which that lock does not block.
+    # (MariaDB has no such lock mode: there the agent is claimed once the sender commits,
+    # see test_an_agent_being_sent_a_signal_is_claimed_once_the_sender_commits.)
+    active(postgresql_agents, "a")
+    lease = claim_while_sending(postgresql_agents, evidence=True)
     assert lease is not None and lease.agent_id == "a"
 
 
@@ -192,23 +197,7 @@ def test_an_agent_being_sent_a_signal_is_claimed_once_the_sender_commits(mariadb
     # and claim_resumable skips locked rows: the agent is claimed by the next claim after.
     agents = mariadb_agents
     active(agents, "a")
-    sent = threading.Event()
-    done = threading.Event()
-
-    def sender() -> None:
-        with agents.transactions.begin():
-            agents.signals.send(new_signal("a", SignalKind.USER_MESSAGE))
-            sent.set()
-            assert done.wait(30)
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    try:
-        assert sent.wait(30)
-        hidden = agents.states.claim_resumable("runner", lease_for=LONG)
-    finally:
-        done.set()
-        thread.join(30)
+    hidden = claim_while_sending(agents, evidence=False)
     assert hidden is None
     lease = agents.states.claim_resumable("runner", lease_for=LONG)
     assert lease is not None and lease.agent_id == "a"
