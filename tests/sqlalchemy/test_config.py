@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from hexalchemy.ports.errors import ConfigError
+from hexalchemy.pytest_plugin._plugin import MARIADB_URL_VARIABLE, POSTGRESQL_URL_VARIABLE
 from hexalchemy.sqlalchemy import create_async_engine, create_engine
 from hexalchemy.sqlalchemy.config import _OPTIONS, SUPPORTED_DRIVERS, DatabaseConfig
 from tests.mariadb import MARIADB_URL, without_mariadb
@@ -406,6 +407,13 @@ def test_from_env_refuses_unknown_options(name: str) -> None:
     assert caught.value.value == "1"
     assert caught.value.reason.startswith("unknown option; known options are ")
     assert "HEXALCHEMY_POOL_SIZE" in caught.value.reason
+
+
+def test_from_env_leaves_the_pytest_plugins_variables_alone() -> None:
+    environ = env()
+    environ[POSTGRESQL_URL_VARIABLE] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    environ[MARIADB_URL_VARIABLE] = "mariadb+pymysql://root@127.0.0.1:3306/test"
+    assert DatabaseConfig.from_env(environ) == DatabaseConfig.from_env(env())
 
 
 def test_from_env_custom_prefix() -> None:

@@ -24,10 +24,11 @@ from hexalchemy.pytest_plugin._databases import (
 )
 from hexalchemy.pytest_plugin._sync.harness import MemoryHarness, SqlHarness, end_session
 from hexalchemy.sqlalchemy import DatabaseConfig, Schema, create_engine
+from hexalchemy.sqlalchemy.config import TEST_ENV_PREFIX
 
-POSTGRESQL_URL_VARIABLE: Final = "HEXALCHEMY_TEST_POSTGRESQL_URL"
+POSTGRESQL_URL_VARIABLE: Final = TEST_ENV_PREFIX + "POSTGRESQL_URL"
 """The environment variable naming the PostgreSQL test database (between the command line and the ini file)."""
-MARIADB_URL_VARIABLE: Final = "HEXALCHEMY_TEST_MARIADB_URL"
+MARIADB_URL_VARIABLE: Final = TEST_ENV_PREFIX + "MARIADB_URL"
 """The environment variable naming the MariaDB test database (between the command line and the ini file)."""
 _URL_VARIABLES: Final = {"postgresql_url": POSTGRESQL_URL_VARIABLE, "mariadb_url": MARIADB_URL_VARIABLE}
 _SERVERS: Final = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}

@@ -29,9 +29,17 @@ from hexalchemy.rules.arguments import MAX_DURATION
 from hexalchemy.rules.numbers import parse_decimal_float, parse_decimal_int
 from hexalchemy.sqlalchemy.backend import Backend, backend_for, backends
 
-__all__ = ["DEFAULT_ENV_PREFIX", "MAX_POOL_CONNECTIONS", "SUPPORTED_DRIVERS", "DatabaseConfig"]
+__all__ = [
+    "DEFAULT_ENV_PREFIX",
+    "MAX_POOL_CONNECTIONS",
+    "SUPPORTED_DRIVERS",
+    "TEST_ENV_PREFIX",
+    "DatabaseConfig",
+]
 
 DEFAULT_ENV_PREFIX: Final = "HEXALCHEMY_"
+TEST_ENV_PREFIX: Final = "HEXALCHEMY_TEST_"
+"""Where the pytest plugin's variables live (its test database URLs); ``from_env`` does not read them."""
 """The prefix of the environment variables read by :meth:`DatabaseConfig.from_env`."""
 
 SUPPORTED_DRIVERS: Final = frozenset(driver for backend in backends() for driver in backend.url_drivers)
@@ -255,7 +263,8 @@ class DatabaseConfig:
         error (unset the variable instead).
 
         Any other variable whose name starts with ``prefix`` (compared case-insensitively)
-        is an error, so a misspelt option is reported rather than silently ignored.
+        is an error, so a misspelt option is reported rather than silently ignored; the
+        pytest plugin's own variables, under ``TEST_ENV_PREFIX``, are left alone.
 
         Raises:
             ConfigError: naming the environment variable and its value (a URL's password
@@ -275,7 +284,11 @@ class DatabaseConfig:
 
         folded_prefix = prefix.casefold()
         for name in sorted(env):
-            if name.casefold().startswith(folded_prefix) and name not in options:
+            if (
+                name.casefold().startswith(folded_prefix)
+                and name not in options
+                and not name.startswith(TEST_ENV_PREFIX)
+            ):
                 raise ConfigError(
                     name,
                     _redact_url(env[name]),
