@@ -251,10 +251,12 @@ def test_the_url_may_come_from_the_environment(
     assert json.loads(capsys.readouterr().out)["pending"] == 2
 
 
-def test_a_database_failure_exits_1(sqlite_database: Database, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["outbox", "stats", "--url", sqlite_database.url, "--prefix", "missing_tables"]) == 1
+def test_a_database_failure_exits_1_on_one_line(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["outbox", "stats", "--url", database.url, "--prefix", "missing_tables"]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("hexalchemy: error:")
+    assert error.startswith("hexalchemy: error:") and error.count("\n") == 1
     assert "are the outbox tables created, and is --prefix 'missing_tables' right?" in error
 
 

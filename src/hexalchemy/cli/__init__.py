@@ -712,16 +712,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[arguments.action](arguments, sys.stdout)
     except (_UsageError, ConfigError, InvalidArgumentError) as error:
-        print(
-            f"hexalchemy: error: {error} (see hexalchemy outbox {arguments.action} --help)", file=sys.stderr
-        )
+        _report(f"{error} (see hexalchemy outbox {arguments.action} --help)")
         return _BAD_ARGUMENTS
     except HexalchemyError as error:
         hint = ""
         if arguments.prefix in str(error):
             hint = f" (are the outbox tables created, and is --prefix {arguments.prefix!r} right?)"
-        print(f"hexalchemy: error: {error}{hint}", file=sys.stderr)
+        _report(f"{error}{hint}")
         return _FAILED
     except Exception as error:
-        print(f"hexalchemy: error: {type(error).__name__}: {error}", file=sys.stderr)
+        _report(f"{type(error).__name__}: {error}")
         return _FAILED
+
+
+def _report(message: str) -> None:
+    """Print ``message`` to stderr as one line (a server's multi-line text is folded onto it)."""
+    print("hexalchemy: error: " + " ".join(line.strip() for line in message.splitlines()), file=sys.stderr)
