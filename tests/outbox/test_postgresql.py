@@ -143,22 +143,26 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_successful_locked_delivery_is_one_take_and_its_record(
     postgresql_outbox: SqlHarness, driver_statements: list[str]
 ) -> None:
-    # The take, then (on a second connection, committed without waiting for the disk) the
-    # search for deliveries left behind and the record of this one, then the record's
-    # deletion, committed with the take.
+    # The take, then (on a second connection, in autocommit, committed without waiting for
+    # the disk) one statement: the search for finished deliveries and the record of this
+    # one; the delivery's own transaction does not touch its record.
     commit(postgresql_outbox, [new_message("t", str(i).encode()) for i in range(40)])
     result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=20)
     assert result.published == 20
-    # the take is pre-compiled and runs on the psycopg cursor
-    assert len(driver_statements) == 1 and driver_statements[0].lstrip().upper().startswith("WITH")
-    # with the fast paths off, the same statement goes through SQLAlchemy
+    # both are pre-compiled and run on the psycopg cursor
+    assert len(driver_statements) == 2
+    assert all(statement.lstrip().upper().startswith("WITH") for statement in driver_statements)
+    assert "pg_xact_status" in driver_statements[1] and "set_config" in driver_statements[1]
+    # with the fast paths off, the same statements go through SQLAlchemy
     with sqlalchemy_statements(postgresql_outbox.engine) as statements:
         result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=50)
     assert result.published == 20
-    assert len(driver_statements) == 1
-    assert [statement.split()[0] for statement in statements] == ["WITH", "SET", "SELECT", "INSERT", "DELETE"]
-    assert statements[1] == "SET LOCAL synchronous_commit TO OFF"  # that commit waits for no disk
-    assert all("_deliveries" in statement for statement in statements[2:])
+    assert len(driver_statements) == 2
+    assert [statement.split()[0] for statement in statements] == ["WITH", "WITH"]
+    assert "_deliveries" in statements[1] and "_deliveries" not in statements[0]
+    with postgresql_outbox.engine.connect() as connection:  # the last record stays until a delivery finds it
+        (left,) = connection.execute(sqlalchemy.select(TABLES.deliveries.c.message_ids)).all()
+    assert len(left[0]) == 20
 
 
 def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_the_session_zone(
@@ -184,7 +188,7 @@ def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_th
         assert harness.relay.deliver(publish, limit=1_000).published == 180
     finally:
         engine.dispose()
-    assert len(driver_statements) == 2  # the claim and the take, both on the psycopg cursor
+    assert len(driver_statements) == 3  # the claim, the take and its record, on the psycopg cursor
     expected = [
         attrs.evolve(message, attempts=1)
         for message in sorted(messages, key=lambda message: (message.available_at, message.id))
@@ -574,7 +578,7 @@ async def test_the_async_store_runs_each_call_inside_the_greenlet_bridge_on_the_
 
     result = await harness.relay.deliver(publish, limit=10)
     assert (result.messages, result.published) == (3, 3)
-    assert len(bridged) == 2  # the claim and the take
+    assert len(bridged) == 3  # the claim, the take and its record
     assert (await harness.relay.stats()).pending == 0
 
 

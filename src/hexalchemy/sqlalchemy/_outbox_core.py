@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -441,7 +441,7 @@ class OutboxRelayCore:
             else None
         )
         self.due_messages: DueMessages = backend.due_messages(self)
-        self.ledger = CrashLedger(self, backend, lock=self.due_messages.holds_rows)
+        self.ledger: CrashLedger = backend.crash_ledger(self, lock=self.due_messages.holds_rows)
         self._build_outcomes()
         self._build_maintenance()
 
@@ -571,20 +571,24 @@ class OutboxRelayCore:
         *,
         read_only: bool = False,
         retry: Callable[[], bool] = always,
+        options: Mapping[str, Any] | None = None,
     ) -> Plan[R]:
-        """Plan: run ``work(connection)`` in its own transaction (see :func:`own_transaction`)."""
+        """Plan: run ``work(connection)`` in its own transaction (see :func:`own_transaction`).
+
+        ``options``: execution options of the connection, over the backend's.
+        """
         if self.ambient is not None and self.ambient.state_or_none() is not None:
             raise TransactionUsageError(
                 "the outbox relay store runs each call in its own transaction; "
                 "call it outside the transactions of its manager"
             )
-        options = self.backend.own_transaction_options()
+        own = self.backend.own_transaction_options()
+        if options:
+            own = {**own, **options}
         if read_only:
             # On SQLite a deferred BEGIN: a reader does not take the write lock.
-            options = {**options, READ_ONLY_EXECUTION_OPTION: True}
-        return (
-            yield from own_transaction(self.engine, options, work, label="outbox relay store", retry=retry)
-        )
+            own = {**own, READ_ONLY_EXECUTION_OPTION: True}
+        return (yield from own_transaction(self.engine, own, work, label="outbox relay store", retry=retry))
 
     def values(self, row: Sequence[Any], **extra: Any) -> dict[str, Any]:
         """The parameters that write ``row`` (of :attr:`stored`, as read) to a table again, with ``extra``.
@@ -636,9 +640,11 @@ class OutboxRelayCore:
         taken = yield from self.due_messages.take(connection, limit)
         if not taken:
             return DeliveryResult(0, 0, 0, 0)
-        choice = yield from self._own(functools.partial(self.ledger.choose, rows=taken, token=token))
+        ledger = self.ledger
+        choose = functools.partial(ledger.choose, rows=taken, token=token)
+        choice = yield from self._own(choose, options=ledger.options)
         if choice.publish:
-            yield from self.ledger.unmark(connection, token=token, publish=choice.publish)
+            yield from ledger.unmark(connection, token=token, publish=choice.publish)
         return (yield from self._deliver_taken(connection, taken, choice, publish))
 
     def _deliver_picked(self, publish: _Sent, limit: int, token: uuid.UUID) -> Plan[DeliveryResult]:

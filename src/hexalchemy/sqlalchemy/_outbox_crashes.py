@@ -17,7 +17,10 @@ row left behind is a delivery whose relay died (or whose transaction rolled back
 - the delivery that settles a message (publishes, puts back or buries it) deletes its
   crashes row: they are counted into the row it writes back, if any.
 
-Finding the rows left behind: where rows are locked (PostgreSQL, MariaDB) a live delivery
+PostgreSQL's backend records each delivery under its transaction's id instead, and asks
+the server whether that transaction ended (``postgresql/_deliveries.py``); the rest holds.
+
+Finding the rows left behind: where rows are locked (MariaDB) a live delivery
 holds a lock on its row from just after writing it (its transaction deletes it), and the
 search skips locked rows (``FOR UPDATE SKIP LOCKED``). In the instant between the two, or
 on SQLite (where the record is written just before the taking transaction starts), a
@@ -31,7 +34,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -43,7 +46,7 @@ from hexalchemy.sqlalchemy.backend import Backend
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore
 
-__all__ = ["Choice", "CrashLedger"]
+__all__ = ["Choice", "CrashLedger", "add_crashes", "choose", "recorded_crashes"]
 
 
 @attrs.frozen
@@ -60,8 +63,45 @@ class Choice:
     """Whether :attr:`publish` is one suspect, published alone."""
 
 
+def recorded_crashes(core: OutboxRelayCore, rows: Sequence[Sequence[Any]]) -> dict[uuid.UUID, int]:
+    """The crashes each of ``rows`` has recorded (the column after :attr:`OutboxRelayCore.stored`), those with some."""
+    at = len(core.stored)
+    return {row[0]: row[at] for row in rows if row[at]}
+
+
+def add_crashes(
+    crashes: dict[uuid.UUID, int], rows: Sequence[Sequence[Any]], died: Mapping[uuid.UUID, int]
+) -> None:
+    """Add to ``crashes`` the deliveries just found dead with each of ``rows``."""
+    for row in rows:
+        if row[0] in died:
+            crashes[row[0]] = crashes.get(row[0], 0) + died[row[0]]
+
+
+def choose(core: OutboxRelayCore, rows: Sequence[Sequence[Any]], crashes: dict[uuid.UUID, int]) -> Choice:
+    """What a locked delivery does with ``rows`` (in delivery order), given their ``crashes``.
+
+    A message whose attempts with its crashes pass ``max_attempts`` is buried; if any other
+    has crashes, the first such (a suspect) is published alone; else every other one is.
+    """
+    max_attempts, attempts = core.policy.max_attempts, core.attempts
+    live: list[uuid.UUID] = []
+    bury: list[uuid.UUID] = []
+    for row in rows:
+        (live if row[attempts] + crashes.get(row[0], 0) <= max_attempts else bury).append(row[0])
+    suspects = [id for id in live if id in crashes]
+    return Choice(suspects[:1] if suspects else live, bury, crashes, bool(suspects))
+
+
 class CrashLedger:
-    """The statements and plans of ``{prefix}_deliveries`` and ``{prefix}_crashes``."""
+    """The statements and plans of ``{prefix}_deliveries`` and ``{prefix}_crashes``.
+
+    A backend may give its own (``Backend.crash_ledger``): PostgreSQL's records each
+    delivery with its transaction, whose status tells a dead delivery from a live one.
+    """
+
+    options: Mapping[str, Any] = {}
+    """The execution options of the connection :meth:`choose` runs on (its own short transaction)."""
 
     def __init__(self, core: OutboxRelayCore, backend: Backend, *, lock: bool) -> None:
         self.core = core
@@ -90,7 +130,6 @@ class CrashLedger:
         self.uncount_statement = update(crashes).where(ids).values(crashes=crashes.c.crashes - 1)
         self.uncounted_statement = delete(crashes).where(ids, crashes.c.crashes <= 0)
         self.clear_statement = delete(crashes).where(ids)
-        self.early_commit = backend.early_commit()
 
     def choose(self, connection: Any, *, rows: Sequence[Sequence[Any]], token: uuid.UUID) -> Plan[Choice]:
         """Plan: count the deliveries left behind, choose what to publish of ``rows``, record it as ``token``.
@@ -100,10 +139,7 @@ class CrashLedger:
         buries it); if any other has crashes, the first such is published alone.
         """
         core = self.core
-        crashes_at = len(core.stored)
-        crashes: dict[uuid.UUID, int] = {row[0]: row[crashes_at] for row in rows if row[crashes_at]}
-        if self.early_commit is not None:
-            yield Call(connection.execute, (self.early_commit,))
+        crashes = recorded_crashes(core, rows)
         result = yield Call(connection.execute, (self.left_statement, {"hx_token": token}))
         left = result.all()
         if left:
@@ -111,24 +147,16 @@ class CrashLedger:
             yield Call(connection.execute, (self.forget_statement, {"hx_tokens": [row[0] for row in left]}))
             counts = [{"message_id": id, "crashes": n} for id, n in died.items()]
             yield Call(connection.execute, (self.count_statement, counts))
-            for row in rows:
-                if row[0] in died:
-                    crashes[row[0]] = crashes.get(row[0], 0) + died[row[0]]
-        max_attempts, attempts = core.policy.max_attempts, core.attempts
-        live: list[uuid.UUID] = []
-        bury: list[uuid.UUID] = []
-        for row in rows:
-            (live if row[attempts] + crashes.get(row[0], 0) <= max_attempts else bury).append(row[0])
-        suspects = [id for id in live if id in crashes]
-        publish = suspects[:1] if suspects else live
-        if publish:
+            add_crashes(crashes, rows, died)
+        choice = choose(core, rows, crashes)
+        if choice.publish:
             parameters = {
                 "hx_token": token,
-                "hx_message_ids": [str(id) for id in publish],
+                "hx_message_ids": [str(id) for id in choice.publish],
                 **core.clock.parameters(dt.datetime.now(dt.UTC)),
             }
             yield Call(connection.execute, (self.mark_statement, parameters))
-        return Choice(publish, bury, crashes, bool(suspects))
+        return choice
 
     def unmark(self, connection: Any, *, token: uuid.UUID, publish: list[uuid.UUID]) -> Plan[None]:
         """Plan, in the delivery's transaction: delete its record; if another delivery counted it already, take the count back."""

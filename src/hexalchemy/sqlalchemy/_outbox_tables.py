@@ -112,8 +112,9 @@ class OutboxTables:
       ``archive=True``; used by a relay store whose policy archives).
     - ``deliveries``: the locked deliveries being published, one row each (``token``, the
       ``message_ids`` it publishes, ``started_at``), written in a short transaction of its
-      own before the publisher runs and deleted by the delivery's commit: a row left
-      behind is a delivery whose relay died.
+      own before the publisher runs and deleted by the delivery's commit (on PostgreSQL:
+      ``token`` names the delivery's transaction, whose status says when it ended): a row
+      left behind is a delivery whose relay died.
     - ``crashes``: per message, how many locked deliveries died with it (``message_id``,
       ``crashes``): the attempts those deliveries could not count in the message's row.
     """

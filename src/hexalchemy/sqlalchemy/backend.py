@@ -26,7 +26,7 @@ differently or better. Adding a database is one new module defining a subclass a
   :meth:`~Backend.read_latest`, :attr:`~Backend.writes_in_cte`, :attr:`~Backend.write_reads_lock`,
   :attr:`~Backend.max_bound_values`;
 - the outbox relay's database-shaped parts: :meth:`~Backend.relay_clock`,
-  :meth:`~Backend.due_messages`, :meth:`~Backend.early_commit`;
+  :meth:`~Backend.due_messages`, :meth:`~Backend.crash_ledger`;
 - driver fast paths: :meth:`~Backend.prepare`, :meth:`~Backend.repository_path`, :meth:`~Backend.bulk_insert`,
   :meth:`~Backend.driver_cursor`, :meth:`~Backend.cursor_open`.
 """
@@ -61,6 +61,7 @@ from hexalchemy.ports import ConfigError, ConstraintViolationError, HexalchemyEr
 if TYPE_CHECKING:  # imported for annotations only: those modules import this one
     from hexalchemy.sqlalchemy._operations import Plan
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
+    from hexalchemy.sqlalchemy._outbox_crashes import CrashLedger
     from hexalchemy.sqlalchemy._precompiled import Statement
     from hexalchemy.sqlalchemy._repository_core import BulkInsert, RepositoryCore, RepositoryPath
     from hexalchemy.sqlalchemy.config import DatabaseConfig
@@ -389,14 +390,16 @@ class Backend:
 
         return ClientClock()
 
-    def early_commit(self) -> Any | None:
-        """A statement that lets its transaction's commit return before the commit is on disk, or None.
+    def crash_ledger(self, core: OutboxRelayCore, *, lock: bool) -> CrashLedger:
+        """How locked deliveries record what they publish, and count those that died (see ``_outbox_crashes``).
 
-        Run first in the short transaction where a locked delivery records what it
-        publishes: that record must survive the relay, not the server, and waiting for the
-        disk there would cost each batch a second flush. None here: every commit waits.
+        ``lock``: whether :meth:`due_messages` holds the rows it takes (the record is then
+        written on a second connection, after the take). Here a record per delivery,
+        deleted by the delivery's own transaction.
         """
-        return None
+        from hexalchemy.sqlalchemy._outbox_crashes import CrashLedger
+
+        return CrashLedger(core, self, lock=lock)
 
     def due_messages(self, core: OutboxRelayCore) -> DueMessages:
         """How the relay store claims and takes due messages: a select, then writes (see ``_outbox_core``)."""

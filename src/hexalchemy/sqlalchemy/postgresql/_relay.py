@@ -22,6 +22,7 @@ from sqlalchemy import (
     Interval,
     Text,
     bindparam,
+    cast,
     delete,
     func,
     select,
@@ -121,6 +122,8 @@ class LockingDueMessages:
                 for name in core.stored
             ],
             core.recorded_crashes(taken.c.id),
+            # the delivery's record names its transaction (see ``_deliveries``)
+            cast(func.pg_current_xact_id(), Text).label("transaction_id"),
         ).order_by(taken.c.available_at, taken.c.id)
         self.take_due = backend.prepare(self.take_statement, core.dialect)
         # Rows read on the psycopg cursor come with their times in the session's time zone:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from sqlalchemy import ColumnElement, Dialect, Insert, Table, any_, bindparam, text
+from sqlalchemy import ColumnElement, Dialect, Insert, Table, any_, bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
@@ -45,6 +45,7 @@ from hexalchemy.sqlalchemy.postgresql._conninfo import query_problem
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import DueMessages, OutboxRelayCore, RelayClock
+    from hexalchemy.sqlalchemy._outbox_crashes import CrashLedger
     from hexalchemy.sqlalchemy._precompiled import Statement
     from hexalchemy.sqlalchemy._repository_core import RepositoryCore, RepositoryPath
 
@@ -208,13 +209,11 @@ class PostgreSQLBackend(Backend):
         return cte.prefix_with("MATERIALIZED")
 
     # ----------------------------------------------------------------------- outbox relay
-    def early_commit(self) -> Any | None:
-        """``SET LOCAL synchronous_commit TO OFF``: the commit is visible at once, and on disk within ``wal_writer_delay``.
+    def crash_ledger(self, core: OutboxRelayCore, *, lock: bool) -> CrashLedger:
+        """Each delivery recorded with its transaction's id, in one autocommit statement; ``pg_xact_status`` tells a dead one."""
+        from hexalchemy.sqlalchemy.postgresql._deliveries import TransactionLedger
 
-        A server crash in that window loses the record, and so one count of a relay that
-        died at the same moment; a relay's death alone loses nothing.
-        """
-        return text("SET LOCAL synchronous_commit TO OFF")
+        return TransactionLedger(core, self)
 
     def relay_clock(self) -> RelayClock:
         """The database's clock (``now()``)."""
