@@ -4,12 +4,13 @@
 --callgrind-out-file=OUT .venv/bin/python -m benchmarks.instructions SPEC...``
 
 Each ``SPEC`` is ``key[:variant]`` (``get9``, ``range9``, ``update9``: variant 0 the
-hand-written table, 1 the derived one; ``txn``, ``txn_outbox``). For each, the job is set
+hand-written table, 1 the derived one; ``txn``, ``txn_outbox``; ``page``, ``count``: issue
+14's filtered page of 50 and count on the 100k-row table). For each, the job is set
 up as ``make bench --quick`` sets it up, each side runs once untimed (the warm-up), then one
 run of each side runs inside ``contextvars.Context.run``: callgrind, collecting only inside
 CPython's ``context_run``, counts that run and nothing else, and is told to dump its counts
 after it (``callgrind_control --dump``), so each run has its own file, ``OUT.1``, ``OUT.2``...
-in the order printed on stderr. A run of ``get9``, ``range9``, ``txn`` and ``txn_outbox`` is
+in the order printed on stderr. A run of ``get9``, ``range9``, ``txn``, ``txn_outbox``, ``page`` and ``count`` is
 the job's whole run (its ``begin()``/commit or truncate included: a fraction of a percent);
 ``update9``'s is the ``save_all`` (raw: the ``executemany`` and its check) alone. Divide by
 the run's work (printed) for the count per call, row or transaction. Instruction counts do
@@ -27,14 +28,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import invoice_get, invoice_range, short_transaction
+from benchmarks import invoice_get, invoice_range, queries, short_transaction
 from benchmarks.databases import SyncSides, default_url
 from benchmarks.harness import QUICK, Settings
 from benchmarks.invoice_model import invoice_from_row, make_invoices, paid, update_status_params
 from benchmarks.invoice_tables import VARIANTS, InvoiceSides, drop_tables
 from benchmarks.short_transaction_model import drop_tables as drop_txn_tables
 
-KEYS = ("get9", "range9", "update9", "txn", "txn_outbox")
+KEYS = ("get9", "range9", "update9", "txn", "txn_outbox", "page", "count")
 
 Counted = Callable[[Callable[[], object]], None]
 """Runs its argument inside ``Context.run`` (counted), then has callgrind dump the counts."""
@@ -101,7 +102,12 @@ def _measure(spec: str, sides: SyncSides, settings: Settings, counted: _Dumps) -
         raise SystemExit(f"unknown key {key!r}: one of {', '.join(KEYS)}")
     url = default_url()
     clean_up: Callable[[], None] = functools.partial(
-        drop_txn_tables if key in ("txn", "txn_outbox") else drop_tables, url
+        drop_txn_tables
+        if key in ("txn", "txn_outbox")
+        else queries.clean_up
+        if key in ("page", "count")
+        else drop_tables,
+        url,
     )
     runs: list[Callable[[], None]]
     if key == "update9":
@@ -115,6 +121,9 @@ def _measure(spec: str, sides: SyncSides, settings: Settings, counted: _Dumps) -
         if key in ("txn", "txn_outbox"):
             runners = short_transaction.sync_runners(key == "txn_outbox", sides, settings)
             work = settings.transactions
+        elif key in ("page", "count"):
+            runners = queries.sync_runners(key, sides, settings)
+            work = settings.get_calls
         else:
             module = invoice_get if key == "get9" else invoice_range
             runners = module.runners(InvoiceSides(sides, VARIANTS[variant]), settings)

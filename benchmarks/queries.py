@@ -159,7 +159,8 @@ def report() -> str:
 
 
 # ------------------------------------------------------------------ sync
-def _sync(job: str, sides: SyncSides, settings: Settings) -> Runners:
+def sync_runners(job: str, sides: SyncSides, settings: Settings) -> Runners:
+    """The sync runners of ``job`` (``page``, ``count`` or ``stream``): the table seeded, both sides checked alike."""
     mapping = _seed(sides.engine.url.render_as_string(hide_password=False), settings)
     transactions, raw = sides.transactions, sides.raw
     repository = SqlAlchemyRepository(mapping, transactions)
@@ -321,7 +322,7 @@ def _job(name: str, job: str, kind: Any, target: float, work: Callable[[Settings
         target=target,
         work=work,
         repetitions=lambda settings: settings.repetitions,
-        sync=functools.partial(_sync, job),
+        sync=functools.partial(sync_runners, job),
         async_=functools.partial(_async, job),
         unit=unit,
         clean_up=clean_up,
