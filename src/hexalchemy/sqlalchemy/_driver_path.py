@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
-from sqlalchemy import Dialect, bindparam, update
+from sqlalchemy import Connection, Dialect, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
@@ -68,6 +68,35 @@ _PLACEHOLDER: Final = re.compile(r"%%|%\((\w+)\)s")
 """A named parameter in SQL compiled for the ``pyformat`` paramstyle (``%%``, a literal ``%``, matched to be skipped)."""
 
 
+def _route(state: DriverTarget) -> tuple[Any, bool, StatementHook | None]:
+    """What the fast paths need to know of ``state``'s connection: ``(options, allowed, hook)``.
+
+    ``options`` are the connection's execution options, ``allowed`` whether the fast paths
+    may run (see :func:`driver_path_allowed`), ``hook`` its statement hook
+    (``_statement_hooks.hook_for``). Kept on ``state`` (its ``statement_hook``) and resolved
+    again whenever the execution options are another object: SQLAlchemy makes a new one at
+    each change, so an option or a hook set mid-transaction takes effect at once, and one
+    lookup per statement answers both questions. The engine's ``echo`` is read then too:
+    SQLAlchemy's own connection reads it once, when it is made.
+    """
+    connection = state.connection
+    # the exact type first: isinstance of AsyncConnection goes through ABCMeta (1,500 instructions)
+    if type(connection) is Connection:
+        sync: Any = connection
+    else:
+        sync = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
+    options = sync.get_execution_options()
+    route: tuple[Any, bool, StatementHook | None] | None = state.statement_hook
+    if route is None or route[0] is not options:
+        allowed = not (
+            sync.engine.echo
+            or options.get("schema_translate_map")
+            or options.get(FAST_PATHS_EXECUTION_OPTION, True) is False
+        )
+        route = state.statement_hook = (options, allowed, hook_for(connection))
+    return route
+
+
 def driver_path_allowed(state: DriverTarget) -> bool:
     """Whether the fast paths may bypass SQLAlchemy on this connection, now.
 
@@ -78,16 +107,9 @@ def driver_path_allowed(state: DriverTarget) -> bool:
     SQLAlchemy's cursor-execute listeners see the statements SQLAlchemy runs, and the
     fast paths report theirs to the engine's statement hook
     (:mod:`hexalchemy.sqlalchemy.tracing`). Asked at every statement: the options may
-    change mid-transaction.
+    change mid-transaction (see :func:`_route`).
     """
-    connection = state.connection
-    sync: Any = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
-    options = sync.get_execution_options()
-    return not (
-        sync.engine.echo
-        or options.get("schema_translate_map")
-        or options.get(FAST_PATHS_EXECUTION_OPTION, True) is False
-    )
+    return _route(state)[1]
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -234,22 +256,11 @@ async def _cursor_async(state: DriverTarget) -> Any:
 def state_hook(state: DriverTarget) -> StatementHook | None:
     """The statement hook of ``state``'s connection (see ``_statement_hooks.hook_for``), kept on ``state``.
 
-    Resolved again whenever the connection's execution options are another object (SQLAlchemy
-    makes a new one at each change: a hook set mid-transaction takes effect at once). So a
-    tracer provider set globally while a transaction runs is seen from its next one.
+    Resolved again whenever the connection's execution options are another object (see
+    :func:`_route`): a hook set mid-transaction takes effect at once. So a tracer provider
+    set globally while a transaction runs is seen from its next one.
     """
-    connection = state.connection
-    sync: Any = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
-    options = sync.get_execution_options()
-    resolved = state.statement_hook
-    if resolved is None or resolved[0] is not options:
-        resolved = state.statement_hook = (options, hook_for(connection))
-    hook: StatementHook | None = resolved[1]
-    return hook
-
-
-def _rows(cursor: Any, rows: list[tuple[Any, ...]], describe: bool) -> Any:
-    return (rows, _type_codes(cursor)) if describe else rows
+    return _route(state)[2]
 
 
 def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
@@ -293,23 +304,27 @@ class DriverQuery(ReportedStep):
 
     def perform(self) -> Any:
         """Execute on the sync cursor."""
-        cursor = _cursor_sync(self.state)
+        cursor = self.state.driver_cursor
+        if cursor is None:
+            cursor = _cursor_sync(self.state)
         cursor.execute(self.sql, self.parameters)
         try:
             rows = cursor.fetchall()
         except Exception as error:
             rows = _no_rows(cursor, error)
-        return _rows(cursor, rows, self.describe)
+        return (rows, _type_codes(cursor)) if self.describe else rows
 
     async def perform_async(self) -> Any:
         """Execute on the async cursor."""
-        cursor = await _cursor_async(self.state)
+        cursor = self.state.driver_cursor
+        if cursor is None:
+            cursor = await _cursor_async(self.state)
         await cursor.execute(self.sql, self.parameters)
         try:
             rows = await cursor.fetchall()
         except Exception as error:
             rows = _no_rows(cursor, error)
-        return _rows(cursor, rows, self.describe)
+        return (rows, _type_codes(cursor)) if self.describe else rows
 
     def perform_bridged(self) -> Any:
         """Execute on the async cursor, from inside the greenlet bridge."""
@@ -319,7 +334,7 @@ class DriverQuery(ReportedStep):
             rows = await_(cursor.fetchall())
         except Exception as error:
             rows = _no_rows(cursor, error)
-        return _rows(cursor, rows, self.describe)
+        return (rows, _type_codes(cursor)) if self.describe else rows
 
 
 class DriverExecuteMany(ReportedStep):

@@ -92,8 +92,8 @@ class DriverTarget(Protocol):
 
     connection: Any
     driver_cursor: Any
-    statement_hook: tuple[Any, Any] | None
-    """``(execution options, hook)`` resolved for this connection; None until the first statement."""
+    statement_hook: tuple[Any, bool, Any] | None
+    """``(execution options, fast paths allowed, hook)`` resolved for this connection (``_driver_path._route``); None until the first statement."""
 
 
 class OwnConnection:
@@ -104,7 +104,7 @@ class OwnConnection:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.driver_cursor: Any = None
-        self.statement_hook: tuple[Any, Any] | None = None
+        self.statement_hook: tuple[Any, bool, Any] | None = None
 
 
 class Statement:

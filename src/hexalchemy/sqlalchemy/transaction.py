@@ -60,11 +60,12 @@ class TransactionState:
     read_only_stack: list[bool]
     driver_cursor: Any = None
     """A driver cursor on this transaction's connection, made on first use by a backend's fast paths (psycopg's)."""
-    statement_hook: tuple[Any, Any] | None = None
-    """``(execution options, hook)``: the statement hook the fast paths report to, for these options of the connection.
+    statement_hook: tuple[Any, bool, Any] | None = None
+    """``(execution options, fast paths allowed, hook)``: what the fast paths know of the connection, for these options.
 
-    None until a fast path's first statement resolves it (``_statement_hooks.hook_for``); resolved
-    again when the connection's execution options change, not at every statement.
+    The hook is the one they report to (``_statement_hooks.hook_for``). None until a fast
+    path's first statement resolves it (``_driver_path._route``); resolved again when the
+    connection's execution options change, not at every statement.
     """
     loaded: dict[Any, dict[Any, Any]] | None = None
     """The aggregates read or saved in this transaction, per table, by key: what each row holds now.

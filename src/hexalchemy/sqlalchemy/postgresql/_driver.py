@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import itertools
 import json
+import operator
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -237,7 +238,7 @@ class DriverStatement(Statement):
     :func:`driver_path_allowed`, else through SQLAlchemy.
     """
 
-    __slots__ = ("column_keys", "constants", "names", "processors", "sql")
+    __slots__ = ("column_keys", "constants", "driver_parameters", "names", "processors", "sql")
 
     def __init__(self, statement: Any, dialect: Dialect, column_keys: Sequence[str] | None = None) -> None:
         super().__init__(statement)
@@ -259,9 +260,23 @@ class DriverStatement(Statement):
             else:
                 processors.append(type_.dialect_impl(dialect).bind_processor(dialect))
         self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(processors)
+        self.driver_parameters: Callable[[Mapping[str, Any]], Sequence[Any]] = self._parameters_function()
+        """The positional parameters of :attr:`sql`, from the named ones."""
 
-    def driver_parameters(self, parameters: Mapping[str, Any]) -> list[Any]:
-        """The positional parameters of :attr:`sql`."""
+    def _parameters_function(self) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+        """What :attr:`driver_parameters` is: without literals or bind processors, the values looked up by name (in C from two)."""
+        names = self.names
+        if self.constants or any(self.processors):
+            return self._processed_parameters
+        if len(names) == 1:
+            name = names[0]
+            return lambda parameters: (parameters[name],)
+        if not names:
+            return lambda parameters: ()
+        return operator.itemgetter(names[0], names[1], *names[2:])  # a tuple of the values, in C
+
+    def _processed_parameters(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """The positional parameters of :attr:`sql`: literals' values unless given, each through its bind processor (None as it is)."""
         given = {**self.constants, **parameters} if self.constants else parameters
         return [
             value if process is None or value is None else process(value)
@@ -472,7 +487,7 @@ class RelayConnection:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self._cursor: Any = None
-        self.statement_hook: tuple[Any, Any] | None = None
+        self.statement_hook: tuple[Any, bool, Any] | None = None
 
     @property
     def driver_cursor(self) -> Any:
