@@ -405,12 +405,15 @@ class QueryRules(Generic[T]):
 
     def check_field(self, field: object, *, compared: bool = True) -> Field[T]:
         """Return ``field`` if it is a stored scalar of this entity (MappingError naming it otherwise)."""
-        if _is_field_ref(field):
-            field = field.field
         accepted = self._accepted[compared]
         known = accepted.get(id(field))
-        if known is not None and known is field:
+        if known is not None and known is field:  # an accepted Field (a FieldRef never is one)
             return known
+        if _is_field_ref(field):
+            field = field.field
+            known = accepted.get(id(field))
+            if known is not None and known is field:
+                return known
         if not _is_field(field):
             raise InvalidArgumentError("field", field, "must be a Field (build it with field_ref)")
         if field.entity is not self.entity:
@@ -553,7 +556,8 @@ class QueryRules(Generic[T]):
                 f"is a query of {getattr(query.entity, '__qualname__', query.entity)!r}, "
                 f"not of {self.entity.__qualname__}",
             )
-        ordering = self._total_order(query.order_by)
+        order_by = query.order_by
+        ordering = self._key_order if order_by is _NO_ORDER else self._total_order(order_by)
         if query.where is None:
             return CheckedQuery(None, ordering, self.entity)
         values: list[object] = []

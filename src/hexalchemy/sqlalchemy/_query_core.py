@@ -308,19 +308,21 @@ class QueryCore(Generic[T, K]):
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
+        ordered: bool = True,
     ) -> tuple[Statement, dict[str, Any]]:
         """The statement ``build`` makes for the checked query, prepared once per shape, and its parameters.
 
         ``build(binds)`` builds the statement, its values as named parameters whose slots it
         appends to ``binds``. The values are the checked query's (``CheckedQuery.values``),
-        then the position's: no second walk of the condition.
+        then the position's: no second walk of the condition. ``ordered``: whether the
+        statement depends on the query's order (not a count's).
         """
         values: Sequence[Any] = checked.values
         position = None
         if after is not None:
             values = [*values]
             position = self._after_values(checked, after, values)
-        key = (kind, checked.shape, self._ordering_key(checked), position, limit)
+        key = (kind, checked.shape, self._ordering_key(checked) if ordered else None, position, limit)
         entry = self._prepared.get(key)
         if entry is None:
             binds: Binds = []
@@ -348,12 +350,18 @@ class QueryCore(Generic[T, K]):
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
+        ordered: bool = True,
     ) -> Plan[list[Any]]:
-        """Plan: run the :meth:`_statement` of the checked query in the transaction; return its rows."""
+        """Plan: run the :meth:`_statement` of the checked query in the transaction; return its rows.
+
+        The statement's own plan, made at the call (the transaction and the statement are
+        found then): one generator less for each run.
+        """
         state = self.transactions.require(self.entity_type)
-        prepared, parameters = self._statement(kind, checked, build, after=after, limit=limit)
-        rows: list[Any] = yield from prepared.run(state, parameters)
-        return rows
+        prepared, parameters = self._statement(
+            kind, checked, build, after=after, limit=limit, ordered=ordered
+        )
+        return prepared.run(state, parameters)
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -385,7 +393,7 @@ class QueryCore(Generic[T, K]):
                 statement = statement.where(self.where(checked.condition, binds))
             return statement
 
-        rows = yield from self._prepared_run("count", checked, build)
+        rows = yield from self._prepared_run("count", checked, build, ordered=False)
         count: int = rows[0][0]
         return count
 
@@ -399,7 +407,7 @@ class QueryCore(Generic[T, K]):
                 statement = statement.where(self.where(checked.condition, binds))
             return statement.limit(1)
 
-        rows = yield from self._prepared_run("exists", checked, build)
+        rows = yield from self._prepared_run("exists", checked, build, ordered=False)
         return bool(rows)
 
     def page(self, query: Query[T], size: int, after: str | None) -> Plan[Page[T]]:
