@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    create_engine,
     event,
 )
 
@@ -49,6 +50,7 @@ from hexalchemy.sqlalchemy.tracing import (
     statement_hook,
 )
 from hexalchemy.testing.contracts.domain import ACCOUNTS, Account, new_account
+from tests.postgresql import POSTGRESQL_URL
 
 BATCH = 80
 """New aggregates in one save_all: above the default copy_threshold (64)."""
@@ -333,3 +335,54 @@ def test_copy_stays_in_text_for_json_and_bound_processors(empty_postgresql: Engi
         ),
     )
     assert binary_copy_types(blobs, empty_postgresql.dialect) is None  # LargeBinary binds through a processor
+
+
+@attrs.frozen
+class Stamp:
+    """A derived table's ``UtcDateTime`` (NOT NULL and nullable) and ``ExactDecimal`` columns."""
+
+    id: uuid.UUID
+    at: dt.datetime
+    seen: dt.datetime | None
+    amount: Decimal
+    version: int = 0
+
+
+@pytest.mark.postgresql
+def test_the_driver_path_reads_times_in_utc_and_exact_decimals_whatever_the_session_time_zone(
+    empty_postgresql: Engine,
+) -> None:
+    """psycopg gives times in the session's zone: ``get`` and ``range`` on the driver path give them in UTC, as SQLAlchemy's path."""
+    metadata = MetaData()
+    stamps: TableMapping[Stamp, uuid.UUID] = Schema(metadata=metadata).map(
+        EntitySpec(Stamp, key="id", version="version", key_type=uuid.UUID), table="hx_driver_path_stamps"
+    )
+    metadata.drop_all(empty_postgresql)
+    metadata.create_all(empty_postgresql)
+    engine = create_engine(POSTGRESQL_URL, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
+    try:
+        seen: list[FastPathStatement] = []
+        set_statement_hook(engine, seen.append)
+        transactions = SqlAlchemyTransactionManager(engine)
+        repository = SqlAlchemyRepository(stamps, transactions)
+        at = dt.datetime(2026, 3, 1, 23, 45, 6, 789, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+        batch = [
+            Stamp(uuid.uuid4(), at, None, Decimal("-0.50")),
+            Stamp(uuid.uuid4(), at, at, Decimal("12345678901234567890.123456789")),
+        ]
+        with transactions.begin():
+            saved = repository.save_all(batch)
+        seen.clear()
+        with transactions.begin():
+            got = [repository.get(stamp.id) for stamp in batch]
+            ranged = repository.range([stamp.id for stamp in batch])
+        assert [s.sql.split()[0] for s in seen if s.path == "precompiled"] == ["SELECT"] * 3
+        assert got == ranged == saved
+        for stamp in [*got, *ranged]:
+            assert stamp.at.tzinfo is dt.UTC and stamp.at == at
+            assert stamp.seen is None or (stamp.seen.tzinfo is dt.UTC and stamp.seen == at)
+        assert [str(stamp.amount) for stamp in got] == ["-0.50", "12345678901234567890.123456789"]
+        assert all(type(stamp.amount) is Decimal for stamp in got)
+    finally:
+        engine.dispose()
+        metadata.drop_all(empty_postgresql)

@@ -459,7 +459,12 @@ class RepositoryCore(Generic[T, K]):
         wanted = self.mapping.check_keys(ids)
         if not wanted:
             return []
-        distinct = list(dict.fromkeys(wanted))
+        distinct: list[K]
+        if self.loaded_by_int:
+            # check_keys made each key a UUID: told apart by its int, which hashes in C
+            distinct = list({cast(uuid.UUID, key).int: key for key in wanted}.values())
+        else:
+            distinct = list(dict.fromkeys(wanted))
         by_key: dict[Any, T] = {}
         composite = self.spec.is_composite
         key_of = self.spec.key_of

@@ -52,6 +52,7 @@ from hexalchemy.sqlalchemy._precompiled import (
     JsonText,
     RowChunks,
     Statement,
+    driver_utc,
     json_text,
 )
 from hexalchemy.sqlalchemy._statement_hooks import FastPath, StatementHook
@@ -337,6 +338,11 @@ _BINARY_COPY: Final[dict[str, tuple[str, tuple[type, ...]]]] = {
 """A column's PostgreSQL type (its DDL, length and precision left out) -> psycopg's name for it, and the Python types it takes."""
 
 
+_TIMESTAMPTZ_OID: Final = 1184
+"""PostgreSQL's ``timestamptz``: psycopg reads it as an aware datetime."""
+_NUMERIC_OID: Final = 1700
+"""PostgreSQL's ``numeric``: psycopg reads it as a ``Decimal``."""
+
 _KEEPS_TYPE: Final = (UtcDateTime, ExactDecimal, Boolean)
 """Column types whose bind processing gives a value of the field's own Python type (a datetime in UTC, a Decimal, a bool)."""
 
@@ -401,6 +407,21 @@ class RepositoryDriverPath(DriverRepositoryPath[T, K]):
     def bind_processor(self, column: Any) -> Callable[[Any], Any] | None:
         """The column type's, but JSON as text (psycopg would send a Python list as a PostgreSQL array)."""
         return json_text if isinstance(column.type, JSON) else super().bind_processor(column)
+
+    def result_processor(self, column: Any, type_code: Any) -> Callable[[Any], Any] | None:
+        """The column type's; for hexalchemy's own types, only what they would still do to psycopg's value.
+
+        A ``UtcDateTime`` read as ``timestamptz`` (an aware datetime) is put in UTC
+        (``driver_utc``: in C when NOT NULL), as the relay's rows are; an ``ExactDecimal`` read
+        as ``numeric`` is psycopg's ``Decimal`` as it is. Both give what the type's own result
+        processing gives, without its two Python calls a value.
+        """
+        column_type: object = column.type
+        if type(column_type) is UtcDateTime and type_code == _TIMESTAMPTZ_OID:
+            return driver_utc(column)
+        if type(column_type) is ExactDecimal and type_code == _NUMERIC_OID:
+            return None
+        return super().result_processor(column, type_code)
 
     def insert(self, state: TransactionState, aggregate: T) -> Plan[bool]:
         """Plan: insert one new aggregate (``INSERT ... ON CONFLICT DO NOTHING RETURNING``); False for a duplicate key."""
