@@ -12,7 +12,7 @@ import pytest
 import redis
 from sqlalchemy import MetaData
 
-from hexalchemy.brokers.redis import AsyncRedisStreamPublisher, RedisStreamPublisher
+from hexalchemy.brokers.redis import SCRIPT_ENTRIES, AsyncRedisStreamPublisher, RedisStreamPublisher
 from hexalchemy.outbox import OutboxRelay
 from hexalchemy.ports import (
     AsyncPublisher,
@@ -120,6 +120,26 @@ async def test_the_async_publisher_deduplicates_too(
     await async_publisher.publish(messages)
     await async_publisher.publish(messages)
     assert len(_entries(client, stream)) == 2
+
+
+def test_a_batch_over_several_streams_and_script_calls_lands_in_order(
+    client: redis.Redis, stream: str, publisher: RedisStreamPublisher
+) -> None:
+    other = unique("stream")
+    try:
+        count = SCRIPT_ENTRIES + 5  # two script calls for each stream
+        first, second = batch(stream, count), batch(other, count)
+        interleaved = [message for pair in zip(first, second, strict=True) for message in pair]
+        publisher.publish(interleaved[:7])  # republished below: deduplicated
+        results = publisher.publish(interleaved)
+        assert [r.message_id for r in results] == [m.id for m in interleaved] and all(r.ok for r in results)
+        expected = [str(index).encode() for index in range(count)]
+        assert [payload for payload, _ in _entries(client, stream)] == expected
+        assert [payload for payload, _ in _entries(client, other)] == expected
+    finally:
+        client.delete(other)
+        for key in client.scan_iter(f"hexalchemy:dedup:{other}:*"):
+            client.delete(key)
 
 
 def test_max_length_trims_the_stream(client: redis.Redis, stream: str) -> None:

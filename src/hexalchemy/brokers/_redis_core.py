@@ -1,13 +1,13 @@
 """The Redis Streams publisher's logic, written once for the sync and async publishers.
 
-Each message becomes one ``EVALSHA`` of :data:`SCRIPT` in a pipeline: the batch goes out in
-one round trip, and the replies come back together. The script adds the entry with
-``XADD`` (trimming the stream with ``MAXLEN`` as configured) only when the message's
-dedup key is absent, then sets that key with the dedup window as its expiry, all
-atomically: a message republished within the window is not added twice (its result is a
-success). Errors are classified here, once: a lost connection, a timeout, a loading or
-read-only server and an out-of-memory refusal are retryable; any other refusal is
-permanent.
+A batch is one pipeline of one ``EVALSHA`` of :data:`SCRIPT` per stream it writes to (per
+:data:`SCRIPT_ENTRIES` messages of a stream), sent in one round trip, the replies coming
+back together. For each message in turn, the script adds the entry with ``XADD``
+(trimming the stream with ``MAXLEN`` as configured) only when the message's dedup key is
+absent, then sets that key with the dedup window as its expiry, all atomically: a
+message republished within the window is not added twice (its result is a success).
+Errors are classified here, once: a lost connection, a timeout, a loading or read-only
+server and an out-of-memory refusal are retryable; any other refusal is permanent.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from redis import exceptions
 from redis.asyncio.connection import parse_url
 
-from hexalchemy._guards import is_dict, is_instance
+from hexalchemy._guards import is_dict, is_instance, is_list_or_tuple
 from hexalchemy.brokers._results import Routed, all_failed, route_batch, routing_function
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 from hexalchemy.rules import check_positive_int, describe_error
@@ -37,7 +37,9 @@ __all__ = [
     "MAX_BLOCK",
     "DEFAULT_MAX_LENGTH",
     "SCRIPT",
+    "SCRIPT_ENTRIES",
     "RedisCore",
+    "ScriptCall",
     "StreamEntry",
     "batch_pipeline",
     "async_redis_client_from_url",
@@ -49,22 +51,36 @@ __all__ = [
 ]
 
 SCRIPT: Final = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return false
+local stream, maxlen, window = KEYS[1], ARGV[1], ARGV[3]
+local trim = ARGV[2] == '1' and '~' or '='
+local replies = {}
+for i = 2, #KEYS do
+  local dedup, payload, headers = KEYS[i], ARGV[2 * i], ARGV[2 * i + 1]
+  local reply = false
+  if redis.call('EXISTS', dedup) == 0 then
+    if maxlen ~= '0' then
+      reply = redis.pcall('XADD', stream, 'MAXLEN', trim, maxlen, '*', 'payload', payload, 'headers', headers)
+    else
+      reply = redis.pcall('XADD', stream, '*', 'payload', payload, 'headers', headers)
+    end
+    if type(reply) ~= 'table' then
+      redis.call('SET', dedup, reply, 'EX', window)
+    end
+  end
+  replies[i - 1] = reply
 end
-local args = {'XADD', KEYS[1]}
-if ARGV[1] ~= '0' then
-  table.insert(args, 'MAXLEN')
-  if ARGV[2] == '1' then table.insert(args, '~') end
-  table.insert(args, ARGV[1])
-end
-table.insert(args, '*')
-for i = 4, #ARGV do table.insert(args, ARGV[i]) end
-local id = redis.call(unpack(args))
-redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
-return id
+return replies
 """
-"""Add one entry unless its dedup key exists; KEYS: stream, dedup key; ARGV: maxlen (0: none), approximate, window, fields."""
+"""Add entries to one stream, each unless its dedup key exists, in order.
+
+KEYS: the stream, then one dedup key per entry; ARGV: maxlen (0: none), approximate
+(1: ``MAXLEN ~``), the window in seconds, then ``payload`` and ``headers`` per entry.
+Returns one reply per entry: its entry id, nil for a duplicate, or the error ``XADD``
+returned (the other entries are added all the same).
+"""
+
+SCRIPT_ENTRIES: Final = 1_000
+"""The most entries one call of :data:`SCRIPT` adds: Redis runs nothing else while a script runs."""
 
 SCRIPT_SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -91,8 +107,21 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, _RETRYABLE) or not isinstance(error, exceptions.ResponseError)
 
 
-def _fields(route: Route) -> list[bytes | str]:
-    return ["payload", route.payload, "headers", json.dumps(dict(route.headers), sort_keys=True)]
+_HEADERS_JSON: Final = json.JSONEncoder(sort_keys=True)
+"""How an entry's ``headers`` field is written (as ``json.dumps(headers, sort_keys=True)``, without a new encoder per call)."""
+
+
+def _headers_json(route: Route) -> str:
+    headers = route.headers
+    return _HEADERS_JSON.encode(headers if type(headers) is dict else dict(headers))
+
+
+@attrs.frozen
+class ScriptCall:
+    """One ``EVALSHA`` of a batch: the positions of its messages in the batch, and its arguments after the sha."""
+
+    positions: list[int]
+    arguments: tuple[Any, ...]
 
 
 class RedisCore:
@@ -127,10 +156,25 @@ class RedisCore:
         """The batch routed (messages whose routing function failed are settled already)."""
         return route_batch(messages, self.route)
 
-    def command(self, route: Route) -> tuple[Any, ...]:
-        """The ``EVALSHA`` arguments of one message (after the sha)."""
-        dedup_key = f"{self.dedup_prefix}{route.destination}:{route.dedup_id}"
-        return (2, route.destination, dedup_key, *self._arguments, *_fields(route))
+    def calls(self, routes: Sequence[Route]) -> list[ScriptCall]:
+        """The ``EVALSHA`` calls of a batch: one per stream and :data:`SCRIPT_ENTRIES` of its messages, in batch order."""
+        streams: dict[str, list[int]] = {}
+        for position, route in enumerate(routes):
+            streams.setdefault(route.destination, []).append(position)
+        calls: list[ScriptCall] = []
+        for stream, positions in streams.items():
+            key_prefix = f"{self.dedup_prefix}{stream}:"
+            for start in range(0, len(positions), SCRIPT_ENTRIES):
+                part = positions[start : start + SCRIPT_ENTRIES]
+                keys: list[str] = []
+                fields: list[bytes | str] = []
+                for position in part:
+                    route = routes[position]
+                    keys.append(key_prefix + route.dedup_id)
+                    fields.append(route.payload)
+                    fields.append(_headers_json(route))
+                calls.append(ScriptCall(part, (len(part) + 1, stream, *keys, *self._arguments, *fields)))
+        return calls
 
     @staticmethod
     def missing_script(replies: Sequence[object]) -> bool:
@@ -138,13 +182,31 @@ class RedisCore:
         return any(isinstance(reply, exceptions.NoScriptError) for reply in replies)
 
     @staticmethod
-    def results(routed: Routed, replies: Sequence[object]) -> list[PublishResult]:
-        """One result per message from its reply: an entry id or nil (a duplicate) succeed, an error fails."""
+    def results(
+        routed: Routed, calls: Sequence[ScriptCall], replies: Sequence[object]
+    ) -> list[PublishResult]:
+        """One result per message from its entry's reply: an entry id or nil (a duplicate) succeed, an error fails.
+
+        A call that failed as a whole (its reply is an error) fails each of its messages.
+        """
+        entries: list[object] = [None] * len(routed.messages)
+        for call, reply in zip(calls, replies, strict=True):
+            if is_list_or_tuple(reply) and len(reply) == len(call.positions):
+                for position, entry in zip(call.positions, reply, strict=True):
+                    entries[position] = entry
+            else:
+                failure = (
+                    reply
+                    if isinstance(reply, BaseException)
+                    else exceptions.DataError(f"the script answered {reply!r}, not one reply per entry")
+                )
+                for position in call.positions:
+                    entries[position] = failure
         results = list(routed.failed)
-        for message, reply in zip(routed.messages, replies, strict=True):
-            if isinstance(reply, BaseException):
+        for message, entry in zip(routed.messages, entries, strict=True):
+            if isinstance(entry, BaseException):
                 results.append(
-                    PublishResult(message.id, describe_error(reply), permanent=not is_retryable(reply))
+                    PublishResult(message.id, describe_error(entry), permanent=not is_retryable(entry))
                 )
             else:
                 results.append(PublishResult(message.id))

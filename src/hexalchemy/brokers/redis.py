@@ -5,9 +5,10 @@
     publisher = RedisStreamPublisher("redis://127.0.0.1:6379/0", max_length=100_000)
     relay = OutboxRelay(store, publisher)
 
-Each batch is one pipeline of one ``EVALSHA`` per message, sent and answered in one round
-trip. The script adds the entry (``XADD``, with the ``MAXLEN`` trimming you set) only when
-the message's dedup key is absent, then keeps that key for ``dedup_window``: a message the
+Each batch is one pipeline of one ``EVALSHA`` per stream it writes to (per
+``SCRIPT_ENTRIES`` messages), sent and answered in one round trip. For each message the
+script adds the entry (``XADD``, with the ``MAXLEN`` trimming you set) only when the
+message's dedup key is absent, then keeps that key for ``dedup_window``: a message the
 relay publishes again (its acknowledgement was lost) is not added twice. The consumers
 (:class:`RedisStreamConsumer`, :class:`AsyncRedisStreamConsumer`) read a consumer group
 and acknowledge an entry only after its inbox transaction committed. See
@@ -22,6 +23,7 @@ from hexalchemy.brokers._redis_core import (
     DEFAULT_MAX_LENGTH,
     MAX_BLOCK,
     SCRIPT,
+    SCRIPT_ENTRIES,
     StreamEntry,
     is_retryable,
     stream_entry,
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "MAX_BLOCK",
     "SCRIPT",
+    "SCRIPT_ENTRIES",
     "AsyncRedisStreamConsumer",
     "AsyncRedisStreamPublisher",
     "RedisStreamConsumer",

@@ -17,10 +17,10 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    ScriptCall,
     async_redis_client_from_url,
     batch_pipeline,
 )
-from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 
 
@@ -71,19 +71,20 @@ class AsyncRedisStreamPublisher:
         routed = self._core.routed(messages)
         if not routed.messages:
             return routed.failed
+        calls = self._core.calls(routed.routes)
         try:
-            replies = await self._send(routed)
+            replies = await self._send(calls)
             if self._core.missing_script(replies):
                 await self._client.script_load(SCRIPT)
-                replies = await self._send(routed)
+                replies = await self._send(calls)
         except (exceptions.RedisError, OSError) as error:
             return self._core.lost(routed, error)
-        return self._core.results(routed, replies)
+        return self._core.results(routed, calls, replies)
 
-    async def _send(self, routed: Routed) -> list[object]:
+    async def _send(self, calls: Sequence[ScriptCall]) -> list[object]:
         async with batch_pipeline(self._client) as pipe:
-            for route in routed.routes:
-                pipe.evalsha(SCRIPT_SHA, *self._core.command(route))
+            for call in calls:
+                pipe.evalsha(SCRIPT_SHA, *call.arguments)
             replies: list[object] = await pipe.execute(raise_on_error=False)
         return replies
 

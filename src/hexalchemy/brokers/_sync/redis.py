@@ -19,10 +19,10 @@ from hexalchemy.brokers._redis_core import (
     SCRIPT,
     SCRIPT_SHA,
     RedisCore,
+    ScriptCall,
     batch_pipeline,
     redis_client_from_url,
 )
-from hexalchemy.brokers._results import Routed
 from hexalchemy.ports import ConfigError, OutboxMessage, PublishResult, Route
 
 
@@ -73,19 +73,20 @@ class RedisStreamPublisher:
         routed = self._core.routed(messages)
         if not routed.messages:
             return routed.failed
+        calls = self._core.calls(routed.routes)
         try:
-            replies = self._send(routed)
+            replies = self._send(calls)
             if self._core.missing_script(replies):
                 self._client.script_load(SCRIPT)
-                replies = self._send(routed)
+                replies = self._send(calls)
         except (exceptions.RedisError, OSError) as error:
             return self._core.lost(routed, error)
-        return self._core.results(routed, replies)
+        return self._core.results(routed, calls, replies)
 
-    def _send(self, routed: Routed) -> list[object]:
+    def _send(self, calls: Sequence[ScriptCall]) -> list[object]:
         with batch_pipeline(self._client) as pipe:
-            for route in routed.routes:
-                pipe.evalsha(SCRIPT_SHA, *self._core.command(route))
+            for call in calls:
+                pipe.evalsha(SCRIPT_SHA, *call.arguments)
             replies: list[object] = pipe.execute(raise_on_error=False)
         return replies
 
