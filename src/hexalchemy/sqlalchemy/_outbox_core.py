@@ -679,21 +679,27 @@ class OutboxRelayCore:
         """Bury the exhausted rows, give back those not chosen, publish the chosen ones, settle them."""
         now = utcnow()
         max_attempts, attempts, crashes = self.policy.max_attempts, self.attempts, choice.crashes
-        chosen = set(choice.publish)
-        # the rows as they are once this attempt and the crashes are counted
-        counted = (
-            [_with_attempts(row, attempts, row[attempts] + crashes.get(row[0], 0)) for row in taken]
-            if crashes
-            else taken
-        )
-        exhausted = [row for row in counted if row[attempts] > max_attempts]
-        live = [row for row in counted if row[attempts] <= max_attempts and row[0] in chosen]
-        if len(exhausted) + len(live) < len(counted):
+        back: list[Sequence[Any]] = []
+        if not crashes and len(choice.publish) == len(taken):
+            # the common case: no crashes, every row chosen (so none past the limit)
+            exhausted: list[Sequence[Any]] = []
+            live = taken
+        else:
+            chosen = set(choice.publish)
+            # the rows as they are once this attempt and the crashes are counted
+            counted = (
+                [_with_attempts(row, attempts, row[attempts] + crashes.get(row[0], 0)) for row in taken]
+                if crashes
+                else taken
+            )
+            exhausted = [row for row in counted if row[attempts] > max_attempts]
+            live = [row for row in counted if row[attempts] <= max_attempts and row[0] in chosen]
             back = [
                 row
                 for row in taken
                 if row[0] not in chosen and row[attempts] + crashes.get(row[0], 0) <= max_attempts
             ]
+        if back:
             restored = [self.values(row, attempts=row[attempts] - 1) for row in back]
             yield Call(connection.execute, (self.give_back_statement, restored))
         if exhausted:

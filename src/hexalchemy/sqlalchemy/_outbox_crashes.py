@@ -89,7 +89,7 @@ def choose(core: OutboxRelayCore, rows: Sequence[Sequence[Any]], crashes: dict[u
     bury: list[uuid.UUID] = []
     for row in rows:
         (live if row[attempts] + crashes.get(row[0], 0) <= max_attempts else bury).append(row[0])
-    suspects = [id for id in live if id in crashes]
+    suspects = [id for id in live if id in crashes] if crashes else []
     return Choice(suspects[:1] if suspects else live, bury, crashes, bool(suspects))
 
 

@@ -53,7 +53,7 @@ from sqlalchemy.types import UserDefinedType
 
 from hexalchemy.sqlalchemy._operations import Plan
 from hexalchemy.sqlalchemy._outbox_crashes import Choice, CrashLedger, add_crashes, choose, recorded_crashes
-from hexalchemy.sqlalchemy.postgresql._driver import RelayConnection
+from hexalchemy.sqlalchemy._precompiled import OwnConnection
 
 if TYPE_CHECKING:
     from hexalchemy.sqlalchemy._outbox_core import OutboxRelayCore
@@ -178,7 +178,7 @@ class TransactionLedger(CrashLedger):
             "hx_token": transaction_token(int(rows[0][self.transaction_at])),
             "hx_message_ids": json.dumps([str(id) for id in choice.publish]),
         }
-        found = yield from self.record.run(RelayConnection(connection), parameters)
+        found = yield from self.record.run(OwnConnection(connection), parameters)
         died = {row[0]: row[1] for row in found if row[0] is not None}
         if not died:
             return choice
@@ -187,7 +187,7 @@ class TransactionLedger(CrashLedger):
         choice = choose(core, rows, crashes)
         if choice.publish != recorded:  # the crashes just counted buried the suspect it recorded
             parameters["hx_message_ids"] = json.dumps([str(id) for id in choice.publish])
-            yield from self.rewrite.run(RelayConnection(connection), parameters)
+            yield from self.rewrite.run(OwnConnection(connection), parameters)
         return choice
 
     def unmark(self, connection: Any, *, token: uuid.UUID, publish: list[uuid.UUID]) -> Plan[None]:
