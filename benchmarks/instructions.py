@@ -3,16 +3,18 @@
 ``valgrind --tool=callgrind --collect-atstart=no --toggle-collect=context_run
 --callgrind-out-file=OUT .venv/bin/python -m benchmarks.instructions SPEC...``
 
-Each ``SPEC`` is ``key[:variant]`` (``get9``, ``range9``, ``update9``: variant 0 the
-hand-written table, 1 the derived one; ``txn``, ``txn_outbox``; ``page``, ``count``: issue
-14's filtered page of 50 and count on the 100k-row table). For each, the job is set
+Each ``SPEC`` is ``key[:variant]`` (``get9``, ``range9``, ``update9``, ``mariadb_insert``:
+variant 0 the hand-written table, 1 the derived one; ``txn``, ``txn_outbox``; ``page``,
+``count``: issue 14's filtered page of 50 and count on the 100k-row table). For each, the job is set
 up as ``make bench --quick`` sets it up, each side runs once untimed (the warm-up), then one
 run of each side runs inside ``contextvars.Context.run``: callgrind, collecting only inside
 CPython's ``context_run``, counts that run and nothing else, and is told to dump its counts
 after it (``callgrind_control --dump``), so each run has its own file, ``OUT.1``, ``OUT.2``...
 in the order printed on stderr. A run of ``get9``, ``range9``, ``txn``, ``txn_outbox``, ``page`` and ``count`` is
 the job's whole run (its ``begin()``/commit or truncate included: a fraction of a percent);
-``update9``'s is the ``save_all`` (raw: the ``executemany`` and its check) alone. Divide by
+``update9``'s is the ``save_all`` (raw: the ``executemany`` and its check) alone;
+``mariadb_insert``'s the ``save_all`` of 10,000 new invoices on MariaDB (raw PyMySQL: the
+``executemany`` of their parameters) alone, the table emptied before, uncounted. Divide by
 the run's work (printed) for the count per call, row or transaction. Instruction counts do
 not move with the machine's load, as wall-clock times do. Nothing here is part of ``make bench``.
 """
@@ -35,7 +37,7 @@ from benchmarks.invoice_model import invoice_from_row, make_invoices, paid, upda
 from benchmarks.invoice_tables import VARIANTS, InvoiceSides, drop_tables
 from benchmarks.short_transaction_model import drop_tables as drop_txn_tables
 
-KEYS = ("get9", "range9", "update9", "txn", "txn_outbox", "page", "count")
+KEYS = ("get9", "range9", "update9", "txn", "txn_outbox", "page", "count", "mariadb_insert")
 
 Counted = Callable[[Callable[[], object]], None]
 """Runs its argument inside ``Context.run`` (counted), then has callgrind dump the counts."""
@@ -69,6 +71,29 @@ def _update_sides(
             counted(save)
 
     return hexalchemy, raw_psycopg
+
+
+def _mariadb_insert_sides(
+    variant: int, settings: Settings, counted: Counted
+) -> tuple[Callable[[], None], Callable[[], None], Callable[[], None]]:
+    """mariadb_insert's sides (``benchmarks.mariadb``): each empties the table, then counts the insert alone; and the clean-up."""
+    from benchmarks import mariadb
+
+    sides = mariadb.Sides(mariadb.mariadb_url(), VARIANTS[variant])
+    invoices = make_invoices(settings.rows)
+    repository, transactions, raw = sides.repository, sides.transactions, sides.raw
+
+    def hexalchemy() -> None:
+        sides.reset()
+        with transactions.begin():
+            counted(lambda: repository.save_all(invoices))
+
+    def raw_pymysql() -> None:
+        sides.reset()
+        with raw.transaction() as cursor:
+            counted(lambda: raw.insert_all(cursor, invoices))
+
+    return hexalchemy, raw_pymysql, sides.close
 
 
 def _uncounted(run: Callable[[], object]) -> None:
@@ -110,7 +135,15 @@ def _measure(spec: str, sides: SyncSides, settings: Settings, counted: _Dumps) -
         url,
     )
     runs: list[Callable[[], None]]
-    if key == "update9":
+    if key == "mariadb_insert":
+        work = settings.rows
+        hexalchemy, raw, close = _mariadb_insert_sides(variant, settings, _uncounted)
+        hexalchemy()
+        raw()
+        close()
+        hexalchemy, raw, clean_up = _mariadb_insert_sides(variant, settings, counted)
+        runs = [hexalchemy, raw]
+    elif key == "update9":
         work = settings.rows
         hexalchemy, raw = _update_sides(sides, variant, settings, _uncounted)
         hexalchemy()

@@ -1,6 +1,6 @@
 """The driver fast paths every backend shares: steps run on the driver's own cursor, below SQLAlchemy.
 
-- :class:`ReportedStep`, :class:`DriverQuery`, :class:`DriverExecuteMany`: the plan steps
+- :class:`ReportedStep`, :class:`DriverQuery`, :class:`DriverExecuteMany`, :class:`DriverStatements`: the plan steps
   that run on the transaction's driver cursor (sync, async, or inside the greenlet bridge),
   each reporting its statement to the connection's statement hook.
 - :class:`DriverRepositoryPath`: a repository's ``get``, ``contains``, ``range`` and
@@ -25,7 +25,7 @@ import inspect
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Dialect, bindparam, update
@@ -53,7 +53,9 @@ __all__ = [
     "DriverExecuteMany",
     "DriverQuery",
     "DriverRepositoryPath",
+    "DriverStatements",
     "ReportedStep",
+    "TransactionStep",
     "driver_path_allowed",
     "positional",
     "positional_sql",
@@ -270,7 +272,22 @@ def _no_rows(cursor: Any, error: Exception) -> list[tuple[Any, ...]]:
     return []
 
 
-class DriverQuery(ReportedStep):
+class TransactionStep(ReportedStep):
+    """A reported step on the driver cursor of transaction ``state`` (a subclass sets it), reported to its connection's hook."""
+
+    __slots__ = ()
+    state: DriverTarget
+
+    def target(self) -> Any:
+        """The transaction's connection."""
+        return self.state.connection
+
+    def hook(self) -> StatementHook | None:
+        """The transaction's statement hook (see :func:`state_hook`)."""
+        return state_hook(self.state)
+
+
+class DriverQuery(TransactionStep):
     """Run a pre-compiled statement on the driver cursor of transaction ``state``; return its rows.
 
     The hot paths use it to skip SQLAlchemy's per-execution work. The cursor is the pool
@@ -289,14 +306,6 @@ class DriverQuery(ReportedStep):
         self.sql = sql
         self.parameters = parameters
         self.describe = describe
-
-    def target(self) -> Any:
-        """The transaction's connection."""
-        return self.state.connection
-
-    def hook(self) -> StatementHook | None:
-        """The transaction's statement hook (see :func:`state_hook`)."""
-        return state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
         """The SQL, one parameter row."""
@@ -337,7 +346,7 @@ class DriverQuery(ReportedStep):
         return (rows, _type_codes(cursor)) if self.describe else rows
 
 
-class DriverExecuteMany(ReportedStep):
+class DriverExecuteMany(TransactionStep):
     """Run a pre-compiled statement once per parameter row on the driver cursor; return the rowcount."""
 
     __slots__ = ("rows", "sql", "state")
@@ -347,14 +356,6 @@ class DriverExecuteMany(ReportedStep):
         self.state = state
         self.sql = sql
         self.rows = rows
-
-    def target(self) -> Any:
-        """The transaction's connection."""
-        return self.state.connection
-
-    def hook(self) -> StatementHook | None:
-        """The transaction's statement hook (see :func:`state_hook`)."""
-        return state_hook(self.state)
 
     def statement(self) -> tuple[str, int]:
         """The SQL, and the number of parameter rows."""
@@ -380,6 +381,70 @@ class DriverExecuteMany(ReportedStep):
         await_(cursor.executemany(self.sql, self.rows))
         rowcount: int = cursor.rowcount
         return rowcount
+
+
+class DriverStatements(TransactionStep):
+    """Run the statements a writer chooses once it sees the driver's connection, on the driver cursor; return the rows changed.
+
+    ``statements(connection)`` yields ``(sql, rows)``: ``rows`` None for SQL run as it is (no
+    parameters: no ``%`` is read as a placeholder), else parameter rows for ``executemany``.
+    Reported as one statement: ``sql`` (placeholders, no values) for ``rows`` rows.
+    """
+
+    __slots__ = ("rows", "sql", "state", "statements")
+    path: ClassVar[FastPath] = "executemany"
+
+    def __init__(
+        self,
+        state: DriverTarget,
+        sql: str,
+        rows: int,
+        statements: Callable[[Any], Iterable[tuple[str, Sequence[Sequence[Any]] | None]]],
+    ) -> None:
+        self.state = state
+        self.sql = sql
+        self.rows = rows
+        self.statements = statements
+
+    def statement(self) -> tuple[str, int]:
+        """The SQL reported, and the number of rows."""
+        return self.sql, self.rows
+
+    def perform(self) -> int:
+        """Execute on the sync cursor."""
+        cursor = _cursor_sync(self.state)
+        changed = 0
+        for sql, rows in self.statements(cursor.connection):
+            if rows is None:
+                cursor.execute(sql)
+            else:
+                cursor.executemany(sql, rows)
+            changed += cursor.rowcount
+        return changed
+
+    async def perform_async(self) -> int:
+        """Execute on the async cursor."""
+        cursor = await _cursor_async(self.state)
+        changed = 0
+        for sql, rows in self.statements(cursor.connection):
+            if rows is None:
+                await cursor.execute(sql)
+            else:
+                await cursor.executemany(sql, rows)
+            changed += cursor.rowcount
+        return changed
+
+    def perform_bridged(self) -> int:
+        """Execute on the async cursor, from inside the greenlet bridge."""
+        cursor = _cursor_sync(self.state)
+        changed = 0
+        for sql, rows in self.statements(cursor.connection):
+            if rows is None:
+                await_(cursor.execute(sql))
+            else:
+                await_(cursor.executemany(sql, rows))
+            changed += cursor.rowcount
+        return changed
 
 
 # ------------------------------------------------------------------- pre-compiled statements

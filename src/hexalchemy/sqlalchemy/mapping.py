@@ -666,6 +666,12 @@ class TableMapping(Generic[T, K]):
         self.to_values: Callable[[T], tuple[Any, ...]] = compile_function(
             "to_values", to_values_source, generator.globals, f"{label}.to_values"
         )
+        self.value_lines: tuple[str, ...] = tuple(write)
+        """The body of :attr:`to_values`: lines setting ``v<i>`` (column ``i``'s value) from ``o``, each
+        checked by its field's rule, for a generated function that goes on from there (names bound in
+        :attr:`value_namespace`)."""
+        self.value_namespace: Mapping[str, Any] = dict(generator.globals)
+        """The names :attr:`value_lines` use (the rules, the enum and hook functions)."""
         self.from_row: Callable[[Sequence[Any]], T] = compile_function(
             "from_row", from_row_source, generator.globals, f"{label}.from_row"
         )

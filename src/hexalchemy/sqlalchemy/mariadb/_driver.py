@@ -9,7 +9,8 @@
   failed lookup of its type);
 - a ``UtcDateTime`` column is read as the naive ``DATETIME(6)`` the drivers give, which
   holds the UTC time: it is given the UTC zone, as the column type does;
-- new aggregates go by the drivers' multi-row ``INSERT`` (``mariadb._bulk``), on the cursor.
+- new aggregates go by multi-row ``INSERT`` statements whose SQL text a generated function
+  writes as the drivers would (``mariadb._bulk.LiteralRows``), on the cursor.
 
 Both drivers bind on the client (they write the values into the SQL text): there is no
 statement to prepare, only SQLAlchemy's per-execution work to skip.
@@ -24,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from sqlalchemy import Dialect, Uuid, bindparam, select
 
-from hexalchemy.sqlalchemy._driver_path import DriverExecuteMany, DriverRepositoryPath, positional
+from hexalchemy.sqlalchemy._driver_path import DriverRepositoryPath, positional
 from hexalchemy.sqlalchemy._operations import Plan
-from hexalchemy.sqlalchemy.mariadb._bulk import MultiRowInsert
+from hexalchemy.sqlalchemy.mariadb._bulk import LiteralRows, MultiRowInsert
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class MariaDBRepositoryPath(DriverRepositoryPath[T, K]):
 
     def __init__(self, core: RepositoryCore[T, K], dialect: Dialect) -> None:
         super().__init__(core, dialect)
-        self.bulk = MultiRowInsert(core)
+        self.bulk = LiteralRows(core, MultiRowInsert(core))
         if core.range_by_list:
             (key,) = self.mapping.key_columns
             statement = select(*self.mapping.columns).where(key.op("IN")(bindparam("hx_keys")))
@@ -82,12 +83,12 @@ class MariaDBRepositoryPath(DriverRepositoryPath[T, K]):
 
     def copies(self, count: int) -> bool:
         """Whether ``count`` new aggregates go by the multi-row ``INSERT`` (at least ``copy_threshold``)."""
-        return self.bulk.copies(count)
+        return self.copy_threshold is not None and count >= self.copy_threshold
 
     def copy_rows(self, aggregates: Sequence[T]) -> list[Any]:
-        """The multi-row ``INSERT``'s parameter rows (see ``MultiRowInsert.copy_rows``)."""
+        """Each new aggregate's row as SQL text (see ``LiteralRows.copy_rows``)."""
         return self.bulk.copy_rows(aggregates)
 
     def copy(self, state: TransactionState, rows: list[Any]) -> Plan[None]:
-        """Plan: ``executemany`` of the ``INSERT`` on the cursor, which the driver sends as multi-row statements of up to 1 MB."""
-        yield DriverExecuteMany(state, self.bulk.sql, rows)
+        """Plan: the multi-row ``INSERT`` statements of the rows, on the cursor (see ``LiteralRows.copy``)."""
+        return self.bulk.copy(state, rows)
