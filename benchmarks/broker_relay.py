@@ -15,8 +15,8 @@ each, from memory: no database at all. What a user would write by hand to push m
 into the broker as fast as its client allows:
 
 - Redis: a pipeline of ``XADD stream MAXLEN ~ n * payload .. headers ..`` per batch (the
-  replies are the confirmations); hexalchemy's publisher runs a script per message
-  instead, which also keeps a dedup key (``SET NX`` with a TTL);
+  replies are the confirmations); hexalchemy's publisher runs one script call per stream
+  of the batch instead, which also keeps a dedup key per message (``SET`` with a TTL);
 - NATS: ``publish_async`` of every message of the batch with ``Nats-Msg-Id``, then one
   wait for all the PubAcks;
 - RabbitMQ: a channel with publisher confirms, every message of the batch published
