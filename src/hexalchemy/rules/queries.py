@@ -497,7 +497,9 @@ class QueryRules(Generic[T]):
                 raise InvalidArgumentError(
                     ".".join(field.path), None, f"{operator}(None) compares with nothing"
                 )
-            value = self._normalize(field, condition.value)
+            check = self._value_checks.get(field.path)
+            # the field's check called here once made (_normalize makes it): one call less a comparison
+            value = self._normalize(field, condition.value) if check is None else check(condition.value)
             values.append(value)
             shape: tuple[object, ...] = ("c", field.path, operator)
             if value is condition.value and field is condition.field and type(condition) is Comparison:
