@@ -37,6 +37,8 @@ __all__ = [
     "run_plan",
     "run_plan_async",
     "run_plan_bridged",
+    "run_step",
+    "run_step_async",
 ]
 
 R = TypeVar("R")
@@ -163,6 +165,31 @@ async def run_plan_async(plan: Plan[R]) -> R:
     if not finished:  # pragma: no cover - repository plans never yield BODY
         raise AssertionError("a repository plan yielded BODY")
     return cast(R, result)
+
+
+def run_step(step: DriverStep) -> Any:
+    """Perform one driver step with a sync driver, as :func:`drive` does in a plan: its error translated.
+
+    For a statement that is a whole plan by itself (a query): no generator to drive.
+    """
+    try:
+        return step.run()
+    except Exception as exc:
+        translated = translate_error(exc)
+        if translated is exc:
+            raise
+        raise translated from translated.__cause__  # the cause translate_error gave it
+
+
+async def run_step_async(step: DriverStep) -> Any:
+    """:func:`run_step` with an async driver."""
+    try:
+        return await step.run_async()
+    except Exception as exc:
+        translated = translate_error(exc)
+        if translated is exc:
+            raise
+        raise translated from translated.__cause__  # the cause translate_error gave it
 
 
 class PlanRunner(Protocol):

@@ -15,7 +15,7 @@ import operator
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
-from hexalchemy.sqlalchemy._operations import Call, Plan
+from hexalchemy.sqlalchemy._operations import Call, Plan, run_plan, run_plan_async
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.types import UtcDateTime
 
@@ -129,6 +129,14 @@ class Statement:
         """
         result = yield Call(state.connection.execute, (self.statement, parameters))
         return list(result.all()) if result.returns_rows else []
+
+    def rows(self, state: DriverTarget, parameters: Mapping[str, Any]) -> list[Any]:
+        """:meth:`run` run to its rows on a sync connection (its errors translated)."""
+        return run_plan(self.run(state, parameters))
+
+    async def rows_async(self, state: DriverTarget, parameters: Mapping[str, Any]) -> list[Any]:
+        """:meth:`run` run to its rows on an async connection (its errors translated)."""
+        return await run_plan_async(self.run(state, parameters))
 
     def stream(self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int) -> RowChunks:
         """Run the SELECT in the transaction, its rows read ``chunk_size`` at a time (a server-side cursor where the driver has one)."""

@@ -1,4 +1,4 @@
-"""The query logic shared by the sync and async SQL repositories: statements built from checked queries, and sans-I/O plans.
+"""The query logic shared by the sync and async SQL repositories: statements built from checked queries, ready to run.
 
 A query is checked once by :class:`~hexalchemy.rules.QueryRules` (the same rules the
 in-memory adapter applies), then compiled here into one SQLAlchemy statement, every value
@@ -62,10 +62,18 @@ from hexalchemy.sqlalchemy._precompiled import AsyncRowChunks, RowChunks, Statem
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import TransactionCore, TransactionState
 
-__all__ = ["QueryCore", "stream_rows", "stream_rows_async"]
+__all__ = ["QueryCall", "QueryCore", "run_query", "run_query_async", "stream_rows", "stream_rows_async"]
 
 T = TypeVar("T")
 K = TypeVar("K")
+R = TypeVar("R")
+
+QueryCall = tuple[TransactionState, Statement, dict[str, Any], Callable[[list[Any]], R]]
+"""A query ready to run: its transaction, its prepared statement and parameters, and what makes its rows the result.
+
+Run by :func:`run_query` or :func:`run_query_async`: one statement, no plan to drive
+(a query has one step and nothing to clean up), so a query call costs no generator.
+"""
 
 Binds = list[Callable[[Any], Any] | None]
 """The slots of a statement's parameters, in bind order: how each value is bound (None: as it is)."""
@@ -338,35 +346,35 @@ class QueryCore(Generic[T, K]):
             values = [
                 value if slot is None else slot(value) for slot, value in zip(slots, values, strict=True)
             ]
-        if len(values) <= len(_NAMES):
+        count = len(values)
+        if count == 1:  # the commonest query, one value: a third of the instructions of dict(zip())
+            return prepared, {"p0": values[0]}
+        if count <= len(_NAMES):
             return prepared, dict(zip(_NAMES, values, strict=False))  # the first len(values) names
         return prepared, {f"p{index}": value for index, value in enumerate(values)}
 
-    def _prepared_run(
+    def _call(
         self,
         kind: str,
         checked: CheckedQuery[T],
         build: Callable[[Binds], Any],
+        finish: Callable[[list[Any]], R],
         *,
         after: tuple[object, ...] | None = None,
         limit: int | None = None,
         ordered: bool = True,
-    ) -> Plan[list[Any]]:
-        """Plan: run the :meth:`_statement` of the checked query in the transaction; return its rows.
-
-        The statement's own plan, made at the call (the transaction and the statement are
-        found then): one generator less for each run.
-        """
+    ) -> QueryCall[R]:
+        """The :meth:`_statement` of the checked query, in the transaction, with ``finish`` (its rows to the result)."""
         state = self.transactions.require(self.entity_type)
         prepared, parameters = self._statement(
             kind, checked, build, after=after, limit=limit, ordered=ordered
         )
-        return prepared.run(state, parameters)
+        return state, prepared, parameters, finish
 
-    # -- plans ---------------------------------------------------------------------------------
+    # -- the calls -----------------------------------------------------------------------------
 
-    def find(self, query: Query[T], limit: int | None) -> Plan[list[T]]:
-        """Plan: the matching aggregates, in order, at most ``limit``."""
+    def find(self, query: Query[T], limit: int | None) -> QueryCall[list[T]]:
+        """The matching aggregates, in order, at most ``limit``."""
         limit = check_find_limit(limit)
         checked = self.rules.check_query(query)
 
@@ -374,17 +382,22 @@ class QueryCore(Generic[T, K]):
             statement = self.select(checked, binds=binds)
             return statement if limit is None else statement.limit(limit)
 
-        rows = yield from self._prepared_run("find", checked, build, limit=limit)
+        return self._call("find", checked, build, self._found, limit=limit)
+
+    def _found(self, rows: list[Any]) -> list[T]:
         read = self._read
         return [read(row) for row in rows]
 
-    def first(self, query: Query[T]) -> Plan[T | None]:
-        """Plan: the first matching aggregate, or None."""
-        found = yield from self.find(query, 1)
-        return found[0] if found else None
+    def first(self, query: Query[T]) -> QueryCall[T | None]:
+        """The first matching aggregate, or None: :meth:`find` with a limit of 1."""
+        state, statement, parameters, _ = self.find(query, 1)
+        return state, statement, parameters, self._first
 
-    def count(self, query: Query[T]) -> Plan[int]:
-        """Plan: how many aggregates match."""
+    def _first(self, rows: list[Any]) -> T | None:
+        return self._read(rows[0]) if rows else None
+
+    def count(self, query: Query[T]) -> QueryCall[int]:
+        """How many aggregates match."""
         checked = self.rules.check_query(query)
 
         def build(binds: Binds) -> Select[Any]:
@@ -393,12 +406,10 @@ class QueryCore(Generic[T, K]):
                 statement = statement.where(self.where(checked.condition, binds))
             return statement
 
-        rows = yield from self._prepared_run("count", checked, build, ordered=False)
-        count: int = rows[0][0]
-        return count
+        return self._call("count", checked, build, _counted, ordered=False)
 
-    def exists(self, query: Query[T]) -> Plan[bool]:
-        """Plan: whether an aggregate matches."""
+    def exists(self, query: Query[T]) -> QueryCall[bool]:
+        """Whether an aggregate matches."""
         checked = self.rules.check_query(query)
 
         def build(binds: Binds) -> Select[Any]:
@@ -407,11 +418,10 @@ class QueryCore(Generic[T, K]):
                 statement = statement.where(self.where(checked.condition, binds))
             return statement.limit(1)
 
-        rows = yield from self._prepared_run("exists", checked, build, ordered=False)
-        return bool(rows)
+        return self._call("exists", checked, build, bool, ordered=False)
 
-    def page(self, query: Query[T], size: int, after: str | None) -> Plan[Page[T]]:
-        """Plan: the next page after the cursor ``after``."""
+    def page(self, query: Query[T], size: int, after: str | None) -> QueryCall[Page[T]]:
+        """The next page after the cursor ``after``."""
         size = check_page_size("size", size)
         checked = self.rules.check_query(query)
         position = None if after is None else self.rules.position_of(checked, after)
@@ -419,9 +429,12 @@ class QueryCore(Generic[T, K]):
         def build(binds: Binds) -> Select[Any]:
             return self.select(checked, after=position, binds=binds).limit(size + 1)
 
-        rows = yield from self._prepared_run("page", checked, build, after=position, limit=size + 1)
-        read = self._read
-        items = tuple(map(read, rows[:size]))  # the row after the page only says there is a next one
+        finish = functools.partial(self._page, checked, size)
+        return self._call("page", checked, build, finish, after=position, limit=size + 1)
+
+    def _page(self, checked: CheckedQuery[T], size: int, rows: list[Any]) -> Page[T]:
+        """The page of ``rows`` (at most ``size`` + 1: the row after the page only says there is a next one)."""
+        items = tuple(map(self._read, rows[:size]))
         following = self.rules.cursor_of(checked, items[-1]) if len(rows) > size else None
         return Page(items=items, next_cursor=following)
 
@@ -447,6 +460,23 @@ class QueryCore(Generic[T, K]):
         result = yield Call(state.connection.execute, (statement,))
         deleted: int = result.rowcount
         return deleted
+
+
+def _counted(rows: list[Any]) -> int:
+    count: int = rows[0][0]
+    return count
+
+
+def run_query(call: QueryCall[R]) -> R:
+    """Run a query's statement in its transaction; return its result (a driver's error translated, as a plan's)."""
+    state, statement, parameters, finish = call
+    return finish(statement.rows(state, parameters))
+
+
+async def run_query_async(call: QueryCall[R]) -> R:
+    """:func:`run_query` through an async connection."""
+    state, statement, parameters, finish = call
+    return finish(await statement.rows_async(state, parameters))
 
 
 def stream_rows(

@@ -11,7 +11,7 @@ from hexalchemy.ports import AsyncStream, Condition, ConfigError, Page, Query
 from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan_async
-from hexalchemy.sqlalchemy._query_core import QueryCore, stream_rows_async
+from hexalchemy.sqlalchemy._query_core import QueryCore, run_query_async, stream_rows_async
 from hexalchemy.sqlalchemy._repository_core import DEFAULT_COPY_THRESHOLD, RepositoryCore
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import AsyncSqlAlchemyTransactionManager
@@ -86,23 +86,23 @@ class AsyncSqlAlchemyRepository(Generic[T, K]):
 
     async def find(self, query: Query[T], /, *, limit: int | None = None) -> list[T]:
         """The aggregates matching ``query``, in its order (at most ``limit`` of them)."""
-        return await run_plan_async(self._queries.find(query, limit))
+        return await run_query_async(self._queries.find(query, limit))
 
     async def first(self, query: Query[T], /) -> T | None:
         """The first aggregate matching ``query`` in its order, or None."""
-        return await run_plan_async(self._queries.first(query))
+        return await run_query_async(self._queries.first(query))
 
     async def count(self, query: Query[T], /) -> int:
         """How many aggregates match ``query``."""
-        return await run_plan_async(self._queries.count(query))
+        return await run_query_async(self._queries.count(query))
 
     async def exists(self, query: Query[T], /) -> bool:
         """Whether an aggregate matches ``query``."""
-        return await run_plan_async(self._queries.exists(query))
+        return await run_query_async(self._queries.exists(query))
 
     async def page(self, query: Query[T], /, *, size: int, after: str | None = None) -> Page[T]:
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
-        return await run_plan_async(self._queries.page(query, size, after))
+        return await run_query_async(self._queries.page(query, size, after))
 
     def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> AsyncStream[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.

@@ -13,7 +13,11 @@ from hexalchemy.ports import Condition, ConfigError, Page, Query, Stream
 from hexalchemy.rules import check_instance
 from hexalchemy.sqlalchemy._errors import translate_error
 from hexalchemy.sqlalchemy._operations import run_plan
-from hexalchemy.sqlalchemy._query_core import QueryCore, stream_rows
+from hexalchemy.sqlalchemy._query_core import (
+    QueryCore,
+    run_query,
+    stream_rows,
+)
 from hexalchemy.sqlalchemy._repository_core import DEFAULT_COPY_THRESHOLD, RepositoryCore
 from hexalchemy.sqlalchemy.mapping import TableMapping
 from hexalchemy.sqlalchemy.transaction import SqlAlchemyTransactionManager
@@ -88,23 +92,23 @@ class SqlAlchemyRepository(Generic[T, K]):
 
     def find(self, query: Query[T], /, *, limit: int | None = None) -> list[T]:
         """The aggregates matching ``query``, in its order (at most ``limit`` of them)."""
-        return run_plan(self._queries.find(query, limit))
+        return run_query(self._queries.find(query, limit))
 
     def first(self, query: Query[T], /) -> T | None:
         """The first aggregate matching ``query`` in its order, or None."""
-        return run_plan(self._queries.first(query))
+        return run_query(self._queries.first(query))
 
     def count(self, query: Query[T], /) -> int:
         """How many aggregates match ``query``."""
-        return run_plan(self._queries.count(query))
+        return run_query(self._queries.count(query))
 
     def exists(self, query: Query[T], /) -> bool:
         """Whether an aggregate matches ``query``."""
-        return run_plan(self._queries.exists(query))
+        return run_query(self._queries.exists(query))
 
     def page(self, query: Query[T], /, *, size: int, after: str | None = None) -> Page[T]:
         """The next ``size`` aggregates matching ``query`` after the cursor ``after``."""
-        return run_plan(self._queries.page(query, size, after))
+        return run_query(self._queries.page(query, size, after))
 
     def stream(self, query: Query[T], /, *, chunk_size: int = 1000) -> Stream[T]:
         """Every aggregate matching ``query``, in its order, fetched ``chunk_size`` rows at a time.

@@ -45,7 +45,7 @@ from hexalchemy.sqlalchemy._driver_path import (
     state_hook,
     unescaped_names,
 )
-from hexalchemy.sqlalchemy._operations import Plan
+from hexalchemy.sqlalchemy._operations import Plan, run_step, run_step_async
 from hexalchemy.sqlalchemy._precompiled import (
     AsyncRowChunks,
     DriverTarget,
@@ -296,6 +296,22 @@ class DriverStatement(Statement):
             rows: list[Any] = yield DriverQuery(state, self.sql, self.driver_parameters(given))
             return rows
         return (yield from super().run(state, parameters, encoded))
+
+    def rows(self, state: DriverTarget, parameters: Mapping[str, Any]) -> list[Any]:
+        """Execute on the psycopg cursor, no plan to drive (see :func:`driver_path_allowed`), else through SQLAlchemy."""
+        if driver_path_allowed(state):
+            rows: list[Any] = run_step(DriverQuery(state, self.sql, self.driver_parameters(parameters)))
+            return rows
+        return super().rows(state, parameters)
+
+    async def rows_async(self, state: DriverTarget, parameters: Mapping[str, Any]) -> list[Any]:
+        """:meth:`rows` through an async connection."""
+        if driver_path_allowed(state):
+            rows: list[Any] = await run_step_async(
+                DriverQuery(state, self.sql, self.driver_parameters(parameters))
+            )
+            return rows
+        return await super().rows_async(state, parameters)
 
     def stream(self, state: DriverTarget, parameters: Mapping[str, Any], chunk_size: int) -> RowChunks:
         """A server-side cursor of the psycopg connection (see :func:`driver_path_allowed`), else SQLAlchemy's."""
