@@ -477,13 +477,19 @@ class QueryRules(Generic[T]):
 
     def check_condition(self, condition: object) -> Condition[T]:
         """``condition`` with every field checked and every value normalised by its field's rule."""
+        if not _is_condition(condition):
+            raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
         checked, _ = self._checked(condition, [])
         return checked
 
-    def _checked(self, condition: object, values: list[object]) -> tuple[Condition[T], tuple[object, ...]]:
-        """``condition`` checked (see :meth:`check_condition`) and its shape; its values appended to ``values`` in the shape's order."""
-        if not _is_condition(condition):
-            raise InvalidArgumentError("condition", condition, "must be a Condition (built from a Field)")
+    def _checked(
+        self, condition: Condition[Any], values: list[object]
+    ) -> tuple[Condition[T], tuple[object, ...]]:
+        """``condition`` checked (see :meth:`check_condition`) and its shape; its values appended to ``values`` in the shape's order.
+
+        Typed a Condition, but a query's or a part's may be anything at run time: what is
+        none of the conditions below is refused at the end, as ``check_condition`` refuses it.
+        """
         if isinstance(condition, Comparison):
             field = self.check_field(condition.field)
             operator = condition.operator
