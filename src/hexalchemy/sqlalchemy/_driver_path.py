@@ -730,13 +730,15 @@ class DriverRepositoryPath(Generic[T, K]):
         """Whether :meth:`update` can serve this repository (it has a version column)."""
         return self.update_sql is not None
 
-    def update_rows(self, updates: Sequence[tuple[T, int]], changed: ChangedColumns[T] | None) -> list[Any]:
-        """The positional parameter rows of the version-checked updates of ``(aggregate, expected version)``.
+    def update_rows(
+        self, aggregates: Sequence[T], versions: Sequence[int], changed: ChangedColumns[T] | None
+    ) -> list[Any]:
+        """The positional parameter rows of the version-checked updates of ``aggregates`` expected at ``versions``.
 
         ``changed``: the columns set (with the version), or None for every column.
         """
         update_row = self.update_row if changed is None else self._changed_update(changed)[1]
-        return [update_row(aggregate, version) for aggregate, version in updates]
+        return list(map(update_row, aggregates, versions))
 
     def update(
         self, state: TransactionState, rows: list[Any], changed: ChangedColumns[T] | None

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from hexalchemy._codegen import compile_function
 from hexalchemy.ports import (
     ConfigError,
     ConstraintViolationError,
@@ -128,8 +129,10 @@ class RepositoryPath(Protocol[T, K]):
         """Plan: insert new aggregates' rows in bulk; a duplicate key raises ``ConstraintViolationError``."""
         ...
 
-    def update_rows(self, updates: Sequence[tuple[T, int]], changed: ChangedColumns[T] | None) -> list[Any]:
-        """The rows :meth:`update` sends for ``(aggregate, expected version)`` pairs (converted first too).
+    def update_rows(
+        self, aggregates: Sequence[T], versions: Sequence[int], changed: ChangedColumns[T] | None
+    ) -> list[Any]:
+        """The rows :meth:`update` sends for ``aggregates`` expected at ``versions`` (converted first too).
 
         ``changed``: the columns to set (with the version), or None for every column.
         """
@@ -147,16 +150,15 @@ def _zero(_aggregate: object) -> int:
 
 
 def _loaded_key_function(mapping: TableMapping[T, Any], by_int: bool) -> Callable[[T], Any]:
-    """``aggregate -> key`` for ``TransactionState.loaded``: a UUID key by its ``int`` when ``by_int``."""
-    key_of = mapping.spec.key_of
+    """``aggregate -> key`` for ``TransactionState.loaded``: a UUID key by its ``int`` when ``by_int`` (generated: one call a row)."""
     if not by_int:
-        return key_of
-
-    def loaded_key(aggregate: T) -> Any:
-        key = key_of(aggregate)
-        return key.int if type(key) is uuid.UUID else key
-
-    return loaded_key
+        return mapping.spec.key_of
+    (field,) = mapping.spec.key_fields  # an attrs field's name: an identifier
+    source = f"def loaded_key(o):\n    k = o.{field}\n    return k.int if type(k) is UUID else k\n"
+    function: Callable[[T], Any] = compile_function(
+        "loaded_key", source, {"UUID": uuid.UUID}, f"{mapping.spec.cls.__qualname__}.loaded_key"
+    )
+    return function
 
 
 class RepositoryCore(Generic[T, K]):
@@ -300,50 +302,59 @@ class RepositoryCore(Generic[T, K]):
             loaded.update(zip(loaded_keys, updated, strict=True))
 
     def _group_updates(
-        self, state: TransactionState, updates: Sequence[tuple[T, int]], keys: Sequence[Any]
-    ) -> list[tuple[ChangedColumns[T] | None, list[tuple[T, int]]]]:
-        """The updates (``keys``: their ``loaded_key``) grouped by the columns they set.
+        self, state: TransactionState, aggregates: Sequence[T], versions: Sequence[int], keys: Sequence[Any]
+    ) -> list[tuple[ChangedColumns[T] | None, Sequence[T], Sequence[int]]]:
+        """The updates of ``aggregates`` at ``versions`` (``keys``: their ``loaded_key``) grouped by the columns they set.
 
         An aggregate read or saved in this transaction at the version it carries sets the
         columns whose fields changed since (see ``TableMapping.changes``); any other sets
         every column. A group whose columns another group's include joins it: one statement
-        for a batch whose aggregates changed some of the same fields.
+        for a batch whose aggregates changed some of the same fields. A group is
+        ``(columns, its aggregates, their versions)``; when every update sets the same
+        columns, its lists are the ones given (no list, no tuple a row).
         """
         changes = self.changes
         by_table = state.loaded
         loaded = None if changes is None or by_table is None else by_table.get(self.mapping.table)
         if changes is None or not loaded:
-            return [(None, list(updates))]
-        groups: dict[int, list[tuple[T, int]]] = {}
+            return [(None, aggregates, versions)]
         get = loaded.get
-        for pair, key in zip(updates, keys, strict=True):
-            aggregate = pair[0]
-            old = get(key)
-            mask = changes(aggregate, old) if old is not None and type(old) is type(aggregate) else -1
+        masks = [
+            changes(aggregate, old) if (old := get(key)) is not None and type(old) is type(aggregate) else -1
+            for aggregate, key in zip(aggregates, keys, strict=True)
+        ]
+        first = masks[0]
+        if masks.count(first) == len(masks):
+            return [(None if first == -1 else self.mapping.changed_columns(first), aggregates, versions)]
+        groups: dict[int, list[int]] = {}
+        for index, mask in enumerate(masks):
             group = groups.get(mask)
             if group is None:
-                groups[mask] = [pair]
+                groups[mask] = [index]
             else:
-                group.append(pair)
+                group.append(index)
         full = groups.pop(-1, [])
-        masks = sorted(groups, key=int.bit_count, reverse=True)
+        ordered = sorted(groups, key=int.bit_count, reverse=True)
         kept: list[int] = []
-        for mask in masks:
+        for mask in ordered:
             wider = next((other for other in kept if mask & ~other == 0), None)
             if wider is None:
                 kept.append(mask)
             else:
                 groups[wider].extend(groups[mask])
-        result: list[tuple[ChangedColumns[T] | None, list[tuple[T, int]]]] = []
+        indexed: list[tuple[ChangedColumns[T] | None, list[int]]] = []
         for mask in kept:
             changed = self.mapping.changed_columns(mask)
             if changed is None:
                 full.extend(groups[mask])
             else:
-                result.append((changed, groups[mask]))
+                indexed.append((changed, groups[mask]))
         if full:
-            result.append((None, full))
-        return result
+            indexed.append((None, full))
+        return [
+            (changed, [aggregates[i] for i in indexes], [versions[i] for i in indexes])
+            for changed, indexes in indexed
+        ]
 
     def _refuse_pending_events(self, aggregate: T) -> None:
         if self.spec.events_field is not None and getattr(aggregate, self.spec.events_field):
@@ -524,10 +535,10 @@ class RepositoryCore(Generic[T, K]):
                 self._forget(state, (saved,))
             return saved
         loaded_key = self.loaded_key(aggregate)
-        [(changed, _)] = self._group_updates(state, ((aggregate, version),), (loaded_key,))
+        [(changed, _, _)] = self._group_updates(state, (aggregate,), (version,), (loaded_key,))
         if path is not None and path.updates and usable:
             rowcount = yield from path.update(
-                state, path.update_rows(((aggregate, version),), changed), changed
+                state, path.update_rows((aggregate,), (version,), changed), changed
             )
         else:
             params = (
@@ -580,8 +591,9 @@ class RepositoryCore(Generic[T, K]):
             yield Call(savepoint.commit)
             return batch
         versions = self._versions(batch)
-        saved = [self.mapping.with_version(a, v + 1) for a, v in zip(batch, versions, strict=True)]
-        new = [s for s, v in zip(saved, versions, strict=True) if v == 0]
+        saved = list(map(self.mapping.with_version, batch, [v + 1 for v in versions]))
+        inserts = 0 in versions
+        new = [s for s, v in zip(saved, versions, strict=True) if v == 0] if inserts else []
         path = self.path if self.path is not None and self.path.usable(state) else None
         bulk: BulkInsert[T] | None = path if path is not None else self.bulk
         copy_rows: list[Any] | None = None
@@ -591,22 +603,31 @@ class RepositoryCore(Generic[T, K]):
                 copy_rows = bulk.copy_rows(new)
             else:
                 insert_rows = [self.mapping.to_row(aggregate) for aggregate in new]
-        loaded_key = self.loaded_key
-        loaded_keys = [loaded_key(aggregate) for aggregate in batch]
-        updates = [(a, v) for a, v in zip(batch, versions, strict=True) if v != 0]
-        if len(updates) == len(batch):
-            update_loaded_keys = loaded_keys
-        else:
+        loaded_keys = list(map(self.loaded_key, batch))
+        # the updates as parallel lists (no tuple a row: fewer objects for the collector)
+        if inserts:
+            updated = [a for a, v in zip(batch, versions, strict=True) if v != 0]
+            update_versions = [v for v in versions if v != 0]
             update_loaded_keys = [key for key, v in zip(loaded_keys, versions, strict=True) if v != 0]
-        groups = self._group_updates(state, updates, update_loaded_keys) if updates else []
+        else:
+            updated, update_versions, update_loaded_keys = batch, versions, loaded_keys
+        groups = self._group_updates(state, updated, update_versions, update_loaded_keys) if updated else []
         update_rows: list[tuple[ChangedColumns[T] | None, list[Any]]] = []
-        for changed, group in groups:
+        for changed, group, group_versions in groups:
             if path is not None and path.updates:
-                update_rows.append((changed, path.update_rows(group, changed)))
+                update_rows.append((changed, path.update_rows(group, group_versions, changed)))
             elif changed is None:
-                update_rows.append((changed, [self._update_params(a, v) for a, v in group]))
+                update_rows.append((changed, list(map(self._update_params, group, group_versions))))
             else:
-                update_rows.append((changed, [self._changed_params(a, v, changed) for a, v in group]))
+                update_rows.append(
+                    (
+                        changed,
+                        [
+                            self._changed_params(a, v, changed)
+                            for a, v in zip(group, group_versions, strict=True)
+                        ],
+                    )
+                )
         if len(set(loaded_keys)) != len(loaded_keys):
             self._check_distinct(batch)  # raises naming the key given twice
         savepoint = yield Call(state.connection.begin_nested)
@@ -623,7 +644,7 @@ class RepositoryCore(Generic[T, K]):
                 if len(result.all()) != len(new):
                     failure = "insert"
                     yield from self.backend.skipped_rows(state.connection, primary_key_only=True)
-            if failure is None and updates:
+            if failure is None and updated:
                 rowcount = 0
                 for changed, rows in update_rows:
                     if path is not None and path.updates:
@@ -631,7 +652,7 @@ class RepositoryCore(Generic[T, K]):
                     else:
                         result = yield Call(execute, (self.update_statement, rows))
                         rowcount += result.rowcount
-                if rowcount != len(updates):
+                if rowcount != len(updated):
                     failure = "update"
         except BaseException:
             yield Call(savepoint.rollback)
@@ -640,7 +661,7 @@ class RepositoryCore(Generic[T, K]):
             yield Call(savepoint.commit)
             if new:
                 self._forget(state, new)
-            if updates:
+            if updated:
                 self._remember_updated(state, update_loaded_keys, saved, versions)
             return saved
         yield Call(savepoint.rollback)
@@ -652,7 +673,9 @@ class RepositoryCore(Generic[T, K]):
                 raise violation  # no key is taken: a unique constraint (or another) refused the rows
             raise DuplicateEntityError(self.entity_type, new_keys[0] if duplicate is None else duplicate)
         key_of = self.spec.key_of
-        update_keys = [(key_of(aggregate), version) for aggregate, version in updates]
+        update_keys = [
+            (key_of(aggregate), version) for aggregate, version in zip(updated, update_versions, strict=True)
+        ]
         stored = yield from self._lookup(state, [key for key, _ in update_keys])
         for key, version in update_keys:
             if stored.get(key, -1) != version:
