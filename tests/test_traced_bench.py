@@ -58,10 +58,14 @@ def test_every_bench_job_runs_traced_on_its_fast_paths(postgresql_problem: str |
     assert "statement hook" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     spans = _spans(result.stdout)
     assert set(spans) == {(job.name, mode) for job in JOBS for mode in job.modes}
+    # A job whose transactions run on the fast paths alone makes no SQLAlchemy connection
+    # (a light transaction), so the instrumentation may record nothing for it; it was attached.
+    assert sum(counts.get("sqlalchemy", 0) for counts in spans.values()) > 0, (
+        "the instrumentation recorded nothing"
+    )
     for (name, mode), counts in spans.items():
         fast = {source: count for source, count in counts.items() if source.startswith("hexalchemy:")}
         assert sum(fast.values()) > 0, f"{name} ({mode}) ran no statement on a fast path: {counts}"
-        assert counts.get("sqlalchemy", 0) > 0, f"{name} ({mode}): the instrumentation recorded nothing"
         if name.startswith(("save_all 10k new", "insert9")):
             assert counts["hexalchemy:copy"] > 0, f"{name} ({mode}) did not COPY: {counts}"
         if name.startswith(("save_all 10k updates", "update9", "mariadb insert", "mariadb update")):

@@ -28,8 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
-from sqlalchemy import Connection, Dialect, bindparam, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Dialect, bindparam, update
 from sqlalchemy.util import await_
 
 from hexalchemy._codegen import compile_function
@@ -57,6 +56,7 @@ __all__ = [
     "ReportedStep",
     "TransactionStep",
     "driver_path_allowed",
+    "fast_paths_on",
     "positional",
     "positional_sql",
     "state_hook",
@@ -70,44 +70,49 @@ _PLACEHOLDER: Final = re.compile(r"%%|%\((\w+)\)s")
 """A named parameter in SQL compiled for the ``pyformat`` paramstyle (``%%``, a literal ``%``, matched to be skipped)."""
 
 
+def fast_paths_on(holder: Any) -> bool:
+    """Whether the driver fast paths may bypass SQLAlchemy under ``holder``'s execution options (a ``Connection`` or an ``Engine``), now.
+
+    Not when the engine echoes (its log would miss the statements), nor with a
+    ``schema_translate_map`` (the SQL is compiled without one), nor with
+    :data:`~hexalchemy.sqlalchemy.backend.FAST_PATHS_EXECUTION_OPTION` set to ``False``.
+    """
+    return _allowed(holder, holder.get_execution_options())
+
+
+def _allowed(holder: Any, options: Any) -> bool:
+    return not (
+        holder.engine.echo
+        or options.get("schema_translate_map")
+        or options.get(FAST_PATHS_EXECUTION_OPTION, True) is False
+    )
+
+
 def _route(state: DriverTarget) -> tuple[Any, bool, StatementHook | None]:
     """What the fast paths need to know of ``state``'s connection: ``(options, allowed, hook)``.
 
-    ``options`` are the connection's execution options, ``allowed`` whether the fast paths
-    may run (see :func:`driver_path_allowed`), ``hook`` its statement hook
+    ``options`` are the execution options in force (``state.options_holder()``'s: its
+    sync connection's, or a light transaction's engine's until it makes one), ``allowed``
+    whether the fast paths may run (:func:`fast_paths_on`), ``hook`` its statement hook
     (``_statement_hooks.hook_for``). Kept on ``state`` (its ``statement_hook``) and resolved
     again whenever the execution options are another object: SQLAlchemy makes a new one at
     each change, so an option or a hook set mid-transaction takes effect at once, and one
     lookup per statement answers both questions. The engine's ``echo`` is read then too:
     SQLAlchemy's own connection reads it once, when it is made.
     """
-    connection = state.connection
-    # the exact type first: isinstance of AsyncConnection goes through ABCMeta (1,500 instructions)
-    if type(connection) is Connection:
-        sync: Any = connection
-    else:
-        sync = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
-    options = sync.get_execution_options()
+    holder = state.options_holder()
+    options = holder.get_execution_options()
     route: tuple[Any, bool, StatementHook | None] | None = state.statement_hook
     if route is None or route[0] is not options:
-        allowed = not (
-            sync.engine.echo
-            or options.get("schema_translate_map")
-            or options.get(FAST_PATHS_EXECUTION_OPTION, True) is False
-        )
-        route = state.statement_hook = (options, allowed, hook_for(connection))
+        route = state.statement_hook = (options, _allowed(holder, options), hook_for(holder))
     return route
 
 
 def driver_path_allowed(state: DriverTarget) -> bool:
-    """Whether the fast paths may bypass SQLAlchemy on this connection, now.
+    """Whether the fast paths may bypass SQLAlchemy on this connection, now (see :func:`fast_paths_on`).
 
-    Not when the engine echoes (its log would miss the statements), nor with a
-    ``schema_translate_map`` (the SQL is compiled without one), nor with the execution
-    option :data:`~hexalchemy.sqlalchemy.backend.FAST_PATHS_EXECUTION_OPTION` set to
-    ``False``. Listeners do not matter:
-    SQLAlchemy's cursor-execute listeners see the statements SQLAlchemy runs, and the
-    fast paths report theirs to the engine's statement hook
+    Listeners do not matter: SQLAlchemy's cursor-execute listeners see the statements
+    SQLAlchemy runs, and the fast paths report theirs to the engine's statement hook
     (:mod:`hexalchemy.sqlalchemy.tracing`). Asked at every statement: the options may
     change mid-transaction (see :func:`_route`).
     """
@@ -226,8 +231,8 @@ def _cursor_sync(state: DriverTarget) -> Any:
     """
     cursor = state.driver_cursor
     if cursor is None:
-        fairy = state.connection.connection
-        backend = backend_for(state.connection.dialect)
+        fairy = state.pool_connection
+        backend = backend_for(state.options_holder().dialect)
         cursor = _kept_cursor(fairy, backend)
         if cursor is None:
             made = backend.driver_cursor(fairy)
@@ -279,8 +284,8 @@ class TransactionStep(ReportedStep):
     state: DriverTarget
 
     def target(self) -> Any:
-        """The transaction's connection."""
-        return self.state.connection
+        """What holds the transaction's options: its sync connection, or its engine (a light transaction's, until it makes one)."""
+        return self.state.options_holder()
 
     def hook(self) -> StatementHook | None:
         """The transaction's statement hook (see :func:`state_hook`)."""

@@ -211,13 +211,12 @@ class OutboxWriterCore:
         batch = prepare_batch(messages, self.max_payload_bytes)
         if not batch:
             return 0
-        execute = state.connection.execute
         to_row = self.to_row
         rows = [to_row(message) for message in batch]
         if len(rows) == 1:
             added = {row[0] for row in (yield from self.insert_one.run(state, rows[0]))}
         else:
-            result = yield Call(execute, (self.insert_statement, rows))
+            result = yield Call(state.connection.execute, (self.insert_statement, rows))
             added = {row[0] for row in result.all()}
         for message in batch:
             if message.ordering_key is not None and message.id in added:

@@ -29,6 +29,7 @@ __all__ = [
     "json_text",
     "driver_utc",
     "statement_reader",
+    "sync_connection_of",
     "utc",
 ]
 
@@ -90,10 +91,26 @@ class DriverTarget(Protocol):
     connection a relay store opens for one call.
     """
 
-    connection: Any
     driver_cursor: Any
     statement_hook: tuple[Any, bool, Any] | None
     """``(execution options, fast paths allowed, hook)`` resolved for this connection (``_driver_path._route``); None until the first statement."""
+
+    @property
+    def connection(self) -> Any:
+        """The SQLAlchemy connection (sync or async) the statements run on, made on first use if need be."""
+
+    @property
+    def pool_connection(self) -> Any:
+        """The pool connection (``PoolProxiedConnection``) the statements run on."""
+
+    def options_holder(self) -> Any:
+        """What holds the execution options in force (a sync ``Connection``, or an ``Engine``)."""
+
+
+def sync_connection_of(connection: Any) -> Any:
+    """The sync SQLAlchemy ``Connection`` of ``connection`` (itself, or an ``AsyncConnection``'s)."""
+    sync = getattr(connection, "sync_connection", None)
+    return connection if sync is None else sync
 
 
 class OwnConnection:
@@ -105,6 +122,15 @@ class OwnConnection:
         self.connection = connection
         self.driver_cursor: Any = None
         self.statement_hook: tuple[Any, bool, Any] | None = None
+
+    @property
+    def pool_connection(self) -> Any:
+        """The connection's pool connection."""
+        return sync_connection_of(self.connection).connection
+
+    def options_holder(self) -> Any:
+        """The (sync) connection."""
+        return sync_connection_of(self.connection)
 
 
 class Statement:

@@ -513,9 +513,8 @@ class RepositoryCore(Generic[T, K]):
         state = self.transactions.require(self.entity_type, write=True)
         if self.spec.events_field is not None:
             self._refuse_pending_events(aggregate)
-        execute = state.connection.execute
         if self.version_key is None:
-            yield Call(execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
+            yield Call(state.connection.execute, (self.upsert_statement, self.mapping.to_row(aggregate)))
             return aggregate
         version = self._version_of(aggregate)
         saved = self.mapping.with_version(aggregate, version + 1)
@@ -525,7 +524,9 @@ class RepositoryCore(Generic[T, K]):
             if path is not None and usable:
                 inserted = yield from path.insert(state, saved)
             else:
-                result = yield Call(execute, (self.insert_statement, self.mapping.to_row(saved)))
+                result = yield Call(
+                    state.connection.execute, (self.insert_statement, self.mapping.to_row(saved))
+                )
                 inserted = len(result.all()) == 1
                 if not inserted:
                     yield from self.backend.skipped_rows(state.connection, primary_key_only=True)
@@ -546,7 +547,7 @@ class RepositoryCore(Generic[T, K]):
                 if changed is None
                 else self._changed_params(aggregate, version, changed)
             )
-            result = yield Call(execute, (self.update_statement, params))
+            result = yield Call(state.connection.execute, (self.update_statement, params))
             rowcount = result.rowcount
         if rowcount != 1:
             key = self.spec.key_of(aggregate)

@@ -90,6 +90,7 @@ then step aside, as they do when the engine echoes. Default: on. Attaching a lis
 tracer does not need it: the fast paths report their statements themselves
 (:mod:`hexalchemy.sqlalchemy.tracing`)."""
 
+
 _MODULES: Final = {
     "mariadb": "hexalchemy.sqlalchemy.mariadb.backend",
     "postgresql": "hexalchemy.sqlalchemy.postgresql.backend",
@@ -138,6 +139,16 @@ class Backend:
     def transaction_options(self, read_only: bool, isolation_level: IsolationLevel | None) -> dict[str, Any]:
         """The connection's execution options for a transaction (besides :data:`READ_ONLY_EXECUTION_OPTION`)."""
         return {} if isolation_level is None else {"isolation_level": isolation_level.value}
+
+    def light_transactions(self, engine: Engine) -> bool:
+        """Whether a read-write transaction at the default level may run on a pool connection alone, now.
+
+        Such a transaction checks a connection out of ``engine``'s pool and commits it
+        through the dialect; it makes a SQLAlchemy ``Connection`` (and so fires its events)
+        only when something runs through SQLAlchemy. Only for a backend whose fast paths
+        need nothing else, and none that acts on SQLAlchemy's ``begin`` event itself.
+        """
+        return False
 
     def own_transaction_options(self) -> dict[str, Any]:
         """The execution options of the transactions a store runs on a connection of its own.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from contextlib import (
@@ -18,7 +19,7 @@ from contextlib import (
 )
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from sqlalchemy import Connection, Dialect, Engine
@@ -47,17 +48,32 @@ __all__ = [
     "TransactionState",
 ]
 
+_LOG: Final = logging.getLogger("hexalchemy.transaction")
+
 BeforeCommit = Callable[[Any, list[Any]], "Plan[None]"]
 """A hook run before the outermost commit with the transaction's connection and its items (see ``TransactionState.defer``)."""
 
 
 @attrs.define(eq=False)
 class TransactionState:
-    """The transaction of one thread or task: its connection and its nesting."""
+    """The transaction of one thread or task: its connection and its nesting.
 
-    connection: Any
+    A *light* transaction (see :meth:`TransactionCore.plan`) holds a pool connection only
+    and makes its SQLAlchemy connection on first use of :attr:`connection`.
+    """
+
+    _connection: Any
+    """The connection callers use (``Connection``, or ``AsyncConnection`` for the async manager); None until made."""
     owner: object
     read_only_stack: list[bool]
+    sync_connection: Any = None
+    """The sync SQLAlchemy ``Connection`` behind :attr:`connection`; None while a light transaction has made none."""
+    engine: Any = None
+    """The (sync) engine the transaction's connection came from."""
+    pool_connection: Any = None
+    """The pool connection (SQLAlchemy's ``PoolProxiedConnection``) the transaction holds."""
+    root: Any = None
+    """The SQLAlchemy ``Transaction`` begun when a light transaction made its connection, else None."""
     driver_cursor: Any = None
     """A driver cursor on this transaction's connection, made on first use by a backend's fast paths (psycopg's)."""
     statement_hook: tuple[Any, bool, Any] | None = None
@@ -82,6 +98,32 @@ class TransactionState:
     ones it added). The outbox writer numbers an ordering key's messages there, so that a
     transaction takes its keys' locks all at once, in one order (no deadlock).
     """
+
+    @property
+    def connection(self) -> Any:
+        """The transaction's SQLAlchemy connection; a light transaction makes it now, on its pool connection, and begins it.
+
+        So SQLAlchemy's connection events (``engine_connect``, ``begin``, then ``commit``
+        or ``rollback``) fire for every transaction that runs anything through SQLAlchemy.
+        """
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self.sync_connection = Connection(
+                self.engine, self.pool_connection
+            )
+            self.root = connection.begin()
+        return connection
+
+    def sync(self) -> Any:
+        """The sync SQLAlchemy connection (made now by a light transaction that has none)."""
+        if self.sync_connection is None:
+            self.connection  # noqa: B018 - made on first use
+        return self.sync_connection
+
+    def options_holder(self) -> Any:
+        """What holds the execution options in force: the sync connection, or the engine while a light transaction has made none."""
+        sync = self.sync_connection
+        return self.engine if sync is None else sync
 
     def defer(self, hook: BeforeCommit, item: Any) -> None:
         """Leave ``item`` for ``hook`` to handle just before the outermost commit."""
@@ -185,9 +227,11 @@ class TransactionCore:
         isolation_level: IsolationLevel | None,
         wrap: Callable[[Any], Any] | None,
     ) -> Plan[None]:
+        options = self._connection_options(read_only, isolation_level)
+        if wrap is None and not options and self.backend.light_transactions(engine):
+            return (yield from self._light(engine))
         connection = yield Call(engine.connect)
         try:
-            options = self._connection_options(read_only, isolation_level)
             if options:
                 yield Call(functools.partial(connection.execution_options, **options))
             transaction = yield Call(connection.begin)
@@ -195,27 +239,62 @@ class TransactionCore:
             yield from close_quietly(connection)
             raise
         shared = connection if wrap is None else wrap(connection)
-        state = TransactionState(shared, self.owner(), [read_only])
+        state = TransactionState(shared, self.owner(), [read_only], connection, engine, connection.connection)
+        yield from self._around_body(
+            state,
+            commit=functools.partial(_call, transaction.commit),
+            rollback=functools.partial(rollback_quietly, transaction),
+            close=functools.partial(close_quietly, connection),
+        )
+
+    def _light(self, engine: Any) -> Plan[None]:
+        """A read-write transaction at the default level, on a pool connection alone (``Backend.light_transactions``).
+
+        The pool connection is checked out and given back as any connection's is (the
+        pool's events fire), and the transaction is committed or rolled back on it (its
+        ``commit`` and ``rollback``, the driver's): the fast paths need nothing more. The
+        SQLAlchemy connection, and the events that come with it, are made only when
+        something asks for :attr:`TransactionState.connection`; then the transaction
+        ends through it, as :meth:`_outer`'s does.
+        """
+        pool_connection = yield Call(engine.raw_connection)
+        state = TransactionState(None, self.owner(), [False], None, engine, pool_connection)
+        yield from self._around_body(
+            state,
+            commit=functools.partial(_commit_light, state),
+            rollback=functools.partial(_rollback_light, state),
+            close=functools.partial(_close_light, state),
+        )
+
+    def _around_body(
+        self,
+        state: TransactionState,
+        *,
+        commit: Callable[[], Plan[None]],
+        rollback: Callable[[], Plan[None]],
+        close: Callable[[], Plan[None]],
+    ) -> Plan[None]:
+        """The outermost transaction around its body: commit after it, roll back on an error, close either way."""
         token = self.current.set(state)
         try:
             try:
                 yield BODY
             except BaseException as exc:
-                yield from rollback_quietly(transaction)
+                yield from rollback()
                 _raise_translated(exc)
                 raise
             try:
                 if state.before_commit:
-                    yield from _run_before_commit(connection, state.before_commit)
-                yield Call(transaction.commit)
+                    yield from _run_before_commit(state.sync(), state.before_commit)
+                yield from commit()
             except BaseException as exc:  # a cancelled commit must not go back to the pool open
-                yield from rollback_quietly(transaction)
+                yield from rollback()
                 if isinstance(exc, RetryableError) or not isinstance(exc, Exception):
                     raise
                 raise CommitError(f"commit failed and was rolled back: {exc}") from exc
         finally:
             self.current.reset(token)
-            yield from close_quietly(connection)
+            yield from close()
 
     def _nested(self, state: TransactionState, read_only: bool) -> Plan[None]:
         savepoint = yield Call(state.connection.begin_nested)
@@ -248,6 +327,34 @@ def _run_before_commit(connection: Any, deferred: list[tuple[BeforeCommit, Any]]
     deferred.clear()
     for hook, items in grouped.items():
         yield from hook(connection, items)
+
+
+def _commit_light(state: TransactionState) -> Plan[None]:
+    """Commit a light transaction: through the SQLAlchemy transaction it made, if it made one, else on its pool connection."""
+    yield Call(state.pool_connection.commit if state.root is None else state.root.commit)
+
+
+def _call(function: Callable[[], Any]) -> Plan[None]:
+    """Plan: call ``function``."""
+    yield Call(function)
+
+
+def _close_light(state: TransactionState) -> Plan[None]:
+    """Give a light transaction's connection back: its SQLAlchemy connection if it made one, else its pool connection."""
+    yield from close_quietly(
+        state.pool_connection if state.sync_connection is None else state.sync_connection
+    )
+
+
+def _rollback_light(state: TransactionState) -> Plan[None]:
+    """Roll a light transaction back (as :func:`_commit_light` commits it); what fails is logged, not raised."""
+    if state.root is not None:
+        yield from rollback_quietly(state.root)
+        return
+    try:
+        yield Call(state.pool_connection.rollback)
+    except Exception:
+        _LOG.warning("rollback failed; the connection will be discarded by the pool", exc_info=True)
 
 
 def _raise_translated(error: BaseException) -> None:

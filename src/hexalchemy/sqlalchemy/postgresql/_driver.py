@@ -54,6 +54,7 @@ from hexalchemy.sqlalchemy._precompiled import (
     Statement,
     driver_utc,
     json_text,
+    sync_connection_of,
 )
 from hexalchemy.sqlalchemy._statement_hooks import FastPath, StatementHook
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
@@ -540,3 +541,12 @@ class RelayConnection:
     @driver_cursor.setter
     def driver_cursor(self, cursor: Any) -> None:
         self._cursor = cursor
+
+    @property
+    def pool_connection(self) -> Any:
+        """The connection's pool connection."""
+        return sync_connection_of(self.connection).connection
+
+    def options_holder(self) -> Any:
+        """The (sync) connection."""
+        return sync_connection_of(self.connection)

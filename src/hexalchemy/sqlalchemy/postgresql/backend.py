@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from sqlalchemy import ColumnElement, Dialect, Insert, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Dialect, Engine, Insert, Table, any_, bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
@@ -108,6 +108,13 @@ class PostgreSQLBackend(Backend):
         if read_only:
             options["postgresql_readonly"] = True
         return options
+
+    def light_transactions(self, engine: Engine) -> bool:
+        """With psycopg, while the fast paths are on for ``engine`` (see ``_driver_path.fast_paths_on``)."""
+        from hexalchemy.sqlalchemy._driver_path import fast_paths_on
+        from hexalchemy.sqlalchemy.postgresql._driver import uses_psycopg
+
+        return uses_psycopg(engine.dialect) and fast_paths_on(engine)
 
     # ------------------------------------------------------------------------------ errors
     def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
