@@ -43,8 +43,8 @@ def is_set(value: object) -> TypeGuard[set[object] | frozenset[object]]:
 
 
 def is_mapping(value: object) -> TypeGuard[Mapping[object, object]]:
-    """``value`` is a mapping (its keys are checked by the caller)."""
-    return isinstance(value, Mapping)
+    """``value`` is a mapping (its keys are checked by the caller); a ``dict`` is told without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def is_sequence(value: object) -> TypeGuard[Sequence[object]]:

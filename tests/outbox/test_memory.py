@@ -50,13 +50,13 @@ def test_a_message_new_message_built_is_validated_once_unless_it_changed(
     from hexalchemy.rules import outbox_messages
 
     validated: list[object] = []
-    validate = outbox_messages.validate_message
+    validate = outbox_messages._check_contents  # what validate_message and new_message both check
 
-    def counting(message: Any, **options: Any) -> None:
+    def counting(message: Any, max_payload_bytes: int) -> None:
         validated.append(message)
-        validate(message, **options)
+        validate(message, max_payload_bytes)
 
-    monkeypatch.setattr(outbox_messages, "validate_message", counting)
+    monkeypatch.setattr(outbox_messages, "_check_contents", counting)
     message = new_message("t", b"1", headers={"h": "v"}, max_payload_bytes=10)
     assert rules.prepare_batch([message], 10) == [message]
     assert validated == [message]  # by new_message only: the batch kept it as it is

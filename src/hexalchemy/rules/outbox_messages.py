@@ -38,6 +38,8 @@ _MAX_HEADER_VALUE: Final = 4096
 _MAX_ATTEMPTS: Final = 2**31 - 1  # the attempts column is a 32-bit integer
 _MAX_PAYLOAD_LIMIT: Final = 2**63 - 1
 
+_NO_HEADER: Final = object()
+
 _last_built: tuple[weakref.ref[OutboxMessage], dict[str, str], int] | None = None
 """The message :func:`new_message` built last (weakly), a copy of its headers, and the payload limit it was checked against.
 
@@ -47,17 +49,27 @@ thread's message in between only means a second validation.
 """
 
 
-def _check_text(field: str, value: object, limit: int, *, blank_ok: bool = False) -> None:
+def _check_text(
+    field: str, value: object, limit: int, *, blank_ok: bool = False, header: object = _NO_HEADER
+) -> None:
+    """Raise ``InvalidMessageError`` if ``value`` is not acceptable text for ``field`` (``header``: the field is that header)."""
+    problem = _text_problem(value, limit, blank_ok)
+    if problem is not None:  # the header's name is rendered only for the error
+        raise InvalidMessageError(field if header is _NO_HEADER else f"headers[{header!r}]", value, problem)
+
+
+def _text_problem(value: object, limit: int, blank_ok: bool) -> str | None:
     if not isinstance(value, str):
-        raise InvalidMessageError(field, value, "must be a str")
+        return "must be a str"
     if not blank_ok and not value.strip():
-        raise InvalidMessageError(field, value, "must not be blank")
+        return "must not be blank"
     if len(value) > limit:
-        raise InvalidMessageError(field, value, f"is longer than {limit} characters")
+        return f"is longer than {limit} characters"
     if "\x00" in value:
-        raise InvalidMessageError(field, value, "must not contain NUL characters")
-    if not encodes_as_utf8(value):
-        raise InvalidMessageError(field, value, "must be valid Unicode (it holds a lone surrogate)")
+        return "must not contain NUL characters"
+    if not (value.isascii() or encodes_as_utf8(value)):
+        return "must be valid Unicode (it holds a lone surrogate)"
+    return None
 
 
 def _check_headers(headers: object) -> None:
@@ -66,8 +78,8 @@ def _check_headers(headers: object) -> None:
     if len(headers) > MAX_HEADER_COUNT:
         raise InvalidMessageError("headers", headers, f"has more than {MAX_HEADER_COUNT} entries")
     for name, value in headers.items():
-        _check_text(f"headers[{name!r}]", name, MAX_KEY_LENGTH)
-        _check_text(f"headers[{name!r}]", value, _MAX_HEADER_VALUE, blank_ok=True)
+        _check_text("headers", name, MAX_KEY_LENGTH, header=name)
+        _check_text("headers", value, _MAX_HEADER_VALUE, blank_ok=True, header=name)
 
 
 def new_message(
@@ -88,7 +100,7 @@ def new_message(
     """
     created_at = dt.datetime.now(dt.UTC) if now is None else check_aware_datetime("now", now)
     check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
-    if headers is not None and not is_instance(headers, Mapping):
+    if headers is not None and not (is_instance(headers, dict) or is_instance(headers, Mapping)):
         raise InvalidMessageError("headers", headers, "must be a mapping of str to str")
     message = OutboxMessage(
         id=time_ordered_uuid(created_at),
@@ -100,7 +112,9 @@ def new_message(
         created_at=created_at,
         available_at=available_at if available_at is not None else created_at,
     )
-    validate_message(message, max_payload_bytes=max_payload_bytes)
+    _check_contents(message, max_payload_bytes)  # the id, created_at and attempts are this function's own
+    if available_at is not None:
+        check_aware_datetime("available_at", available_at, error=InvalidMessageError)
     global _last_built
     _last_built = (weakref.ref(message), dict(message.headers), max_payload_bytes)
     return message
@@ -127,6 +141,14 @@ def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAY
     check_positive_int("max_payload_bytes", max_payload_bytes, maximum=_MAX_PAYLOAD_LIMIT)
     if not is_instance(message.id, uuid.UUID):
         raise InvalidMessageError("id", message.id, "must be a UUID")
+    _check_contents(message, max_payload_bytes)
+    for field in ("created_at", "available_at"):
+        check_aware_datetime(field, getattr(message, field), error=InvalidMessageError)
+    check_int("attempts", message.attempts, minimum=0, maximum=_MAX_ATTEMPTS, error=InvalidMessageError)
+
+
+def _check_contents(message: OutboxMessage, max_payload_bytes: int) -> None:
+    """The checks of :func:`validate_message` on what a caller gives :func:`new_message`: topic, payload, headers, keys."""
     _check_text("topic", message.topic, MAX_TOPIC_LENGTH)
     if not is_instance(message.payload, bytes):
         raise InvalidMessageError("payload", message.payload, "must be bytes (serialise it first)")
@@ -139,9 +161,6 @@ def validate_message(message: OutboxMessage, *, max_payload_bytes: int = MAX_PAY
         value = getattr(message, field)
         if value is not None:
             _check_text(field, value, MAX_KEY_LENGTH)
-    for field in ("created_at", "available_at"):
-        check_aware_datetime(field, getattr(message, field), error=InvalidMessageError)
-    check_int("attempts", message.attempts, minimum=0, maximum=_MAX_ATTEMPTS, error=InvalidMessageError)
 
 
 def prepare_batch(messages: Iterable[OutboxMessage], max_payload_bytes: int) -> list[OutboxMessage]:

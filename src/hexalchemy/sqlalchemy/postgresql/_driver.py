@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
-from sqlalchemy import JSON, Boolean, Dialect
+from sqlalchemy import JSON, Boolean, Dialect, LargeBinary
 from sqlalchemy.types import TypeDecorator
 
 from hexalchemy._codegen import compile_function
@@ -236,7 +236,7 @@ class DriverStatement(Statement):
 
     The parameters are given by name, as to SQLAlchemy; the driver's positional
     parameters are taken from them in the compiled order, through the bind processors
-    SQLAlchemy would apply (JSON goes as text). Run on the driver while
+    SQLAlchemy would apply (JSON goes as text, bytes as they are). Run on the driver while
     :func:`driver_path_allowed`, else through SQLAlchemy.
     """
 
@@ -259,6 +259,8 @@ class DriverStatement(Statement):
             type_ = bind.type
             if isinstance(type_, JSON):
                 processors.append(json_text)
+            elif isinstance(type_, LargeBinary):
+                processors.append(None)  # psycopg sends bytes as bytea itself, faster than SQLAlchemy's Binary wrapper
             else:
                 processors.append(type_.dialect_impl(dialect).bind_processor(dialect))
         self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(processors)
