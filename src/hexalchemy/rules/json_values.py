@@ -113,8 +113,12 @@ def _plain_json(value: object) -> JsonValue:
         text = _CANONICAL.encode(value)
     except (TypeError, ValueError, RecursionError):
         raise _refused(value) from None
-    if "\\u0000" in text or not encodes_as_utf8(text):
-        raise _refused(value)
+    if "\\u0000" in text or not encodes_as_utf8(
+        text
+    ):  # a NUL or a lone surrogate, or text that only looks so
+        refusal = _json_refusal(value)
+        if refusal is not None:
+            raise refusal
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # it may nest too deeply: the walk measures
         refusal = _json_refusal(value)
         if refusal is not None:

@@ -162,6 +162,8 @@ ACCEPTED: Final[tuple[Accepted, ...]] = (
     _same("a plain JSON object", "data", {"a": [1, 2.5, "x", None, True], "b": {"c": {}}}),
     _same("ints of any size in plain JSON", "data", [_INT64_MIN, _INT64_MAX, 10**40, -(10**40)]),
     _same("a plain JSON scalar", "data", "just text"),
+    _same("a backslash before u0000 in plain JSON (text, not a NUL)", "data", ["\\u0000", {"\\u0000": "x"}]),
+    _same("a backslash before u0000 in JSON (text, not a NUL)", "notes", {"\\u0000": "\\u0000"}),
     Accepted("tuples in plain JSON", "data", {"pair": (1, (2, 3))}, {"pair": [1, [2, 3]]}),
     Accepted("negative zero in plain JSON", "data", [-0.0], [0.0]),
     Accepted(
