@@ -30,6 +30,7 @@ from hexalchemy.sqlalchemy import (
     create_async_engine,
     create_engine,
 )
+from hexalchemy.sqlalchemy.backend import LIGHT_TRANSACTIONS_EXECUTION_OPTION
 
 DEFAULT_URL: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 URL_VARIABLE: Final = "HEXALCHEMY_TEST_POSTGRESQL_URL"
@@ -69,7 +70,10 @@ class SyncSides:
         schema, mapping = build_schema()
         self.schema: Schema = schema
         self.mapping: TableMapping[Order, uuid.UUID] = mapping
-        self.engine: Engine = create_engine(DatabaseConfig(url=url))
+        # light transactions (opt-in): the bench's engine has no Connection event listener
+        self.engine: Engine = create_engine(DatabaseConfig(url=url)).execution_options(
+            **{LIGHT_TRANSACTIONS_EXECUTION_OPTION: True}
+        )
         self.transactions = SqlAlchemyTransactionManager(self.engine)
         self.repository: SqlAlchemyRepository[Order, uuid.UUID] = SqlAlchemyRepository(
             mapping, self.transactions

@@ -1,4 +1,6 @@
-"""A light transaction (PostgreSQL with psycopg): a pool connection alone, SQLAlchemy's connection made on first use.
+"""A light transaction (PostgreSQL with psycopg, opted in): a pool connection alone, SQLAlchemy's connection made on first use.
+
+Off by default: every transaction then fires SQLAlchemy's connection events.
 
 What it keeps: the pool's events fire for every transaction; SQLAlchemy's connection events
 (``engine_connect``, ``begin``, ``commit``, ``rollback``) fire for every transaction that runs
@@ -29,7 +31,7 @@ from hexalchemy.sqlalchemy import (
     TableMapping,
     create_engine,
 )
-from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION
+from hexalchemy.sqlalchemy.backend import FAST_PATHS_EXECUTION_OPTION, LIGHT_TRANSACTIONS_EXECUTION_OPTION
 from tests.postgresql import POSTGRESQL_URL, without_postgresql
 
 TABLE = "hx_light_reservations"
@@ -67,10 +69,12 @@ class World:
         return count
 
 
-def _world(fast_paths: bool, postgresql_problem: str | None) -> Iterator[World]:
+def _world(fast_paths: bool, postgresql_problem: str | None, *, light: bool = True) -> Iterator[World]:
     if postgresql_problem is not None:
         without_postgresql(postgresql_problem)
     engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
+    if light:
+        engine = engine.execution_options(**{LIGHT_TRANSACTIONS_EXECUTION_OPTION: True})
     if not fast_paths:
         engine = engine.execution_options(**{FAST_PATHS_EXECUTION_OPTION: False})
     schema = Schema()
@@ -91,6 +95,11 @@ def _world(fast_paths: bool, postgresql_problem: str | None) -> Iterator[World]:
 @pytest.fixture
 def world(postgresql_problem: str | None) -> Iterator[World]:
     yield from _world(True, postgresql_problem)
+
+
+@pytest.fixture
+def default_world(postgresql_problem: str | None) -> Iterator[World]:
+    yield from _world(True, postgresql_problem, light=False)
 
 
 @pytest.fixture
@@ -173,6 +182,13 @@ def test_a_commit_that_fails_is_a_commit_error_and_rolls_back(world: World) -> N
             connection.execute(text(f"DROP TRIGGER hx_light_refuse ON {TABLE}"))
             connection.execute(text("DROP FUNCTION hx_light_refuse()"))
     assert world.stored() == []
+
+
+def test_by_default_every_transaction_goes_through_sqlalchemy(default_world: World) -> None:
+    with default_world.transactions.begin():
+        default_world.reservations.save(_new("a"))
+    assert default_world.stored() == ["a"]
+    assert default_world.events == Counter(checkout=1, checkin=1, engine_connect=1, begin=1, commit=1)
 
 
 def test_with_the_fast_paths_off_every_transaction_goes_through_sqlalchemy(slow_world: World) -> None:

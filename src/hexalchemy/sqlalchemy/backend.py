@@ -69,6 +69,7 @@ if TYPE_CHECKING:  # imported for annotations only: those modules import this on
 
 __all__ = [
     "FAST_PATHS_EXECUTION_OPTION",
+    "LIGHT_TRANSACTIONS_EXECUTION_OPTION",
     "READ_ONLY_EXECUTION_OPTION",
     "Backend",
     "backend_for",
@@ -89,6 +90,18 @@ A backend's driver fast paths (:meth:`Backend.prepare`, :meth:`Backend.repositor
 then step aside, as they do when the engine echoes. Default: on. Attaching a listener or a
 tracer does not need it: the fast paths report their statements themselves
 (:mod:`hexalchemy.sqlalchemy.tracing`)."""
+
+LIGHT_TRANSACTIONS_EXECUTION_OPTION: Final = "hexalchemy_light_transactions"
+"""Execution option: ``True`` on an engine whose read-write transactions may be *light* (opt-in).
+
+A light transaction (PostgreSQL with psycopg, the fast paths on, the default isolation
+level) checks a connection out of the pool and commits it through the driver, and makes
+SQLAlchemy's ``Connection`` only when something runs through SQLAlchemy: a transaction
+whose statements all run on the fast paths then fires the pool's events but none of the
+``Connection``'s (``engine_connect``, ``begin``, ``commit``, ``rollback``). Off by
+default, so that a listener on those events (one that sets ``SET LOCAL`` parameters for
+row-level security, say) runs for every transaction; turn it on for an engine with no
+such listener, to save SQLAlchemy's per-transaction work (see ``docs/transactions.md``)."""
 
 
 _MODULES: Final = {

@@ -260,7 +260,9 @@ class DriverStatement(Statement):
             if isinstance(type_, JSON):
                 processors.append(json_text)
             elif isinstance(type_, LargeBinary):
-                processors.append(None)  # psycopg sends bytes as bytea itself, faster than SQLAlchemy's Binary wrapper
+                processors.append(
+                    None
+                )  # psycopg sends bytes as bytea itself, faster than SQLAlchemy's Binary wrapper
             else:
                 processors.append(type_.dialect_impl(dialect).bind_processor(dialect))
         self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(processors)

@@ -40,7 +40,7 @@ from hexalchemy.ports import (
     IsolationLevel,
     SerializationConflictError,
 )
-from hexalchemy.sqlalchemy.backend import Backend
+from hexalchemy.sqlalchemy.backend import LIGHT_TRANSACTIONS_EXECUTION_OPTION, Backend
 from hexalchemy.sqlalchemy.postgresql._conninfo import query_problem
 
 if TYPE_CHECKING:
@@ -110,11 +110,15 @@ class PostgreSQLBackend(Backend):
         return options
 
     def light_transactions(self, engine: Engine) -> bool:
-        """With psycopg, while the fast paths are on for ``engine`` (see ``_driver_path.fast_paths_on``)."""
+        """With psycopg, when ``engine`` opts in (``LIGHT_TRANSACTIONS_EXECUTION_OPTION``) and its fast paths are on."""
         from hexalchemy.sqlalchemy._driver_path import fast_paths_on
         from hexalchemy.sqlalchemy.postgresql._driver import uses_psycopg
 
-        return uses_psycopg(engine.dialect) and fast_paths_on(engine)
+        return (
+            engine.get_execution_options().get(LIGHT_TRANSACTIONS_EXECUTION_OPTION) is True
+            and uses_psycopg(engine.dialect)
+            and fast_paths_on(engine)
+        )
 
     # ------------------------------------------------------------------------------ errors
     def driver_error(self, error: Exception) -> sa_exc.DBAPIError | None:
