@@ -24,6 +24,7 @@ from hexalchemy.pytest_plugin import AsyncSqlOutboxHarness as AsyncSqlHarness
 from hexalchemy.pytest_plugin import SqlOutboxHarness as SqlHarness
 from hexalchemy.rules import new_message
 from hexalchemy.sqlalchemy import DatabaseConfig, SqlAlchemyOutboxRelayStore, create_async_engine
+from hexalchemy.sqlalchemy.postgresql._deliveries import transaction_token
 from hexalchemy.sqlalchemy.postgresql._driver import DriverQuery
 from hexalchemy.sqlalchemy.postgresql._relay import LockingDueMessages
 from hexalchemy.testing.contracts._support import run_in_threads
@@ -163,6 +164,27 @@ def test_a_successful_locked_delivery_is_one_take_and_its_record(
     with postgresql_outbox.engine.connect() as connection:  # the last record stays until a delivery finds it
         (left,) = connection.execute(sqlalchemy.select(TABLES.deliveries.c.message_ids)).all()
     assert len(left[0]) == 20
+
+
+def test_a_record_from_another_cluster_is_forgotten_and_counts_nothing(postgresql_outbox: SqlHarness) -> None:
+    # restored from a dump of a cluster whose transaction ids ran further than this one's
+    messages = [new_message("t", str(i).encode()) for i in range(3)]
+    commit(postgresql_outbox, messages)
+    foreign = transaction_token(2**62)
+    with postgresql_outbox.engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.insert(TABLES.deliveries).values(
+                token=foreign,
+                message_ids=[str(message.id) for message in messages],
+                started_at=sqlalchemy.func.now(),
+            )
+        )
+    result = postgresql_outbox.relay.deliver(lambda batch: [PublishResult(m.id) for m in batch], limit=10)
+    assert (result.messages, result.published, result.isolated, result.error) == (3, 3, 0, None)
+    with postgresql_outbox.engine.connect() as connection:
+        assert connection.execute(select(TABLES.crashes)).all() == []
+        tokens = connection.execute(select(TABLES.deliveries.c.token)).scalars().all()
+    assert foreign not in tokens
 
 
 def test_claims_and_deliveries_come_in_delivery_order_with_utc_times_whatever_the_session_zone(

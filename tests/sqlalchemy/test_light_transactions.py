@@ -69,12 +69,20 @@ class World:
         return count
 
 
-def _world(fast_paths: bool, postgresql_problem: str | None, *, light: bool = True) -> Iterator[World]:
+def _world(
+    fast_paths: bool,
+    postgresql_problem: str | None,
+    *,
+    light: bool = True,
+    options: dict[str, Any] | None = None,
+) -> Iterator[World]:
     if postgresql_problem is not None:
         without_postgresql(postgresql_problem)
     engine = create_engine(DatabaseConfig(url=POSTGRESQL_URL))
     if light:
         engine = engine.execution_options(**{LIGHT_TRANSACTIONS_EXECUTION_OPTION: True})
+    if options:
+        engine = engine.execution_options(**options)
     if not fast_paths:
         engine = engine.execution_options(**{FAST_PATHS_EXECUTION_OPTION: False})
     schema = Schema()
@@ -189,6 +197,22 @@ def test_by_default_every_transaction_goes_through_sqlalchemy(default_world: Wor
         default_world.reservations.save(_new("a"))
     assert default_world.stored() == ["a"]
     assert default_world.events == Counter(checkout=1, checkin=1, engine_connect=1, begin=1, commit=1)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"isolation_level": "SERIALIZABLE"}, {"postgresql_readonly": False}, {"postgresql_deferrable": False}],
+)
+def test_an_engine_level_connection_characteristic_keeps_transactions_on_sqlalchemy(
+    postgresql_problem: str | None, options: dict[str, Any]
+) -> None:
+    for world in _world(True, postgresql_problem, options=options):  # one world, cleaned up after
+        with world.transactions.begin():
+            world.reservations.save(_new("a"))
+            level = world.transactions.connection().execute(text("SHOW transaction_isolation")).scalar_one()
+        assert level == options.get("isolation_level", "READ COMMITTED").lower()
+        assert world.stored() == ["a"]
+        assert world.events["begin"] == 1 and world.events["engine_connect"] == 1
 
 
 def test_with_the_fast_paths_off_every_transaction_goes_through_sqlalchemy(slow_world: World) -> None:

@@ -83,7 +83,7 @@ from hexalchemy.sqlalchemy._operations import (
     drive,
     run_plan,
 )
-from hexalchemy.sqlalchemy._outbox_crashes import Choice, CrashLedger
+from hexalchemy.sqlalchemy._outbox_crashes import Choice, CrashLedger, recorded_crashes
 from hexalchemy.sqlalchemy._outbox_tables import MESSAGE_COLUMNS, OutboxTables, outbox_mappings
 from hexalchemy.sqlalchemy._own_transaction import always, own_transaction
 from hexalchemy.sqlalchemy.backend import READ_ONLY_EXECUTION_OPTION, backend_for
@@ -666,10 +666,8 @@ class OutboxRelayCore:
         if choice.publish:
             # first: the crashes read with the rows below are then the right ones
             yield from self.ledger.unmark(connection, token=token, publish=choice.publish)
-        crashes_at = len(self.stored)
         taken = yield from self.due_messages.take_picked(connection, [*choice.publish, *choice.bury])
-        crashes = {row[0]: row[crashes_at] for row in taken if row[crashes_at]}
-        choice = attrs.evolve(choice, crashes=crashes)
+        choice = attrs.evolve(choice, crashes=recorded_crashes(self, taken))
         return (yield from self._deliver_taken(connection, taken, choice, publish))
 
     def _deliver_taken(
@@ -679,8 +677,8 @@ class OutboxRelayCore:
         now = utcnow()
         max_attempts, attempts, crashes = self.policy.max_attempts, self.attempts, choice.crashes
         back: list[Sequence[Any]] = []
-        if not crashes and len(choice.publish) == len(taken):
-            # the common case: no crashes, every row chosen (so none past the limit)
+        if not crashes and not choice.bury and len(choice.publish) == len(taken):
+            # the common case: no crashes, nothing to bury, every row chosen (so none past the limit)
             exhausted: list[Sequence[Any]] = []
             live = taken
         else:

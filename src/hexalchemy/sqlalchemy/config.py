@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 DEFAULT_ENV_PREFIX: Final = "HEXALCHEMY_"
+"""The prefix of the environment variables read by :meth:`DatabaseConfig.from_env`."""
 TEST_ENV_PREFIX: Final = "HEXALCHEMY_TEST_"
 """Where the pytest plugin's variables live (its test database URLs); ``from_env`` does not read them."""
-"""The prefix of the environment variables read by :meth:`DatabaseConfig.from_env`."""
 
 SUPPORTED_DRIVERS: Final = frozenset(driver for backend in backends() for driver in backend.url_drivers)
 """The URL driver names a :class:`DatabaseConfig` accepts (``postgresql`` means ``postgresql+psycopg``)."""

@@ -99,7 +99,7 @@ class LiteralRows(Generic[T]):
         self.fallback = fallback
         self.literals = driver_literals(dialect.driver)
         # No parameters are bound: a % in a name is written once (the preparer doubles it for the drivers).
-        self.prefix = fallback.sql.partition(" VALUES ")[0].replace("%%", "%") + " VALUES "
+        self.prefix = fallback.sql.rpartition(" VALUES ")[0].replace("%%", "%") + " VALUES "
         namespace: dict[str, Any] = {
             **mapping.value_namespace,
             **NAMESPACE,

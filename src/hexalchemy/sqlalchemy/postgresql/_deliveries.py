@@ -10,7 +10,9 @@ with the rows it took), and ``pg_xact_status`` tells what became of it:
 - ``committed``: it settled its messages; its record is deleted, nothing counted;
 - ``aborted`` (its relay died, or its transaction rolled back), or unknown (a transaction
   too old for the server to remember): it died; its record is deleted and counted in
-  ``{prefix}_crashes``, per message, as the portable record's are.
+  ``{prefix}_crashes``, per message, as the portable record's are;
+- an id the server has not reached yet (a record restored from another cluster): foreign;
+  its record is deleted, nothing counted.
 
 So the delivery's own transaction never touches its record, and the record is one
 statement in autocommit, with no wait for the disk (``synchronous_commit`` off for that
@@ -40,6 +42,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -93,7 +96,15 @@ class TransactionLedger(CrashLedger):
         # the token's low 64 bits, as the xid8 they are
         low_bits = func.right(func.replace(cast(d.c.token, Text), "-", ""), 16)
         transaction = cast(cast(cast(cast(literal("x") + low_bits, BIT(64)), BigInteger), Text), _Xid8())
-        status = func.pg_xact_status(transaction)
+        # an id the server has not reached (a record restored into another cluster) is foreign:
+        # pg_xact_status would raise; its record is deleted and counts nothing
+        status = case(
+            (
+                transaction < func.pg_snapshot_xmax(func.pg_current_snapshot()),
+                func.pg_xact_status(transaction),
+            ),
+            else_=literal("foreign"),
+        )
         asynchronous = select(func.set_config("synchronous_commit", "off", true()).label("setting")).cte(
             "asynchronous"
         )
@@ -118,7 +129,10 @@ class TransactionLedger(CrashLedger):
             )
             .select_from(forgotten)
             .join(element, true())
-            .where(forgotten.c.status.is_distinct_from("committed"))
+            .where(
+                func.coalesce(forgotten.c.status, "unknown") != "committed",
+                func.coalesce(forgotten.c.status, "unknown") != "foreign",
+            )
             .group_by(element.c.value)
             .cte("died")
         )

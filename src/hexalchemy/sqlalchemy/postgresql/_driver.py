@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
 from sqlalchemy import JSON, Boolean, Dialect, LargeBinary
+from sqlalchemy.dialects.postgresql import BYTEA
 from sqlalchemy.types import TypeDecorator
 
 from hexalchemy._codegen import compile_function
@@ -259,7 +260,7 @@ class DriverStatement(Statement):
             type_ = bind.type
             if isinstance(type_, JSON):
                 processors.append(json_text)
-            elif isinstance(type_, LargeBinary):
+            elif type(type_) in _PLAIN_BINARY:  # a subclass may have a bind processor of its own
                 processors.append(
                     None
                 )  # psycopg sends bytes as bytea itself, faster than SQLAlchemy's Binary wrapper
@@ -363,6 +364,9 @@ _TIMESTAMPTZ_OID: Final = 1184
 """PostgreSQL's ``timestamptz``: psycopg reads it as an aware datetime."""
 _NUMERIC_OID: Final = 1700
 """PostgreSQL's ``numeric``: psycopg reads it as a ``Decimal``."""
+
+_PLAIN_BINARY: Final = (LargeBinary, BYTEA)
+"""Binary column types whose bind processing psycopg does itself (exact types: a subclass may process its values)."""
 
 _KEEPS_TYPE: Final = (UtcDateTime, ExactDecimal, Boolean)
 """Column types whose bind processing gives a value of the field's own Python type (a datetime in UTC, a Decimal, a bool)."""

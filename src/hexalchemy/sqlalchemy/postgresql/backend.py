@@ -80,6 +80,10 @@ def _append_only_function(table: Table, preparer: IdentifierPreparer) -> str:
     return _qualified(preparer, table.schema, name)
 
 
+_CHARACTERISTICS: Final = frozenset({"isolation_level", "postgresql_readonly", "postgresql_deferrable"})
+"""Engine execution options that SQLAlchemy applies to each ``Connection`` it makes (so not to a light transaction)."""
+
+
 class PostgreSQLBackend(Backend):
     """PostgreSQL, through psycopg 3 (sync and async)."""
 
@@ -110,12 +114,18 @@ class PostgreSQLBackend(Backend):
         return options
 
     def light_transactions(self, engine: Engine) -> bool:
-        """With psycopg, when ``engine`` opts in (``LIGHT_TRANSACTIONS_EXECUTION_OPTION``) and its fast paths are on."""
+        """With psycopg, when ``engine`` opts in (``LIGHT_TRANSACTIONS_EXECUTION_OPTION``) and its fast paths are on.
+
+        Not when the engine's options set a connection characteristic (an isolation level,
+        read-only, deferrable): SQLAlchemy applies those when it makes a ``Connection``.
+        """
         from hexalchemy.sqlalchemy._driver_path import fast_paths_on
         from hexalchemy.sqlalchemy.postgresql._driver import uses_psycopg
 
+        options = engine.get_execution_options()
         return (
-            engine.get_execution_options().get(LIGHT_TRANSACTIONS_EXECUTION_OPTION) is True
+            options.get(LIGHT_TRANSACTIONS_EXECUTION_OPTION) is True
+            and not _CHARACTERISTICS.intersection(options)
             and uses_psycopg(engine.dialect)
             and fast_paths_on(engine)
         )
