@@ -12,7 +12,13 @@ import pytest
 import redis
 from sqlalchemy import MetaData
 
-from hexalchemy.brokers.redis import SCRIPT_ENTRIES, AsyncRedisStreamPublisher, RedisStreamPublisher
+from hexalchemy.brokers._redis_core import RedisCore
+from hexalchemy.brokers.redis import (
+    SCRIPT_BYTES,
+    SCRIPT_ENTRIES,
+    AsyncRedisStreamPublisher,
+    RedisStreamPublisher,
+)
 from hexalchemy.outbox import OutboxRelay
 from hexalchemy.ports import (
     AsyncPublisher,
@@ -256,3 +262,15 @@ def test_bad_settings_are_refused() -> None:
         RedisStreamPublisher(cast(Any, 42))
     with pytest.raises(ConfigError, match="route"):
         RedisStreamPublisher(REDIS_URL, route=cast(Any, "topic"))
+
+
+def test_large_messages_are_split_over_script_calls_by_their_bytes() -> None:
+    core = RedisCore(
+        max_length=None, approximate=True, dedup_window=dt.timedelta(days=1), dedup_prefix="d:", route=None
+    )
+    big = SCRIPT_BYTES // 3 + 1  # three of them pass the budget
+    routes = [Route(destination="s", payload=b"x" * big, dedup_id=str(index)) for index in range(7)]
+    routes.insert(3, Route(destination="t", payload=b"y", dedup_id="other stream"))
+    calls = core.calls(routes)
+    assert [call.positions for call in calls] == [[0, 1, 2], [4, 5, 6], [7], [3]]
+    assert all(call.arguments[0] == len(call.positions) + 1 for call in calls)

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_BLOCK",
     "DEFAULT_MAX_LENGTH",
     "SCRIPT",
+    "SCRIPT_BYTES",
     "SCRIPT_ENTRIES",
     "RedisCore",
     "ScriptCall",
@@ -81,6 +82,13 @@ returned (the other entries are added all the same).
 
 SCRIPT_ENTRIES: Final = 1_000
 """The most entries one call of :data:`SCRIPT` adds: Redis runs nothing else while a script runs."""
+
+SCRIPT_BYTES: Final = 16 * 1024 * 1024
+"""The payload and headers bytes after which a call of :data:`SCRIPT` takes no more entries.
+
+A call is one command, and Redis closes a connection whose command passes its
+``client-query-buffer-limit`` (1 GiB by default): large messages go in more calls. A
+message larger than this goes in a call of its own."""
 
 SCRIPT_SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -157,24 +165,34 @@ class RedisCore:
         return route_batch(messages, self.route)
 
     def calls(self, routes: Sequence[Route]) -> list[ScriptCall]:
-        """The ``EVALSHA`` calls of a batch: one per stream and :data:`SCRIPT_ENTRIES` of its messages, in batch order."""
+        """The ``EVALSHA`` calls of a batch, in batch order: one per stream and :data:`SCRIPT_ENTRIES` of its messages (or :data:`SCRIPT_BYTES`)."""
         streams: dict[str, list[int]] = {}
         for position, route in enumerate(routes):
             streams.setdefault(route.destination, []).append(position)
         calls: list[ScriptCall] = []
         for stream, positions in streams.items():
             key_prefix = f"{self.dedup_prefix}{stream}:"
-            for start in range(0, len(positions), SCRIPT_ENTRIES):
-                part = positions[start : start + SCRIPT_ENTRIES]
-                keys: list[str] = []
-                fields: list[bytes | str] = []
-                for position in part:
-                    route = routes[position]
-                    keys.append(key_prefix + route.dedup_id)
-                    fields.append(route.payload)
-                    fields.append(_headers_json(route))
-                calls.append(ScriptCall(part, (len(part) + 1, stream, *keys, *self._arguments, *fields)))
+            part: list[int] = []
+            keys: list[str] = []
+            fields: list[bytes | str] = []
+            size = 0
+            for position in positions:
+                route = routes[position]
+                headers = _headers_json(route)
+                part.append(position)
+                keys.append(key_prefix + route.dedup_id)
+                fields.append(route.payload)
+                fields.append(headers)
+                size += len(route.payload) + len(headers)
+                if len(part) == SCRIPT_ENTRIES or size >= SCRIPT_BYTES:
+                    calls.append(self._call(stream, part, keys, fields))
+                    part, keys, fields, size = [], [], [], 0
+            if part:
+                calls.append(self._call(stream, part, keys, fields))
         return calls
+
+    def _call(self, stream: str, part: list[int], keys: list[str], fields: list[bytes | str]) -> ScriptCall:
+        return ScriptCall(part, (len(part) + 1, stream, *keys, *self._arguments, *fields))
 
     @staticmethod
     def missing_script(replies: Sequence[object]) -> bool:
