@@ -51,11 +51,11 @@ from hexalchemy.sqlalchemy._precompiled import (
     AsyncRowChunks,
     DriverTarget,
     JsonText,
+    OwnConnection,
     RowChunks,
     Statement,
     driver_utc,
     json_text,
-    sync_connection_of,
 )
 from hexalchemy.sqlalchemy._statement_hooks import FastPath, StatementHook
 from hexalchemy.sqlalchemy.types import ExactDecimal, UtcDateTime
@@ -520,7 +520,7 @@ def _load_json(data: str | bytes) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-class RelayConnection:
+class RelayConnection(OwnConnection):
     """What a :class:`DriverQuery` needs of a relay plan's own connection: it, and a cursor made on first use.
 
     The cursor decodes JSON (the headers) with :func:`_load_json`, set with psycopg's
@@ -528,33 +528,19 @@ class RelayConnection:
     stays as it was. psycopg is an optional dependency: imported here, on first use.
     """
 
-    __slots__ = ("_cursor", "connection", "statement_hook")
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self._cursor: Any = None
-        self.statement_hook: tuple[Any, bool, Any] | None = None
+    __slots__ = ("_cursor",)
+    _cursor: Any
 
     @property
     def driver_cursor(self) -> Any:
         """The psycopg cursor of :attr:`connection`."""
         if self._cursor is None:
-            sync = getattr(self.connection, "sync_connection", None) or self.connection
             from psycopg.types.json import set_json_loads
 
-            self._cursor = sync.connection.driver_connection.cursor()
+            self._cursor = self.pool_connection.driver_connection.cursor()
             set_json_loads(_load_json, self._cursor)
         return self._cursor
 
     @driver_cursor.setter
     def driver_cursor(self, cursor: Any) -> None:
         self._cursor = cursor
-
-    @property
-    def pool_connection(self) -> Any:
-        """The connection's pool connection."""
-        return sync_connection_of(self.connection).connection
-
-    def options_holder(self) -> Any:
-        """The (sync) connection."""
-        return sync_connection_of(self.connection)
